@@ -1,0 +1,1 @@
+"""consentcam: photo consent for small businesses."""

@@ -1,0 +1,5 @@
+"""Run the `consentcam` command as `python -m consentcam`."""
+
+from consentcam.cli import run
+
+run()

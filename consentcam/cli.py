@@ -1,0 +1,379 @@
+"""The `consentcam` command: set up an instance, run it, and work with photos and people."""
+
+from __future__ import annotations
+
+import json
+import mimetypes
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+import sqlalchemy as sa
+
+from consentcam import config as config_mod
+
+
+class Context:
+    def __init__(self, instance: Path) -> None:
+        self.instance = instance
+        self._rt: Any = None
+
+    def runtime(self) -> Any:
+        if self._rt is None:
+            if not (self.instance / config_mod.CONFIG_FILE).exists():
+                raise click.ClickException(
+                    f"no instance at {self.instance}: run `consentcam init` first "
+                    "(or set CONSENTCAM_INSTANCE / --instance)"
+                )
+            from consentcam.runtime import Runtime
+
+            self._rt = Runtime.build(self.instance)
+        return self._rt
+
+
+pass_ctx = click.make_pass_decorator(Context)
+
+
+@click.group()
+@click.option(
+    "--instance",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar="CONSENTCAM_INSTANCE",
+    default="instance",
+    show_default=True,
+    help="The instance folder (config, database, media).",
+)
+@click.pass_context
+def main(ctx: click.Context, instance: Path) -> None:
+    """consentcam: no face goes online without a signed permission."""
+    ctx.obj = Context(instance.resolve())
+
+
+def require_engine() -> None:
+    """Stop with one clear message when the face models cannot be loaded."""
+    from consentcam.faces.engine import EngineUnavailable, get_engine
+
+    try:
+        get_engine().load()
+    except EngineUnavailable as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@main.command()
+@click.option("--owner-email", prompt="Owner's e-mail", help="E-mail of the first owner account.")
+@click.option("--owner-name", default="Owner", show_default=True)
+@click.option(
+    "--owner-password",
+    prompt="Owner's password (12 characters or more)",
+    hide_input=True,
+    confirmation_prompt=True,
+    envvar="CONSENTCAM_OWNER_PASSWORD",
+)
+@click.option("--business", default="", help="The business's name, printed on forms and audits.")
+@click.option("--language", type=click.Choice(["en", "sv"]), default="en", show_default=True)
+@click.option("--database-url", default=None, help="Default: SQLite in the instance folder.")
+@click.option("--queue-url", default=None, help="Default: SQLite queue in the instance folder.")
+@pass_ctx
+def init(
+    ctx: Context,
+    owner_email: str,
+    owner_name: str,
+    owner_password: str,
+    business: str,
+    language: str,
+    database_url: str | None,
+    queue_url: str | None,
+) -> None:
+    """Create the instance: config with fresh keys, migrated database, first owner."""
+    from consentcam.crypto import new_key
+    from consentcam.services import users
+
+    cfg_path = ctx.instance / config_mod.CONFIG_FILE
+    if cfg_path.exists():
+        raise click.ClickException(f"{cfg_path} exists already: this instance is set up")
+    problem = users.password_problem(owner_password)
+    if problem:
+        raise click.ClickException(problem)
+    values: dict[str, Any] = {
+        "secret_key": config_mod.new_secret(),
+        "encryption_key": new_key(),
+        "business_name": business,
+        "responsible_person": owner_name,
+        "language": language,
+    }
+    if database_url:
+        values["database_url"] = database_url
+    if queue_url:
+        values["queue_url"] = queue_url
+    config_mod.write_instance_config(ctx.instance, values)
+    rt = ctx.runtime()
+    from consentcam.db import upgrade
+
+    upgrade(rt.engine)
+    with rt.sessions() as session:
+        users.create_user(session, owner_email, owner_name, owner_password, role="owner")
+        session.commit()
+    click.echo(f"Instance ready at {ctx.instance}. Start it with: consentcam serve")
+
+
+@main.command()
+@pass_ctx
+def migrate(ctx: Context) -> None:
+    """Bring the database schema up to date."""
+    from consentcam.db import upgrade
+
+    upgrade(ctx.runtime().engine)
+    click.echo("database is up to date")
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--threads", default=8, show_default=True, type=int)
+@click.option("--no-worker", is_flag=True, help="Do not start the background worker.")
+@pass_ctx
+def serve(ctx: Context, host: str, port: int, threads: int, no_worker: bool) -> None:
+    """Run the web app (waitress) with a background worker beside it."""
+    import waitress
+
+    from consentcam.db import upgrade
+    from consentcam.web import create_app
+
+    require_engine()
+    rt = ctx.runtime()
+    upgrade(rt.engine)
+    worker = None
+    if not no_worker:
+        # The worker is its own process, so face detection never runs in a web thread.
+        env = dict(os.environ, CONSENTCAM_INSTANCE=str(ctx.instance))
+        worker = subprocess.Popen([sys.executable, "-m", "consentcam", "worker"], env=env)
+    app = create_app(instance_path=ctx.instance)
+    click.echo(f"consentcam on http://{host}:{port}/ (instance {ctx.instance})")
+    try:
+        waitress.serve(app, host=host, port=port, threads=threads, ident="consentcam")
+    finally:
+        if worker is not None:
+            worker.send_signal(signal.SIGTERM)
+            try:
+                worker.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+
+
+@main.command()
+@click.option(
+    "--workers", "-w", default=None, type=int, help="Worker processes (default: WORKERS)."
+)
+@pass_ctx
+def worker(ctx: Context, workers: int | None) -> None:
+    """Run background jobs (scans, publishing, removals) until stopped."""
+    from huey.consumer import Consumer
+
+    from consentcam.web import create_app
+
+    require_engine()
+    rt = ctx.runtime()
+    app = create_app(instance_path=ctx.instance)
+    huey = app.extensions["jobs"].huey
+    count = workers or int(rt.settings.get("WORKERS") or 1)
+    consumer = Consumer(
+        huey, workers=count, worker_type="process" if count > 1 else "thread", periodic=True
+    )
+    from consentcam.services import scanning
+
+    scanning.requeue_unfinished(app)
+    consumer.run()
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per file and line.")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@pass_ctx
+def scan(ctx: Context, as_json: bool, paths: tuple[Path, ...]) -> None:
+    """Scan image files for faces, without a server, and name the people enrolled here."""
+    from consentcam.faces.decode import ImageRejected
+    from consentcam.faces.match import Matcher
+    from consentcam.faces.pipeline import ScanSettings, scan_image
+
+    require_engine()
+    matcher = Matcher(__import__("numpy").zeros((0, 128)), [])
+    names: dict[int, str] = {}
+    settings = ScanSettings()
+    if (ctx.instance / config_mod.CONFIG_FILE).exists():
+        from consentcam.models import Person
+        from consentcam.services.scanning import enrolled_matcher, scan_settings
+
+        rt = ctx.runtime()
+        settings = scan_settings(rt)
+        with rt.sessions() as session:
+            matcher = enrolled_matcher(session, rt)
+            names = dict(session.execute(sa.select(Person.id, Person.name)).tuples().all())
+    failed = False
+    for path in paths:
+        try:
+            if not path.is_file():
+                raise ImageRejected(f"{path}: no such file")
+            result = scan_image(path, settings, name=str(path))
+        except ImageRejected as exc:
+            failed = True
+            if as_json:
+                click.echo(json.dumps({"path": str(path), "error": str(exc)}))
+            else:
+                click.echo(f"{path}: error: {exc}", err=True)
+            continue
+        faces = []
+        matches = (
+            matcher.match_many(__import__("numpy").stack([f.encoding for f in result.faces]))
+            if result.faces
+            else []
+        )
+        for found, match in zip(result.faces, matches, strict=True):
+            person = None
+            if match.person_id is not None:
+                person = {"id": int(match.person_id), "name": names.get(int(match.person_id), "")}
+            faces.append(
+                {
+                    "box": [int(v) for v in found.box],
+                    "person": person,
+                    "distance": None if match.distance is None else round(float(match.distance), 4),
+                }
+            )
+        if as_json:
+            record = {
+                "path": str(path),
+                "width": result.width,
+                "height": result.height,
+                "faces": faces,
+                "seconds": round(result.seconds, 4),
+            }
+            click.echo(json.dumps(record))
+        else:
+            click.echo(
+                f"{path}: {result.width}x{result.height}, {len(faces)} face(s), {result.seconds:.2f} s"
+            )
+            for n, face in enumerate(faces, start=1):
+                who = face["person"]["name"] if face["person"] else "nobody enrolled"
+                click.echo(f"  face {n} at {face['box']}: {who}")
+    if failed:
+        sys.exit(1)
+
+
+@main.group()
+def person() -> None:
+    """People and their consent."""
+
+
+@person.command("add")
+@click.argument("name")
+@click.option(
+    "--channels", required=True, help="Comma-separated: instagram,facebook,website,print."
+)
+@click.option(
+    "--evidence",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The signed form: a scan or photo (JPEG, PNG) or a PDF.",
+)
+@click.option("--biometric", is_flag=True, help="The person agreed to automatic face recognition.")
+@click.option(
+    "--reference",
+    "references",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A photo showing only this person's face (needs --biometric); repeat for more.",
+)
+@click.option("--email", default=None)
+@click.option("--minor", is_flag=True, help="The person is under 18: --guardian signs.")
+@click.option("--guardian", default=None, help="Name of the guardian who signed.")
+@click.option("--expires", default=None, help="Expiry date, YYYY-MM-DD.")
+@click.option(
+    "--language",
+    type=click.Choice(["en", "sv"]),
+    default="en",
+    show_default=True,
+    help="Language of the form that was signed.",
+)
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def person_add(
+    ctx: Context,
+    name: str,
+    channels: str,
+    evidence: Path,
+    biometric: bool,
+    references: tuple[Path, ...],
+    email: str | None,
+    minor: bool,
+    guardian: str | None,
+    expires: str | None,
+    language: str,
+    as_json: bool,
+) -> None:
+    """Add a person with a signed consent, and enrol reference faces under biometric consent."""
+    from datetime import UTC, datetime
+
+    from consentcam.services import people
+
+    if references and not biometric:
+        raise click.ClickException(
+            "--reference needs --biometric: reference faces are stored only with biometric consent"
+        )
+    if minor and not guardian:
+        raise click.ClickException("--minor needs --guardian: a guardian signs for a minor")
+    mime = mimetypes.guess_type(evidence.name)[0] or ""
+    expires_at = None
+    if expires:
+        try:
+            expires_at = datetime.strptime(expires, "%Y-%m-%d").replace(tzinfo=UTC)
+        except ValueError as exc:
+            raise click.ClickException(f"--expires {expires!r}: use YYYY-MM-DD") from exc
+    if references:
+        require_engine()
+    rt = ctx.runtime()
+    with rt.sessions() as session:
+        try:
+            p = people.add_person(session, name, email=email, is_minor=minor)
+            record = people.give_consent(
+                session,
+                rt,
+                p,
+                channels=[channels],
+                evidence=evidence.read_bytes(),
+                evidence_mime=mime,
+                evidence_kind="scan",
+                signer_name=guardian or name,
+                guardian=bool(guardian),
+                expires_at=expires_at,
+                biometric=biometric,
+                language=language,
+            )
+            refs = [
+                people.enrol_reference(session, rt, p, ref.read_bytes(), ref.name)
+                for ref in references
+            ]
+        except (people.ConsentError, ValueError) as exc:
+            session.rollback()
+            raise click.ClickException(str(exc)) from exc
+        session.commit()
+        if as_json:
+            click.echo(
+                json.dumps(
+                    {"id": p.id, "name": p.name, "consent": record.id, "references": len(refs)}
+                )
+            )
+        else:
+            click.echo(
+                f"added {p.name} (person {p.id}) with consent {record.id}; {len(refs)} reference face(s)"
+            )
+
+
+def run() -> None:
+    main(prog_name="consentcam")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    run()

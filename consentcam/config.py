@@ -1,0 +1,171 @@
+"""The settings of an instance: one explicit list, each with a default and a help text."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ENV_PREFIX = "CONSENTCAM_"
+CONFIG_FILE = "config.toml"
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: Any
+    help: str
+    kind: type = str
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting(
+        "SECRET_KEY", None, "Signs sessions and CSRF tokens. `consentcam init` writes a random one."
+    ),
+    Setting(
+        "ENCRYPTION_KEY",
+        None,
+        "Fernet key that encrypts face templates, consent evidence and access tokens at rest. "
+        "`consentcam init` writes one; `consentcam rotate-key` replaces it.",
+    ),
+    Setting(
+        "DATABASE_URL",
+        None,
+        "SQLAlchemy URL. Default: SQLite file `consentcam.db` in the instance folder. "
+        "PostgreSQL: `postgresql+psycopg://user@host/db`.",
+    ),
+    Setting(
+        "QUEUE_URL",
+        None,
+        "Background job queue. Default: SQLite file `queue.db` in the instance folder. "
+        "Several machines: `redis://host:6379/0`. `immediate` runs jobs inline (tests only).",
+    ),
+    Setting(
+        "MEDIA_DIR",
+        None,
+        "Folder for originals, evidence, cleared copies and reports. Default: `media` in the instance folder.",
+    ),
+    Setting(
+        "LANGUAGE", "en", "Default language when the browser states no preference: `sv` or `en`."
+    ),
+    Setting("BUSINESS_NAME", "", "The business's name, printed on consent forms and audits."),
+    Setting("RESPONSIBLE_PERSON", "", "The person responsible for the data (signs audits)."),
+    Setting(
+        "REMOVAL_DUE_DAYS",
+        7,
+        "Days to take a post down after consent is withdrawn (at most 31).",
+        int,
+    ),
+    Setting(
+        "RETENTION", "2y", "Inactive people are erased after this period (`2y`, `18m`, `90d`)."
+    ),
+    Setting(
+        "MATCH_THRESHOLD",
+        0.5,
+        "Largest face distance still suggested as a match (lower is stricter).",
+        float,
+    ),
+    Setting(
+        "AUTO_CONFIRM_DISTANCE",
+        0.0,
+        "Auto-confirm suggestions closer than this distance; 0 turns it off (the default).",
+        float,
+    ),
+    Setting("MAX_PIXELS", 100_000_000, "Largest image accepted, in pixels.", int),
+    Setting("MAX_UPLOAD_MB", 64, "Largest request body accepted, in megabytes.", int),
+    Setting(
+        "DETECT_SIDE",
+        1600,
+        "Longest side, in pixels, of the copy that face detection runs on.",
+        int,
+    ),
+    Setting(
+        "PUBLIC_URL",
+        "",
+        "Base URL where this instance is reachable (for QR codes and Meta's image fetch).",
+    ),
+    Setting(
+        "WORKERS", 1, "Worker processes started by `consentcam serve` and `consentcam worker`.", int
+    ),
+)
+
+DEFAULTS = {s.name: s.default for s in SETTINGS}
+KINDS = {s.name: s.kind for s in SETTINGS}
+
+
+def coerce(name: str, value: Any) -> Any:
+    """Convert a raw value (from the environment or TOML) to the setting's type."""
+    kind = KINDS.get(name, str)
+    if value is None or isinstance(value, kind):
+        return value
+    try:
+        return kind(value)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"setting {name}: {value!r} is not a valid {kind.__name__}") from exc
+
+
+def load(instance_path: Path, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Return the settings: defaults, then instance config.toml, then CONSENTCAM_* env, then overrides."""
+    cfg: dict[str, Any] = dict(DEFAULTS)
+    path = instance_path / CONFIG_FILE
+    if path.exists():
+        with path.open("rb") as fh:
+            data = tomllib.load(fh)
+        for key, value in data.items():
+            cfg[key.upper()] = coerce(key.upper(), value)
+    for key, value in os.environ.items():
+        if key.startswith(ENV_PREFIX) and key != ENV_PREFIX + "INSTANCE":
+            name = key[len(ENV_PREFIX) :]
+            cfg[name] = coerce(name, value)
+    for key, value in (overrides or {}).items():
+        cfg[key] = value
+    if not cfg.get("DATABASE_URL"):
+        cfg["DATABASE_URL"] = f"sqlite:///{instance_path / 'consentcam.db'}"
+    if not cfg.get("QUEUE_URL"):
+        cfg["QUEUE_URL"] = f"sqlite:///{instance_path / 'queue.db'}"
+    if not cfg.get("MEDIA_DIR"):
+        cfg["MEDIA_DIR"] = str(instance_path / "media")
+    if cfg["REMOVAL_DUE_DAYS"] > 31 or cfg["REMOVAL_DUE_DAYS"] < 1:
+        raise ValueError(
+            "setting REMOVAL_DUE_DAYS must be between 1 and 31 (GDPR allows at most one month)"
+        )
+    return cfg
+
+
+def instance_path_from_env(default: Path | None = None) -> Path:
+    """Return the instance folder: CONSENTCAM_INSTANCE, else ./instance."""
+    value = os.environ.get(ENV_PREFIX + "INSTANCE")
+    if value:
+        return Path(value).resolve()
+    return (default or Path.cwd() / "instance").resolve()
+
+
+def write_instance_config(instance_path: Path, values: dict[str, Any]) -> Path:
+    """Write config.toml with the given values (readable by the owner only)."""
+    instance_path.mkdir(parents=True, exist_ok=True)
+    lines = ["# consentcam instance settings; see README.md for every setting.\n"]
+    for key, value in values.items():
+        if isinstance(value, bool):
+            rendered = "true" if value else "false"
+        elif isinstance(value, int | float):
+            rendered = str(value)
+        else:
+            rendered = '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+        lines.append(f"{key.lower()} = {rendered}\n")
+    path = instance_path / CONFIG_FILE
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.writelines(lines)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    return path
+
+
+def new_secret() -> str:
+    """Return a fresh random secret key."""
+    return secrets.token_urlsafe(48)

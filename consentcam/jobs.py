@@ -1,0 +1,77 @@
+"""Background work on huey: photo scans, publishing and API removals.
+
+Huey is built from the instance settings at start-up (SQLite file by default, Redis for several
+machines, or `immediate` for tests), so nothing here runs at import time.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from typing import TYPE_CHECKING, Any
+
+from huey import Huey, MemoryHuey, RedisHuey, SqliteHuey
+from huey.api import TaskWrapper
+
+if TYPE_CHECKING:
+    from flask import Flask
+
+log = logging.getLogger(__name__)
+
+# Each module has `register(jobs)` that declares its tasks.
+TASK_MODULES = ("consentcam.services.scanning",)
+
+
+def make_huey(queue_url: str, name: str = "consentcam") -> Huey:
+    """Return the huey instance for a QUEUE_URL setting."""
+    if queue_url == "immediate":
+        return MemoryHuey(name, immediate=True)
+    if queue_url.startswith("sqlite:///"):
+        return SqliteHuey(name, filename=queue_url[len("sqlite:///") :], fsync=True)
+    if queue_url.startswith(("redis://", "rediss://", "unix://")):
+        return RedisHuey(name, url=queue_url)
+    raise ValueError(
+        f"QUEUE_URL {queue_url!r}: use sqlite:///path, redis://host:port/db or immediate"
+    )
+
+
+class Jobs:
+    """The app's task functions, registered on one huey instance."""
+
+    def __init__(self, app: Flask, huey: Huey) -> None:
+        self.app = app
+        self.huey = huey
+        self.tasks: dict[str, TaskWrapper] = {}
+
+    def task(self, name: str, **options: Any) -> Any:
+        """Register `fn(app, *args)` as a huey task named `name`."""
+
+        def decorator(fn: Any) -> TaskWrapper:
+            app = self.app
+
+            def run(*args: Any, **kwargs: Any) -> Any:
+                with app.app_context():
+                    return fn(app, *args, **kwargs)
+
+            run.__name__ = name
+            wrapper = self.huey.task(name=name, **options)(run)
+            self.tasks[name] = wrapper
+            return wrapper
+
+        return decorator
+
+    def enqueue(self, name: str, *args: Any) -> Any:
+        return self.tasks[name](*args)
+
+
+def init_app(app: Flask) -> Jobs:
+    huey = make_huey(app.config["QUEUE_URL"])
+    jobs = Jobs(app, huey)
+    app.extensions["jobs"] = jobs
+    for module_name in TASK_MODULES:
+        importlib.import_module(module_name).register(jobs)
+    return jobs
+
+
+def get_jobs(app: Flask) -> Jobs:
+    return app.extensions["jobs"]  # type: ignore[no-any-return]

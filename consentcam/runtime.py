@@ -1,0 +1,42 @@
+"""What every use case needs besides its session: settings, file storage, the vault and sessions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+import sqlalchemy.orm as so
+
+from consentcam import config as config_mod
+from consentcam.crypto import Vault
+from consentcam.db import make_engine, make_sessionmaker
+from consentcam.storage import Storage
+
+
+@dataclass
+class Runtime:
+    settings: dict[str, Any]
+    instance_path: Path
+    engine: sa.Engine
+    sessions: so.sessionmaker[so.Session]
+    storage: Storage
+    vault: Vault
+    cache: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def build(cls, instance_path: Path, overrides: dict[str, Any] | None = None) -> Runtime:
+        settings = config_mod.load(instance_path, overrides)
+        engine = make_engine(settings["DATABASE_URL"])
+        return cls(
+            settings=settings,
+            instance_path=instance_path,
+            engine=engine,
+            sessions=make_sessionmaker(engine),
+            storage=Storage(settings["MEDIA_DIR"]),
+            vault=Vault(settings.get("ENCRYPTION_KEY") or ""),
+        )
+
+    def close(self) -> None:
+        self.engine.dispose()

@@ -1,0 +1,207 @@
+"""Scanning a stored photo: detect and encode faces, suggest enrolled people, write Face rows."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import sqlalchemy as sa
+import sqlalchemy.orm as so
+
+from consentcam.models import ConsentRecord, Face, Person, Photo, ReferenceFace, utcnow
+from consentcam.runtime import Runtime
+from consentcam.services import events
+
+if TYPE_CHECKING:
+    from consentcam.faces.match import Matcher
+    from consentcam.jobs import Jobs
+
+log = logging.getLogger(__name__)
+_matcher_lock = threading.Lock()
+
+
+def template_bytes(encoding: np.ndarray) -> bytes:
+    return np.asarray(encoding, dtype=np.float64).tobytes()
+
+
+def template_array(data: bytes) -> np.ndarray:
+    return np.frombuffer(data, dtype=np.float64)
+
+
+def biometric_person_ids(session: so.Session) -> sa.Select[tuple[int]]:
+    """People who hold an active biometric consent (the only ones whose templates may be kept)."""
+    now = utcnow()
+    return (
+        sa.select(ConsentRecord.person_id)
+        .where(
+            ConsentRecord.biometric.is_(True),
+            ConsentRecord.biometric_withdrawn_at.is_(None),
+            sa.or_(ConsentRecord.expires_at.is_(None), ConsentRecord.expires_at > now),
+        )
+        .distinct()
+    )
+
+
+def enrolled_matcher(session: so.Session, rt: Runtime) -> Matcher:
+    """Build (or reuse) the matcher over every enrolled reference face.
+
+    The cache is keyed by the reference table's size and newest id, so an enrolment or a deletion
+    anywhere (another process included) is seen on the next scan.
+    """
+    from consentcam.faces.match import Matcher
+
+    stamp = session.execute(
+        sa.select(
+            sa.func.count(ReferenceFace.id),
+            sa.func.max(ReferenceFace.id),
+            sa.func.sum(ReferenceFace.person_id),
+        )
+    ).one()
+    key = (tuple(stamp), rt.settings["MATCH_THRESHOLD"])
+    with _matcher_lock:
+        cached = rt.cache.get("matcher")
+        if cached is not None and cached[0] == key:
+            return cached[1]  # type: ignore[no-any-return]
+    rows = session.execute(
+        sa.select(ReferenceFace.person_id, ReferenceFace.template)
+        .where(ReferenceFace.person_id.in_(biometric_person_ids(session)))
+        .order_by(ReferenceFace.person_id)
+    ).all()
+    if rows:
+        templates = np.stack([template_array(rt.vault.decrypt(r.template)) for r in rows])
+    else:
+        templates = np.zeros((0, 128))
+    matcher = Matcher(
+        templates, [r.person_id for r in rows], threshold=rt.settings["MATCH_THRESHOLD"]
+    )
+    with _matcher_lock:
+        rt.cache["matcher"] = (key, matcher)
+    return matcher
+
+
+def scan_settings(rt: Runtime) -> Any:
+    from consentcam.faces.pipeline import ScanSettings
+
+    return ScanSettings(
+        detect_side=rt.settings["DETECT_SIDE"], max_pixels=rt.settings["MAX_PIXELS"]
+    )
+
+
+def scan_photo(session: so.Session, rt: Runtime, photo_id: int) -> Photo | None:
+    """Scan one photo exactly once: a photo already scanned is left as it is."""
+    from consentcam.faces.decode import ImageRejected
+    from consentcam.faces.pipeline import scan_image
+
+    photo = session.get(Photo, photo_id)
+    if photo is None:
+        log.warning("scan: photo %s no longer exists", photo_id)
+        return None
+    if photo.scan_state == "done":
+        return photo
+    photo.scan_state = "scanning"
+    photo.scan_attempts += 1
+    session.commit()
+    try:
+        result = scan_image(
+            rt.storage.path(photo.original_key), scan_settings(rt), name=photo.original_name
+        )
+    except ImageRejected as exc:
+        photo.scan_state = "failed"
+        photo.scan_error = str(exc)
+        events.record(
+            session, "photo.scan_failed", f"photo:{photo.id}", {"error": str(exc)}, actor="scanner"
+        )
+        session.commit()
+        return photo
+    apply_scan(session, rt, photo, result)
+    session.commit()
+    return photo
+
+
+def apply_scan(session: so.Session, rt: Runtime, photo: Photo, result: Any) -> None:
+    """Write the faces of a scan result, with a suggestion for each that matches someone enrolled."""
+    matcher = enrolled_matcher(session, rt)
+    encodings = [f.encoding for f in result.faces]
+    matches = matcher.match_many(np.stack(encodings)) if encodings else []
+    auto = float(rt.settings.get("AUTO_CONFIRM_DISTANCE") or 0.0)
+    for face in list(photo.faces):
+        session.delete(face)
+    session.flush()
+    for number, (found, match) in enumerate(zip(result.faces, matches, strict=True), start=1):
+        left, top, right, bottom = found.box
+        face = Face(
+            photo=photo,
+            number=number,
+            left=left,
+            top=top,
+            right=right,
+            bottom=bottom,
+            sharpness=float(found.sharpness),
+            blurry=bool(found.blurry),
+            template=rt.vault.encrypt(template_bytes(found.encoding)),
+        )
+        if match.person_id is not None:
+            face.suggested_person_id = int(match.person_id)
+            face.distance = float(match.distance)
+            face.gap = None if match.gap is None else float(match.gap)
+            face.state = "suggested"
+            if auto > 0 and match.distance < auto:
+                face.state = "confirmed"
+                face.person_id = int(match.person_id)
+                face.reviewed_at = utcnow()
+        session.add(face)
+    photo.scan_state = "done"
+    photo.scan_error = None
+    photo.scanned_at = utcnow()
+    photo.scan_seconds = float(result.seconds)
+    session.flush()
+    events.record(
+        session,
+        "photo.scanned",
+        f"photo:{photo.id}",
+        {"faces": len(result.faces), "suggested": sum(m.person_id is not None for m in matches)},
+        actor="scanner",
+    )
+
+
+def forget_unmatched_templates(session: so.Session, photo: Photo) -> int:
+    """Drop the templates of a reviewed photo's faces; only enrolled references keep templates."""
+    count = 0
+    for face in photo.faces:
+        if face.template is not None:
+            face.template = None
+            count += 1
+    return count
+
+
+def person_names(session: so.Session, ids: set[int]) -> dict[int, str]:
+    if not ids:
+        return {}
+    return dict(
+        session.execute(sa.select(Person.id, Person.name).where(Person.id.in_(ids))).tuples().all()
+    )
+
+
+def register(jobs: Jobs) -> None:
+    @jobs.task("scan_photo", retries=2, retry_delay=10)
+    def scan_photo_task(app: Any, photo_id: int) -> None:
+        rt: Runtime = app.extensions["runtime"]
+        with rt.sessions() as session:
+            scan_photo(session, rt, photo_id)
+
+
+def requeue_unfinished(app: Any) -> int:
+    """Queue again every photo whose scan never finished (a worker killed mid-scan, a lost job)."""
+    rt: Runtime = app.extensions["runtime"]
+    jobs = app.extensions["jobs"]
+    with rt.sessions() as session:
+        ids = session.scalars(
+            sa.select(Photo.id).where(
+                Photo.scan_state.in_(("pending", "scanning")), Photo.scan_attempts < 5
+            )
+        ).all()
+    for photo_id in ids:
+        jobs.enqueue("scan_photo", photo_id)
+    return len(ids)

@@ -1,0 +1,119 @@
+"""Accounts and API tokens: create users, check passwords, issue and revoke bearer tokens."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+import sqlalchemy as sa
+import sqlalchemy.orm as so
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from consentcam.models import ApiToken, User, utcnow
+from consentcam.services import events
+
+MIN_PASSWORD = 12
+ROLES = ("owner", "staff")
+
+
+class UserError(ValueError):
+    pass
+
+
+def password_problem(password: str) -> str | None:
+    if len(password) < MIN_PASSWORD:
+        return f"the password must have at least {MIN_PASSWORD} characters"
+    return None
+
+
+def hash_password(password: str) -> str:
+    # scrypt: salted and deliberately slow.
+    return generate_password_hash(password, method="scrypt")
+
+
+def create_user(
+    session: so.Session,
+    email: str,
+    name: str,
+    password: str,
+    role: str = "staff",
+    actor: str | None = None,
+) -> User:
+    email = email.strip().lower()
+    if "@" not in email:
+        raise UserError(f"{email!r} is not an e-mail address")
+    if role not in ROLES:
+        raise UserError(f"role must be one of {', '.join(ROLES)}")
+    problem = password_problem(password)
+    if problem:
+        raise UserError(problem)
+    if session.scalar(sa.select(User.id).where(User.email == email)) is not None:
+        raise UserError(f"there is already an account for {email}")
+    user = User(
+        email=email, name=name.strip() or email, password_hash=hash_password(password), role=role
+    )
+    session.add(user)
+    session.flush()
+    events.record(
+        session, "user.created", f"user:{user.id}", {"email": email, "role": role}, actor=actor
+    )
+    return user
+
+
+def authenticate(session: so.Session, email: str, password: str) -> User | None:
+    user = session.scalar(sa.select(User).where(User.email == email.strip().lower()))
+    if user is None or not user.active:
+        # Spend the same time as a real check, so the answer does not reveal which e-mails exist.
+        check_password_hash(_DUMMY_HASH, password)
+        return None
+    if not check_password_hash(user.password_hash, password):
+        return None
+    return user
+
+
+_DUMMY_HASH = generate_password_hash("not a real password", method="scrypt")
+
+
+def token_digest(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def create_token(session: so.Session, user: User, name: str) -> tuple[ApiToken, str]:
+    """Create a bearer token; the clear token is returned once and only its hash is stored."""
+    clear = "cc_" + secrets.token_urlsafe(32)
+    token = ApiToken(
+        user_id=user.id,
+        name=name.strip() or "token",
+        token_hash=token_digest(clear),
+        prefix=clear[:10],
+    )
+    session.add(token)
+    session.flush()
+    events.record(
+        session,
+        "token.created",
+        f"user:{user.id}",
+        {"token": token.id, "name": token.name},
+        actor=user.email,
+    )
+    return token, clear
+
+
+def revoke_token(session: so.Session, token: ApiToken, actor: User) -> None:
+    if token.revoked_at is None:
+        token.revoked_at = utcnow()
+        events.record(
+            session,
+            "token.revoked",
+            f"user:{token.user_id}",
+            {"token": token.id},
+            actor=actor.email,
+        )
+
+
+def user_for_token(session: so.Session, clear: str) -> User | None:
+    token = session.scalar(sa.select(ApiToken).where(ApiToken.token_hash == token_digest(clear)))
+    if token is None or token.revoked_at is not None or not token.user.active:
+        return None
+    token.last_used_at = utcnow()
+    return token.user

@@ -1,0 +1,106 @@
+"""The Flask app: factory, extensions and the blueprints, one per noun."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy.orm as so
+from flask import Flask, g, request, session
+from flask_babel import Babel
+from flask_login import LoginManager
+from flask_wtf.csrf import CSRFProtect
+
+from consentcam import config as config_mod
+from consentcam.runtime import Runtime
+
+LANGUAGES = ("en", "sv")
+
+login_manager = LoginManager()
+csrf = CSRFProtect()
+babel = Babel()
+
+# Blueprints in the order their links appear; each module exposes `bp`.
+BLUEPRINTS = (
+    "consentcam.web.auth",
+    "consentcam.web.dashboard",
+)
+
+
+def create_app(
+    test_config: dict[str, Any] | None = None, instance_path: str | Path | None = None
+) -> Flask:
+    """Create the app: defaults, then the instance config.toml, then CONSENTCAM_* env, then test_config."""
+    path = Path(instance_path).resolve() if instance_path else config_mod.instance_path_from_env()
+    app = Flask(__name__, instance_path=str(path), instance_relative_config=True)
+    rt = Runtime.build(path, test_config)
+    app.config.update(rt.settings)
+    if not app.config.get("SECRET_KEY"):
+        raise RuntimeError(f"no SECRET_KEY for instance {path}: run `consentcam init` first")
+    app.config.setdefault("MAX_CONTENT_LENGTH", int(rt.settings["MAX_UPLOAD_MB"]) * 1024 * 1024)
+    app.config.update(
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        REMEMBER_COOKIE_HTTPONLY=True,
+        REMEMBER_COOKIE_SAMESITE="Lax",
+        WTF_CSRF_TIME_LIMIT=None,
+        MAX_FORM_PARTS=200,
+        MAX_FORM_MEMORY_SIZE=2 * 1024 * 1024,
+    )
+    app.extensions["runtime"] = rt
+
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.login_message_category = "info"
+    csrf.init_app(app)
+    babel.init_app(app, locale_selector=select_locale)
+
+    from consentcam import jobs
+
+    jobs.init_app(app)
+
+    import importlib
+
+    for name in BLUEPRINTS:
+        module = importlib.import_module(name)
+        app.register_blueprint(module.bp)
+        if hasattr(module, "init_app"):
+            module.init_app(app)
+
+    @app.teardown_appcontext
+    def _close_session(_exc: BaseException | None) -> None:
+        db_session = g.pop("db", None)
+        if db_session is not None:
+            db_session.close()
+
+    @app.context_processor
+    def _inject() -> dict[str, Any]:
+        return {"LANGUAGES": LANGUAGES, "current_language": select_locale()}
+
+    return app
+
+
+def db() -> so.Session:
+    """The request's database session (created on first use, closed at teardown)."""
+    if "db" not in g:
+        from flask import current_app
+
+        g.db = current_app.extensions["runtime"].sessions()
+    return g.db  # type: ignore[no-any-return]
+
+
+def runtime() -> Runtime:
+    from flask import current_app
+
+    return current_app.extensions["runtime"]  # type: ignore[no-any-return]
+
+
+def select_locale() -> str:
+    """Chosen language, else the browser's preference (Swedish when preferred), else the setting."""
+    from flask import current_app
+
+    chosen = session.get("lang")
+    if chosen in LANGUAGES:
+        return str(chosen)
+    best = request.accept_languages.best_match(LANGUAGES) if request else None
+    return best or current_app.config.get("LANGUAGE", "en")
