@@ -62,7 +62,9 @@ class Quarter:
     @property
     def end(self) -> datetime:
         """The first moment after the quarter."""
-        return self.next().start
+        if self.quarter == 4:
+            return datetime(self.year + 1, 1, 1, tzinfo=UTC)
+        return datetime(self.year, 3 * self.quarter + 1, 1, tzinfo=UTC)
 
     def next(self) -> Quarter:
         """Give the following quarter."""
