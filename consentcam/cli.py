@@ -211,7 +211,7 @@ def scan(ctx: Context, as_json: bool, paths: tuple[Path, ...]) -> None:
         settings = scan_settings(rt)
         with rt.sessions() as session:
             matcher = enrolled_matcher(session, rt)
-            names = dict(session.execute(sa.select(Person.id, Person.name)).tuples().all())
+            names = dict(session.execute(sa.select(Person.id, Person.name)).all())
     failed = False
     for path in paths:
         try:

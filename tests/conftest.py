@@ -83,6 +83,8 @@ def base_settings(instance: Path, **overrides: object) -> dict[str, object]:
         "BUSINESS_NAME": "Kraftkällan",
         "RESPONSIBLE_PERSON": "Ann-Christin Sundell",
         "TESTING": True,
+        # Route tests post forms directly; tests of CSRF itself turn it back on.
+        "WTF_CSRF_ENABLED": False,
     }
     settings.update(overrides)
     return settings
@@ -136,3 +138,41 @@ def photo_copy(tmp_path: Path):  # type: ignore[no-untyped-def]
         return target
 
     return copy
+
+
+OWNER_PASSWORD = "owner-password-123"
+STAFF_PASSWORD = "staff-password-123"
+
+
+@pytest.fixture
+def users(app: object) -> dict[str, int]:
+    """An owner and a staff member; returns their ids by role."""
+    from consentcam.services import users as users_service
+
+    rt = app.extensions["runtime"]  # type: ignore[attr-defined]
+    with rt.sessions() as s:
+        owner = users_service.create_user(s, "owner@example.com", "Ann-Christin", OWNER_PASSWORD, role="owner")
+        staff = users_service.create_user(s, "staff@example.com", "Sam", STAFF_PASSWORD, role="staff")
+        s.commit()
+        return {"owner": owner.id, "staff": staff.id}
+
+
+def login(client: object, role: str = "owner") -> object:
+    """Sign in through the real form as the owner or the staff member."""
+    email = f"{role}@example.com"
+    password = OWNER_PASSWORD if role == "owner" else STAFF_PASSWORD
+    response = client.post("/login", data={"email": email, "password": password})  # type: ignore[attr-defined]
+    assert response.status_code == 302, response.get_data(as_text=True)[:500]
+    return response
+
+
+@pytest.fixture
+def owner_client(client: object, users: dict[str, int]) -> object:
+    login(client, "owner")
+    return client
+
+
+@pytest.fixture
+def staff_client(client: object, users: dict[str, int]) -> object:
+    login(client, "staff")
+    return client

@@ -180,7 +180,7 @@ def person_names(session: so.Session, ids: set[int]) -> dict[int, str]:
     if not ids:
         return {}
     return dict(
-        session.execute(sa.select(Person.id, Person.name).where(Person.id.in_(ids))).tuples().all()
+        session.execute(sa.select(Person.id, Person.name).where(Person.id.in_(ids))).all()
     )
 
 

@@ -24,6 +24,12 @@ babel = Babel()
 BLUEPRINTS = (
     "consentcam.web.auth",
     "consentcam.web.dashboard",
+    "consentcam.web.api",
+)
+
+# Links of the main navigation: (endpoint, label); only registered endpoints are shown.
+NAV: tuple[tuple[str, str], ...] = (
+    ("dashboard.index", "Today"),
 )
 
 
@@ -75,7 +81,10 @@ def create_app(
 
     @app.context_processor
     def _inject() -> dict[str, Any]:
-        return {"LANGUAGES": LANGUAGES, "current_language": select_locale()}
+        from flask_babel import gettext
+
+        nav = [(ep, gettext(label)) for ep, label in NAV if ep in app.view_functions]
+        return {"LANGUAGES": LANGUAGES, "current_language": select_locale(), "nav_links": nav}
 
     return app
 

@@ -20,7 +20,7 @@ def index() -> Any:
     session = db()
     counts = dict(
         session.execute(sa.select(Photo.scan_state, sa.func.count()).group_by(Photo.scan_state))
-        .tuples()
+        
         .all()
     )
     return render_template("dashboard/index.html", counts=counts)

@@ -1,0 +1,160 @@
+"""The JSON API under /api/v1: bearer tokens (or a signed-in browser), JSON errors, and its OpenAPI document."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from flask import Blueprint, Response, abort, g, jsonify, request
+from flask_login import current_user
+from werkzeug.exceptions import HTTPException
+
+from consentcam.models import User
+from consentcam.services import users
+from consentcam.web import csrf, db
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+csrf.exempt(bp)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+# Modules that add routes and OpenAPI paths to this blueprint (each imports `bp` and `documented`).
+API_MODULES: tuple[str, ...] = ()
+
+SPEC: dict[str, Any] = {
+    "openapi": "3.0.3",
+    "info": {
+        "title": "consentcam API",
+        "version": "1",
+        "description": "People, consent, supplier permissions, photos and faces, the publish gate, "
+        "the queue, publications, removal tasks and audits. Authenticate with "
+        "`Authorization: Bearer <token>`; the owner creates tokens under Settings.",
+    },
+    "servers": [{"url": "/api/v1"}],
+    "security": [{"bearer": []}],
+    "paths": {},
+    "components": {
+        "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        "schemas": {
+            "Error": {
+                "type": "object",
+                "required": ["error"],
+                "properties": {"error": {"type": "string"}, "details": {}},
+            }
+        },
+    },
+}
+
+ERROR_RESPONSES = {
+    "400": {"description": "The request is malformed", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+    "401": {"description": "No valid bearer token", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+    "403": {"description": "Only the owner may do this", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+    "404": {"description": "No such object", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+    "409": {"description": "Conflicts with the current state", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+    "413": {"description": "The request body is too large", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+    "422": {"description": "The request is well-formed but not valid", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+}
+
+
+def schema(name: str, definition: dict[str, Any]) -> dict[str, str]:
+    """Register a component schema and return a reference to it."""
+    SPEC["components"]["schemas"][name] = definition
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def documented(
+    path: str,
+    method: str,
+    summary: str,
+    *,
+    tag: str,
+    response: dict[str, Any] | None = None,
+    status: int = 200,
+    body: dict[str, Any] | None = None,
+    body_type: str = "application/json",
+    parameters: list[dict[str, Any]] | None = None,
+    owner_only: bool = False,
+) -> Callable[[F], F]:
+    """Describe an endpoint in the OpenAPI document (path in OpenAPI form, e.g. /people/{person_id})."""
+
+    def decorator(fn: F) -> F:
+        op: dict[str, Any] = {
+            "summary": summary,
+            "operationId": fn.__name__,
+            "tags": [tag],
+            "responses": {
+                str(status): {
+                    "description": "OK",
+                    **({"content": {"application/json": {"schema": response}}} if response else {}),
+                },
+                **{k: v for k, v in ERROR_RESPONSES.items() if k != "403" or owner_only},
+            },
+        }
+        params = list(parameters or [])
+        for part in path.split("/"):
+            if part.startswith("{") and part.endswith("}"):
+                params.append({"name": part[1:-1], "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1}})
+        if params:
+            op["parameters"] = params
+        if body is not None:
+            op["requestBody"] = {"required": True, "content": {body_type: {"schema": body}}}
+        if owner_only:
+            op["description"] = "Owner only."
+        SPEC["paths"].setdefault(path, {})[method.lower()] = op
+        return fn
+
+    return decorator
+
+
+def api_user() -> User:
+    return g.api_user  # type: ignore[no-any-return]
+
+
+def require_owner() -> None:
+    if not api_user().is_owner:
+        abort(403, description="only the owner may do this")
+
+
+def json_body() -> dict[str, Any]:
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict):
+        abort(400, description="send a JSON object with Content-Type: application/json")
+    return data
+
+
+@bp.before_request
+def _authenticate() -> None:
+    header = request.headers.get("Authorization", "")
+    if header.startswith("Bearer "):
+        user = users.user_for_token(db(), header[len("Bearer ") :].strip())
+        if user is None:
+            abort(401, description="the bearer token is unknown or revoked")
+        db().commit()
+        g.api_user = user
+        return
+    # A signed-in browser may call the API too (its forms carry CSRF tokens elsewhere;
+    # here only same-site cookies reach us, and writes need a token).
+    if current_user.is_authenticated and request.method in ("GET", "HEAD", "OPTIONS"):
+        g.api_user = current_user._get_current_object()
+        return
+    abort(401, description="send Authorization: Bearer <token>")
+
+
+@bp.errorhandler(HTTPException)
+def _http_error(exc: HTTPException) -> tuple[Response, int]:
+    db().rollback()
+    response = jsonify({"error": exc.description or exc.name})
+    if exc.code == 401:
+        response.headers["WWW-Authenticate"] = 'Bearer realm="consentcam"'
+    return response, exc.code or 500
+
+
+@bp.get("/openapi.json")
+def openapi() -> Response:
+    return jsonify(SPEC)
+
+
+def init_app(app: Any) -> None:
+    for name in API_MODULES:
+        importlib.import_module(name)

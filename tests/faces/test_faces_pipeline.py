@@ -1,0 +1,226 @@
+"""Scanning real photos: every labelled face found and recognised, orientation, reduced resolution."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from consentcam.faces import (
+    FaceEngine,
+    ImageRejected,
+    Matcher,
+    ScanResult,
+    ScanSettings,
+    load_upright,
+    scan_image,
+)
+
+from .helpers import DATA, best_iou, group_frame, import_face_recognition, iou
+from .test_faces_decode import oriented_copy
+
+
+def _area(box: tuple[int, int, int, int]) -> int:
+    return (box[2] - box[0]) * (box[3] - box[1])
+
+
+def test_every_labelled_face_is_found(
+    labels: dict[str, list[dict[str, Any]]], labelled_scans: dict[str, ScanResult]
+) -> None:
+    checked = 0
+    for rel, people in labels.items():
+        result = labelled_scans[rel]
+        with Image.open(DATA / rel) as im:
+            assert (result.width, result.height) == im.size, rel
+        boxes = [f.box for f in result.faces]
+        for person in people:
+            score, _ = best_iou(tuple(person["box"]), boxes)
+            assert score >= 0.5, f"{rel}: {person['person']} not found (best IoU {score:.2f})"
+            checked += 1
+        for box in boxes:
+            left, top, right, bottom = box
+            assert 0 <= left < right <= result.width and 0 <= top < bottom <= result.height
+    assert checked == sum(len(p) for p in labels.values())
+
+
+def test_scan_results_are_well_formed(labelled_scans: dict[str, ScanResult]) -> None:
+    for rel, result in labelled_scans.items():
+        assert result.seconds > 0
+        assert result.format in ("JPEG", "PNG"), rel
+        for face in result.faces:
+            assert face.encoding.shape == (128,) and face.encoding.dtype == np.float64
+            assert np.isfinite(face.encoding).all()
+            assert 0.5 < float(np.linalg.norm(face.encoding)) < 1.5  # dlib descriptors ~unit length
+            assert face.sharpness >= 0
+            assert all(isinstance(v, int) for v in face.box)
+
+
+def test_known_people_are_recognised_and_unknown_people_are_not(
+    labels: dict[str, list[dict[str, Any]]],
+    labelled_scans: dict[str, ScanResult],
+    known_matcher: Matcher,
+    known_people: list[str],
+) -> None:
+    assert known_matcher.person_count == len(known_people) == 5
+    for rel, people in labels.items():
+        result = labelled_scans[rel]
+        boxes = [f.box for f in result.faces]
+        for person in people:
+            _, index = best_iou(tuple(person["box"]), boxes)
+            match = known_matcher.match(result.faces[index].encoding)
+            if person["person"] == "unknown":
+                assert match.person_id is None, f"{rel}: unknown person matched {match}"
+                assert match.distance is not None and match.distance > 0.5
+            else:
+                expected = known_people.index(person["person"])
+                assert match.person_id == expected, f"{rel}: {person['person']} got {match}"
+                assert match.gap is not None and match.gap > 0
+
+
+def test_every_orientation_gives_the_same_upright_faces(engine: FaceEngine) -> None:
+    with Image.open(DATA / "unknown" / "kit_with_rose.jpg") as im:
+        upright = im.convert("RGB")
+    # Small detect_side so the reduced-resolution path (JPEG draft + rotate) is exercised too.
+    for settings in (ScanSettings(), ScanSettings(detect_side=400)):
+        results = [
+            scan_image(oriented_copy(upright, o), settings, engine=engine) for o in range(1, 9)
+        ]
+        first = results[0]
+        assert len(first.faces) == 2
+        for orientation, result in enumerate(results, start=1):
+            assert (result.width, result.height) == upright.size, orientation
+            assert len(result.faces) == len(first.faces), orientation
+            for face in first.faces:
+                match = min(
+                    result.faces,
+                    key=lambda f, b=face.box: max(abs(x - y) for x, y in zip(f.box, b, strict=True)),
+                )
+                shift = max(abs(x - y) for x, y in zip(match.box, face.box, strict=True))
+                assert shift <= 3, f"orientation {orientation}: {match.box} vs {face.box}"
+                assert float(np.linalg.norm(match.encoding - face.encoding)) < 0.1
+
+
+def test_heic_photo_is_scanned(engine: FaceEngine, tmp_path: Path) -> None:
+    import pillow_heif
+
+    pillow_heif.register_heif_opener()
+    with Image.open(DATA / "unknown" / "two_people.jpg") as im:
+        upright = im.convert("RGB")
+    path = tmp_path / "IMG_0001.HEIC"
+    upright.save(path, format="HEIF", quality=90)
+    heic = scan_image(path, engine=engine)
+    jpeg = scan_image(DATA / "unknown" / "two_people.jpg", engine=engine)
+    assert heic.format == "HEIC" and (heic.width, heic.height) == upright.size
+    assert len(heic.faces) == len(jpeg.faces) == 2
+    for face in jpeg.faces:
+        score, i = best_iou(face.box, [f.box for f in heic.faces])
+        assert score > 0.8
+        assert float(np.linalg.norm(heic.faces[i].encoding - face.encoding)) < 0.1
+
+
+def test_rejected_file_propagates_with_its_name(engine: FaceEngine) -> None:
+    with pytest.raises(ImageRejected, match=r"^upload\.jpg: not a supported image"):
+        scan_image(b"hello world", engine=engine, name="upload.jpg")
+
+
+def test_blur_hint_flags_a_blurred_face(engine: FaceEngine) -> None:
+    from PIL import ImageFilter
+
+    with Image.open(DATA / "unknown" / "obama1.jpg") as im:
+        sharp_im = im.convert("RGB")
+    blurred_im = sharp_im.filter(ImageFilter.GaussianBlur(6))
+    sharp = scan_image(_jpeg(sharp_im), engine=engine).faces
+    blurred = scan_image(_jpeg(blurred_im), engine=engine).faces
+    assert sharp and blurred
+    assert not sharp[0].blurry
+    assert blurred[0].blurry
+    assert blurred[0].sharpness < sharp[0].sharpness / 4
+
+
+def _jpeg(im: Image.Image) -> bytes:
+    buf = io.BytesIO()
+    im.save(buf, format="JPEG", quality=92)
+    return buf.getvalue()
+
+
+def test_group_photo_upscaled_to_phone_size_finds_every_face(engine: FaceEngine) -> None:
+    frame, placed = group_frame(seed=1)
+    native = scan_image(_png(frame), engine=engine)
+    factor = 8
+    big = frame.resize((frame.width * factor, frame.height * factor), Image.Resampling.BICUBIC)
+    phone = scan_image(_jpeg(big), engine=engine)
+    assert (phone.width, phone.height) == big.size
+    assert len(placed) == 12
+    for faces in (native.faces, phone.faces):
+        # Every placed face is found once, and nothing else is.
+        assert len(faces) == len(placed)
+    for box in placed:
+        assert best_iou(box, [f.box for f in native.faces])[0] >= 0.4
+        scaled = tuple(v * factor for v in box)
+        assert best_iou(scaled, [f.box for f in phone.faces])[0] >= 0.4
+
+
+def _png(im: Image.Image) -> bytes:
+    buf = io.BytesIO()
+    im.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def _naive_boxes(rgb: np.ndarray) -> list[tuple[int, int, int, int]]:
+    fr = import_face_recognition()
+    locations = fr.face_locations(rgb, number_of_times_to_upsample=1, model="hog")
+    return [(left, top, right, bottom) for top, right, bottom, left in locations]
+
+
+@pytest.mark.slow
+def test_reduced_resolution_finds_the_same_faces_as_naive_full_resolution(
+    engine: FaceEngine, known_matcher: Matcher, known_people: list[str]
+) -> None:
+    with Image.open(DATA / "unknown" / "obama_and_biden.jpg") as im:
+        upright = im.convert("RGB")
+    big = upright.resize((4000, round(upright.height * 4000 / upright.width)))  # ~11.4 MP
+    data = _jpeg(big)
+    ours = scan_image(data, engine=engine)
+    naive = _naive_boxes(load_upright(data).rgb)
+    assert len(naive) == 3
+    assert len(ours.faces) == len(naive)
+    for box in naive:
+        score, i = best_iou(box, [f.box for f in ours.faces])
+        assert score >= 0.5, (box, ours.faces[i].box)
+    # The reduced path still recognises the people.
+    names = {known_people[m.person_id] for m in known_matcher.match_many(
+        np.stack([f.encoding for f in ours.faces])
+    ) if m.person_id is not None}
+    assert names == {"obama", "biden"}
+
+
+@pytest.mark.slow
+def test_group_photo_reduced_resolution_matches_naive(engine: FaceEngine) -> None:
+    frame, _ = group_frame(seed=2)
+    big = frame.resize((4000, 3000), Image.Resampling.BICUBIC)
+    data = _jpeg(big)
+    ours = [f.box for f in scan_image(data, engine=engine).faces]
+    naive = _naive_boxes(load_upright(data).rgb)
+    assert len(naive) == 12
+    assert len(ours) == len(naive)
+    for box in naive:
+        assert best_iou(box, ours)[0] >= 0.5
+    assert all(best_iou(box, naive)[0] >= 0.5 for box in ours)  # no extra detections
+
+
+def test_small_photo_takes_exactly_the_naive_path(engine: FaceEngine) -> None:
+    rel = "unknown/two_people.jpg"
+    result = scan_image(DATA / rel, engine=engine)
+    rgb = load_upright(DATA / rel).rgb
+    assert sorted(f.box for f in result.faces) == sorted(_naive_boxes(rgb))
+    fr = import_face_recognition()
+    for face in result.faces:
+        left, top, right, bottom = face.box
+        ref = fr.face_encodings(rgb, [(top, right, bottom, left)], model="small")[0]
+        assert np.abs(face.encoding - ref).max() <= 1e-6
+    assert iou(result.faces[0].box, result.faces[0].box) == 1.0
+    assert _area(result.faces[0].box) > 0
