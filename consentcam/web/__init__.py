@@ -54,6 +54,9 @@ def create_app(
         MAX_FORM_MEMORY_SIZE=2 * 1024 * 1024,
     )
     app.extensions["runtime"] = rt
+    # Each blueprint keeps its own Swedish catalogue; Flask-Babel merges them all.
+    catalogues = sorted(str(p) for p in Path(__file__).parent.glob("*/translations") if p.is_dir())
+    app.config["BABEL_TRANSLATION_DIRECTORIES"] = ";".join(catalogues) or "translations"
 
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
