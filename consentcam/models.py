@@ -322,6 +322,31 @@ class ReferenceFace(Base):
     person: so.Mapped[Person] = so.relationship(back_populates="reference_faces")
 
 
+class ReferenceUpload(Base):
+    """A reference photo waiting for (or done with) enrolment by the background worker."""
+
+    __tablename__ = "reference_upload"
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    person_id: so.Mapped[int] = so.mapped_column(
+        sa.ForeignKey("person.id", ondelete="CASCADE"), index=True
+    )
+    original_name: so.Mapped[str] = so.mapped_column(sa.String(300))
+    # The encrypted image; deleted when enrolment fails or is refused.
+    source_key: so.Mapped[str | None] = so.mapped_column(sa.String(300))
+    source_sha256: so.Mapped[str] = so.mapped_column(sa.String(64))
+    state: so.Mapped[str] = so.mapped_column(sa.String(20), default="pending")  # pending|done|failed
+    error: so.Mapped[str | None] = so.mapped_column(sa.Text)
+    reference_face_id: so.Mapped[int | None] = so.mapped_column(
+        sa.ForeignKey("reference_face.id", ondelete="SET NULL")
+    )
+    created_by_id: so.Mapped[int | None] = so.mapped_column(
+        sa.ForeignKey("user.id", ondelete="SET NULL")
+    )
+    created_at: so.Mapped[datetime] = so.mapped_column(default=utcnow)
+    finished_at: so.Mapped[datetime | None]
+
+
 class QueueItem(Base):
     """A photo waiting to be published on one or more channels."""
 
