@@ -19,7 +19,11 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 # Each module has `register(jobs)` that declares its tasks.
-TASK_MODULES = ("consentcam.services.scanning",)
+TASK_MODULES = (
+    "consentcam.services.scanning",
+    "consentcam.services.enrolment",
+    "consentcam.services.removals",
+)
 
 
 def make_huey(queue_url: str, name: str = "consentcam") -> Huey:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import io
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from importlib import resources
 
@@ -16,8 +18,14 @@ from consentcam.models import (
     ConsentFormVersion,
     ConsentPhoto,
     ConsentRecord,
+    Face,
     Person,
+    Photo,
+    Publication,
+    PublicationFace,
     ReferenceFace,
+    ReferenceUpload,
+    RemovalTask,
     User,
     utcnow,
 )
@@ -223,6 +231,7 @@ def enrol_reference(
     name: str,
     *,
     actor: User | None = None,
+    stored_key: str | None = None,
 ) -> ReferenceFace:
     """Enrol the single face of a reference photo; refused without active biometric consent."""
     from consentcam.faces.pipeline import scan_image
@@ -238,7 +247,7 @@ def enrol_reference(
             f"{name}: a reference photo must show exactly one face; this one shows {len(result.faces)}"
         )
     digest = hashlib.sha256(image).hexdigest()
-    key, _ = rt.storage.put("references", rt.vault.encrypt(image), "bin")
+    key = stored_key or rt.storage.put("references", rt.vault.encrypt(image), "bin")[0]
     ref = ReferenceFace(
         person=person,
         source_key=key,
@@ -259,3 +268,388 @@ def enrol_reference(
 
 def _actor(user: User | None) -> str | None:
     return user.email if user else None
+
+
+# --- Editing and listing people -------------------------------------------------------------
+
+EVIDENCE_MAX_BYTES = 20 * 1024 * 1024
+SIGNATURE_MAX_BYTES = 2 * 1024 * 1024
+# A signature pad is a few hundred pixels on a phone and up to a few thousand on a retina laptop.
+SIGNATURE_MIN_SIDE = 50
+SIGNATURE_MAX_SIDE = 4000
+# A real signature leaves at least this many dark pixels; a stray tap leaves fewer.
+SIGNATURE_MIN_INK = 150
+
+
+class EvidenceTampered(RuntimeError):
+    """A stored evidence file no longer matches the SHA-256 recorded when it was given."""
+
+
+def update_person(
+    session: so.Session,
+    person: Person,
+    *,
+    name: str,
+    email: str | None = None,
+    phone: str | None = None,
+    is_minor: bool = False,
+    note: str | None = None,
+    actor: User | None = None,
+) -> Person:
+    """Change a person's details; the event lists the fields that changed."""
+    name = name.strip()
+    if not name:
+        raise ConsentError("a person needs a name")
+    new = {
+        "name": name,
+        "email": (email or "").strip() or None,
+        "phone": (phone or "").strip() or None,
+        "is_minor": bool(is_minor),
+        "note": (note or "").strip() or None,
+    }
+    changed = sorted(k for k, v in new.items() if getattr(person, k) != v)
+    for key, value in new.items():
+        setattr(person, key, value)
+    if changed:
+        person.last_activity_at = utcnow()
+        session.flush()
+        events.record(
+            session,
+            "person.updated",
+            f"person:{person.id}",
+            {"fields": changed},
+            actor=_actor(actor),
+        )
+    return person
+
+
+@dataclass(frozen=True)
+class PersonRow:
+    """One line of the people list: the person and counts loaded in bulk."""
+
+    person: Person
+    consents: int
+    active_channels: int
+    photos: int
+    biometric: bool
+
+
+def search_people(
+    session: so.Session, query: str = "", *, page: int = 1, per_page: int = 50
+) -> tuple[list[PersonRow], int]:
+    """One page of people matching a name or e-mail, with their counts; returns (rows, total).
+
+    Counts come from grouped subqueries, so a page costs three queries whatever its size.
+    """
+    page = max(1, page)
+    where = [Person.erased_at.is_(None)]
+    text = query.strip()
+    if text:
+        like = f"%{text.lower()}%"
+        where.append(
+            sa.or_(sa.func.lower(Person.name).like(like), sa.func.lower(Person.email).like(like))
+        )
+    total = session.scalar(sa.select(sa.func.count(Person.id)).where(*where)) or 0
+    people = list(
+        session.scalars(
+            sa.select(Person)
+            .where(*where)
+            .order_by(sa.func.lower(Person.name), Person.id)
+            .limit(per_page)
+            .offset((page - 1) * per_page)
+        )
+    )
+    ids = [p.id for p in people]
+    if not ids:
+        return [], total
+    now = utcnow()
+    consent_counts = dict(
+        session.execute(
+            sa.select(ConsentRecord.person_id, sa.func.count(ConsentRecord.id))
+            .where(ConsentRecord.person_id.in_(ids))
+            .group_by(ConsentRecord.person_id)
+        ).all()
+    )
+    channel_counts = dict(
+        session.execute(
+            sa.select(ConsentRecord.person_id, sa.func.count(sa.distinct(ConsentChannel.channel)))
+            .join(ConsentChannel, ConsentChannel.consent_id == ConsentRecord.id)
+            .where(
+                ConsentRecord.person_id.in_(ids),
+                ConsentChannel.withdrawn_at.is_(None),
+                ConsentRecord.given_at <= now,
+                sa.or_(ConsentRecord.expires_at.is_(None), ConsentRecord.expires_at > now),
+            )
+            .group_by(ConsentRecord.person_id)
+        ).all()
+    )
+    photo_counts = dict(
+        session.execute(
+            sa.select(Face.person_id, sa.func.count(sa.distinct(Face.photo_id)))
+            .where(Face.person_id.in_(ids), Face.state == "confirmed")
+            .group_by(Face.person_id)
+        ).all()
+    )
+    biometric = set(
+        session.scalars(
+            sa.select(ConsentRecord.person_id).where(
+                ConsentRecord.person_id.in_(ids),
+                ConsentRecord.biometric.is_(True),
+                ConsentRecord.biometric_withdrawn_at.is_(None),
+                sa.or_(ConsentRecord.expires_at.is_(None), ConsentRecord.expires_at > now),
+            )
+        )
+    )
+    rows = [
+        PersonRow(
+            person=p,
+            consents=consent_counts.get(p.id, 0),
+            active_channels=channel_counts.get(p.id, 0),
+            photos=photo_counts.get(p.id, 0),
+            biometric=p.id in biometric,
+        )
+        for p in people
+    ]
+    return rows, total
+
+
+def consent_state(record: ConsentRecord, at: datetime | None = None) -> str:
+    """Say where a consent record stands: active, expired, withdrawn or partly withdrawn."""
+    at = at or utcnow()
+    if record.expires_at is not None and record.expires_at <= at:
+        return "expired"
+    withdrawn = [c for c in record.channels if c.withdrawn_at is not None]
+    if record.channels and len(withdrawn) == len(record.channels):
+        return "withdrawn"
+    if withdrawn:
+        return "partly_withdrawn"
+    return "active"
+
+
+def confirmed_photos(session: so.Session, person: Person) -> list[Photo]:
+    """Photos in which a face has been confirmed as this person, newest first."""
+    return list(
+        session.scalars(
+            sa.select(Photo)
+            .where(
+                Photo.id.in_(
+                    sa.select(Face.photo_id).where(
+                        Face.person_id == person.id, Face.state == "confirmed"
+                    )
+                )
+            )
+            .order_by(Photo.uploaded_at.desc(), Photo.id.desc())
+        )
+    )
+
+
+def publications_showing(session: so.Session, person: Person) -> list[Publication]:
+    return list(
+        session.scalars(
+            sa.select(Publication)
+            .where(
+                Publication.id.in_(
+                    sa.select(PublicationFace.publication_id).where(
+                        PublicationFace.person_id == person.id
+                    )
+                )
+            )
+            .order_by(Publication.published_at.desc())
+        )
+    )
+
+
+def open_removal_tasks(session: so.Session, person: Person) -> list[RemovalTask]:
+    return list(
+        session.scalars(
+            sa.select(RemovalTask)
+            .where(RemovalTask.person_id == person.id, RemovalTask.status == "open")
+            .order_by(RemovalTask.due_at)
+        )
+    )
+
+
+# --- Evidence ---------------------------------------------------------------------------------
+
+
+def check_signature(data: bytes) -> None:
+    """Refuse a drawn signature that is not a PNG, is an odd size, or is blank."""
+    from PIL import Image
+
+    from consentcam.faces.decode import ImageRejected, probe
+
+    if not data:
+        raise ConsentError("the signature is empty: please sign in the box")
+    if len(data) > SIGNATURE_MAX_BYTES:
+        raise ConsentError("the signature image is too large")
+    if not data.startswith(b"\x89PNG\r\n\x1a\n"):
+        raise ConsentError("the signature is not a PNG image")
+    try:
+        info = probe(data, max_pixels=SIGNATURE_MAX_SIDE * SIGNATURE_MAX_SIDE, name="signature")
+    except ImageRejected as exc:
+        raise ConsentError(f"the signature image cannot be read ({exc})") from exc
+    if info.format != "PNG":
+        raise ConsentError("the signature is not a PNG image")
+    if not (
+        SIGNATURE_MIN_SIDE <= info.width <= SIGNATURE_MAX_SIDE
+        and SIGNATURE_MIN_SIDE <= info.height <= SIGNATURE_MAX_SIDE
+    ):
+        raise ConsentError(
+            f"the signature image is {info.width}x{info.height} pixels; "
+            f"expected between {SIGNATURE_MIN_SIDE} and {SIGNATURE_MAX_SIDE} on each side"
+        )
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            rgba = im.convert("RGBA")
+    except Exception as exc:  # Pillow raises many types for damaged data
+        raise ConsentError(f"the signature image is damaged ({exc})") from exc
+    # Strokes on a transparent or white pad: flatten on white and count the dark pixels.
+    white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+    grey = Image.alpha_composite(white, rgba).convert("L")
+    ink = sum(grey.histogram()[:160])
+    if ink < SIGNATURE_MIN_INK:
+        raise ConsentError("the signature is blank: please sign in the box")
+
+
+def check_scan(data: bytes, mime: str) -> None:
+    """Refuse a scan of the paper form whose content is not the PDF, JPEG or PNG it claims."""
+    from consentcam.faces.decode import ImageRejected, probe
+
+    if mime not in EVIDENCE_TYPES:
+        raise ConsentError("the scan must be a PDF, JPEG or PNG file")
+    if not data:
+        raise ConsentError("the scan file is empty")
+    if len(data) > EVIDENCE_MAX_BYTES:
+        raise ConsentError(
+            f"the scan is larger than {EVIDENCE_MAX_BYTES // (1024 * 1024)} MB; scan it at a lower resolution"
+        )
+    if mime == "application/pdf":
+        if not data.startswith(b"%PDF-"):
+            raise ConsentError("the file is not a PDF")
+        return
+    try:
+        info = probe(data, name="scan")
+    except ImageRejected as exc:
+        raise ConsentError(f"the scan cannot be read as an image ({exc})") from exc
+    expected = "PNG" if mime == "image/png" else "JPEG"
+    if info.format != expected:
+        raise ConsentError(f"the scan is a {info.format} image, not {expected}")
+
+
+def sniff_scan_mime(data: bytes) -> str | None:
+    """Name the type of an uploaded scan from its first bytes (the browser's claim is not trusted)."""
+    if data.startswith(b"%PDF-"):
+        return "application/pdf"
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if data.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    return None
+
+
+def read_evidence(rt: Runtime, record: ConsentRecord) -> bytes:
+    """Decrypt a consent's evidence and prove it is the file that was given."""
+    if not record.evidence_key:
+        raise FileNotFoundError(f"consent {record.id} has no evidence file")
+    data = rt.vault.decrypt(rt.storage.read(record.evidence_key))
+    if hashlib.sha256(data).hexdigest() != record.evidence_sha256:
+        raise EvidenceTampered(
+            f"evidence of consent {record.id} does not match its recorded SHA-256 "
+            f"{record.evidence_sha256}: the stored file was changed or damaged"
+        )
+    return data
+
+
+# --- Reference photos, enrolled in the background ------------------------------------------------
+
+REFERENCE_MAX_BYTES = 30 * 1024 * 1024
+
+
+def queue_reference(
+    session: so.Session,
+    rt: Runtime,
+    person: Person,
+    image: bytes,
+    name: str,
+    *,
+    actor: User | None = None,
+) -> ReferenceUpload:
+    """Store a reference photo encrypted and note it for enrolment; refused without biometric consent."""
+    from consentcam.faces.decode import ImageRejected, probe
+
+    if not has_biometric_consent(session, person):
+        raise ConsentError(
+            f"{person.name} has not given biometric consent: reference photos for automatic "
+            "recognition need it (faces can still be tagged by hand)"
+        )
+    if len(image) > REFERENCE_MAX_BYTES:
+        raise ConsentError("the reference photo is too large")
+    try:
+        probe(image, max_pixels=rt.settings["MAX_PIXELS"], name=name)
+    except ImageRejected as exc:
+        raise ConsentError(str(exc)) from exc
+    key, _ = rt.storage.put("references", rt.vault.encrypt(image), "bin")
+    upload = ReferenceUpload(
+        person_id=person.id,
+        original_name=(name or "reference")[:300],
+        source_key=key,
+        source_sha256=hashlib.sha256(image).hexdigest(),
+        state="pending",
+        created_by_id=actor.id if actor else None,
+    )
+    session.add(upload)
+    session.flush()
+    events.record(
+        session,
+        "reference.uploaded",
+        f"person:{person.id}",
+        {"upload": upload.id, "sha256": upload.source_sha256},
+        actor=_actor(actor),
+    )
+    return upload
+
+
+def enrol_upload(session: so.Session, rt: Runtime, upload_id: int) -> ReferenceUpload | None:
+    """Enrol a queued reference photo (runs in the worker); failures are recorded on the upload."""
+    from consentcam.faces.decode import ImageRejected
+    from consentcam.faces.engine import EngineUnavailable
+
+    upload = session.get(ReferenceUpload, upload_id)
+    if upload is None or upload.state != "pending":
+        return upload
+    person = session.get(Person, upload.person_id)
+    assert person is not None  # the upload row cascades with its person
+
+    def fail(message: str) -> ReferenceUpload:
+        # Without a template the image has no purpose left; do not keep biometric source data.
+        rt.storage.delete(upload.source_key)
+        upload.source_key = None
+        upload.state = "failed"
+        upload.error = message
+        upload.finished_at = utcnow()
+        events.record(
+            session,
+            "reference.failed",
+            f"person:{person.id}",
+            {"upload": upload.id, "error": message},
+            actor="enrolment",
+        )
+        return upload
+
+    if not has_biometric_consent(session, person):
+        return fail(
+            f"{person.name} has no active biometric consent: the reference photo was deleted"
+        )
+    if not upload.source_key or not rt.storage.exists(upload.source_key):
+        return fail("the stored reference photo is missing")
+    image = rt.vault.decrypt(rt.storage.read(upload.source_key))
+    try:
+        ref = enrol_reference(
+            session, rt, person, image, upload.original_name, stored_key=upload.source_key
+        )
+    except (ConsentError, ImageRejected, EngineUnavailable) as exc:
+        return fail(str(exc))
+    upload.state = "done"
+    upload.reference_face_id = ref.id
+    upload.finished_at = utcnow()
+    return upload

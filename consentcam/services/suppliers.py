@@ -1,0 +1,169 @@
+"""Suppliers and their written permissions: add, record a permission document, revoke, mark photos."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from datetime import datetime
+
+import sqlalchemy as sa
+import sqlalchemy.orm as so
+
+from consentcam.models import Photo, Supplier, SupplierPermission, User, utcnow
+from consentcam.runtime import Runtime
+from consentcam.services import events
+from consentcam.services.people import (
+    EVIDENCE_TYPES,
+    ConsentError,
+    EvidenceTampered,
+    check_scan,
+    parse_channels,
+)
+
+
+class SupplierError(ValueError):
+    """A supplier request that cannot be done as asked; the message says why."""
+
+
+def _actor(user: User | None) -> str | None:
+    return user.email if user else None
+
+
+def add_supplier(
+    session: so.Session, name: str, *, contact: str | None = None, actor: User | None = None
+) -> Supplier:
+    name = name.strip()
+    if not name:
+        raise SupplierError("a supplier needs a name")
+    if len(name) > 200:
+        raise SupplierError("the name is longer than 200 characters")
+    if session.scalar(sa.select(Supplier.id).where(Supplier.name == name)) is not None:
+        raise SupplierError(f"there is already a supplier called {name}")
+    supplier = Supplier(name=name, contact=(contact or "").strip()[:300] or None)
+    session.add(supplier)
+    session.flush()
+    events.record(
+        session, "supplier.added", f"supplier:{supplier.id}", {"name": name}, actor=_actor(actor)
+    )
+    return supplier
+
+
+def add_permission(
+    session: so.Session,
+    rt: Runtime,
+    supplier: Supplier,
+    *,
+    channels: Iterable[str],
+    valid_from: datetime,
+    valid_until: datetime | None = None,
+    document: bytes | None = None,
+    document_mime: str | None = None,
+    note: str | None = None,
+    actor: User | None = None,
+) -> SupplierPermission:
+    """Record a written permission; its document is stored encrypted with its SHA-256."""
+    try:
+        chosen = parse_channels(channels)
+    except ConsentError as exc:
+        raise SupplierError(str(exc)) from exc
+    if not chosen:
+        raise SupplierError("choose at least one channel")
+    if valid_until is not None and valid_until <= valid_from:
+        raise SupplierError("'valid until' must be after 'valid from'")
+    key = digest = None
+    if document:
+        if document_mime not in EVIDENCE_TYPES:
+            raise SupplierError("the document must be a PDF, JPEG or PNG file")
+        try:
+            check_scan(document, document_mime)
+        except ConsentError as exc:
+            raise SupplierError(str(exc).replace("scan", "document")) from exc
+        digest = hashlib.sha256(document).hexdigest()
+        key, _ = rt.storage.put("evidence", rt.vault.encrypt(document), "bin")
+    permission = SupplierPermission(
+        supplier=supplier,
+        channels=" ".join(c.value for c in chosen),
+        valid_from=valid_from,
+        valid_until=valid_until,
+        document_key=key,
+        document_sha256=digest,
+        document_mime=document_mime if document else None,
+        note=(note or "").strip() or None,
+    )
+    session.add(permission)
+    session.flush()
+    events.record(
+        session,
+        "supplier_permission.added",
+        f"supplier:{supplier.id}",
+        {
+            "permission": permission.id,
+            "channels": [c.value for c in chosen],
+            "valid_from": valid_from,
+            "valid_until": valid_until,
+            "document_sha256": digest,
+        },
+        actor=_actor(actor),
+    )
+    return permission
+
+
+def revoke_permission(
+    session: so.Session, permission: SupplierPermission, *, actor: User | None = None
+) -> bool:
+    """End a permission now; returns False when it was revoked already."""
+    if permission.revoked_at is not None:
+        return False
+    permission.revoked_at = utcnow()
+    events.record(
+        session,
+        "supplier_permission.revoked",
+        f"supplier:{permission.supplier_id}",
+        {"permission": permission.id},
+        actor=_actor(actor),
+    )
+    return True
+
+
+def permission_state(permission: SupplierPermission, at: datetime | None = None) -> str:
+    at = at or utcnow()
+    if permission.revoked_at is not None and permission.revoked_at <= at:
+        return "revoked"
+    if permission.valid_from > at:
+        return "not_yet_valid"
+    if permission.valid_until is not None and permission.valid_until <= at:
+        return "lapsed"
+    return "active"
+
+
+def read_document(rt: Runtime, permission: SupplierPermission) -> bytes:
+    """Decrypt a permission document and prove it is the file that was recorded."""
+    if not permission.document_key:
+        raise FileNotFoundError(f"permission {permission.id} has no document")
+    data = rt.vault.decrypt(rt.storage.read(permission.document_key))
+    if hashlib.sha256(data).hexdigest() != permission.document_sha256:
+        raise EvidenceTampered(
+            f"document of supplier permission {permission.id} does not match its recorded "
+            f"SHA-256 {permission.document_sha256}"
+        )
+    return data
+
+
+def set_photo_supplier(
+    session: so.Session, photo: Photo, supplier_id: int | None, actor: User | None
+) -> bool:
+    """Mark a photo as provided by a supplier (or by nobody); returns False when nothing changed."""
+    if supplier_id is not None and session.get(Supplier, supplier_id) is None:
+        raise SupplierError(f"there is no supplier {supplier_id}")
+    if photo.supplier_id == supplier_id:
+        return False
+    before = photo.supplier_id
+    photo.supplier_id = supplier_id
+    events.record(
+        session,
+        "photo.supplier_set",
+        f"photo:{photo.id}",
+        {"supplier": supplier_id, "previous": before},
+        actor=_actor(actor),
+    )
+    return True
