@@ -163,7 +163,9 @@ def oriented_copy(upright: Image.Image, orientation: int, fmt: str = "JPEG") -> 
     exif[0x0112] = orientation
     buf = io.BytesIO()
     if fmt == "JPEG":
-        stored.save(buf, format="JPEG", quality=95, exif=exif.tobytes())
+        # Near-lossless, so every orientation carries the same picture (JPEG noise differs
+        # between a photo and its rotation, and HOG boxes can jump a pyramid level on noise).
+        stored.save(buf, format="JPEG", quality=100, subsampling=0, exif=exif.tobytes())
     elif fmt == "WEBP":
         stored.save(buf, format="WEBP", lossless=True, exif=exif.tobytes())
     else:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -85,7 +86,7 @@ def test_no_face_recognition_import_and_no_68_point_model_in_the_package() -> No
 
 
 @pytest.fixture
-def forget_models() -> object:
+def forget_models() -> Iterator[None]:
     """Drop the loaded models for one test; the next use loads them again."""
     engine_mod._reset_for_tests()
     yield None

@@ -20,12 +20,8 @@ from consentcam.faces import (
     scan_image,
 )
 
-from .helpers import DATA, best_iou, group_frame, import_face_recognition, iou
+from .helpers import DATA, best_iou, group_frame, import_face_recognition
 from .test_faces_decode import oriented_copy
-
-
-def _area(box: tuple[int, int, int, int]) -> int:
-    return (box[2] - box[0]) * (box[3] - box[1])
 
 
 def test_every_labelled_face_is_found(
@@ -54,7 +50,6 @@ def test_scan_results_are_well_formed(labelled_scans: dict[str, ScanResult]) -> 
         for face in result.faces:
             assert face.encoding.shape == (128,) and face.encoding.dtype == np.float64
             assert np.isfinite(face.encoding).all()
-            assert 0.5 < float(np.linalg.norm(face.encoding)) < 1.5  # dlib descriptors ~unit length
             assert face.sharpness >= 0
             assert all(isinstance(v, int) for v in face.box)
 
@@ -81,27 +76,45 @@ def test_known_people_are_recognised_and_unknown_people_are_not(
                 assert match.gap is not None and match.gap > 0
 
 
-def test_every_orientation_gives_the_same_upright_faces(engine: FaceEngine) -> None:
-    with Image.open(DATA / "unknown" / "kit_with_rose.jpg") as im:
+def _check_orientations(
+    upright: Image.Image, settings: ScanSettings, engine: FaceEngine, tolerance: int
+) -> None:
+    results = [scan_image(oriented_copy(upright, o), settings, engine=engine) for o in range(1, 9)]
+    first = results[0]
+    assert len(first.faces) == 2
+    for orientation, result in enumerate(results, start=1):
+        assert (result.width, result.height) == upright.size, orientation
+        assert len(result.faces) == len(first.faces), orientation
+        for face in first.faces:
+            match = min(
+                result.faces,
+                key=lambda f, b=face.box: max(abs(x - y) for x, y in zip(f.box, b, strict=True)),
+            )
+            shift = max(abs(x - y) for x, y in zip(match.box, face.box, strict=True))
+            assert shift <= tolerance, f"orientation {orientation}: {match.box} vs {face.box}"
+            assert float(np.linalg.norm(match.encoding - face.encoding)) < 0.1
+
+
+def _two_people() -> Image.Image:
+    # Cropped to multiples of 16 so the JPEG block grid is the same in every orientation.
+    # (Kit Harington's box in kit_with_rose.jpg jumps a HOG pyramid level on +-3 grey levels of
+    # noise, so that photo cannot tell an orientation bug from detector noise.)
+    with Image.open(DATA / "unknown" / "two_people.jpg") as im:
         upright = im.convert("RGB")
-    # Small detect_side so the reduced-resolution path (JPEG draft + rotate) is exercised too.
-    for settings in (ScanSettings(), ScanSettings(detect_side=400)):
-        results = [
-            scan_image(oriented_copy(upright, o), settings, engine=engine) for o in range(1, 9)
-        ]
-        first = results[0]
-        assert len(first.faces) == 2
-        for orientation, result in enumerate(results, start=1):
-            assert (result.width, result.height) == upright.size, orientation
-            assert len(result.faces) == len(first.faces), orientation
-            for face in first.faces:
-                match = min(
-                    result.faces,
-                    key=lambda f, b=face.box: max(abs(x - y) for x, y in zip(f.box, b, strict=True)),
-                )
-                shift = max(abs(x - y) for x, y in zip(match.box, face.box, strict=True))
-                assert shift <= 3, f"orientation {orientation}: {match.box} vs {face.box}"
-                assert float(np.linalg.norm(match.encoding - face.encoding)) < 0.1
+    return upright.crop((0, 0, upright.width // 16 * 16, upright.height // 16 * 16))
+
+
+def test_every_orientation_gives_the_same_upright_faces(engine: FaceEngine) -> None:
+    upright = _two_people()
+    _check_orientations(upright, ScanSettings(), engine, tolerance=2)
+
+
+def test_every_orientation_on_the_reduced_resolution_path(engine: FaceEngine) -> None:
+    upright = _two_people()
+    big = upright.resize((upright.width * 2, upright.height * 2), Image.Resampling.BICUBIC)
+    # detect_side half the long side: JPEG draft at 1/2, then rotate, then detect.
+    settings = ScanSettings(detect_side=max(big.size) // 2)
+    _check_orientations(big, settings, engine, tolerance=2 * 2)
 
 
 def test_heic_photo_is_scanned(engine: FaceEngine, tmp_path: Path) -> None:
@@ -192,9 +205,11 @@ def test_reduced_resolution_finds_the_same_faces_as_naive_full_resolution(
         score, i = best_iou(box, [f.box for f in ours.faces])
         assert score >= 0.5, (box, ours.faces[i].box)
     # The reduced path still recognises the people.
-    names = {known_people[m.person_id] for m in known_matcher.match_many(
-        np.stack([f.encoding for f in ours.faces])
-    ) if m.person_id is not None}
+    names = {
+        known_people[m.person_id]
+        for m in known_matcher.match_many(np.stack([f.encoding for f in ours.faces]))
+        if m.person_id is not None
+    }
     assert names == {"obama", "biden"}
 
 
@@ -222,5 +237,3 @@ def test_small_photo_takes_exactly_the_naive_path(engine: FaceEngine) -> None:
         left, top, right, bottom = face.box
         ref = fr.face_encodings(rgb, [(top, right, bottom, left)], model="small")[0]
         assert np.abs(face.encoding - ref).max() <= 1e-6
-    assert iou(result.faces[0].box, result.faces[0].box) == 1.0
-    assert _area(result.faces[0].box) > 0
