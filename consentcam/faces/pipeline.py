@@ -172,7 +172,7 @@ def scan_image(
             DetectedFace(
                 box,
                 encodings[i],
-                _sharpness(work, tuple(float(v) for v in box)),  # type: ignore[arg-type]
+                _sharpness(work, (box[0], box[1], box[2], box[3])),
                 settings.blur_threshold,
             )
             for i, box in enumerate(boxes)
