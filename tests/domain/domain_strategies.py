@@ -74,7 +74,8 @@ def supplier_permission_lists(draw: st.DrawFn) -> list[SupplierPermission]:
     out = []
     for i in range(count):
         start = draw(moments)
-        until = draw(st.none() | st.integers(1, 8).map(lambda h, s=start: s + timedelta(hours=h)))
+        length = draw(st.none() | st.integers(1, 8))
+        until = None if length is None else start + timedelta(hours=length)
         out.append(
             SupplierPermission(
                 id=i + 1,
