@@ -371,6 +371,11 @@ def person_add(
             )
 
 
+from consentcam.commands import register as _register_commands  # noqa: E402
+
+_register_commands(main)
+
+
 def run() -> None:
     main(prog_name="consentcam")
 

@@ -2,11 +2,76 @@
 
 from __future__ import annotations
 
+import base64
+import io
+import json
+import logging
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
 import sqlalchemy as sa
 import sqlalchemy.orm as so
 
-from consentcam.domain.audit import Quarter
-from consentcam.models import AuditRun
+from consentcam.domain.audit import (
+    AuditFace,
+    AuditPublication,
+    ConsentStatus,
+    Quarter,
+    RemovalTaskView,
+    audit_findings,
+    consent_status_now,
+)
+from consentcam.domain.types import Channel, Consent, FaceState, SupplierPermission
+from consentcam.models import (
+    AuditRun,
+    Event,
+    Face,
+    Person,
+    Photo,
+    Publication,
+    PublicationFace,
+    QueueItem,
+    RemovalTask,
+    Supplier,
+    User,
+    utcnow,
+)
+from consentcam.runtime import Runtime
+from consentcam.services import events
+from consentcam.services.gate import consents_for, supplier_permissions_for
+from consentcam.storage import sha256_bytes
+
+if TYPE_CHECKING:
+    from consentcam.jobs import Jobs
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[int, int], None]
+Box = tuple[int, int, int, int]
+
+SNAPSHOT_FORMAT = 1
+# Side of the thumbnail embedded in the HTML report: big enough to recognise the post, small
+# enough that ten thousand of them stay a few tens of megabytes.
+MINI_THUMB_SIDE = 96
+RESCAN_METHOD = (
+    "Each published copy was scanned again with the current face engine. The box of every face "
+    "the publication accounts for (reviewed when it was published, or blurred) was carried over "
+    "from the original photo to the published copy, repeating the same padding or cropping and "
+    "scaling that made the copy. A face the new scan finds whose centre lies inside none of "
+    "those boxes is counted as unaccounted for."
+)
+
+
+class AuditError(ValueError):
+    """An audit cannot be run or signed as asked."""
+
+
+class ReportTampered(RuntimeError):
+    """A stored report no longer matches the SHA-256 kept when it was made."""
 
 
 def quarter_signed(session: so.Session, quarter: Quarter | str) -> bool:
@@ -18,3 +83,696 @@ def quarter_signed(session: so.Session, quarter: Quarter | str) -> bool:
         .limit(1)
     )
     return found is not None
+
+
+# --- Building the audit ----------------------------------------------------------------------
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _in_scope(quarter: Quarter) -> sa.ColumnElement[bool]:
+    """Publications the quarter's audit covers: out by its end, and live or taken down within it."""
+    return sa.and_(
+        Publication.published_at < quarter.end,
+        sa.or_(Publication.live.is_(True), Publication.removed_at >= quarter.start),
+    )
+
+
+def _consent_status(consent: Consent | None, channel: Channel, at: datetime, photo_id: int) -> str:
+    if consent is None:
+        return ConsentStatus.NO_CONSENT.value
+    reason = consent.why_inactive(channel, at, photo_id)
+    if reason is None:
+        return ConsentStatus.ACTIVE.value
+    from consentcam.domain.audit import _STATUS_BY_REASON
+
+    return _STATUS_BY_REASON[reason].value
+
+
+def _permission_state(perm: SupplierPermission | None, channel: Channel, at: datetime) -> str:
+    if perm is None:
+        return "missing"
+    return "active" if perm.is_active(channel, at) else "lapsed"
+
+
+def mini_thumbnail(rt: Runtime, photo: Any) -> str | None:
+    """A small JPEG of the photo as a data URI, cached in storage after the first audit."""
+    from PIL import Image
+
+    if not photo.thumbnail_key:
+        return None
+    cache_key = f"thumbs/mini/{photo.sha256}.jpg"
+    try:
+        if rt.storage.exists(cache_key):
+            data = rt.storage.read(cache_key)
+        else:
+            with Image.open(rt.storage.path(photo.thumbnail_key)) as im:
+                im.draft("RGB", (MINI_THUMB_SIDE, MINI_THUMB_SIDE))
+                small = im.convert("RGB")
+                small.thumbnail((MINI_THUMB_SIDE, MINI_THUMB_SIDE))
+                buf = io.BytesIO()
+                small.save(buf, "JPEG", quality=70)
+            data = buf.getvalue()
+            rt.storage.put_named(cache_key, data)
+    except (OSError, ValueError):
+        return None
+    return "data:image/jpeg;base64," + base64.b64encode(data).decode("ascii")
+
+
+def cleared_box(
+    box: Box, orig: tuple[int, int], fit: str, keep: Sequence[Box], cleared: tuple[int, int]
+) -> tuple[float, float, float, float]:
+    """Carry a face box from the upright original to the published copy.
+
+    Repeats what the cleared copy did: pad the photo to an allowed aspect (or crop a window that
+    keeps the faces), then scale to the copy's width.
+    """
+    from consentcam.services.cleared import MAX_ASPECT, MIN_ASPECT, crop_window
+
+    width, height = orig
+    aspect = width / height
+    target = min(max(aspect, MIN_ASPECT), MAX_ASPECT)
+    left, top, right, bottom = (float(v) for v in box)
+    frame_w, frame_h = float(width), float(height)
+    if abs(target - aspect) > 1e-6:
+        if fit == "crop":
+            cl, ct, cr, cb = crop_window(width, height, target, keep)
+            left, right, top, bottom = left - cl, right - cl, top - ct, bottom - ct
+            frame_w, frame_h = float(cr - cl), float(cb - ct)
+        else:
+            if aspect < target:
+                frame_w = float(int(-(-height * target // 1)))
+                dx = (frame_w - width) / 2
+                left, right = left + dx, right + dx
+            else:
+                frame_h = float(int(-(-width / target // 1)))
+                dy = (frame_h - height) / 2
+                top, bottom = top + dy, bottom + dy
+    sx = cleared[0] / frame_w
+    sy = cleared[1] / frame_h
+    return (left * sx, top * sy, right * sx, bottom * sy)
+
+
+def unaccounted_faces(
+    detected: Sequence[Box], accounted: Sequence[tuple[float, float, float, float]]
+) -> int:
+    """Count detected faces whose centre lies inside no accounted-for box."""
+    count = 0
+    for left, top, right, bottom in detected:
+        cx, cy = (left + right) / 2, (top + bottom) / 2
+        if not any(a[0] <= cx <= a[2] and a[1] <= cy <= a[3] for a in accounted):
+            count += 1
+    return count
+
+
+@dataclass
+class _Pub:
+    row: Publication
+    photo: Photo
+    fit: str
+    supplier_name: str | None
+
+
+def build_snapshot(
+    session: so.Session,
+    rt: Runtime,
+    quarter: Quarter,
+    *,
+    rescan: bool = False,
+    progress: Progress | None = None,
+    at: datetime | None = None,
+    thumbnails: bool = True,
+) -> dict[str, Any]:
+    """Gather everything the quarter's report shows, as plain JSON-ready data.
+
+    Loads in bulk (a fixed number of queries whatever the number of publications). ``at`` is
+    the moment "now" in the report; the default is the present.
+    """
+    now = at or utcnow()
+    rows = session.execute(
+        sa.select(Publication, Photo, QueueItem.fit, Supplier.name)
+        .join(Photo, Photo.id == Publication.photo_id)
+        .outerjoin(QueueItem, QueueItem.id == Publication.queue_item_id)
+        .outerjoin(Supplier, Supplier.id == Photo.supplier_id)
+        .where(_in_scope(quarter))
+        .order_by(Publication.published_at, Publication.id)
+    ).all()
+    pubs = [_Pub(r[0], r[1], r[2] or "pad", r[3]) for r in rows]
+
+    faces_by_photo: dict[int, list[Face]] = defaultdict(list)
+    for face in session.scalars(
+        sa.select(Face)
+        .where(
+            Face.photo_id.in_(
+                sa.select(Publication.photo_id).where(_in_scope(quarter)).scalar_subquery()
+            )
+        )
+        .order_by(Face.photo_id, Face.number)
+    ):
+        faces_by_photo[face.photo_id].append(face)
+    covered: dict[tuple[int, int], PublicationFace] = {}
+    for pf in session.scalars(
+        sa.select(PublicationFace).join(Publication).where(_in_scope(quarter))
+    ):
+        covered[(pf.publication_id, pf.face_id)] = pf
+    tasks = session.scalars(
+        sa.select(RemovalTask).join(Publication).where(_in_scope(quarter))
+    ).all()
+
+    person_ids: set[int] = set()
+    for faces in faces_by_photo.values():
+        person_ids.update(f.person_id for f in faces if f.person_id is not None)
+    person_ids.update(pf.person_id for pf in covered.values() if pf.person_id is not None)
+    consents = consents_for(session, person_ids)
+    consent_by_id = {c.id: c for items in consents.values() for c in items}
+    names: dict[int, str] = {}
+    if person_ids:
+        names = dict(
+            session.execute(
+                sa.select(Person.id, Person.name).where(Person.id.in_(sorted(person_ids)))
+            ).all()
+        )
+    permissions = supplier_permissions_for(session, (p.photo.supplier_id for p in pubs))
+    perm_by_id = {p.id: p for p in permissions}
+
+    unaccounted: dict[int, int] = {}
+    if rescan:
+        unaccounted = _rescan(rt, pubs, faces_by_photo, covered, progress)
+
+    audit_pubs: list[AuditPublication] = []
+    present: dict[int, bool] = {}
+    for p in pubs:
+        present[p.row.id] = bool(p.row.cleared_copy_key) and rt.storage.exists(
+            p.row.cleared_copy_key
+        )
+        audit_pubs.append(
+            AuditPublication(
+                id=p.row.id,
+                photo_id=p.photo.id,
+                channel=Channel(p.row.channel),
+                published_at=p.row.published_at,
+                live=p.row.live,
+                cleared_copy_present=present[p.row.id],
+                supplier_id=p.photo.supplier_id,
+                faces=tuple(
+                    AuditFace(
+                        face_id=f.id,
+                        number=f.number,
+                        state=FaceState(f.state),
+                        person_id=f.person_id,
+                        blur=f.blur,
+                        not_identifiable_reason=f.not_identifiable_reason,
+                        consent_id_at_publish=(
+                            covered[(p.row.id, f.id)].consent_id
+                            if (p.row.id, f.id) in covered
+                            else None
+                        ),
+                    )
+                    for f in faces_by_photo.get(p.photo.id, ())
+                ),
+                supplier_permission_id_at_publish=p.row.supplier_permission_id,
+                unaccounted_faces_on_rescan=unaccounted.get(p.row.id) if rescan else None,
+            )
+        )
+    task_views = [RemovalTaskView(t.id, t.publication_id, t.due_at, t.closed_at) for t in tasks]
+    findings = audit_findings(audit_pubs, consents, permissions, task_views, now, names=names)
+    findings_by_pub: dict[int, int] = defaultdict(int)
+    for f in findings:
+        findings_by_pub[f.publication_id] += 1
+
+    chart: dict[str, dict[str, int]] = {}
+    out_pubs: list[dict[str, Any]] = []
+    thumbs: dict[str, str] = {}
+    for p, view in zip(pubs, audit_pubs, strict=True):
+        channel = view.channel
+        if not p.row.live:
+            status = "taken_down"
+        elif findings_by_pub.get(p.row.id):
+            status = "findings"
+        else:
+            status = "ok"
+        chart.setdefault(channel.value, {"ok": 0, "findings": 0, "taken_down": 0})[status] += 1
+        if thumbnails and str(p.photo.id) not in thumbs:
+            uri = mini_thumbnail(rt, p.photo)
+            if uri:
+                thumbs[str(p.photo.id)] = uri
+        face_lines = []
+        for face in view.faces:
+            pf = covered.get((p.row.id, face.face_id))
+            how = pf.how if pf is not None else None
+            pid = face.person_id if face.person_id is not None else (pf.person_id if pf else None)
+            then = "not reviewed"
+            if how == "consent":
+                then = _consent_status(
+                    consent_by_id.get(pf.consent_id) if pf and pf.consent_id else None,
+                    channel,
+                    p.row.published_at,
+                    p.photo.id,
+                )
+            elif how in ("blur", "not_identifiable", "supplier"):
+                then = how
+            if face.blur:
+                current = "blur"
+            elif face.state is FaceState.NOT_IDENTIFIABLE:
+                current = "not_identifiable"
+            elif face.state is not FaceState.CONFIRMED:
+                current = "not_confirmed"
+            else:
+                current = consent_status_now(face, consents, channel, now, p.photo.id).value
+            face_lines.append(
+                {
+                    "face_id": face.face_id,
+                    "number": face.number,
+                    "person_id": pid,
+                    "person": names.get(pid, f"Person #{pid}") if pid is not None else None,
+                    "how": how,
+                    "consent_id": pf.consent_id if pf else None,
+                    "then": then,
+                    "now": current,
+                    "reason": face.not_identifiable_reason,
+                }
+            )
+        perm = None
+        if p.row.supplier_permission_id is not None:
+            sp = perm_by_id.get(p.row.supplier_permission_id)
+            perm = {
+                "id": p.row.supplier_permission_id,
+                "supplier": p.supplier_name,
+                "then": _permission_state(sp, channel, p.row.published_at),
+                "now": _permission_state(sp, channel, now),
+            }
+        out_pubs.append(
+            {
+                "id": p.row.id,
+                "photo_id": p.photo.id,
+                "photo_name": p.photo.original_name,
+                "channel": channel.value,
+                "url": p.row.url,
+                "published_at": _iso(p.row.published_at),
+                "live": p.row.live,
+                "removed_at": _iso(p.row.removed_at),
+                "cleared_copy_present": present[p.row.id],
+                "supplier_permission": perm,
+                "unaccounted": unaccounted.get(p.row.id) if rescan else None,
+                "status": status,
+                "finding_count": findings_by_pub.get(p.row.id, 0),
+                "faces": face_lines,
+            }
+        )
+    head = session.execute(
+        sa.select(Event.seq, Event.hash).order_by(Event.seq.desc()).limit(1)
+    ).first()
+    return {
+        "format": SNAPSHOT_FORMAT,
+        "quarter": str(quarter),
+        "period": {"start": _iso(quarter.start), "end": _iso(quarter.end)},
+        "generated_at": _iso(now),
+        "business": rt.settings.get("BUSINESS_NAME") or "",
+        "responsible": rt.settings.get("RESPONSIBLE_PERSON") or "",
+        "rescan": rescan,
+        "rescan_method": RESCAN_METHOD if rescan else None,
+        "event_head": {"seq": head.seq, "hash": head.hash} if head else None,
+        "findings": [
+            {
+                "kind": f.kind.value,
+                "severity": f.severity,
+                "publication_id": f.publication_id,
+                "face_id": f.face_id,
+                "task_id": f.task_id,
+                "message": f.message,
+            }
+            for f in findings
+        ],
+        "chart": dict(sorted(chart.items())),
+        "publications": out_pubs,
+        "thumbs": thumbs,
+    }
+
+
+def _rescan(
+    rt: Runtime,
+    pubs: Sequence[_Pub],
+    faces_by_photo: dict[int, list[Face]],
+    covered: dict[tuple[int, int], PublicationFace],
+    progress: Progress | None,
+) -> dict[int, int]:
+    """Scan each live publication's published copy again; count faces nobody accounts for."""
+    from PIL import Image
+
+    from consentcam.faces.decode import ImageRejected
+    from consentcam.faces.pipeline import scan_image
+    from consentcam.services.scanning import scan_settings
+
+    todo = [p for p in pubs if p.row.live and rt.storage.exists(p.row.cleared_copy_key)]
+    settings = scan_settings(rt)
+    out: dict[int, int] = {}
+    total = len(todo)
+    if progress:
+        progress(0, total)
+    for done, p in enumerate(todo, start=1):
+        path = rt.storage.path(p.row.cleared_copy_key or "")
+        try:
+            with Image.open(path) as im:
+                size = im.size
+            result = scan_image(path, settings, name=f"publication {p.row.id}")
+        except (ImageRejected, OSError) as exc:
+            log.warning("audit rescan of publication %s failed: %s", p.row.id, exc)
+            if progress:
+                progress(done, total)
+            continue
+        faces = faces_by_photo.get(p.photo.id, [])
+        keep = [f.box for f in faces if not f.blur]
+        accounted = [
+            cleared_box(f.box, (p.photo.width, p.photo.height), p.fit, keep, size)
+            for f in faces
+            if f.blur or (p.row.id, f.id) in covered
+        ]
+        out[p.row.id] = unaccounted_faces([d.box for d in result.faces], accounted)
+        if progress:
+            progress(done, total)
+    return out
+
+
+# --- Storing, signing, verifying --------------------------------------------------------------
+
+
+def report_key(run: AuditRun) -> str:
+    return f"reports/audit-{run.id}-{run.quarter}.html"
+
+
+def snapshot_key(run: AuditRun) -> str:
+    return f"reports/audit-{run.id}-{run.quarter}.json"
+
+
+def summary_of(run: AuditRun) -> dict[str, Any]:
+    return json.loads(run.summary) if run.summary else {}
+
+
+def start_run(
+    session: so.Session, quarter: Quarter | str, *, rescan: bool, user: User | None
+) -> AuditRun:
+    """Create the run row (state "running") so progress can be shown before the work starts."""
+    q = quarter if isinstance(quarter, Quarter) else Quarter.parse(quarter)
+    run = AuditRun(
+        quarter=str(q),
+        rescan=rescan,
+        created_by_id=user.id if user else None,
+        summary=json.dumps({"state": "running", "done": 0, "total": 0}),
+    )
+    session.add(run)
+    session.flush()
+    return run
+
+
+def complete_run(
+    session: so.Session,
+    rt: Runtime,
+    run: AuditRun,
+    *,
+    progress: Progress | None = None,
+    actor: str | None = None,
+    at: datetime | None = None,
+) -> AuditRun:
+    """Build the snapshot and the HTML report, store both, and record the hashes."""
+    from consentcam.reports.html import render_html
+
+    if run.signed_at is not None or run.report_key:
+        raise AuditError("this audit run is finished; run a new audit instead")
+    quarter = Quarter.parse(run.quarter)
+    snapshot = build_snapshot(session, rt, quarter, rescan=run.rescan, progress=progress, at=at)
+    snapshot["run_id"] = run.id
+    data = json.dumps(snapshot, ensure_ascii=False, sort_keys=True).encode("utf-8")
+    data_sha = rt.storage.put_named(snapshot_key(run), data)
+    html = render_html(snapshot, data_sha256=data_sha).encode("utf-8")
+    run.report_sha256 = rt.storage.put_named(report_key(run), html)
+    run.report_key = report_key(run)
+    run.publication_count = len(snapshot["publications"])
+    run.finding_count = len(snapshot["findings"])
+    by_kind: dict[str, int] = defaultdict(int)
+    for f in snapshot["findings"]:
+        by_kind[f["kind"]] += 1
+    run.summary = json.dumps(
+        {
+            "state": "done",
+            "snapshot_sha256": data_sha,
+            "findings_by_kind": dict(sorted(by_kind.items())),
+            "chart": snapshot["chart"],
+            "event_head_at_run": snapshot["event_head"],
+        },
+        sort_keys=True,
+    )
+    events.record(
+        session,
+        "audit.run",
+        f"audit:{run.id}",
+        {
+            "quarter": run.quarter,
+            "rescan": run.rescan,
+            "publications": run.publication_count,
+            "findings": run.finding_count,
+            "report_sha256": run.report_sha256,
+        },
+        actor=actor,
+    )
+    return run
+
+
+def run_audit(
+    session: so.Session,
+    rt: Runtime,
+    quarter: Quarter | str,
+    *,
+    rescan: bool = False,
+    user: User | None = None,
+    progress: Progress | None = None,
+    at: datetime | None = None,
+) -> AuditRun:
+    """Run a quarter's audit start to finish in the caller's transaction."""
+    run = start_run(session, quarter, rescan=rescan, user=user)
+    return complete_run(
+        session, rt, run, progress=progress, actor=user.email if user else "cli", at=at
+    )
+
+
+def set_progress(rt: Runtime, run_id: int, done: int, total: int) -> None:
+    """Write a running audit's progress in its own short transaction, so pages can poll it."""
+    with rt.sessions() as s:
+        s.execute(
+            sa.update(AuditRun)
+            .where(AuditRun.id == run_id, AuditRun.report_key.is_(None))
+            .values(summary=json.dumps({"state": "running", "done": done, "total": total}))
+        )
+        s.commit()
+
+
+def progress_of(run: AuditRun) -> dict[str, Any]:
+    """State of a run for the progress bar: running (done/total), done or failed."""
+    summary = summary_of(run)
+    state = summary.get("state", "done" if run.report_key else "running")
+    return {
+        "id": run.id,
+        "state": state,
+        "done": int(summary.get("done", 0)),
+        "total": int(summary.get("total", 0)),
+        "error": summary.get("error"),
+    }
+
+
+def register(jobs: Jobs) -> None:
+    @jobs.task("run_audit")
+    def run_audit_task(app: Any, run_id: int) -> None:
+        rt: Runtime = app.extensions["runtime"]
+        with rt.sessions() as session:
+            run = session.get(AuditRun, run_id)
+            if run is None or run.report_key:
+                return
+            try:
+                complete_run(
+                    session,
+                    rt,
+                    run,
+                    progress=lambda d, t: set_progress(rt, run_id, d, t),
+                    actor="worker",
+                )
+                session.commit()
+            except Exception as exc:
+                session.rollback()
+                log.exception("audit run %s failed", run_id)
+                failed = session.get(AuditRun, run_id)
+                if failed is not None and not failed.report_key:
+                    failed.summary = json.dumps({"state": "failed", "error": str(exc)[:500]})
+                    session.commit()
+                raise
+
+
+def read_report(rt: Runtime, run: AuditRun) -> bytes:
+    """The stored HTML report, checked against the SHA-256 kept when it was made."""
+    if not run.report_key or not run.report_sha256:
+        raise AuditError("this audit has no report yet")
+    try:
+        data = rt.storage.read(run.report_key)
+    except FileNotFoundError as exc:
+        raise ReportTampered(f"the report file of audit {run.id} is missing") from exc
+    if sha256_bytes(data) != run.report_sha256:
+        raise ReportTampered(
+            f"the report of audit {run.id} was changed after it was made: its SHA-256 no "
+            "longer matches"
+        )
+    return data
+
+
+def read_snapshot(rt: Runtime, run: AuditRun) -> dict[str, Any]:
+    """The data behind the report (for CSV and PDF), checked against its SHA-256."""
+    expected = summary_of(run).get("snapshot_sha256")
+    if not run.report_key or not expected:
+        raise AuditError("this audit has no report yet")
+    try:
+        data = rt.storage.read(snapshot_key(run))
+    except FileNotFoundError as exc:
+        raise ReportTampered(f"the data of audit {run.id} is missing") from exc
+    if sha256_bytes(data) != expected:
+        raise ReportTampered(f"the data of audit {run.id} was changed after it was made")
+    return json.loads(data)  # type: ignore[no-any-return]
+
+
+def sign(
+    session: so.Session,
+    rt: Runtime,
+    run: AuditRun,
+    user: User,
+    signer_name: str,
+    *,
+    reviewed: bool = True,
+) -> AuditRun:
+    """Sign off a finished audit. A signed run is never changed again.
+
+    The event log's head at this moment is kept with the run (call ``checkpoint_signed`` after
+    the commit to write it to the event-head file too), so `consentcam log verify` can tell if
+    events up to it were later removed.
+    """
+    name = (signer_name or "").strip()
+    if run.signed_at is not None:
+        raise AuditError("this audit is signed already; a signed audit cannot be changed")
+    if not run.report_key:
+        raise AuditError("this audit is still running; sign it when the report is ready")
+    if not reviewed:
+        raise AuditError("confirm that you have reviewed the report before signing")
+    if not name or len(name) > 200:
+        raise AuditError("type your full name (at most 200 characters) to sign")
+    if not user.is_owner:
+        raise AuditError("only the owner may sign an audit off")
+    read_report(rt, run)  # refuse to sign a report that no longer matches its hash
+    now = utcnow()
+    event = events.record(
+        session,
+        "audit.signed",
+        f"audit:{run.id}",
+        {"quarter": run.quarter, "report_sha256": run.report_sha256, "signer_name": name},
+        actor=user.email,
+        at=now,
+    )
+    run.signed_at = now
+    run.signed_by_id = user.id
+    run.signer_name = name
+    summary = summary_of(run)
+    summary["event_head_at_signing"] = {"seq": event.seq, "hash": event.hash}
+    run.summary = json.dumps(summary, sort_keys=True)
+    session.flush()
+    return run
+
+
+def checkpoint_signed(rt: Runtime, run: AuditRun) -> None:
+    """After the signing is committed, keep its head in the event-head file too."""
+    kept = summary_of(run).get("event_head_at_signing")
+    current = read_event_head(rt)
+    if kept and (current is None or current[0] <= int(kept["seq"])):
+        write_event_head(rt, int(kept["seq"]), str(kept["hash"]))
+
+
+# --- The event log's head, kept apart from the database -----------------------------------------
+
+
+def event_head_path(rt: Runtime) -> Path:
+    return Path(rt.instance_path) / "event-head"
+
+
+def write_event_head(rt: Runtime, seq: int, digest: str) -> None:
+    """Keep the newest known head of the log in a file beside the database."""
+    from consentcam.storage import Storage
+
+    Storage.write_atomic(event_head_path(rt), f"{seq} {digest}\n".encode("ascii"))
+
+
+def read_event_head(rt: Runtime) -> tuple[int, str] | None:
+    path = event_head_path(rt)
+    if not path.is_file():
+        return None
+    try:
+        seq, digest = path.read_text("ascii").split()
+        return int(seq), digest
+    except ValueError:
+        return None
+
+
+def known_heads(session: so.Session, rt: Runtime) -> list[tuple[str, int, str]]:
+    """Heads kept outside the log: (where, seq, hash), newest first."""
+    out: list[tuple[str, int, str]] = []
+    head = read_event_head(rt)
+    if head is not None:
+        out.append(("instance event-head file", head[0], head[1]))
+    runs = session.scalars(
+        sa.select(AuditRun).where(AuditRun.signed_at.is_not(None)).order_by(AuditRun.id.desc())
+    )
+    for run in runs:
+        kept = summary_of(run).get("event_head_at_signing")
+        if kept:
+            out.append((f"signed audit {run.id}", int(kept["seq"]), str(kept["hash"])))
+            break
+    return sorted(out, key=lambda h: -h[1])
+
+
+@dataclass(frozen=True)
+class LogCheck:
+    count: int
+    problem: Any  # ChainProblem | None
+    head_source: str | None
+
+
+def verify_log(session: so.Session, rt: Runtime, *, checkpoint: bool = True) -> LogCheck:
+    """Verify the whole chain, including that it still holds the newest head kept outside it.
+
+    When the chain is intact and ``checkpoint`` is set, its present head is written to the
+    event-head file, so later removals at the end are caught too.
+    """
+    heads = known_heads(session, rt)
+    count, problem = events.verify(session)
+    source = None
+    if problem is None:
+        for where, _seq, digest in heads:
+            count, problem = events.verify(session, expected_head=digest)
+            if problem is not None:
+                source = where
+                break
+    if problem is None and checkpoint and count:
+        head = session.execute(
+            sa.select(Event.seq, Event.hash).order_by(Event.seq.desc()).limit(1)
+        ).one()
+        write_event_head(rt, head.seq, head.hash)
+    return LogCheck(count, problem, source)
+
+
+def runs(session: so.Session, limit: int = 200) -> list[AuditRun]:
+    return list(session.scalars(sa.select(AuditRun).order_by(AuditRun.id.desc()).limit(limit)))
+
+
+def latest_signed(session: so.Session, quarters: Iterable[str]) -> dict[str, AuditRun]:
+    out: dict[str, AuditRun] = {}
+    for run in session.scalars(
+        sa.select(AuditRun)
+        .where(AuditRun.quarter.in_(list(quarters)), AuditRun.signed_at.is_not(None))
+        .order_by(AuditRun.signed_at)
+    ):
+        out[run.quarter] = run
+    return out

@@ -1,0 +1,296 @@
+"""The audit as a printable A4 PDF (fpdf2): the same findings, chart and tables as the HTML."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from fpdf import FPDF
+
+from consentcam.reports import (
+    FINDING_LABELS,
+    STATUS_COLOURS,
+    STATUS_LABELS,
+    STATUS_ORDER,
+    channel_label,
+    face_person,
+    words,
+)
+from consentcam.reports.chart import bars, totals
+
+# DejaVu prints å, ä, ö and every Latin letter; a copy ships in consentcam/fonts for machines
+# without Debian's fonts-dejavu-core.
+FONT_DIRS = (
+    Path(__file__).resolve().parents[1] / "fonts",
+    Path("/usr/share/fonts/truetype/dejavu"),
+)
+
+
+class FontMissing(RuntimeError):
+    """No DejaVu Sans TTF is available."""
+
+
+def font_path(name: str) -> Path:
+    for folder in FONT_DIRS:
+        path = folder / name
+        if path.is_file():
+            return path
+    raise FontMissing(f"{name} not found in {', '.join(str(d) for d in FONT_DIRS)}")
+
+
+def _fit(text: str, width_mm: float, size: float) -> str:
+    # A character-count estimate is far cheaper than measuring each string, and DejaVu's
+    # average letter is about 0.55 em wide.
+    limit = max(3, int(width_mm / (size * 0.3528 * 0.56)))
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+class _Report(FPDF):
+    title_text = ""
+
+    def footer(self) -> None:
+        self.set_y(-12)
+        self.set_font("DejaVu", "", 7.5)
+        self.set_text_color(95, 107, 115)
+        self.cell(0, 5, f"{self.title_text} · page {self.page_no()}/{{nb}}", align="C")
+
+
+def render_pdf(
+    snapshot: dict[str, Any], *, html_sha256: str | None = None, signed: str | None = None
+) -> bytes:
+    """Render the PDF. ``html_sha256`` and ``signed`` print the signed original's hash and sign-off."""
+    pdf = _Report(orientation="P", unit="mm", format="A4")
+    pdf.title_text = f"Audit {snapshot['quarter']} · {snapshot.get('business') or 'consentcam'}"
+    pdf.add_font("DejaVu", "", str(font_path("DejaVuSans.ttf")))
+    pdf.add_font("DejaVu", "B", str(font_path("DejaVuSans-Bold.ttf")))
+    pdf.set_margins(12, 12, 12)
+    pdf.set_auto_page_break(True, margin=16)
+    pdf.alias_nb_pages()
+    pdf.add_page()
+    width = pdf.w - pdf.l_margin - pdf.r_margin
+
+    pdf.set_font("DejaVu", "B", 17)
+    pdf.cell(0, 9, f"Quarterly audit {snapshot['quarter']}", new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font("DejaVu", "", 9)
+    pdf.set_text_color(95, 107, 115)
+    pdf.multi_cell(
+        0,
+        4.6,
+        f"{snapshot.get('business') or ''} · period {snapshot['period']['start'][:10]} to "
+        f"{snapshot['period']['end'][:10]} (end exclusive) · made "
+        f"{snapshot['generated_at'][:16].replace('T', ' ')} UTC · responsible person: "
+        f"{snapshot.get('responsible') or '-'}",
+        new_x="LMARGIN",
+        new_y="NEXT",
+    )
+    if signed:
+        pdf.set_text_color(31, 111, 92)
+        pdf.set_font("DejaVu", "B", 9.5)
+        pdf.multi_cell(0, 5, signed, new_x="LMARGIN", new_y="NEXT")
+    pdf.set_text_color(29, 35, 39)
+    pubs = snapshot["publications"]
+    findings = snapshot["findings"]
+    t = totals(snapshot["chart"])
+    pdf.ln(1)
+    pdf.set_font("DejaVu", "", 10)
+    pdf.cell(
+        0,
+        6,
+        f"{len(pubs)} publications · {t['ok']} OK · {t['findings']} with findings · "
+        f"{t['taken_down']} taken down · {len(findings)} findings",
+        new_x="LMARGIN",
+        new_y="NEXT",
+    )
+
+    _heading(pdf, f"Findings ({len(findings)})")
+    if not findings:
+        pdf.set_font("DejaVu", "", 9.5)
+        pdf.cell(
+            0, 6, "Nothing to act on: every live post is covered.", new_x="LMARGIN", new_y="NEXT"
+        )
+    else:
+        cols = (17, 50, 14, width - 81)
+        _header_row(pdf, ("Severity", "What", "Post", "Details"), cols)
+        pdf.set_font("DejaVu", "", 8)
+        for f in findings:
+            lines = pdf.multi_cell(cols[3], 4, f["message"], dry_run=True, output="LINES")
+            h = 4 * max(1, len(lines)) + 1
+            if pdf.will_page_break(h):
+                pdf.add_page()
+                _header_row(pdf, ("Severity", "What", "Post", "Details"), cols)
+                pdf.set_font("DejaVu", "", 8)
+            y = pdf.get_y()
+            x = pdf.l_margin
+            pdf.set_text_color(*((179, 38, 30) if f["severity"] == "high" else (161, 92, 0)))
+            pdf.set_xy(x, y)
+            pdf.cell(cols[0], 4.5, f["severity"])
+            pdf.set_text_color(29, 35, 39)
+            pdf.set_xy(x + cols[0], y)
+            pdf.cell(cols[1], 4.5, _fit(FINDING_LABELS.get(f["kind"], f["kind"]), cols[1], 8))
+            pdf.set_xy(x + cols[0] + cols[1], y)
+            pdf.cell(cols[2], 4.5, f"#{f['publication_id']}")
+            pdf.set_xy(x + cols[0] + cols[1] + cols[2], y)
+            pdf.multi_cell(cols[3], 4, f["message"])
+            pdf.set_y(y + h)
+            pdf.set_draw_color(230, 233, 236)
+            pdf.line(x, y + h - 0.5, x + width, y + h - 0.5)
+
+    _heading(pdf, "Summary by channel")
+    _chart(pdf, snapshot["chart"], width)
+    pdf.set_font("DejaVu", "", 8.5)
+    pdf.set_text_color(95, 107, 115)
+    if snapshot.get("rescan"):
+        pdf.multi_cell(
+            0,
+            4.2,
+            "Re-scan. " + (snapshot.get("rescan_method") or ""),
+            new_x="LMARGIN",
+            new_y="NEXT",
+        )
+    else:
+        pdf.cell(
+            0,
+            5,
+            "No re-scan of the published copies was made for this report.",
+            new_x="LMARGIN",
+            new_y="NEXT",
+        )
+    pdf.set_text_color(29, 35, 39)
+
+    _heading(pdf, f"Publications ({len(pubs)})")
+    cols = (13, 21, 19, 22, 9, 40, 31, width - 155)
+    names = ("Post", "Channel", "Published", "Status", "Face", "Person", "When published", "Now")
+    _header_row(pdf, names, cols)
+    pdf.set_font("DejaVu", "", 7.5)
+    row_h = 4.6
+    for p in pubs:
+        status = STATUS_LABELS[p["status"]]
+        extra = []
+        if not p["cleared_copy_present"]:
+            extra.append("copy missing")
+        if p.get("unaccounted"):
+            extra.append(f"{p['unaccounted']} unaccounted face(s)")
+        perm = p.get("supplier_permission")
+        rows = [
+            (str(f["number"]), face_person(f), words(f["then"]), words(f["now"]))
+            for f in p["faces"]
+        ]
+        if perm:
+            rows.append(
+                ("", f"supplier permission #{perm['id']}", words(perm["then"]), words(perm["now"]))
+            )
+        if not rows:
+            rows = [("", "no faces", "", "")]
+        if pdf.will_page_break(row_h * len(rows)):
+            pdf.add_page()
+            _header_row(pdf, names, cols)
+            pdf.set_font("DejaVu", "", 7.5)
+        for i, (num, person, then, now) in enumerate(rows):
+            first = i == 0
+            cells = (
+                f"#{p['id']}" if first else "",
+                channel_label(p["channel"]) if first else "",
+                (p["published_at"] or "")[:10] if first else "",
+                status if first else (", ".join(extra) if i == 1 else ""),
+                num,
+                person,
+                then,
+                now,
+            )
+            if first and extra and len(rows) == 1:
+                cells = (*cells[:3], f"{status}; {', '.join(extra)}", *cells[4:])
+            for j, (text, w) in enumerate(zip(cells, cols, strict=True)):
+                bad = (j == 3 and first and p["status"] == "findings") or (
+                    j == 7 and now not in ("active", "blurred", "not identifiable", "")
+                )
+                if bad:
+                    pdf.set_text_color(179, 38, 30)
+                pdf.cell(w, row_h, _fit(text, w, 7.5))
+                if bad:
+                    pdf.set_text_color(29, 35, 39)
+            pdf.ln(row_h)
+        pdf.set_draw_color(230, 233, 236)
+        pdf.line(pdf.l_margin, pdf.get_y(), pdf.l_margin + width, pdf.get_y())
+
+    _heading(pdf, "Integrity")
+    pdf.set_font("DejaVu", "", 8)
+    head = snapshot.get("event_head")
+    lines = []
+    if head:
+        lines.append(
+            f"Event log head when the report was made: event {head['seq']}, {head['hash']}."
+        )
+    if html_sha256:
+        lines.append(f"SHA-256 of the signed HTML report: {html_sha256}.")
+    lines.append(
+        "This PDF is a printable rendering of the same data; the HTML report is the signed original."
+    )
+    pdf.multi_cell(0, 4.2, "\n".join(lines), new_x="LMARGIN", new_y="NEXT")
+    return bytes(pdf.output())
+
+
+def _heading(pdf: FPDF, text: str) -> None:
+    if pdf.will_page_break(20):
+        pdf.add_page()
+    pdf.ln(3)
+    pdf.set_font("DejaVu", "B", 12.5)
+    pdf.cell(0, 7, text, new_x="LMARGIN", new_y="NEXT")
+    pdf.set_draw_color(217, 222, 226)
+    pdf.line(pdf.l_margin, pdf.get_y(), pdf.w - pdf.r_margin, pdf.get_y())
+    pdf.ln(1.5)
+
+
+def _header_row(pdf: FPDF, names: tuple[str, ...], cols: tuple[float, ...]) -> None:
+    pdf.set_font("DejaVu", "B", 8)
+    pdf.set_fill_color(238, 240, 242)
+    for name, w in zip(names, cols, strict=True):
+        pdf.cell(w, 5.5, name, fill=True)
+    pdf.ln(5.5)
+
+
+def _chart(pdf: FPDF, chart: dict[str, dict[str, int]], width: float) -> None:
+    """Draw the stacked bars with rectangles and text, like the HTML's SVG."""
+    layout, _ = bars(chart)
+    label_w, row_h, gap = 28.0, 7.0, 3.0
+    plot_w = width - label_w - 14
+    needed = 10 + max(1, len(chart)) * (row_h + gap)
+    if pdf.will_page_break(needed):
+        pdf.add_page()
+    x0, y0 = pdf.l_margin, pdf.get_y()
+    # Legend
+    pdf.set_font("DejaVu", "", 8.5)
+    lx = x0 + label_w
+    for status in STATUS_ORDER:
+        pdf.set_fill_color(*STATUS_COLOURS[status])
+        pdf.rect(lx, y0 + 1, 3.5, 3.5, style="F")
+        pdf.set_xy(lx + 5, y0)
+        label = STATUS_LABELS[status]
+        pdf.cell(pdf.get_string_width(label) + 2, 5.5, label)
+        lx += pdf.get_string_width(label) + 12
+    top = y0 + 8
+    if not chart:
+        pdf.set_xy(x0 + label_w, top)
+        pdf.cell(0, 6, "No publications in this quarter.")
+    pdf.set_font("DejaVu", "", 9)
+    for row, (channel, counts) in enumerate(chart.items()):
+        y = top + row * (row_h + gap)
+        pdf.set_xy(x0, y)
+        pdf.cell(label_w - 3, row_h, channel_label(channel), align="R")
+        used = sum(b.share for b in layout if b.row == row)
+        pdf.set_xy(x0 + label_w + plot_w * used + 1.5, y)
+        pdf.set_text_color(95, 107, 115)
+        pdf.cell(12, row_h, str(sum(counts.values())))
+        pdf.set_text_color(29, 35, 39)
+    pdf.set_font("DejaVu", "B", 8.5)
+    for b in layout:
+        y = top + b.row * (row_h + gap)
+        w = max(plot_w * b.share, 0.6)
+        bx = x0 + label_w + plot_w * b.start
+        pdf.set_fill_color(*STATUS_COLOURS[b.status])
+        pdf.rect(bx, y, w, row_h, style="F")
+        if w > 7:
+            pdf.set_text_color(255, 255, 255)
+            pdf.set_xy(bx, y)
+            pdf.cell(w, row_h, str(b.count), align="C")
+            pdf.set_text_color(29, 35, 39)
+    pdf.set_xy(x0, top + max(1, len(chart)) * (row_h + gap) + 1)

@@ -1,0 +1,667 @@
+"""Privacy rights and retention: a person's access export (Art. 15), erasure (Art. 17) and purge."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import logging
+import zipfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from html import escape
+from typing import Any
+
+import sqlalchemy as sa
+import sqlalchemy.orm as so
+from PIL import Image, ImageFilter
+
+from consentcam.domain.retention import PersonActivity, parse_period, plan_purge
+from consentcam.models import (
+    ConsentRecord,
+    Event,
+    Face,
+    Person,
+    Photo,
+    Publication,
+    PublicationFace,
+    ReferenceFace,
+    ReferenceUpload,
+    RemovalTask,
+    User,
+    utcnow,
+)
+from consentcam.runtime import Runtime
+from consentcam.services import events
+
+log = logging.getLogger(__name__)
+
+Box = tuple[int, int, int, int]
+
+# The exported photos are for reading, not printing: this long side keeps the ZIP small.
+EXPORT_SIDE = 1600
+# Other people's faces: the box grows by this share on every side, is reduced to a few blocks
+# and smeared, so nothing of the face survives (the same recipe as the published copies).
+BLUR_MARGIN = 0.3
+BLUR_BLOCKS = 8
+BLUR_RADIUS_SHARE = 0.12
+
+
+class PrivacyError(ValueError):
+    """A privacy request cannot be carried out as asked."""
+
+
+class ErasureRefused(PrivacyError):
+    """The person is still shown in live publications."""
+
+    def __init__(self, person_id: int, publication_ids: Sequence[int]) -> None:
+        self.person_id = person_id
+        self.publication_ids = list(publication_ids)
+        posts = ", ".join(f"#{p}" for p in self.publication_ids)
+        super().__init__(
+            f"This person is still shown in {len(self.publication_ids)} live post(s) ({posts}). "
+            "Withdraw their consent first; removal tasks follow, and once the posts are down "
+            "the erasure can be done."
+        )
+
+
+def actor_of(user: User | None) -> str | None:
+    return user.email if user else None
+
+
+# --- Who is shown where ----------------------------------------------------------------------
+
+
+def live_publications_showing(person_ids: Iterable[int]) -> sa.Select[Any]:
+    """(person_id, publication_id) of live posts showing each person, now or when published."""
+    ids = sorted(set(person_ids))
+    on_photo = (
+        sa.select(Face.person_id.label("pid"), Publication.id.label("pub"))
+        .join(Publication, Publication.photo_id == Face.photo_id)
+        .where(Publication.live.is_(True), Face.person_id.in_(ids))
+    )
+    recorded = (
+        sa.select(PublicationFace.person_id.label("pid"), Publication.id.label("pub"))
+        .join(Publication, Publication.id == PublicationFace.publication_id)
+        .where(Publication.live.is_(True), PublicationFace.person_id.in_(ids))
+    )
+    return sa.union(on_photo, recorded)
+
+
+def live_posts_of(session: so.Session, person_id: int) -> list[int]:
+    return sorted({row.pub for row in session.execute(live_publications_showing([person_id]))})
+
+
+# --- Access (Art. 15) --------------------------------------------------------------------------
+
+
+def blur_boxes(im: Image.Image, boxes: Sequence[Box]) -> Image.Image:
+    """Make each box unrecognisable: pixelate the grown box to a few blocks, then blur it."""
+    out = im.copy()
+    for left, top, right, bottom in boxes:
+        dx, dy = (right - left) * BLUR_MARGIN, (bottom - top) * BLUR_MARGIN
+        region_box = (
+            max(0, int(left - dx)),
+            max(0, int(top - dy)),
+            min(out.width, int(round(right + dx))),
+            min(out.height, int(round(bottom + dy))),
+        )
+        w, h = region_box[2] - region_box[0], region_box[3] - region_box[1]
+        if w < 2 or h < 2:
+            continue
+        region = out.crop(region_box)
+        blocks = region.resize(
+            (max(1, min(BLUR_BLOCKS, w)), max(1, min(BLUR_BLOCKS, h))), Image.Resampling.BOX
+        )
+        smeared = blocks.resize((w, h), Image.Resampling.NEAREST).filter(
+            ImageFilter.GaussianBlur(max(2.0, BLUR_RADIUS_SHARE * max(w, h)))
+        )
+        out.paste(smeared, region_box[:2])
+    return out
+
+
+def photo_with_others_blurred(rt: Runtime, photo: Photo, person_id: int) -> bytes:
+    """The photo as JPEG (upright, no metadata) with every face but the person's blurred."""
+    from consentcam.faces.decode import load_upright
+
+    data = rt.storage.read(photo.original_key)
+    decoded = load_upright(
+        data,
+        max_pixels=int(rt.settings["MAX_PIXELS"]),
+        max_side=EXPORT_SIDE,
+        name=photo.original_name,
+    )
+    im = Image.fromarray(decoded.rgb, "RGB")
+    s = decoded.scale
+    others = [
+        (int(f.left / s), int(f.top / s), int(round(f.right / s)), int(round(f.bottom / s)))
+        for f in photo.faces
+        if f.person_id != person_id
+    ]
+    im = blur_boxes(im, others)
+    clean = Image.new("RGB", im.size)
+    clean.paste(im)
+    buf = io.BytesIO()
+    clean.save(buf, "JPEG", quality=88)
+    return buf.getvalue()
+
+
+_EXT = {"image/png": "png", "image/jpeg": "jpg", "application/pdf": "pdf"}
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+@dataclass
+class Export:
+    """A finished access export: the ZIP's bytes, its file name and what went into it."""
+
+    data: bytes
+    filename: str
+    files: list[str] = field(default_factory=list)
+
+
+def export_person(
+    session: so.Session, rt: Runtime, person: Person, actor: User | None = None
+) -> Export:
+    """Gather everything stored about one person into a ZIP (readable HTML + machine JSON).
+
+    Evidence and reference photos are decrypted; in the photos every other person's face is
+    blurred. Records a ``person.exported`` event (without personal data).
+    """
+    pid = person.id
+    consents = session.scalars(
+        sa.select(ConsentRecord)
+        .where(ConsentRecord.person_id == pid)
+        .options(so.selectinload(ConsentRecord.channels), so.selectinload(ConsentRecord.photos))
+        .order_by(ConsentRecord.given_at)
+    ).all()
+    photos = session.scalars(
+        sa.select(Photo)
+        .where(Photo.id.in_(sa.select(Face.photo_id).where(Face.person_id == pid)))
+        .options(so.selectinload(Photo.faces))
+        .order_by(Photo.id)
+    ).all()
+    pubs = session.scalars(
+        sa.select(Publication)
+        .where(
+            sa.or_(
+                Publication.id.in_(
+                    sa.select(PublicationFace.publication_id).where(
+                        PublicationFace.person_id == pid
+                    )
+                ),
+                Publication.photo_id.in_([p.id for p in photos]),
+            )
+        )
+        .order_by(Publication.published_at)
+    ).all()
+    tasks = session.scalars(
+        sa.select(RemovalTask).where(RemovalTask.person_id == pid).order_by(RemovalTask.id)
+    ).all()
+    refs = session.scalars(
+        sa.select(ReferenceFace).where(ReferenceFace.person_id == pid).order_by(ReferenceFace.id)
+    ).all()
+    person_events = session.scalars(
+        sa.select(Event).where(Event.subject == f"person:{pid}").order_by(Event.seq)
+    ).all()
+
+    buf = io.BytesIO()
+    files: list[str] = []
+    zf = zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED)
+
+    def add(name: str, data: bytes) -> None:
+        # Fixed timestamps: the same data gives the same archive.
+        info = zipfile.ZipInfo(name, date_time=(2020, 1, 1, 0, 0, 0))
+        info.compress_type = zipfile.ZIP_DEFLATED
+        zf.writestr(info, data)
+        files.append(name)
+
+    consent_items = []
+    for c in consents:
+        evidence_file = None
+        if c.evidence_key:
+            try:
+                raw = rt.vault.decrypt(rt.storage.read(c.evidence_key))
+            except (OSError, ValueError) as exc:
+                log.warning("export: evidence of consent %s unreadable: %s", c.id, exc)
+            else:
+                evidence_file = (
+                    f"consents/consent-{c.id}-evidence.{_EXT.get(c.evidence_mime or '', 'bin')}"
+                )
+                add(evidence_file, raw)
+        consent_items.append(
+            {
+                "id": c.id,
+                "given_at": _iso(c.given_at),
+                "expires_at": _iso(c.expires_at),
+                "scope": c.scope,
+                "photos": sorted(p.photo_id for p in c.photos),
+                "channels": [
+                    {"channel": ch.channel, "withdrawn_at": _iso(ch.withdrawn_at)}
+                    for ch in c.channels
+                ],
+                "biometric": c.biometric,
+                "biometric_withdrawn_at": _iso(c.biometric_withdrawn_at),
+                "signer_name": c.signer_name,
+                "signed_by_guardian": c.signed_by_guardian,
+                "evidence_kind": c.evidence_kind,
+                "evidence_sha256": c.evidence_sha256,
+                "evidence_file": evidence_file,
+                "form_version": (
+                    f"{c.form_version.language}-v{c.form_version.version}"
+                    if c.form_version
+                    else None
+                ),
+                "form_text": c.form_version.body if c.form_version else None,
+                "note": c.note,
+            }
+        )
+    ref_items = []
+    for r in refs:
+        ref_file = None
+        if r.source_key:
+            try:
+                raw = rt.vault.decrypt(rt.storage.read(r.source_key))
+            except (OSError, ValueError) as exc:
+                log.warning("export: reference %s unreadable: %s", r.id, exc)
+            else:
+                ref_file = f"reference-photos/reference-{r.id}.img"
+                add(ref_file, raw)
+        ref_items.append(
+            {
+                "id": r.id,
+                "created_at": _iso(r.created_at),
+                "file": ref_file,
+                "note": "A face template (128 numbers) derived from this photo is stored for "
+                "automatic recognition.",
+            }
+        )
+    photo_items = []
+    for photo in photos:
+        photo_file = None
+        try:
+            add(f"photos/photo-{photo.id}.jpg", photo_with_others_blurred(rt, photo, pid))
+            photo_file = f"photos/photo-{photo.id}.jpg"
+        except (OSError, ValueError) as exc:
+            log.warning("export: photo %s unreadable: %s", photo.id, exc)
+        photo_items.append(
+            {
+                "id": photo.id,
+                "uploaded_at": _iso(photo.uploaded_at),
+                "file": photo_file,
+                "your_faces": [
+                    {"number": f.number, "box": list(f.box), "state": f.state}
+                    for f in photo.faces
+                    if f.person_id == pid
+                ],
+                "other_faces_blurred": sum(1 for f in photo.faces if f.person_id != pid),
+            }
+        )
+    pub_items = [
+        {
+            "id": p.id,
+            "photo_id": p.photo_id,
+            "channel": p.channel,
+            "url": p.url,
+            "published_at": _iso(p.published_at),
+            "live": p.live,
+            "removed_at": _iso(p.removed_at),
+        }
+        for p in pubs
+    ]
+    task_items = [
+        {
+            "id": t.id,
+            "publication_id": t.publication_id,
+            "status": t.status,
+            "due_at": _iso(t.due_at),
+            "closed_at": _iso(t.closed_at),
+        }
+        for t in tasks
+    ]
+    event_items = [
+        {"seq": e.seq, "at": _iso(e.at), "kind": e.kind, "payload": json.loads(e.payload)}
+        for e in person_events
+    ]
+    data = {
+        "about": "Everything consentcam stores about one person (GDPR Art. 15).",
+        "controller": rt.settings.get("BUSINESS_NAME") or "",
+        "responsible_person": rt.settings.get("RESPONSIBLE_PERSON") or "",
+        "exported_at": _iso(utcnow()),
+        "person": {
+            "id": pid,
+            "name": person.name,
+            "email": person.email,
+            "phone": person.phone,
+            "is_minor": person.is_minor,
+            "note": person.note,
+            "created_at": _iso(person.created_at),
+            "last_activity_at": _iso(person.last_activity_at),
+            "erased_at": _iso(person.erased_at),
+        },
+        "consents": consent_items,
+        "reference_photos": ref_items,
+        "photos": photo_items,
+        "publications": pub_items,
+        "removal_tasks": task_items,
+        "events": event_items,
+    }
+    add("data.json", json.dumps(data, ensure_ascii=False, indent=2).encode("utf-8"))
+    add("summary.html", _summary_html(data).encode("utf-8"))
+    zf.close()
+    archive = buf.getvalue()
+    events.record(
+        session,
+        "person.exported",
+        f"person:{pid}",
+        {"files": len(files), "sha256": hashlib.sha256(archive).hexdigest()},
+        actor=actor_of(actor),
+    )
+    return Export(archive, f"person-{pid}-export.zip", files)
+
+
+def _summary_html(data: dict[str, Any]) -> str:
+    e = escape
+    p = data["person"]
+    out = [
+        '<!doctype html><html><head><meta charset="utf-8"><meta name="viewport" '
+        'content="width=device-width, initial-scale=1"><title>Your data</title><style>'
+        "body{font:15px/1.5 system-ui,sans-serif;max-width:900px;margin:auto;padding:1rem;color:#1d2327}"
+        "table{border-collapse:collapse;width:100%}td,th{border-bottom:1px solid #ddd;padding:.3rem;text-align:left}"
+        "img{max-width:220px;border-radius:6px}</style></head><body>",
+        f"<h1>What {e(data['controller'] or 'we')} store about {e(p['name'])}</h1>",
+        f"<p>Exported {e(data['exported_at'][:16].replace('T', ' '))} UTC. Responsible person: "
+        f"{e(data['responsible_person'] or '-')}. The same data is in <code>data.json</code>.</p>",
+        "<h2>Details</h2><table>",
+    ]
+    for key in ("name", "email", "phone", "note", "created_at", "last_activity_at"):
+        out.append(f"<tr><th>{e(key.replace('_', ' '))}</th><td>{e(str(p[key] or '-'))}</td></tr>")
+    out.append(f"</table><h2>Consents ({len(data['consents'])})</h2><table>")
+    out.append(
+        "<tr><th>#</th><th>Given</th><th>Channels</th><th>Expires</th><th>Evidence</th></tr>"
+    )
+    for c in data["consents"]:
+        chans = ", ".join(
+            ch["channel"]
+            + (f" (withdrawn {ch['withdrawn_at'][:10]})" if ch["withdrawn_at"] else "")
+            for ch in c["channels"]
+        )
+        if c["biometric"]:
+            chans += "; automatic recognition" + (
+                f" (withdrawn {c['biometric_withdrawn_at'][:10]})"
+                if c["biometric_withdrawn_at"]
+                else ""
+            )
+        ev = f'<a href="{e(c["evidence_file"])}">file</a>' if c["evidence_file"] else "-"
+        out.append(
+            f"<tr><td>{c['id']}</td><td>{e((c['given_at'] or '')[:10])}</td><td>{e(chans)}</td>"
+            f"<td>{e((c['expires_at'] or '-')[:10])}</td><td>{ev}</td></tr>"
+        )
+    out.append(f"</table><h2>Photos you appear in ({len(data['photos'])})</h2>")
+    out.append("<p>Other people's faces are blurred in these copies.</p>")
+    for ph in data["photos"]:
+        if ph["file"]:
+            out.append(
+                f'<a href="{e(ph["file"])}"><img src="{e(ph["file"])}" alt="photo {ph["id"]}"></a> '
+            )
+    out.append(f"<h2>Publications ({len(data['publications'])})</h2><table>")
+    for pub in data["publications"]:
+        state = "live" if pub["live"] else f"taken down {(pub['removed_at'] or '')[:10]}"
+        link = f'<a href="{e(pub["url"])}">{e(pub["url"])}</a>' if pub["url"] else "-"
+        out.append(
+            f"<tr><td>{e(pub['channel'])}</td><td>{e(pub['published_at'][:10])}</td>"
+            f"<td>{e(state)}</td><td>{link}</td></tr>"
+        )
+    out.append(f"</table><h2>Removal tasks ({len(data['removal_tasks'])})</h2><table>")
+    for t in data["removal_tasks"]:
+        out.append(
+            f"<tr><td>#{t['id']}</td><td>{e(t['status'])}</td><td>due {e(t['due_at'][:10])}</td></tr>"
+        )
+    out.append(
+        f"</table><h2>Reference photos for recognition ({len(data['reference_photos'])})</h2>"
+    )
+    out.append(f"<h2>History ({len(data['events'])} events)</h2><table>")
+    for ev in data["events"]:
+        out.append(
+            f"<tr><td>{e(ev['at'][:16].replace('T', ' '))}</td><td>{e(ev['kind'])}</td></tr>"
+        )
+    out.append("</table></body></html>")
+    return "".join(out)
+
+
+# --- Erasure (Art. 17) -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Erasure:
+    person_id: int
+    references: int
+    evidence_files: int
+    faces_unlinked: int
+    consents_ended: int
+    files_deleted: int
+
+
+def erased_name(person_id: int) -> str:
+    return f"Erased person #{person_id}"
+
+
+def erase_person(
+    session: so.Session,
+    rt: Runtime,
+    person: Person,
+    actor: User | None = None,
+    *,
+    at: datetime | None = None,
+    actor_name: str | None = None,
+) -> Erasure:
+    """Erase a person's personal data, templates and files, keeping a pseudonymous shell.
+
+    Refused (ErasureRefused) while a live post still shows them. Their faces are unlinked and
+    set back to "pending", so a photo showing them needs review again and can never become
+    cleared by accident; their remaining consent is ended. Files are deleted after the rows, in
+    the caller's transaction's flush; a file another person's row still uses is kept.
+    """
+    if person.erased_at is not None:
+        raise PrivacyError(f"person {person.id} was erased on {person.erased_at.date()}")
+    live = live_posts_of(session, person.id)
+    if live:
+        raise ErasureRefused(person.id, live)
+    now = at or utcnow()
+    pid = person.id
+    keys: set[str] = set()
+
+    refs = session.scalars(sa.select(ReferenceFace).where(ReferenceFace.person_id == pid)).all()
+    uploads = session.scalars(
+        sa.select(ReferenceUpload).where(ReferenceUpload.person_id == pid)
+    ).all()
+    for r in refs:
+        if r.source_key:
+            keys.add(r.source_key)
+    for u in uploads:
+        if u.source_key:
+            keys.add(u.source_key)
+        session.delete(u)
+    for r in refs:
+        session.delete(r)
+
+    consents = session.scalars(
+        sa.select(ConsentRecord)
+        .where(ConsentRecord.person_id == pid)
+        .options(so.selectinload(ConsentRecord.channels))
+    ).all()
+    evidence = 0
+    ended = 0
+    for c in consents:
+        if c.evidence_key:
+            keys.add(c.evidence_key)
+            evidence += 1
+        c.evidence_key = None
+        c.signer_name = erased_name(pid)
+        c.note = None
+        touched = False
+        for ch in c.channels:
+            if ch.withdrawn_at is None:
+                ch.withdrawn_at = now
+                touched = True
+        if c.biometric and c.biometric_withdrawn_at is None:
+            c.biometric_withdrawn_at = now
+            touched = True
+        ended += int(touched)
+
+    faces = session.scalars(
+        sa.select(Face).where(sa.or_(Face.person_id == pid, Face.suggested_person_id == pid))
+    ).all()
+    unlinked = 0
+    for f in faces:
+        f.template = None
+        if f.suggested_person_id == pid:
+            f.suggested_person_id = None
+            f.distance = None
+            f.gap = None
+        if f.person_id == pid:
+            f.person_id = None
+            f.state = "pending"
+            f.reviewed_at = None
+            f.reviewed_by_id = None
+            unlinked += 1
+        elif f.state == "suggested" and f.suggested_person_id is None:
+            f.state = "pending"
+
+    person.name = erased_name(pid)
+    person.email = None
+    person.phone = None
+    person.note = None
+    person.erased_at = now
+    session.flush()
+
+    # A file is content-addressed: another person's row may point to the same bytes.
+    still_used: set[str] = set()
+    if keys:
+        listed = sorted(keys)
+        still_used.update(
+            session.scalars(
+                sa.select(ConsentRecord.evidence_key).where(ConsentRecord.evidence_key.in_(listed))
+            )
+        )
+        still_used.update(
+            session.scalars(
+                sa.select(ReferenceFace.source_key).where(ReferenceFace.source_key.in_(listed))
+            )
+        )
+        still_used.update(
+            session.scalars(
+                sa.select(ReferenceUpload.source_key).where(ReferenceUpload.source_key.in_(listed))
+            )
+        )
+    deleted = 0
+    for key in sorted(keys - still_used):
+        rt.storage.delete(key)
+        deleted += 1
+    result = Erasure(pid, len(refs), evidence, unlinked, ended, deleted)
+    events.record(
+        session,
+        "person.erased",
+        f"person:{pid}",
+        {
+            "references": result.references,
+            "evidence_files": result.evidence_files,
+            "faces_unlinked": result.faces_unlinked,
+            "consents_ended": result.consents_ended,
+            "files_deleted": result.files_deleted,
+        },
+        actor=actor_name or actor_of(actor),
+        at=now,
+    )
+    return result
+
+
+# --- Retention -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PurgeEntry:
+    person_id: int
+    name: str
+    last_activity_at: datetime
+    live_posts: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class PurgeResult:
+    period: timedelta
+    cutoff: datetime
+    dry_run: bool
+    erase: tuple[PurgeEntry, ...]
+    kept_live: tuple[PurgeEntry, ...]
+    erased: tuple[int, ...] = ()
+
+
+def purge(
+    session: so.Session,
+    rt: Runtime,
+    period: str | None = None,
+    *,
+    dry_run: bool = True,
+    now: datetime | None = None,
+    actor: str | None = "retention",
+) -> PurgeResult:
+    """Erase people inactive for ``period`` (default: the RETENTION setting), or list them.
+
+    People still shown in a live post are skipped and reported. Erased people are left out.
+    """
+    text = period or str(rt.settings.get("RETENTION") or "2y")
+    length = parse_period(text)
+    now = now or utcnow()
+    cutoff = now - length
+    rows = session.execute(
+        sa.select(Person.id, Person.name, Person.last_activity_at).where(
+            Person.erased_at.is_(None), Person.last_activity_at <= cutoff
+        )
+    ).all()
+    ids = [r.id for r in rows]
+    live: dict[int, set[int]] = {}
+    for start in range(0, len(ids), 500):
+        for row in session.execute(live_publications_showing(ids[start : start + 500])):
+            live.setdefault(row.pid, set()).add(row.pub)
+    info = {r.id: r for r in rows}
+    plan = plan_purge(
+        [PersonActivity(r.id, r.last_activity_at, r.id in live) for r in rows], now, length
+    )
+
+    def entry(pid: int) -> PurgeEntry:
+        r = info[pid]
+        return PurgeEntry(pid, r.name, r.last_activity_at, tuple(sorted(live.get(pid, ()))))
+
+    erase = tuple(entry(p) for p in plan.erase)
+    kept = tuple(entry(p) for p in plan.kept_live)
+    erased: list[int] = []
+    if not dry_run:
+        for item in erase:
+            person = session.get(Person, item.person_id)
+            if person is None:
+                continue
+            erase_person(session, rt, person, at=now, actor_name=actor)
+            erased.append(item.person_id)
+        events.record(
+            session,
+            "retention.purged",
+            "retention",
+            {"period": text, "erased": erased, "kept_live": [k.person_id for k in kept]},
+            actor=actor,
+            at=now,
+        )
+    return PurgeResult(length, cutoff, dry_run, erase, kept, tuple(erased))
+
+
+__all__ = [
+    "ErasureRefused",
+    "Export",
+    "PrivacyError",
+    "erase_person",
+    "export_person",
+    "purge",
+]
