@@ -24,12 +24,15 @@ babel = Babel()
 BLUEPRINTS = (
     "consentcam.web.auth",
     "consentcam.web.dashboard",
+    "consentcam.web.withdrawals",
+    "consentcam.web.removals",
     "consentcam.web.api",
 )
 
 # Links of the main navigation: (endpoint, label); only registered endpoints are shown.
 NAV: tuple[tuple[str, str], ...] = (
     ("dashboard.index", "Today"),
+    ("removals.index", "Removals"),
 )
 
 

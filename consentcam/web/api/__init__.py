@@ -20,7 +20,7 @@ csrf.exempt(bp)
 F = TypeVar("F", bound=Callable[..., Any])
 
 # Modules that add routes and OpenAPI paths to this blueprint (each imports `bp` and `documented`).
-API_MODULES: tuple[str, ...] = ()
+API_MODULES: tuple[str, ...] = ("consentcam.web.api.withdrawals",)
 
 SPEC: dict[str, Any] = {
     "openapi": "3.0.3",

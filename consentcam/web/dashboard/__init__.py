@@ -1,26 +1,106 @@
-"""The owner's start page: what needs attention today."""
+"""The owner's start page: what needs attention today, in a handful of queries."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import sqlalchemy as sa
-from flask import Blueprint, render_template
+from flask import Blueprint, current_app, g, render_template
 from flask_login import login_required
 
-from consentcam.models import Photo
+from consentcam.domain.audit import Quarter
+from consentcam.models import AuditRun, Face, Photo, QueueItem, RemovalTask, utcnow
+from consentcam.services import removals
 from consentcam.web import db
+from consentcam.web.withdrawals import channel_label
 
 bp = Blueprint("dashboard", __name__)
+
+URGENT_SHOWN = 3
+
+
+def attention_counts(session: Any, now: Any) -> dict[str, Any]:
+    """Every count on the start page in one query (scalar subqueries, no query per row)."""
+    quarter = str(Quarter.current(now))
+    is_open = RemovalTask.status == "open"
+    to_review = (
+        sa.select(sa.func.count(sa.distinct(Face.photo_id)))
+        .join(Photo, Face.photo_id == Photo.id)
+        .where(Photo.scan_state == "done", Face.state.in_(("pending", "suggested")))
+        .scalar_subquery()
+    )
+    waiting = (
+        sa.select(sa.func.count())
+        .select_from(Photo)
+        .where(Photo.scan_state.in_(("pending", "scanning")))
+        .scalar_subquery()
+    )
+    failed = (
+        sa.select(sa.func.count()).select_from(Photo).where(Photo.scan_state == "failed")
+    ).scalar_subquery()
+    blocked = (
+        sa.select(sa.func.count()).select_from(QueueItem).where(QueueItem.status == "blocked")
+    ).scalar_subquery()
+    open_tasks = (
+        sa.select(sa.func.count()).select_from(RemovalTask).where(is_open)
+    ).scalar_subquery()
+    overdue = (
+        sa.select(sa.func.count())
+        .select_from(RemovalTask)
+        .where(is_open, RemovalTask.due_at <= now)
+    ).scalar_subquery()
+    signed = (
+        sa.select(sa.func.max(AuditRun.signed_at))
+        .where(AuditRun.quarter == quarter, AuditRun.signed_at.is_not(None))
+        .scalar_subquery()
+    )
+    row = session.execute(
+        sa.select(to_review, waiting, failed, blocked, open_tasks, overdue, signed)
+    ).one()
+    return {
+        "to_review": int(row[0] or 0),
+        "waiting": int(row[1] or 0),
+        "failed": int(row[2] or 0),
+        "blocked": int(row[3] or 0),
+        "open_removals": int(row[4] or 0),
+        "overdue_removals": int(row[5] or 0),
+        "audit_signed_at": row[6],
+        "quarter": quarter,
+    }
+
+
+def link(endpoint: str, **values: Any) -> tuple[str, dict[str, Any]] | None:
+    """An (endpoint, arguments) pair if another part of the app has that page, else None."""
+    return (endpoint, values) if endpoint in current_app.view_functions else None
 
 
 @bp.route("/")
 @login_required
 def index() -> Any:
     session = db()
-    counts = dict(
-        session.execute(sa.select(Photo.scan_state, sa.func.count()).group_by(Photo.scan_state))
-        
-        .all()
+    now = utcnow()
+    counts = attention_counts(session, now)
+    # The navigation badge reuses this count instead of asking again.
+    g.removals_overdue = counts["overdue_removals"]
+    urgent = (
+        session.execute(removals.task_query("open", now).limit(URGENT_SHOWN)).all()
+        if counts["open_removals"]
+        else []
     )
-    return render_template("dashboard/index.html", counts=counts)
+    return render_template(
+        "dashboard/index.html",
+        counts=counts,
+        urgent=urgent,
+        now=now,
+        channel_label=channel_label,
+        links={
+            "review": link("photos.index", state="needs_review"),
+            "waiting": link("photos.index", state="scanning"),
+            "failed": link("photos.index", state="failed"),
+            "blocked": link("queue.index", status="blocked"),
+            "removals": link("removals.index", status="open"),
+            "overdue": link("removals.index", status="overdue"),
+            "audit": link("audits.index"),
+            "upload": link("photos.upload"),
+        },
+    )

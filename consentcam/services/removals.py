@@ -1,0 +1,270 @@
+"""Removal tasks: delete posts through the API in the background, or close manual steps by hand."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+import sqlalchemy.orm as so
+
+from consentcam.models import Person, Publication, RemovalTask, User, utcnow
+from consentcam.runtime import Runtime
+from consentcam.services import events
+
+if TYPE_CHECKING:
+    from consentcam.jobs import Jobs
+    from consentcam.publishers.base import Publisher
+
+log = logging.getLogger(__name__)
+
+AUTOMATIC = "automatic deletion"
+# Retries of an API deletion: 1, 2, 4, 8, 16 minutes apart, then the owner takes over.
+MAX_ATTEMPTS = 6
+FIRST_RETRY_SECONDS = 60
+
+STATUSES = ("open", "overdue", "done")
+
+PublisherLookup = Callable[[so.Session, Runtime, str], "Publisher"]
+
+
+class RemovalError(ValueError):
+    """A request about a removal task that cannot be carried out; the message says why."""
+
+
+def retry_delay(attempts: int) -> int:
+    """Seconds to wait before the next try after ``attempts`` failed ones (doubling each time)."""
+    return FIRST_RETRY_SECONDS * 2 ** max(attempts - 1, 0)
+
+
+def is_overdue(task: RemovalTask, now: datetime | None = None) -> bool:
+    return task.status == "open" and task.due_at <= (now or utcnow())
+
+
+def task_query(status: str | None = None, now: datetime | None = None) -> sa.Select[Any]:
+    """Tasks with their publication and person, overdue first, then by due date.
+
+    ``status`` is open, overdue (open and past due), done, or None for all.
+    """
+    now = now or utcnow()
+    query = (
+        sa.select(RemovalTask, Publication, Person.name)
+        .join(Publication, RemovalTask.publication_id == Publication.id)
+        .outerjoin(Person, RemovalTask.person_id == Person.id)
+    )
+    if status == "open":
+        query = query.where(RemovalTask.status == "open")
+    elif status == "overdue":
+        query = query.where(RemovalTask.status == "open", RemovalTask.due_at <= now)
+    elif status == "done":
+        query = query.where(RemovalTask.status == "done")
+    elif status is not None:
+        raise RemovalError(f"unknown status {status!r} (use {', '.join(STATUSES)})")
+    if status == "done":
+        return query.order_by(RemovalTask.closed_at.desc(), RemovalTask.id.desc())
+    return query.order_by(
+        (RemovalTask.status != "open"),
+        sa.case((RemovalTask.due_at <= now, 0), else_=1),
+        RemovalTask.due_at,
+        RemovalTask.id,
+    )
+
+
+@dataclass(frozen=True)
+class RemovalCounts:
+    open: int
+    overdue: int
+    done: int
+
+
+def counts(session: so.Session, now: datetime | None = None) -> RemovalCounts:
+    """Open, overdue and done tasks in one query."""
+    now = now or utcnow()
+    is_open = RemovalTask.status == "open"
+    row = session.execute(
+        sa.select(
+            sa.func.count().filter(is_open),
+            sa.func.count().filter(is_open, RemovalTask.due_at <= now),
+            sa.func.count().filter(RemovalTask.status == "done"),
+        ).select_from(RemovalTask)
+    ).one()
+    return RemovalCounts(open=int(row[0]), overdue=int(row[1]), done=int(row[2]))
+
+
+def overdue_count(session: so.Session, now: datetime | None = None) -> int:
+    return int(
+        session.scalar(
+            sa.select(sa.func.count())
+            .select_from(RemovalTask)
+            .where(RemovalTask.status == "open", RemovalTask.due_at <= (now or utcnow()))
+        )
+        or 0
+    )
+
+
+def _take_down(session: so.Session, task: RemovalTask, at: datetime) -> None:
+    pub = task.publication
+    if pub.live:
+        pub.live = False
+        pub.removed_at = at
+        events.record(
+            session,
+            "publication.removed",
+            f"publication:{pub.id}",
+            {"channel": pub.channel, "removal_task": task.id},
+            actor=task.closed_by_name,
+            at=at,
+        )
+
+
+def close_task(
+    session: so.Session,
+    task: RemovalTask,
+    user: User,
+    note: str | None = None,
+    at: datetime | None = None,
+) -> RemovalTask:
+    """Record that ``user`` took the post down: closes the task and marks the post not live."""
+    if task.status == "done":
+        raise RemovalError(f"removal task {task.id} was already closed")
+    at = at or utcnow()
+    note = (note or "").strip() or None
+    if note is not None and len(note) > 2000:
+        raise RemovalError("the note may be at most 2000 characters")
+    task.status = "done"
+    task.closed_at = at
+    task.closed_by_id = user.id
+    task.closed_by_name = user.name
+    task.note = note
+    _take_down(session, task, at)
+    events.record(
+        session,
+        "removal.closed",
+        f"removal_task:{task.id}",
+        {"publication": task.publication_id, "method": task.method, "note": note},
+        actor=user.email,
+        at=at,
+    )
+    session.commit()
+    return task
+
+
+def _to_manual(session: so.Session, task: RemovalTask, error: str) -> None:
+    task.method = "manual"
+    task.last_error = error
+    events.record(
+        session,
+        "removal.manual",
+        f"removal_task:{task.id}",
+        {"publication": task.publication_id, "error": error, "attempts": task.attempts},
+        actor=AUTOMATIC,
+    )
+
+
+def delete_publication(
+    session: so.Session,
+    rt: Runtime,
+    task_id: int,
+    *,
+    publisher_lookup: PublisherLookup | None = None,
+) -> int | None:
+    """Try once to delete the task's post through the API.
+
+    Returns the seconds to wait before trying again, or None when there is nothing more to do
+    (deleted, already closed, or handed to the owner as a manual step with the error shown).
+    """
+    from consentcam.publishers.base import PublisherError
+    from consentcam.services.withdrawal import default_publisher_lookup
+
+    lookup = publisher_lookup or default_publisher_lookup
+    task = session.get(RemovalTask, task_id)
+    if task is None or task.status != "open" or task.method != "api":
+        return None
+    pub = task.publication
+    if not pub.live:
+        # Someone took it down another way; the task has nothing left to do.
+        task.status = "done"
+        task.closed_at = utcnow()
+        task.closed_by_name = AUTOMATIC
+        events.record(
+            session,
+            "removal.closed",
+            f"removal_task:{task.id}",
+            {"publication": pub.id, "method": "api", "note": "already down"},
+            actor=AUTOMATIC,
+        )
+        session.commit()
+        return None
+    if not pub.external_id:
+        _to_manual(
+            session,
+            task,
+            "The post has no id at the channel, so it cannot be deleted automatically.",
+        )
+        session.commit()
+        return None
+    task.attempts += 1
+    retry: int | None = None
+    try:
+        result = lookup(session, rt, pub.channel).delete(pub.channel, pub.external_id)
+    except PublisherError as exc:
+        task.last_error = str(exc)
+        if exc.retryable and task.attempts < MAX_ATTEMPTS:
+            retry = retry_delay(task.attempts)
+        else:
+            _to_manual(session, task, str(exc))
+    except Exception as exc:  # noqa: BLE001 - a network fault must not lose the task
+        log.exception("deleting publication %s failed", pub.id)
+        task.last_error = f"{type(exc).__name__}: {exc}"
+        if task.attempts < MAX_ATTEMPTS:
+            retry = retry_delay(task.attempts)
+        else:
+            _to_manual(session, task, task.last_error)
+    else:
+        if result.deleted:
+            at = utcnow()
+            task.status = "done"
+            task.closed_at = at
+            task.closed_by_name = AUTOMATIC
+            task.last_error = None
+            _take_down(session, task, at)
+            events.record(
+                session,
+                "removal.closed",
+                f"removal_task:{task.id}",
+                {"publication": pub.id, "method": "api", "attempts": task.attempts},
+                actor=AUTOMATIC,
+                at=at,
+            )
+        else:
+            _to_manual(session, task, result.message or "The channel did not delete the post.")
+    session.commit()
+    return retry
+
+
+def register(jobs: Jobs) -> None:
+    @jobs.task("delete_publication")
+    def delete_publication_task(app: Any, task_id: int) -> None:
+        rt: Runtime = app.extensions["runtime"]
+        with rt.sessions() as session:
+            delay = delete_publication(session, rt, task_id)
+        if delay is not None:
+            # Re-enqueue with a growing delay rather than huey's fixed retry_delay.
+            jobs.tasks["delete_publication"].schedule(args=(task_id,), delay=delay)
+
+
+def requeue_open_api_tasks(app: Any) -> int:
+    """Queue again every open API removal (a worker stopped, a job lost)."""
+    rt: Runtime = app.extensions["runtime"]
+    with rt.sessions() as session:
+        ids = session.scalars(
+            sa.select(RemovalTask.id).where(
+                RemovalTask.status == "open", RemovalTask.method == "api"
+            )
+        ).all()
+    for task_id in ids:
+        app.extensions["jobs"].enqueue("delete_publication", task_id)
+    return len(ids)

@@ -1,0 +1,161 @@
+"""Withdrawing consent: one form for the owner, as easy as giving it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import format_date, ngettext
+from flask_babel import gettext as _
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, SelectMultipleField, widgets
+
+from consentcam.domain.types import Channel
+from consentcam.models import ConsentChannel, ConsentRecord, Person
+from consentcam.services.withdrawal import WithdrawalError, WithdrawalResult, withdraw_consent
+from consentcam.web import db, runtime
+from consentcam.web.auth import owner_required
+
+bp = Blueprint("withdrawals", __name__)
+
+
+def channel_label(channel: str) -> str:
+    labels = {
+        "instagram": _("Instagram"),
+        "facebook": _("Facebook"),
+        "website": _("the website"),
+        "print": _("print"),
+    }
+    return labels.get(channel, channel)
+
+
+class WithdrawForm(FlaskForm):
+    channels = SelectMultipleField(
+        "Channels",
+        choices=[(c.value, c.value) for c in Channel],
+        option_widget=widgets.CheckboxInput(),
+        widget=widgets.ListWidget(prefix_label=False),
+        validate_choice=True,
+    )
+    everything = BooleanField("Every channel")
+    biometric = BooleanField("Automatic face recognition too (delete their reference faces)")
+
+
+def summary(result: WithdrawalResult) -> str:
+    """Say in one paragraph what the withdrawal did, the way the owner will read it."""
+    if set(result.channels) == {c.value for c in Channel}:
+        where = _("every channel")
+    else:
+        where = ", ".join(channel_label(c) for c in result.channels)
+    if not result.changed:
+        return _(
+            "Nothing left to change: this was all withdrawn before and every post "
+            "showing them already has a removal task."
+        )
+    parts = [_("Withdrawn for %(where)s.", where=where)] if result.channels else []
+    if result.biometric_withdrawn or result.references_deleted or result.face_templates_deleted:
+        parts.append(_("Automatic recognition ended: their face templates are deleted."))
+    blocked = len(result.blocked_queue_item_ids)
+    parts.append(ngettext("%(num)d queued post blocked.", "%(num)d queued posts blocked.", blocked))
+    total = len(result.tasks)
+    if not result.channels:
+        return " ".join(parts)
+    if total:
+        due = format_date(result.due_at, "medium") if result.due_at else ""
+        auto = len(result.api_tasks)
+        manual = len(result.manual_tasks)
+        text = ngettext(
+            "%(num)d post must come down by %(due)s:",
+            "%(num)d posts must come down by %(due)s:",
+            total,
+            due=due,
+        )
+        bits = []
+        if auto:
+            bits.append(
+                ngettext(
+                    "%(num)d is being deleted automatically",
+                    "%(num)d are being deleted automatically",
+                    auto,
+                )
+            )
+        if manual:
+            bits.append(
+                ngettext(
+                    "%(num)d needs you (links below)", "%(num)d need you (links below)", manual
+                )
+            )
+        parts.append(text + " " + ", ".join(bits) + ".")
+    else:
+        parts.append(_("No live post shows them there."))
+    return " ".join(parts)
+
+
+@bp.route("/withdrawals/new", methods=["GET", "POST"])
+@bp.route("/people/<int:person_id>/withdraw", methods=["GET", "POST"])
+@owner_required
+def new(person_id: int | None = None) -> Any:
+    session = db()
+    if person_id is None:
+        raw = request.values.get("person_id", "")
+        person_id = int(raw) if raw.isdigit() else None
+    person = session.get(Person, person_id) if person_id else None
+    if person_id and (person is None or person.erased_at is not None):
+        abort(404)
+    if person is None:
+        people = session.scalars(
+            sa.select(Person).where(Person.erased_at.is_(None)).order_by(Person.name)
+        ).all()
+        return render_template("withdrawals/choose.html", people=people)
+
+    # What the person has agreed to now: the channels still standing and biometric consent.
+    rows = session.execute(
+        sa.select(ConsentChannel.channel, ConsentChannel.withdrawn_at)
+        .join(ConsentRecord, ConsentChannel.consent_id == ConsentRecord.id)
+        .where(ConsentRecord.person_id == person.id)
+    ).all()
+    standing = sorted({r.channel for r in rows if r.withdrawn_at is None})
+    biometric_active = bool(
+        session.scalar(
+            sa.select(sa.func.count())
+            .select_from(ConsentRecord)
+            .where(
+                ConsentRecord.person_id == person.id,
+                ConsentRecord.biometric.is_(True),
+                ConsentRecord.biometric_withdrawn_at.is_(None),
+            )
+        )
+    )
+    form = WithdrawForm()
+    if form.validate_on_submit():
+        channels: Any = "all" if form.everything.data else list(form.channels.data or [])
+        if not channels and not form.biometric.data:
+            flash(_("Choose the channels to withdraw, or every channel."), "error")
+        else:
+            try:
+                result = withdraw_consent(
+                    session,
+                    runtime(),
+                    person,
+                    channels,
+                    bool(form.biometric.data),
+                    current_user._get_current_object(),
+                )
+            except WithdrawalError as exc:
+                flash(str(exc), "error")
+            else:
+                flash(summary(result), "success")
+                return redirect(url_for("removals.index", person_id=person.id, status="open"))
+    elif request.method == "GET":
+        form.channels.data = [c for c in standing if c in ("instagram", "facebook")][:1]
+    return render_template(
+        "withdrawals/new.html",
+        person=person,
+        form=form,
+        standing=standing,
+        biometric_active=biometric_active,
+        channel_label=channel_label,
+        all_channels=[c.value for c in Channel],
+    )

@@ -1,0 +1,150 @@
+"""Seed rows for withdrawal tests without the face engine: people, consent, photos, posts."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from consentcam.models import (
+    Face,
+    Person,
+    Photo,
+    Publication,
+    PublicationFace,
+    QueueItem,
+    ReferenceFace,
+)
+from consentcam.publishers.base import DeleteResult, PublisherError
+from consentcam.services import people
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"signature"
+
+
+def consenting_person(
+    session: Any,
+    rt: Any,
+    name: str = "Lena Berg",
+    channels: tuple[str, ...] = ("instagram", "facebook"),
+    biometric: bool = False,
+) -> Person:
+    person = people.add_person(session, name)
+    people.give_consent(
+        session,
+        rt,
+        person,
+        channels=channels,
+        evidence=PNG,
+        evidence_mime="image/png",
+        evidence_kind="signature",
+        biometric=biometric,
+    )
+    session.commit()
+    return person
+
+
+def photo_with(session: Any, person: Person | None, *, template: bytes | None = b"t" * 16) -> Photo:
+    """A scanned photo with one face, confirmed as ``person`` (or pending when None)."""
+    digest = secrets.token_hex(32)
+    photo = Photo(
+        sha256=digest,
+        original_key=f"originals/{digest}.jpg",
+        original_name=f"{digest[:6]}.jpg",
+        format="JPEG",
+        size_bytes=1000,
+        width=100,
+        height=100,
+        scan_state="done",
+    )
+    face = Face(
+        photo=photo,
+        number=1,
+        left=1,
+        top=1,
+        right=50,
+        bottom=50,
+        state="confirmed" if person else "pending",
+        person_id=person.id if person else None,
+        template=template,
+    )
+    session.add_all([photo, face])
+    session.flush()
+    return photo
+
+
+def queue(session: Any, photo: Photo, channels: str = "instagram facebook", status: str = "ready") -> QueueItem:
+    item = QueueItem(photo_id=photo.id, channels=channels, status=status, blockers="[]")
+    session.add(item)
+    session.flush()
+    return item
+
+
+def publish(
+    session: Any,
+    photo: Photo,
+    channel: str,
+    *,
+    person: Person | None = None,
+    publisher: str = "meta",
+    external_id: str | None = "auto",
+    live: bool = True,
+    record_face: bool = True,
+) -> Publication:
+    pub = Publication(
+        photo_id=photo.id,
+        channel=channel,
+        publisher=publisher,
+        external_id=(secrets.token_hex(4) if external_id == "auto" else external_id),
+        url=f"https://example.com/{channel}/{secrets.token_hex(3)}",
+        live=live,
+    )
+    session.add(pub)
+    session.flush()
+    if record_face and person is not None:
+        face = photo.faces[0]
+        session.add(
+            PublicationFace(publication_id=pub.id, face_id=face.id, person_id=person.id, how="consent")
+        )
+        session.flush()
+    return pub
+
+
+def reference(session: Any, rt: Any, person: Person, data: bytes = b"reference image") -> ReferenceFace:
+    key, digest = rt.storage.put("references", rt.vault.encrypt(data), "bin")
+    ref = ReferenceFace(person_id=person.id, source_key=key, source_sha256=digest, template=b"x" * 16)
+    session.add(ref)
+    session.flush()
+    return ref
+
+
+@dataclass
+class FakePublisher:
+    """A channel connection that records deletions; ``fail`` makes the next deletions raise."""
+
+    deletable: frozenset[str] = frozenset({"facebook", "instagram"})
+    kind: str = "meta"
+    deleted: list[tuple[str, str]] = field(default_factory=list)
+    fail: list[PublisherError] = field(default_factory=list)
+    answer: DeleteResult | None = None
+
+    def can_delete(self, channel: str) -> bool:
+        return channel in self.deletable
+
+    def publish(self, request: Any) -> Any:  # pragma: no cover - not used by removals
+        raise NotImplementedError
+
+    def delete(self, channel: str, external_id: str) -> DeleteResult:
+        if self.fail:
+            raise self.fail.pop(0)
+        if self.answer is not None:
+            return self.answer
+        self.deleted.append((channel, external_id))
+        return DeleteResult(deleted=True)
+
+    def lookup(self, session: Any, rt: Any, channel: str) -> FakePublisher:
+        return self
+
+
+def at(text: str) -> datetime:
+    return datetime.fromisoformat(text)
