@@ -24,6 +24,7 @@ babel = Babel()
 BLUEPRINTS = (
     "consentcam.web.auth",
     "consentcam.web.dashboard",
+    "consentcam.web.photos",
     "consentcam.web.withdrawals",
     "consentcam.web.removals",
     "consentcam.web.api",
@@ -32,6 +33,7 @@ BLUEPRINTS = (
 # Links of the main navigation: (endpoint, label); only registered endpoints are shown.
 NAV: tuple[tuple[str, str], ...] = (
     ("dashboard.index", "Today"),
+    ("photos.index", "Photos"),
     ("removals.index", "Removals"),
 )
 

@@ -20,7 +20,10 @@ csrf.exempt(bp)
 F = TypeVar("F", bound=Callable[..., Any])
 
 # Modules that add routes and OpenAPI paths to this blueprint (each imports `bp` and `documented`).
-API_MODULES: tuple[str, ...] = ("consentcam.web.api.withdrawals",)
+API_MODULES: tuple[str, ...] = (
+    "consentcam.web.api.withdrawals",
+    "consentcam.web.api.photos",
+)
 
 SPEC: dict[str, Any] = {
     "openapi": "3.0.3",
@@ -158,3 +161,9 @@ def openapi() -> Response:
 def init_app(app: Any) -> None:
     for name in API_MODULES:
         importlib.import_module(name)
+
+
+# Route modules attach to `bp`, so they must load before any app registers it (Flask refuses
+# routes added to a blueprint after its first registration).
+for _name in API_MODULES:
+    importlib.import_module(_name)

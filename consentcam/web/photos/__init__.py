@@ -1,0 +1,308 @@
+"""Photos: upload with progress, the list by review state, the review page of one photo."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import sqlalchemy as sa
+import sqlalchemy.orm as so
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+from PIL import Image
+
+from consentcam.faces.decode import ImageRejected, load_upright
+from consentcam.models import Face, Person, Photo, Supplier
+from consentcam.services import gate, review
+from consentcam.web import db, runtime
+from consentcam.web.photos import shared
+
+bp = Blueprint("photos", __name__, url_prefix="/photos")
+PER_PAGE = 30
+REVIEW_SIDE = 1600
+STATE_LABELS = {
+    "needs_review": "Needs review",
+    "cleared": "Cleared",
+    "blocked": "Blocked",
+    "scanning": "Waiting for scan",
+    "failed": "Scan failed",
+}
+
+
+def _user() -> Any:
+    return current_user._get_current_object()
+
+
+def _photo(photo_id: int) -> Photo:
+    photo = db().get(Photo, photo_id)
+    if photo is None:
+        abort(404)
+    return photo
+
+
+def _wants_json() -> bool:
+    best = request.accept_mimetypes.best_match(["application/json", "text/html"])
+    return best == "application/json"
+
+
+@bp.route("/")
+@login_required
+def index() -> Any:
+    session = db()
+    state = request.args.get("state") or None
+    if state not in (None, *review.PHOTO_STATES):
+        abort(404)
+    channel = request.args.get("channel", "instagram")
+    if channel not in shared.CHANNELS:
+        channel = "instagram"
+    page = request.args.get("page", 1, type=int) or 1
+    page = max(1, min(page, 100_000))
+    result = review.photo_page(session, state=state, channel=channel, page=page, per_page=PER_PAGE)
+    verdicts = gate.decide_many(session, list(result.photos), [channel]) if result.photos else {}
+    counts = review.state_counts(session, channel)
+    return render_template(
+        "photos/index.html",
+        result=result,
+        state=state,
+        channel=channel,
+        counts=counts,
+        verdicts=verdicts,
+        state_labels=STATE_LABELS,
+        channel_title=shared.channel_title,
+    )
+
+
+@bp.route("/upload", methods=["GET", "POST"])
+@login_required
+def upload() -> Any:
+    if request.method == "GET":
+        return render_template("photos/upload.html", results=None)
+    files = [f for f in request.files.getlist("photos") if f and f.filename]
+    if not files:
+        if _wants_json():
+            return jsonify({"error": _("Choose at least one photo.")}), 400
+        flash(_("Choose at least one photo."), "error")
+        return redirect(url_for("photos.upload"))
+    session = db()
+    results = []
+    worst = 200
+    for file in files:
+        result, status = shared.upload_one(session, runtime(), file, _user(), "upload")
+        results.append(result)
+        worst = max(worst, status) if status != 201 else worst
+    if _wants_json():
+        # One file per request from the page's script: its own status tells how it went.
+        code = 201 if all(r["status"] == "created" for r in results) else worst
+        return jsonify({"results": results}), code
+    return render_template("photos/upload.html", results=results)
+
+
+@bp.route("/status")
+@login_required
+def status() -> Any:
+    """Scan state of the given photos (?ids=1,2,3), for the upload page to poll."""
+    ids: list[int] = []
+    for part in request.args.get("ids", "").split(","):
+        if part.strip().isdigit() and 0 < int(part) < 2**31:
+            ids.append(int(part))
+    ids = ids[:200]
+    session = db()
+    photos = (
+        session.scalars(
+            sa.select(Photo).where(Photo.id.in_(ids)).options(so.selectinload(Photo.faces))
+        ).all()
+        if ids
+        else []
+    )
+    items = [shared.photo_json(p) for p in photos]
+    done = sum(p.scan_state in ("done", "failed") for p in photos)
+    return jsonify({"photos": items, "finished": done, "total": len(photos)})
+
+
+@bp.route("/<int:photo_id>/thumbnail")
+@login_required
+def thumbnail(photo_id: int) -> Any:
+    photo = _photo(photo_id)
+    rt = runtime()
+    if not rt.storage.exists(photo.thumbnail_key):
+        abort(404)
+    response = Response(rt.storage.read(photo.thumbnail_key or ""), mimetype="image/jpeg")
+    return _private(response)
+
+
+@bp.route("/<int:photo_id>/image")
+@login_required
+def image(photo_id: int) -> Any:
+    """A downscaled, upright review copy without metadata; the original is never sent."""
+    photo = _photo(photo_id)
+    rt = runtime()
+    try:
+        decoded = load_upright(
+            rt.storage.path(photo.original_key),
+            max_pixels=rt.settings["MAX_PIXELS"],
+            max_side=REVIEW_SIDE,
+            name=photo.original_name,
+        )
+    except (ImageRejected, OSError):
+        abort(404)
+    img = Image.fromarray(decoded.rgb)
+    if max(img.size) > REVIEW_SIDE:
+        img.thumbnail((REVIEW_SIDE, REVIEW_SIDE), Image.Resampling.LANCZOS)
+    out = io.BytesIO()
+    img.save(out, "JPEG", quality=85)
+    return _private(Response(out.getvalue(), mimetype="image/jpeg"))
+
+
+def _private(response: Response) -> Response:
+    response.headers["Cache-Control"] = "private, max-age=3600"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+@bp.route("/<int:photo_id>")
+@login_required
+def detail(photo_id: int) -> Any:
+    session = db()
+    photo = session.scalar(
+        sa.select(Photo)
+        .where(Photo.id == photo_id)
+        .options(
+            so.selectinload(Photo.faces).selectinload(Face.person),
+            so.selectinload(Photo.faces).selectinload(Face.suggested_person),
+        )
+    )
+    if photo is None:
+        abort(404)
+    decisions = gate.decide(session, photo, list(shared.CHANNELS))
+    people = session.execute(
+        sa.select(Person.id, Person.name).where(Person.erased_at.is_(None)).order_by(Person.name)
+    ).all()
+    supplier_form = "suppliers.assign_photo" in current_app.view_functions
+    suppliers = (
+        session.execute(sa.select(Supplier.id, Supplier.name).order_by(Supplier.name)).all()
+        if supplier_form
+        else []
+    )
+    threshold = float(current_app.config.get("MATCH_THRESHOLD", 0.6))
+    return render_template(
+        "photos/detail.html",
+        photo=photo,
+        decisions=decisions,
+        people=people,
+        suppliers=suppliers,
+        supplier_form=supplier_form,
+        threshold=threshold,
+        review=review,
+        shared=shared,
+        has_person_page="people.detail" in current_app.view_functions,
+    )
+
+
+def _face_action(face_id: int, action: Any) -> Any:
+    session = db()
+    face = session.get(Face, face_id)
+    if face is None:
+        abort(404)
+    photo_id = face.photo_id
+    version = request.form.get("version") or None
+    try:
+        action(session, face, version)
+        session.commit()
+    except review.StaleFace:
+        session.rollback()
+        flash(_("Someone else changed this face meanwhile; here is how it looks now."), "error")
+        return redirect(url_for("photos.detail", photo_id=photo_id))
+    except review.ReviewError as exc:
+        session.rollback()
+        flash(_("That did not work: %(why)s", why=_review_error(str(exc))), "error")
+        return redirect(url_for("photos.detail", photo_id=photo_id) + f"#face-{face_id}")
+    return redirect(url_for("photos.detail", photo_id=photo_id) + f"#face-{face_id}")
+
+
+def _review_error(message: str) -> str:
+    # The service speaks English; the common refusals are worded again for Swedish readers.
+    if message.startswith("say why"):
+        return _("say why this face cannot be identified (for example: seen from behind)")
+    if message.startswith("a person needs a name"):
+        return _("a person needs a name")
+    if message.startswith("there is no person"):
+        return _("that person does not exist")
+    return message
+
+
+@bp.post("/faces/<int:face_id>/confirm")
+@login_required
+def confirm(face_id: int) -> Any:
+    return _face_action(
+        face_id, lambda s, f, v: review.confirm_face(s, runtime(), f, version=v, user=_user())
+    )
+
+
+@bp.post("/faces/<int:face_id>/assign")
+@login_required
+def assign(face_id: int) -> Any:
+    def act(s: so.Session, f: Face, v: str | None) -> None:
+        raw = request.form.get("person_id", "")
+        person = s.get(Person, int(raw)) if raw.isdigit() and int(raw) < 2**31 else None
+        if person is None:
+            raise review.ReviewError(_("choose a person from the list"))
+        review.assign_face(s, runtime(), f, person, version=v, user=_user())
+
+    return _face_action(face_id, act)
+
+
+@bp.post("/faces/<int:face_id>/new-person")
+@login_required
+def new_person(face_id: int) -> Any:
+    created: list[Person] = []
+
+    def act(s: so.Session, f: Face, v: str | None) -> None:
+        created.append(
+            review.create_person_for_face(
+                s, runtime(), f, request.form.get("name", ""), version=v, user=_user()
+            )
+        )
+
+    response = _face_action(face_id, act)
+    if created:
+        flash(
+            _(
+                "%(name)s was added. Ask for their consent on their page.",
+                name=created[0].name,
+            ),
+            "info",
+        )
+    return response
+
+
+@bp.post("/faces/<int:face_id>/not-identifiable")
+@login_required
+def not_identifiable(face_id: int) -> Any:
+    return _face_action(
+        face_id,
+        lambda s, f, v: review.mark_not_identifiable(
+            s, runtime(), f, request.form.get("reason", ""), version=v, user=_user()
+        ),
+    )
+
+
+@bp.post("/faces/<int:face_id>/blur")
+@login_required
+def blur(face_id: int) -> Any:
+    wanted = request.form.get("blur") in ("1", "true", "on", "yes")
+    return _face_action(
+        face_id,
+        lambda s, f, v: review.set_blur(s, runtime(), f, wanted, version=v, user=_user()),
+    )

@@ -1,0 +1,225 @@
+"""What the photo pages and the photo API share: one upload, a face or verdict as JSON, Swedish blockers."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import sqlalchemy.orm as so
+from flask import current_app, url_for
+from flask_babel import gettext as _
+from werkzeug.datastructures import FileStorage
+
+from consentcam.domain.gate import Blocker, GateDecision
+from consentcam.domain.types import BlockReason, Channel
+from consentcam.faces.decode import ImageRejected
+from consentcam.models import Face, Photo, User
+from consentcam.runtime import Runtime
+from consentcam.services import photos as photos_service
+from consentcam.services import review
+
+CHANNELS = tuple(c.value for c in Channel)
+
+
+def upload_one(
+    session: so.Session, rt: Runtime, file: FileStorage, user: User, source: str
+) -> tuple[dict[str, Any], int]:
+    """Take one uploaded file in: store it, commit, queue its scan; return its result and status.
+
+    Each file gets its own transaction so one bad file never sinks the others.
+    """
+    name = file.filename or "photo"
+    data = file.read()
+    try:
+        if not data:
+            raise ImageRejected(f"{name}: the file is empty")
+        ingested = photos_service.ingest(session, rt, data, name, source=source, user=user)
+        session.commit()
+    except ImageRejected as exc:
+        session.rollback()
+        return {"name": name, "status": "rejected", "error": str(exc), "photo": None}, 422
+    photo = ingested.photo
+    if ingested.created or photo.scan_state in ("pending",):
+        # After the commit, so the worker finds the row.
+        current_app.extensions["jobs"].enqueue("scan_photo", photo.id)
+        session.expire(photo)
+    status = "created" if ingested.created else "duplicate"
+    return {"name": name, "status": status, "error": None, "photo": photo_json(photo)}, (
+        201 if ingested.created else 200
+    )
+
+
+def photo_json(photo: Photo, *, faces: bool = False) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "id": photo.id,
+        "name": photo.original_name,
+        "width": photo.width,
+        "height": photo.height,
+        "format": photo.format,
+        "size_bytes": photo.size_bytes,
+        "source": photo.source,
+        "supplier_id": photo.supplier_id,
+        "uploaded_at": photo.uploaded_at.isoformat(),
+        "scan_state": photo.scan_state,
+        "scan_error": photo.scan_error,
+        "scanned_at": photo.scanned_at.isoformat() if photo.scanned_at else None,
+        "reviewed_at": photo.reviewed_at.isoformat() if photo.reviewed_at else None,
+        "face_count": len(photo.faces) if photo.scan_state == "done" else None,
+        "undecided_faces": sum(not review.face_decided(f) for f in photo.faces),
+        "review_url": url_for("photos.detail", photo_id=photo.id),
+        "thumbnail_url": url_for("photos.thumbnail", photo_id=photo.id),
+    }
+    if faces:
+        out["faces"] = [face_json(f) for f in photo.faces]
+    return out
+
+
+def face_json(face: Face) -> dict[str, Any]:
+    threshold = float(current_app.config.get("MATCH_THRESHOLD", 0.6))
+    suggestion = None
+    if face.suggested_person_id is not None:
+        suggestion = {
+            "person_id": face.suggested_person_id,
+            "name": face.suggested_person.name if face.suggested_person else None,
+            "distance": face.distance,
+            "confidence": review.confidence(face.distance, threshold),
+        }
+    return {
+        "id": face.id,
+        "photo_id": face.photo_id,
+        "number": face.number,
+        "box": [face.left, face.top, face.right, face.bottom],
+        "state": face.state,
+        "person": {"id": face.person.id, "name": face.person.name} if face.person else None,
+        "suggestion": suggestion,
+        "not_identifiable_reason": face.not_identifiable_reason,
+        "blur": face.blur,
+        "blurry": face.blurry,
+        "decided": review.face_decided(face),
+        "version": review.face_version(face),
+    }
+
+
+def verdict_json(decisions: Mapping[Channel, GateDecision]) -> list[dict[str, Any]]:
+    return [
+        {
+            "channel": channel.value,
+            "cleared": decision.cleared,
+            "blockers": [
+                {
+                    "code": b.code.value,
+                    "message": b.message,
+                    "face_id": b.face_id,
+                    "face_number": b.face_number,
+                    "person_id": b.person_id,
+                    "params": dict(b.params),
+                }
+                for b in decision.blockers
+            ],
+        }
+        for channel, decision in decisions.items()
+    ]
+
+
+def channel_label(code: str) -> str:
+    labels = {
+        "instagram": "Instagram",
+        "facebook": "Facebook",
+        "website": _("the website"),
+        "print": _("print"),
+    }
+    return labels.get(code, code)
+
+
+def channel_title(code: str) -> str:
+    titles = {
+        "instagram": "Instagram",
+        "facebook": "Facebook",
+        "website": _("Website"),
+        "print": _("Print"),
+    }
+    return titles.get(code, code)
+
+
+def blocker_text(blocker: Blocker) -> str:
+    """Word a gate blocker in the reader's language, from its code and params."""
+    p: dict[str, str] = dict(blocker.params)
+    face = p.get("face", "")
+    channel = channel_label(p.get("channel_code", ""))
+    person = p.get("person") or _("unknown person")
+    date = p.get("date", "")
+    code = blocker.code
+    head = _("Face %(face)s (%(person)s)", face=face, person=person)
+    texts: dict[BlockReason, str] = {
+        BlockReason.SCAN_PENDING: _("This photo has not been scanned for faces yet."),
+        BlockReason.SCAN_FAILED: _(
+            "The face scan of this photo failed; scan it again before publishing."
+        ),
+        BlockReason.FACE_UNREVIEWED: _(
+            "Face %(face)s: nobody has said yet who this is.", face=face
+        ),
+        BlockReason.FACE_SUGGESTED_ONLY: (
+            _(
+                "Face %(face)s: looks like %(person)s, but nobody has confirmed it yet.",
+                face=face,
+                person=person,
+            )
+            if "person" in p
+            else _("Face %(face)s: a suggestion has not been confirmed yet.", face=face)
+        ),
+        BlockReason.NO_REASON_GIVEN: _(
+            "Face %(face)s: marked as not identifiable, but no reason was given.", face=face
+        ),
+        BlockReason.NO_CONSENT: _("%(head)s: there is no consent on record.", head=head),
+        BlockReason.CHANNEL_NOT_COVERED: _(
+            "%(head)s: the consent does not cover %(channel)s.", head=head, channel=channel
+        ),
+        BlockReason.CONSENT_WITHDRAWN: _(
+            "%(head)s: consent for %(channel)s was withdrawn on %(date)s.",
+            head=head,
+            channel=channel,
+            date=date,
+        ),
+        BlockReason.CONSENT_EXPIRED: _(
+            "%(head)s: consent expired on %(date)s.", head=head, date=date
+        ),
+        BlockReason.CONSENT_NOT_YET_GIVEN: _(
+            "%(head)s: consent only applies from %(date)s.", head=head, date=date
+        ),
+        BlockReason.OUTSIDE_SCOPE: _(
+            "%(head)s: consent covers only the photos listed on it, and this photo is not one of them.",
+            head=head,
+        ),
+    }
+    return texts.get(code, blocker.message)
+
+
+def confidence_text(level: str) -> str:
+    return {
+        "very_likely": _("very likely"),
+        "likely": _("likely"),
+        "possible": _("possible, check carefully"),
+        "none": _("no suggestion"),
+    }.get(level, level)
+
+
+def parse_channels(raw: str | None) -> list[str]:
+    """Channels from a comma-separated query value; raises ValueError naming an unknown one."""
+    if not raw:
+        return list(CHANNELS)
+    out: list[str] = []
+    for part in raw.split(","):
+        part = part.strip().lower()
+        if not part:
+            continue
+        if part not in CHANNELS:
+            raise ValueError(f"unknown channel {part!r} (use {', '.join(CHANNELS)})")
+        if part not in out:
+            out.append(part)
+    if not out:
+        raise ValueError(f"name at least one channel ({', '.join(CHANNELS)})")
+    return out
+
+
+def order(seq: Sequence[str]) -> list[str]:
+    return [c for c in CHANNELS if c in seq]

@@ -1,0 +1,288 @@
+"""Photo pages: upload (with the real engine scanning inline), list, thumbnails, review, access."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+import sqlalchemy as sa
+from PIL import Image
+
+from consentcam.models import Event, Face, Photo
+from tests.conftest import FACES, login
+from tests.web.photo_helpers import person_with_consent, photo_with_faces
+
+
+def _upload(client, *names: str, as_json: bool = True):  # type: ignore[no-untyped-def]
+    files = [(io.BytesIO((FACES / n).read_bytes()), n.rsplit("/", 1)[-1]) for n in names]
+    headers = {"Accept": "application/json"} if as_json else {}
+    return client.post(
+        "/photos/upload",
+        data={"photos": files},
+        content_type="multipart/form-data",
+        headers=headers,
+    )
+
+
+def _rt(app):  # type: ignore[no-untyped-def]
+    return app.extensions["runtime"]
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/photos/",
+        "/photos/upload",
+        "/photos/status?ids=1",
+        "/photos/1",
+        "/photos/1/thumbnail",
+        "/photos/1/image",
+    ],
+)
+def test_anonymous_is_sent_to_sign_in(client, url) -> None:  # type: ignore[no-untyped-def]
+    response = client.get(url)
+    assert response.status_code == 302
+    assert "/login" in response.headers["Location"]
+
+
+@pytest.mark.parametrize("action", ["confirm", "assign", "new-person", "not-identifiable", "blur"])
+def test_anonymous_cannot_review(client, action) -> None:  # type: ignore[no-untyped-def]
+    response = client.post(f"/photos/faces/1/{action}", data={})
+    assert response.status_code == 302
+    assert "/login" in response.headers["Location"]
+
+
+def test_anonymous_cannot_upload(client) -> None:  # type: ignore[no-untyped-def]
+    assert _upload(client, "unknown/obama1.jpg").status_code in (302, 401)
+
+
+@pytest.mark.parametrize("role", ["owner", "staff"])
+def test_upload_scans_with_the_real_engine_and_shows_faces(app, client, users, role) -> None:  # type: ignore[no-untyped-def]
+    login(client, role)
+    response = _upload(client, "unknown/two_people.jpg")
+    assert response.status_code == 201, response.get_data(as_text=True)
+    result = response.get_json()["results"][0]
+    assert result["status"] == "created"
+    photo_id = result["photo"]["id"]
+    # QUEUE_URL=immediate: the scan job already ran inline.
+    status = client.get(f"/photos/status?ids={photo_id}").get_json()
+    assert status["finished"] == 1
+    assert status["photos"][0]["scan_state"] == "done"
+    assert status["photos"][0]["face_count"] == 2
+    page = client.get(f"/photos/{photo_id}").get_data(as_text=True)
+    assert page.count("<rect ") == 2
+    assert 'viewBox="0 0 1024 350"' in page or "viewBox=" in page
+    assert "Face 1" in page and "Face 2" in page
+    assert "nobody has said yet who this is" in page
+    with _rt(app).sessions() as s:
+        assert s.scalar(sa.select(Photo.uploaded_by_id).where(Photo.id == photo_id)) == users[role]
+
+
+def test_several_files_one_bad_one_duplicate(app, owner_client) -> None:  # type: ignore[no-untyped-def]
+    first = _upload(owner_client, "unknown/obama1.jpg").get_json()["results"][0]
+    files = [
+        (io.BytesIO(b"these are my notes, not a photo\n" * 20), "notes.jpg"),
+        (io.BytesIO((FACES / "unknown/obama1.jpg").read_bytes()), "again.jpg"),
+    ]
+    response = owner_client.post(
+        "/photos/upload",
+        data={"photos": files},
+        content_type="multipart/form-data",
+        headers={"Accept": "application/json"},
+    )
+    results = response.get_json()["results"]
+    assert [r["status"] for r in results] == ["rejected", "duplicate"]
+    assert "notes.jpg" in results[0]["error"] and "not a supported image" in results[0]["error"]
+    assert results[1]["photo"]["id"] == first["photo"]["id"]
+    with _rt(app).sessions() as s:
+        assert s.scalar(sa.select(sa.func.count(Photo.id))) == 1
+
+
+def test_a_text_file_named_jpg_is_refused_and_nothing_is_stored(app, owner_client) -> None:  # type: ignore[no-untyped-def]
+    response = owner_client.post(
+        "/photos/upload",
+        data={"photos": [(io.BytesIO(b"hello, I am text\n" * 30), "holiday.jpg")]},
+        content_type="multipart/form-data",
+        headers={"Accept": "application/json"},
+    )
+    assert response.status_code == 422
+    result = response.get_json()["results"][0]
+    assert result["status"] == "rejected"
+    assert "holiday.jpg" in result["error"]
+    rt = _rt(app)
+    with rt.sessions() as s:
+        assert s.scalar(sa.select(sa.func.count(Photo.id))) == 0
+        assert s.scalar(sa.select(sa.func.count(Event.seq)).where(Event.kind.like("photo.%"))) == 0
+    assert [p for p in rt.storage.root.rglob("*") if p.is_file()] == []
+
+
+def test_upload_without_script_renders_results(owner_client) -> None:  # type: ignore[no-untyped-def]
+    response = _upload(owner_client, "unknown/obama1.jpg", as_json=False)
+    assert response.status_code == 200
+    assert "New photo" in response.get_data(as_text=True)
+    again = _upload(owner_client, "unknown/obama1.jpg", as_json=False).get_data(as_text=True)
+    assert "Already uploaded" in again
+    assert owner_client.post("/photos/upload", data={}).status_code == 302
+
+
+def test_upload_page_has_camera_and_multiple(owner_client) -> None:  # type: ignore[no-untyped-def]
+    page = owner_client.get("/photos/upload").get_data(as_text=True)
+    assert 'accept="image/*" multiple' in page
+    assert 'capture="environment"' in page
+    assert "upload.js" in page
+
+
+def test_thumbnail_and_review_image_are_private_and_stripped(app, owner_client) -> None:  # type: ignore[no-untyped-def]
+    with _rt(app).sessions() as s:
+        photo = photo_with_faces(_rt(app), s, 1, "unknown/obama-1080p.jpg")
+        pid, width, height = photo.id, photo.width, photo.height
+    thumb = owner_client.get(f"/photos/{pid}/thumbnail")
+    assert thumb.status_code == 200 and thumb.mimetype == "image/jpeg"
+    assert "private" in thumb.headers["Cache-Control"]
+    image = owner_client.get(f"/photos/{pid}/image")
+    assert "private" in image.headers["Cache-Control"]
+    im = Image.open(io.BytesIO(image.data))
+    assert max(im.size) <= 1600
+    assert abs(im.size[0] / im.size[1] - width / height) < 0.01
+    assert not im.getexif()
+    assert image.data != (FACES / "unknown/obama-1080p.jpg").read_bytes()
+    assert owner_client.get("/photos/999/image").status_code == 404
+    assert owner_client.get("/photos/999").status_code == 404
+
+
+def test_list_filters_and_counts(app, owner_client) -> None:  # type: ignore[no-untyped-def]
+    rt = _rt(app)
+    with rt.sessions() as s:
+        open_photo = photo_with_faces(rt, s, 1, "unknown/obama1.jpg")
+        blurred = photo_with_faces(rt, s, 1, "unknown/obama3.jpg")
+        blurred.faces[0].blur = True
+        s.commit()
+        open_id, blurred_id = open_photo.id, blurred.id
+    page = owner_client.get("/photos/?state=needs_review").get_data(as_text=True)
+    assert f"/photos/{open_id}/thumbnail" in page and f"/photos/{blurred_id}/thumbnail" not in page
+    page = owner_client.get("/photos/?state=cleared").get_data(as_text=True)
+    assert f"/photos/{blurred_id}/thumbnail" in page and f"/photos/{open_id}/thumbnail" not in page
+    assert owner_client.get("/photos/?state=nonsense").status_code == 404
+    everything = owner_client.get("/photos/").get_data(as_text=True)
+    assert "1 face to review" in everything
+    assert "Cleared" in everything
+
+
+def test_list_paginates_without_a_query_per_photo(app, owner_client) -> None:  # type: ignore[no-untyped-def]
+    rt = _rt(app)
+    with rt.sessions() as s:
+        base = photo_with_faces(rt, s, 2)
+        for i in range(45):
+            clone = Photo(
+                sha256=f"{i:064x}",
+                original_key=base.original_key,
+                original_name=f"p{i}.jpg",
+                format="JPEG",
+                size_bytes=1,
+                width=10,
+                height=10,
+                scan_state="done",
+                thumbnail_key=base.thumbnail_key,
+            )
+            clone.faces = [Face(number=1, left=0, top=0, right=5, bottom=5)]
+            s.add(clone)
+        s.commit()
+    statements: list[str] = []
+    engine = rt.engine
+    listener = lambda *a: statements.append(a[2])  # noqa: E731
+    sa.event.listen(engine, "before_cursor_execute", listener)
+    try:
+        first = owner_client.get("/photos/").get_data(as_text=True)
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", listener)
+    assert first.count('class="photo-tile"') == 30
+    assert "Page 1 of 2" in first
+    assert len(statements) < 20, len(statements)
+    second = owner_client.get("/photos/?page=2").get_data(as_text=True)
+    assert second.count('class="photo-tile"') == 16
+
+
+def test_review_actions_through_the_page_change_the_verdict(app, staff_client) -> None:  # type: ignore[no-untyped-def]
+    rt = _rt(app)
+    with rt.sessions() as s:
+        photo = photo_with_faces(rt, s, 3)
+        anna = person_with_consent(rt, s, "Anna", "instagram")
+        f1, f2, f3 = (f.id for f in photo.faces)
+        photo.faces[0].suggested_person_id = anna.id
+        photo.faces[0].state = "suggested"
+        photo.faces[0].distance = 0.35
+        s.commit()
+        pid = photo.id
+    page = staff_client.get(f"/photos/{pid}").get_data(as_text=True)
+    assert "Looks like Anna" in page and "very likely" in page
+    staff_client.post(f"/photos/faces/{f1}/confirm", data={"version": "new"})
+    staff_client.post(f"/photos/faces/{f2}/not-identifiable", data={"reason": "", "version": "new"})
+    page = staff_client.get(f"/photos/{pid}").get_data(as_text=True)
+    assert "say why this face cannot be identified" in page
+    staff_client.post(f"/photos/faces/{f2}/not-identifiable", data={"reason": "back of the head"})
+    staff_client.post(f"/photos/faces/{f3}/blur", data={"blur": "1"})
+    page = staff_client.get(f"/photos/{pid}").get_data(as_text=True)
+    instagram = page.split('data-channel="instagram"')[1].split("</li>")[0]
+    facebook = page.split('data-channel="facebook"')[1].split('data-channel="website"')[0]
+    assert "Cleared" in instagram
+    assert "Blocked" in facebook and "does not cover Facebook" in facebook
+
+
+def test_assign_and_new_person_from_the_page(app, owner_client) -> None:  # type: ignore[no-untyped-def]
+    rt = _rt(app)
+    with rt.sessions() as s:
+        photo = photo_with_faces(rt, s, 2)
+        bo = person_with_consent(rt, s, "Bo", "facebook")
+        f1, f2 = (f.id for f in photo.faces)
+        bo_id = bo.id
+    owner_client.post(f"/photos/faces/{f1}/assign", data={"person_id": str(bo_id)})
+    response = owner_client.post(
+        f"/photos/faces/{f2}/new-person", data={"name": "Cecilia"}, follow_redirects=True
+    )
+    text = response.get_data(as_text=True)
+    assert "Cecilia was added" in text
+    assert "Face 2 (Cecilia): there is no consent on record." in text
+    bad = owner_client.post(
+        f"/photos/faces/{f1}/assign", data={"person_id": "99999"}, follow_redirects=True
+    )
+    assert "choose a person from the list" in bad.get_data(as_text=True)
+    assert owner_client.post("/photos/faces/99999/blur", data={"blur": "1"}).status_code == 404
+    with rt.sessions() as s:
+        assert s.get(Face, f1).person_id == bo_id
+
+
+def test_a_stale_page_cannot_overwrite_a_newer_review(app, owner_client) -> None:  # type: ignore[no-untyped-def]
+    rt = _rt(app)
+    with rt.sessions() as s:
+        photo = photo_with_faces(rt, s, 1)
+        fid = photo.faces[0].id
+    owner_client.post(
+        f"/photos/faces/{fid}/not-identifiable", data={"reason": "tiny", "version": "new"}
+    )
+    response = owner_client.post(
+        f"/photos/faces/{fid}/blur", data={"blur": "1", "version": "new"}, follow_redirects=True
+    )
+    assert "Someone else changed this face" in response.get_data(as_text=True)
+    with rt.sessions() as s:
+        face = s.get(Face, fid)
+        assert (face.state, face.blur) == ("not_identifiable", False)
+
+
+def test_review_page_in_swedish(app, owner_client) -> None:  # type: ignore[no-untyped-def]
+    rt = _rt(app)
+    with rt.sessions() as s:
+        pid = photo_with_faces(rt, s, 1).id
+    owner_client.post("/language/sv", data={"next": "/"})
+    page = owner_client.get(f"/photos/{pid}").get_data(as_text=True)
+    assert "Ansikte 1: ingen har angett vem det är än." in page
+    assert "Får det publiceras?" in page
+    assert "Foton" in owner_client.get("/photos/").get_data(as_text=True)
+
+
+def test_dashboard_links_to_photos_to_review(app, owner_client) -> None:  # type: ignore[no-untyped-def]
+    rt = _rt(app)
+    with rt.sessions() as s:
+        photo_with_faces(rt, s, 1)
+    page = owner_client.get("/").get_data(as_text=True)
+    assert "/photos/?state=needs_review" in page
+    assert 'href="/photos/"' in page  # the navigation
