@@ -23,6 +23,7 @@ TASK_MODULES = (
     "consentcam.services.scanning",
     "consentcam.services.enrolment",
     "consentcam.services.removals",
+    "consentcam.services.publishing",
 )
 
 

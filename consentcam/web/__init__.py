@@ -27,6 +27,8 @@ BLUEPRINTS = (
     "consentcam.web.photos",
     "consentcam.web.withdrawals",
     "consentcam.web.removals",
+    "consentcam.web.queue",
+    "consentcam.web.public",
     "consentcam.web.api",
 )
 
@@ -34,6 +36,8 @@ BLUEPRINTS = (
 NAV: tuple[tuple[str, str], ...] = (
     ("dashboard.index", "Today"),
     ("photos.index", "Photos"),
+    ("queue.index", "Queue"),
+    ("queue.publications", "Published"),
     ("removals.index", "Removals"),
 )
 

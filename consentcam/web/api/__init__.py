@@ -23,6 +23,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 API_MODULES: tuple[str, ...] = (
     "consentcam.web.api.withdrawals",
     "consentcam.web.api.photos",
+    "consentcam.web.api.publishing",
 )
 
 SPEC: dict[str, Any] = {

@@ -1,0 +1,1 @@
+"""A fake of Meta's Graph API for publishing tests."""

@@ -1,0 +1,1 @@
+"""Tests of the publish queue, cleared copies and the publishers."""

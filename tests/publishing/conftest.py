@@ -1,0 +1,136 @@
+"""Fixtures for publishing: photos with faces, consent, a live app server and the fake Graph API."""
+
+from __future__ import annotations
+
+import io
+import threading
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from PIL import Image
+from werkzeug.serving import make_server
+
+from consentcam.models import ChannelConnection, Face, Photo, utcnow
+from consentcam.services import people, photos
+from tests.fakegraph.server import FakeGraph
+
+SIGNATURE = b"\x89PNG\r\n\x1a\n" + b"signature" * 10
+
+
+def jpeg_bytes(
+    width: int = 800, height: int = 600, colour: tuple[int, int, int] = (180, 120, 90)
+) -> bytes:
+    im = Image.new("RGB", (width, height), colour)
+    # A little structure so the JPEG is not trivially flat.
+    for x in range(0, width, 40):
+        im.paste((20, 40, 60), (x, 0, x + 8, height))
+    buf = io.BytesIO()
+    im.save(buf, "JPEG", quality=90)
+    return buf.getvalue()
+
+
+def add_photo(
+    session: Any, rt: Any, faces: list[tuple[int, int, int, int]], data: bytes | None = None
+) -> Photo:
+    """A photo stored through ingest, marked as scanned, with faces at the given boxes (pending)."""
+    photo = photos.ingest(session, rt, data or jpeg_bytes(), "studio.jpg").photo
+    photo.scan_state = "done"
+    photo.scanned_at = utcnow()
+    for n, box in enumerate(faces, start=1):
+        photo.faces.append(
+            Face(number=n, left=box[0], top=box[1], right=box[2], bottom=box[3], state="pending")
+        )
+    session.flush()
+    return photo
+
+
+def add_consenting_person(session: Any, rt: Any, name: str, channels: list[str]) -> Any:
+    person = people.add_person(session, name)
+    consent = people.give_consent(
+        session,
+        rt,
+        person,
+        channels=channels,
+        evidence=SIGNATURE,
+        evidence_mime="image/png",
+        evidence_kind="signature",
+        given_at=utcnow() - timedelta(days=1),
+    )
+    return person, consent
+
+
+def confirm(face: Face, person_id: int) -> None:
+    face.state = "confirmed"
+    face.person_id = person_id
+    face.reviewed_at = utcnow()
+
+
+def connect_meta(
+    session: Any,
+    rt: Any,
+    channel: str,
+    graph: FakeGraph,
+    *,
+    can_delete: bool = False,
+    token: str = "good-token",
+) -> ChannelConnection:
+    conn = ChannelConnection(
+        channel=channel,
+        kind="meta",
+        account_id="1784140" if channel == "instagram" else "104200",
+        access_token_enc=rt.vault.encrypt(token.encode()),
+        graph_url=graph.url,
+        can_delete=can_delete,
+    )
+    session.add(conn)
+    session.flush()
+    return conn
+
+
+@pytest.fixture
+def settings(instance: Any) -> dict[str, object]:
+    from tests.conftest import base_settings
+
+    # Retries without waiting, and a fast container poll, keep the tests quick.
+    return base_settings(
+        instance,
+        PUBLISH_RETRY_DELAY=0,
+        PUBLISH_RETRIES=2,
+        META_POLL_INTERVAL=0.01,
+        META_POLL_ATTEMPTS=5,
+    )
+
+
+@pytest.fixture
+def graph() -> Iterator[FakeGraph]:
+    with FakeGraph() as fake:
+        yield fake
+
+
+@pytest.fixture
+def live_app(app: Any) -> Iterator[Any]:
+    """The app served on 127.0.0.1 (so the fake Graph API can fetch /p/<token>), PUBLIC_URL set."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{server.server_port}"
+    app.extensions["runtime"].settings["PUBLIC_URL"] = base
+    app.config["PUBLIC_URL"] = base
+    yield app
+    server.shutdown()
+    server.server_close()
+    thread.join(5)
+
+
+@pytest.fixture
+def app_rt(app: Any) -> Any:
+    return app.extensions["runtime"]
+
+
+@pytest.fixture
+def app_session(app_rt: Any) -> Iterator[Any]:
+    s = app_rt.sessions()
+    yield s
+    s.close()
