@@ -73,7 +73,9 @@ def photo_with(session: Any, person: Person | None, *, template: bytes | None = 
     return photo
 
 
-def queue(session: Any, photo: Photo, channels: str = "instagram facebook", status: str = "ready") -> QueueItem:
+def queue(
+    session: Any, photo: Photo, channels: str = "instagram facebook", status: str = "ready"
+) -> QueueItem:
     item = QueueItem(photo_id=photo.id, channels=channels, status=status, blockers="[]")
     session.add(item)
     session.flush()
@@ -104,15 +106,21 @@ def publish(
     if record_face and person is not None:
         face = photo.faces[0]
         session.add(
-            PublicationFace(publication_id=pub.id, face_id=face.id, person_id=person.id, how="consent")
+            PublicationFace(
+                publication_id=pub.id, face_id=face.id, person_id=person.id, how="consent"
+            )
         )
         session.flush()
     return pub
 
 
-def reference(session: Any, rt: Any, person: Person, data: bytes = b"reference image") -> ReferenceFace:
+def reference(
+    session: Any, rt: Any, person: Person, data: bytes = b"reference image"
+) -> ReferenceFace:
     key, digest = rt.storage.put("references", rt.vault.encrypt(data), "bin")
-    ref = ReferenceFace(person_id=person.id, source_key=key, source_sha256=digest, template=b"x" * 16)
+    ref = ReferenceFace(
+        person_id=person.id, source_key=key, source_sha256=digest, template=b"x" * 16
+    )
     session.add(ref)
     session.flush()
     return ref

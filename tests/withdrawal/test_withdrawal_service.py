@@ -85,8 +85,15 @@ def test_withdrawing_one_channel_ends_it_blocks_the_queue_and_opens_one_task(
 ) -> None:
     fake = FakePublisher(deletable=frozenset({"facebook"}))
     result = withdraw_consent(
-        session, runtime, scene["lena"], ["instagram"], False, owner, at=T,
-        publisher_lookup=fake.lookup, enqueue=False,
+        session,
+        runtime,
+        scene["lena"],
+        ["instagram"],
+        False,
+        owner,
+        at=T,
+        publisher_lookup=fake.lookup,
+        enqueue=False,
     )
     session.expire_all()
     state = channel_state(session, scene["lena"].id)
@@ -120,8 +127,15 @@ def test_withdrawing_every_channel_takes_down_every_post_by_the_method_each_allo
 ) -> None:
     fake = FakePublisher(deletable=frozenset({"facebook"}))
     result = withdraw_consent(
-        session, runtime, scene["lena"], "all", False, owner, at=T,
-        publisher_lookup=fake.lookup, enqueue=False,
+        session,
+        runtime,
+        scene["lena"],
+        "all",
+        False,
+        owner,
+        at=T,
+        publisher_lookup=fake.lookup,
+        enqueue=False,
     )
     state = channel_state(session, scene["lena"].id)
     assert set(state.values()) == {T}
@@ -129,9 +143,12 @@ def test_withdrawing_every_channel_takes_down_every_post_by_the_method_each_allo
     assert methods == {"instagram": "manual", "facebook": "api"}
     assert session.get(QueueItem, scene["fb_only"].id).status == "blocked"
     # Omar's post is not Lena's business.
-    assert session.scalar(
-        sa.select(RemovalTask).where(RemovalTask.publication_id == scene["omar_pub"].id)
-    ) is None
+    assert (
+        session.scalar(
+            sa.select(RemovalTask).where(RemovalTask.publication_id == scene["omar_pub"].id)
+        )
+        is None
+    )
 
 
 def test_withdrawing_twice_changes_nothing_and_opens_nothing_new(
@@ -139,15 +156,29 @@ def test_withdrawing_twice_changes_nothing_and_opens_nothing_new(
 ) -> None:
     fake = FakePublisher()
     first = withdraw_consent(
-        session, runtime, scene["lena"], "all", True, owner, at=T,
-        publisher_lookup=fake.lookup, enqueue=False,
+        session,
+        runtime,
+        scene["lena"],
+        "all",
+        True,
+        owner,
+        at=T,
+        publisher_lookup=fake.lookup,
+        enqueue=False,
     )
     assert first.changed
     tasks_before = session.scalar(sa.select(sa.func.count()).select_from(RemovalTask))
     events_before = event_kinds(session)
     second = withdraw_consent(
-        session, runtime, scene["lena"], "all", True, owner, at=T + timedelta(hours=1),
-        publisher_lookup=fake.lookup, enqueue=False,
+        session,
+        runtime,
+        scene["lena"],
+        "all",
+        True,
+        owner,
+        at=T + timedelta(hours=1),
+        publisher_lookup=fake.lookup,
+        enqueue=False,
     )
     assert not second.changed
     assert second.tasks == () and second.blocked_queue_item_ids == () and second.withdrawn == ()
@@ -172,8 +203,15 @@ def test_a_failure_midway_leaves_nothing_half_applied(
     monkeypatch.setattr(events, "record", flaky)
     with pytest.raises(RuntimeError, match="disk full"):
         withdraw_consent(
-            session, runtime, scene["lena"], "all", False, owner, at=T,
-            publisher_lookup=FakePublisher().lookup, enqueue=False,
+            session,
+            runtime,
+            scene["lena"],
+            "all",
+            False,
+            owner,
+            at=T,
+            publisher_lookup=FakePublisher().lookup,
+            enqueue=False,
         )
     monkeypatch.setattr(events, "record", real)
     # A fresh session sees what was committed: nothing. (Close ours first: on SQLite every
@@ -187,8 +225,15 @@ def test_a_failure_midway_leaves_nothing_half_applied(
     # And it can be done properly afterwards.
     owner = session.get(User, owner_id)
     result = withdraw_consent(
-        session, runtime, session.get(Person, lena_id), "all", False, owner, at=T,
-        publisher_lookup=FakePublisher().lookup, enqueue=False,
+        session,
+        runtime,
+        session.get(Person, lena_id),
+        "all",
+        False,
+        owner,
+        at=T,
+        publisher_lookup=FakePublisher().lookup,
+        enqueue=False,
     )
     assert len(result.tasks) == 2
 
@@ -250,7 +295,14 @@ def test_who_a_post_shows_comes_from_the_record_and_from_the_photo(
     gone = publish(session, photo_with(session, lena), "instagram", person=lena, live=False)
     session.commit()
     result = withdraw_consent(
-        session, runtime, lena, ["instagram"], False, owner, at=T, enqueue=False,
+        session,
+        runtime,
+        lena,
+        ["instagram"],
+        False,
+        owner,
+        at=T,
+        enqueue=False,
         publisher_lookup=FakePublisher().lookup,
     )
     assert sorted(t.publication_id for t in result.tasks) == sorted([by_photo.id, by_record.id])
@@ -262,13 +314,22 @@ def test_the_due_date_follows_the_setting(
 ) -> None:
     runtime.settings["REMOVAL_DUE_DAYS"] = 21
     result = withdraw_consent(
-        session, runtime, scene["lena"], ["facebook"], False, owner, at=T, enqueue=False,
+        session,
+        runtime,
+        scene["lena"],
+        ["facebook"],
+        False,
+        owner,
+        at=T,
+        enqueue=False,
         publisher_lookup=FakePublisher().lookup,
     )
     assert [t.due_at for t in result.tasks] == [T + timedelta(days=21)]
     runtime.settings["REMOVAL_DUE_DAYS"] = 45
     with pytest.raises(ValueError, match="one month"):
-        withdraw_consent(session, runtime, scene["lena"], ["instagram"], False, owner, at=T, enqueue=False)
+        withdraw_consent(
+            session, runtime, scene["lena"], ["instagram"], False, owner, at=T, enqueue=False
+        )
     # The refused attempt changed nothing.
     assert channel_state(session, scene["lena"].id)["instagram"] is None
 
@@ -281,14 +342,22 @@ def test_the_method_follows_the_saved_connections(
     token = runtime.vault.encrypt(b"token")
     session.add_all(
         [
-            ChannelConnection(channel="facebook", kind="meta", account_id="1", access_token_enc=token),
             ChannelConnection(
-                channel="instagram", kind="meta", account_id="2", access_token_enc=token, can_delete=False
+                channel="facebook", kind="meta", account_id="1", access_token_enc=token
+            ),
+            ChannelConnection(
+                channel="instagram",
+                kind="meta",
+                account_id="2",
+                access_token_enc=token,
+                can_delete=False,
             ),
         ]
     )
     session.commit()
-    result = withdraw_consent(session, runtime, scene["lena"], "all", False, owner, at=T, enqueue=False)
+    result = withdraw_consent(
+        session, runtime, scene["lena"], "all", False, owner, at=T, enqueue=False
+    )
     assert {t.channel: t.method for t in result.tasks} == {"facebook": "api", "instagram": "manual"}
 
 
@@ -296,10 +365,24 @@ def test_a_manually_posted_photo_always_needs_a_manual_removal(
     session: Any, runtime: Any, owner: User
 ) -> None:
     lena = consenting_person(session, runtime)
-    pub = publish(session, photo_with(session, lena), "facebook", person=lena, publisher="manual", external_id=None)
+    pub = publish(
+        session,
+        photo_with(session, lena),
+        "facebook",
+        person=lena,
+        publisher="manual",
+        external_id=None,
+    )
     session.commit()
     result = withdraw_consent(
-        session, runtime, lena, "all", False, owner, at=T, enqueue=False,
+        session,
+        runtime,
+        lena,
+        "all",
+        False,
+        owner,
+        at=T,
+        enqueue=False,
         publisher_lookup=FakePublisher().lookup,
     )
     assert [(t.publication_id, t.method) for t in result.tasks] == [(pub.id, "manual")]
@@ -310,7 +393,14 @@ def test_a_manually_posted_photo_always_needs_a_manual_removal(
 
 def api_task(session: Any, runtime: Any, owner: User, scene: dict[str, Any]) -> RemovalTask:
     result = withdraw_consent(
-        session, runtime, scene["lena"], ["facebook"], False, owner, at=T, enqueue=False,
+        session,
+        runtime,
+        scene["lena"],
+        ["facebook"],
+        False,
+        owner,
+        at=T,
+        enqueue=False,
         publisher_lookup=FakePublisher().lookup,
     )
     (opened,) = result.tasks
@@ -323,7 +413,9 @@ def test_an_api_deletion_takes_the_post_down_and_closes_the_task(
 ) -> None:
     task = api_task(session, runtime, owner, scene)
     fake = FakePublisher()
-    assert removals.delete_publication(session, runtime, task.id, publisher_lookup=fake.lookup) is None
+    assert (
+        removals.delete_publication(session, runtime, task.id, publisher_lookup=fake.lookup) is None
+    )
     assert fake.deleted == [("facebook", scene["fb"].external_id)]
     session.expire_all()
     task = session.get(RemovalTask, task.id)
@@ -333,7 +425,9 @@ def test_an_api_deletion_takes_the_post_down_and_closes_the_task(
     assert pub.live is False and pub.removed_at == task.closed_at
     assert event_kinds(session)[-2:] == ["publication.removed", "removal.closed"]
     # Running the job again does nothing more.
-    assert removals.delete_publication(session, runtime, task.id, publisher_lookup=fake.lookup) is None
+    assert (
+        removals.delete_publication(session, runtime, task.id, publisher_lookup=fake.lookup) is None
+    )
     assert len(fake.deleted) == 1
 
 
@@ -342,15 +436,22 @@ def test_temporary_failures_are_retried_with_growing_delays_then_handed_over(
 ) -> None:
     task = api_task(session, runtime, owner, scene)
     fake = FakePublisher(
-        fail=[PublisherError(f"Meta is busy ({i})", retryable=True) for i in range(removals.MAX_ATTEMPTS)]
+        fail=[
+            PublisherError(f"Meta is busy ({i})", retryable=True)
+            for i in range(removals.MAX_ATTEMPTS)
+        ]
     )
     delays = []
     for _ in range(removals.MAX_ATTEMPTS - 1):
-        delays.append(removals.delete_publication(session, runtime, task.id, publisher_lookup=fake.lookup))
+        delays.append(
+            removals.delete_publication(session, runtime, task.id, publisher_lookup=fake.lookup)
+        )
         assert session.get(RemovalTask, task.id).method == "api"
     assert delays == [60, 120, 240, 480, 960]
     assert session.get(RemovalTask, task.id).last_error == "Meta is busy (4)"
-    assert removals.delete_publication(session, runtime, task.id, publisher_lookup=fake.lookup) is None
+    assert (
+        removals.delete_publication(session, runtime, task.id, publisher_lookup=fake.lookup) is None
+    )
     task = session.get(RemovalTask, task.id)
     assert (task.method, task.status, task.attempts) == ("manual", "open", removals.MAX_ATTEMPTS)
     assert task.last_error == "Meta is busy (5)"
@@ -361,8 +462,12 @@ def test_a_refusal_becomes_a_manual_task_with_the_error_shown(
     session: Any, runtime: Any, owner: User, scene: dict[str, Any]
 ) -> None:
     task = api_task(session, runtime, owner, scene)
-    fake = FakePublisher(fail=[PublisherError("Meta refused the request: no permission", retryable=False)])
-    assert removals.delete_publication(session, runtime, task.id, publisher_lookup=fake.lookup) is None
+    fake = FakePublisher(
+        fail=[PublisherError("Meta refused the request: no permission", retryable=False)]
+    )
+    assert (
+        removals.delete_publication(session, runtime, task.id, publisher_lookup=fake.lookup) is None
+    )
     task = session.get(RemovalTask, task.id)
     assert task.method == "manual" and task.status == "open"
     assert "no permission" in task.last_error
@@ -375,9 +480,18 @@ def test_a_refusal_becomes_a_manual_task_with_the_error_shown(
     assert session.get(RemovalTask, task2.id).last_error == "not confirmed"
 
 
-def api_task_for(session: Any, runtime: Any, owner: User, scene: dict[str, Any], channel: str) -> RemovalTask:
+def api_task_for(
+    session: Any, runtime: Any, owner: User, scene: dict[str, Any], channel: str
+) -> RemovalTask:
     result = withdraw_consent(
-        session, runtime, scene["lena"], [channel], False, owner, at=T, enqueue=False,
+        session,
+        runtime,
+        scene["lena"],
+        [channel],
+        False,
+        owner,
+        at=T,
+        enqueue=False,
         publisher_lookup=FakePublisher().lookup,
     )
     return session.get(RemovalTask, result.tasks[0].id)
@@ -387,14 +501,27 @@ def test_closing_a_manual_task_records_who_and_when_and_ends_the_post(
     session: Any, runtime: Any, owner: User, scene: dict[str, Any]
 ) -> None:
     result = withdraw_consent(
-        session, runtime, scene["lena"], ["instagram"], False, owner, at=T, enqueue=False,
+        session,
+        runtime,
+        scene["lena"],
+        ["instagram"],
+        False,
+        owner,
+        at=T,
+        enqueue=False,
         publisher_lookup=FakePublisher(deletable=frozenset()).lookup,
     )
     task = session.get(RemovalTask, result.tasks[0].id)
-    removals.close_task(session, task, owner, "  archived it on the phone ", at=T + timedelta(days=1))
+    removals.close_task(
+        session, task, owner, "  archived it on the phone ", at=T + timedelta(days=1)
+    )
     session.expire_all()
     task = session.get(RemovalTask, task.id)
-    assert (task.status, task.closed_by_id, task.closed_by_name) == ("done", owner.id, "Ann-Christin")
+    assert (task.status, task.closed_by_id, task.closed_by_name) == (
+        "done",
+        owner.id,
+        "Ann-Christin",
+    )
     assert task.closed_at == T + timedelta(days=1) and task.note == "archived it on the phone"
     assert session.get(Publication, scene["ig"].id).live is False
     with pytest.raises(removals.RemovalError, match="already closed"):
@@ -405,11 +532,25 @@ def test_overdue_tasks_are_counted_and_listed_first(
     session: Any, runtime: Any, owner: User, scene: dict[str, Any]
 ) -> None:
     withdraw_consent(
-        session, runtime, scene["lena"], ["instagram"], False, owner, at=T, enqueue=False,
+        session,
+        runtime,
+        scene["lena"],
+        ["instagram"],
+        False,
+        owner,
+        at=T,
+        enqueue=False,
         publisher_lookup=FakePublisher(deletable=frozenset()).lookup,
     )
     withdraw_consent(
-        session, runtime, scene["omar"], ["instagram"], False, owner, at=T + timedelta(days=5), enqueue=False,
+        session,
+        runtime,
+        scene["omar"],
+        ["instagram"],
+        False,
+        owner,
+        at=T + timedelta(days=5),
+        enqueue=False,
         publisher_lookup=FakePublisher(deletable=frozenset()).lookup,
     )
     now = T + timedelta(days=8)
@@ -418,6 +559,8 @@ def test_overdue_tasks_are_counted_and_listed_first(
     assert removals.overdue_count(session, now) == 1
     rows = session.execute(removals.task_query("open", now)).all()
     assert [r[2] for r in rows] == ["Lena Berg", "Omar Said"]
-    assert [r[2] for r in session.execute(removals.task_query("overdue", now)).all()] == ["Lena Berg"]
+    assert [r[2] for r in session.execute(removals.task_query("overdue", now)).all()] == [
+        "Lena Berg"
+    ]
     with pytest.raises(removals.RemovalError):
         removals.task_query("late")

@@ -10,7 +10,7 @@ from flask_babel import format_date, ngettext
 from flask_babel import gettext as _
 from flask_login import current_user
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, SelectMultipleField, widgets
+from wtforms import BooleanField
 
 from consentcam.domain.types import Channel
 from consentcam.models import ConsentChannel, ConsentRecord, Person
@@ -32,13 +32,8 @@ def channel_label(channel: str) -> str:
 
 
 class WithdrawForm(FlaskForm):
-    channels = SelectMultipleField(
-        "Channels",
-        choices=[(c.value, c.value) for c in Channel],
-        option_widget=widgets.CheckboxInput(),
-        widget=widgets.ListWidget(prefix_label=False),
-        validate_choice=True,
-    )
+    """CSRF and the two switches; the channel boxes are read as a list and checked by the service."""
+
     everything = BooleanField("Every channel")
     biometric = BooleanField("Automatic face recognition too (delete their reference faces)")
 
@@ -130,7 +125,7 @@ def new(person_id: int | None = None) -> Any:
     )
     form = WithdrawForm()
     if form.validate_on_submit():
-        channels: Any = "all" if form.everything.data else list(form.channels.data or [])
+        channels: Any = "all" if form.everything.data else request.form.getlist("channels")
         if not channels and not form.biometric.data:
             flash(_("Choose the channels to withdraw, or every channel."), "error")
         else:
@@ -148,12 +143,12 @@ def new(person_id: int | None = None) -> Any:
             else:
                 flash(summary(result), "success")
                 return redirect(url_for("removals.index", person_id=person.id, status="open"))
-    elif request.method == "GET":
-        form.channels.data = [c for c in standing if c in ("instagram", "facebook")][:1]
+    chosen = request.form.getlist("channels") if request.method == "POST" else []
     return render_template(
         "withdrawals/new.html",
         person=person,
         form=form,
+        chosen=chosen,
         standing=standing,
         biometric_active=biometric_active,
         channel_label=channel_label,
