@@ -1,0 +1,98 @@
+"""Measure one scan method on one photo in a fresh process (time per run, boxes, peak memory).
+
+Run as ``python -m bench.child METHOD IMAGE TEMPLATES.npz REPEAT``; prints one JSON object.
+METHOD is ``ours`` (scan_image + Matcher.match_many), ``baseline`` (face_recognition with its
+default "large" 68-point landmarks) or ``baseline_small`` (the same with model="small").
+Models are loaded before the clock starts, for both, so only the work on the photo is timed.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process (VmHWM), in MiB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _ours(image: str, templates: Any, repeat: int) -> dict[str, Any]:
+    from consentcam.config import DEFAULTS
+    from consentcam.faces.engine import get_engine
+    from consentcam.faces.match import Matcher
+    from consentcam.faces.pipeline import ScanSettings, scan_image
+
+    get_engine().load()
+    matcher = Matcher(templates["ours"], templates["ids"].tolist())
+    # The settings the app scans with (DETECT_SIDE is an instance setting).
+    settings = ScanSettings(detect_side=int(DEFAULTS["DETECT_SIDE"]))
+    ready = peak_rss_mb()
+    times, boxes, people = [], [], []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        result = scan_image(image, settings)
+        matches = (
+            matcher.match_many(np.stack([f.encoding for f in result.faces])) if result.faces else []
+        )
+        times.append(time.perf_counter() - start)
+        boxes = [list(map(float, f.box)) for f in result.faces]
+        people = [m.person_id for m in matches]
+    return {"seconds": times, "boxes": boxes, "people": people, "ready_rss_mb": ready}
+
+
+def _baseline(image: str, templates: Any, repeat: int, model: str) -> dict[str, Any]:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import face_recognition
+
+    known = templates["baseline_small" if model == "small" else "baseline"]
+    ids = templates["ids"]
+    ready = peak_rss_mb()
+    times, boxes, people = [], [], []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        img = face_recognition.load_image_file(image)
+        locations = face_recognition.face_locations(img, number_of_times_to_upsample=1)
+        encodings = face_recognition.face_encodings(img, locations, model=model)
+        found = []
+        for enc in encodings:
+            dist = face_recognition.face_distance(known, enc)
+            best = int(np.argmin(dist))
+            found.append(int(ids[best]) if dist[best] <= 0.5 else None)
+        times.append(time.perf_counter() - start)
+        del img
+        boxes = [[float(left), float(t), float(r), float(b)] for (t, r, b, left) in locations]
+        people = found
+    return {"seconds": times, "boxes": boxes, "people": people, "ready_rss_mb": ready}
+
+
+def main(argv: list[str]) -> int:
+    method, image, templates_path, repeat = argv[0], argv[1], argv[2], int(argv[3])
+    templates = np.load(templates_path)
+    if method == "ours":
+        out = _ours(image, templates, repeat)
+    elif method in ("baseline", "baseline_small"):
+        out = _baseline(
+            image, templates, repeat, "small" if method == "baseline_small" else "large"
+        )
+    else:
+        raise SystemExit(f"unknown method {method!r}")
+    out["peak_rss_mb"] = peak_rss_mb()
+    print(json.dumps(out))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
