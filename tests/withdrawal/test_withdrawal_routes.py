@@ -322,3 +322,20 @@ def test_the_openapi_document_describes_every_endpoint(
         paths
     )
     assert "RemovalTask" in spec["components"]["schemas"]
+
+
+def test_the_pages_speak_swedish(owner_client: Any, seeded: dict[str, int]) -> None:
+    sv = {"Accept-Language": "sv"}
+    start = owner_client.get("/", headers=sv).get_data(as_text=True)
+    assert "1 inlägg är försenat för borttagning." in start and "Borttagningar" in start
+    listing = owner_client.get("/removals/", headers=sv).get_data(as_text=True)
+    assert "Inlägg att ta bort" in listing and "Försenad" in listing
+    form = owner_client.get(f"/people/{seeded['lena']}/withdraw", headers=sv).get_data(as_text=True)
+    assert "Återkalla samtycke för Lena Berg" in form
+    done = owner_client.post(
+        f"/people/{seeded['lena']}/withdraw",
+        data={"channels": ["instagram"]},
+        headers=sv,
+        follow_redirects=True,
+    ).get_data(as_text=True)
+    assert "Återkallat för Instagram." in done and "1 behöver dig (länkar nedan)" in done
