@@ -1,4 +1,4 @@
-"""Taking photos in: validate, store the original once, and create the photo row."""
+"""Taking photos in: validate, store a clean re-encode once, and create the photo row."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import sqlalchemy as sa
 import sqlalchemy.orm as so
 from PIL import Image
 
+from consentcam.faces import decode
 from consentcam.faces.decode import ImageRejected, load_upright, probe
 from consentcam.models import Photo, User
 from consentcam.runtime import Runtime
@@ -24,6 +25,18 @@ EXTENSIONS = {
     "AVIF": "heic",
 }
 THUMB_SIDE = 480
+#: File names we take, by their final extension only (so `x.jpg.php` is refused).
+ALLOWED_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".webp", ".heic", ".heif"})
+
+
+@dataclass(frozen=True)
+class Clean:
+    """A re-encoded image: its bytes and file extension."""
+
+    data: bytes
+    ext: str
+    width: int
+    height: int
 
 
 @dataclass(frozen=True)
@@ -47,16 +60,19 @@ def ingest(
     Raises ImageRejected (naming the file) before anything is written when the bytes are not an
     acceptable image.
     """
+    check_extension(name)
+    # Photo.sha256 is of the uploaded bytes, so the same upload twice is the same photo.
     digest = sha256_bytes(data)
     existing = session.scalar(sa.select(Photo).where(Photo.sha256 == digest))
     if existing is not None:
         return Ingested(existing, False)
     info = probe(data, max_pixels=rt.settings["MAX_PIXELS"], name=name)
-    thumb = make_thumbnail(data, name, rt.settings["MAX_PIXELS"])
-    ext = EXTENSIONS.get(info.format.upper())
-    if ext is None:
+    if EXTENSIONS.get(info.format.upper()) is None:
         raise ImageRejected(f"{name}: {info.format} images are not accepted")
-    key, _ = rt.storage.put("originals", data, ext)
+    # Never keep the uploaded bytes: a clean re-encode drops metadata and anything smuggled in.
+    clean = reencode(data, max_pixels=rt.settings["MAX_PIXELS"], name=name)
+    thumb = make_thumbnail(clean.data, name, rt.settings["MAX_PIXELS"])
+    key, _ = rt.storage.put("originals", clean.data, clean.ext)
     thumb_key, _ = rt.storage.put("thumbs", thumb, "jpg")
     photo = Photo(
         sha256=digest,
@@ -88,6 +104,82 @@ def ingest(
         actor=user.email if user else source,
     )
     return Ingested(photo, True)
+
+
+def check_extension(name: str) -> None:
+    """Refuse a file whose final extension is not one of the image types we take."""
+    base = name.replace("\\", "/").rsplit("/", 1)[-1]
+    ext = ("." + base.rsplit(".", 1)[-1].lower()) if "." in base else ""
+    if ext not in ALLOWED_EXTENSIONS:
+        shown = ext or "no extension"
+        raise ImageRejected(
+            f"{_clean_name(name)}: files ending in {shown} are not accepted "
+            "(allowed: .jpg, .jpeg, .png, .webp, .heic, .heif)"
+        )
+
+
+def reencode(data: bytes, *, max_pixels: int, name: str) -> Clean:
+    """Decode fully and encode again: upright, sRGB, no metadata; JPEG (q95) or PNG with alpha.
+
+    Only pixels survive, so EXIF/GPS/XMP, ICC profiles, comments, text chunks and bytes after
+    the image's end are all gone. Raises ImageRejected for anything that does not decode.
+    """
+    with decode._open(data, name, max_pixels) as im:
+        decode._check_pixels(im, name, max_pixels)
+        try:
+            orientation = decode._header_orientation(im)
+            im.load()
+            if im.format == "PNG":
+                orientation = decode._header_orientation(im)
+            icc = im.info.get("icc_profile")
+            alpha = im.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in im.info
+            if icc and im.mode in ("RGB", "RGBA", "CMYK", "L", "LA"):
+                pixels = _to_srgb(im, icc, alpha)
+            elif alpha:
+                pixels = im.convert("RGBA")
+            else:
+                pixels = decode._to_rgb(im)
+            if pixels.mode not in ("RGB", "RGBA"):
+                pixels = pixels.convert("RGBA" if alpha else "RGB")
+            if orientation in decode._TRANSPOSE:
+                pixels = pixels.transpose(decode._TRANSPOSE[orientation])
+        except ImageRejected:
+            raise
+        except (OSError, SyntaxError, ValueError, EOFError) as exc:
+            raise decode._decode_error(name, exc) from None
+    # A fresh image without info: nothing from the upload's metadata can be carried over.
+    bare = Image.frombytes(pixels.mode, pixels.size, pixels.tobytes())
+    out = io.BytesIO()
+    if bare.mode == "RGBA":
+        bare.save(out, "PNG", optimize=False, compress_level=6)
+        ext = "png"
+    else:
+        bare.save(out, "JPEG", quality=95, subsampling=0)
+        ext = "jpg"
+    return Clean(out.getvalue(), ext, bare.size[0], bare.size[1])
+
+
+def _to_srgb(im: Image.Image, icc: bytes, alpha: bool) -> Image.Image:
+    """Convert from the embedded colour profile to sRGB, so colours survive dropping it."""
+    from PIL import ImageCms
+
+    mode = "RGBA" if alpha else "RGB"
+    source = im
+    if im.mode == "L":
+        source = im.convert("RGB")
+    elif im.mode == "LA":
+        source = im.convert("RGBA")
+    try:
+        profile = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+        converted = ImageCms.profileToProfile(
+            source, profile, ImageCms.createProfile("sRGB"), outputMode=mode
+        )
+    except (ImageCms.PyCMSError, OSError, ValueError, TypeError):
+        # A broken profile must not make a good photo unreadable: keep the pixels as they are.
+        converted = None
+    if converted is None:
+        return source.convert(mode)
+    return converted
 
 
 def make_thumbnail(data: bytes, name: str, max_pixels: int) -> bytes:

@@ -31,7 +31,13 @@ def test_the_same_bytes_twice_give_one_photo(runtime, session) -> None:  # type:
     assert len([k for k in runtime.storage.keys("originals")]) == 1
     photo = first.photo
     assert (photo.width, photo.height) == Image.open(io.BytesIO(data)).size
-    assert runtime.storage.read(photo.original_key) == data
+    # What is stored is a clean re-encode of the upload: same pixel size, no metadata at all.
+    stored = runtime.storage.read(photo.original_key)
+    assert stored != data
+    with Image.open(io.BytesIO(stored)) as clean:
+        assert clean.size == (photo.width, photo.height)
+        assert not clean.getexif()
+        assert "icc_profile" not in clean.info and "exif" not in clean.info
     assert runtime.storage.exists(photo.thumbnail_key)
 
 
