@@ -72,6 +72,9 @@ def create_app(
     login_manager.login_message_category = "info"
     csrf.init_app(app)
     babel.init_app(app, locale_selector=select_locale)
+    from consentcam import security
+
+    security.init_app(app)
 
     from consentcam import jobs
 
