@@ -375,6 +375,10 @@ from consentcam.commands import register as _register_commands  # noqa: E402
 
 _register_commands(main)
 
+from consentcam.maintenance import register as _register_maintenance  # noqa: E402
+
+_register_maintenance(main)
+
 
 def run() -> None:
     main(prog_name="consentcam")
