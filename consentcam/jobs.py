@@ -24,6 +24,7 @@ TASK_MODULES = (
     "consentcam.services.enrolment",
     "consentcam.services.removals",
     "consentcam.services.publishing",
+    "consentcam.services.audit",
 )
 
 

@@ -204,6 +204,7 @@ def build_snapshot(
     progress: Progress | None = None,
     at: datetime | None = None,
     thumbnails: bool = True,
+    unaccounted: dict[int, int] | None = None,
 ) -> dict[str, Any]:
     """Gather everything the quarter's report shows, as plain JSON-ready data.
 
@@ -257,9 +258,9 @@ def build_snapshot(
     permissions = supplier_permissions_for(session, (p.photo.supplier_id for p in pubs))
     perm_by_id = {p.id: p for p in permissions}
 
-    unaccounted: dict[int, int] = {}
-    if rescan:
-        unaccounted = _rescan(rt, pubs, faces_by_photo, covered, progress)
+    if rescan and unaccounted is None:
+        unaccounted = rescan_counts(rt, rescan_targets(session, quarter), progress)
+    unaccounted = unaccounted or {}
 
     audit_pubs: list[AuditPublication] = []
     present: dict[int, bool] = {}
@@ -411,45 +412,103 @@ def build_snapshot(
     }
 
 
-def _rescan(
-    rt: Runtime,
-    pubs: Sequence[_Pub],
-    faces_by_photo: dict[int, list[Face]],
-    covered: dict[tuple[int, int], PublicationFace],
-    progress: Progress | None,
+@dataclass(frozen=True)
+class RescanTarget:
+    """What re-scanning one live post needs, as plain data (no database session held)."""
+
+    publication_id: int
+    cleared_key: str
+    original_size: tuple[int, int]
+    fit: str
+    keep: tuple[Box, ...]
+    accounted: tuple[Box, ...]
+
+
+def rescan_targets(session: so.Session, quarter: Quarter) -> list[RescanTarget]:
+    """Load every live post of the quarter with its published copy, in three queries."""
+    rows = session.execute(
+        sa.select(
+            Publication.id,
+            Publication.cleared_copy_key,
+            Photo.id,
+            Photo.width,
+            Photo.height,
+            QueueItem.fit,
+        )
+        .join(Photo, Photo.id == Publication.photo_id)
+        .outerjoin(QueueItem, QueueItem.id == Publication.queue_item_id)
+        .where(
+            _in_scope(quarter),
+            Publication.live.is_(True),
+            Publication.cleared_copy_key.is_not(None),
+        )
+        .order_by(Publication.id)
+    ).all()
+    faces: dict[int, list[tuple[int, Box, bool]]] = defaultdict(list)
+    for f in session.execute(
+        sa.select(
+            Face.id, Face.photo_id, Face.left, Face.top, Face.right, Face.bottom, Face.blur
+        ).where(
+            Face.photo_id.in_(
+                sa.select(Publication.photo_id).where(_in_scope(quarter)).scalar_subquery()
+            )
+        )
+    ):
+        faces[f.photo_id].append((f.id, (f.left, f.top, f.right, f.bottom), f.blur))
+    covered = {
+        (r.publication_id, r.face_id)
+        for r in session.execute(
+            sa.select(PublicationFace.publication_id, PublicationFace.face_id)
+            .join(Publication)
+            .where(_in_scope(quarter))
+        )
+    }
+    out = []
+    for r in rows:
+        own = faces.get(r[2], [])
+        out.append(
+            RescanTarget(
+                publication_id=r[0],
+                cleared_key=r[1],
+                original_size=(r[3], r[4]),
+                fit=r[5] or "pad",
+                keep=tuple(box for _id, box, blur in own if not blur),
+                accounted=tuple(box for fid, box, blur in own if blur or (r[0], fid) in covered),
+            )
+        )
+    return out
+
+
+def rescan_counts(
+    rt: Runtime, targets: Sequence[RescanTarget], progress: Progress | None = None
 ) -> dict[int, int]:
-    """Scan each live publication's published copy again; count faces nobody accounts for."""
+    """Scan each post's published copy again; count faces nobody accounts for.
+
+    Holds no database transaction: on SQLite a long one would block every other writer.
+    """
     from PIL import Image
 
     from consentcam.faces.decode import ImageRejected
     from consentcam.faces.pipeline import scan_image
     from consentcam.services.scanning import scan_settings
 
-    todo = [p for p in pubs if p.row.live and rt.storage.exists(p.row.cleared_copy_key)]
+    todo = [t for t in targets if rt.storage.exists(t.cleared_key)]
     settings = scan_settings(rt)
     out: dict[int, int] = {}
     total = len(todo)
     if progress:
         progress(0, total)
-    for done, p in enumerate(todo, start=1):
-        path = rt.storage.path(p.row.cleared_copy_key or "")
+    for done, t in enumerate(todo, start=1):
+        path = rt.storage.path(t.cleared_key)
         try:
             with Image.open(path) as im:
                 size = im.size
-            result = scan_image(path, settings, name=f"publication {p.row.id}")
+            result = scan_image(path, settings, name=f"publication {t.publication_id}")
         except (ImageRejected, OSError) as exc:
-            log.warning("audit rescan of publication %s failed: %s", p.row.id, exc)
-            if progress:
-                progress(done, total)
-            continue
-        faces = faces_by_photo.get(p.photo.id, [])
-        keep = [f.box for f in faces if not f.blur]
-        accounted = [
-            cleared_box(f.box, (p.photo.width, p.photo.height), p.fit, keep, size)
-            for f in faces
-            if f.blur or (p.row.id, f.id) in covered
-        ]
-        out[p.row.id] = unaccounted_faces([d.box for d in result.faces], accounted)
+            log.warning("audit rescan of publication %s failed: %s", t.publication_id, exc)
+        else:
+            accounted = [cleared_box(b, t.original_size, t.fit, t.keep, size) for b in t.accounted]
+            out[t.publication_id] = unaccounted_faces([d.box for d in result.faces], accounted)
         if progress:
             progress(done, total)
     return out
@@ -501,7 +560,15 @@ def complete_run(
     if run.signed_at is not None or run.report_key:
         raise AuditError("this audit run is finished; run a new audit instead")
     quarter = Quarter.parse(run.quarter)
-    snapshot = build_snapshot(session, rt, quarter, rescan=run.rescan, progress=progress, at=at)
+    unaccounted = None
+    if run.rescan:
+        targets = rescan_targets(session, quarter)
+        # End the read transaction before the long scan (SQLite writers would wait on it).
+        session.commit()
+        unaccounted = rescan_counts(rt, targets, progress)
+    snapshot = build_snapshot(
+        session, rt, quarter, rescan=run.rescan, at=at, unaccounted=unaccounted
+    )
     snapshot["run_id"] = run.id
     data = json.dumps(snapshot, ensure_ascii=False, sort_keys=True).encode("utf-8")
     data_sha = rt.storage.put_named(snapshot_key(run), data)

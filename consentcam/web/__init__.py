@@ -27,6 +27,8 @@ BLUEPRINTS = (
     "consentcam.web.photos",
     "consentcam.web.withdrawals",
     "consentcam.web.removals",
+    "consentcam.web.audits",
+    "consentcam.web.privacy",
     "consentcam.web.queue",
     "consentcam.web.public",
     "consentcam.web.api",
@@ -39,6 +41,7 @@ NAV: tuple[tuple[str, str], ...] = (
     ("queue.index", "Queue"),
     ("queue.publications", "Published"),
     ("removals.index", "Removals"),
+    ("audits.index", "Audits"),
 )
 
 

@@ -24,6 +24,7 @@ API_MODULES: tuple[str, ...] = (
     "consentcam.web.api.withdrawals",
     "consentcam.web.api.photos",
     "consentcam.web.api.publishing",
+    "consentcam.web.api.audits",
 )
 
 SPEC: dict[str, Any] = {

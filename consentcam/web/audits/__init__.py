@@ -1,0 +1,228 @@
+"""Quarterly audits: run one (optionally with a re-scan in the background), read it, sign it off."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_babel import gettext as _
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, StringField
+from wtforms.validators import DataRequired, Length
+
+from consentcam.domain.audit import Quarter
+from consentcam.models import AuditRun, User, utcnow
+from consentcam.services import audit as audits
+from consentcam.services.records import record_of_processing, to_html
+from consentcam.web import db, runtime
+from consentcam.web.auth import owner_required
+
+bp = Blueprint("audits", __name__, url_prefix="/audits")
+
+
+class RunForm(FlaskForm):
+    quarter = StringField("Quarter", validators=[DataRequired(), Length(max=10)])
+    rescan = BooleanField("Also scan the published copies again (slower)")
+
+
+class SignForm(FlaskForm):
+    signer_name = StringField("Your full name", validators=[DataRequired(), Length(max=200)])
+    reviewed = BooleanField(
+        "I have reviewed this report and its findings", validators=[DataRequired()]
+    )
+
+
+def _run(audit_id: int) -> AuditRun:
+    run = db().get(AuditRun, audit_id)
+    if run is None:
+        abort(404)
+    return run
+
+
+def _quarters(now: Any, count: int = 4) -> list[Quarter]:
+    q = Quarter.current(now)
+    out = [q]
+    for _i in range(count - 1):
+        q = q.previous()
+        out.append(q)
+    return out
+
+
+@bp.route("/")
+@owner_required
+def index() -> Any:
+    now = utcnow()
+    quarters = _quarters(now)
+    signed = audits.latest_signed(db(), [str(q) for q in quarters])
+    form = RunForm(quarter=str(quarters[0]))
+    return render_template(
+        "audits/index.html",
+        runs=audits.runs(db()),
+        quarters=quarters,
+        signed=signed,
+        form=form,
+        progress_of=audits.progress_of,
+        summary_of=audits.summary_of,
+    )
+
+
+@bp.route("/run", methods=["POST"])
+@owner_required
+def run() -> Any:
+    form = RunForm()
+    if not form.validate_on_submit():
+        flash(_("Choose a quarter, written like 2026Q4."), "error")
+        return redirect(url_for("audits.index"))
+    try:
+        quarter = Quarter.parse(form.quarter.data or "")
+    except ValueError:
+        flash(_("Choose a quarter, written like 2026Q4."), "error")
+        return redirect(url_for("audits.index"))
+    user: User = current_user._get_current_object()
+    new = audits.start_run(db(), quarter, rescan=bool(form.rescan.data), user=user)
+    db().commit()
+    if form.rescan.data:
+        # Face detection is CPU heavy: the worker does it while this page shows progress.
+        current_app.extensions["jobs"].enqueue("run_audit", new.id)
+    else:
+        audits.complete_run(db(), runtime(), new, actor=user.email)
+        db().commit()
+    return redirect(url_for("audits.detail", audit_id=new.id))
+
+
+@bp.route("/<int:audit_id>")
+@owner_required
+def detail(audit_id: int) -> Any:
+    run = _run(audit_id)
+    db().refresh(run)
+    state = audits.progress_of(run)
+    problem = None
+    if run.report_key:
+        try:
+            audits.read_report(runtime(), run)
+        except audits.ReportTampered as exc:
+            problem = str(exc)
+    form = SignForm()
+    return render_template(
+        "audits/detail.html",
+        run=run,
+        state=state,
+        summary=audits.summary_of(run),
+        problem=problem,
+        form=form,
+    )
+
+
+@bp.route("/<int:audit_id>/progress")
+@owner_required
+def progress(audit_id: int) -> Response:
+    run = _run(audit_id)
+    return jsonify(audits.progress_of(run))
+
+
+@bp.route("/<int:audit_id>/report")
+@owner_required
+def report(audit_id: int) -> Any:
+    """The stored HTML report, checked against its SHA-256 (shown inline, sandboxed)."""
+    run = _run(audit_id)
+    try:
+        data = audits.read_report(runtime(), run)
+    except audits.ReportTampered as exc:
+        abort(409, description=str(exc))
+    except audits.AuditError:
+        abort(404)
+    response = Response(data, mimetype="text/html")
+    # The report is a stored document: no scripts, no forms, nothing loaded from elsewhere.
+    response.headers["Content-Security-Policy"] = (
+        "default-src 'none'; img-src data:; style-src 'unsafe-inline'; sandbox"
+    )
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    if request.args.get("download"):
+        response.headers["Content-Disposition"] = (
+            f'attachment; filename="audit-{run.quarter}-{run.id}.html"'
+        )
+    return response
+
+
+@bp.route("/<int:audit_id>/download.<fmt>")
+@owner_required
+def download(audit_id: int, fmt: str) -> Any:
+    run = _run(audit_id)
+    if fmt not in ("csv", "pdf"):
+        abort(404)
+    try:
+        snapshot = audits.read_snapshot(runtime(), run)
+        audits.read_report(runtime(), run)
+    except audits.ReportTampered as exc:
+        abort(409, description=str(exc))
+    except audits.AuditError:
+        abort(404)
+    if fmt == "csv":
+        from consentcam.reports.csv import render_csv
+
+        body: bytes = render_csv(snapshot).encode("utf-8")
+        mime = "text/csv; charset=utf-8"
+    else:
+        from consentcam.reports.pdf import render_pdf
+
+        signed = None
+        if run.signed_at:
+            signed = f"Signed off by {run.signer_name} on {run.signed_at:%Y-%m-%d %H:%M} UTC."
+        body = render_pdf(snapshot, html_sha256=run.report_sha256, signed=signed)
+        mime = "application/pdf"
+    response = Response(body, mimetype=mime)
+    response.headers["Content-Disposition"] = (
+        f'attachment; filename="audit-{run.quarter}-{run.id}.{fmt}"'
+    )
+    return response
+
+
+@bp.route("/<int:audit_id>/sign", methods=["POST"])
+@owner_required
+def sign(audit_id: int) -> Any:
+    run = _run(audit_id)
+    form = SignForm()
+    if not form.validate_on_submit():
+        flash(
+            _("Type your full name and tick the box to confirm you have reviewed the report."),
+            "error",
+        )
+        return redirect(url_for("audits.detail", audit_id=run.id))
+    try:
+        audits.sign(
+            db(), runtime(), run, current_user._get_current_object(), form.signer_name.data or ""
+        )
+        db().commit()
+    except (audits.AuditError, audits.ReportTampered) as exc:
+        db().rollback()
+        flash(str(exc), "error")
+        return redirect(url_for("audits.detail", audit_id=run.id))
+    audits.checkpoint_signed(runtime(), run)
+    flash(_("Signed off. The report can no longer be changed."), "success")
+    return redirect(url_for("audits.detail", audit_id=run.id))
+
+
+@bp.route("/records")
+@owner_required
+def records() -> Any:
+    """The record of processing activities (Art. 30), from this instance's settings."""
+    record = record_of_processing(runtime().settings)
+    return render_template(
+        "audits/records.html", record=record, body=to_html(record, standalone=False)
+    )
+
+
+def init_app(app: Any) -> None:
+    pass
