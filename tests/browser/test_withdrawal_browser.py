@@ -1,0 +1,132 @@
+"""Browser test: the owner withdraws Instagram consent on a phone and closes a manual removal."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from consentcam.models import Face, Publication, PublicationFace, QueueItem, RemovalTask, utcnow
+from consentcam.runtime import Runtime
+from consentcam.services import people, photos
+from tests.browser.conftest import screenshot, sign_in
+from tests.conftest import FACES
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+PNG = b"\x89PNG\r\n\x1a\nsignature"
+
+
+def seed(instance: Path) -> dict[str, int]:
+    """Lena posted by hand on Instagram and Facebook and queued again; Omar's post is overdue."""
+    rt = Runtime.build(instance)
+    try:
+        with rt.sessions() as s:
+            ids: dict[str, int] = {}
+            for name, file in (("Lena Berg", "obama1.jpg"), ("Omar Said", "johnsnow_test1.jpg")):
+                person = people.add_person(s, name)
+                people.give_consent(
+                    s,
+                    rt,
+                    person,
+                    channels=["instagram", "facebook"],
+                    evidence=PNG,
+                    evidence_mime="image/png",
+                    evidence_kind="signature",
+                )
+                photo = photos.ingest(s, rt, (FACES / "unknown" / file).read_bytes(), file).photo
+                photo.scan_state = "done"
+                face = Face(
+                    photo=photo,
+                    number=1,
+                    left=10,
+                    top=10,
+                    right=60,
+                    bottom=60,
+                    state="confirmed",
+                    person_id=person.id,
+                )
+                s.add(face)
+                s.flush()
+                for channel in ("instagram", "facebook"):
+                    pub = Publication(
+                        photo_id=photo.id,
+                        channel=channel,
+                        publisher="manual",
+                        url=f"https://www.{channel}.com/p/{name.split()[0].lower()}",
+                        live=True,
+                    )
+                    s.add(pub)
+                    s.flush()
+                    s.add(
+                        PublicationFace(
+                            publication_id=pub.id,
+                            face_id=face.id,
+                            person_id=person.id,
+                            how="consent",
+                        )
+                    )
+                    ids[f"{name.split()[0].lower()}_{channel}"] = pub.id
+                ids[name.split()[0].lower()] = person.id
+                if name == "Lena Berg":
+                    s.add(
+                        QueueItem(
+                            photo_id=photo.id, channels="instagram", status="ready", blockers="[]"
+                        )
+                    )
+            s.add(
+                RemovalTask(
+                    publication_id=ids["omar_facebook"],
+                    person_id=ids["omar"],
+                    method="manual",
+                    due_at=utcnow() - timedelta(days=3),
+                )
+            )
+            s.commit()
+            return ids
+    finally:
+        rt.close()
+
+
+def test_withdraw_instagram_and_close_the_removal(live_server: Any, browser_page: Any) -> None:
+    base_url, instance = live_server
+    ids = seed(instance)
+    for width, height in ((390, 844), (1280, 800)):
+        page = browser_page(width, height)
+        sign_in(page, base_url)
+        tag = f"{width}x{height}"
+        # The start page shows the overdue removal in red, and the nav carries a count.
+        page.goto(base_url + "/")
+        assert page.locator(".main-nav .badge-bad").first.inner_text().strip() in ("1", "2")
+        screenshot(page, f"withdrawal-dashboard-{tag}")
+        if width == 390:
+            page.goto(f"{base_url}/people/{ids['lena']}/withdraw")
+            screenshot(page, f"withdrawal-form-{tag}")
+            page.check("input[name=channels][value=instagram]")
+            page.click("button[type=submit].danger")
+            page.wait_for_url(lambda url: "/removals/" in url)
+            flash = page.locator(".flash").first.inner_text()
+            assert "Withdrawn for Instagram." in flash
+            assert "1 queued post blocked." in flash
+            assert "1 post must come down by" in flash and "1 needs you (links below)" in flash
+            assert page.locator("a[href='https://www.instagram.com/p/lena']").count() >= 1
+            screenshot(page, f"withdrawal-summary-{tag}")
+        # Close Lena's Instagram removal (first open task of hers).
+        page.goto(f"{base_url}/removals/?status=open&person_id={ids['lena']}")
+        if page.locator("a.button.primary", has_text="I have taken it down").count():
+            page.locator("a.button.primary", has_text="I have taken it down").first.click()
+            screenshot(page, f"removal-detail-{tag}")
+            page.fill("textarea[name=note]", "Archived from the phone")
+            page.click("button[type=submit].primary")
+            page.wait_for_selector(".removal-done")
+            text = page.locator(".removal-done").inner_text()
+            assert (
+                "Taken down by Ann-Christin Sundell on" in text
+                and "Archived from the phone" in text
+            )
+            screenshot(page, f"removal-closed-{tag}")
+        page.goto(base_url + "/removals/?status=all")
+        screenshot(page, f"removal-list-{tag}")
+        assert page.locator(".removal-overdue").count() == 1
