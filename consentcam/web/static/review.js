@@ -1,6 +1,9 @@
 // Review page: filter the people list as you type, link face boxes and cards, follow an unfinished scan.
 (function () {
   "use strict";
+  for (const select of document.querySelectorAll("select[data-autosubmit]")) {
+    select.addEventListener("change", () => select.form.submit());
+  }
   for (const form of document.querySelectorAll(".person-pick")) {
     const search = form.querySelector(".person-search");
     const select = form.querySelector(".person-select");

@@ -1,0 +1,124 @@
+"""In Chromium against a real server and worker: upload two photos, watch the scans, review, clear."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+
+from tests.browser.conftest import screenshot, sign_in
+from tests.conftest import FACES
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+
+def _boxes_align_with_faces(page: Any) -> None:
+    """Each drawn box sits on the displayed image where the face is (scaled from full size)."""
+    img = page.locator("#review-image").bounding_box()
+    natural_w = page.locator("#review-image").get_attribute("width")
+    scale = img["width"] / int(natural_w)
+    rects = page.locator(".face-boxes rect")
+    assert rects.count() >= 1
+    for i in range(rects.count()):
+        rect = rects.nth(i)
+        drawn = rect.bounding_box()
+        x = float(rect.get_attribute("x"))
+        w = float(rect.get_attribute("width"))
+        # Within a few pixels of where the box's coordinates land on the displayed image.
+        assert abs(drawn["x"] - (img["x"] + x * scale)) < 4, (drawn, img, x, scale)
+        assert abs(drawn["width"] - w * scale) < 6
+
+
+def _draw_signature(page: Any) -> None:
+    canvas = page.locator("#signature-canvas")
+    canvas.scroll_into_view_if_needed()
+    box = canvas.bounding_box()
+    x0, y0 = box["x"] + 20, box["y"] + box["height"] / 2
+    page.mouse.move(x0, y0)
+    page.mouse.down()
+    for step in range(1, 12):
+        page.mouse.move(x0 + step * 18, y0 + (12 if step % 2 else -12), steps=3)
+    page.mouse.up()
+
+
+def test_upload_scan_review_and_clear_for_instagram(live_server, browser_page) -> None:  # type: ignore[no-untyped-def]
+    base, _instance = live_server
+    page = browser_page(1280, 800)
+    sign_in(page, base)
+
+    page.goto(base + "/photos/upload")
+    page.set_input_files(
+        "#file-input", [str(FACES / "unknown/obama1.jpg"), str(FACES / "unknown/two_people.jpg")]
+    )
+    # The page follows the worker's scans without a reload.
+    page.locator(".upload-item[data-scan=done]").nth(1).wait_for(timeout=400_000)
+    items = page.locator(".upload-item")
+    texts = {items.nth(i).locator(".name").inner_text(): items.nth(i) for i in range(2)}
+    assert "New photo" in texts["obama1.jpg"].inner_text()
+    assert "Scan done, faces found: 1" in texts["obama1.jpg"].inner_text()
+    assert "Scan done, faces found: 2" in texts["two_people.jpg"].inner_text()
+    bar = page.locator("#scan-progress")
+    assert (bar.get_attribute("value"), bar.get_attribute("max")) == ("2", "2")
+    screenshot(page, "upload-done-1280")
+    obama_url = texts["obama1.jpg"].locator(".review-link").get_attribute("href")
+    pair_url = texts["two_people.jpg"].locator(".review-link").get_attribute("href")
+
+    # Uploading the same file again says so and does not make a second photo.
+    page.set_input_files("#file-input", str(FACES / "unknown/obama1.jpg"))
+    page.wait_for_selector(".upload-item.duplicate")
+
+    # A person with an on-screen signature and biometric consent, through the people pages.
+    page.goto(base + "/people/new")
+    page.fill("input[name=name]", "Barack")
+    page.click("button[type=submit].primary")
+    page.wait_for_url(re.compile(r"/people/\d+$"))
+    person_url = page.url
+    page.goto(person_url + "/consents/new")
+    page.check("input[name=channels][value=instagram]")
+    page.check("input[name=biometric]")
+    _draw_signature(page)
+    page.click("#consent-submit")
+    try:
+        page.wait_for_url(re.compile(r"/people/\d+(#.*)?$"))
+    except Exception:
+        screenshot(page, "consent-failed")
+        errors = page.locator(".flash-error, .errors").all_inner_texts()
+        raise AssertionError(f"consent not saved at {page.url}: {errors}") from None
+
+    # Review: say who face 1 is, then Instagram is cleared.
+    page.goto(base + obama_url)
+    _boxes_align_with_faces(page)
+    assert "Blocked" in page.locator(".verdict[data-channel=instagram]").inner_text()
+    card = page.locator(".face-card").first
+    card.locator(".person-search").fill("Bar")
+    card.locator(".person-select").select_option(label="Barack")
+    card.locator(".person-pick button[type=submit]").click()
+    page.wait_for_load_state()
+    instagram = page.locator(".verdict[data-channel=instagram]").inner_text()
+    assert "Cleared" in instagram, instagram
+    assert "Blocked" in page.locator(".verdict[data-channel=facebook]").inner_text()
+    screenshot(page, "review-cleared-1280")
+
+    # The two-person photo on a phone: boxes on the faces, numbered, and the actions reachable.
+    phone = browser_page(390, 844)
+    sign_in(phone, base)
+    phone.goto(base + pair_url)
+    _boxes_align_with_faces(phone)
+    assert phone.locator(".face-card").count() == 2
+    screenshot(phone, "review-two-faces-390")
+    phone.locator(".face-card").nth(1).locator("summary", has_text="Not identifiable").click()
+    phone.fill(".face-card >> nth=1 >> input[name=reason]", "far in the background")
+    phone.locator(".face-card").nth(1).locator("button", has_text="Mark not identifiable").click()
+    phone.wait_for_load_state()
+    assert "not identifiable" in phone.locator(".face-card").nth(1).inner_text()
+    page.goto(base + pair_url)
+    _boxes_align_with_faces(page)
+    screenshot(page, "review-two-faces-1280")
+
+    phone.goto(base + "/photos/")
+    assert phone.locator(".photo-tile").count() == 2
+    screenshot(phone, "photos-list-390")
+    page.goto(base + "/photos/?state=cleared")
+    assert page.locator(".photo-tile").count() == 1
+    screenshot(page, "photos-cleared-1280")
