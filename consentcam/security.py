@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from flask import Flask, Response, jsonify, render_template_string, request
+from flask.wrappers import Request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 # No inline script and no inline style: an injected tag or attribute cannot run or restyle.
@@ -36,6 +37,15 @@ TOO_LARGE_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8">
 <title>{{ title }}</title><link rel="stylesheet" href="{{ url_for('static', filename='app.css') }}">
 </head><body><main class="container"><h1>{{ title }}</h1><p>{{ message }}</p>
 <p><a href="/">{{ back }}</a></p></main></body></html>"""
+
+
+class ClosingRequest(Request):
+    """A request that closes its spooled upload files at teardown, even after a refused body."""
+
+    def _get_file_stream(self, *args: Any, **kwargs: Any) -> Any:
+        stream = super()._get_file_stream(*args, **kwargs)
+        self.environ.setdefault("consentcam.upload_files", []).append(stream)
+        return stream
 
 
 def parse_limits(text: str) -> list[tuple[int, int]]:
@@ -157,6 +167,9 @@ def _secure_cookies(app: Flask) -> bool:
 
 def init_app(app: Flask) -> None:
     """Wire headers, cookies, proxies, the 413 page and the sign-in limit into the app."""
+    if not app.config.get("MAX_CONTENT_LENGTH"):
+        # Flask's defaults hold MAX_CONTENT_LENGTH=None, so a setdefault elsewhere never bites.
+        app.config["MAX_CONTENT_LENGTH"] = int(app.config.get("MAX_UPLOAD_MB") or 64) * 1024 * 1024
     secure = _secure_cookies(app)
     app.config.update(
         SESSION_COOKIE_SECURE=secure,
@@ -172,6 +185,7 @@ def init_app(app: Flask) -> None:
         app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
             app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies, x_port=proxies
         )
+    app.request_class = ClosingRequest
     limiter = make_limiter(app)
     app.extensions["login_limiter"] = limiter
     max_mb = int(app.config.get("MAX_CONTENT_LENGTH") or 0) // (1024 * 1024)
@@ -201,6 +215,14 @@ def init_app(app: Flask) -> None:
             # Pages show people's names and consent: never store them in shared caches.
             headers.setdefault("Cache-Control", "no-store")
         return response
+
+    @app.teardown_request
+    def _close_uploads(_exc: BaseException | None) -> None:
+        for stream in request.environ.pop("consentcam.upload_files", []):
+            try:
+                stream.close()
+            except OSError:
+                pass
 
     app.register_error_handler(RequestEntityTooLarge, too_large)
 

@@ -1,0 +1,1 @@
+"""Hardening tests: hostile uploads, web security, data at rest, faults and scale-out."""
