@@ -131,6 +131,8 @@ def app_rt(app: Any) -> Any:
 
 @pytest.fixture
 def app_session(app_rt: Any) -> Iterator[Any]:
-    s = app_rt.sessions()
+    # Every SQLite transaction here holds the write lock, so tests end their reads with
+    # commit(); keeping loaded values after a commit lets them read ids without a new one.
+    s = app_rt.sessions(expire_on_commit=False)
     yield s
     s.close()

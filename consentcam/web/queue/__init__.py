@@ -35,6 +35,7 @@ from wtforms import (
     URLField,
     widgets,
 )
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import URL, DataRequired, Length, Optional
 
 from consentcam.domain.types import Channel
@@ -46,7 +47,7 @@ from consentcam.web.auth import owner_required
 
 bp = Blueprint("queue", __name__, static_folder="static", static_url_path="/static/queue")
 
-CHANNEL_CHOICES = [(c.value, c.value) for c in Channel]
+CHANNEL_CHOICES = [SelectChoice(c.value, c.value) for c in Channel]
 DEFAULT_ZONE = "Europe/Stockholm"  # the first studio's; the browser sends its own zone
 
 
@@ -63,7 +64,9 @@ class QueueForm(FlaskForm):
     caption = TextAreaField("Caption", validators=[Length(max=publishing.CAPTION_MAX)])
     scheduled_for = DateTimeLocalField("Publish at (optional)", validators=[Optional()])
     time_zone = HiddenField(default=DEFAULT_ZONE)
-    fit = RadioField("Shape", choices=[("pad", "pad"), ("crop", "crop")], default="pad")
+    fit = RadioField(
+        "Shape", choices=[SelectChoice("pad", "pad"), SelectChoice("crop", "crop")], default="pad"
+    )
 
 
 class ManualForm(FlaskForm):
@@ -77,8 +80,15 @@ class ActionForm(FlaskForm):
 
 
 class ConnectionForm(FlaskForm):
-    channel = SelectField("Channel", choices=[("instagram", "Instagram"), ("facebook", "Facebook")])
-    kind = RadioField("How", choices=[("manual", "manual"), ("meta", "meta")], default="manual")
+    channel = SelectField(
+        "Channel",
+        choices=[SelectChoice("instagram", "Instagram"), SelectChoice("facebook", "Facebook")],
+    )
+    kind = RadioField(
+        "How",
+        choices=[SelectChoice("manual", "manual"), SelectChoice("meta", "meta")],
+        default="manual",
+    )
     account_id = StringField("Account id", validators=[Optional(), Length(max=100)])
     access_token = PasswordField("Access token", validators=[Optional(), Length(max=1000)])
     graph_url = StringField("Graph API address", validators=[Optional(), Length(max=300)])
