@@ -25,6 +25,7 @@ BLUEPRINTS = (
     "consentcam.web.auth",
     "consentcam.web.dashboard",
     "consentcam.web.photos",
+    "consentcam.web.people",
     "consentcam.web.withdrawals",
     "consentcam.web.removals",
     "consentcam.web.audits",
@@ -38,6 +39,7 @@ BLUEPRINTS = (
 NAV: tuple[tuple[str, str], ...] = (
     ("dashboard.index", "Today"),
     ("photos.index", "Photos"),
+    ("people.index", "People"),
     ("queue.index", "Queue"),
     ("queue.publications", "Published"),
     ("removals.index", "Removals"),

@@ -1,0 +1,65 @@
+"""Helpers for the people, consent and supplier tests: signature images, scans and rows."""
+
+from __future__ import annotations
+
+import base64
+import io
+from typing import Any
+
+from PIL import Image, ImageDraw
+
+
+def signature_png(width: int = 400, height: int = 150, *, ink: bool = True) -> bytes:
+    """A PNG like the signature pad sends: strokes on a transparent background (or nothing)."""
+    im = Image.new("RGBA", (width, height), (0, 0, 0, 0))
+    if ink:
+        draw = ImageDraw.Draw(im)
+        draw.line(
+            [(20, 100), (80, 30), (140, 110), (220, 40), (330, 90)], fill=(17, 17, 17, 255), width=4
+        )
+    out = io.BytesIO()
+    im.save(out, "PNG")
+    return out.getvalue()
+
+
+def data_url(png: bytes) -> str:
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+
+
+def jpeg_scan() -> bytes:
+    im = Image.new("RGB", (600, 800), (250, 250, 250))
+    ImageDraw.Draw(im).text((40, 40), "signed form", fill=(0, 0, 0))
+    out = io.BytesIO()
+    im.save(out, "JPEG")
+    return out.getvalue()
+
+
+PDF_SCAN = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+
+
+def add_person(app: Any, name: str = "Åsa Öberg", **kwargs: Any) -> int:
+    from consentcam.services import people
+
+    rt = app.extensions["runtime"]
+    with rt.sessions() as s:
+        person = people.add_person(s, name, **kwargs)
+        s.commit()
+        return person.id
+
+
+def give_consent(app: Any, person_id: int, **kwargs: Any) -> int:
+    from consentcam.models import Person
+    from consentcam.services import people
+
+    rt = app.extensions["runtime"]
+    options: dict[str, Any] = {
+        "channels": ["instagram"],
+        "evidence": signature_png(),
+        "evidence_mime": "image/png",
+        "evidence_kind": "signature",
+    }
+    options.update(kwargs)
+    with rt.sessions() as s:
+        record = people.give_consent(s, rt, s.get(Person, person_id), **options)
+        s.commit()
+        return record.id
