@@ -1,0 +1,304 @@
+"""Web security: every route needs the right user, CSRF on every form, headers, cookies, sign-in limits."""
+
+from __future__ import annotations
+
+import inspect
+import re
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from werkzeug.routing import Rule
+
+from consentcam.models import User
+from consentcam.security import CSP, parse_limits
+from tests.conftest import OWNER_PASSWORD, base_settings, login
+
+#: Routes anyone may use: sign-in, language choice, the public cleared-copy link, static files.
+PUBLIC_ENDPOINTS = {"auth.login", "auth.language", "static"}
+PUBLIC_PREFIXES = ("public.",)
+#: Routes that must be owner-only wherever they exist (consent, withdrawal, users, settings, audits).
+MUST_BE_OWNER = re.compile(
+    r"(withdraw|consent|erase|erasure|settings|users|supplier.*permission|sign_off|signoff|token)"
+)
+METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+
+
+def _url(rule: Rule) -> str:
+    values: dict[str, Any] = {}
+    for arg in rule.arguments:
+        converter = rule._converters.get(arg)
+        name = type(converter).__name__ if converter else ""
+        values[arg] = 1 if "Integer" in name else "x"
+    return rule.build(values, append_unknown=False)[1]  # type: ignore[index]
+
+
+def _is_public(endpoint: str) -> bool:
+    return (
+        endpoint in PUBLIC_ENDPOINTS
+        or endpoint.startswith(PUBLIC_PREFIXES)
+        or endpoint.endswith(".static")
+    )
+
+
+def _routes(app: Any) -> list[tuple[str, str, str]]:
+    out = []
+    for rule in app.url_map.iter_rules():
+        if _is_public(rule.endpoint):
+            continue
+        for method in METHODS:
+            if method in (rule.methods or ()):
+                out.append((rule.endpoint, method, _url(rule)))
+    return out
+
+
+def _owner_only(app: Any, endpoint: str) -> bool:
+    """Read the view's own source: @owner_required or require_owner() makes it owner-only."""
+    view = inspect.unwrap(app.view_functions[endpoint])
+    try:
+        source = inspect.getsource(view)
+    except (OSError, TypeError):
+        return False
+    return "owner_required" in source or "require_owner()" in source
+
+
+def test_every_route_needs_a_signed_in_user(app, client) -> None:  # type: ignore[no-untyped-def]
+    routes = _routes(app)
+    assert len(routes) > 20, "the URL map should list the app's pages"
+    wrong = []
+    for endpoint, method, url in routes:
+        response = client.open(url, method=method)
+        if url.startswith("/api/"):
+            ok = response.status_code == 401 and response.is_json
+        else:
+            ok = response.status_code == 302 and "/login" in response.headers.get("Location", "")
+        if not ok:
+            wrong.append(f"{method} {url} ({endpoint}) -> {response.status_code}")
+    assert not wrong, "reachable without signing in:\n" + "\n".join(wrong)
+
+
+def test_staff_get_403_on_owner_only_routes(app, client, users) -> None:  # type: ignore[no-untyped-def]
+    from tests.hardening.helpers import owner_token
+
+    login(client, "staff")
+    token = owner_token(app, users, "staff")
+    owner_only = [r for r in _routes(app) if _owner_only(app, r[0])]
+    assert owner_only, "some routes are owner-only"
+    # Cross-check: routes that change consent or users must be among the owner-only ones.
+    missing = sorted(
+        {ep for ep, _m, _u in _routes(app) if MUST_BE_OWNER.search(ep)}
+        - {ep for ep, _m, _u in owner_only}
+        - {"auth.logout"}
+    )
+    assert not missing, f"these look owner-only but have no owner check: {missing}"
+    wrong = []
+    for endpoint, method, url in owner_only:
+        headers = {"Authorization": f"Bearer {token}"} if url.startswith("/api/") else {}
+        kwargs: dict[str, Any] = {"json": {}} if url.startswith("/api/") and method != "GET" else {}
+        response = client.open(url, method=method, headers=headers, **kwargs)
+        if response.status_code != 403:
+            wrong.append(f"{method} {url} ({endpoint}) -> {response.status_code}")
+    assert not wrong, "staff not refused:\n" + "\n".join(wrong)
+
+
+@pytest.fixture
+def csrf_app(instance, runtime):  # type: ignore[no-untyped-def]
+    from consentcam.web import create_app
+
+    settings = base_settings(instance, WTF_CSRF_ENABLED=True)
+    settings["ENCRYPTION_KEY"] = runtime.settings["ENCRYPTION_KEY"]
+    application = create_app(settings, instance_path=instance)
+    yield application
+    application.extensions["runtime"].close()
+
+
+def test_every_form_post_needs_a_csrf_token(csrf_app, users) -> None:  # type: ignore[no-untyped-def]
+    client = csrf_app.test_client()
+    # Without a token even the sign-in is refused.
+    response = client.post(
+        "/login", data={"email": "owner@example.com", "password": OWNER_PASSWORD}
+    )
+    assert response.status_code == 400
+    # Sign in properly (with the token from the form), then try every POST without one.
+    page = client.get("/login").get_data(as_text=True)
+    token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page)
+    assert token, "the sign-in form carries a CSRF token"
+    signed_in = client.post(
+        "/login",
+        data={"email": "owner@example.com", "password": OWNER_PASSWORD, "csrf_token": token[1]},
+    )
+    assert signed_in.status_code == 302
+    posts = [
+        (ep, url)
+        for ep, method, url in _routes(csrf_app) + [("auth.language", "POST", "/language/sv")]
+        if method in ("POST", "PUT", "PATCH", "DELETE") and not url.startswith("/api/")
+    ]
+    assert len(posts) > 5
+    wrong = []
+    for endpoint, url in posts:
+        response = client.post(url, data={"x": "1"})
+        if response.status_code != 400 or "CSRF" not in response.get_data(as_text=True):
+            wrong.append(f"POST {url} ({endpoint}) -> {response.status_code}")
+    assert not wrong, "accepted without a CSRF token:\n" + "\n".join(wrong)
+
+
+def test_security_headers_on_pages_and_api(owner_client) -> None:  # type: ignore[no-untyped-def]
+    for url in ("/login", "/", "/api/v1/openapi.json"):
+        response = owner_client.get(url, follow_redirects=True)
+        csp = response.headers["Content-Security-Policy"]
+        assert csp == CSP
+        assert "script-src 'self'" in csp and "unsafe-inline" not in csp
+        assert "style-src 'self'" in csp and "frame-ancestors 'none'" in csp
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+        assert response.headers["X-Frame-Options"] == "DENY"
+        assert response.headers["Referrer-Policy"] == "same-origin"
+        assert "Strict-Transport-Security" not in response.headers  # plain HTTP here
+
+
+def test_hsts_and_secure_cookies_over_https(instance, runtime, users) -> None:  # type: ignore[no-untyped-def]
+    from consentcam.web import create_app
+
+    settings = base_settings(instance, PUBLIC_URL="https://studio.example", TRUSTED_PROXIES=1)
+    settings["ENCRYPTION_KEY"] = runtime.settings["ENCRYPTION_KEY"]
+    app = create_app(settings, instance_path=instance)
+    assert app.config["SESSION_COOKIE_SECURE"] and app.config["REMEMBER_COOKIE_SECURE"]
+    client = app.test_client()
+    response = client.post(
+        "/login",
+        data={"email": "owner@example.com", "password": OWNER_PASSWORD, "remember": "y"},
+        headers={"X-Forwarded-Proto": "https", "X-Forwarded-For": "203.0.113.9"},
+    )
+    assert response.status_code == 302
+    assert response.headers["Strict-Transport-Security"].startswith("max-age=")
+    cookies = response.headers.getlist("Set-Cookie")
+    session_cookie = next(c for c in cookies if c.startswith("session="))
+    remember = next(c for c in cookies if c.startswith("remember_token="))
+    for cookie in (session_cookie, remember):
+        assert "Secure" in cookie and "HttpOnly" in cookie and "SameSite=Lax" in cookie
+    app.extensions["runtime"].close()
+
+
+def test_plain_http_cookies_are_httponly_and_samesite(client, users) -> None:  # type: ignore[no-untyped-def]
+    response = login(client, "owner")
+    cookie = next(c for c in response.headers.getlist("Set-Cookie") if c.startswith("session="))
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Secure" not in cookie
+
+
+def test_sign_in_attempts_are_rate_limited(app, client, users) -> None:  # type: ignore[no-untyped-def]
+    limits = parse_limits("5/minute;20/hour")
+    assert limits == [(5, 60), (20, 3600)]
+    for _ in range(5):
+        wrong = client.post("/login", data={"email": "owner@example.com", "password": "x" * 14})
+        assert wrong.status_code == 200
+    blocked = client.post("/login", data={"email": "OWNER@example.com", "password": OWNER_PASSWORD})
+    assert blocked.status_code == 429
+    assert "Too many sign-in attempts" in blocked.get_data(as_text=True)
+    assert int(blocked.headers["Retry-After"]) > 0
+    # Another account from the same address is still allowed to sign in.
+    assert login(client, "staff").status_code == 302
+
+
+def test_new_session_at_sign_in_and_sign_out_everywhere(app, client, users) -> None:  # type: ignore[no-untyped-def]
+    with client.session_transaction() as sess:
+        sess["planted"] = "by someone else"
+    login(client, "owner")
+    with client.session_transaction() as sess:
+        assert "planted" not in sess
+    other = app.test_client()
+    login(other, "owner")
+    assert client.post("/logout").status_code == 302
+    assert client.get("/").status_code == 302
+    # Bumping the session version ends every other session of that user.
+    rt = app.extensions["runtime"]
+    with rt.sessions() as s:
+        user = s.get(User, users["owner"])
+        user.session_version += 1
+        s.commit()
+    assert other.get("/").status_code == 302
+
+
+def test_every_password_path_requires_twelve_characters(app, runtime) -> None:  # type: ignore[no-untyped-def]
+    from click.testing import CliRunner
+
+    from consentcam.services import users as users_service
+
+    assert users_service.password_problem("short-pass1") is not None
+    assert users_service.password_problem("twelve-chars") is None
+    with runtime.sessions() as s, pytest.raises(users_service.UserError):
+        users_service.create_user(s, "a@example.com", "A", "elevenchars")
+    from consentcam.cli import main
+
+    result = CliRunner().invoke(
+        main,
+        [
+            "--instance",
+            str(runtime.instance_path / "new"),
+            "init",
+            "--owner-email",
+            "o@example.com",
+            "--owner-password",
+            "too-short",
+        ],
+    )
+    assert result.exit_code != 0 and "12" in result.output
+    # Any module that sets a password hash goes through password_problem (directly or via users).
+    import pathlib
+
+    root = pathlib.Path(__file__).resolve().parents[2] / "consentcam"
+    for path in root.rglob("*.py"):
+        text = path.read_text("utf-8")
+        if "hash_password(" in text and path.name != "users.py":
+            assert "password_problem" in text, f"{path} sets a password without the length rule"
+    with runtime.sessions() as s:
+        assert s.scalar(sa.select(sa.func.count(User.id))) == 0
+
+
+def _page_routes(app: Any) -> list[str]:
+    urls = []
+    for rule in app.url_map.iter_rules():
+        if "GET" not in (rule.methods or ()) or rule.arguments or rule.endpoint == "static":
+            continue
+        if rule.rule.startswith("/api/"):
+            continue
+        urls.append(rule.rule)
+    return urls
+
+
+INLINE_SCRIPT = re.compile(
+    r"<script\b(?![^>]*\bsrc=)(?![^>]*application/(?:ld\+)?json)[^>]*>", re.I
+)
+INLINE_HANDLER = re.compile(r"<[^>]+\son[a-z]+\s*=", re.I)
+INLINE_STYLE = re.compile(r"<[^>]+\sstyle\s*=", re.I)
+
+
+def test_no_page_has_inline_script_or_style(owner_client, app) -> None:  # type: ignore[no-untyped-def]
+    urls = _page_routes(app)
+    assert len(urls) > 5
+    found = []
+    for url in urls:
+        response = owner_client.get(url)
+        assert response.status_code < 500, f"GET {url} -> {response.status_code}"
+        if response.mimetype != "text/html":
+            continue
+        html = response.get_data(as_text=True)
+        for pattern, what in (
+            (INLINE_SCRIPT, "script"),
+            (INLINE_HANDLER, "handler"),
+            (INLINE_STYLE, "style"),
+        ):
+            for match in pattern.finditer(html):
+                found.append(f"{url}: inline {what}: {match.group(0)[:80]}")
+    assert not found, "blocked by the content security policy:\n" + "\n".join(found)
+
+
+def test_templates_have_no_inline_script_or_style() -> None:
+    import pathlib
+
+    root = pathlib.Path(__file__).resolve().parents[2] / "consentcam" / "web"
+    found = []
+    for path in root.rglob("*.html"):
+        text = path.read_text("utf-8")
+        for pattern in (INLINE_SCRIPT, INLINE_HANDLER, INLINE_STYLE):
+            for match in pattern.finditer(text):
+                found.append(f"{path.relative_to(root)}: {match.group(0)[:80]}")
+    assert not found, "the content security policy blocks these:\n" + "\n".join(found)
