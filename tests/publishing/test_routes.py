@@ -276,3 +276,13 @@ def test_api_errors_and_auth(client: Any, token: str, item: QueueItem) -> None:
         "/publications/{publication_id}",
     ):
         assert path in spec["paths"], path
+
+
+def test_swedish_queue_pages(owner_client: Any, item: QueueItem) -> None:
+    sv = {"Accept-Language": "sv"}
+    assert "Publiceringskö" in owner_client.get("/queue/", headers=sv).get_data(as_text=True)
+    detail = owner_client.get(f"/queue/{item.id}", headers=sv).get_data(as_text=True)
+    assert "Publicera nu" in detail and "Ta bort ur kön" in detail
+    assert "Kopplingar" in owner_client.get("/settings/connections", headers=sv).get_data(
+        as_text=True
+    )
