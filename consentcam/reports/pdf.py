@@ -82,11 +82,12 @@ def render_pdf(
         f"{snapshot.get('responsible') or '-'}",
         new_x="LMARGIN",
         new_y="NEXT",
+        align="L",
     )
     if signed:
         pdf.set_text_color(31, 111, 92)
         pdf.set_font("DejaVu", "B", 9.5)
-        pdf.multi_cell(0, 5, signed, new_x="LMARGIN", new_y="NEXT")
+        pdf.multi_cell(0, 5, signed, new_x="LMARGIN", new_y="NEXT", align="L")
     pdf.set_text_color(29, 35, 39)
     pubs = snapshot["publications"]
     findings = snapshot["findings"]
@@ -100,6 +101,7 @@ def render_pdf(
         f"{t['taken_down']} taken down · {len(findings)} findings",
         new_x="LMARGIN",
         new_y="NEXT",
+        align="L",
     )
 
     _heading(pdf, f"Findings ({len(findings)})")
@@ -113,7 +115,9 @@ def render_pdf(
         _header_row(pdf, ("Severity", "What", "Post", "Details"), cols)
         pdf.set_font("DejaVu", "", 8)
         for f in findings:
-            lines = pdf.multi_cell(cols[3], 4, f["message"], dry_run=True, output="LINES")
+            lines = pdf.multi_cell(
+                cols[3], 4, f["message"], dry_run=True, output="LINES", align="L"
+            )
             h = 4 * max(1, len(lines)) + 1
             if pdf.will_page_break(h):
                 pdf.add_page()
@@ -130,7 +134,7 @@ def render_pdf(
             pdf.set_xy(x + cols[0] + cols[1], y)
             pdf.cell(cols[2], 4.5, f"#{f['publication_id']}")
             pdf.set_xy(x + cols[0] + cols[1] + cols[2], y)
-            pdf.multi_cell(cols[3], 4, f["message"])
+            pdf.multi_cell(cols[3], 4, f["message"], align="L")
             pdf.set_y(y + h)
             pdf.set_draw_color(230, 233, 236)
             pdf.line(x, y + h - 0.5, x + width, y + h - 0.5)
@@ -146,6 +150,7 @@ def render_pdf(
             "Re-scan. " + (snapshot.get("rescan_method") or ""),
             new_x="LMARGIN",
             new_y="NEXT",
+            align="L",
         )
     else:
         pdf.cell(
@@ -225,7 +230,7 @@ def render_pdf(
     lines.append(
         "This PDF is a printable rendering of the same data; the HTML report is the signed original."
     )
-    pdf.multi_cell(0, 4.2, "\n".join(lines), new_x="LMARGIN", new_y="NEXT")
+    pdf.multi_cell(0, 4.2, "\n".join(lines), new_x="LMARGIN", new_y="NEXT", align="L")
     return bytes(pdf.output())
 
 

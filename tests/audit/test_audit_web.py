@@ -227,3 +227,8 @@ def test_pdf_opens(app, owner_client) -> None:
         run = s.scalar(sa.select(AuditRun))
     pdf = owner_client.get(f"/audits/{run.id}/download.pdf").data
     assert io.BytesIO(pdf).read(4) == b"%PDF"
+
+
+def test_swedish(owner_client) -> None:
+    text = owner_client.get("/audits/", headers={"Accept-Language": "sv"}).get_data(as_text=True)
+    assert "Kvartalsgranskningar" in text and "Gör en granskning" in text

@@ -114,6 +114,25 @@ def detail(audit_id: int) -> Any:
             audits.read_report(runtime(), run)
         except audits.ReportTampered as exc:
             problem = str(exc)
+    findings: list[dict[str, Any]] = []
+    chart_svg = None
+    if run.report_key and problem is None:
+        from markupsafe import Markup
+
+        from consentcam.reports import FINDING_LABELS
+        from consentcam.reports.chart import svg
+
+        try:
+            snapshot = audits.read_snapshot(runtime(), run)
+        except (audits.ReportTampered, audits.AuditError) as exc:
+            problem = str(exc)
+        else:
+            findings = [
+                {**f, "label": FINDING_LABELS.get(f["kind"], f["kind"])}
+                for f in snapshot["findings"][:200]
+            ]
+            # Built from escaped text and numbers only (see reports.chart.svg).
+            chart_svg = Markup(svg(snapshot["chart"]))
     form = SignForm()
     return render_template(
         "audits/detail.html",
@@ -122,6 +141,8 @@ def detail(audit_id: int) -> Any:
         summary=audits.summary_of(run),
         problem=problem,
         form=form,
+        findings=findings,
+        chart_svg=chart_svg,
     )
 
 
@@ -146,8 +167,11 @@ def report(audit_id: int) -> Any:
     response = Response(data, mimetype="text/html")
     # The report is a stored document: no scripts, no forms, nothing loaded from elsewhere.
     response.headers["Content-Security-Policy"] = (
-        "default-src 'none'; img-src data:; style-src 'unsafe-inline'; sandbox"
+        "default-src 'none'; img-src data:; style-src 'unsafe-inline'; "
+        "frame-ancestors 'self'; sandbox"
     )
+    # Shown inside the audit page's frame, so framing by this site alone is allowed.
+    response.headers["X-Frame-Options"] = "SAMEORIGIN"
     response.headers["X-Content-Type-Options"] = "nosniff"
     if request.args.get("download"):
         response.headers["Content-Disposition"] = (
