@@ -117,3 +117,28 @@ def user_for_token(session: so.Session, clear: str) -> User | None:
         return None
     token.last_used_at = utcnow()
     return token.user
+
+
+def deactivate_user(session: so.Session, user: User, actor: User) -> bool:
+    """Close an account and end its sessions everywhere; returns False if it was closed already."""
+    if user.id == actor.id:
+        raise UserError("you cannot deactivate your own account")
+    if not user.active:
+        return False
+    if user.is_owner:
+        owners = session.scalar(
+            sa.select(sa.func.count(User.id)).where(User.role == "owner", User.active.is_(True))
+        )
+        if (owners or 0) <= 1:
+            raise UserError("the last owner cannot be deactivated")
+    user.active = False
+    # The session id carries this version, so every open session of the user stops working.
+    user.session_version += 1
+    for token in session.scalars(
+        sa.select(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
+    ):
+        token.revoked_at = utcnow()
+    events.record(
+        session, "user.deactivated", f"user:{user.id}", {"email": user.email}, actor=actor.email
+    )
+    return True

@@ -26,6 +26,8 @@ BLUEPRINTS = (
     "consentcam.web.dashboard",
     "consentcam.web.photos",
     "consentcam.web.people",
+    "consentcam.web.suppliers",
+    "consentcam.web.settings",
     "consentcam.web.withdrawals",
     "consentcam.web.removals",
     "consentcam.web.audits",
@@ -40,10 +42,12 @@ NAV: tuple[tuple[str, str], ...] = (
     ("dashboard.index", "Today"),
     ("photos.index", "Photos"),
     ("people.index", "People"),
+    ("suppliers.index", "Suppliers"),
     ("queue.index", "Queue"),
     ("queue.publications", "Published"),
     ("removals.index", "Removals"),
     ("audits.index", "Audits"),
+    ("settings.index", "Settings"),
 )
 
 

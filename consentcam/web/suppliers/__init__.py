@@ -1,0 +1,272 @@
+"""Suppliers and their written permissions: list, add, record and revoke permissions, mark photos."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, time, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileField
+from wtforms import DateField, StringField, TextAreaField
+from wtforms.validators import DataRequired, Length, Optional
+
+from consentcam.domain.types import Channel
+from consentcam.models import Photo, Supplier, SupplierPermission
+from consentcam.services import suppliers as suppliers_service
+from consentcam.services.people import EvidenceTampered, sniff_scan_mime
+from consentcam.services.suppliers import SupplierError
+from consentcam.web import db, runtime
+from consentcam.web.auth import owner_required
+from consentcam.web.people import EVIDENCE_EXT, channel_labels
+
+bp = Blueprint("suppliers", __name__, url_prefix="/suppliers")
+log = logging.getLogger(__name__)
+CHANNELS = tuple(c.value for c in Channel)
+
+
+def _user() -> Any:
+    return current_user._get_current_object()
+
+
+class SupplierForm(FlaskForm):
+    name = StringField("Name", validators=[DataRequired(), Length(max=200)])
+    contact = StringField("Contact", validators=[Optional(), Length(max=300)])
+
+
+class PermissionForm(FlaskForm):
+    valid_from = DateField("Valid from", validators=[DataRequired()])
+    valid_until = DateField("Valid until", validators=[Optional()])
+    document = FileField("Signed permission document")
+    note = TextAreaField("Note", validators=[Optional(), Length(max=2000)])
+
+
+def _start(day: Any) -> datetime:
+    return datetime.combine(day, time(0, 0), tzinfo=UTC)
+
+
+def _supplier(supplier_id: int) -> Supplier:
+    supplier = db().get(Supplier, supplier_id)
+    if supplier is None:
+        abort(404)
+    return supplier
+
+
+@bp.route("/")
+@login_required
+def index() -> Any:
+    session = db()
+    suppliers = list(session.scalars(sa.select(Supplier).order_by(sa.func.lower(Supplier.name))))
+    photo_counts = dict(
+        session.execute(
+            sa.select(Photo.supplier_id, sa.func.count(Photo.id))
+            .where(Photo.supplier_id.is_not(None))
+            .group_by(Photo.supplier_id)
+        ).all()
+    )
+    permissions: dict[int, list[SupplierPermission]] = {}
+    for p in session.scalars(sa.select(SupplierPermission)):
+        permissions.setdefault(p.supplier_id, []).append(p)
+    now = datetime.now(UTC)
+    active = {
+        sid: sorted(
+            {
+                c
+                for p in perms
+                if suppliers_service.permission_state(p, now) == "active"
+                for c in p.channel_list
+            }
+        )
+        for sid, perms in permissions.items()
+    }
+    return render_template(
+        "suppliers/index.html",
+        suppliers=suppliers,
+        photo_counts=photo_counts,
+        active=active,
+        channel_labels=channel_labels(),
+    )
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@owner_required
+def new() -> Any:
+    form = SupplierForm()
+    if form.validate_on_submit():
+        try:
+            supplier = suppliers_service.add_supplier(
+                db(), form.name.data or "", contact=form.contact.data, actor=_user()
+            )
+        except SupplierError as exc:
+            db().rollback()
+            flash(str(exc), "error")
+        else:
+            db().commit()
+            flash(_("%(name)s was added.", name=supplier.name), "info")
+            return redirect(url_for("suppliers.detail", supplier_id=supplier.id))
+    return render_template("suppliers/new.html", form=form)
+
+
+@bp.route("/<int:supplier_id>")
+@login_required
+def detail(supplier_id: int) -> Any:
+    supplier = _supplier(supplier_id)
+    photos = db().scalar(sa.select(sa.func.count(Photo.id)).where(Photo.supplier_id == supplier.id))
+    return render_template(
+        "suppliers/detail.html",
+        supplier=supplier,
+        permissions=list(reversed(supplier.permissions)),
+        state=suppliers_service.permission_state,
+        photos=photos or 0,
+        channel_labels=channel_labels(),
+        now=datetime.now(UTC),
+        day=timedelta(days=1),
+    )
+
+
+@bp.route("/<int:supplier_id>/permissions/new", methods=["GET", "POST"])
+@owner_required
+def permission_new(supplier_id: int) -> Any:
+    session = db()
+    supplier = _supplier(supplier_id)
+    form = PermissionForm()
+    channels = [c for c in request.form.getlist("channels") if c in CHANNELS]
+    error = None
+    if request.method == "POST":
+        if form.validate():
+            upload = form.document.data
+            data = upload.read() if upload else b""
+            if upload:
+                upload.close()
+            mime = sniff_scan_mime(data) if data else None
+            try:
+                if data and mime is None:
+                    raise SupplierError(_("The document must be a PDF, JPEG or PNG file."))
+                until = form.valid_until.data
+                permission = suppliers_service.add_permission(
+                    session,
+                    runtime(),
+                    supplier,
+                    channels=channels,
+                    valid_from=_start(form.valid_from.data),
+                    # "Valid until 31 December" covers that whole day.
+                    valid_until=_start(until) + timedelta(days=1) if until else None,
+                    document=data or None,
+                    document_mime=mime,
+                    note=form.note.data,
+                    actor=_user(),
+                )
+            except SupplierError as exc:
+                session.rollback()
+                error = str(exc)
+            else:
+                session.commit()
+                flash(_("The permission is recorded."), "info")
+                return redirect(
+                    url_for("suppliers.detail", supplier_id=supplier.id)
+                    + f"#permission-{permission.id}"
+                )
+        else:
+            error = _("Please correct the marked fields.")
+    elif form.valid_from.data is None:
+        form.valid_from.data = datetime.now(UTC).date()
+    return (
+        render_template(
+            "suppliers/permission.html",
+            supplier=supplier,
+            form=form,
+            channels=CHANNELS,
+            chosen=channels,
+            error=error,
+            channel_labels=channel_labels(),
+        ),
+        422 if error else 200,
+    )
+
+
+def _permission(permission_id: int) -> SupplierPermission:
+    permission = db().get(SupplierPermission, permission_id)
+    if permission is None:
+        abort(404)
+    return permission
+
+
+@bp.route("/permissions/<int:permission_id>/revoke", methods=["POST"])
+@owner_required
+def revoke(permission_id: int) -> Any:
+    permission = _permission(permission_id)
+    if suppliers_service.revoke_permission(db(), permission, actor=_user()):
+        flash(_("The permission is revoked."), "info")
+    db().commit()
+    return redirect(url_for("suppliers.detail", supplier_id=permission.supplier_id))
+
+
+@bp.route("/permissions/<int:permission_id>/document")
+@owner_required
+def document(permission_id: int) -> Any:
+    permission = _permission(permission_id)
+    if not permission.document_key:
+        abort(404)
+    try:
+        data = suppliers_service.read_document(runtime(), permission)
+    except (EvidenceTampered, FileNotFoundError) as exc:
+        log.error("supplier document refused: %s", exc)
+        return render_template("suppliers/document_error.html", permission=permission), 500
+    mime = permission.document_mime or "application/octet-stream"
+    name = f"supplier-permission-{permission.id}.{EVIDENCE_EXT.get(mime, 'bin')}"
+    return Response(
+        data,
+        mimetype=mime,
+        headers={
+            "Content-Disposition": f'attachment; filename="{name}"',
+            "Cache-Control": "private, no-store",
+            "X-Content-Type-Options": "nosniff",
+        },
+    )
+
+
+@bp.route("/assign-photo", methods=["POST"])
+@owner_required
+def assign_photo() -> Any:
+    """Mark a photo as provided by a supplier (empty supplier_id: by nobody)."""
+    session = db()
+    photo_id = request.form.get("photo_id", "")
+    raw = request.form.get("supplier_id", "").strip()
+    photo = session.get(Photo, int(photo_id)) if photo_id.isdigit() else None
+    if photo is None:
+        abort(404)
+    if raw and not raw.isdigit():
+        abort(400)
+    try:
+        changed = suppliers_service.set_photo_supplier(
+            session, photo, int(raw) if raw else None, _user()
+        )
+    except SupplierError as exc:
+        session.rollback()
+        flash(str(exc), "error")
+    else:
+        session.commit()
+        if changed:
+            flash(_("The photo's supplier is saved."), "info")
+    target = request.form.get("next", "")
+    if not target.startswith("/") or target.startswith("//"):
+        target = (
+            url_for("photos.detail", photo_id=photo.id)
+            if "photos.detail" in current_app.view_functions
+            else url_for("suppliers.index")
+        )
+    return redirect(target)

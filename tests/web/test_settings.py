@@ -1,0 +1,114 @@
+"""Settings: users, API tokens and the business settings; owner only."""
+
+from __future__ import annotations
+
+import tomllib
+
+import pytest
+import sqlalchemy as sa
+
+from consentcam.models import ApiToken, Event, User
+from tests.conftest import STAFF_PASSWORD
+
+
+@pytest.mark.parametrize("path", ["/settings/", "/settings/users", "/settings/tokens"])
+def test_access(client, users, path) -> None:  # type: ignore[no-untyped-def]
+    from tests.conftest import login
+
+    anonymous = client.get(path)
+    assert anonymous.status_code == 302 and "/login" in anonymous.headers["Location"]
+    login(client, "staff")
+    assert client.get(path).status_code == 403
+    assert client.post(path, data={}).status_code == 403
+    client.post("/logout")
+    login(client, "owner")
+    assert client.get(path).status_code == 200
+
+
+def test_add_and_deactivate_a_user(owner_client, app, users) -> None:  # type: ignore[no-untyped-def]
+    short = owner_client.post(
+        "/settings/users",
+        data={"email": "new@example.com", "name": "New", "password": "short", "role": "staff"},
+    )
+    assert short.status_code == 422 and "at least 12" in short.get_data(as_text=True)
+    ok = owner_client.post(
+        "/settings/users",
+        data={
+            "email": "new@example.com",
+            "name": "New",
+            "password": "a-long-password-1",
+            "role": "staff",
+        },
+    )
+    assert ok.status_code == 302
+    rt = app.extensions["runtime"]
+    with rt.sessions() as s:
+        new = s.scalar(sa.select(User).where(User.email == "new@example.com"))
+        assert new.role == "staff" and new.active
+    # A signed-in staff member is signed out when deactivated.
+    staff = app.test_client()
+    staff.post("/login", data={"email": "staff@example.com", "password": STAFF_PASSWORD})
+    assert staff.get("/people/").status_code == 200
+    assert owner_client.post(f"/settings/users/{users['staff']}/deactivate").status_code == 302
+    assert staff.get("/people/").status_code == 302
+    with rt.sessions() as s:
+        user = s.get(User, users["staff"])
+        assert not user.active and user.session_version == 1
+        assert (
+            s.scalar(
+                sa.select(Event.kind)
+                .where(Event.subject == f"user:{user.id}")
+                .order_by(Event.seq.desc())
+                .limit(1)
+            )
+            == "user.deactivated"
+        )
+    own = owner_client.post(f"/settings/users/{users['owner']}/deactivate", follow_redirects=True)
+    assert "your own account" in own.get_data(as_text=True)
+
+
+def test_tokens_shown_once_and_revoked(owner_client, app) -> None:  # type: ignore[no-untyped-def]
+    created = owner_client.post("/settings/tokens", data={"name": "phone"})
+    html = created.get_data(as_text=True)
+    assert created.status_code == 200 and "shown only this once" in html
+    assert created.headers["Cache-Control"] == "no-store"
+    clear = html.split('id="new-token">')[1].split("<")[0]
+    assert clear.startswith("cc_")
+    assert (
+        owner_client.get(
+            "/api/v1/openapi.json", headers={"Authorization": f"Bearer {clear}"}
+        ).status_code
+        == 200
+    )
+    listing = owner_client.get("/settings/tokens").get_data(as_text=True)
+    assert clear not in listing and clear[:10] in listing
+    rt = app.extensions["runtime"]
+    with rt.sessions() as s:
+        token_id = s.scalar(sa.select(ApiToken.id))
+    assert owner_client.post(f"/settings/tokens/{token_id}/revoke").status_code == 302
+    fresh = app.test_client()
+    assert (
+        fresh.get("/api/v1/openapi.json", headers={"Authorization": f"Bearer {clear}"}).status_code
+        == 401
+    )
+
+
+def test_business_settings_written_to_config(owner_client, app, instance) -> None:  # type: ignore[no-untyped-def]
+    (instance / "config.toml").write_text('secret_key = "keep-me"\nremoval_due_days = 5\n')
+    page = owner_client.get("/settings/").get_data(as_text=True)
+    assert "Kraftkällan" in page and "ENCRYPTION_KEY" not in page
+    response = owner_client.post(
+        "/settings/",
+        data={"business_name": "Kraftkällan Yoga", "responsible_person": "Ann", "language": "sv"},
+    )
+    assert response.status_code == 302
+    data = tomllib.loads((instance / "config.toml").read_text())
+    assert data["business_name"] == "Kraftkällan Yoga" and data["language"] == "sv"
+    assert data["secret_key"] == "keep-me" and data["removal_due_days"] == 5
+    assert app.extensions["runtime"].settings["BUSINESS_NAME"] == "Kraftkällan Yoga"
+
+
+def test_swedish_settings(owner_client) -> None:  # type: ignore[no-untyped-def]
+    owner_client.post("/language/sv", data={"next": "/settings/"})
+    html = owner_client.get("/settings/users").get_data(as_text=True)
+    assert "Inställningar" in html and "Användare" in html
