@@ -53,12 +53,12 @@ def main(ctx: click.Context, instance: Path) -> None:
     ctx.obj = Context(instance.resolve())
 
 
-def require_engine() -> None:
-    """Stop with one clear message when the face models cannot be loaded."""
-    from consentcam.faces.engine import EngineUnavailable, get_engine
+def require_engine(load: bool = True) -> None:
+    """Stop with one clear message when the face models cannot be loaded (or found, without load)."""
+    from consentcam.faces.engine import EngineUnavailable, get_engine, locate_models
 
     try:
-        get_engine().load()
+        get_engine().load() if load else locate_models()
     except EngineUnavailable as exc:
         raise click.ClickException(str(exc)) from exc
 
@@ -143,7 +143,8 @@ def serve(ctx: Context, host: str, port: int, threads: int, no_worker: bool) -> 
     from consentcam.db import upgrade
     from consentcam.web import create_app
 
-    require_engine()
+    # The web process only checks the models are there: dlib is loaded by the worker alone.
+    require_engine(load=False)
     rt = ctx.runtime()
     upgrade(rt.engine)
     worker = None

@@ -71,7 +71,8 @@ class Jobs:
 
 
 def init_app(app: Flask) -> Jobs:
-    huey = make_huey(app.config["QUEUE_URL"])
+    # QUEUE_NAME lets several instances (or test runs) share one Redis database.
+    huey = make_huey(app.config["QUEUE_URL"], app.config.get("QUEUE_NAME") or "consentcam")
     jobs = Jobs(app, huey)
     app.extensions["jobs"] = jobs
     for module_name in TASK_MODULES:

@@ -100,9 +100,24 @@ def scan_photo(session: so.Session, rt: Runtime, photo_id: int) -> Photo | None:
         return None
     if photo.scan_state == "done":
         return photo
-    photo.scan_state = "scanning"
-    photo.scan_attempts += 1
+    # Claim the scan atomically: when two workers got the same job (a re-queue at start-up, a
+    # retried delivery), only the one whose update still sees the attempts it read goes on.
+    seen = photo.scan_attempts
+    claimed = session.execute(
+        sa.update(Photo)
+        .where(
+            Photo.id == photo_id,
+            Photo.scan_state.in_(("pending", "scanning")),
+            Photo.scan_attempts == seen,
+        )
+        .values(scan_state="scanning", scan_attempts=seen + 1)
+        .execution_options(synchronize_session=False)
+    )
     session.commit()
+    if claimed.rowcount != 1:
+        log.info("scan: photo %s is being scanned by another worker", photo_id)
+        return session.get(Photo, photo_id)
+    session.refresh(photo)
     try:
         result = scan_image(
             rt.storage.path(photo.original_key), scan_settings(rt), name=photo.original_name
