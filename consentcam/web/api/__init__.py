@@ -25,6 +25,8 @@ API_MODULES: tuple[str, ...] = (
     "consentcam.web.api.photos",
     "consentcam.web.api.publishing",
     "consentcam.web.api.audits",
+    "consentcam.web.api.people",
+    "consentcam.web.api.suppliers",
 )
 
 SPEC: dict[str, Any] = {
