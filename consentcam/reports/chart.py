@@ -41,13 +41,14 @@ def _hex(rgb: tuple[int, int, int]) -> str:
     return "#{:02x}{:02x}{:02x}".format(*rgb)
 
 
-def svg(chart: dict[str, dict[str, int]], width: int = 640) -> str:
+def svg(chart: dict[str, dict[str, int]], width: int = 440) -> str:
     """Render the chart as an inline SVG with a legend and counts on the bars."""
     layout, _widest = bars(chart)
-    label_w, row_h, gap, top = 110, 30, 12, 34
+    # Narrow on purpose: on a phone the whole picture is shrunk to fit, text included.
+    label_w, row_h, gap, top = 92, 30, 12, 34
     rows = len(chart)
     height = top + max(1, rows) * (row_h + gap) + 8
-    plot_w = width - label_w - 50
+    plot_w = width - label_w - 40
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
         f'width="100%" role="img" aria-labelledby="chart-title" class="chart">',
@@ -59,7 +60,7 @@ def svg(chart: dict[str, dict[str, int]], width: int = 640) -> str:
             f'<rect x="{x}" y="6" width="14" height="14" rx="3" fill="{_hex(STATUS_COLOURS[status])}"/>'
             f'<text x="{x + 20}" y="18" font-size="13" fill="#1d2327">{escape(STATUS_LABELS[status])}</text>'
         )
-        x += 30 + 8 * len(STATUS_LABELS[status])
+        x += 40 + 7 * len(STATUS_LABELS[status])
     if not rows:
         parts.append(
             f'<text x="{label_w}" y="{top + 20}" font-size="14" fill="#5f6b73">No publications in this quarter.</text>'

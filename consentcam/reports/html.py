@@ -28,6 +28,7 @@ table{border-collapse:collapse;width:100%;font-size:.92rem}th,td{text-align:left
 .bad{color:#b3261e;font-weight:600}.ok{color:#1e7b34}
 .sig{border:2px solid #1f6f5c;border-radius:10px;padding:.6rem .8rem;margin:1rem 0}
 .url{word-break:break-all}
+svg.chart{max-width:560px;display:block}
 @media (max-width:560px){.pub{grid-template-columns:64px 1fr}.pub img,.pub .noimg{width:64px}}
 @media print{body{max-width:none}.pub{break-inside:avoid}}
 """

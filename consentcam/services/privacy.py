@@ -15,7 +15,7 @@ from typing import Any
 
 import sqlalchemy as sa
 import sqlalchemy.orm as so
-from PIL import Image, ImageFilter
+from PIL import Image
 
 from consentcam.domain.retention import PersonActivity, parse_period, plan_purge
 from consentcam.models import (
@@ -41,11 +41,6 @@ Box = tuple[int, int, int, int]
 
 # The exported photos are for reading, not printing: this long side keeps the ZIP small.
 EXPORT_SIDE = 1600
-# Other people's faces: the box grows by this share on every side, is reduced to a few blocks
-# and smeared, so nothing of the face survives (the same recipe as the published copies).
-BLUR_MARGIN = 0.3
-BLUR_BLOCKS = 8
-BLUR_RADIUS_SHARE = 0.12
 
 
 class PrivacyError(ValueError):
@@ -97,28 +92,10 @@ def live_posts_of(session: so.Session, person_id: int) -> list[int]:
 
 
 def blur_boxes(im: Image.Image, boxes: Sequence[Box]) -> Image.Image:
-    """Make each box unrecognisable: pixelate the grown box to a few blocks, then blur it."""
-    out = im.copy()
-    for left, top, right, bottom in boxes:
-        dx, dy = (right - left) * BLUR_MARGIN, (bottom - top) * BLUR_MARGIN
-        region_box = (
-            max(0, int(left - dx)),
-            max(0, int(top - dy)),
-            min(out.width, int(round(right + dx))),
-            min(out.height, int(round(bottom + dy))),
-        )
-        w, h = region_box[2] - region_box[0], region_box[3] - region_box[1]
-        if w < 2 or h < 2:
-            continue
-        region = out.crop(region_box)
-        blocks = region.resize(
-            (max(1, min(BLUR_BLOCKS, w)), max(1, min(BLUR_BLOCKS, h))), Image.Resampling.BOX
-        )
-        smeared = blocks.resize((w, h), Image.Resampling.NEAREST).filter(
-            ImageFilter.GaussianBlur(max(2.0, BLUR_RADIUS_SHARE * max(w, h)))
-        )
-        out.paste(smeared, region_box[:2])
-    return out
+    """Make each box unrecognisable with the same blur the published copies use."""
+    from consentcam.services.cleared import blur_faces
+
+    return blur_faces(im, boxes)
 
 
 def photo_with_others_blurred(rt: Runtime, photo: Photo, person_id: int) -> bytes:

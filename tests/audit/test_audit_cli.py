@@ -66,6 +66,8 @@ def test_audit_html_with_rescan(instance: Path, tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "re-scanning published copies: 6/6" in result.output
     html = out.read_text()
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / "audit-report.html").write_text(html)
     assert "Face nobody accounts for" in html and "<svg" in html
     assert "finding(s)" in result.output
 
