@@ -1,0 +1,185 @@
+"""Real processes for fault and scale-out tests: instances made by the CLI, servers, workers, uploads."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+from tests.conftest import FACES, OWNER_PASSWORD
+from tests.hardening.helpers import multipart
+
+#: Base photos with clear faces, for variants whose face count is known from the base.
+BASES = (
+    "unknown/obama1.jpg",
+    "unknown/two_people.jpg",
+    "unknown/kit_with_rose.jpg",
+    "unknown/alex_lacamoire1.jpg",
+    "unknown/johnsnow_test1.jpg",
+    "unknown/obama3.jpg",
+)
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CONSENTCAM_")}
+    env.update(extra)
+    return env
+
+
+def cli(
+    instance: Path, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run(
+        [sys.executable, "-m", "consentcam", "--instance", str(instance), *args],
+        env=env or clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done
+
+
+def init_instance(instance: Path, *extra: str, env: dict[str, str] | None = None) -> None:
+    cli(
+        instance,
+        "init",
+        "--owner-email",
+        "owner@example.com",
+        "--owner-password",
+        OWNER_PASSWORD,
+        *extra,
+        env=env,
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start(
+    args: list[str], instance: Path, log: Path, env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    """Start `consentcam ...` in its own process group (so a kill reaches its worker child too)."""
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "consentcam", "--instance", str(instance), *args],
+            env=env or clean_env(),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
+def wait_up(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"server exited early:\n{log.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(url + "/login", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
+            pass
+        time.sleep(0.3)
+    raise AssertionError(f"server did not answer:\n{log.read_text()[-3000:]}")
+
+
+def children(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            found += [int(c) for c in (task / "children").read_text().split()]
+        except OSError:
+            pass
+    return found
+
+
+def kill_group(proc: subprocess.Popen[bytes]) -> None:
+    """SIGKILL the server and everything it started (its worker), like a power cut."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait(timeout=30)
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            kill_group(proc)
+
+
+def variant(base: str, n: int, side: int = 700) -> bytes:
+    """A distinct small JPEG of a base photo: same faces, one corner pixel differs."""
+    with Image.open(FACES / base) as im:
+        im = im.convert("RGB")
+        im.thumbnail((side, side))
+        # A whole 8x8 block (one JPEG block), so quantisation cannot hide the difference.
+        im.paste((n * 37 % 256, (n // 7) * 53 % 256, 200), (0, 0, 8, 8))
+        out = io.BytesIO()
+        im.save(out, "JPEG", quality=92, comment=f"variant {n}".encode())
+        return out.getvalue()
+
+
+def token_for_owner(instance: Path, env: dict[str, str] | None = None) -> str:
+    code = (
+        "import sys; from pathlib import Path; import sqlalchemy as sa;"
+        "from consentcam.runtime import Runtime; from consentcam.models import User;"
+        "from consentcam.services import users;"
+        "rt = Runtime.build(Path(sys.argv[1]));"
+        "s = rt.sessions(); u = s.scalars(sa.select(User)).first();"
+        "print(users.create_token(s, u, 'tests')[1]); s.commit()"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(instance)],
+        env=env or clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return done.stdout.strip().splitlines()[-1]
+
+
+def api(
+    url: str, token: str, method: str = "GET", body: Any = None, timeout: float = 60
+) -> tuple[int, Any]:
+    data = None
+    headers = {"Authorization": f"Bearer {token}"}
+    if isinstance(body, tuple):
+        data, headers["Content-Type"] = body
+    elif body is not None:
+        data = json.dumps(body).encode()
+        headers["Content-Type"] = "application/json"
+    request = urllib.request.Request(url, data=data, method=method, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"null")
+
+
+def upload(url: str, token: str, name: str, data: bytes) -> tuple[int, Any]:
+    return api(url + "/api/v1/photos", token, "POST", multipart(files=[("photos", name, data)]))
