@@ -161,7 +161,7 @@ def test_kill_server_and_worker_mid_upload_and_mid_withdrawal(tmp_path: Path) ->
         with rt.sessions() as s:
             counts = {p.sha256: len(p.faces) for p in s.scalars(sa.select(Photo)).all()}
         per_base: dict[int, set[int]] = {}
-        for n, (name, data) in enumerate(files.items()):
+        for n, data in enumerate(files.values()):
             digest = hashlib.sha256(data).hexdigest()
             if digest in counts:
                 per_base.setdefault(n % 3, set()).add(counts[digest])
