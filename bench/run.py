@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
 import sys
 import time
 from datetime import UTC, datetime
@@ -13,11 +14,12 @@ from typing import Any
 
 from bench import machine
 from bench.cases import CASES, Context, Row
+from consentcam.config import DEFAULTS
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 #: Modules whose @case functions join the registry (append yours: page latency, audit timings).
-CASE_MODULES = ("bench.cases", "bench.queue_case")
+CASE_MODULES = ("bench.cases", "bench.queue_case", "bench.pages_case")
 COLUMNS = ("case", "ours", "baseline", "ratio", "target", "met?")
 
 
@@ -63,7 +65,8 @@ def results_markdown(report: dict[str, Any]) -> str:
         f"Latest {mode} run, {report['finished']} ({report['seconds']:.0f} s), made with "
         "`uv run python -m bench`. Ours = consentcam.faces (scan_image + Matcher); baseline = "
         'face_recognition at full resolution, upsample 1, default (68-point, "large") model. '
-        "Ratios are ours/baseline from the same run.",
+        f"Ratios are ours/baseline from the same run. Ours scans with DETECT_SIDE "
+        f"{report.get('detect_side')} (the app's setting).",
         "",
         *[f"- {line}" for line in machine.header_lines(report["machine"])],
         "",
@@ -98,6 +101,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         type=Path,
         default=None,
         help="also write the table as Markdown here (a full run of every case writes bench/RESULTS.md)",
+    )
+    parser.add_argument(
+        "--detect-side",
+        type=int,
+        default=None,
+        help="scan with this DETECT_SIDE instead of the app's default (cases 1-3)",
     )
     return parser.parse_args(argv)
 
@@ -140,14 +149,17 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         print(f"unknown case(s): {', '.join(unknown)}; known: {', '.join(CASES)}", file=sys.stderr)
         return 2
+    if args.detect_side:
+        os.environ["BENCH_DETECT_SIDE"] = str(args.detect_side)  # read by bench.child
     report = run(names, args.quick)
+    report["detect_side"] = args.detect_side or DEFAULTS["DETECT_SIDE"]
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(report, indent=2) + "\n")
     print("\n".join(machine.header_lines(report["machine"])))
     print()
     print(text_table(report["rows"]))
     markdown = args.markdown
-    if markdown is None and not args.quick and not args.only:
+    if markdown is None and not args.quick and not args.only and not args.detect_side:
         markdown = HERE / "RESULTS.md"
     if markdown is not None:
         markdown.write_text(results_markdown(report))
