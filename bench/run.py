@@ -66,7 +66,19 @@ def results_markdown(report: dict[str, Any]) -> str:
         "`uv run python -m bench`. Ours = consentcam.faces (scan_image + Matcher); baseline = "
         'face_recognition at full resolution, upsample 1, default (68-point, "large") model. '
         f"Ratios are ours/baseline from the same run. Ours scans with DETECT_SIDE "
-        f"{report.get('detect_side')} (the app's setting).",
+        f"{report.get('detect_side') or DEFAULTS['DETECT_SIDE']} (the app's setting).",
+        *(
+            [
+                "Assembled from separate runs (each case's rows come from the last run of it): "
+                + "; ".join(
+                    f"{', '.join(p['cases'])} at {p['finished']} (load {p['load']})"
+                    for p in report["parts"]
+                )
+                + ".",
+            ]
+            if len(report.get("parts", [])) > 1
+            else []
+        ),
         "",
         *[f"- {line}" for line in machine.header_lines(report["machine"])],
         "",
@@ -74,6 +86,45 @@ def results_markdown(report: dict[str, Any]) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def merge_reports(reports: list[dict[str, Any]]) -> dict[str, Any]:
+    """One report from several: each case's rows from the last report that ran that case."""
+    by_case: dict[str, tuple[int, list[dict[str, Any]]]] = {}
+    order: list[str] = []
+    for n, report in enumerate(reports):
+        for name in report["cases"]:
+            if name not in order:
+                order.append(name)
+            rows = [r for r in report["rows"] if _row_case(r, name)]
+            by_case[name] = (n, rows)
+    merged = dict(reports[0])
+    merged["rows"] = [row for name in order for row in by_case[name][1]]
+    merged["cases"] = order
+    merged["seconds"] = sum(r["seconds"] for r in reports)
+    merged["finished"] = max(r["finished"] for r in reports)
+    merged["errors"] = {
+        name: reports[n]["errors"][name]
+        for name, (n, _) in by_case.items()
+        if name in reports[n].get("errors", {})
+    }
+    merged["parts"] = [
+        {
+            "finished": r["finished"],
+            "cases": r["cases"],
+            "load": r["machine"]["load_average_at_start"],
+        }
+        for r in reports
+    ]
+    return merged
+
+
+def _row_case(row: dict[str, Any], name: str) -> bool:
+    """Rows carry the case's number in their label; map them back to the case name."""
+    load_cases()
+    title = CASES[name].title
+    number = title.split(" ", 1)[0]  # "1.", "1b.", "2." ...
+    return str(row["case"]).startswith(number + " ") or str(row["case"]).startswith(name + ":")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -101,6 +152,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         type=Path,
         default=None,
         help="also write the table as Markdown here (a full run of every case writes bench/RESULTS.md)",
+    )
+    parser.add_argument(
+        "--merge",
+        nargs="+",
+        type=Path,
+        metavar="JSON",
+        help="write bench/RESULTS.md from saved reports instead of running; a case's rows come "
+        "from the last report that ran it (e.g. a case re-run on its own after a failure)",
     )
     parser.add_argument(
         "--detect-side",
@@ -143,6 +202,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.list:
         for case in CASES.values():
             print(f"{case.name:10} {case.title}")
+        return 0
+    if args.merge:
+        report = merge_reports([json.loads(p.read_text()) for p in args.merge])
+        (args.markdown or HERE / "RESULTS.md").write_text(results_markdown(report))
+        print(text_table(report["rows"]))
         return 0
     names = args.only or list(CASES)
     unknown = [n for n in names if n not in CASES]
