@@ -142,3 +142,10 @@ def deactivate_user(session: so.Session, user: User, actor: User) -> bool:
         session, "user.deactivated", f"user:{user.id}", {"email": user.email}, actor=actor.email
     )
     return True
+
+
+def sign_out_everywhere(session: so.Session, user: User) -> None:
+    """End every session and remember-me cookie of this user, on every device."""
+    # The session id carries this version, so bumping it invalidates all of them at once.
+    user.session_version += 1
+    events.record(session, "user.signed_out_everywhere", f"user:{user.id}", {}, actor=user.email)

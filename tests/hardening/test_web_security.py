@@ -17,7 +17,7 @@ from tests.conftest import OWNER_PASSWORD, base_settings, login
 #: Routes anyone may use: sign-in, language choice, the public cleared-copy link, static files.
 PUBLIC_ENDPOINTS = {"auth.login", "auth.language", "static"}
 PUBLIC_PREFIXES = ("public.",)
-#: Routes that must be owner-only wherever they exist (consent, withdrawal, users, settings, audits).
+#: Changes that must be owner-only wherever they exist (consent, withdrawal, users, settings, audits).
 MUST_BE_OWNER = re.compile(
     r"(withdraw|consent|erase|erasure|settings|users|supplier.*permission|sign_off|signoff|token)"
 )
@@ -86,7 +86,7 @@ def test_staff_get_403_on_owner_only_routes(app, client, users) -> None:  # type
     assert owner_only, "some routes are owner-only"
     # Cross-check: routes that change consent or users must be among the owner-only ones.
     missing = sorted(
-        {ep for ep, _m, _u in _routes(app) if MUST_BE_OWNER.search(ep)}
+        {ep for ep, m, _u in _routes(app) if m != "GET" and MUST_BE_OWNER.search(ep)}
         - {ep for ep, _m, _u in owner_only}
         - {"auth.logout"}
     )
@@ -302,3 +302,23 @@ def test_templates_have_no_inline_script_or_style() -> None:
             for match in pattern.finditer(text):
                 found.append(f"{path.relative_to(root)}: {match.group(0)[:80]}")
     assert not found, "the content security policy blocks these:\n" + "\n".join(found)
+
+
+def test_sign_out_everywhere_ends_remember_me_cookies(app, users) -> None:  # type: ignore[no-untyped-def]
+    phone = app.test_client()
+    laptop = app.test_client()
+    for device in (phone, laptop):
+        response = device.post(
+            "/login",
+            data={"email": "owner@example.com", "password": OWNER_PASSWORD, "remember": "y"},
+        )
+        assert response.status_code == 302
+    # The phone forgets its session but keeps its remember-me cookie: it is still signed in.
+    phone.delete_cookie("session")
+    assert phone.get("/").status_code == 200
+    assert laptop.post("/logout/everywhere").status_code == 302
+    phone.delete_cookie("session")
+    assert phone.get("/").status_code == 302, "the remember-me cookie no longer signs in"
+    assert laptop.get("/").status_code == 302
+    with app.extensions["runtime"].sessions() as s:
+        assert s.get(User, users["owner"]).session_version == 1

@@ -82,6 +82,20 @@ def logout() -> Any:
     return redirect(url_for("auth.login"))
 
 
+@bp.route("/logout/everywhere", methods=["POST"])
+@login_required
+def logout_everywhere() -> Any:
+    """Sign out here and on every other device (also ends remember-me cookies)."""
+    user = db().get(User, current_user.id)
+    if user is not None:
+        users.sign_out_everywhere(db(), user)
+        db().commit()
+    logout_user()
+    session.clear()
+    flash(_("You are signed out on every device."), "info")
+    return redirect(url_for("auth.login"))
+
+
 @bp.route("/language/<code>", methods=["POST"])
 def language(code: str) -> Any:
     if code not in LANGUAGES:
