@@ -322,3 +322,12 @@ def test_sign_out_everywhere_ends_remember_me_cookies(app, users) -> None:  # ty
     assert laptop.get("/").status_code == 302
     with app.extensions["runtime"].sessions() as s:
         assert s.get(User, users["owner"]).session_version == 1
+
+
+def test_the_sign_in_limit_speaks_swedish(client, users) -> None:  # type: ignore[no-untyped-def]
+    client.post("/language/sv")
+    for _ in range(5):
+        client.post("/login", data={"email": "owner@example.com", "password": "x" * 14})
+    blocked = client.post("/login", data={"email": "owner@example.com", "password": "x" * 14})
+    assert blocked.status_code == 429
+    assert "För många inloggningsförsök" in blocked.get_data(as_text=True)
