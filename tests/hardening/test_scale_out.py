@@ -16,7 +16,7 @@ from consentcam.services import photos as photos_service
 from tests.conftest import REDIS_URL, redis_available
 from tests.hardening import servers
 
-pytestmark = [pytest.mark.slow, pytest.mark.postgres]
+pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis]
 PHOTOS = 100
 
 
