@@ -394,3 +394,37 @@ def test_downloads_are_attachments(filled: Path) -> None:
             checked += 1
     assert checked >= 1
     rt.close()
+
+
+def test_every_page_with_data_has_no_inline_script_and_no_server_error(filled: Path) -> None:
+    """Every GET page of a filled instance, ids filled in with 1 (a person, photo, consent exist)."""
+    from consentcam.web import create_app
+    from tests.conftest import login
+    from tests.hardening.test_web_security import INLINE_HANDLER, INLINE_SCRIPT
+
+    app = create_app({"TESTING": True, "WTF_CSRF_ENABLED": False}, instance_path=filled)
+    client = app.test_client()
+    login(client, "owner")
+    pages = 0
+    problems = []
+    for rule in app.url_map.iter_rules():
+        if "GET" not in (rule.methods or ()) or rule.endpoint.endswith("static"):
+            continue
+        if rule.rule.startswith(("/api/", "/p/", "/logout")):
+            continue
+        values = {a: 1 for a in rule.arguments}
+        try:
+            url = rule.build(values, append_unknown=False)[1]  # type: ignore[index]
+        except Exception:
+            continue  # a non-integer argument (a token): covered by its owner's tests
+        response = client.get(url)
+        if response.status_code >= 500:
+            problems.append(f"{url} -> {response.status_code}")
+        if response.mimetype == "text/html" and response.status_code == 200:
+            pages += 1
+            html = response.get_data(as_text=True)
+            for pattern in (INLINE_SCRIPT, INLINE_HANDLER):
+                problems += [f"{url}: {m.group(0)[:80]}" for m in pattern.finditer(html)]
+    assert pages >= 8
+    assert not problems, "\n".join(problems)
+    app.extensions["runtime"].close()
