@@ -331,3 +331,23 @@ def test_the_sign_in_limit_speaks_swedish(client, users) -> None:  # type: ignor
     blocked = client.post("/login", data={"email": "owner@example.com", "password": "x" * 14})
     assert blocked.status_code == 429
     assert "För många inloggningsförsök" in blocked.get_data(as_text=True)
+
+
+def test_ids_past_64_bits_are_404_not_a_server_error(app, owner_client, users) -> None:  # type: ignore[no-untyped-def]
+    from tests.hardening.helpers import owner_token
+
+    token = owner_token(app, users)
+    huge = 2**70
+    checked = 0
+    for rule in app.url_map.iter_rules():
+        if "GET" not in (rule.methods or ()) or not rule.arguments:
+            continue
+        try:
+            url = rule.build({a: huge for a in rule.arguments}, append_unknown=False)[1]  # type: ignore[index]
+        except Exception:
+            continue
+        headers = {"Authorization": f"Bearer {token}"} if url.startswith("/api/") else {}
+        response = owner_client.get(url, headers=headers)
+        assert response.status_code == 404, f"{url} -> {response.status_code}"
+        checked += 1
+    assert checked >= 5
