@@ -224,8 +224,8 @@ def _paging() -> tuple[int, int]:
         offset = int(request.args.get("offset", "0"))
     except ValueError:
         abort(400, description="limit and offset must be whole numbers")
-    if not 1 <= limit <= 500 or offset < 0:
-        abort(400, description="limit must be 1..500 and offset at least 0")
+    if not 1 <= limit <= 500 or not 0 <= offset <= 2**62:
+        abort(400, description="limit must be 1..500 and offset 0..2**62")
     return limit, offset
 
 
@@ -297,7 +297,8 @@ def publication_json(pub: Publication) -> dict[str, Any]:
 
 
 def _get_item(item_id: int) -> QueueItem:
-    item = db().get(QueueItem, item_id)
+    # Ids beyond 64 bits cannot exist (and SQLite cannot even compare them).
+    item = db().get(QueueItem, item_id) if 0 < item_id <= 2**62 else None
     if item is None:
         abort(404, description=f"no queue item {item_id}")
     return item
@@ -367,7 +368,7 @@ def create_queue_item() -> tuple[Response, int]:
     if unknown:
         abort(422, description="unknown fields: " + ", ".join(sorted(unknown)))
     photo_id = data.get("photo_id")
-    if not isinstance(photo_id, int) or isinstance(photo_id, bool) or photo_id < 1:
+    if not isinstance(photo_id, int) or isinstance(photo_id, bool) or not 0 < photo_id <= 2**62:
         abort(422, description="photo_id must be a positive integer")
     channels = data.get("channels")
     if (
