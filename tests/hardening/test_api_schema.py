@@ -38,7 +38,7 @@ def test_every_api_operation_survives_generated_requests(api_app: Any) -> None:
 
         @given(case=operation.as_strategy())
         @settings(
-            max_examples=12, deadline=None, suppress_health_check=list(HealthCheck), database=None
+            max_examples=8, deadline=None, suppress_health_check=list(HealthCheck), database=None
         )
         def run(case: Any) -> None:
             case.call_and_validate(
