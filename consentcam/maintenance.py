@@ -191,6 +191,16 @@ def snapshot_sqlite(url: str, target: Path) -> None:
         src.close()
 
 
+def _search_path(url: str) -> list[str]:
+    from urllib.parse import parse_qs, unquote, urlsplit
+
+    for option in parse_qs(urlsplit(url).query).get("options", []):
+        for part in unquote(option).split():
+            if part.startswith("-csearch_path="):
+                return [n.strip().strip('"') for n in part.split("=", 1)[1].split(",") if n.strip()]
+    return []
+
+
 def _pg_url(url: str) -> str:
     return url.replace("postgresql+psycopg://", "postgresql://", 1)
 
@@ -225,10 +235,10 @@ def make_backup(instance: Path, output: Path, *, with_key: bool = True) -> dict[
                     "the database with your provider's tools and the media folder by hand"
                 )
             db_file = tmp_path / "database.sql"
-            subprocess.run(
-                [pg_dump, "--no-owner", "--no-privileges", "-f", str(db_file), _pg_url(url)],
-                check=True,
-            )
+            args = [pg_dump, "--no-owner", "--no-privileges", "-f", str(db_file)]
+            # An instance kept in its own schema (search_path in the URL) dumps that schema only.
+            args += [f"--schema={name}" for name in _search_path(url)]
+            subprocess.run([*args, _pg_url(url)], check=True)
             manifest["database"] = {"kind": "postgresql", "file": "database/database.sql"}
         else:
             raise click.ClickException(f"cannot back up a database at {url.split(':')[0]}")

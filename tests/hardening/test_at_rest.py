@@ -428,3 +428,40 @@ def test_every_page_with_data_has_no_inline_script_and_no_server_error(filled: P
     assert pages >= 8
     assert not problems, "\n".join(problems)
     app.extensions["runtime"].close()
+
+
+@pytest.mark.postgres
+def test_backup_of_a_postgresql_instance_dumps_its_own_schema(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    import shutil
+    import tarfile
+
+    if not shutil.which("pg_dump"):
+        pytest.skip("pg_dump is not installed")
+    instance = tmp_path / "pg"
+    result = CliRunner().invoke(
+        main,
+        [
+            "--instance",
+            str(instance),
+            "init",
+            "--owner-email",
+            "owner@example.com",
+            "--owner-password",
+            OWNER_PASSWORD,
+            "--database-url",
+            postgres_url,
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    archive = tmp_path / "pg.tar.gz"
+    done = CliRunner().invoke(main, ["--instance", str(instance), "backup", "-o", str(archive)])
+    assert done.exit_code == 0, done.output
+    schema = postgres_url.rsplit("%3D", 1)[1]
+    with tarfile.open(archive) as tar:
+        sql = tar.extractfile("database/database.sql").read().decode()  # type: ignore[union-attr]
+        names = tar.getnames()
+    assert f"CREATE TABLE {schema}.photo" in sql and "owner@example.com" in sql
+    assert "CREATE SCHEMA public" not in sql
+    assert "config.toml" in names and "manifest.json" in names
