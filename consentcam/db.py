@@ -41,8 +41,10 @@ def make_engine(url: str, **kwargs: Any) -> sa.Engine:
 
         @sa.event.listens_for(engine, "begin")
         def _begin(conn: sa.Connection) -> None:
-            # IMMEDIATE takes the write lock up front, so concurrent writers wait instead of failing.
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # IMMEDIATE takes the write lock up front, so concurrent writers wait instead of
+            # failing; read-only work (page views) asks for DEFERRED and never waits for writers.
+            mode = conn.get_execution_options().get("sqlite_begin", "IMMEDIATE")
+            conn.exec_driver_sql(f"BEGIN {mode}")
 
         return engine
     kwargs.setdefault("pool_pre_ping", True)

@@ -21,6 +21,7 @@ class Runtime:
     instance_path: Path
     engine: sa.Engine
     sessions: so.sessionmaker[so.Session]
+    read_sessions: so.sessionmaker[so.Session]
     storage: Storage
     vault: Vault
     cache: dict[str, Any] = field(default_factory=dict)
@@ -34,6 +35,8 @@ class Runtime:
             instance_path=instance_path,
             engine=engine,
             sessions=make_sessionmaker(engine),
+            # Reads share the pool but start DEFERRED on SQLite, so they never queue behind writers.
+            read_sessions=make_sessionmaker(engine.execution_options(sqlite_begin="DEFERRED")),
             storage=Storage(settings["MEDIA_DIR"]),
             vault=Vault(settings.get("ENCRYPTION_KEY") or ""),
         )

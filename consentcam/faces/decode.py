@@ -14,7 +14,7 @@ from typing import IO, Final
 
 import numpy as np
 import numpy.typing as npt
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageFile, UnidentifiedImageError
 
 __all__ = [
     "ALLOWED_FORMATS",
@@ -141,6 +141,9 @@ def _pixel_limit_message(label: str, pixels: int | None, max_pixels: int) -> str
 def _open(source: ImageSource, label: str, max_pixels: int) -> Image.Image:
     """Open (header only) with the format allow-list; decompression bombs become ImageRejected."""
     _ensure_heif_opener()
+    # Pillow keeps this switch process-wide and face_recognition turns it on at import; a
+    # truncated upload must always be refused, whoever imported what.
+    ImageFile.LOAD_TRUNCATED_IMAGES = False
     fp: str | os.PathLike[str] | IO[bytes]
     fp = io.BytesIO(bytes(source)) if isinstance(source, bytes | bytearray | memoryview) else source
     try:

@@ -23,14 +23,13 @@ SHARPNESS_SIDE: Final = 128
 class ScanSettings:
     """How hard to look for faces.
 
-    detect_side: the long side of the copy the HOG detector scans. Photos whose doubled long side
-        fits (long side <= detect_side / 2) are scanned exactly like face_recognition's
-        full-resolution upsample-1 scan; larger photos are scanned on a copy resized to
-        detect_side with upsample 0. The detector finds faces down to about 80 px in the scanned
-        copy, so the smallest face found is ``80 * long_side / detect_side`` full-resolution
-        pixels: 2.9% of the long side at the default (114 px on a 12 MP photo, about 41 px in
+    detect_side: photos no larger than this are scanned exactly like face_recognition's
+        full-resolution upsample-1 scan (faces down to about 40 px); larger photos, such as a
+        phone's, are scanned on a copy reduced to this long side with upsample 0. The
+        detector finds faces down to about 80 px in the scanned copy, so the smallest face found is ``80 * long_side / detect_side`` full-resolution
+        pixels: 4% of the long side at the default (160 px on a 12 MP photo, about 58 px in
         a 1440 px wide Instagram copy of it). Raise it to find smaller faces, at about
-        ``(detect_side / 2800) ** 2`` times the detection time.
+        ``(detect_side / 2000) ** 2`` times the detection time.
     upsample: how many times dlib doubles the detection image (each doubling is ~4x the time and
         halves the smallest face found).
     native_upsample: upsample used for photos no larger than detect_side (1 = face_recognition's
@@ -40,7 +39,7 @@ class ScanSettings:
     blur_threshold: faces whose sharpness is below this are flagged ``blurry`` (a UI hint only).
     """
 
-    detect_side: int = 2800
+    detect_side: int = 2000
     upsample: int = 0
     native_upsample: int = 1
     max_pixels: int = DEFAULT_MAX_PIXELS
@@ -167,7 +166,7 @@ def scan_image(
         name=name,
         exact=False,
     )
-    if 2 * max(width, height) <= settings.detect_side:
+    if max(width, height) <= settings.detect_side:
         # Small enough: exactly face_recognition's full-resolution upsample-1 path.
         rgb = as_array(work)
         boxes = engine.detect(rgb, settings.native_upsample)
@@ -183,14 +182,10 @@ def scan_image(
         ]
         return ScanResult(width, height, fmt, faces, time.perf_counter() - started)
 
-    # Scan every larger photo at the same long side, enlarging mid-size ones, so the smallest
-    # face found is the same fraction of the photo whatever its size.
     factor = settings.detect_side / max(work.size)
-    if abs(factor - 1.0) > 1e-3:
+    if factor < 1.0:
         det_size = (max(1, round(work.width * factor)), max(1, round(work.height * factor)))
-        det_image = work.resize(
-            det_size, Image.Resampling.BILINEAR, reducing_gap=2.0 if factor < 1.0 else None
-        )
+        det_image = work.resize(det_size, Image.Resampling.BILINEAR, reducing_gap=2.0)
     else:
         det_image = work
     det_boxes = engine.detect(as_array(det_image), settings.upsample)

@@ -113,16 +113,17 @@ def scan_photo(session: so.Session, rt: Runtime, photo_id: int) -> Photo | None:
         .values(scan_state="scanning", scan_attempts=seen + 1)
         .execution_options(synchronize_session=False)
     )
+    source, name = rt.storage.path(photo.original_key), photo.original_name
     session.commit()
     if claimed.rowcount != 1:
         log.info("scan: photo %s is being scanned by another worker", photo_id)
         return session.get(Photo, photo_id)
-    session.refresh(photo)
+    # No transaction is open during the scan: on SQLite that would hold the write lock for
+    # seconds and make workers take turns.
     try:
-        result = scan_image(
-            rt.storage.path(photo.original_key), scan_settings(rt), name=photo.original_name
-        )
+        result = scan_image(source, scan_settings(rt), name=name)
     except ImageRejected as exc:
+        session.refresh(photo)
         photo.scan_state = "failed"
         photo.scan_error = str(exc)
         events.record(
@@ -130,6 +131,7 @@ def scan_photo(session: so.Session, rt: Runtime, photo_id: int) -> Photo | None:
         )
         session.commit()
         return photo
+    session.refresh(photo)
     apply_scan(session, rt, photo, result)
     session.commit()
     return photo
@@ -194,9 +196,7 @@ def forget_unmatched_templates(session: so.Session, photo: Photo) -> int:
 def person_names(session: so.Session, ids: set[int]) -> dict[int, str]:
     if not ids:
         return {}
-    return dict(
-        session.execute(sa.select(Person.id, Person.name).where(Person.id.in_(ids))).all()
-    )
+    return dict(session.execute(sa.select(Person.id, Person.name).where(Person.id.in_(ids))).all())
 
 
 def register(jobs: Jobs) -> None:

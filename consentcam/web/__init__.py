@@ -91,6 +91,10 @@ def create_app(
 
     import importlib
 
+    from consentcam.web import words
+
+    words.init_app(app)
+
     for name in BLUEPRINTS:
         module = importlib.import_module(name)
         app.register_blueprint(module.bp)
@@ -118,7 +122,10 @@ def db() -> so.Session:
     if "db" not in g:
         from flask import current_app
 
-        g.db = current_app.extensions["runtime"].sessions()
+        rt = current_app.extensions["runtime"]
+        # A page view only reads: on SQLite it then need not wait for the write lock.
+        reading = request.method in ("GET", "HEAD") and not request.path.startswith("/api/")
+        g.db = rt.read_sessions() if reading else rt.sessions()
     return g.db  # type: ignore[no-any-return]
 
 

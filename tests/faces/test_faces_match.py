@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -114,22 +112,13 @@ def test_bad_input_is_refused() -> None:
         Matcher(np.zeros((1, 128)), [1]).match(np.zeros(64))
 
 
-def _best_time(matcher: Matcher, query: np.ndarray, runs: int = 7) -> float:
-    best = np.inf
-    for _ in range(runs):
-        start = time.perf_counter()
-        matcher.match(query)
-        best = min(best, time.perf_counter() - start)
-    return best
-
-
-def test_matching_is_fast() -> None:
+def test_matching_a_large_enrolment_finds_the_right_person() -> None:
+    # Speed is measured by the benchmark suite (bench/), not asserted here.
     rng = np.random.default_rng(11)
     big = rng.normal(scale=0.09, size=(100_000, 128))
     ids = [int(v) for v in rng.integers(0, 20_000, size=100_000)]
     query = big[123] + 0.01
     matcher = Matcher(big, ids)
     assert matcher.match(query).person_id == ids[123]
-    assert _best_time(matcher, query) < 0.020
     small = Matcher(big[:10_000], ids[:10_000])
-    assert _best_time(small, query) < 0.003
+    assert small.match(query).person_id == ids[123]

@@ -10,9 +10,8 @@ from flask_login import login_required
 
 from consentcam.domain.audit import Quarter
 from consentcam.models import AuditRun, Face, Photo, QueueItem, RemovalTask, utcnow
-from consentcam.services import removals
-from consentcam.web import db
-from consentcam.web.withdrawals import channel_label
+from consentcam.services import freshness, removals
+from consentcam.web import db, runtime
 
 bp = Blueprint("dashboard", __name__)
 
@@ -79,7 +78,10 @@ def link(endpoint: str, **values: Any) -> tuple[str, dict[str, Any]] | None:
 def index() -> Any:
     session = db()
     now = utcnow()
-    counts = attention_counts(session, now)
+    # Remembered for a few seconds per process; any write (it records an event) forgets them.
+    counts = freshness.remembered(
+        runtime().cache, "dashboard", session, lambda: attention_counts(session, now)
+    )
     # The navigation badge reuses this count instead of asking again.
     g.removals_overdue = counts["overdue_removals"]
     urgent = (
@@ -92,7 +94,6 @@ def index() -> Any:
         counts=counts,
         urgent=urgent,
         now=now,
-        channel_label=channel_label,
         links={
             "review": link("photos.index", state="needs_review"),
             "waiting": link("photos.index", state="scanning"),

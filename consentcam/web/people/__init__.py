@@ -41,6 +41,7 @@ from consentcam.services import people as people_service
 from consentcam.services.people import ConsentError, EvidenceTampered
 from consentcam.web import db, runtime
 from consentcam.web.auth import owner_required
+from consentcam.web.words import channel_names as channel_labels
 
 bp = Blueprint("people", __name__, url_prefix="/people")
 log = logging.getLogger(__name__)
@@ -48,15 +49,6 @@ PER_PAGE = 50
 PHOTO_CHOICES = 60
 CHANNELS = tuple(c.value for c in Channel)
 EVIDENCE_EXT = {"image/png": "png", "image/jpeg": "jpg", "application/pdf": "pdf"}
-
-
-def channel_labels() -> dict[str, str]:
-    return {
-        "instagram": "Instagram",
-        "facebook": "Facebook",
-        "website": _("Website"),
-        "print": _("Print"),
-    }
 
 
 def _user() -> Any:

@@ -69,9 +69,18 @@ def index() -> Any:
         channel = "instagram"
     page = request.args.get("page", 1, type=int) or 1
     page = max(1, min(page, 100_000))
-    result = review.photo_page(session, state=state, channel=channel, page=page, per_page=PER_PAGE)
+    # The filter counts are remembered for a few seconds (any write forgets them), and the
+    # page reuses its filter's count instead of counting 10,000 photos again.
+    counts = review.state_counts(session, channel, cache=runtime().cache)
+    result = review.photo_page(
+        session,
+        state=state,
+        channel=channel,
+        page=page,
+        per_page=PER_PAGE,
+        total=counts[state or "all"],
+    )
     verdicts = gate.decide_many(session, list(result.photos), [channel]) if result.photos else {}
-    counts = review.state_counts(session, channel)
     return render_template(
         "photos/index.html",
         result=result,
@@ -80,7 +89,6 @@ def index() -> Any:
         counts=counts,
         verdicts=verdicts,
         state_labels=STATE_LABELS,
-        channel_title=shared.channel_title,
     )
 
 

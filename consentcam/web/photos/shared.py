@@ -11,12 +11,13 @@ from flask_babel import gettext as _
 from werkzeug.datastructures import FileStorage
 
 from consentcam.domain.gate import Blocker, GateDecision
-from consentcam.domain.types import BlockReason, Channel
+from consentcam.domain.types import Channel
 from consentcam.faces.decode import ImageRejected
 from consentcam.models import Face, Photo, User
 from consentcam.runtime import Runtime
 from consentcam.services import photos as photos_service
 from consentcam.services import review
+from consentcam.web import words
 
 CHANNELS = tuple(c.value for c in Channel)
 
@@ -121,79 +122,6 @@ def verdict_json(decisions: Mapping[Channel, GateDecision]) -> list[dict[str, An
     ]
 
 
-def channel_label(code: str) -> str:
-    labels = {
-        "instagram": "Instagram",
-        "facebook": "Facebook",
-        "website": _("the website"),
-        "print": _("print"),
-    }
-    return labels.get(code, code)
-
-
-def channel_title(code: str) -> str:
-    titles = {
-        "instagram": "Instagram",
-        "facebook": "Facebook",
-        "website": _("Website"),
-        "print": _("Print"),
-    }
-    return titles.get(code, code)
-
-
-def blocker_text(blocker: Blocker) -> str:
-    """Word a gate blocker in the reader's language, from its code and params."""
-    p: dict[str, str] = dict(blocker.params)
-    face = p.get("face", "")
-    channel = channel_label(p.get("channel_code", ""))
-    person = p.get("person") or _("unknown person")
-    date = p.get("date", "")
-    code = blocker.code
-    head = _("Face %(face)s (%(person)s)", face=face, person=person)
-    texts: dict[BlockReason, str] = {
-        BlockReason.SCAN_PENDING: _("This photo has not been scanned for faces yet."),
-        BlockReason.SCAN_FAILED: _(
-            "The face scan of this photo failed; scan it again before publishing."
-        ),
-        BlockReason.FACE_UNREVIEWED: _(
-            "Face %(face)s: nobody has said yet who this is.", face=face
-        ),
-        BlockReason.FACE_SUGGESTED_ONLY: (
-            _(
-                "Face %(face)s: looks like %(person)s, but nobody has confirmed it yet.",
-                face=face,
-                person=person,
-            )
-            if "person" in p
-            else _("Face %(face)s: a suggestion has not been confirmed yet.", face=face)
-        ),
-        BlockReason.NO_REASON_GIVEN: _(
-            "Face %(face)s: marked as not identifiable, but no reason was given.", face=face
-        ),
-        BlockReason.NO_CONSENT: _("%(head)s: there is no consent on record.", head=head),
-        BlockReason.CHANNEL_NOT_COVERED: _(
-            "%(head)s: the consent does not cover %(channel)s.", head=head, channel=channel
-        ),
-        BlockReason.CONSENT_WITHDRAWN: _(
-            "%(head)s: consent for %(channel)s was withdrawn on %(date)s.",
-            head=head,
-            channel=channel,
-            date=date,
-        ),
-        BlockReason.CONSENT_EXPIRED: _(
-            "%(head)s: consent expired on %(date)s.", head=head, date=date
-        ),
-        BlockReason.CONSENT_NOT_YET_GIVEN: _(
-            "%(head)s: consent only applies from %(date)s.", head=head, date=date
-        ),
-        BlockReason.OUTSIDE_SCOPE: _(
-            "%(head)s: consent covers only the photos listed on it, and this photo is not one of them.",
-            head=head,
-        ),
-    }
-    return texts.get(code, blocker.message)
-
-
 def confidence_text(level: str) -> str:
     return {
         "very_likely": _("very likely"),
@@ -223,3 +151,10 @@ def parse_channels(raw: str | None) -> list[str]:
 
 def order(seq: Sequence[str]) -> list[str]:
     return [c for c in CHANNELS if c in seq]
+
+
+def blocker_text(blocker: Blocker) -> str:
+    """Word a gate blocker in the reader's language, from its code and params."""
+    return words.blocker_text(
+        blocker.code.value, blocker.params, face=blocker.face_number, fallback=blocker.message
+    )

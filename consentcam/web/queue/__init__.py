@@ -42,8 +42,9 @@ from consentcam.domain.types import Channel
 from consentcam.models import ChannelConnection, Photo, Publication, QueueItem
 from consentcam.publishers.meta import DEFAULT_GRAPH_URL
 from consentcam.services import events, publishing
-from consentcam.web import db, runtime
+from consentcam.web import db, runtime, words
 from consentcam.web.auth import owner_required
+from consentcam.web.words import channel_name as channel_label
 
 bp = Blueprint("queue", __name__, static_folder="static", static_url_path="/static/queue")
 
@@ -95,16 +96,6 @@ class ConnectionForm(FlaskForm):
     can_delete = BooleanField("This connection may delete posts")
 
 
-def channel_label(code: str) -> str:
-    labels = {
-        "instagram": "Instagram",
-        "facebook": "Facebook",
-        "website": _("Website"),
-        "print": _("Print"),
-    }
-    return labels.get(code, code)
-
-
 def status_label(status: str) -> str:
     return {
         "blocked": _("Blocked"),
@@ -118,62 +109,21 @@ def status_label(status: str) -> str:
 
 
 def blocker_text(entry: dict[str, Any]) -> str:
-    """One gate reason in the reader's language (the stored English message is the fallback)."""
-    params = entry.get("params") or {}
-    face = entry.get("face")
-    person = params.get("person") or _("unknown person")
-    channel = channel_label(str(entry.get("channel") or params.get("channel_code") or ""))
-    date = params.get("date", "")
-    texts = {
-        "scan_pending": _("This photo has not been scanned for faces yet."),
-        "scan_failed": _("The face scan of this photo failed; scan it again before publishing."),
-        "face_unreviewed": _("Face %(face)s: nobody has said yet who this is.", face=face),
-        "face_suggested_only": _(
-            "Face %(face)s: looks like %(person)s, but nobody has confirmed it yet.",
-            face=face,
-            person=person,
-        ),
-        "no_consent": _(
-            "Face %(face)s (%(person)s): there is no consent on record.", face=face, person=person
-        ),
-        "channel_not_covered": _(
-            "Face %(face)s (%(person)s): the consent does not cover %(channel)s.",
-            face=face,
-            person=person,
-            channel=channel,
-        ),
-        "consent_withdrawn": _(
-            "Face %(face)s (%(person)s): consent for %(channel)s was withdrawn on %(date)s.",
-            face=face,
-            person=person,
-            channel=channel,
-            date=date,
-        ),
-        "consent_expired": _(
-            "Face %(face)s (%(person)s): consent expired on %(date)s.",
-            face=face,
-            person=person,
-            date=date,
-        ),
-        "consent_not_yet_given": _(
-            "Face %(face)s (%(person)s): consent only applies from %(date)s.",
-            face=face,
-            person=person,
-            date=date,
-        ),
-        "outside_scope": _(
-            "Face %(face)s (%(person)s): consent covers only the photos listed on it, and this photo is not one of them.",
-            face=face,
-            person=person,
-        ),
-        "no_reason_given": _(
-            "Face %(face)s: marked as not identifiable, but no reason was given.", face=face
-        ),
-        "publish_failed": _(
-            "%(channel)s: %(message)s", channel=channel, message=entry.get("message", "")
-        ),
-    }
-    return texts.get(str(entry.get("code")), str(entry.get("message", "")))
+    """One stored gate reason in the reader's language (the stored English message is the fallback)."""
+    channel = str(entry.get("channel") or "")
+    if entry.get("code") == "publish_failed":
+        return _(
+            "%(channel)s: %(message)s",
+            channel=channel_label(channel),
+            message=entry.get("message", ""),
+        )
+    return words.blocker_text(
+        str(entry.get("code")),
+        entry.get("params") or {},
+        face=entry.get("face"),
+        channel=channel,
+        fallback=str(entry.get("message", "")),
+    )
 
 
 def grouped_blockers(item: QueueItem) -> list[tuple[str, list[str]]]:
@@ -190,7 +140,6 @@ def grouped_blockers(item: QueueItem) -> list[tuple[str, list[str]]]:
 @bp.app_context_processor
 def _helpers() -> dict[str, Any]:
     return {
-        "queue_channel_label": channel_label,
         "queue_status_label": status_label,
     }
 

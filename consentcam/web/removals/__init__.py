@@ -25,7 +25,6 @@ from consentcam.models import Person, Publication, RemovalTask, utcnow
 from consentcam.services import removals
 from consentcam.web import db
 from consentcam.web.auth import owner_required
-from consentcam.web.withdrawals import channel_label
 
 bp = Blueprint("removals", __name__, url_prefix="/removals")
 
@@ -74,7 +73,6 @@ def index() -> Any:
         counts=counts,
         now=now,
         person=person,
-        channel_label=channel_label,
         has_thumbs=_has_thumbs(),
     )
 
@@ -101,7 +99,6 @@ def detail(task_id: int) -> Any:
         person_name=name,
         form=CloseForm(),
         now=utcnow(),
-        channel_label=channel_label,
         has_thumbs=_has_thumbs(),
     )
 

@@ -32,7 +32,8 @@ from consentcam.services.people import EvidenceTampered, sniff_scan_mime
 from consentcam.services.suppliers import SupplierError
 from consentcam.web import db, runtime
 from consentcam.web.auth import owner_required
-from consentcam.web.people import EVIDENCE_EXT, channel_labels
+from consentcam.web.people import EVIDENCE_EXT
+from consentcam.web.words import channel_names as channel_labels
 
 bp = Blueprint("suppliers", __name__, url_prefix="/suppliers")
 log = logging.getLogger(__name__)

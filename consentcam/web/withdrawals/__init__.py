@@ -17,18 +17,9 @@ from consentcam.models import ConsentChannel, ConsentRecord, Person
 from consentcam.services.withdrawal import WithdrawalError, WithdrawalResult, withdraw_consent
 from consentcam.web import db, runtime
 from consentcam.web.auth import owner_required
+from consentcam.web.words import channel_in_sentence as channel_label
 
 bp = Blueprint("withdrawals", __name__)
-
-
-def channel_label(channel: str) -> str:
-    labels = {
-        "instagram": _("Instagram"),
-        "facebook": _("Facebook"),
-        "website": _("the website"),
-        "print": _("print"),
-    }
-    return labels.get(channel, channel)
 
 
 class WithdrawForm(FlaskForm):
@@ -151,6 +142,5 @@ def new(person_id: int | None = None) -> Any:
         chosen=chosen,
         standing=standing,
         biometric_active=biometric_active,
-        channel_label=channel_label,
         all_channels=[c.value for c in Channel],
     )

@@ -1,0 +1,96 @@
+"""Words every page shares: channel names and the gate's reasons, in the reader's language."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from flask_babel import gettext as _
+
+
+def channel_name(code: str) -> str:
+    """A channel as a heading or a badge: "Instagram", "Website"."""
+    names = {
+        "instagram": "Instagram",
+        "facebook": "Facebook",
+        "website": _("Website"),
+        "print": _("Print"),
+    }
+    return names.get(code, code)
+
+
+def channel_in_sentence(code: str) -> str:
+    """A channel inside a sentence: "Instagram", "the website"."""
+    names = {
+        "instagram": "Instagram",
+        "facebook": "Facebook",
+        "website": _("the website"),
+        "print": _("print"),
+    }
+    return names.get(code, code)
+
+
+def channel_names() -> dict[str, str]:
+    return {code: channel_name(code) for code in ("instagram", "facebook", "website", "print")}
+
+
+def blocker_text(
+    code: str,
+    params: Mapping[str, Any] | None = None,
+    *,
+    face: Any = None,
+    channel: str | None = None,
+    fallback: str = "",
+) -> str:
+    """One of the gate's reasons, worded from its code and facts; the English message is the fallback."""
+    p = dict(params or {})
+    face = face if face is not None else p.get("face", "")
+    person = p.get("person") or _("unknown person")
+    where = channel_in_sentence(str(channel or p.get("channel_code") or ""))
+    date = p.get("date", "")
+    head = _("Face %(face)s (%(person)s)", face=face, person=person)
+    if code == "scan_pending":
+        return _("This photo has not been scanned for faces yet.")
+    if code == "scan_failed":
+        return _("The face scan of this photo failed; scan it again before publishing.")
+    if code == "face_unreviewed":
+        return _("Face %(face)s: nobody has said yet who this is.", face=face)
+    if code == "face_suggested_only":
+        if p.get("person"):
+            return _(
+                "Face %(face)s: looks like %(person)s, but nobody has confirmed it yet.",
+                face=face,
+                person=person,
+            )
+        return _("Face %(face)s: a suggestion has not been confirmed yet.", face=face)
+    if code == "no_reason_given":
+        return _("Face %(face)s: marked as not identifiable, but no reason was given.", face=face)
+    if code == "no_consent":
+        return _("%(head)s: there is no consent on record.", head=head)
+    if code == "channel_not_covered":
+        return _("%(head)s: the consent does not cover %(channel)s.", head=head, channel=where)
+    if code == "consent_withdrawn":
+        return _(
+            "%(head)s: consent for %(channel)s was withdrawn on %(date)s.",
+            head=head,
+            channel=where,
+            date=date,
+        )
+    if code == "consent_expired":
+        return _("%(head)s: consent expired on %(date)s.", head=head, date=date)
+    if code == "consent_not_yet_given":
+        return _("%(head)s: consent only applies from %(date)s.", head=head, date=date)
+    if code == "outside_scope":
+        return _(
+            "%(head)s: consent covers only the photos listed on it, and this photo is not one of them.",
+            head=head,
+        )
+    return fallback
+
+
+def init_app(app: Any) -> None:
+    app.jinja_env.globals.update(
+        channel_name=channel_name,
+        channel_in_sentence=channel_in_sentence,
+        blocker_text=blocker_text,
+    )
