@@ -92,6 +92,50 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "WORKERS", 1, "Worker processes started by `consentcam serve` and `consentcam worker`.", int
     ),
+    Setting(
+        "QUEUE_NAME", "consentcam", "Name of the job queue (several instances may share one Redis)."
+    ),
+    Setting(
+        "PUBLISH_RETRIES",
+        5,
+        "Tries of a publish job that failed for a passing reason (rate limit, network).",
+        int,
+    ),
+    Setting(
+        "PUBLISH_RETRY_DELAY",
+        60,
+        "Seconds before the first retry of a publish job; doubles each time.",
+        int,
+    ),
+    Setting(
+        "META_POLL_INTERVAL",
+        2.0,
+        "Seconds between checks of an Instagram container's status.",
+        float,
+    ),
+    Setting(
+        "META_POLL_ATTEMPTS", 30, "Checks of an Instagram container before giving up for now.", int
+    ),
+    Setting(
+        "LOGIN_RATE_LIMIT", "5/minute;20/hour", "Sign-in attempts allowed per address and e-mail."
+    ),
+    Setting(
+        "RATE_LIMIT_STORAGE",
+        "",
+        "Where sign-in attempts are counted: empty for this process's memory (or the Redis queue, "
+        "when QUEUE_URL is Redis), or a `redis://` URL shared by every web process.",
+    ),
+    Setting(
+        "SECURE_COOKIES",
+        "",
+        "Send cookies over HTTPS only: `true`/`false`; empty means when PUBLIC_URL is https.",
+    ),
+    Setting(
+        "TRUSTED_PROXIES",
+        0,
+        "Reverse proxies in front of the app whose X-Forwarded-* headers are trusted.",
+        int,
+    ),
 )
 
 DEFAULTS = {s.name: s.default for s in SETTINGS}

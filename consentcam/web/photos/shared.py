@@ -76,7 +76,7 @@ def photo_json(photo: Photo, *, faces: bool = False) -> dict[str, Any]:
 
 
 def face_json(face: Face) -> dict[str, Any]:
-    threshold = float(current_app.config.get("MATCH_THRESHOLD", 0.6))
+    threshold = float(current_app.config["MATCH_THRESHOLD"])
     suggestion = None
     if face.suggested_person_id is not None:
         suggestion = {
