@@ -465,6 +465,25 @@ def open_removal_tasks(session: so.Session, person: Person) -> list[RemovalTask]
             sa.select(RemovalTask)
             .where(RemovalTask.person_id == person.id, RemovalTask.status == "open")
             .order_by(RemovalTask.due_at)
+            # The page shows each task's publication: load them with the tasks, not one by one.
+            .options(so.joinedload(RemovalTask.publication))
+        )
+    )
+
+
+def consents_newest_first(session: so.Session, person: Person) -> list[ConsentRecord]:
+    """The person's consent records, newest first, with what the page shows of each loaded in
+    a fixed number of queries (channels, chosen photos, form version)."""
+    return list(
+        session.scalars(
+            sa.select(ConsentRecord)
+            .where(ConsentRecord.person_id == person.id)
+            .order_by(ConsentRecord.given_at.desc(), ConsentRecord.id.desc())
+            .options(
+                so.selectinload(ConsentRecord.channels),
+                so.selectinload(ConsentRecord.photos),
+                so.joinedload(ConsentRecord.form_version),
+            )
         )
     )
 

@@ -25,7 +25,7 @@ from consentcam.models import (
     utcnow,
 )
 from consentcam.runtime import Runtime
-from consentcam.services import events, people
+from consentcam.services import events, freshness, people
 from consentcam.services.scanning import forget_unmatched_templates
 
 # Filters of the photo list, in the order the owner sees them.
@@ -320,35 +320,50 @@ def _supplier_covers(channel: Channel, now: datetime) -> sa.ColumnElement[bool]:
     )
 
 
+def _consent_in_force(channel: Channel, now: datetime) -> tuple[sa.ColumnElement[bool], ...]:
+    """A consent record (joined with its channel row) that allows `channel` at `now`."""
+    return (
+        ConsentChannel.consent_id == ConsentRecord.id,
+        ConsentChannel.channel == channel.value,
+        sa.or_(ConsentChannel.withdrawn_at.is_(None), ConsentChannel.withdrawn_at > now),
+        ConsentRecord.given_at <= now,
+        sa.or_(ConsentRecord.expires_at.is_(None), ConsentRecord.expires_at > now),
+    )
+
+
 def _uncovered_person(channel: Channel, now: datetime) -> sa.ColumnElement[bool]:
     """A confirmed, unblurred face whose person has no active consent for the channel.
 
-    The same rule as domain.gate, written as SQL so a filter needs no query per photo.
+    The same rule as domain.gate, written as SQL so a filter needs no query per photo. People
+    whose consent covers every photo are one uncorrelated set (the database builds it once per
+    query instead of joining consents again for each of the 30,000 faces); only faces outside it
+    look for a consent that lists their photo.
     """
-    active = (
-        sa.select(ConsentRecord.id)
-        .join(ConsentChannel, ConsentChannel.consent_id == ConsentRecord.id)
+    in_force = _consent_in_force(channel, now)
+    covered_everywhere = (
+        sa.select(ConsentRecord.person_id)
+        .select_from(ConsentRecord)
+        .join(ConsentChannel, in_force[0])
+        .where(ConsentRecord.scope == "all", *in_force[1:])
+    )
+    covered_here = (
+        sa.select(ConsentPhoto.consent_id)
+        .join(ConsentRecord, ConsentRecord.id == ConsentPhoto.consent_id)
+        .join(ConsentChannel, in_force[0])
         .where(
+            ConsentPhoto.photo_id == Photo.id,
             ConsentRecord.person_id == Face.person_id,
-            ConsentChannel.channel == channel.value,
-            sa.or_(ConsentChannel.withdrawn_at.is_(None), ConsentChannel.withdrawn_at > now),
-            ConsentRecord.given_at <= now,
-            sa.or_(ConsentRecord.expires_at.is_(None), ConsentRecord.expires_at > now),
-            sa.or_(
-                ConsentRecord.scope == "all",
-                sa.exists().where(
-                    ConsentPhoto.consent_id == ConsentRecord.id,
-                    ConsentPhoto.photo_id == Photo.id,
-                ),
-            ),
+            *in_force[1:],
         )
+        .correlate_except(ConsentPhoto, ConsentRecord, ConsentChannel)
         .exists()
     )
     return sa.exists().where(
         Face.photo_id == Photo.id,
         Face.blur.is_(False),
         Face.state == FaceState.CONFIRMED.value,
-        ~active,
+        sa.or_(Face.person_id.is_(None), Face.person_id.not_in(covered_everywhere)),
+        ~covered_here,
     )
 
 
@@ -397,31 +412,56 @@ def photo_page(
     channel: Channel | str = Channel.INSTAGRAM,
     page: int = 1,
     per_page: int = 30,
+    total: int | None = None,
 ) -> PhotoPage:
-    """One page of photos, newest first, with their faces loaded in one more query."""
+    """One page of photos, newest first, with their faces loaded in one more query.
+
+    ``total`` is the number of photos in the filter when the caller already knows it (the
+    filter counts of the list): counting again would cost as much as the whole page.
+    """
     channel = Channel(channel)
     condition = state_filter(state, channel) if state else sa.true()
-    total = session.scalar(sa.select(sa.func.count(Photo.id)).where(condition)) or 0
+    if total is None:
+        total = session.scalar(sa.select(sa.func.count(Photo.id)).where(condition)) or 0
     rows = session.scalars(
         sa.select(Photo)
         .where(condition)
         .order_by(Photo.uploaded_at.desc(), Photo.id.desc())
         .offset((page - 1) * per_page)
         .limit(per_page)
-        .options(so.selectinload(Photo.faces))
+        # A list never needs the faces' templates (a kilobyte each): leave them in the database.
+        .options(so.selectinload(Photo.faces).defer(Face.template))
     ).all()
     return PhotoPage(rows, total, page, per_page)
 
 
-def state_counts(session: so.Session, channel: Channel | str = Channel.INSTAGRAM) -> dict[str, int]:
-    """How many photos are in each filter (one aggregate query per filter)."""
+def count_states(
+    session: so.Session, channel: Channel | str = Channel.INSTAGRAM, now: datetime | None = None
+) -> dict[str, int]:
+    """How many photos are in each filter (and "all"), in one pass over the photos."""
     channel = Channel(channel)
-    now = utcnow()
-    return {
-        s: session.scalar(sa.select(sa.func.count(Photo.id)).where(state_filter(s, channel, now)))
-        or 0
-        for s in PHOTO_STATES
-    }
+    now = now or utcnow()
+    row = session.execute(
+        sa.select(
+            sa.func.count(Photo.id),
+            *(sa.func.count(Photo.id).filter(state_filter(s, channel, now)) for s in PHOTO_STATES),
+        )
+    ).one()
+    return {s: int(n or 0) for s, n in zip(("all", *PHOTO_STATES), row, strict=True)}
+
+
+def state_counts(
+    session: so.Session,
+    channel: Channel | str = Channel.INSTAGRAM,
+    *,
+    cache: dict[str, Any] | None = None,
+) -> dict[str, int]:
+    """The photo list's filter counts, remembered for a few seconds per process when given a
+    cache (see services.freshness: any write forgets them at once)."""
+    channel = Channel(channel)
+    return freshness.remembered(
+        cache, ("photo_states", channel.value), session, lambda: count_states(session, channel)
+    )
 
 
 def needs_review_count(session: so.Session) -> int:

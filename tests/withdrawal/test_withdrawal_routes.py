@@ -173,6 +173,9 @@ def test_the_start_page_counts_with_a_fixed_number_of_queries(
         statements.append(args[2])
 
     owner_client.get("/")
+    # The start page remembers its counts for a few seconds: count both requests cold.
+    cache = app.extensions["runtime"].cache
+    cache.clear()
     sa.event.listen(engine, "before_cursor_execute", count)
     try:
         html = owner_client.get("/").get_data(as_text=True)
@@ -193,6 +196,7 @@ def test_the_start_page_counts_with_a_fixed_number_of_queries(
                 )
             s.commit()
         statements.clear()
+        cache.clear()
         html = owner_client.get("/").get_data(as_text=True)
         assert len(statements) == small
     finally:

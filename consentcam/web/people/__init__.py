@@ -150,7 +150,7 @@ def detail(person_id: int) -> Any:
     return render_template(
         "people/detail.html",
         person=person,
-        consents=list(reversed(person.consents)),
+        consents=people_service.consents_newest_first(session, person),
         consent_state=people_service.consent_state,
         photos=photos,
         publications=people_service.publications_showing(session, person),

@@ -203,7 +203,7 @@ def detail(photo_id: int) -> Any:
         if supplier_form
         else []
     )
-    threshold = float(current_app.config.get("MATCH_THRESHOLD", 0.6))
+    threshold = float(current_app.config["MATCH_THRESHOLD"])
     return render_template(
         "photos/detail.html",
         photo=photo,

@@ -1,0 +1,1 @@
+"""Query-count tests: pages must not issue a query per row."""
