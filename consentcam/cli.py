@@ -134,9 +134,18 @@ def migrate(ctx: Context) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
 @click.option("--threads", default=8, show_default=True, type=int)
+@click.option(
+    "--processes",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="Web processes sharing the port (one per core serves pages in parallel; POSIX only).",
+)
 @click.option("--no-worker", is_flag=True, help="Do not start the background worker.")
 @pass_ctx
-def serve(ctx: Context, host: str, port: int, threads: int, no_worker: bool) -> None:
+def serve(
+    ctx: Context, host: str, port: int, threads: int, processes: int, no_worker: bool
+) -> None:
     """Run the web app (waitress) with a background worker beside it."""
     import waitress
 
@@ -152,10 +161,15 @@ def serve(ctx: Context, host: str, port: int, threads: int, no_worker: bool) -> 
         # The worker is its own process, so face detection never runs in a web thread.
         env = dict(os.environ, CONSENTCAM_INSTANCE=str(ctx.instance))
         worker = subprocess.Popen([sys.executable, "-m", "consentcam", "worker"], env=env)
-    app = create_app(instance_path=ctx.instance)
     click.echo(f"consentcam on http://{host}:{port}/ (instance {ctx.instance})")
     try:
-        waitress.serve(app, host=host, port=port, threads=threads, ident="consentcam")
+        if processes > 1:
+            # Connections made before the fork must not be shared by the children.
+            rt.engine.dispose()
+            _serve_forked(ctx.instance, host, port, threads, processes)
+        else:
+            app = create_app(instance_path=ctx.instance)
+            waitress.serve(app, host=host, port=port, threads=threads, ident="consentcam")
     finally:
         if worker is not None:
             worker.send_signal(signal.SIGTERM)
@@ -163,6 +177,64 @@ def serve(ctx: Context, host: str, port: int, threads: int, no_worker: bool) -> 
                 worker.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 worker.kill()
+
+
+def _serve_forked(instance: Path, host: str, port: int, threads: int, processes: int) -> None:
+    """Several waitress processes accepting on one listening socket (the pre-fork model).
+
+    Python runs one thread at a time per process, so a page's CPU work (queries, templates) uses
+    one core however many threads waitress has; one process per core uses them all. Each child
+    builds its own app after the fork, so no database connection crosses a process boundary.
+    """
+    import socket
+
+    import waitress
+
+    from consentcam.web import create_app
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    listener = socket.socket(family, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind((host, port))
+    listener.listen(1024)
+    children: list[int] = []
+    for _ in range(processes):
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - runs in the child
+            code = 0
+            try:
+                signal.signal(signal.SIGTERM, signal.SIG_DFL)
+                signal.signal(signal.SIGINT, signal.SIG_DFL)
+                app = create_app(instance_path=instance)
+                waitress.serve(app, sockets=[listener], threads=threads, ident="consentcam")
+            except BaseException:  # noqa: BLE001 - the child reports and ends, never returns
+                import traceback
+
+                traceback.print_exc()
+                code = 1
+            finally:
+                os._exit(code)
+        children.append(pid)
+    listener.close()
+
+    def stop(signum: int, _frame: Any) -> None:
+        for child in children:
+            try:
+                os.kill(child, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    for child in children:
+        while True:
+            try:
+                os.waitpid(child, 0)
+                break
+            except InterruptedError:
+                continue
+            except ChildProcessError:
+                break
 
 
 @main.command()
