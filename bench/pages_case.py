@@ -1,4 +1,4 @@
-"""Case 6: page latency with 10,000 photos under load (a threaded HTTP client against `consentcam serve`)."""
+"""Case 6: page latency with 10,000 photos under load (wrk, 16 connections, against `consentcam serve`)."""
 
 from __future__ import annotations
 
@@ -98,6 +98,7 @@ def seed(instance: Path, photos: int, faces_per_photo: int, people: int) -> dict
                         )
                     face_rows.append(row)
             session.execute(sa.insert(Face), face_rows)
+            _seed_consents_and_publishing(session, rng, now, list(person_ids), list(photo_ids))
             session.commit()
             counts = {
                 "photos": session.scalar(sa.select(sa.func.count(Photo.id))) or 0,
@@ -108,6 +109,96 @@ def seed(instance: Path, photos: int, faces_per_photo: int, people: int) -> dict
             return counts
     finally:
         rt.close()
+
+
+def _seed_consents_and_publishing(
+    session: Any, rng: random.Random, now: datetime, person_ids: list[int], photo_ids: list[int]
+) -> None:
+    """Consents for most people (some withdrawn or expired), a publish queue, publications and
+    removal tasks, so every page's gate rules and joins run against realistic rows."""
+    import sqlalchemy as sa
+
+    from consentcam.models import (
+        ConsentChannel,
+        ConsentRecord,
+        Publication,
+        QueueItem,
+        RemovalTask,
+    )
+
+    consent_rows = []
+    for pid in person_ids:
+        if rng.random() < 0.85:
+            given = now - timedelta(days=rng.randrange(1, 700))
+            expires = given + timedelta(days=365 * 2) if rng.random() < 0.3 else None
+            consent_rows.append(
+                {
+                    "person_id": pid,
+                    "scope": "all",
+                    "given_at": given,
+                    "expires_at": expires,
+                    "signer_name": f"Signer {pid}",
+                    "biometric": rng.random() < 0.5,
+                    "created_at": given,
+                }
+            )
+    session.execute(sa.insert(ConsentRecord), consent_rows)
+    channel_rows = []
+    for cid in session.scalars(sa.select(ConsentRecord.id)).all():
+        for channel in ("instagram", "facebook", "website", "print"):
+            if rng.random() < 0.7:
+                withdrawn = now - timedelta(days=3) if rng.random() < 0.05 else None
+                channel_rows.append(
+                    {"consent_id": cid, "channel": channel, "withdrawn_at": withdrawn}
+                )
+    session.execute(sa.insert(ConsentChannel), channel_rows)
+    queued = rng.sample(photo_ids, min(300, len(photo_ids)))
+    session.execute(
+        sa.insert(QueueItem),
+        [
+            {
+                "photo_id": pid,
+                "channels": "instagram facebook",
+                "caption": "Summer class",
+                "status": rng.choice(("blocked", "ready", "published")),
+                "scheduled_for": now + timedelta(days=rng.randrange(-30, 30)),
+                "created_at": now - timedelta(days=rng.randrange(0, 60)),
+                "updated_at": now,
+            }
+            for pid in queued
+        ],
+    )
+    item_ids = session.scalars(sa.select(QueueItem.id)).all()
+    session.execute(
+        sa.insert(Publication),
+        [
+            {
+                "queue_item_id": item_id,
+                "photo_id": photo_id,
+                "channel": "instagram",
+                "publisher": "manual",
+                "caption": "Summer class",
+                "published_at": now - timedelta(days=rng.randrange(1, 300)),
+                "live": rng.random() < 0.8,
+            }
+            for item_id, photo_id in zip(item_ids, queued, strict=False)
+        ],
+    )
+    publication_ids = session.scalars(sa.select(Publication.id)).all()
+    session.execute(
+        sa.insert(RemovalTask),
+        [
+            {
+                "publication_id": pub_id,
+                "person_id": rng.choice(person_ids),
+                "method": "manual",
+                "status": "open" if rng.random() < 0.6 else "done",
+                "due_at": now + timedelta(hours=rng.randrange(-48, 72)),
+                "created_at": now - timedelta(days=2),
+            }
+            for pub_id in rng.sample(list(publication_ids), min(60, len(publication_ids)))
+        ],
+    )
 
 
 def _free_port() -> int:
@@ -203,10 +294,59 @@ def load(
     return out
 
 
+TARGET_P95_MS = 100.0
+#: The production set-up measured: one waitress process per core (the machine has two).
+PROCESSES, THREADS = 2, 4
+
+
+#: wrk prints the latency percentiles this benchmark reports (in microseconds) when it is done.
+WRK_REPORT = """
+done = function(summary, latency, requests)
+  for _, p in ipairs({50, 95, 99}) do
+    io.write(string.format("p%d_us %d\\n", p, latency:percentile(p)))
+  end
+  io.write(string.format("errors %d\\n", summary.errors.status + summary.errors.timeout
+    + summary.errors.connect + summary.errors.read + summary.errors.write))
+end
+"""
+
+
+def wrk_load(
+    base: str, cookie: str, paths: list[str], clients: int, seconds: float, folder: Path
+) -> dict[str, Any]:
+    """A page under ``wrk`` (a C load generator: it takes little of the server's CPU) with
+    ``clients`` open connections, after a 3-second warm-up; each request picks one of ``paths``
+    at random (e.g. 50 different people). Latency percentiles and requests per second."""
+    script = folder / "load.lua"
+    listed = ", ".join(f'"{p}"' for p in paths)
+    script.write_text(
+        f"paths = {{{listed}}}\n"
+        "request = function() return wrk.format(nil, paths[math.random(#paths)]) end\n" + WRK_REPORT
+    )
+    head = ["wrk", "-t2", f"-c{clients}", "--timeout", "10s", "-H", f"Cookie: {cookie}"]
+    head += ["-s", str(script)]
+    subprocess.run([*head, "-d3s", base + "/"], capture_output=True, check=True)
+    out = subprocess.run(
+        [*head, f"-d{seconds:.0f}s", base + "/"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    found = dict(re.findall(r"^(p\d+_us|errors) (\d+)$", out, re.M))
+    requests = re.search(r"(\d+) requests in", out)
+    rate = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    return {
+        "requests": int(requests.group(1)) if requests else 0,
+        "errors": int(found.get("errors", 0)),
+        **{f"p{p}_ms": int(found.get(f"p{p}_us", 0)) / 1000 for p in (50, 95, 99)},
+        "req_per_s": float(rate.group(1)) if rate else 0.0,
+    }
+
+
 @case("pages", "6. Page latency with 10,000 photos, 16 concurrent clients against consentcam serve")
 def pages(ctx: Context) -> list[Row]:
     photos, people, clients, seconds = (
-        (1_000, 200, 4, 5.0) if ctx.quick else (10_000, 2_000, 16, 30.0)
+        (1_000, 200, 4, 5.0) if ctx.quick else (10_000, 2_000, 16, 20.0)
     )
     folder = Path(tempfile.mkdtemp(prefix="consentcam-bench-pages-"))
     proc = None
@@ -221,7 +361,19 @@ def pages(ctx: Context) -> list[Row]:
         env = dict(os.environ, CONSENTCAM_INSTANCE=str(instance))
         with (folder / "serve.log").open("wb") as log:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "consentcam", "serve", "--port", str(port), "--no-worker"],
+                [
+                    sys.executable,
+                    "-m",
+                    "consentcam",
+                    "serve",
+                    "--port",
+                    str(port),
+                    "--no-worker",
+                    "--processes",
+                    str(PROCESSES),
+                    "--threads",
+                    str(THREADS),
+                ],
                 env=env,
                 cwd=inputs.ROOT,
                 stdout=log,
@@ -236,8 +388,19 @@ def pages(ctx: Context) -> list[Row]:
             "/people/<id>": [f"/people/{pid}" for pid in rng.sample(person_ids, 50)],  # type: ignore[arg-type]
             "/": ["/"],
         }
-        ctx.log(f"6. {clients} clients for {seconds:.0f} s")
-        results = load(base, opener, urls, clients, seconds)
+        if shutil.which("wrk"):
+            tool = f"wrk, {clients} connections, {seconds:.0f} s per page after 3 s warm-up"
+            jar = [h for h in opener.handlers if isinstance(h, urllib.request.HTTPCookieProcessor)]
+            cookie = "; ".join(f"{c.name}={c.value}" for c in jar[0].cookiejar)
+            results = {}
+            for name, paths in urls.items():
+                ctx.log(f"6. {name}: {tool}")
+                results[name] = wrk_load(base, cookie, paths, clients, seconds, folder)
+        else:
+            # Without wrk (apt-get install wrk) the Python client shares the server's cores.
+            tool = f"Python threads (no wrk), {clients} clients, {seconds:.0f} s, pages mixed"
+            ctx.log(f"6. {tool}")
+            results = load(base, opener, urls, clients, seconds)
     finally:
         if proc is not None and proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
@@ -249,15 +412,24 @@ def pages(ctx: Context) -> list[Row]:
         shutil.rmtree(folder, ignore_errors=True)
     rows = []
     for name, r in results.items():
+        met = r["errors"] == 0 and r["p95_ms"] < TARGET_P95_MS
         rows.append(
             Row(
                 f"6. page {name}, {counts['photos']:,} photos, {clients} clients: latency",
-                f"p50 {r['p50_ms']:.0f} ms, p95 {r['p95_ms']:.0f} ms",
+                f"p50 {r['p50_ms']:.0f} ms, p95 {r['p95_ms']:.0f} ms, p99 {r.get('p99_ms', float('nan')):.0f} ms,"
+                f" {r.get('req_per_s', r['requests'] / seconds):.0f} req/s",
                 "-",
                 "-",
-                f"p95 reported; {r['requests']} requests, {r['errors']} errors",
-                None if r["errors"] == 0 else False,
-                {**r, **counts, "clients": clients, "seconds": seconds},
+                f"p95 < {TARGET_P95_MS:.0f} ms ({r['errors']} errors)",
+                met,
+                {
+                    **r,
+                    **counts,
+                    "clients": clients,
+                    "seconds": seconds,
+                    "tool": tool,
+                    "server": f"consentcam serve --processes {PROCESSES} --threads {THREADS}",
+                },
             )
         )
     return rows
