@@ -29,7 +29,7 @@ from consentcam.domain.audit import (
     audit_findings,
     consent_status_now,
 )
-from consentcam.domain.types import Channel, Consent, FaceState, SupplierPermission
+from consentcam.domain.types import Channel, Consent, FaceState, Scope, SupplierPermission
 from consentcam.models import (
     AuditRun,
     Event,
@@ -451,6 +451,10 @@ def build_snapshot(
     for f in findings:
         findings_by_pub[f.publication_id] += 1
 
+    listing = {
+        pid for pid, items in consents.items() if any(c.scope is Scope.LISTED for c in items)
+    }
+    status_now: dict[tuple[int | None, Channel, int], str] = {}
     chart: dict[str, dict[str, int]] = {}
     out_pubs: list[dict[str, Any]] = []
     thumbs: dict[str, str] = {}
@@ -487,7 +491,13 @@ def build_snapshot(
             elif face.state is not FaceState.CONFIRMED:
                 current = "not_confirmed"
             else:
-                current = consent_status_now(face, consents, channel, now, p.photo.id).value
+                # Where a person stands now depends on the photo only through consents that
+                # list photos; without those one answer per person and channel serves every post.
+                key = (face.person_id, channel, p.photo.id if face.person_id in listing else 0)
+                current = status_now.get(key)
+                if current is None:
+                    current = consent_status_now(face, consents, channel, now, p.photo.id).value
+                    status_now[key] = current
             face_lines.append(
                 {
                     "face_id": face.face_id,
@@ -716,7 +726,10 @@ def complete_run(
         session, rt, quarter, rescan=run.rescan, at=at, unaccounted=unaccounted
     )
     snapshot["run_id"] = run.id
-    data = json.dumps(snapshot, ensure_ascii=False, sort_keys=True).encode("utf-8")
+    # The thumbnails live in the HTML only: CSV, PDF and the audit page never show them, and
+    # leaving them out makes the stored data a few MB instead of tens to write, hash and read.
+    stored = {k: v for k, v in snapshot.items() if k != "thumbs"}
+    data = json.dumps(stored, ensure_ascii=False, sort_keys=True).encode("utf-8")
     data_sha = rt.storage.put_named(snapshot_key(run), data)
     html = render_html(snapshot, data_sha256=data_sha).encode("utf-8")
     run.report_sha256 = rt.storage.put_named(report_key(run), html)
