@@ -30,8 +30,9 @@ CSP = "; ".join(
 
 #: Sign-in attempts allowed per IP address and e-mail address, as (count, seconds) windows.
 DEFAULT_LOGIN_LIMITS = "5/minute;20/hour"
-#: The largest id a row can have (BIGINT); larger path ids are answered 404 before any query.
-MAX_ID = 2**63 - 1
+#: The largest id a row can have (ids are INTEGER, 32 bits on PostgreSQL); larger path ids are
+#: answered 404 before any query instead of overflowing the driver.
+MAX_ID = 2**31 - 1
 _PERIODS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
 
 TOO_LARGE_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8">
@@ -204,7 +205,7 @@ def init_app(app: Flask) -> None:
 
     @app.url_value_preprocessor
     def _ids_in_range(_endpoint: str | None, values: dict[str, Any] | None) -> None:
-        # No row has an id past 63 bits, and SQLite cannot even compare one: a plain 404.
+        # No row has an id past 31 bits (PostgreSQL would overflow comparing one): a plain 404.
         for value in (values or {}).values():
             if isinstance(value, int) and not 0 <= value <= MAX_ID:
                 from flask import abort

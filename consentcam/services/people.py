@@ -341,7 +341,8 @@ def search_people(
 
     Counts come from grouped subqueries, so a page costs three queries whatever its size.
     """
-    page = max(1, page)
+    # A page past the end is empty; a huge number must not overflow PostgreSQL's 32-bit OFFSET.
+    page = max(1, min(page, (2**31 - 1) // max(1, per_page)))
     where = [Person.erased_at.is_(None)]
     text = query.strip()
     if text:

@@ -11,6 +11,7 @@ from flask import Response, abort, current_app, jsonify, request
 
 from consentcam.domain.types import Channel
 from consentcam.models import Publication, QueueItem
+from consentcam.security import MAX_ID
 from consentcam.services import publishing
 from consentcam.web import db, runtime
 from consentcam.web.api import api_user, bp, documented, json_body, schema
@@ -97,7 +98,7 @@ QUEUE_REQUEST = schema(
         "additionalProperties": False,
         "required": ["photo_id", "channels"],
         "properties": {
-            "photo_id": {"type": "integer", "minimum": 1},
+            "photo_id": {"type": "integer", "minimum": 1, "maximum": MAX_ID},
             "channels": {
                 "type": "array",
                 "items": {"type": "string", "enum": CHANNELS},
@@ -209,7 +210,7 @@ LIMIT_PARAMS = [
         "name": "offset",
         "in": "query",
         "required": False,
-        "schema": {"type": "integer", "minimum": 0, "default": 0},
+        "schema": {"type": "integer", "minimum": 0, "maximum": MAX_ID, "default": 0},
     },
 ]
 
@@ -224,8 +225,9 @@ def _paging() -> tuple[int, int]:
         offset = int(request.args.get("offset", "0"))
     except ValueError:
         abort(400, description="limit and offset must be whole numbers")
-    if not 1 <= limit <= 500 or not 0 <= offset <= 2**62:
-        abort(400, description="limit must be 1..500 and offset 0..2**62")
+    # OFFSET is bound as a 32-bit integer on PostgreSQL.
+    if not 1 <= limit <= 500 or not 0 <= offset <= MAX_ID:
+        abort(400, description=f"limit must be 1..500 and offset 0..{MAX_ID}")
     return limit, offset
 
 
@@ -368,7 +370,7 @@ def create_queue_item() -> tuple[Response, int]:
     if unknown:
         abort(422, description="unknown fields: " + ", ".join(sorted(unknown)))
     photo_id = data.get("photo_id")
-    if not isinstance(photo_id, int) or isinstance(photo_id, bool) or not 0 < photo_id <= 2**62:
+    if not isinstance(photo_id, int) or isinstance(photo_id, bool) or not 0 < photo_id <= MAX_ID:
         abort(422, description="photo_id must be a positive integer")
     channels = data.get("channels")
     if (
@@ -509,7 +511,7 @@ def manual_publication(item_id: int) -> tuple[Response, int]:
             "name": "photo_id",
             "in": "query",
             "required": False,
-            "schema": {"type": "integer", "minimum": 1},
+            "schema": {"type": "integer", "minimum": 1, "maximum": MAX_ID},
         },
         *LIMIT_PARAMS,
     ],
@@ -524,7 +526,7 @@ def list_publications() -> Response:
         query = query.where(Publication.live.is_(live == "true"))
     photo_id = request.args.get("photo_id")
     if photo_id is not None:
-        if not photo_id.isdigit() or int(photo_id) < 1:
+        if not photo_id.isdigit() or not 1 <= int(photo_id) <= MAX_ID:
             abort(400, description="photo_id must be a positive integer")
         query = query.where(Publication.photo_id == int(photo_id))
     rows = db().scalars(query.order_by(Publication.id.desc()).limit(limit).offset(offset)).all()

@@ -9,6 +9,7 @@ from flask import Response, abort, jsonify, request
 from consentcam.domain.types import Channel
 from consentcam.models import Person, Publication, RemovalTask, utcnow
 from consentcam.runtime import Runtime
+from consentcam.security import MAX_ID
 from consentcam.services import removals
 from consentcam.services.withdrawal import WithdrawalError, withdraw_consent
 from consentcam.web import db, runtime
@@ -260,7 +261,7 @@ def withdraw_person(person_id: int) -> tuple[Response, int]:
             "name": "person_id",
             "in": "query",
             "required": False,
-            "schema": {"type": "integer", "minimum": 1},
+            "schema": {"type": "integer", "minimum": 1, "maximum": MAX_ID},
         },
         {
             "name": "limit",
@@ -281,7 +282,7 @@ def list_removal_tasks() -> Response:
     query = removals.task_query(None if status == "all" else status, now)
     person_raw = request.args.get("person_id")
     if person_raw is not None:
-        if not person_raw.isdigit() or int(person_raw) < 1 or int(person_raw) > 2**62:
+        if not person_raw.isdigit() or not 1 <= int(person_raw) <= MAX_ID:
             abort(400, description="person_id must be a positive whole number")
         query = query.where(RemovalTask.person_id == int(person_raw))
     rows = db().execute(query.limit(int(limit_raw))).all()

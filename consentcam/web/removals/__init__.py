@@ -22,6 +22,7 @@ from wtforms import TextAreaField
 from wtforms.validators import Length
 
 from consentcam.models import Person, Publication, RemovalTask, utcnow
+from consentcam.security import MAX_ID
 from consentcam.services import removals
 from consentcam.web import db
 from consentcam.web.auth import owner_required
@@ -57,6 +58,8 @@ def index() -> Any:
     if status not in (*removals.STATUSES, "all"):
         status = "open"
     person_id = request.args.get("person_id", type=int)
+    if person_id is not None and not 0 < person_id <= MAX_ID:
+        abort(404)  # no such person (and PostgreSQL would overflow comparing the id)
     now = utcnow()
     query = removals.task_query(None if status == "all" else status, now)
     person = None

@@ -1,0 +1,150 @@
+"""Every main page, and every page for one record, renders on PostgreSQL with real data in it."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import sqlalchemy as sa
+
+from consentcam.domain.audit import Quarter
+from consentcam.models import Face, User, utcnow
+from consentcam.services import review
+
+from .conftest import PgApp
+from .test_postgres_concurrency import _suggested_face
+
+pytestmark = [pytest.mark.postgres]
+
+# Beyond PostgreSQL's 32- and 64-bit integers: must be "not found", never a server error.
+HUGE_IDS = (2**31, 2**63, 10**30)
+
+
+@pytest.fixture
+def filled(pg_app: PgApp) -> dict[str, int]:
+    """A reviewed, queued, published photo of a person, a supplier and an audit."""
+    rt, client, headers = pg_app.runtime, pg_app.client, pg_app.headers
+    face_id = _suggested_face(pg_app)
+    with rt.sessions() as s:
+        face = s.get(Face, face_id)
+        review.confirm_face(s, rt, face, user=s.get(User, pg_app.users["owner"]))
+        s.commit()
+        ids = {"photo": face.photo_id, "person": face.person_id, "face": face_id}
+    item = client.post(
+        "/api/v1/queue", json={"photo_id": ids["photo"], "channels": ["instagram"]}, headers=headers
+    ).get_json()
+    assert item["status"] == "ready", item
+    ids["item"] = item["id"]
+    pub = client.post(
+        f"/api/v1/queue/{item['id']}/manual-publication",
+        json={"channel": "instagram", "url": "https://www.instagram.com/p/Cpg1234abcd/"},
+        headers=headers,
+    )
+    assert pub.status_code == 201, pub.get_json()
+    ids["publication"] = pub.get_json()["id"]
+    supplier = client.post("/api/v1/suppliers", json={"name": "Fotograf Åsa Lind"}, headers=headers)
+    assert supplier.status_code == 201, supplier.get_json()
+    ids["supplier"] = supplier.get_json()["id"]
+    withdrawal = client.post(
+        f"/api/v1/people/{ids['person']}/withdrawals",
+        json={"channels": ["instagram"]},
+        headers=headers,
+    )
+    assert withdrawal.status_code == 200, withdrawal.get_json()
+    ids["task"] = withdrawal.get_json()["removal_tasks"][0]["id"]
+    audit = client.post(
+        "/api/v1/audits", json={"quarter": str(Quarter.current(utcnow()))}, headers=headers
+    )
+    assert audit.status_code == 201, audit.get_json()
+    ids["audit"] = audit.get_json()["id"]
+    return ids
+
+
+def test_main_pages_render_for_the_owner(pg_app: PgApp, filled: dict[str, int]) -> None:
+    client = pg_app.client
+    pages = {
+        "/": None,
+        "/photos": None,
+        f"/photos/{filled['photo']}": "obama1.jpg",
+        "/people": "Lena Berg",
+        f"/people/{filled['person']}": "Lena Berg",
+        "/queue": None,
+        "/removals": "Lena Berg",
+        "/audits": str(Quarter.current(utcnow())),
+        f"/audits/{filled['audit']}": None,
+        "/suppliers": "Fotograf Åsa Lind",
+        "/settings": None,
+    }
+    for url, text in pages.items():
+        response = client.get(url, follow_redirects=True)
+        assert response.status_code == 200, (url, response.status_code)
+        if text:
+            assert text in response.get_data(as_text=True), url
+
+
+def test_filters_and_search_on_postgres(pg_app: PgApp, filled: dict[str, int]) -> None:
+    client = pg_app.client
+    # Search ignores letter case (PostgreSQL's LIKE would not).
+    for query in ("lena", "LENA BERG", "Berg"):
+        assert "Lena Berg" in client.get("/people/", query_string={"q": query}).get_data(True)
+    assert "Lena Berg" not in client.get("/people/", query_string={"q": "Åsa"}).get_data(True)
+    for state in ("needs_review", "cleared", "blocked", "scanning", "failed"):
+        response = client.get("/photos/", query_string={"state": state})
+        assert response.status_code == 200, state
+    for status in ("open", "overdue", "done", "all"):
+        assert client.get("/removals/", query_string={"status": status}).status_code == 200
+    assert client.get(f"/removals/?person_id={filled['person']}").status_code == 200
+    assert client.get("/queue/?status=all").status_code == 200
+    for live in ("all", "live", "removed", "true", "false"):
+        assert client.get(f"/published/?live={live}").status_code == 200
+    # Paging far beyond the end is an empty page, not an error.
+    assert client.get("/people/?page=100000").status_code == 200
+    assert client.get("/photos/?page=100000").status_code == 200
+
+
+def test_huge_ids_are_not_found_on_postgres(pg_app: PgApp, filled: dict[str, int]) -> None:
+    """Ids beyond the integer columns must give 404, not a driver overflow (500)."""
+    client, headers = pg_app.client, pg_app.headers
+    routes = [
+        rule
+        for rule in pg_app.app.url_map.iter_rules()
+        if "GET" in rule.methods and re.search(r"<int:\w+>", rule.rule)
+    ]
+    assert len(routes) >= 10
+    failures = []
+    for rule in routes:
+        for huge in HUGE_IDS:
+            url = re.sub(r"<int:\w+>", str(huge), rule.rule)
+            try:
+                response = client.get(url, headers=headers if url.startswith("/api/") else {})
+            except sa.exc.DBAPIError as exc:  # the test client re-raises a server error
+                failures.append((rule.rule, type(exc.orig).__name__))
+                break
+            if response.status_code >= 500 or response.status_code == 200:
+                failures.append((rule.rule, response.status_code))
+                break
+    assert failures == [], "\n".join(f"{u} {c}" for u, c in failures)
+    # And the same through the JSON API's query parameters.
+    with pg_app.runtime.sessions() as s:
+        assert s.scalar(sa.select(sa.func.count()).select_from(Face)) >= 1
+    for huge in HUGE_IDS:
+        for url in (
+            f"/api/v1/removal-tasks?person_id={huge}",
+            f"/api/v1/publications?photo_id={huge}",
+            f"/api/v1/publications?offset={huge}",
+            f"/api/v1/queue?offset={huge}",
+            f"/removals/?person_id={huge}",
+            f"/people/?page={huge}",
+            f"/photos/?page={huge}",
+        ):
+            response = client.get(url, headers=headers)
+            assert response.status_code in (
+                (200, 400) if url.startswith("/api/") else (200, 404)
+            ), url
+            if response.status_code == 200 and url.startswith("/api/"):
+                body = response.get_json()
+                assert not body.get("tasks", body.get("publications", body.get("items"))), url
+        response = client.post(
+            "/api/v1/queue", json={"photo_id": huge, "channels": ["instagram"]}, headers=headers
+        )
+        assert response.status_code in (404, 422), response.get_json()
