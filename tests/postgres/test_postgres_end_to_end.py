@@ -104,6 +104,12 @@ def test_consent_to_erasure_through_the_web_and_the_api(pg_app: PgApp) -> None:
     assert response.status_code == 201, response.get_json()
     item = response.get_json()
     assert item["status"] == "ready", item
+    # The cleared copy to post by hand downloads as an attachment (never the original).
+    response = client.get(f"/queue/{item['id']}/download/instagram")
+    assert response.status_code == 200
+    assert response.headers["Content-Disposition"].startswith("attachment")
+    assert response.data[:3] == b"\xff\xd8\xff" and response.data != photo_bytes
+    response.close()
     post_url = "https://www.instagram.com/p/Cpg1234abcd/"
     response = client.post(
         f"/api/v1/queue/{item['id']}/manual-publication",

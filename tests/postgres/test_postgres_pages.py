@@ -8,7 +8,7 @@ import pytest
 import sqlalchemy as sa
 
 from consentcam.domain.audit import Quarter
-from consentcam.models import Face, User, utcnow
+from consentcam.models import ConsentRecord, Face, User, utcnow
 from consentcam.services import review
 
 from .conftest import PgApp
@@ -148,3 +148,42 @@ def test_huge_ids_are_not_found_on_postgres(pg_app: PgApp, filled: dict[str, int
             "/api/v1/queue", json={"photo_id": huge, "channels": ["instagram"]}, headers=headers
         )
         assert response.status_code in (404, 422), response.get_json()
+
+
+def test_every_record_page_renders_for_the_owner(pg_app: PgApp, filled: dict[str, int]) -> None:
+    """Each GET route that takes ids, filled with this instance's real records, answers 200."""
+    client, headers = pg_app.client, pg_app.headers
+    with pg_app.runtime.sessions() as s:
+        consent_id = s.scalar(sa.select(sa.func.min(ConsentRecord.id)))
+    values = {
+        "photo_id": filled["photo"],
+        "person_id": filled["person"],
+        "face_id": filled["face"],
+        "item_id": filled["item"],
+        "publication_id": filled["publication"],
+        "supplier_id": filled["supplier"],
+        "task_id": filled["task"],
+        "audit_id": filled["audit"],
+        "consent_id": consent_id,
+        "user_id": pg_app.users["staff"],
+        "channel": "instagram",
+        "fmt": "csv",
+    }
+    checked, failures = [], []
+    for rule in pg_app.app.url_map.iter_rules():
+        args = set(rule.arguments)
+        if "GET" not in rule.methods or not args or not args <= set(values):
+            continue
+        if "token_id" in args or "permission_id" in args:
+            continue
+        url = rule.rule
+        for name in args:
+            url = re.sub(rf"<(?:\w+:)?{name}>", str(values[name]), url)
+        response = client.get(url, headers=headers if url.startswith("/api/") else {})
+        checked.append(url)
+        # Her consent for Instagram is withdrawn: the cleared copy is refused, back to the item.
+        expected = 302 if rule.endpoint == "queue.download" else 200
+        if response.status_code != expected:
+            failures.append((url, response.status_code))
+    assert len(checked) >= 20
+    assert failures == [], failures
