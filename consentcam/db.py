@@ -16,6 +16,10 @@ from alembic.runtime.migration import MigrationContext
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
+def _lower(value: Any) -> Any:
+    return value.lower() if isinstance(value, str) else value
+
+
 def make_engine(url: str, **kwargs: Any) -> sa.Engine:
     """Create an engine; SQLite gets WAL, foreign keys, durable commits and a busy timeout."""
     if url.startswith("sqlite"):
@@ -38,6 +42,8 @@ def make_engine(url: str, **kwargs: Any) -> sa.Engine:
             cur.execute("PRAGMA synchronous=FULL")
             cur.execute("PRAGMA busy_timeout=30000")
             cur.close()
+            # SQLite's own lower() folds only A-Z; name searches must also find "Åsa" from "åsa".
+            dbapi_conn.create_function("lower", 1, _lower, deterministic=True)
 
         @sa.event.listens_for(engine, "begin")
         def _begin(conn: sa.Connection) -> None:

@@ -414,6 +414,26 @@ def search_people(
     return rows, total
 
 
+def find_people(session: so.Session, query: str, *, limit: int = 20) -> list[tuple[int, str]]:
+    """(id, name) of people whose name contains the text, any case, first ``limit`` by name.
+
+    The text is matched literally: % and _ typed by someone are not wildcards.
+    """
+    text = query.strip()[:200]
+    if not text:
+        return []
+    rows = session.execute(
+        sa.select(Person.id, Person.name)
+        .where(
+            Person.erased_at.is_(None),
+            sa.func.lower(Person.name).contains(text.lower(), autoescape=True),
+        )
+        .order_by(sa.func.lower(Person.name), Person.id)
+        .limit(max(1, limit))
+    )
+    return [(row.id, row.name) for row in rows]
+
+
 def consent_state(record: ConsentRecord, at: datetime | None = None) -> str:
     """Say where a consent record stands: active, expired, withdrawn or partly withdrawn."""
     at = at or utcnow()

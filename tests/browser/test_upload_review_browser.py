@@ -91,10 +91,14 @@ def test_upload_scan_review_and_clear_for_instagram(live_server, browser_page) -
     _boxes_align_with_faces(page)
     assert "Blocked" in page.locator(".verdict[data-channel=instagram]").inner_text()
     card = page.locator(".face-card").first
-    card.locator(".person-search").fill("Bar")
-    card.locator(".person-select").select_option(label="Barack")
-    card.locator(".person-pick button[type=submit]").click()
-    page.wait_for_load_state()
+    # The picker asks the server as you type and shows the matches as buttons; a tap assigns.
+    card.locator(".person-search").fill("bAR")
+    match = card.locator(".person-results .person-option", has_text="Barack")
+    match.wait_for(timeout=10_000)
+    assert card.locator(".person-results .person-option").count() == 1
+    screenshot(page, "review-person-search-1280")
+    with page.expect_navigation():
+        match.click()
     instagram = page.locator(".verdict[data-channel=instagram]").inner_text()
     assert "Cleared" in instagram, instagram
     assert "Blocked" in page.locator(".verdict[data-channel=facebook]").inner_text()
@@ -107,6 +111,11 @@ def test_upload_scan_review_and_clear_for_instagram(live_server, browser_page) -
     _boxes_align_with_faces(phone)
     assert phone.locator(".face-card").count() == 2
     screenshot(phone, "review-two-faces-390")
+    first = phone.locator(".face-card").first
+    # An undecided face without a suggestion opens the picker by itself.
+    first.locator(".person-search").fill("ba")
+    first.locator(".person-results .person-option", has_text="Barack").wait_for(timeout=10_000)
+    screenshot(phone, "review-person-search-390")
     phone.locator(".face-card").nth(1).locator("summary", has_text="Not identifiable").click()
     phone.fill(".face-card >> nth=1 >> input[name=reason]", "far in the background")
     phone.locator(".face-card").nth(1).locator("button", has_text="Mark not identifiable").click()

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import io
+import re
+from datetime import UTC, datetime
 
 import pytest
 import sqlalchemy as sa
 from PIL import Image
 
-from consentcam.models import Event, Face, Photo
+from consentcam.models import Event, Face, Person, Photo
+from consentcam.services import people
 from tests.conftest import FACES, login
 from tests.web.photo_helpers import person_with_consent, photo_with_faces
 
@@ -37,6 +40,7 @@ def _rt(app):  # type: ignore[no-untyped-def]
         "/photos/1",
         "/photos/1/thumbnail",
         "/photos/1/image",
+        "/photos/people-search?q=a",
     ],
 )
 def test_anonymous_is_sent_to_sign_in(client, url) -> None:  # type: ignore[no-untyped-def]
@@ -286,3 +290,85 @@ def test_dashboard_links_to_photos_to_review(app, owner_client) -> None:  # type
     page = owner_client.get("/").get_data(as_text=True)
     assert "/photos/?state=needs_review" in page
     assert 'href="/photos/"' in page  # the navigation
+
+
+def _names(response) -> list[str]:  # type: ignore[no-untyped-def]
+    assert response.status_code == 200
+    return [p["name"] for p in response.get_json()["people"]]
+
+
+@pytest.mark.parametrize("role", ["owner", "staff"])
+def test_people_search_finds_names_in_any_case_and_at_most_twenty(app, client, users, role) -> None:  # type: ignore[no-untyped-def]
+    rt = _rt(app)
+    with rt.sessions() as s:
+        for name in ("Anna Berg", "Lisa Annasdotter", "Bo", "100%_sure", "Erased Anna"):
+            people.add_person(s, name)
+        for i in range(25):
+            people.add_person(s, f"Kund {i:02d}")
+        erased = s.scalar(sa.select(Person).where(Person.name == "Erased Anna"))
+        erased.erased_at = datetime.now(UTC)
+        s.commit()
+    login(client, role)
+    assert _names(client.get("/photos/people-search?q=ANNA")) == ["Anna Berg", "Lisa Annasdotter"]
+    # What people type is matched literally, never as a LIKE wildcard.
+    assert _names(client.get("/photos/people-search?q=%25")) == ["100%_sure"]
+    assert _names(client.get("/photos/people-search?q=_")) == ["100%_sure"]
+    many = _names(client.get("/photos/people-search?q=kund"))
+    assert many == [f"Kund {i:02d}" for i in range(20)]
+    assert _names(client.get("/photos/people-search?q=%20%20")) == []
+    assert _names(client.get("/photos/people-search")) == []
+
+
+def test_find_people_escapes_wildcards_on_both_databases(instance, database_url) -> None:  # type: ignore[no-untyped-def]
+    from consentcam.db import upgrade
+    from consentcam.runtime import Runtime
+    from tests.conftest import base_settings
+
+    rt = Runtime.build(instance, base_settings(instance, DATABASE_URL=database_url))
+    try:
+        upgrade(rt.engine)
+        with rt.sessions() as s:
+            for name in ("ÅSA Öberg", "a_b", "axb", "50% off", "Maja"):
+                people.add_person(s, name)
+            s.commit()
+            assert [n for _, n in people.find_people(s, "a_b")] == ["a_b"]
+            assert [n for _, n in people.find_people(s, "%")] == ["50% off"]
+            assert [n for _, n in people.find_people(s, "MAJ")] == ["Maja"]
+            # Swedish letters fold too (SQLite's built-in lower() knows only A-Z).
+            assert [n for _, n in people.find_people(s, "åsa ö")] == ["ÅSA Öberg"]
+            assert [n for _, n in people.find_people(s, "a", limit=2)] == ["a_b", "axb"]
+    finally:
+        rt.close()
+
+
+def test_review_page_offers_a_search_not_a_list_of_everyone(app, owner_client) -> None:  # type: ignore[no-untyped-def]
+    rt = _rt(app)
+    with rt.sessions() as s:
+        photo = photo_with_faces(rt, s, 2)
+        for i in range(60):
+            people.add_person(s, f"Kund {i:02d}")
+        bo = people.add_person(s, "Bo Kund")
+        photo.faces[0].suggested_person_id = bo.id
+        photo.faces[0].state = "suggested"
+        photo.faces[0].distance = 0.4
+        s.commit()
+        pid, f1, f2, bo_id = photo.id, photo.faces[0].id, photo.faces[1].id, bo.id
+    page = owner_client.get(f"/photos/{pid}").get_data(as_text=True)
+    assert "Kund 00" not in page and '<select name="person_id"' not in page
+    assert 'class="person-search"' in page and "/photos/people-search" in page
+    # Without script: the search form reloads the page with the face's first 50 matches.
+    found = owner_client.get(f"/photos/{pid}?face={f1}&q=kund").get_data(as_text=True)
+    card = found.split(f'id="face-{f1}"')[1].split(f'id="face-{f2}"')[0]
+    values = [int(v) for v in re.findall(r'name="person_id" value="(\d+)"', card)]
+    # "Bo Kund" sorts first among the 50 matches: shown once, as the suggestion, on top.
+    assert values[0] == bo_id and values.count(bo_id) == 1
+    assert len(values) == 50
+    assert 'class="person-option suggested"' in card
+    other = found.split(f'id="face-{f2}"')[1]
+    assert 'name="person_id"' not in other, "only the searched face lists matches"
+    nobody = owner_client.get(f"/photos/{pid}?face={f2}&q=zzz").get_data(as_text=True)
+    assert "Nobody here has that name." in nobody.split(f'id="face-{f2}"')[1]
+    # Tapping a match posts the existing assign form with that person's id.
+    owner_client.post(f"/photos/faces/{f2}/assign", data={"person_id": str(values[5])})
+    with rt.sessions() as s:
+        assert s.get(Face, f2).person_id == values[5]

@@ -26,11 +26,15 @@ from PIL import Image
 from consentcam.faces.decode import ImageRejected, load_upright
 from consentcam.models import Face, Person, Photo, Supplier
 from consentcam.services import gate, review
+from consentcam.services import people as people_service
 from consentcam.web import db, runtime
 from consentcam.web.photos import shared
 
 bp = Blueprint("photos", __name__, url_prefix="/photos")
 PER_PAGE = 30
+# Names offered by the picker: a short list while typing, a longer one on a page without script.
+SEARCH_MATCHES = 20
+PAGE_MATCHES = 50
 REVIEW_SIDE = 1600
 STATE_LABELS = {
     "needs_review": "Needs review",
@@ -194,9 +198,14 @@ def detail(photo_id: int) -> Any:
     if photo is None:
         abort(404)
     decisions = gate.decide(session, photo, list(shared.CHANNELS))
-    people = session.execute(
-        sa.select(Person.id, Person.name).where(Person.erased_at.is_(None)).order_by(Person.name)
-    ).all()
+    # Without JavaScript the picker searches through this page: ?face=<id>&q=<name>.
+    search_face = request.args.get("face", 0, type=int) or 0
+    search_text = request.args.get("q", "")[:200].strip()
+    matches = (
+        people_service.find_people(session, search_text, limit=PAGE_MATCHES)
+        if search_face and search_text
+        else []
+    )
     supplier_form = "suppliers.assign_photo" in current_app.view_functions
     suppliers = (
         session.execute(sa.select(Supplier.id, Supplier.name).order_by(Supplier.name)).all()
@@ -208,7 +217,9 @@ def detail(photo_id: int) -> Any:
         "photos/detail.html",
         photo=photo,
         decisions=decisions,
-        people=people,
+        search_face=search_face,
+        search_text=search_text,
+        matches=matches,
         suppliers=suppliers,
         supplier_form=supplier_form,
         threshold=threshold,
@@ -216,6 +227,14 @@ def detail(photo_id: int) -> Any:
         shared=shared,
         has_person_page="people.detail" in current_app.view_functions,
     )
+
+
+@bp.route("/people-search")
+@login_required
+def people_search() -> Any:
+    """People whose name contains ?q= (any case), at most 20, for the review page's picker."""
+    found = people_service.find_people(db(), request.args.get("q", ""), limit=SEARCH_MATCHES)
+    return jsonify({"people": [{"id": pid, "name": name} for pid, name in found]})
 
 
 def _face_action(face_id: int, action: Any) -> Any:
