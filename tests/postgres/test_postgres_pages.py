@@ -88,6 +88,12 @@ def test_filters_and_search_on_postgres(pg_app: PgApp, filled: dict[str, int]) -
     for query in ("lena", "LENA BERG", "Berg"):
         assert "Lena Berg" in client.get("/people/", query_string={"q": query}).get_data(True)
     assert "Lena Berg" not in client.get("/people/", query_string={"q": "Åsa"}).get_data(True)
+    # Swedish letters fold too (PostgreSQL's lower() follows the database's UTF-8 locale).
+    added = client.post("/api/v1/people", json={"name": "Åsa Öberg"}, headers=pg_app.headers)
+    assert added.status_code == 201, added.get_json()
+    for query in ("åsa", "ÖBERG", "åsa öberg"):
+        found = client.get("/api/v1/people", query_string={"q": query}, headers=pg_app.headers)
+        assert [p["name"] for p in found.get_json()["people"]] == ["Åsa Öberg"], query
     for state in ("needs_review", "cleared", "blocked", "scanning", "failed"):
         response = client.get("/photos/", query_string={"state": state})
         assert response.status_code == 200, state
