@@ -434,6 +434,16 @@ def find_people(session: so.Session, query: str, *, limit: int = 20) -> list[tup
     return [(row.id, row.name) for row in rows]
 
 
+def reference_count(session: so.Session, person: Person) -> int:
+    """How many reference faces are enrolled, counted in SQL without loading the templates."""
+    return (
+        session.scalar(
+            sa.select(sa.func.count(ReferenceFace.id)).where(ReferenceFace.person_id == person.id)
+        )
+        or 0
+    )
+
+
 def consent_state(record: ConsentRecord, at: datetime | None = None) -> str:
     """Say where a consent record stands: active, expired, withdrawn or partly withdrawn."""
     at = at or utcnow()

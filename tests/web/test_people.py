@@ -159,3 +159,31 @@ def test_swedish_people_pages(owner_client, app) -> None:  # type: ignore[no-unt
     assert "Samtycke" in page and "Registrera samtycke" in page
     form = owner_client.get(f"/people/{pid}/consents/new").get_data(as_text=True)
     assert "Automatisk ansiktsigenkänning" in form
+
+
+def test_person_page_counts_reference_faces_without_loading_templates(owner_client, app) -> None:  # type: ignore[no-untyped-def]
+    from consentcam.models import ReferenceFace
+
+    pid = add_person(app, "Eva Berg")
+    give_consent(app, pid, biometric=True)
+    rt = app.extensions["runtime"]
+    with rt.sessions() as s:
+        s.add_all(
+            ReferenceFace(person_id=pid, template=rt.vault.encrypt(bytes(1024))) for _ in range(3)
+        )
+        s.commit()
+    statements: list[str] = []
+
+    def before(conn, cursor, statement, *args):  # type: ignore[no-untyped-def]
+        statements.append(statement)
+
+    event.listen(rt.engine, "before_cursor_execute", before)
+    try:
+        html = owner_client.get(f"/people/{pid}").get_data(as_text=True)
+    finally:
+        event.remove(rt.engine, "before_cursor_execute", before)
+    assert "3 reference faces enrolled." in html
+    touching = [s for s in statements if "reference_face" in s and "FROM reference_face" in s]
+    assert touching, "the count comes from the reference_face table"
+    assert all("count(" in s.lower() for s in touching), touching
+    assert not any("reference_face.template" in s for s in statements)

@@ -156,7 +156,7 @@ def detail(person_id: int) -> Any:
         publications=people_service.publications_showing(session, person),
         removal_tasks=people_service.open_removal_tasks(session, person),
         uploads=uploads,
-        references=len(person.reference_faces),
+        references=people_service.reference_count(session, person),
         biometric=people_service.has_biometric_consent(session, person),
         reference_form=ReferenceForm(),
         channel_labels=channel_labels(),
