@@ -7,6 +7,7 @@ import sqlalchemy as sa
 from sqlalchemy import event
 
 from consentcam.models import Event, Person
+from tests.conftest import login
 from tests.web.people_helpers import add_person, give_consent
 
 
@@ -187,3 +188,24 @@ def test_person_page_counts_reference_faces_without_loading_templates(owner_clie
     assert touching, "the count comes from the reference_face table"
     assert all("count(" in s.lower() for s in touching), touching
     assert not any("reference_face.template" in s for s in statements)
+
+
+def test_person_page_links_the_owner_to_export_and_erasure(client, users, app) -> None:  # type: ignore[no-untyped-def]
+    pid = add_person(app, "Eva Berg")
+    give_consent(app, pid)
+    login(client, "owner")
+    owner_client = client
+    html = owner_client.get(f"/people/{pid}").get_data(as_text=True)
+    export = f'href="/people/{pid}/export"'
+    erase = f'href="/people/{pid}/erase"'
+    assert export in html and "Download everything about this person (ZIP)" in html
+    assert erase in html and "Erase this person" in html
+    # The links lead to the privacy pages themselves.
+    assert owner_client.get(f"/people/{pid}/export").status_code == 200
+    assert owner_client.get(f"/people/{pid}/erase").status_code == 200
+    staff_client = app.test_client()
+    login(staff_client, "staff")
+    staff_html = staff_client.get(f"/people/{pid}").get_data(as_text=True)
+    assert export not in staff_html and erase not in staff_html
+    assert "Erase this person" not in staff_html
+    assert staff_client.get(f"/people/{pid}/erase").status_code == 403

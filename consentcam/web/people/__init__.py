@@ -163,6 +163,7 @@ def detail(person_id: int) -> Any:
         has_thumbnails="photos.thumbnail" in current_app.view_functions,
         has_photo_pages="photos.detail" in current_app.view_functions,
         can_withdraw="withdrawals.new" in current_app.view_functions,
+        has_privacy_tools="privacy.export" in current_app.view_functions,
         now=datetime.now(UTC),
         day=timedelta(days=1),
     )
