@@ -415,34 +415,34 @@ def build_snapshot(
     audit_pubs: list[AuditPublication] = []
     present: dict[int, bool] = {}
     for p in pubs:
-        present[p.row.id] = files.exists(p.row.cleared_copy_key)
+        row, pub_id = p.row, p.row.id
+        present[pub_id] = files.exists(row.cleared_copy_key)
+        faces = []
+        for f in faces_by_photo.get(p.photo.id, ()):
+            pf = covered.get((pub_id, f.id))
+            faces.append(
+                AuditFace(
+                    face_id=f.id,
+                    number=f.number,
+                    state=FaceState(f.state),
+                    person_id=f.person_id,
+                    blur=f.blur,
+                    not_identifiable_reason=f.not_identifiable_reason,
+                    consent_id_at_publish=pf.consent_id if pf is not None else None,
+                )
+            )
         audit_pubs.append(
             AuditPublication(
-                id=p.row.id,
+                id=pub_id,
                 photo_id=p.photo.id,
-                channel=Channel(p.row.channel),
-                published_at=p.row.published_at,
-                live=p.row.live,
-                cleared_copy_present=present[p.row.id],
+                channel=Channel(row.channel),
+                published_at=row.published_at,
+                live=row.live,
+                cleared_copy_present=present[pub_id],
                 supplier_id=p.photo.supplier_id,
-                faces=tuple(
-                    AuditFace(
-                        face_id=f.id,
-                        number=f.number,
-                        state=FaceState(f.state),
-                        person_id=f.person_id,
-                        blur=f.blur,
-                        not_identifiable_reason=f.not_identifiable_reason,
-                        consent_id_at_publish=(
-                            covered[(p.row.id, f.id)].consent_id
-                            if (p.row.id, f.id) in covered
-                            else None
-                        ),
-                    )
-                    for f in faces_by_photo.get(p.photo.id, ())
-                ),
-                supplier_permission_id_at_publish=p.row.supplier_permission_id,
-                unaccounted_faces_on_rescan=unaccounted.get(p.row.id) if rescan else None,
+                faces=tuple(faces),
+                supplier_permission_id_at_publish=row.supplier_permission_id,
+                unaccounted_faces_on_rescan=unaccounted.get(pub_id) if rescan else None,
             )
         )
     task_views = [RemovalTaskView(t.id, t.publication_id, t.due_at, t.closed_at) for t in tasks]
@@ -462,16 +462,17 @@ def build_snapshot(
         thumbs = {str(k): v for k, v in mini_thumbnails(rt, (p.photo for p in pubs)).items()}
     for p, view in zip(pubs, audit_pubs, strict=True):
         channel = view.channel
-        if not p.row.live:
+        row, pub_id, photo_id = p.row, view.id, view.photo_id
+        if not row.live:
             status = "taken_down"
-        elif findings_by_pub.get(p.row.id):
+        elif findings_by_pub.get(pub_id):
             status = "findings"
         else:
             status = "ok"
         chart.setdefault(channel.value, {"ok": 0, "findings": 0, "taken_down": 0})[status] += 1
         face_lines = []
         for face in view.faces:
-            pf = covered.get((p.row.id, face.face_id))
+            pf = covered.get((pub_id, face.face_id))
             how = pf.how if pf is not None else None
             pid = face.person_id if face.person_id is not None else (pf.person_id if pf else None)
             then = "not reviewed"
@@ -479,8 +480,8 @@ def build_snapshot(
                 then = _consent_status(
                     consent_by_id.get(pf.consent_id) if pf and pf.consent_id else None,
                     channel,
-                    p.row.published_at,
-                    p.photo.id,
+                    row.published_at,
+                    photo_id,
                 )
             elif how in ("blur", "not_identifiable", "supplier"):
                 then = how
@@ -493,10 +494,10 @@ def build_snapshot(
             else:
                 # Where a person stands now depends on the photo only through consents that
                 # list photos; without those one answer per person and channel serves every post.
-                key = (face.person_id, channel, p.photo.id if face.person_id in listing else 0)
+                key = (face.person_id, channel, photo_id if face.person_id in listing else 0)
                 current = status_now.get(key)
                 if current is None:
-                    current = consent_status_now(face, consents, channel, now, p.photo.id).value
+                    current = consent_status_now(face, consents, channel, now, photo_id).value
                     status_now[key] = current
             face_lines.append(
                 {
@@ -517,24 +518,24 @@ def build_snapshot(
             perm = {
                 "id": p.row.supplier_permission_id,
                 "supplier": p.supplier_name,
-                "then": _permission_state(sp, channel, p.row.published_at),
+                "then": _permission_state(sp, channel, row.published_at),
                 "now": _permission_state(sp, channel, now),
             }
         out_pubs.append(
             {
-                "id": p.row.id,
-                "photo_id": p.photo.id,
+                "id": pub_id,
+                "photo_id": photo_id,
                 "photo_name": p.photo.original_name,
                 "channel": channel.value,
-                "url": p.row.url,
-                "published_at": _iso(p.row.published_at),
-                "live": p.row.live,
-                "removed_at": _iso(p.row.removed_at),
-                "cleared_copy_present": present[p.row.id],
+                "url": row.url,
+                "published_at": _iso(row.published_at),
+                "live": row.live,
+                "removed_at": _iso(row.removed_at),
+                "cleared_copy_present": present[pub_id],
                 "supplier_permission": perm,
-                "unaccounted": unaccounted.get(p.row.id) if rescan else None,
+                "unaccounted": unaccounted.get(pub_id) if rescan else None,
                 "status": status,
-                "finding_count": findings_by_pub.get(p.row.id, 0),
+                "finding_count": findings_by_pub.get(pub_id, 0),
                 "faces": face_lines,
             }
         )
