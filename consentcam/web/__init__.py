@@ -49,6 +49,8 @@ NAV: tuple[tuple[str, str], ...] = (
     ("audits.index", "Audits"),
     ("settings.index", "Settings"),
 )
+# NAV entries only the owner may open: staff would only get a 403 there, so they are not shown.
+OWNER_ONLY_NAV: frozenset[str] = frozenset({"audits.index", "settings.index"})
 
 
 def create_app(
@@ -110,8 +112,14 @@ def create_app(
     @app.context_processor
     def _inject() -> dict[str, Any]:
         from flask_babel import gettext
+        from flask_login import current_user
 
-        nav = [(ep, gettext(label)) for ep, label in NAV if ep in app.view_functions]
+        owner = bool(getattr(current_user, "is_owner", False))
+        nav = [
+            (ep, gettext(label))
+            for ep, label in NAV
+            if ep in app.view_functions and (owner or ep not in OWNER_ONLY_NAV)
+        ]
         return {"LANGUAGES": LANGUAGES, "current_language": select_locale(), "nav_links": nav}
 
     return app

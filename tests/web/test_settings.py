@@ -112,3 +112,29 @@ def test_swedish_settings(owner_client) -> None:  # type: ignore[no-untyped-def]
     owner_client.post("/language/sv", data={"next": "/settings/"})
     html = owner_client.get("/settings/users").get_data(as_text=True)
     assert "Inställningar" in html and "Användare" in html
+
+
+def _nav(html: str) -> str:
+    return html.split('class="main-nav"')[1].split("</nav>")[0]
+
+
+def test_main_menu_shows_owner_only_entries_to_the_owner_alone(app, client, users) -> None:  # type: ignore[no-untyped-def]
+    from consentcam.web import NAV, OWNER_ONLY_NAV
+    from tests.conftest import login
+
+    assert {"settings.index", "audits.index"} <= OWNER_ONLY_NAV
+    assert OWNER_ONLY_NAV <= {endpoint for endpoint, _label in NAV}
+    login(client, "staff")
+    staff_menu = _nav(client.get("/people/").get_data(as_text=True))
+    assert 'href="/people/"' in staff_menu and 'href="/photos/"' in staff_menu
+    assert 'href="/settings/"' not in staff_menu and "Settings" not in staff_menu
+    assert 'href="/audits/"' not in staff_menu
+    # What the menu hides, staff cannot open either.
+    assert client.get("/settings/").status_code == 403
+    assert client.get("/audits/").status_code == 403
+    client.post("/logout")
+    login(client, "owner")
+    owner_menu = _nav(client.get("/people/").get_data(as_text=True))
+    assert 'href="/settings/"' in owner_menu and "Settings" in owner_menu
+    assert 'href="/audits/"' in owner_menu
+
