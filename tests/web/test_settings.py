@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import re
 import tomllib
 
 import pytest
 import sqlalchemy as sa
 
 from consentcam.models import ApiToken, Event, User
-from tests.conftest import STAFF_PASSWORD
+from tests.conftest import OWNER_PASSWORD, STAFF_PASSWORD
 
 
 @pytest.mark.parametrize("path", ["/settings/", "/settings/users", "/settings/tokens"])
@@ -138,3 +139,31 @@ def test_main_menu_shows_owner_only_entries_to_the_owner_alone(app, client, user
     assert 'href="/settings/"' in owner_menu and "Settings" in owner_menu
     assert 'href="/audits/"' in owner_menu
 
+
+def test_sign_out_on_every_device_from_settings(app, users) -> None:  # type: ignore[no-untyped-def]
+    app.config["WTF_CSRF_ENABLED"] = True
+    phone, laptop = app.test_client(), app.test_client()
+    for device in (phone, laptop):
+        page = device.get("/login").get_data(as_text=True)
+        token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page).group(1)
+        response = device.post(
+            "/login",
+            data={"email": "owner@example.com", "password": OWNER_PASSWORD, "csrf_token": token},
+        )
+        assert response.status_code == 302
+    html = laptop.get("/settings/").get_data(as_text=True)
+    form = html.split('action="/logout/everywhere"')[1].split("</form>")[0]
+    assert "Sign out on every device" in form
+    token = re.search(r'name="csrf_token" value="([^"]+)"', form).group(1)
+    # Without the CSRF token the button does nothing.
+    assert laptop.post("/logout/everywhere").status_code == 400
+    assert phone.get("/settings/").status_code == 200
+    response = laptop.post("/logout/everywhere", data={"csrf_token": token})
+    assert response.status_code == 302 and "/login" in response.headers["Location"]
+    for device in (laptop, phone):
+        gone = device.get("/settings/")
+        assert gone.status_code == 302 and "/login" in gone.headers["Location"]
+    with app.extensions["runtime"].sessions() as s:
+        assert s.get(User, users["owner"]).session_version == 1
+        kinds = s.scalars(sa.select(Event.kind).where(Event.subject == f"user:{users['owner']}"))
+        assert "user.signed_out_everywhere" in list(kinds)
