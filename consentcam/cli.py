@@ -256,9 +256,14 @@ def worker(ctx: Context, workers: int | None) -> None:
     consumer = Consumer(
         huey, workers=count, worker_type="process" if count > 1 else "thread", periodic=True
     )
-    from consentcam.services import scanning
+    from consentcam.jobs import on_worker_start
 
-    scanning.requeue_unfinished(app)
+    counts = on_worker_start(app)
+    click.echo(
+        f"worker ready: swept {counts['swept']} leftover file(s), queued again "
+        f"{counts['scans']} unfinished scan(s) and {counts['removals']} API removal(s)",
+        err=True,
+    )
     consumer.run()
 
 

@@ -80,5 +80,27 @@ def init_app(app: Flask) -> Jobs:
     return jobs
 
 
+def on_worker_start(app: Flask) -> dict[str, int]:
+    """Ready a (re)started worker: sweep a killed process's leftovers, queue lost work again.
+
+    Returns how many files were swept (``swept``) and how many unfinished scans (``scans``)
+    and open API removals (``removals``) were queued again.
+    """
+    from consentcam.services import removals, scanning
+    from consentcam.services.sweeper import sweep
+
+    rt = app.extensions["runtime"]
+    swept = 0
+    try:
+        with rt.sessions() as session:
+            swept = sweep(session, rt).removed
+    except Exception:  # housekeeping must never keep the worker from starting
+        log.exception("the sweep at worker start failed; starting anyway")
+    # A worker killed mid-job leaves its rows in progress: nobody else would pick them up.
+    scans = scanning.requeue_unfinished(app)
+    api_removals = removals.requeue_open_api_tasks(app)
+    return {"swept": swept, "scans": scans, "removals": api_removals}
+
+
 def get_jobs(app: Flask) -> Jobs:
     return app.extensions["jobs"]  # type: ignore[no-any-return]

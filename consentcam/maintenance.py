@@ -14,7 +14,6 @@ import tempfile
 import tomllib
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
-from functools import wraps
 from pathlib import Path
 from typing import Any
 
@@ -430,25 +429,3 @@ def register(main: click.Group) -> None:
             archive, target.resolve(), database_url=database_url, encryption_key=encryption_key
         )
         click.echo(f"restored {len(manifest['files'])} file(s) into {target}")
-
-    # The worker removes leftovers of a killed process before it takes new work.
-    worker = main.commands.get("worker")
-    if worker is not None and worker.callback is not None:
-        original = worker.callback
-
-        @wraps(original)
-        def worker_with_sweep(*args: Any, **kwargs: Any) -> Any:
-            ctx = click.get_current_context().find_object(object)
-            try:
-                from consentcam.services.sweeper import sweep
-
-                rt = ctx.runtime()  # type: ignore[union-attr]
-                with rt.sessions() as session:
-                    result = sweep(session, rt)
-                if result.removed:
-                    click.echo(f"swept {result.removed} leftover file(s)", err=True)
-            except Exception as exc:  # housekeeping must never keep the worker from starting
-                click.echo(f"sweep skipped: {exc}", err=True)
-            return original(*args, **kwargs)
-
-        worker.callback = worker_with_sweep
