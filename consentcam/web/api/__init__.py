@@ -53,14 +53,18 @@ SPEC: dict[str, Any] = {
     },
 }
 
+_ERROR_BODY = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
 ERROR_RESPONSES = {
-    "400": {"description": "The request is malformed", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
-    "401": {"description": "No valid bearer token", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
-    "403": {"description": "Only the owner may do this", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
-    "404": {"description": "No such object", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
-    "409": {"description": "Conflicts with the current state", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
-    "413": {"description": "The request body is too large", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
-    "422": {"description": "The request is well-formed but not valid", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+    code: {"description": text, "content": _ERROR_BODY}
+    for code, text in (
+        ("400", "The request is malformed"),
+        ("401", "No valid bearer token"),
+        ("403", "Only the owner may do this"),
+        ("404", "No such object"),
+        ("409", "Conflicts with the current state"),
+        ("413", "The request body is too large"),
+        ("422", "The request is well-formed but not valid"),
+    )
 }
 
 
@@ -101,7 +105,14 @@ def documented(
         params = list(parameters or [])
         for part in path.split("/"):
             if part.startswith("{") and part.endswith("}"):
-                params.append({"name": part[1:-1], "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1}})
+                params.append(
+                    {
+                        "name": part[1:-1],
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "integer", "minimum": 1},
+                    }
+                )
         if params:
             op["parameters"] = params
         if body is not None:
