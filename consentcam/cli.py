@@ -34,6 +34,12 @@ class Context:
             self._rt = Runtime.build(self.instance)
         return self._rt
 
+    def close(self) -> None:
+        """Return the database connections when the command ends (also under test runners)."""
+        if self._rt is not None:
+            self._rt.close()
+            self._rt = None
+
 
 pass_ctx = click.make_pass_decorator(Context)
 
@@ -51,6 +57,7 @@ pass_ctx = click.make_pass_decorator(Context)
 def main(ctx: click.Context, instance: Path) -> None:
     """consentcam: no face goes online without a signed permission."""
     ctx.obj = Context(instance.resolve())
+    ctx.call_on_close(ctx.obj.close)
 
 
 def require_engine(load: bool = True) -> None:

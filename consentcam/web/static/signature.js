@@ -12,18 +12,33 @@
   var last = null;
 
   function size() {
-    // Match the bitmap to the displayed size so strokes are crisp; resizing clears the pad.
+    // Match the bitmap to the displayed size so strokes are crisp. A signature already drawn
+    // is kept, scaled to the new size, so turning the phone does not lose it.
     var ratio = window.devicePixelRatio || 1;
     var rect = canvas.getBoundingClientRect();
-    canvas.width = Math.max(1, Math.round(rect.width * ratio));
-    canvas.height = Math.max(1, Math.round(rect.height * ratio));
+    var width = Math.max(1, Math.round(rect.width * ratio));
+    var height = Math.max(1, Math.round(rect.height * ratio));
+    if (width === canvas.width && height === canvas.height && canvas.dataset.sized) { return; }
+    var kept = null;
+    if (inked > 0) {
+      kept = document.createElement("canvas");
+      kept.width = canvas.width;
+      kept.height = canvas.height;
+      kept.getContext("2d").drawImage(canvas, 0, 0);
+    }
+    canvas.width = width;
+    canvas.height = height;
+    canvas.dataset.sized = "1";
+    if (kept) {
+      ctx.setTransform(1, 0, 0, 1, 0, 0);
+      ctx.drawImage(kept, 0, 0, width, height);
+    }
     ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
     ctx.lineWidth = 2.6;
     ctx.lineCap = "round";
     ctx.lineJoin = "round";
     ctx.strokeStyle = "#111";
-    inked = 0;
-    hidden.value = "";
+    hidden.value = inked > 0 ? canvas.toDataURL("image/png") : "";
     showStatus();
   }
 
@@ -73,7 +88,10 @@
   canvas.addEventListener("pointercancel", stop);
 
   document.getElementById("signature-clear").addEventListener("click", function () {
+    ctx.save();
+    ctx.setTransform(1, 0, 0, 1, 0, 0);
     ctx.clearRect(0, 0, canvas.width, canvas.height);
+    ctx.restore();
     inked = 0;
     hidden.value = "";
     showStatus();
