@@ -223,6 +223,15 @@ def has_biometric_consent(session: so.Session, person: Person, at: datetime | No
     )
 
 
+def require_biometric_consent(session: so.Session, person: Person) -> None:
+    """Refuse reference photos for someone without active biometric consent."""
+    if not has_biometric_consent(session, person):
+        raise ConsentError(
+            f"{person.name} has not given biometric consent: reference photos for automatic "
+            "recognition need it (faces can still be tagged by hand)"
+        )
+
+
 def enrol_reference(
     session: so.Session,
     rt: Runtime,
@@ -236,11 +245,7 @@ def enrol_reference(
     """Enrol the single face of a reference photo; refused without active biometric consent."""
     from consentcam.faces.pipeline import scan_image
 
-    if not has_biometric_consent(session, person):
-        raise ConsentError(
-            f"{person.name} has not given biometric consent: reference photos for automatic "
-            "recognition need it (faces can still be tagged by hand)"
-        )
+    require_biometric_consent(session, person)
     result = scan_image(image, scan_settings(rt), name=name)
     if len(result.faces) != 1:
         raise ConsentError(
@@ -627,11 +632,7 @@ def queue_reference(
     """Store a reference photo encrypted and note it for enrolment; refused without biometric consent."""
     from consentcam.faces.decode import ImageRejected, probe
 
-    if not has_biometric_consent(session, person):
-        raise ConsentError(
-            f"{person.name} has not given biometric consent: reference photos for automatic "
-            "recognition need it (faces can still be tagged by hand)"
-        )
+    require_biometric_consent(session, person)
     if len(image) > REFERENCE_MAX_BYTES:
         raise ConsentError("the reference photo is too large")
     try:

@@ -10,7 +10,7 @@ import numpy as np
 import sqlalchemy as sa
 import sqlalchemy.orm as so
 
-from consentcam.models import ConsentRecord, Face, Person, Photo, ReferenceFace, utcnow
+from consentcam.models import ConsentRecord, Face, Photo, ReferenceFace, utcnow
 from consentcam.runtime import Runtime
 from consentcam.services import events
 
@@ -191,12 +191,6 @@ def forget_unmatched_templates(session: so.Session, photo: Photo) -> int:
             face.template = None
             count += 1
     return count
-
-
-def person_names(session: so.Session, ids: set[int]) -> dict[int, str]:
-    if not ids:
-        return {}
-    return dict(session.execute(sa.select(Person.id, Person.name).where(Person.id.in_(ids))).all())
 
 
 def register(jobs: Jobs) -> None:
