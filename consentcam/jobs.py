@@ -66,6 +66,17 @@ class Jobs:
 
         return decorator
 
+    def periodic(self, name: str, schedule: Any, fn: Any) -> None:
+        """Run `fn(app)` on a huey crontab schedule (e.g. `crontab(minute="*")`)."""
+        app = self.app
+
+        def run() -> Any:
+            with app.app_context():
+                return fn(app)
+
+        run.__name__ = name
+        self.tasks[name] = self.huey.periodic_task(schedule, name=name)(run)
+
     def enqueue(self, name: str, *args: Any) -> Any:
         return self.tasks[name](*args)
 

@@ -253,6 +253,9 @@ class Photo(Base):
     scan_state: so.Mapped[str] = so.mapped_column(sa.String(20), default="pending", index=True)
     scan_error: so.Mapped[str | None] = so.mapped_column(sa.Text)
     scan_attempts: so.Mapped[int] = so.mapped_column(default=0)
+    # Who is scanning it and since when: a claim expires, so a dead worker's photo is taken over.
+    scan_claimed_at: so.Mapped[datetime | None]
+    scan_claimed_by: so.Mapped[str | None] = so.mapped_column(sa.String(100))
     scanned_at: so.Mapped[datetime | None]
     scan_seconds: so.Mapped[float | None]
     reviewed_at: so.Mapped[datetime | None]
@@ -335,7 +338,9 @@ class ReferenceUpload(Base):
     # The encrypted image; deleted when enrolment fails or is refused.
     source_key: so.Mapped[str | None] = so.mapped_column(sa.String(300))
     source_sha256: so.Mapped[str] = so.mapped_column(sa.String(64))
-    state: so.Mapped[str] = so.mapped_column(sa.String(20), default="pending")  # pending|done|failed
+    state: so.Mapped[str] = so.mapped_column(
+        sa.String(20), default="pending"
+    )  # pending|done|failed
     error: so.Mapped[str | None] = so.mapped_column(sa.Text)
     reference_face_id: so.Mapped[int | None] = so.mapped_column(
         sa.ForeignKey("reference_face.id", ondelete="SET NULL")

@@ -737,15 +737,5 @@ def register(jobs: Jobs) -> None:
         final = task is None or not task.retries
         return run_publish_job(app, item_id, final).status
 
-    app = jobs.app
-
-    def periodic(name: str, fn: Any) -> None:
-        def run() -> Any:
-            with app.app_context():
-                return fn(app)
-
-        run.__name__ = name
-        jobs.tasks[name] = jobs.huey.periodic_task(crontab(minute="*"), name=name)(run)
-
-    periodic("recheck_queue", run_recheck)
-    periodic("publish_due_items", run_due)
+    jobs.periodic("recheck_queue", crontab(minute="*"), run_recheck)
+    jobs.periodic("publish_due_items", crontab(minute="*"), run_due)

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import threading
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -89,6 +92,55 @@ def scan_settings(rt: Runtime) -> Any:
     )
 
 
+# Longer than any one scan takes; a claim older than this belongs to a worker that died.
+SCAN_LEASE = timedelta(minutes=15)
+
+
+def claimant() -> str:
+    """This process, as it signs its claims: host and process id."""
+    return f"{socket.gethostname()}:{os.getpid()}"[:100]
+
+
+def claimable(now: datetime, me: str | None = None) -> sa.ColumnElement[bool]:
+    """Photos a worker may start scanning: waiting, or claimed by a worker that is gone."""
+    stale = sa.or_(
+        Photo.scan_claimed_at.is_(None),
+        Photo.scan_claimed_at < now - SCAN_LEASE,
+        *([Photo.scan_claimed_by == me] if me else []),
+    )
+    return sa.or_(Photo.scan_state == "pending", sa.and_(Photo.scan_state == "scanning", stale))
+
+
+def release_dead_claims(session: so.Session) -> int:
+    """Hand back the scans of this machine's workers that were killed mid-scan."""
+    host = socket.gethostname() + ":"
+    rows = session.execute(
+        sa.select(Photo.id, Photo.scan_claimed_by).where(
+            Photo.scan_state == "scanning", Photo.scan_claimed_by.startswith(host)
+        )
+    ).all()
+    dead = [pid for pid, by in rows if not _alive(by[len(host) :])]
+    if dead:
+        session.execute(
+            sa.update(Photo)
+            .where(Photo.id.in_(dead), Photo.scan_state == "scanning")
+            .values(scan_state="pending", scan_claimed_at=None, scan_claimed_by=None)
+            .execution_options(synchronize_session=False)
+        )
+    session.commit()
+    return len(dead)
+
+
+def _alive(pid_text: str) -> bool:
+    try:
+        os.kill(int(pid_text), 0)
+    except (ValueError, ProcessLookupError):
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def scan_photo(session: so.Session, rt: Runtime, photo_id: int) -> Photo | None:
     """Scan one photo exactly once: a photo already scanned is left as it is."""
     from consentcam.faces.decode import ImageRejected
@@ -101,16 +153,17 @@ def scan_photo(session: so.Session, rt: Runtime, photo_id: int) -> Photo | None:
     if photo.scan_state == "done":
         return photo
     # Claim the scan atomically: when two workers got the same job (a re-queue at start-up, a
-    # retried delivery), only the one whose update still sees the attempts it read goes on.
+    # retried delivery), only the one whose update still sees the attempts it read goes on, and
+    # a photo another live worker is scanning stays theirs until their claim expires.
     seen = photo.scan_attempts
+    now = utcnow()
+    me = claimant()
     claimed = session.execute(
         sa.update(Photo)
-        .where(
-            Photo.id == photo_id,
-            Photo.scan_state.in_(("pending", "scanning")),
-            Photo.scan_attempts == seen,
+        .where(Photo.id == photo_id, Photo.scan_attempts == seen, claimable(now, me))
+        .values(
+            scan_state="scanning", scan_attempts=seen + 1, scan_claimed_at=now, scan_claimed_by=me
         )
-        .values(scan_state="scanning", scan_attempts=seen + 1)
         .execution_options(synchronize_session=False)
     )
     source, name = rt.storage.path(photo.original_key), photo.original_name
@@ -194,22 +247,44 @@ def forget_unmatched_templates(session: so.Session, photo: Photo) -> int:
 
 
 def register(jobs: Jobs) -> None:
+    from huey import crontab
+
     @jobs.task("scan_photo", retries=2, retry_delay=10)
     def scan_photo_task(app: Any, photo_id: int) -> None:
         rt: Runtime = app.extensions["runtime"]
         with rt.sessions() as session:
             scan_photo(session, rt, photo_id)
 
+    jobs.periodic("requeue_stale_scans", crontab(minute="*/10"), requeue_stale_scans)
 
-def requeue_unfinished(app: Any) -> int:
-    """Queue again every photo whose scan never finished (a worker killed mid-scan, a lost job)."""
+
+def requeue_stale_scans(app: Any) -> int:
+    """Queue again the scans of a worker on another machine that died mid-scan (claim expired)."""
     rt: Runtime = app.extensions["runtime"]
-    jobs = app.extensions["jobs"]
     with rt.sessions() as session:
         ids = session.scalars(
             sa.select(Photo.id).where(
-                Photo.scan_state.in_(("pending", "scanning")), Photo.scan_attempts < 5
+                Photo.scan_state == "scanning",
+                Photo.scan_claimed_at < utcnow() - SCAN_LEASE,
+                Photo.scan_attempts < 5,
             )
+        ).all()
+    for photo_id in ids:
+        app.extensions["jobs"].enqueue("scan_photo", photo_id)
+    return len(ids)
+
+
+def requeue_unfinished(app: Any) -> int:
+    """Queue again every photo whose scan never finished (a worker killed mid-scan, a lost job).
+
+    Photos a live worker is scanning are left to it; their claim expires if it dies elsewhere.
+    """
+    rt: Runtime = app.extensions["runtime"]
+    jobs = app.extensions["jobs"]
+    with rt.sessions() as session:
+        release_dead_claims(session)
+        ids = session.scalars(
+            sa.select(Photo.id).where(claimable(utcnow()), Photo.scan_attempts < 5)
         ).all()
     for photo_id in ids:
         jobs.enqueue("scan_photo", photo_id)
