@@ -15,6 +15,9 @@ import sqlalchemy as sa
 
 from consentcam.crypto import new_key
 
+# The fake Graph API's fixtures (graph, live_app) for every test that publishes.
+pytest_plugins = ["tests.fakegraph.fixtures"]
+
 DATA = Path(__file__).parent / "data"
 FACES = DATA / "faces"
 POSTGRES_URL = os.environ.get(
@@ -151,8 +154,12 @@ def users(app: object) -> dict[str, int]:
 
     rt = app.extensions["runtime"]  # type: ignore[attr-defined]
     with rt.sessions() as s:
-        owner = users_service.create_user(s, "owner@example.com", "Ann-Christin", OWNER_PASSWORD, role="owner")
-        staff = users_service.create_user(s, "staff@example.com", "Sam", STAFF_PASSWORD, role="staff")
+        owner = users_service.create_user(
+            s, "owner@example.com", "Ann-Christin", OWNER_PASSWORD, role="owner"
+        )
+        staff = users_service.create_user(
+            s, "staff@example.com", "Sam", STAFF_PASSWORD, role="staff"
+        )
         s.commit()
         return {"owner": owner.id, "staff": staff.id}
 

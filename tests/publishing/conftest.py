@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import io
-import threading
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
 import pytest
 from PIL import Image
-from werkzeug.serving import make_server
 
 from consentcam.models import ChannelConnection, Face, Photo, utcnow
 from consentcam.services import people, photos
+from tests.fakegraph.fixtures import fast_publish_settings
 from tests.fakegraph.server import FakeGraph
 
 SIGNATURE = b"\x89PNG\r\n\x1a\n" + b"signature" * 10
@@ -91,37 +90,7 @@ def connect_meta(
 
 @pytest.fixture
 def settings(instance: Any) -> dict[str, object]:
-    from tests.conftest import base_settings
-
-    # Retries without waiting, and a fast container poll, keep the tests quick.
-    return base_settings(
-        instance,
-        PUBLISH_RETRY_DELAY=0,
-        PUBLISH_RETRIES=2,
-        META_POLL_INTERVAL=0.01,
-        META_POLL_ATTEMPTS=5,
-    )
-
-
-@pytest.fixture
-def graph() -> Iterator[FakeGraph]:
-    with FakeGraph() as fake:
-        yield fake
-
-
-@pytest.fixture
-def live_app(app: Any) -> Iterator[Any]:
-    """The app served on 127.0.0.1 (so the fake Graph API can fetch /p/<token>), PUBLIC_URL set."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{server.server_port}"
-    app.extensions["runtime"].settings["PUBLIC_URL"] = base
-    app.config["PUBLIC_URL"] = base
-    yield app
-    server.shutdown()
-    server.server_close()
-    thread.join(5)
+    return fast_publish_settings(instance)
 
 
 @pytest.fixture

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from werkzeug.serving import make_server
 
 from consentcam.models import (
     ChannelConnection,
@@ -24,7 +21,8 @@ from consentcam.models import (
 )
 from consentcam.services import people, photos, publishing, review, scanning
 from consentcam.services import users as users_service
-from tests.conftest import FACES, base_settings
+from tests.conftest import FACES
+from tests.fakegraph.fixtures import fast_publish_settings
 from tests.fakegraph.server import FakeGraph
 
 from .helpers import PNG
@@ -34,34 +32,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture
 def settings(instance: Any) -> dict[str, object]:
-    return base_settings(
-        instance,
-        PUBLISH_RETRY_DELAY=0,
-        PUBLISH_RETRIES=2,
-        META_POLL_INTERVAL=0.01,
-        META_POLL_ATTEMPTS=5,
-    )
-
-
-@pytest.fixture
-def graph() -> Iterator[FakeGraph]:
-    with FakeGraph() as fake:
-        yield fake
-
-
-@pytest.fixture
-def live_app(app: Any) -> Iterator[Any]:
-    """Serve the app on 127.0.0.1 so the fake Graph API can fetch the cleared copy."""
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{server.server_port}"
-    app.extensions["runtime"].settings["PUBLIC_URL"] = base
-    app.config["PUBLIC_URL"] = base
-    yield app
-    server.shutdown()
-    server.server_close()
-    thread.join(5)
+    return fast_publish_settings(instance)
 
 
 def scanned_and_confirmed(s: Any, rt: Any, owner: User, name: str) -> Any:
