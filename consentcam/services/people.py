@@ -88,6 +88,14 @@ def current_form(session: so.Session, rt: Runtime, language: str) -> ConsentForm
     return version
 
 
+def person_name(name: str) -> str:
+    """A person's name as stored: trimmed, and never empty."""
+    name = name.strip()
+    if not name:
+        raise ConsentError("a person needs a name")
+    return name
+
+
 def add_person(
     session: so.Session,
     name: str,
@@ -98,9 +106,7 @@ def add_person(
     note: str | None = None,
     actor: User | None = None,
 ) -> Person:
-    name = name.strip()
-    if not name:
-        raise ConsentError("a person needs a name")
+    name = person_name(name)
     person = Person(
         name=name, email=email or None, phone=phone or None, is_minor=is_minor, note=note or None
     )
@@ -302,9 +308,7 @@ def update_person(
     actor: User | None = None,
 ) -> Person:
     """Change a person's details; the event lists the fields that changed."""
-    name = name.strip()
-    if not name:
-        raise ConsentError("a person needs a name")
+    name = person_name(name)
     new = {
         "name": name,
         "email": (email or "").strip() or None,
