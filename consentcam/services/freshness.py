@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from typing import Any, TypeVar
 
@@ -17,6 +18,10 @@ T = TypeVar("T")
 #: Longest time a remembered count is shown. Writes forget it at once (see data_version); the
 #: limit only covers what changes with the clock alone, such as a consent that expires.
 TTL_SECONDS = 5.0
+
+#: Most answers a process remembers; the least recently used is forgotten first. Rendered page
+#: parts are a few tens of kilobytes, so this bounds the memory at a few tens of megabytes.
+MAX_ENTRIES = 1024
 
 _lock = threading.Lock()
 
@@ -49,22 +54,34 @@ def remembered(
     compute: Callable[[], T],
     *,
     ttl: float = TTL_SECONDS,
+    version: tuple[Any, ...] | None = None,
 ) -> T:
     """``compute()``, or its remembered answer if the data did not change and it is fresh.
 
     ``cache`` is the runtime's per-process dict (None computes every time). Each process keeps
     its own copy; the version stamp makes a write in one process visible to the others on their
-    next request, so a page never shows a count from before the owner's own change.
+    next request, so a page never shows a count from before the owner's own change. A caller
+    that has already read the stamp in this request passes it as ``version``.
     """
     if cache is None:
         return compute()
-    version = data_version(session)
-    store: dict[Hashable, tuple[float, tuple[Any, ...], Any]] = cache.setdefault("counts", {})
+    if version is None:
+        version = data_version(session)
+    with _lock:
+        store: OrderedDict[Hashable, tuple[float, tuple[Any, ...], Any]] = cache.setdefault(
+            "counts", OrderedDict()
+        )
+        hit = store.get(key)
     now = time.monotonic()
-    hit = store.get(key)
     if hit is not None and hit[1] == version and now - hit[0] < ttl:
+        with _lock:
+            if key in store:
+                store.move_to_end(key)
         return hit[2]  # type: ignore[no-any-return]
     value = compute()
     with _lock:
         store[key] = (now, version, value)
+        store.move_to_end(key)
+        while len(store) > MAX_ENTRIES:
+            store.popitem(last=False)
     return value

@@ -25,7 +25,7 @@ from consentcam.models import (
     utcnow,
 )
 from consentcam.runtime import Runtime
-from consentcam.services import events, freshness, people
+from consentcam.services import events, people
 from consentcam.services.scanning import forget_unmatched_templates
 
 # Filters of the photo list, in the order the owner sees them.
@@ -448,20 +448,6 @@ def count_states(
         )
     ).one()
     return {s: int(n or 0) for s, n in zip(("all", *PHOTO_STATES), row, strict=True)}
-
-
-def state_counts(
-    session: so.Session,
-    channel: Channel | str = Channel.INSTAGRAM,
-    *,
-    cache: dict[str, Any] | None = None,
-) -> dict[str, int]:
-    """The photo list's filter counts, remembered for a few seconds per process when given a
-    cache (see services.freshness: any write forgets them at once)."""
-    channel = Channel(channel)
-    return freshness.remembered(
-        cache, ("photo_states", channel.value), session, lambda: count_states(session, channel)
-    )
 
 
 def needs_review_count(session: so.Session) -> int:

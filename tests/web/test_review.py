@@ -153,4 +153,4 @@ def test_state_filters_agree_with_the_gate(runtime, session) -> None:  # type: i
     # For print, Bo's consent clears his photo and Anna's does not.
     printed = {p.id for p in review.photo_page(session, state="cleared", channel="print").photos}
     assert printed == {blocked.id}
-    assert review.state_counts(session)["needs_review"] == 1
+    assert review.count_states(session)["needs_review"] == 1

@@ -10,8 +10,8 @@ from flask_login import login_required
 
 from consentcam.domain.audit import Quarter
 from consentcam.models import AuditRun, Face, Photo, QueueItem, RemovalTask, utcnow
-from consentcam.services import freshness, removals
-from consentcam.web import db, runtime
+from consentcam.services import removals
+from consentcam.web import db, fragments
 
 bp = Blueprint("dashboard", __name__)
 
@@ -77,31 +77,33 @@ def link(endpoint: str, **values: Any) -> tuple[str, dict[str, Any]] | None:
 @login_required
 def index() -> Any:
     session = db()
-    now = utcnow()
     # Remembered for a few seconds per process; any write (it records an event) forgets them.
-    counts = freshness.remembered(
-        runtime().cache, "dashboard", session, lambda: attention_counts(session, now)
-    )
+    counts = fragments.remembered("dashboard", lambda: attention_counts(session, utcnow()))
     # The navigation badge reuses this count instead of asking again.
     g.removals_overdue = counts["overdue_removals"]
-    urgent = (
-        session.execute(removals.task_query("open", now).limit(URGENT_SHOWN)).all()
-        if counts["open_removals"]
-        else []
-    )
-    return render_template(
-        "dashboard/index.html",
-        counts=counts,
-        urgent=urgent,
-        now=now,
-        links={
-            "review": link("photos.index", state="needs_review"),
-            "waiting": link("photos.index", state="scanning"),
-            "failed": link("photos.index", state="failed"),
-            "blocked": link("queue.index", status="blocked"),
-            "removals": link("removals.index", status="open"),
-            "overdue": link("removals.index", status="overdue"),
-            "audit": link("audits.index"),
-            "upload": link("photos.upload"),
-        },
-    )
+
+    def content() -> dict[str, Any]:
+        now = utcnow()
+        urgent = (
+            session.execute(removals.task_query("open", now).limit(URGENT_SHOWN)).all()
+            if counts["open_removals"]
+            else []
+        )
+        return {
+            "counts": counts,
+            "urgent": urgent,
+            "now": now,
+            "links": {
+                "review": link("photos.index", state="needs_review"),
+                "waiting": link("photos.index", state="scanning"),
+                "failed": link("photos.index", state="failed"),
+                "blocked": link("queue.index", status="blocked"),
+                "removals": link("removals.index", status="open"),
+                "overdue": link("removals.index", status="overdue"),
+                "audit": link("audits.index"),
+                "upload": link("photos.upload"),
+            },
+        }
+
+    body = fragments.part("dashboard", None, "dashboard/_body.html", content)
+    return render_template("dashboard/index.html", body=body)

@@ -39,7 +39,7 @@ from consentcam.domain.types import Channel
 from consentcam.models import ConsentRecord, Person, Photo, ReferenceUpload
 from consentcam.services import people as people_service
 from consentcam.services.people import ConsentError, EvidenceTampered
-from consentcam.web import db, runtime
+from consentcam.web import db, fragments, runtime
 from consentcam.web.auth import owner_required
 from consentcam.web.words import channel_names as channel_labels
 
@@ -138,35 +138,38 @@ def new() -> Any:
 def detail(person_id: int) -> Any:
     session = db()
     person = _person(person_id)
-    photos = people_service.confirmed_photos(session, person)
-    uploads = list(
-        session.scalars(
-            sa.select(ReferenceUpload)
-            .where(ReferenceUpload.person_id == person.id)
-            .order_by(ReferenceUpload.created_at.desc())
-            .limit(20)
+
+    def content() -> dict[str, Any]:
+        uploads = list(
+            session.scalars(
+                sa.select(ReferenceUpload)
+                .where(ReferenceUpload.person_id == person.id)
+                .order_by(ReferenceUpload.created_at.desc())
+                .limit(20)
+            )
         )
-    )
-    return render_template(
-        "people/detail.html",
-        person=person,
-        consents=people_service.consents_newest_first(session, person),
-        consent_state=people_service.consent_state,
-        photos=photos,
-        publications=people_service.publications_showing(session, person),
-        removal_tasks=people_service.open_removal_tasks(session, person),
-        uploads=uploads,
-        references=people_service.reference_count(session, person),
-        biometric=people_service.has_biometric_consent(session, person),
-        reference_form=ReferenceForm(),
-        channel_labels=channel_labels(),
-        has_thumbnails="photos.thumbnail" in current_app.view_functions,
-        has_photo_pages="photos.detail" in current_app.view_functions,
-        can_withdraw="withdrawals.new" in current_app.view_functions,
-        has_privacy_tools="privacy.export" in current_app.view_functions,
-        now=datetime.now(UTC),
-        day=timedelta(days=1),
-    )
+        return {
+            "person": person,
+            "consents": people_service.consents_newest_first(session, person),
+            "consent_state": people_service.consent_state,
+            "photos": people_service.confirmed_photos(session, person),
+            "publications": people_service.publications_showing(session, person),
+            "removal_tasks": people_service.open_removal_tasks(session, person),
+            "uploads": uploads,
+            "references": people_service.reference_count(session, person),
+            "biometric": people_service.has_biometric_consent(session, person),
+            "reference_form": ReferenceForm(),
+            "channel_labels": channel_labels(),
+            "has_thumbnails": "photos.thumbnail" in current_app.view_functions,
+            "has_photo_pages": "photos.detail" in current_app.view_functions,
+            "can_withdraw": "withdrawals.new" in current_app.view_functions,
+            "has_privacy_tools": "privacy.export" in current_app.view_functions,
+            "now": datetime.now(UTC),
+            "day": timedelta(days=1),
+        }
+
+    body = fragments.part("person", person.id, "people/_detail.html", content)
+    return render_template("people/detail.html", person=person, body=body)
 
 
 @bp.route("/<int:person_id>/edit", methods=["GET", "POST"])

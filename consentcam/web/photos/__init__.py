@@ -27,7 +27,7 @@ from consentcam.faces.decode import ImageRejected, load_upright
 from consentcam.models import Face, Person, Photo, Supplier
 from consentcam.services import gate, review
 from consentcam.services import people as people_service
-from consentcam.web import db, runtime
+from consentcam.web import db, fragments, runtime
 from consentcam.web.photos import shared
 
 bp = Blueprint("photos", __name__, url_prefix="/photos")
@@ -73,27 +73,35 @@ def index() -> Any:
         channel = "instagram"
     page = request.args.get("page", 1, type=int) or 1
     page = max(1, min(page, 100_000))
-    # The filter counts are remembered for a few seconds (any write forgets them), and the
-    # page reuses its filter's count instead of counting 10,000 photos again.
-    counts = review.state_counts(session, channel, cache=runtime().cache)
-    result = review.photo_page(
-        session,
-        state=state,
-        channel=channel,
-        page=page,
-        per_page=PER_PAGE,
-        total=counts[state or "all"],
-    )
-    verdicts = gate.decide_many(session, list(result.photos), [channel]) if result.photos else {}
-    return render_template(
-        "photos/index.html",
-        result=result,
-        state=state,
-        channel=channel,
-        counts=counts,
-        verdicts=verdicts,
-        state_labels=STATE_LABELS,
-    )
+
+    def content() -> dict[str, Any]:
+        # The filter counts are remembered too, and the page reuses its filter's count instead
+        # of counting 10,000 photos again.
+        counts = fragments.remembered(
+            ("photo_states", channel), lambda: review.count_states(session, channel)
+        )
+        result = review.photo_page(
+            session,
+            state=state,
+            channel=channel,
+            page=page,
+            per_page=PER_PAGE,
+            total=counts[state or "all"],
+        )
+        verdicts = (
+            gate.decide_many(session, list(result.photos), [channel]) if result.photos else {}
+        )
+        return {
+            "result": result,
+            "state": state,
+            "channel": channel,
+            "counts": counts,
+            "verdicts": verdicts,
+            "state_labels": STATE_LABELS,
+        }
+
+    body = fragments.part("photos", (state, channel, page), "photos/_list.html", content)
+    return render_template("photos/index.html", body=body)
 
 
 @bp.route("/upload", methods=["GET", "POST"])
