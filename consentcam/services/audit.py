@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import io
 import json
 import logging
 import os
@@ -47,6 +46,7 @@ from consentcam.models import (
 from consentcam.runtime import Runtime
 from consentcam.services import events
 from consentcam.services.gate import consents_for, supplier_permissions_for
+from consentcam.services.photos import MINI_SIDE, make_mini, mini_key, store_mini
 from consentcam.storage import sha256_bytes
 
 if TYPE_CHECKING:
@@ -58,9 +58,10 @@ Progress = Callable[[int, int], None]
 Box = tuple[int, int, int, int]
 
 SNAPSHOT_FORMAT = 1
-# Side of the thumbnail embedded in the HTML report: big enough to recognise the post, small
-# enough that ten thousand of them stay a few tens of megabytes.
-MINI_THUMB_SIDE = 96
+# Side of the thumbnail embedded in the HTML report (made at upload, see photos.make_mini).
+MINI_THUMB_SIDE = MINI_SIDE
+#: Photos looked at per job of the background backfill of small copies.
+BACKFILL_BATCH = 500
 RESCAN_METHOD = (
     "Each published copy was scanned again with the current face engine. The box of every face "
     "the publication accounts for (reviewed when it was published, or blurred) was carried over "
@@ -172,29 +173,7 @@ class _Files:
 
 
 def _mini_key(photo: Any) -> str:
-    return f"thumbs/mini/{photo.sha256}.jpg"
-
-
-def _make_mini(path: str) -> bytes | None:
-    """Shrink a stored thumbnail to MINI_THUMB_SIDE; None when the file is unreadable."""
-    from PIL import Image
-
-    try:
-        with Image.open(path) as im:
-            w, h = im.size
-            k = min(1.0, MINI_THUMB_SIDE / max(w, h, 1))
-            size = (max(1, round(w * k)), max(1, round(h * k)))
-            # Ask the JPEG decoder for the smallest scale still at least the target size (1/2,
-            # 1/4, 1/8): decoding then costs a fraction of a full decode.
-            im.draft("RGB", size)
-            small = im.convert("RGB")
-            if small.size != size:
-                small = small.resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0)
-            buf = io.BytesIO()
-            small.save(buf, "JPEG", quality=70)
-    except (OSError, ValueError, Image.DecompressionBombError):
-        return None
-    return buf.getvalue()
+    return mini_key(photo.sha256)
 
 
 def _data_uri(data: bytes) -> str:
@@ -202,15 +181,16 @@ def _data_uri(data: bytes) -> str:
 
 
 def mini_thumbnail(rt: Runtime, photo: Any) -> str | None:
-    """A small JPEG of the photo as a data URI, cached in storage after the first audit."""
+    """The photo's small JPEG (made at upload) as a data URI."""
     return mini_thumbnails(rt, [photo]).get(photo.id)
 
 
 def mini_thumbnails(rt: Runtime, photos: Iterable[Any]) -> dict[int, str]:
-    """Data URIs of small thumbnails by photo id, made once per photo and then read from cache.
+    """Data URIs of the photos' small copies by photo id, read from storage.
 
-    Missing ones are made on a few threads: Pillow releases the GIL while it decodes and
-    encodes, so the first audit of a large instance uses every core.
+    Upload makes them, and the worker's backfill makes those of photos stored before that. Any
+    still missing (an upgraded instance whose backfill has not finished) are made here on a
+    few threads (Pillow releases the GIL while it decodes and encodes) and written as a cache.
     """
     files = _Files(rt)
     out: dict[int, str] = {}
@@ -227,7 +207,7 @@ def mini_thumbnails(rt: Runtime, photos: Iterable[Any]) -> dict[int, str]:
         return out
 
     def make(photo: Any) -> tuple[int, bytes | None]:
-        data = _make_mini(files.path(photo.thumbnail_key))
+        data = make_mini(files.path(photo.thumbnail_key))
         if data:
             try:
                 files.write_cache(_mini_key(photo), data)
@@ -244,6 +224,45 @@ def mini_thumbnails(rt: Runtime, photos: Iterable[Any]) -> dict[int, str]:
         if data:
             out[photo_id] = _data_uri(data)
     return out
+
+
+@dataclass(frozen=True)
+class Backfill:
+    """One batch of the backfill: photos looked at, copies made, thumbnails that did not decode."""
+
+    looked_at: int
+    made: int
+    unreadable: int
+    next_after: int | None  # the last photo id of a full batch; None when this was the last
+
+
+def backfill_minis(rt: Runtime, *, after_id: int = 0, batch: int | None = None) -> Backfill:
+    """Make the missing small copies of up to ``batch`` photos with an id above ``after_id``.
+
+    For photos stored before upload made them. Idempotent: a photo that has its copy is
+    skipped, so a batch run twice (a worker restarted mid-way) makes nothing new.
+    """
+    batch = batch or BACKFILL_BATCH
+    files = _Files(rt)
+    with rt.sessions() as session:
+        rows = session.execute(
+            sa.select(Photo.id, Photo.sha256, Photo.thumbnail_key)
+            .where(Photo.id > after_id, Photo.thumbnail_key.is_not(None))
+            .order_by(Photo.id)
+            .limit(batch)
+        ).all()
+    made = unreadable = 0
+    for row in rows:
+        if files.exists(mini_key(row.sha256)) or not _safe_key(row.thumbnail_key):
+            continue
+        data = make_mini(files.path(row.thumbnail_key))
+        if data is None:
+            unreadable += 1
+            continue
+        store_mini(rt, row.sha256, data)
+        made += 1
+    next_after = rows[-1].id if len(rows) == batch else None
+    return Backfill(len(rows), made, unreadable, next_after)
 
 
 def cleared_box(
@@ -808,6 +827,30 @@ def progress_of(run: AuditRun) -> dict[str, Any]:
 
 
 def register(jobs: Jobs) -> None:
+    @jobs.task("backfill_audit_minis")
+    def backfill_minis_task(
+        app: Any, after_id: int = 0, made: int = 0, unreadable: int = 0
+    ) -> None:
+        """One batch of the backfill; queues the next behind whatever else is waiting."""
+        rt: Runtime = app.extensions["runtime"]
+        done = backfill_minis(rt, after_id=after_id)
+        made += done.made
+        unreadable += done.unreadable
+        if done.next_after is not None:
+            if done.made:
+                log.info(
+                    "audit thumbnails: %d small copies made so far, continuing after photo %d",
+                    made,
+                    done.next_after,
+                )
+            jobs.enqueue("backfill_audit_minis", done.next_after, made, unreadable)
+            return
+        log.info(
+            "audit thumbnails: backfill finished, %d small copies made, %d unreadable thumbnails",
+            made,
+            unreadable,
+        )
+
     @jobs.task("run_audit")
     def run_audit_task(app: Any, run_id: int) -> None:
         rt: Runtime = app.extensions["runtime"]

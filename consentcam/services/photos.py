@@ -25,6 +25,9 @@ EXTENSIONS = {
     "AVIF": "heic",
 }
 THUMB_SIDE = 480
+#: Side of the small copy embedded in the audit's HTML report: big enough to recognise the post,
+#: small enough that ten thousand of them stay a few tens of megabytes.
+MINI_SIDE = 96
 #: File names we take, by their final extension only (so `x.jpg.php` is refused).
 ALLOWED_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".webp", ".heic", ".heif"})
 
@@ -72,8 +75,13 @@ def ingest(
     # Never keep the uploaded bytes: a clean re-encode drops metadata and anything smuggled in.
     clean = reencode(data, max_pixels=rt.settings["MAX_PIXELS"], name=name)
     thumb = make_thumbnail(clean.data, name, rt.settings["MAX_PIXELS"])
+    mini = make_mini(thumb)
     key, _ = rt.storage.put("originals", clean.data, clean.ext)
     thumb_key, _ = rt.storage.put("thumbs", thumb, "jpg")
+    # Made now, from the thumbnail just encoded, so no audit has to make it (a file left by a
+    # failed transaction is swept like the original and thumbnail: no photo has its SHA-256).
+    if mini is not None:
+        store_mini(rt, digest, mini)
     photo = Photo(
         sha256=digest,
         original_key=key,
@@ -190,6 +198,46 @@ def make_thumbnail(data: bytes, name: str, max_pixels: int) -> bytes:
     out = io.BytesIO()
     img.save(out, "JPEG", quality=82, optimize=True)
     return out.getvalue()
+
+
+def mini_key(sha256: str) -> str:
+    """Where the small audit copy of the photo with this (upload) SHA-256 is kept.
+
+    Named by the photo rather than by its content, so the audit finds it from the photo row
+    alone and the sweeper can tell whose it is.
+    """
+    return f"thumbs/mini/{sha256}.jpg"
+
+
+def make_mini(source: bytes | str) -> bytes | None:
+    """Shrink a thumbnail (its bytes, or the path of a stored one) to MINI_SIDE as a JPEG.
+
+    Returns None when it does not decode. The one function that makes the audit's small copies:
+    at upload, in the background backfill and in the audit's fallback.
+    """
+    try:
+        with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as im:
+            w, h = im.size
+            k = min(1.0, MINI_SIDE / max(w, h, 1))
+            size = (max(1, round(w * k)), max(1, round(h * k)))
+            # Ask the JPEG decoder for the smallest scale still at least the target size (1/2,
+            # 1/4, 1/8): decoding then costs a fraction of a full decode.
+            im.draft("RGB", size)
+            small = im.convert("RGB")
+            if small.size != size:
+                small = small.resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0)
+            buf = io.BytesIO()
+            small.save(buf, "JPEG", quality=70)
+    except (OSError, ValueError, Image.DecompressionBombError):
+        return None
+    return buf.getvalue()
+
+
+def store_mini(rt: Runtime, sha256: str, data: bytes) -> str:
+    """Keep a photo's small audit copy (atomically, like every stored file); return its key."""
+    key = mini_key(sha256)
+    rt.storage.put_named(key, data)
+    return key
 
 
 def _clean_name(name: str) -> str:

@@ -19,11 +19,12 @@ from consentcam.models import (
     SupplierPermission,
 )
 from consentcam.runtime import Runtime
+from consentcam.services.photos import mini_key
 
 #: Kinds whose every file is named by a row; reports/exports keep derived names and caches.
 SWEPT_KINDS = ("originals", "thumbs", "evidence", "references", "cleared")
-#: Caches kept beside the thumbnails (rebuilt on demand, never named by a row).
-CACHE_PREFIXES = ("thumbs/mini/",)
+#: The audit's small photo copies: named by their photo's SHA-256 (photos.mini_key), not by a row.
+MINI_PREFIX = "thumbs/mini/"
 
 #: A file this young may belong to a request that has written it but not yet committed its row.
 DEFAULT_MIN_AGE = 600.0
@@ -63,6 +64,11 @@ def referenced_keys(session: so.Session) -> set[str]:
     return keys
 
 
+def photo_minis(session: so.Session) -> set[str]:
+    """The small-copy key of every photo there is (whether or not the file exists yet)."""
+    return {mini_key(sha) for sha in session.scalars(sa.select(Photo.sha256))}
+
+
 def sweep(
     session: so.Session,
     rt: Runtime,
@@ -73,14 +79,17 @@ def sweep(
 ) -> SweepResult:
     """Remove files no row refers to (older than ``min_age`` s) and stale partial writes.
 
-    Also lists rows whose file is missing (``missing``), which it cannot repair.
+    A photo's small audit copy is kept while the photo exists and removed with it like its
+    thumbnail. Also lists rows whose file is missing (``missing``), which it cannot repair; a
+    missing small copy is not listed (the worker's backfill makes it).
     """
     result = SweepResult(dry_run=dry_run)
     now = time.time()
     referenced = referenced_keys(session)
+    minis = photo_minis(session)
     for kind in SWEPT_KINDS:
         for key in rt.storage.keys(kind):
-            if key in referenced or key.startswith(CACHE_PREFIXES):
+            if key in referenced or (key.startswith(MINI_PREFIX) and key in minis):
                 continue
             path = rt.storage.path(key)
             try:

@@ -154,4 +154,8 @@ def test_worker_command_readies_the_queue_before_taking_jobs(initialised, monkey
     assert result.exit_code == 0, result.output
     assert "swept 1 leftover file(s)" in result.output
     assert "1 unfinished scan(s) and 1 API removal(s)" in result.output
-    assert seen == {"pending": ["delete_publication", "scan_photo"], "orphan_left": False}
+    # The backfill of the audit's small photo copies is queued too (a no-op when none is missing).
+    assert seen == {
+        "pending": ["backfill_audit_minis", "delete_publication", "scan_photo"],
+        "orphan_left": False,
+    }
