@@ -271,6 +271,12 @@ def worker(ctx: Context, workers: int | None) -> None:
         f"{counts['scans']} unfinished scan(s) and {counts['removals']} API removal(s)",
         err=True,
     )
+    if count > 1:
+        # The worker processes are forked from this one. The start-up above left an open
+        # database connection in the pool; a forked child must not use its parent's SQLite
+        # connection, so close them here and let each worker open its own.
+        app.extensions["runtime"].engine.dispose()
+        rt.engine.dispose()
     consumer.run()
 
 

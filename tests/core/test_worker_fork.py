@@ -1,0 +1,90 @@
+"""Worker processes are forked from the worker command: none inherits its database connection."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+import consentcam.web
+from consentcam.cli import main
+from consentcam.runtime import Runtime
+from consentcam.services import photos
+from tests.conftest import FACES
+
+
+@pytest.fixture
+def instance(tmp_path: Path) -> Path:
+    path = tmp_path / "inst"
+    result = CliRunner().invoke(
+        main,
+        [
+            "--instance",
+            str(path),
+            "init",
+            "--owner-email",
+            "ann@example.com",
+            "--owner-password",
+            "a-long-owner-password",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    rt = Runtime.build(path)
+    try:
+        with rt.sessions() as s:
+            photos.ingest(s, rt, (FACES / "unknown/obama1.jpg").read_bytes(), "o.jpg")
+            s.commit()
+    finally:
+        rt.close()
+    return path
+
+
+def _start_worker(instance: Path, monkeypatch: pytest.MonkeyPatch, workers: int) -> dict[str, Any]:
+    """Run `consentcam worker`; say what the consumer would inherit when it starts its workers."""
+    from huey.consumer import Consumer
+
+    apps: list[Any] = []
+    create_app = consentcam.web.create_app
+
+    def recording_create_app(*args: Any, **kwargs: Any) -> Any:
+        apps.append(create_app(*args, **kwargs))
+        return apps[-1]
+
+    seen: dict[str, Any] = {}
+
+    def run(consumer: Consumer) -> None:
+        pool = apps[0].extensions["runtime"].engine.pool
+        seen["worker_type"] = consumer.worker_type
+        seen["open_connections"] = pool.checkedin() + pool.checkedout()
+        seen["queued"] = sorted(t.name for t in consumer.huey.pending())
+
+    monkeypatch.setattr(consentcam.web, "create_app", recording_create_app)
+    monkeypatch.setattr(Consumer, "run", run)
+    result = CliRunner().invoke(
+        main, ["--instance", str(instance), "worker", "--workers", str(workers)]
+    )
+    assert result.exit_code == 0, result.output
+    assert "1 unfinished scan(s)" in result.output
+    return seen
+
+
+def test_worker_processes_do_not_inherit_an_open_database_connection(
+    instance: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen = _start_worker(instance, monkeypatch, workers=2)
+    assert seen["worker_type"] == "process"
+    # The start-up used the database (the scan waiting was queued again) ...
+    assert "scan_photo" in seen["queued"]
+    # ... and left no connection behind for the forked workers to share.
+    assert seen["open_connections"] == 0
+
+
+def test_a_single_worker_thread_keeps_its_connection(
+    instance: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # One worker runs as a thread of this very process: nothing is forked, the pool is kept.
+    seen = _start_worker(instance, monkeypatch, workers=1)
+    assert seen["worker_type"] == "thread"
+    assert seen["open_connections"] == 1
