@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -13,10 +14,14 @@ from contextlib import closing
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
+
 from bench import inputs
 from bench.cases import Context, Row, case
 
 _PASSWORD = "bench-owner-password-123"
+#: How the worker is started; bench.queue_profile swaps in a profiled worker.
+WORKER_COMMAND = [sys.executable, "-m", "consentcam"]
 
 
 def _cli(instance: Path, *args: str) -> None:
@@ -95,44 +100,63 @@ class Instance:
         The app's sessions open every transaction with BEGIN IMMEDIATE (a write lock); polling
         through them would compete with the workers for that lock and slow what is measured.
         """
-        import sqlite3
-
-        import sqlalchemy as sa
-
-        path = sa.engine.make_url(self.rt.settings["DATABASE_URL"]).database
         marks = ",".join("?" * len(ids))
-        with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=60)) as conn:
+        with closing(self._read_only()) as conn:
             rows = conn.execute(
                 f"SELECT scan_state, scan_attempts FROM photo WHERE id IN ({marks})", ids
             ).fetchall()
         return [(str(state), int(attempts)) for state, attempts in rows]
 
+    def _read_only(self) -> sqlite3.Connection:
+        path = sa.engine.make_url(self.rt.settings["DATABASE_URL"]).database
+        return sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=60)
+
     def wait(self, ids: list[int], timeout: float, load: list[float] | None = None) -> float:
-        """Seconds until every photo is done or failed (raises on timeout); samples the load."""
+        """Seconds until every photo is done or failed (raises on timeout); samples the load.
+
+        One read-only connection for the whole wait and a count, not a row per photo: the poll
+        runs on the same two cores as the workers, so it should cost them as little as possible.
+        """
+        marks = ",".join("?" * len(ids))
+        query = (
+            f"SELECT count(*) FROM photo WHERE id IN ({marks}) "
+            "AND scan_state NOT IN ('done', 'failed')"
+        )
         start = time.perf_counter()
-        while True:
-            if load is not None:
-                load.append(os.getloadavg()[0])
-            states = self.states(ids)
-            if all(s in ("done", "failed") for s, _ in states):
-                return time.perf_counter() - start
-            if time.perf_counter() - start > timeout:
-                left = sum(s not in ("done", "failed") for s, _ in states)
-                raise RuntimeError(f"{left} photos still not scanned after {timeout:.0f} s")
-            time.sleep(0.1)
+        with closing(self._read_only()) as conn:
+            while True:
+                if load is not None:
+                    load.append(os.getloadavg()[0])
+                # Each statement is its own read transaction (autocommit), so the connection
+                # never holds back the workers' WAL checkpoints.
+                left = int(conn.execute(query, ids).fetchone()[0])
+                if left == 0:
+                    return time.perf_counter() - start
+                if time.perf_counter() - start > timeout:
+                    raise RuntimeError(f"{left} photos still not scanned after {timeout:.0f} s")
+                time.sleep(0.1)
 
 
 def _start_worker(instance: Path, workers: int, log: Path) -> subprocess.Popen[bytes]:
     env = dict(os.environ, CONSENTCAM_INSTANCE=str(instance))
     with log.open("wb") as fh:
-        return subprocess.Popen(
-            [sys.executable, "-m", "consentcam", "worker", "--workers", str(workers)],
+        proc = subprocess.Popen(
+            [*WORKER_COMMAND, "worker", "--workers", str(workers)],
             env=env,
             cwd=inputs.ROOT,
             stdout=fh,
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+    # The worker queues every unfinished scan again when it starts: photos stored before that
+    # point would each be queued twice, in the order of that query rather than the benchmark's.
+    deadline = time.monotonic() + 300
+    while b"worker ready" not in log.read_bytes():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            _stop_worker(proc)
+            raise RuntimeError(f"the worker did not start:\n{log.read_text(errors='replace')}")
+        time.sleep(0.05)
+    return proc
 
 
 def _stop_worker(proc: subprocess.Popen[bytes]) -> None:
@@ -143,6 +167,75 @@ def _stop_worker(proc: subprocess.Popen[bytes]) -> None:
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)  # the group this benchmark started, nothing else
             proc.wait()
+
+
+def _process_tree(root: int) -> list[int]:
+    """``root`` and every process below it (Linux /proc; empty elsewhere)."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parents[int(entry.parent.name)] = int(entry.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+    tree, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        tree.append(pid)
+        todo.extend(child for child, parent in parents.items() if parent == pid)
+    return tree if root in parents else []
+
+
+def _process_seconds(pids: list[int]) -> float:
+    """CPU seconds (user + system) the processes have used so far."""
+    ticks = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _machine_busy_seconds() -> float | None:
+    """CPU seconds every process on the machine has used so far (all cores), or None."""
+    try:
+        fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    except (OSError, ValueError):
+        return None
+    user, nice, system, _idle, _iowait, irq, softirq, steal = fields
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+class CpuAccount:
+    """Who used the machine's CPU while one run was timed: its workers, this process, others.
+
+    The workers share the cores with everything else on the machine; with two workers on two
+    cores any CPU another process takes comes out of their throughput, while one worker leaves
+    a core for it. These figures say how much of a run's result that explains.
+    """
+
+    def __init__(self, worker_root: int) -> None:
+        self.pids = _process_tree(worker_root)
+        self.machine = _machine_busy_seconds()
+        self.workers = _process_seconds(self.pids)
+        times = os.times()
+        self.bench = times.user + times.system
+
+    def since(self, elapsed: float) -> dict[str, float | None]:
+        machine = _machine_busy_seconds()
+        workers = _process_seconds(self.pids) - self.workers
+        times = os.times()
+        bench = times.user + times.system - self.bench
+        if machine is None or self.machine is None or not self.pids:
+            return {"worker_cpu_seconds": None, "bench_cpu_seconds": bench, "others_share": None}
+        others = max(machine - self.machine - workers - bench, 0.0)
+        return {
+            "worker_cpu_seconds": workers,
+            "bench_cpu_seconds": bench,
+            # Of the capacity of every core over the timed window.
+            "others_share": others / (elapsed * (os.cpu_count() or 1)),
+        }
 
 
 def run_queue(folder: Path, photos: list[Path], warmup: list[Path], workers: int) -> dict[str, Any]:
@@ -159,10 +252,12 @@ def run_queue(folder: Path, photos: list[Path], warmup: list[Path], workers: int
         inst.enqueue(warm_ids)
         inst.wait(warm_ids, 300)
         load: list[float] = []
+        account = CpuAccount(proc.pid)
         start = time.perf_counter()
         inst.enqueue(ids)
         inst.wait(ids, 3600, load)
         elapsed = time.perf_counter() - start
+        cpu = account.since(elapsed)
         states = inst.states(ids)
     finally:
         _stop_worker(proc)
@@ -177,7 +272,15 @@ def run_queue(folder: Path, photos: list[Path], warmup: list[Path], workers: int
         "scanned_once": sum(a == 1 for _, a in states),
         # Other processes on the machine compete for the same cores; this says how much.
         "load_average": sum(load) / len(load) if load else None,
+        **cpu,
     }
+
+
+def _cpu_text(run: dict[str, Any]) -> str:
+    if run.get("worker_cpu_seconds") is None or run.get("others_share") is None:
+        return "- (no /proc here)"
+    per_photo = 1000 * run["worker_cpu_seconds"] / run["photos"]
+    return f"{per_photo:.0f} ms/photo; others {100 * run['others_share']:.0f}% of the cores"
 
 
 @case("queue", "4. Photos through the real job queue, 1 vs 2 worker processes")
@@ -205,6 +308,14 @@ def queue(ctx: Context) -> list[Row]:
             ">= 1.7x",
             ratio >= 1.7,
             {"runs": results, "ratio": ratio, "cpus": os.cpu_count()},
+        ),
+        Row(
+            "4. queue: worker CPU per photo; CPU other processes took",
+            _cpu_text(two),
+            _cpu_text(one),
+            "-",
+            "- (information)",
+            None,
         ),
         Row(
             "4. queue: every photo scanned exactly once",
