@@ -62,6 +62,11 @@ def remembered(
     its own copy; the version stamp makes a write in one process visible to the others on their
     next request, so a page never shows a count from before the owner's own change. A caller
     that has already read the stamp in this request passes it as ``version``.
+
+    One thread at a time makes a given answer: after a write the others wait for it (they must
+    not see the old one); when only the time limit ran out, they keep serving the old answer
+    meanwhile (the data under it did not change), so a busy process never makes the same
+    expensive page several times at once.
     """
     if cache is None:
         return compute()
@@ -71,17 +76,30 @@ def remembered(
         store: OrderedDict[Hashable, tuple[float, tuple[Any, ...], Any]] = cache.setdefault(
             "counts", OrderedDict()
         )
+        making: dict[Hashable, threading.Lock] = cache.setdefault("making", {})
         hit = store.get(key)
-    now = time.monotonic()
-    if hit is not None and hit[1] == version and now - hit[0] < ttl:
+        if hit is not None and key in store:
+            store.move_to_end(key)
+        key_lock = making.setdefault(key, threading.Lock())
+    same_data = hit is not None and hit[1] == version
+    if same_data and time.monotonic() - hit[0] < ttl:  # type: ignore[index]
+        return hit[2]  # type: ignore[index, no-any-return]
+    if same_data and not key_lock.acquire(blocking=False):
+        return hit[2]  # type: ignore[index, no-any-return] - another thread is renewing it
+    if not same_data:
+        key_lock.acquire()
+    try:
         with _lock:
-            if key in store:
-                store.move_to_end(key)
-        return hit[2]  # type: ignore[no-any-return]
-    value = compute()
-    with _lock:
-        store[key] = (now, version, value)
-        store.move_to_end(key)
-        while len(store) > MAX_ENTRIES:
-            store.popitem(last=False)
-    return value
+            again = store.get(key)
+        if again is not None and again[1] == version and time.monotonic() - again[0] < ttl:
+            return again[2]  # type: ignore[no-any-return] - made while this thread waited
+        value = compute()
+        with _lock:
+            store[key] = (time.monotonic(), version, value)
+            store.move_to_end(key)
+            while len(store) > MAX_ENTRIES:
+                old, _ = store.popitem(last=False)
+                making.pop(old, None)
+        return value
+    finally:
+        key_lock.release()

@@ -188,3 +188,69 @@ def test_a_process_remembers_a_bounded_number_of_answers(
         freshness.remembered(cache, 0, s, lambda: made.append(0) or 0)  # made again
     assert made == [0, 1, 2, 3, 4, 0]
     assert list(cache["counts"]) == [4, 2, 0]  # 2 was used, so 3 went first
+
+
+def test_one_thread_renews_an_answer_the_others_serve_the_old_one_meanwhile(
+    runtime: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only the clock made it old: no second thread makes it at the same time."""
+    import threading
+
+    cache: dict[str, Any] = {}
+    version = (1, 1, 0)
+    with runtime.sessions() as s:
+        freshness.remembered(cache, "k", s, lambda: "old", version=version)
+    clock = freshness.time.monotonic
+    monkeypatch.setattr(freshness.time, "monotonic", lambda: clock() + freshness.TTL_SECONDS + 1)
+    started, release = threading.Event(), threading.Event()
+    made: list[str] = []
+
+    def slow() -> str:
+        made.append("new")
+        started.set()
+        release.wait(10)
+        return "new"
+
+    answers: list[str] = []
+    renewing = threading.Thread(
+        target=lambda: answers.append(freshness.remembered(cache, "k", None, slow, version=version))  # type: ignore[arg-type]
+    )
+    renewing.start()
+    assert started.wait(10)
+    # While the first thread renews it, another request gets the old answer at once.
+    assert freshness.remembered(cache, "k", None, slow, version=version) == "old"  # type: ignore[arg-type]
+    release.set()
+    renewing.join(10)
+    assert answers == ["new"] and made == ["new"]
+
+
+def test_after_a_write_the_others_wait_for_the_new_answer(runtime: Any) -> None:
+    import threading
+
+    cache: dict[str, Any] = {}
+    freshness.remembered(cache, "k", None, lambda: "before", version=(1, 1, 0))  # type: ignore[arg-type]
+    started, release = threading.Event(), threading.Event()
+    made: list[str] = []
+
+    def slow() -> str:
+        made.append("after")
+        started.set()
+        release.wait(10)
+        return "after"
+
+    answers: list[str] = []
+
+    def ask() -> None:
+        answers.append(freshness.remembered(cache, "k", None, slow, version=(2, 1, 0)))  # type: ignore[arg-type]
+
+    first = threading.Thread(target=ask)
+    first.start()
+    assert started.wait(10)
+    second = threading.Thread(target=ask)
+    second.start()
+    second.join(0.2)
+    assert second.is_alive()  # waiting: the answer from before the write must not be served
+    release.set()
+    first.join(10)
+    second.join(10)
+    assert answers == ["after", "after"] and made == ["after"]  # made once

@@ -1,0 +1,96 @@
+"""`consentcam serve --processes N`: long-lived connections are shared evenly between the
+processes, and a process that dies leaves the others accepting."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.hardening import servers
+
+pytestmark = pytest.mark.slow
+
+REQUEST = b"GET /login HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+
+
+def _established(port: int) -> set[str]:
+    """Socket inodes of established TCP connections whose local port is ``port``."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            parts = line.split()
+            if parts[3] == "01" and int(parts[1].rsplit(":", 1)[1], 16) == port:
+                inodes.add(parts[9])
+    return inodes
+
+
+def _connections_of(pid: int, inodes: set[str]) -> int:
+    count = 0
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target.startswith("socket:[") and target[8:-1] in inodes:
+            count += 1
+    return count
+
+
+def _open_all(port: int, n: int) -> list[socket.socket]:
+    """``n`` keep-alive connections opened at once (as a browser or load tool does), each
+    answered once and then held open."""
+    conns = [socket.create_connection(("127.0.0.1", port), timeout=30) for _ in range(n)]
+    for conn in conns:
+        conn.sendall(REQUEST)
+    for conn in conns:
+        assert conn.recv(65536).startswith(b"HTTP/1.1 200"), "every connection is served"
+    return conns
+
+
+def _per_process(port: int, pids: list[int]) -> list[int]:
+    time.sleep(0.3)  # let each process publish its count
+    inodes = _established(port)
+    return [_connections_of(pid, inodes) for pid in pids]
+
+
+@pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="reads Linux's /proc")
+def test_connections_are_shared_evenly_and_a_dead_process_is_not_waited_for(
+    tmp_path: Path,
+) -> None:
+    instance = tmp_path / "instance"
+    servers.init_instance(instance)
+    port = servers.free_port()
+    url = f"http://127.0.0.1:{port}"
+    log = tmp_path / "serve.log"
+    args = ["serve", "--host", "127.0.0.1", "--port", str(port), "--no-worker"]
+    proc = servers.start([*args, "--processes", "2", "--threads", "4"], instance, log)
+    conns: list[socket.socket] = []
+    try:
+        servers.wait_up(url, proc, log)
+        pids = servers.children(proc.pid)
+        assert len(pids) == 2, pids
+        conns = _open_all(port, 16)
+        counts = _per_process(port, pids)
+        assert sum(counts) == 16, counts
+        assert max(counts) - min(counts) <= 2, f"connections per process: {counts}"
+
+        # One process dies: the other takes every new connection, however many it holds.
+        os.kill(pids[0], signal.SIGKILL)
+        for conn in conns:
+            conn.close()
+        conns = _open_all(port, 12)
+        assert _per_process(port, pids[1:]) == [12]
+        assert proc.poll() is None, "the server keeps running on its remaining process"
+    finally:
+        for conn in conns:
+            conn.close()
+        servers.stop(proc)
