@@ -254,6 +254,10 @@ def _serve_forked(instance: Path, host: str, port: int, threads: int, processes:
             load[children.index(pid)] = 2**30
 
 
+#: Longest wait of an idle worker between two looks at the job queue.
+IDLE_POLL_SECONDS = 1.0
+
+
 def _accept_when_least_busy(server: Any, load: Any, index: int) -> None:
     """Let only the child with the fewest open connections accept the next one.
 
@@ -294,7 +298,13 @@ def worker(ctx: Context, workers: int | None) -> None:
     huey = app.extensions["jobs"].huey
     count = workers or int(rt.settings.get("WORKERS") or 1)
     consumer = Consumer(
-        huey, workers=count, worker_type="process" if count > 1 else "thread", periodic=True
+        huey,
+        workers=count,
+        worker_type="process" if count > 1 else "thread",
+        periodic=True,
+        # An idle worker asks the queue for work at least once a second (huey's default backs
+        # off to 10 s), so a photo uploaded after a quiet spell starts scanning at once.
+        max_delay=IDLE_POLL_SECONDS,
     )
     from consentcam.jobs import on_worker_start
 

@@ -57,6 +57,7 @@ def _start_worker(instance: Path, monkeypatch: pytest.MonkeyPatch, workers: int)
     def run(consumer: Consumer) -> None:
         pool = apps[0].extensions["runtime"].engine.pool
         seen["worker_type"] = consumer.worker_type
+        seen["max_delay"] = consumer.max_delay
         seen["open_connections"] = pool.checkedin() + pool.checkedout()
         seen["queued"] = sorted(t.name for t in consumer.huey.pending())
 
@@ -88,3 +89,15 @@ def test_a_single_worker_thread_keeps_its_connection(
     seen = _start_worker(instance, monkeypatch, workers=1)
     assert seen["worker_type"] == "thread"
     assert seen["open_connections"] == 1
+
+
+def test_an_idle_worker_looks_for_work_at_least_once_a_second(
+    instance: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """huey backs off to 10 s between looks at an empty queue by default: a photo uploaded
+    after a quiet spell would wait that long before its scan starts."""
+    from consentcam.cli import IDLE_POLL_SECONDS
+
+    for workers in (1, 2):
+        seen = _start_worker(instance, monkeypatch, workers=workers)
+        assert seen["max_delay"] == IDLE_POLL_SECONDS <= 1.0
