@@ -183,3 +183,15 @@ def owner_client(client: object, users: dict[str, int]) -> object:
 def staff_client(client: object, users: dict[str, int]) -> object:
     login(client, "staff")
     return client
+
+
+def cli_init(instance: Path, *extra: str) -> Path:
+    """`consentcam init` through the real command line (in this process), owner Ann."""
+    from click.testing import CliRunner
+
+    from consentcam.cli import main
+
+    args = ["--instance", str(instance), "init", "--owner-email", "ann@example.com"]
+    result = CliRunner().invoke(main, [*args, "--owner-password", "a-long-owner-password", *extra])
+    assert result.exit_code == 0, result.output
+    return instance

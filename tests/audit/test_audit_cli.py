@@ -17,6 +17,7 @@ from consentcam.cli import main
 from consentcam.domain.audit import Quarter
 from consentcam.models import Person, utcnow
 from tests.audit.scenario import build
+from tests.conftest import cli_init
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
@@ -26,24 +27,13 @@ def instance(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An instance made by `consentcam init`, holding the every-finding scenario."""
     from consentcam.runtime import Runtime
 
-    path = tmp_path_factory.mktemp("cli") / "inst"
-    result = CliRunner().invoke(
-        main,
-        [
-            "--instance",
-            str(path),
-            "init",
-            "--owner-email",
-            "ann@example.com",
-            "--owner-password",
-            "a-long-owner-password",
-            "--business",
-            "Kraftkällan",
-            "--owner-name",
-            "Ann-Christin Sundell",
-        ],
+    path = cli_init(
+        tmp_path_factory.mktemp("cli") / "inst",
+        "--business",
+        "Kraftkällan",
+        "--owner-name",
+        "Ann-Christin Sundell",
     )
-    assert result.exit_code == 0, result.output
     rt = Runtime.build(path)
     with rt.sessions() as s:
         build(s, rt)

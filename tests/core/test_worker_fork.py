@@ -12,25 +12,12 @@ import consentcam.web
 from consentcam.cli import main
 from consentcam.runtime import Runtime
 from consentcam.services import photos
-from tests.conftest import FACES
+from tests.conftest import FACES, cli_init
 
 
 @pytest.fixture
 def instance(tmp_path: Path) -> Path:
-    path = tmp_path / "inst"
-    result = CliRunner().invoke(
-        main,
-        [
-            "--instance",
-            str(path),
-            "init",
-            "--owner-email",
-            "ann@example.com",
-            "--owner-password",
-            "a-long-owner-password",
-        ],
-    )
-    assert result.exit_code == 0, result.output
+    path = cli_init(tmp_path / "inst")
     rt = Runtime.build(path)
     try:
         with rt.sessions() as s:

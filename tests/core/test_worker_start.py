@@ -16,7 +16,7 @@ from consentcam.cli import main
 from consentcam.jobs import on_worker_start
 from consentcam.models import Event, Face, Photo, Publication, RemovalTask, utcnow
 from consentcam.services import photos
-from tests.conftest import FACES
+from tests.conftest import FACES, cli_init
 
 
 def _old_orphan(rt: Any) -> str:
@@ -111,21 +111,7 @@ def test_a_failing_sweep_does_not_keep_the_worker_from_starting(app, monkeypatch
 
 @pytest.fixture
 def initialised(tmp_path: Path) -> Path:
-    instance = tmp_path / "inst"
-    result = CliRunner().invoke(
-        main,
-        [
-            "--instance",
-            str(instance),
-            "init",
-            "--owner-email",
-            "ann@example.com",
-            "--owner-password",
-            "a-long-owner-password",
-        ],
-    )
-    assert result.exit_code == 0, result.output
-    return instance
+    return cli_init(tmp_path / "inst")
 
 
 def test_worker_command_readies_the_queue_before_taking_jobs(initialised, monkeypatch) -> None:  # type: ignore[no-untyped-def]
