@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 import sqlalchemy.orm as so
 
-from consentcam.domain.types import Channel
+from consentcam.domain.types import Channel, utc_day
 from consentcam.domain.withdrawal import (
     PublicationView,
     QueueItemView,
@@ -347,18 +347,25 @@ def _apply(
 
     # 2. Every queued post that still needs the consent is stopped.
     by_id = {q.id: q for q in queue_rows}
+    blocked_photo_ids = {by_id[i].photo_id for i in plan.block_queue_item_ids}
+    faces_on: dict[int, list[tuple[int | None, int | None]]] = {}
+    if blocked_photo_ids:
+        for face_id, photo_id, number in session.execute(
+            sa.select(Face.id, Face.photo_id, Face.number)
+            .where(Face.person_id == pid, Face.photo_id.in_(blocked_photo_ids))
+            .order_by(Face.photo_id, Face.number)
+        ):
+            faces_on.setdefault(photo_id, []).append((face_id, number))
     for item_id in plan.block_queue_item_ids:
         item = by_id[item_id]
         reasons = _blockers(item.blockers)
-        reasons.append(
-            {
-                "face_id": None,
-                "face_number": None,
-                "person_id": pid,
-                "code": "consent_withdrawn",
-                "message": f"{person.name} withdrew consent on {at.date().isoformat()}",
-                "params": {"name": person.name, "date": at.date().isoformat()},
-            }
+        reasons.extend(
+            _withdrawn_entries(
+                person,
+                faces_on.get(item.photo_id) or [(None, None)],
+                [c for c in item.channel_list if c in {t.value for t in plan.channels}],
+                at,
+            )
         )
         item.status = "blocked"
         item.blockers = json.dumps(reasons, ensure_ascii=False)
@@ -449,6 +456,32 @@ def _apply(
         person.last_activity_at = at
     session.flush()
     return result, plan, files
+
+
+def _withdrawn_entries(
+    person: Person,
+    faces: list[tuple[int | None, int | None]],
+    channels: list[str],
+    at: datetime,
+) -> list[dict[str, Any]]:
+    """The reasons a withdrawal stops a queued item, in the gate's shape (one per face and channel)."""
+    day = utc_day(at)
+    entries = []
+    for face_id, number in faces:
+        head = f"Face {number} ({person.name})" if number is not None else person.name
+        for channel in channels:
+            entries.append(
+                {
+                    "code": "consent_withdrawn",
+                    "message": f"{head}: consent for {Channel(channel).label} was withdrawn on {day}.",
+                    "params": {"person": person.name, "date": day, "at": at.isoformat()},
+                    "face": number,
+                    "face_id": face_id,
+                    "person_id": person.id,
+                    "channel": channel,
+                }
+            )
+    return entries
 
 
 def _blockers(raw: str | None) -> list[Any]:

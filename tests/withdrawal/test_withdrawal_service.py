@@ -105,6 +105,19 @@ def test_withdrawing_one_channel_ends_it_blocks_the_queue_and_opens_one_task(
     blockers = json.loads(both.blockers)
     assert blockers[-1]["code"] == "consent_withdrawn"
     assert blockers[-1]["person_id"] == scene["lena"].id
+    # The same shape the gate gives: which face, which channel, who and when, so pages word it.
+    face = session.scalars(sa.select(Face).where(Face.photo_id == both.photo_id)).one()
+    assert [(b["face"], b["face_id"], b["channel"]) for b in blockers] == [
+        (face.number, face.id, "instagram")
+    ]
+    assert blockers[-1]["params"] == {
+        "person": "Lena Berg",
+        "date": "2026-11-25",
+        "at": T.isoformat(),
+    }
+    assert blockers[-1]["message"] == (
+        "Face 1 (Lena Berg): consent for Instagram was withdrawn on 2026-11-25."
+    )
     # A Facebook-only item does not need the Instagram consent.
     assert session.get(QueueItem, scene["fb_only"].id).status == "ready"
     assert session.get(QueueItem, scene["omar_item"].id).status == "ready"
