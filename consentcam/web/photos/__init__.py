@@ -234,6 +234,7 @@ def detail(photo_id: int) -> Any:
         review=review,
         shared=shared,
         has_person_page="people.detail" in current_app.view_functions,
+        can_queue="queue.new" in current_app.view_functions,
     )
 
 

@@ -1,0 +1,235 @@
+"""In Chromium against a real server and worker: queue photos, post one by hand, withdraw consent.
+
+The owner uploads two real photos; one face is confirmed as a person with Instagram consent and
+that photo is queued from its review page (ready), posted by hand (download the cleared copy,
+paste the link) and queued once more; the other photo, whose faces nobody has reviewed, is
+queued blocked with its reasons in words. Withdrawing the person's Instagram consent blocks
+the waiting item at once. The queue list is checked on a phone and a laptop and in Swedish.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Any
+
+import pytest
+
+from tests.browser.conftest import screenshot, sign_in
+from tests.conftest import FACES
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+POST_URL = "https://www.instagram.com/p/queue-test-1/"
+
+
+def _sign(page: Any) -> None:
+    """Draw a signature on the consent pad."""
+    canvas = page.locator("#signature-canvas")
+    canvas.evaluate("element => element.scrollIntoView({block: 'center'})")
+    box = canvas.bounding_box()
+    x, y, w, h = box["x"], box["y"], box["width"], box["height"]
+    page.mouse.move(x + w * 0.1, y + h * 0.6)
+    page.mouse.down()
+    for i in range(1, 20):
+        page.mouse.move(x + w * (0.1 + 0.04 * i), y + h * (0.6 - 0.3 * (i % 2)), steps=2)
+    page.mouse.up()
+
+
+def _queue_for_instagram(page: Any, base: str, review_url: str, caption: str) -> str:
+    """From the photo's review page: open the queue form, Instagram only, add; return the item URL."""
+    page.goto(base + review_url)
+    page.click("#queue-photo")
+    page.wait_for_url(re.compile(r"/queue/new\?photo_id=\d+$"))
+    page.uncheck("input[name=channels][value=facebook]")
+    assert page.is_checked("input[name=channels][value=instagram]")
+    page.fill("textarea[name=caption]", caption)
+    with page.expect_navigation():
+        page.click("form button[type=submit].primary")
+    assert re.search(r"/queue/\d+$", page.url), page.url
+    return str(page.url)
+
+
+def _items(page: Any) -> dict[str, Any]:
+    """The queue list's cards, by caption."""
+    cards = page.locator(".q-item")
+    return {
+        cards.nth(i).locator(".q-caption").inner_text(): cards.nth(i) for i in range(cards.count())
+    }
+
+
+def _fits_width(page: Any) -> None:
+    """Nothing on the page is wider than the window (no sideways scrolling)."""
+    widths = page.evaluate(
+        "() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]"
+    )
+    assert widths[0] <= widths[1], widths
+    # The badges and every filter tab are in sight, not cut off or scrolled away.
+    for badge in page.locator(".q-item .q-status, .q-item .ch, .tabs a").all():
+        box = badge.bounding_box()
+        assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= widths[1], box
+
+
+def test_queue_publish_by_hand_and_block_on_withdrawal(live_server, browser_page) -> None:  # type: ignore[no-untyped-def]
+    base, _instance = live_server
+    page = browser_page(1280, 800)
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    sign_in(page, base)
+
+    page.goto(base + "/photos/upload")
+    page.set_input_files(
+        "#file-input", [str(FACES / "unknown/obama1.jpg"), str(FACES / "unknown/two_people.jpg")]
+    )
+    page.locator(".upload-item[data-scan=done]").nth(1).wait_for(timeout=400_000)
+    uploads = page.locator(".upload-item")
+    links = {
+        uploads.nth(i).locator(".name").inner_text(): uploads.nth(i)
+        .locator(".review-link")
+        .get_attribute("href")
+        for i in range(2)
+    }
+    single, pair = links["obama1.jpg"], links["two_people.jpg"]
+
+    # A person with Instagram consent (signed on screen), and the single face confirmed as them.
+    page.goto(base + "/people/new")
+    page.fill("input[name=name]", "Barack")
+    page.click("button[type=submit].primary")
+    page.wait_for_url(re.compile(r"/people/\d+$"))
+    person_url = page.url
+    page.goto(person_url + "/consents/new")
+    page.check("input[name=channels][value=instagram]")
+    _sign(page)
+    with page.expect_navigation():
+        page.click("#consent-submit")
+    assert page.locator("#form-error").count() == 0
+    page.goto(base + single)
+    card = page.locator(".face-card").first
+    card.locator(".person-search").fill("Barack")
+    match = card.locator(".person-results .person-option", has_text="Barack")
+    match.wait_for(timeout=10_000)
+    with page.expect_navigation():
+        match.click()
+    assert "Cleared" in page.locator(".verdict[data-channel=instagram]").inner_text()
+
+    # Queued from the review page: the form shows the verdict, and the item is ready.
+    page.goto(base + single)
+    page.click("#queue-photo")
+    verdict = page.locator(".verdict .ch-instagram")
+    assert "ch-done" in (verdict.get_attribute("class") or "") and "✓" in verdict.inner_text()
+    assert "✗" in page.locator(".verdict .ch-facebook").inner_text()
+    first_url = _queue_for_instagram(page, base, single, "Sommarfest hos Kraftkällan")
+    assert "Queued." in page.locator(".flash").first.inner_text()
+    assert "Ready" in page.locator("h1 .q-status").inner_text()
+    assert page.locator("ul.reasons").count() == 0
+
+    # Posted by hand: Publish now, download the cleared copy, paste the post's link.
+    page.click("button.primary:has-text('Publish now')")
+    assert "Publishing started." in page.locator(".flash").first.inner_text()
+    download_link = page.locator("a.button.primary", has_text="Download the cleared photo")
+    deadline = time.monotonic() + 60
+    while download_link.count() == 0:  # the worker takes the item; the page does not poll
+        assert time.monotonic() < deadline, "the worker never took the item for publishing"
+        page.wait_for_timeout(500)
+        page.reload()
+    with page.expect_download() as dl_info:
+        download_link.click()
+    download = dl_info.value
+    assert download.suggested_filename.endswith("-instagram.jpg")
+    cleared = download.path().read_bytes()
+    assert cleared[:3] == b"\xff\xd8\xff"  # a JPEG
+    assert cleared != (FACES / "unknown/obama1.jpg").read_bytes()  # never the original
+    page.fill("input[name=url]", POST_URL)
+    page.click("button[type=submit]:has-text('Mark as published')")
+    page.wait_for_load_state()
+    assert "Recorded as published on Instagram." in page.locator(".flash").first.inner_text()
+    assert "Published" in page.locator("h1 .q-status").inner_text()
+    assert page.locator(f"a[href='{POST_URL}']").count() == 1
+
+    # The same photo queued again to go out later, and the unreviewed pair: blocked, in words.
+    _queue_for_instagram(page, base, single, "Again next week")
+    assert "Ready" in page.locator("h1 .q-status").inner_text()
+    _queue_for_instagram(page, base, pair, "Two guests at the door")
+    assert "blocked until every face is covered" in page.locator(".flash").first.inner_text()
+    assert "Blocked" in page.locator("h1 .q-status").inner_text()
+    reasons = page.locator("ul.reasons").inner_text()
+    assert "Face 1: nobody has said yet who this is." in reasons, reasons
+    assert "Face 2: nobody has said yet who this is." in reasons, reasons
+
+    # The queue list: one ready, one blocked with its reasons; the posted one is no longer waiting.
+    page.goto(base + "/queue/")
+    items = _items(page)
+    assert set(items) == {"Again next week", "Two guests at the door"}
+    ready, blocked = items["Again next week"], items["Two guests at the door"]
+    assert "q-ready" in (ready.get_attribute("class") or "")
+    assert ready.locator(".q-status").inner_text() == "Ready"
+    assert ready.locator("ul.reasons").count() == 0
+    assert "q-blocked" in (blocked.get_attribute("class") or "")
+    assert blocked.locator(".q-status").inner_text() == "Blocked"
+    assert "Face 1: nobody has said yet who this is." in blocked.locator("ul.reasons").inner_text()
+    assert page.locator(".tabs a.active").inner_text().split() == ["Waiting", "2"]
+    assert page.locator(".main-nav a.active").all_inner_texts() == ["Queue"]
+    _fits_width(page)
+    screenshot(page, "queue-ready-blocked-1280")
+    phone = browser_page(390, 844)
+    phone.on("pageerror", lambda exc: errors.append(str(exc)))
+    sign_in(phone, base)
+    phone.goto(base + "/queue/")
+    assert phone.locator(".q-item.q-ready").count() == 1
+    assert phone.locator(".q-item.q-blocked").count() == 1
+    _fits_width(phone)
+    screenshot(phone, "queue-ready-blocked-390")
+    phone.goto(base + "/queue/?status=published")
+    assert phone.locator(".q-item.q-published").count() == 1
+    phone.goto(first_url)
+    _fits_width(phone)
+    screenshot(phone, "queue-published-detail-390")
+
+    # Withdrawing Instagram from the person's page blocks the waiting item at once.
+    page.goto(person_url)
+    page.click("a.button:has-text('Withdraw consent')")
+    page.check("input[name=channels][value=instagram]")
+    page.click("button[type=submit].danger")
+    page.wait_for_url(lambda url: "/removals/" in url)
+    flash = page.locator(".flash").first.inner_text()
+    assert "1 queued post blocked." in flash, flash
+    page.goto(base + "/queue/")
+    items = _items(page)
+    again = items["Again next week"]
+    assert "q-blocked" in (again.get_attribute("class") or "")
+    assert again.locator(".q-status").inner_text() == "Blocked"
+    reason = again.locator("ul.reasons").inner_text()
+    assert "Face 1 (Barack): consent for Instagram was withdrawn on" in reason, reason
+    assert page.locator(".q-item.q-ready").count() == 0
+    assert page.locator(".tabs a", has_text="Blocked").inner_text().split() == ["Blocked", "2"]
+    screenshot(page, "queue-after-withdrawal-1280")
+    phone.goto(base + "/queue/")
+    assert phone.locator(".q-item.q-blocked").count() == 2
+    _fits_width(phone)
+    screenshot(phone, "queue-after-withdrawal-390")
+
+    # In Swedish: the switch in the header, then the same list in Swedish words.
+    phone.click("button[lang=sv]")
+    phone.wait_for_load_state()
+    phone.goto(base + "/queue/")
+    assert phone.locator("html").get_attribute("lang") == "sv"
+    main = phone.locator("main").inner_text()
+    assert "Publiceringskö" in phone.locator("h1").inner_text()
+    assert phone.locator(".q-item .q-status").first.inner_text() == "Stoppad"
+    for english in ("Blocked", "Ready", "Waiting", "Open", "nobody has said", "withdrawn on"):
+        assert english not in main, (english, main)
+    assert "Ansikte 1: ingen har angett vem det är än." in main, main
+    assert "Ansikte 1 (Barack): samtycket för Instagram återkallades" in main, main
+    assert phone.locator(".q-item a", has_text="Detaljer").count() == 2
+    assert phone.locator(".top-tools").inner_text().split() == ["English", "Logga", "ut"]
+    _fits_width(phone)
+    screenshot(phone, "queue-after-withdrawal-390-sv")
+    phone.locator(".q-item", has_text="Again next week").locator("a", has_text="Detaljer").click()
+    phone.wait_for_url(re.compile(r"/queue/\d+$"))
+    detail = phone.locator("main").inner_text()
+    assert "Stoppad" in phone.locator("h1").inner_text()
+    for english in ("Why it cannot", "Review the faces", "Take off", "Back to", "Not published"):
+        assert english not in detail, (english, detail)
+    _fits_width(phone)
+    screenshot(phone, "queue-blocked-detail-390-sv")
+    assert errors == []
