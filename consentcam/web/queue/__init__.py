@@ -13,6 +13,7 @@ from flask import (
     abort,
     current_app,
     flash,
+    jsonify,
     redirect,
     render_template,
     request,
@@ -20,6 +21,7 @@ from flask import (
     url_for,
 )
 from flask_babel import gettext as _
+from flask_babel import pgettext
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 from wtforms import (
@@ -98,7 +100,7 @@ class ConnectionForm(FlaskForm):
 
 def status_label(status: str) -> str:
     return {
-        "blocked": _("Blocked"),
+        "blocked": pgettext("queue status", "Blocked"),
         "ready": _("Ready"),
         "scheduled": _("Scheduled"),
         "publishing": _("Publishing"),
@@ -259,9 +261,33 @@ def detail(item_id: int) -> Any:
         publications={p.channel: p for p in pubs},
         manual_channels=manual,
         reasons=grouped_blockers(item),
+        # Polled while the worker has the post in hand, and right after "Publish now" until
+        # the worker takes it up (the item is still "ready" then).
+        progress_state=_progress_state(session, item)
+        if item.status == "publishing" or (item.status == "ready" and request.args.get("started"))
+        else None,
         action_form=ActionForm(),
         manual_form=ManualForm(),
     )
+
+
+def _progress_state(session: Any, item: QueueItem) -> str:
+    """What the item page shows for a post being published: changes when the worker moves on."""
+    manual = (
+        publishing.pending_manual_channels(session, item) if item.status == "publishing" else []
+    )
+    published = session.scalar(
+        sa.select(sa.func.count(Publication.id)).where(Publication.queue_item_id == item.id)
+    )
+    return f"{item.status}:{','.join(manual)}:{published}"
+
+
+@bp.route("/queue/<int:item_id>/progress")
+@login_required
+def progress(item_id: int) -> Any:
+    """The item's publishing state, for its page to poll while the worker publishes."""
+    session = db()
+    return jsonify({"state": _progress_state(session, _item(item_id))})
 
 
 @bp.post("/queue/<int:item_id>/publish")
@@ -283,7 +309,7 @@ def publish(item_id: int) -> Any:
         return redirect(url_for("queue.detail", item_id=item_id))
     _enqueue_publish(item.id)
     flash(_("Publishing started."), "info")
-    return redirect(url_for("queue.detail", item_id=item_id))
+    return redirect(url_for("queue.detail", item_id=item_id, started=1))
 
 
 @bp.post("/queue/<int:item_id>/cancel")
