@@ -114,6 +114,34 @@ def test_publish_now_and_manual_flow(owner_client: Any, item: QueueItem, app_ses
     assert "instagram.com/p/xyz" in owner_client.get("/published/").get_data(as_text=True)
 
 
+def test_the_item_page_follows_the_worker_after_publish_now(
+    owner_client: Any, item: QueueItem, app_session: Any, app_rt: Any, monkeypatch: Any
+) -> None:
+    """After "Publish now" the page polls until the worker has taken the post up, then shows
+    the next step (here: download the cleared copy) without the owner reloading."""
+    import consentcam.web.queue as queue_web
+
+    queued: list[int] = []
+    monkeypatch.setattr(queue_web, "_enqueue_publish", queued.append)  # the worker is slow today
+    response = owner_client.post(f"/queue/{item.id}/publish")
+    assert response.status_code == 302 and "started=1" in response.headers["Location"]
+    assert queued == [item.id]
+    page = owner_client.get(response.headers["Location"]).get_data(as_text=True)
+    assert 'id="publishing"' in page and "queue-progress.js" in page
+    assert "Publish now" not in page  # no second job while the first is on its way
+    before = owner_client.get(f"/queue/{item.id}/progress").get_json()["state"]
+    assert owner_client.get(f"/queue/{item.id}/progress").get_json()["state"] == before
+    # The worker takes the item: a manual channel now waits for the owner's download and link.
+    publishing.publish_item(app_session, app_rt, item.id)
+    app_session.commit()
+    after = owner_client.get(f"/queue/{item.id}/progress").get_json()["state"]
+    assert after != before
+    page = owner_client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "Download the cleared photo" in page and "<progress" not in page
+    # Without "Publish now" a ready item's page does not poll.
+    assert 'id="publishing"' not in owner_client.get("/queue/").get_data(as_text=True)
+
+
 def test_cancel(staff_client: Any, item: QueueItem, app_session: Any) -> None:
     assert staff_client.post(f"/queue/{item.id}/cancel").status_code == 302
     app_session.expire_all()
