@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
 from flask_babel import gettext as _
+from markupsafe import Markup, escape
+
+# A day or a moment as the gate words it: 2026-11-25, or 2026-11-25 14:30.
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}(?: \d{2}:\d{2}(?::\d{2})?)?")
 
 
 def channel_name(code: str) -> str:
@@ -88,7 +93,14 @@ def blocker_text(
     return fallback
 
 
+def keep_dates(text: Any) -> Markup:
+    """Escape `text` and wrap each date in a span that never breaks (a phone would split it at "-")."""
+    escaped = str(escape(text))
+    return Markup(_DATE.sub(lambda m: f'<span class="nowrap">{m.group(0)}</span>', escaped))
+
+
 def init_app(app: Any) -> None:
+    app.jinja_env.filters["keep_dates"] = keep_dates
     app.jinja_env.globals.update(
         channel_name=channel_name,
         channel_in_sentence=channel_in_sentence,
