@@ -32,7 +32,10 @@ def data_version(session: so.Session) -> tuple[Any, ...]:
     Every change of consent, faces, publications, removals, suppliers, uploads and finished scans
     records an event in the same transaction, so the newest event number moves with each of them; the
     photos waiting for a scan are counted too, because claiming a scan records no event. All three
-    are index lookups: a fraction of a millisecond even with 100,000 photos.
+    are index lookups: a fraction of a millisecond even with 100,000 photos. Events are appended
+    one transaction at a time (SQLite has one writer; PostgreSQL takes an advisory lock held to
+    the commit), so event numbers become visible in order: a reader never sees a newer number
+    while an older, still uncommitted change is missing from what it read.
     """
     row = session.execute(
         sa.select(
