@@ -68,6 +68,23 @@ def _fits_width(page: Any) -> None:
     for badge in page.locator(".q-item .q-status, .q-item .ch, .tabs a").all():
         box = badge.bounding_box()
         assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= widths[1], box
+    _menu_in_view(page)
+
+
+def _menu_in_view(page: Any) -> None:
+    """The main menu neither scrolls sideways nor cuts off the current page's link."""
+    menu = page.evaluate(
+        """() => {
+          const nav = document.querySelector('.main-nav');
+          const here = nav.querySelector('a[aria-current=page]');
+          const box = here.getBoundingClientRect();
+          return {nav: [nav.scrollWidth, nav.clientWidth], here: [box.left, box.right],
+                  top: box.top, view: document.documentElement.clientWidth};
+        }"""
+    )
+    assert menu["nav"][0] <= menu["nav"][1], menu
+    assert menu["here"][0] >= 0 and menu["here"][1] <= menu["view"], menu
+    assert menu["top"] >= 0, menu
 
 
 def test_queue_publish_by_hand_and_block_on_withdrawal(live_server, browser_page) -> None:  # type: ignore[no-untyped-def]
