@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable, Hashable
-from typing import Any
+from typing import Any, TypeVar
 
+import sqlalchemy.orm as so
 from flask import current_app, g, render_template
 from flask_login import current_user
 from flask_wtf.csrf import generate_csrf
@@ -30,6 +31,8 @@ from consentcam.web import db, runtime
 #: Stands for the visitor's CSRF token in a remembered part (random per process, so no page
 #: content can contain it by accident).
 CSRF_PLACEHOLDER = f"csrf-{secrets.token_hex(16)}"
+
+T = TypeVar("T")
 
 
 def version() -> tuple[Any, ...]:
@@ -43,12 +46,39 @@ def enabled() -> bool:
     return float(current_app.config.get("PAGE_CACHE_SECONDS", freshness.TTL_SECONDS)) > 0
 
 
-def remembered(key: Hashable, compute: Callable[[], Any]) -> Any:
-    """A count or other small answer, remembered like a page part (shared version stamp)."""
+def remembered(key: Hashable, compute: Callable[[], T]) -> T:
+    """A small answer, remembered like a page part (shared version stamp)."""
     if not enabled():
         return compute()
     ttl = float(current_app.config.get("PAGE_CACHE_SECONDS", freshness.TTL_SECONDS))
     return freshness.remembered(runtime().cache, key, db(), compute, ttl=ttl, version=version())
+
+
+def counted(key: Hashable, count: Callable[[so.Session], T]) -> T:
+    """``count(session)``: counts over many rows, remembered like :func:`remembered`.
+
+    When counting is slow (a large instance), a change is counted again in the background and
+    the page shows the last counts meanwhile, so a view after each change does not wait for a
+    pass over every photo (see services.freshness.remembered).
+    """
+    if not enabled():
+        return count(db())
+    rt = runtime()
+
+    def in_background() -> T:
+        with rt.read_sessions() as session:
+            return count(session)
+
+    ttl = float(current_app.config.get("PAGE_CACHE_SECONDS", freshness.TTL_SECONDS))
+    return freshness.remembered(
+        rt.cache,
+        key,
+        db(),
+        lambda: count(db()),
+        ttl=ttl,
+        version=version(),
+        background=in_background,
+    )
 
 
 def part(name: str, key: Hashable, template: str, context: Callable[[], dict[str, Any]]) -> Markup:

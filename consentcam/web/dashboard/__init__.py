@@ -78,7 +78,7 @@ def link(endpoint: str, **values: Any) -> tuple[str, dict[str, Any]] | None:
 def index() -> Any:
     session = db()
     # Remembered for a few seconds per process; any write (it records an event) forgets them.
-    counts = fragments.remembered("dashboard", lambda: attention_counts(session, utcnow()))
+    counts = fragments.counted("dashboard", lambda s: attention_counts(s, utcnow()))
     # The navigation badge reuses this count instead of asking again.
     g.removals_overdue = counts["overdue_removals"]
 
@@ -105,5 +105,5 @@ def index() -> Any:
             },
         }
 
-    body = fragments.part("dashboard", None, "dashboard/_body.html", content)
+    body = fragments.part("dashboard", tuple(counts.values()), "dashboard/_body.html", content)
     return render_template("dashboard/index.html", body=body)

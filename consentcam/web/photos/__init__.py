@@ -74,12 +74,12 @@ def index() -> Any:
     page = request.args.get("page", 1, type=int) or 1
     page = max(1, min(page, 100_000))
 
+    # The filter counts are remembered too (a pass over every photo), and the page reuses its
+    # filter's count instead of counting again. The body is kept per set of counts, so counts
+    # renewed in the background show at once.
+    counts = fragments.counted(("photo_states", channel), lambda s: review.count_states(s, channel))
+
     def content() -> dict[str, Any]:
-        # The filter counts are remembered too, and the page reuses its filter's count instead
-        # of counting 10,000 photos again.
-        counts = fragments.remembered(
-            ("photo_states", channel), lambda: review.count_states(session, channel)
-        )
         result = review.photo_page(
             session,
             state=state,
@@ -100,7 +100,8 @@ def index() -> Any:
             "state_labels": STATE_LABELS,
         }
 
-    body = fragments.part("photos", (state, channel, page), "photos/_list.html", content)
+    key = (state, channel, page, tuple(counts.values()))
+    body = fragments.part("photos", key, "photos/_list.html", content)
     return render_template("photos/index.html", body=body)
 
 

@@ -39,9 +39,7 @@ class CloseForm(FlaskForm):
 def overdue_badge() -> int:
     """Overdue removals, counted once per request for the navigation badge."""
     if "removals_overdue" not in g:
-        g.removals_overdue = fragments.remembered(
-            "removals_overdue", lambda: removals.overdue_count(db())
-        )
+        g.removals_overdue = fragments.counted("removals_overdue", removals.overdue_count)
     return int(g.removals_overdue)
 
 
