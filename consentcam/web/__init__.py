@@ -150,5 +150,21 @@ def select_locale() -> str:
     chosen = session.get("lang")
     if chosen in LANGUAGES:
         return str(chosen)
-    best = request.accept_languages.best_match(LANGUAGES) if request else None
-    return best or current_app.config.get("LANGUAGE", "en")
+    return browser_language(
+        request.accept_languages if request else None
+    ) or current_app.config.get("LANGUAGE", "en")
+
+
+def browser_language(accepted: Any) -> str | None:
+    """The first of the browser's languages, by preference, that we speak.
+
+    By language, not by exact tag: "sv-SE,en;q=0.5" (a Swedish phone) is Swedish, where an exact
+    match first (Werkzeug's best_match) would pick the "en" it ranks lower.
+    """
+    if not accepted:
+        return None
+    for tag, quality in sorted(accepted, key=lambda item: -item[1]):
+        primary = str(tag).split("-")[0].split("_")[0].lower()
+        if quality > 0 and primary in LANGUAGES:
+            return primary
+    return None
