@@ -16,6 +16,8 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image, ImageFile, UnidentifiedImageError
 
+from consentcam.wording import N_, WordedError
+
 __all__ = [
     "ALLOWED_FORMATS",
     "DEFAULT_MAX_PIXELS",
@@ -65,7 +67,7 @@ _KNOWN_SIGNATURES: Final[tuple[tuple[bytes, str], ...]] = (
 )
 
 
-class ImageRejected(ValueError):
+class ImageRejected(WordedError, ValueError):
     """The file is not an image we accept (wrong format, damaged, or too large)."""
 
 
@@ -123,19 +125,38 @@ def _head_bytes(source: ImageSource) -> bytes:
         return b""
 
 
-def _unsupported_message(label: str, source: ImageSource) -> str:
+def _unsupported(label: str, source: ImageSource) -> ImageRejected:
     head = _head_bytes(source)
     if not head:
-        return f"{label}: the file is empty"
+        return ImageRejected(N_("%(name)s: the file is empty"), name=label)
     for magic, kind in _KNOWN_SIGNATURES:
         if head.startswith(magic):
-            return f"{label}: {kind} files are not supported (allowed: {_ALLOWED_HUMAN})"
-    return f"{label}: not a supported image (allowed: {_ALLOWED_HUMAN})"
+            return ImageRejected(
+                N_("%(name)s: %(kind)s files are not supported (allowed: %(allowed)s)"),
+                name=label,
+                kind=kind,
+                allowed=_ALLOWED_HUMAN,
+            )
+    return ImageRejected(
+        N_("%(name)s: not a supported image (allowed: %(allowed)s)"),
+        name=label,
+        allowed=_ALLOWED_HUMAN,
+    )
 
 
-def _pixel_limit_message(label: str, pixels: int | None, max_pixels: int) -> str:
-    amount = f"{pixels:,} pixels is" if pixels is not None else "the image is"
-    return f"{label}: {amount} over the {max_pixels:,} pixel limit"
+def _pixel_limit(label: str, pixels: int | None, max_pixels: int) -> ImageRejected:
+    if pixels is None:
+        return ImageRejected(
+            N_("%(name)s: the image is over the %(limit)s pixel limit"),
+            name=label,
+            limit=f"{max_pixels:,}",
+        )
+    return ImageRejected(
+        N_("%(name)s: %(pixels)s pixels is over the %(limit)s pixel limit"),
+        name=label,
+        pixels=f"{pixels:,}",
+        limit=f"{max_pixels:,}",
+    )
 
 
 def _open(source: ImageSource, label: str, max_pixels: int) -> Image.Image:
@@ -154,25 +175,32 @@ def _open(source: ImageSource, label: str, max_pixels: int) -> Image.Image:
     except Image.DecompressionBombError as exc:
         found = re.search(r"\((\d+) pixels\)", str(exc))
         pixels = int(found.group(1)) if found else None
-        raise ImageRejected(_pixel_limit_message(label, pixels, max_pixels)) from None
+        raise _pixel_limit(label, pixels, max_pixels) from None
     except FileNotFoundError:
-        raise ImageRejected(f"{label}: the file does not exist") from None
+        raise ImageRejected(N_("%(name)s: the file does not exist"), name=label) from None
     except UnidentifiedImageError:
-        raise ImageRejected(_unsupported_message(label, source)) from None
+        raise _unsupported(label, source) from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
-        raise ImageRejected(f"{label}: the image header is damaged ({exc})") from None
+        raise ImageRejected(
+            N_("%(name)s: the image header is damaged (%(detail)s)"), name=label, detail=str(exc)
+        ) from None
     if im.format not in ALLOWED_FORMATS:  # defence in depth: plugins can be registered late
         im.close()
-        raise ImageRejected(_unsupported_message(label, source))
+        raise _unsupported(label, source)
     return im
 
 
 def _check_pixels(im: Image.Image, label: str, max_pixels: int) -> None:
     width, height = im.size
     if width <= 0 or height <= 0:
-        raise ImageRejected(f"{label}: the image has no pixels ({width}x{height})")
+        raise ImageRejected(
+            N_("%(name)s: the image has no pixels (%(width)sx%(height)s)"),
+            name=label,
+            width=width,
+            height=height,
+        )
     if width * height > max_pixels:
-        raise ImageRejected(_pixel_limit_message(label, width * height, max_pixels))
+        raise _pixel_limit(label, width * height, max_pixels)
 
 
 def _header_orientation(im: Image.Image) -> int:
@@ -209,8 +237,14 @@ def probe(
 def _decode_error(label: str, exc: BaseException) -> ImageRejected:
     text = str(exc)
     if "truncated" in text or isinstance(exc, EOFError):
-        return ImageRejected(f"{label}: the file is truncated (the image data ends early)")
-    return ImageRejected(f"{label}: the image data is damaged ({text or type(exc).__name__})")
+        return ImageRejected(
+            N_("%(name)s: the file is truncated (the image data ends early)"), name=label
+        )
+    return ImageRejected(
+        N_("%(name)s: the image data is damaged (%(detail)s)"),
+        name=label,
+        detail=text or type(exc).__name__,
+    )
 
 
 def _to_rgb(im: Image.Image) -> Image.Image:

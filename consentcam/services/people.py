@@ -32,19 +32,22 @@ from consentcam.models import (
 from consentcam.runtime import Runtime
 from consentcam.services import events
 from consentcam.services.scanning import scan_settings, template_bytes
+from consentcam.wording import N_, WordedError
 
 EVIDENCE_TYPES = {"image/png": "png", "image/jpeg": "jpg", "application/pdf": "pdf"}
 LANGUAGES = ("en", "sv")
 
 
-class ConsentError(ValueError):
+class ConsentError(WordedError, ValueError):
     """A consent request that cannot be recorded as asked; the message says why."""
 
 
 def form_template(language: str) -> str:
     if language not in LANGUAGES:
         raise ConsentError(
-            f"no consent form in language {language!r} (have: {', '.join(LANGUAGES)})"
+            N_("no consent form in language %(language)r (have: %(have)s)"),
+            language=language,
+            have=", ".join(LANGUAGES),
         )
     return (
         resources.files("consentcam")
@@ -92,7 +95,7 @@ def person_name(name: str) -> str:
     """A person's name as stored: trimmed, and never empty."""
     name = name.strip()
     if not name:
-        raise ConsentError("a person needs a name")
+        raise ConsentError(N_("a person needs a name"))
     return name
 
 
@@ -126,7 +129,11 @@ def parse_channels(values: Iterable[str]) -> list[Channel]:
                 channel = Channel(part.strip().lower())
             except ValueError as exc:
                 allowed = ", ".join(c.value for c in Channel)
-                raise ConsentError(f"unknown channel {part!r} (use {allowed})") from exc
+                raise ConsentError(
+                    N_("unknown channel %(channel)r (use %(allowed)s)"),
+                    channel=part,
+                    allowed=allowed,
+                ) from exc
             if channel not in out:
                 out.append(channel)
     return out
@@ -155,25 +162,27 @@ def give_consent(
     """Record a signed consent with its evidence file (stored encrypted, with its SHA-256)."""
     chosen = parse_channels(channels)
     if not chosen and not biometric:
-        raise ConsentError("choose at least one channel, or biometric recognition")
+        raise ConsentError(N_("choose at least one channel, or biometric recognition"))
     if evidence_kind not in ("signature", "scan"):
-        raise ConsentError("evidence must be an on-screen signature or a scan of the signed form")
+        raise ConsentError(
+            N_("evidence must be an on-screen signature or a scan of the signed form")
+        )
     if evidence_mime not in EVIDENCE_TYPES:
-        raise ConsentError("evidence must be a PNG, JPEG or PDF file")
+        raise ConsentError(N_("evidence must be a PNG, JPEG or PDF file"))
     if not evidence:
-        raise ConsentError("the evidence file is empty")
+        raise ConsentError(N_("the evidence file is empty"))
     try:
         scope_value = Scope(scope)
     except ValueError as exc:
-        raise ConsentError("scope must be 'all' or 'listed'") from exc
+        raise ConsentError(N_("scope must be 'all' or 'listed'")) from exc
     photo_list = sorted(set(photo_ids))
     if scope_value is Scope.LISTED and not photo_list:
-        raise ConsentError("a consent for chosen photos must list at least one photo")
+        raise ConsentError(N_("a consent for chosen photos must list at least one photo"))
     if person.is_minor and not guardian:
-        raise ConsentError(f"{person.name} is a minor: a guardian must sign")
+        raise ConsentError(N_("%(name)s is a minor: a guardian must sign"), name=person.name)
     given = given_at or utcnow()
     if expires_at is not None and expires_at <= given:
-        raise ConsentError("the expiry date must be after the date the consent is given")
+        raise ConsentError(N_("the expiry date must be after the date the consent is given"))
     digest = hashlib.sha256(evidence).hexdigest()
     key, _ = rt.storage.put("evidence", rt.vault.encrypt(evidence), "bin")
     form = current_form(session, rt, language)
@@ -233,8 +242,11 @@ def require_biometric_consent(session: so.Session, person: Person) -> None:
     """Refuse reference photos for someone without active biometric consent."""
     if not has_biometric_consent(session, person):
         raise ConsentError(
-            f"{person.name} has not given biometric consent: reference photos for automatic "
-            "recognition need it (faces can still be tagged by hand)"
+            N_(
+                "%(name)s has not given biometric consent: reference photos for automatic "
+                "recognition need it (faces can still be tagged by hand)"
+            ),
+            name=person.name,
         )
 
 
@@ -255,7 +267,9 @@ def enrol_reference(
     result = scan_image(image, scan_settings(rt), name=name)
     if len(result.faces) != 1:
         raise ConsentError(
-            f"{name}: a reference photo must show exactly one face; this one shows {len(result.faces)}"
+            N_("%(name)s: a reference photo must show exactly one face; this one shows %(count)s"),
+            name=name,
+            count=len(result.faces),
         )
     digest = hashlib.sha256(image).hexdigest()
     key = stored_key or rt.storage.put("references", rt.vault.encrypt(image), "bin")[0]
@@ -538,36 +552,46 @@ def check_signature(data: bytes) -> None:
     from consentcam.faces.decode import ImageRejected, probe
 
     if not data:
-        raise ConsentError("the signature is empty: please sign in the box")
+        raise ConsentError(N_("the signature is empty: please sign in the box"))
     if len(data) > SIGNATURE_MAX_BYTES:
-        raise ConsentError("the signature image is too large")
+        raise ConsentError(N_("the signature image is too large"))
     if not data.startswith(b"\x89PNG\r\n\x1a\n"):
-        raise ConsentError("the signature is not a PNG image")
+        raise ConsentError(N_("the signature is not a PNG image"))
     try:
         info = probe(data, max_pixels=SIGNATURE_MAX_SIDE * SIGNATURE_MAX_SIDE, name="signature")
     except ImageRejected as exc:
-        raise ConsentError(f"the signature image cannot be read ({exc})") from exc
+        raise ConsentError(
+            N_("the signature image cannot be read (%(detail)s)"), detail=str(exc)
+        ) from exc
     if info.format != "PNG":
-        raise ConsentError("the signature is not a PNG image")
+        raise ConsentError(N_("the signature is not a PNG image"))
     if not (
         SIGNATURE_MIN_SIDE <= info.width <= SIGNATURE_MAX_SIDE
         and SIGNATURE_MIN_SIDE <= info.height <= SIGNATURE_MAX_SIDE
     ):
         raise ConsentError(
-            f"the signature image is {info.width}x{info.height} pixels; "
-            f"expected between {SIGNATURE_MIN_SIDE} and {SIGNATURE_MAX_SIDE} on each side"
+            N_(
+                "the signature image is %(width)sx%(height)s pixels; "
+                "expected between %(least)s and %(most)s on each side"
+            ),
+            width=info.width,
+            height=info.height,
+            least=SIGNATURE_MIN_SIDE,
+            most=SIGNATURE_MAX_SIDE,
         )
     try:
         with Image.open(io.BytesIO(data)) as im:
             rgba = im.convert("RGBA")
     except Exception as exc:  # Pillow raises many types for damaged data
-        raise ConsentError(f"the signature image is damaged ({exc})") from exc
+        raise ConsentError(
+            N_("the signature image is damaged (%(detail)s)"), detail=str(exc)
+        ) from exc
     # Strokes on a transparent or white pad: flatten on white and count the dark pixels.
     white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
     grey = Image.alpha_composite(white, rgba).convert("L")
     ink = sum(grey.histogram()[:160])
     if ink < SIGNATURE_MIN_INK:
-        raise ConsentError("the signature is blank: please sign in the box")
+        raise ConsentError(N_("the signature is blank: please sign in the box"))
 
 
 def check_scan(data: bytes, mime: str) -> None:
@@ -575,24 +599,31 @@ def check_scan(data: bytes, mime: str) -> None:
     from consentcam.faces.decode import ImageRejected, probe
 
     if mime not in EVIDENCE_TYPES:
-        raise ConsentError("the scan must be a PDF, JPEG or PNG file")
+        raise ConsentError(N_("the scan must be a PDF, JPEG or PNG file"))
     if not data:
-        raise ConsentError("the scan file is empty")
+        raise ConsentError(N_("the scan file is empty"))
     if len(data) > EVIDENCE_MAX_BYTES:
         raise ConsentError(
-            f"the scan is larger than {EVIDENCE_MAX_BYTES // (1024 * 1024)} MB; scan it at a lower resolution"
+            N_("the scan is larger than %(mb)s MB; scan it at a lower resolution"),
+            mb=EVIDENCE_MAX_BYTES // (1024 * 1024),
         )
     if mime == "application/pdf":
         if not data.startswith(b"%PDF-"):
-            raise ConsentError("the file is not a PDF")
+            raise ConsentError(N_("the file is not a PDF"))
         return
     try:
         info = probe(data, name="scan")
     except ImageRejected as exc:
-        raise ConsentError(f"the scan cannot be read as an image ({exc})") from exc
+        raise ConsentError(
+            N_("the scan cannot be read as an image (%(detail)s)"), detail=str(exc)
+        ) from exc
     expected = "PNG" if mime == "image/png" else "JPEG"
     if info.format != expected:
-        raise ConsentError(f"the scan is a {info.format} image, not {expected}")
+        raise ConsentError(
+            N_("the scan is a %(format)s image, not %(expected)s"),
+            format=info.format,
+            expected=expected,
+        )
 
 
 def sniff_scan_mime(data: bytes) -> str | None:
@@ -638,11 +669,11 @@ def queue_reference(
 
     require_biometric_consent(session, person)
     if len(image) > REFERENCE_MAX_BYTES:
-        raise ConsentError("the reference photo is too large")
+        raise ConsentError(N_("the reference photo is too large"))
     try:
         probe(image, max_pixels=rt.settings["MAX_PIXELS"], name=name)
     except ImageRejected as exc:
-        raise ConsentError(str(exc)) from exc
+        raise ConsentError(exc.template, **exc.params) from exc
     key, _ = rt.storage.put("references", rt.vault.encrypt(image), "bin")
     upload = ReferenceUpload(
         person_id=person.id,

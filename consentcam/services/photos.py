@@ -15,6 +15,7 @@ from consentcam.models import Photo, User
 from consentcam.runtime import Runtime
 from consentcam.services import events
 from consentcam.storage import sha256_bytes
+from consentcam.wording import N_
 
 EXTENSIONS = {
     "JPEG": "jpg",
@@ -71,7 +72,9 @@ def ingest(
         return Ingested(existing, False)
     info = probe(data, max_pixels=rt.settings["MAX_PIXELS"], name=name)
     if EXTENSIONS.get(info.format.upper()) is None:
-        raise ImageRejected(f"{name}: {info.format} images are not accepted")
+        raise ImageRejected(
+            N_("%(name)s: %(format)s images are not accepted"), name=name, format=info.format
+        )
     # Never keep the uploaded bytes: a clean re-encode drops metadata and anything smuggled in.
     clean = reencode(data, max_pixels=rt.settings["MAX_PIXELS"], name=name)
     thumb = make_thumbnail(clean.data, name, rt.settings["MAX_PIXELS"])
@@ -119,10 +122,21 @@ def check_extension(name: str) -> None:
     base = name.replace("\\", "/").rsplit("/", 1)[-1]
     ext = ("." + base.rsplit(".", 1)[-1].lower()) if "." in base else ""
     if ext not in ALLOWED_EXTENSIONS:
-        shown = ext or "no extension"
+        if not ext:
+            raise ImageRejected(
+                N_(
+                    "%(name)s: files with no extension are not accepted "
+                    "(allowed: .jpg, .jpeg, .png, .webp, .heic, .heif)"
+                ),
+                name=_clean_name(name),
+            )
         raise ImageRejected(
-            f"{_clean_name(name)}: files ending in {shown} are not accepted "
-            "(allowed: .jpg, .jpeg, .png, .webp, .heic, .heif)"
+            N_(
+                "%(name)s: files ending in %(ext)s are not accepted "
+                "(allowed: .jpg, .jpeg, .png, .webp, .heic, .heif)"
+            ),
+            name=_clean_name(name),
+            ext=ext,
         )
 
 

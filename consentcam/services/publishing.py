@@ -43,6 +43,7 @@ from consentcam.publishers.base import PublisherError, PublishRequest
 from consentcam.runtime import Runtime
 from consentcam.services import events
 from consentcam.services.gate import decide_many
+from consentcam.wording import N_, WordedError
 
 if TYPE_CHECKING:
     from consentcam.jobs import Jobs
@@ -58,7 +59,7 @@ PUBLIC_LINK_TTL = timedelta(hours=1)
 PUBLISH_FAILED = "publish_failed"
 
 
-class QueueError(ValueError):
+class QueueError(WordedError, ValueError):
     """A request the queue cannot take, worded for the owner."""
 
 
@@ -80,17 +81,21 @@ def parse_channels(values: Iterable[str] | str) -> list[str]:
     chosen: list[str] = []
     for raw in values:
         if not isinstance(raw, str):
-            raise QueueError("channels must be names such as instagram or facebook")
+            raise QueueError(N_("channels must be names such as instagram or facebook"))
         for part in raw.replace(",", " ").split():
             try:
                 name = Channel(part.strip().lower()).value
             except ValueError:
                 allowed = ", ".join(c.value for c in Channel)
-                raise QueueError(f"unknown channel {part!r} (use {allowed})") from None
+                raise QueueError(
+                    N_("unknown channel %(channel)r (use %(allowed)s)"),
+                    channel=part,
+                    allowed=allowed,
+                ) from None
             if name not in chosen:
                 chosen.append(name)
     if not chosen:
-        raise QueueError("choose at least one channel")
+        raise QueueError(N_("choose at least one channel"))
     return [c.value for c in Channel if c.value in chosen]
 
 
@@ -202,15 +207,17 @@ def queue_photo(
     caption = (caption or "").replace("\r\n", "\n").strip()
     if len(caption) > CAPTION_MAX:
         raise QueueError(
-            f"the caption is {len(caption)} characters; Instagram allows {CAPTION_MAX}"
+            N_("the caption is %(length)s characters; Instagram allows %(most)s"),
+            length=len(caption),
+            most=CAPTION_MAX,
         )
     if fit not in FITS:
-        raise QueueError("fit must be 'pad' (add borders) or 'crop' (cut the edges)")
+        raise QueueError(N_("fit must be 'pad' (add borders) or 'crop' (cut the edges)"))
     if scheduled_for is not None and scheduled_for.tzinfo is None:
-        raise QueueError("give the time with its time zone")
+        raise QueueError(N_("give the time with its time zone"))
     photo = _load_photos(session, [photo_id]).get(photo_id)
     if photo is None:
-        raise QueueError(f"there is no photo {photo_id}")
+        raise QueueError(N_("there is no photo %(photo)s"), photo=photo_id)
     item = QueueItem(
         photo_id=photo.id,
         channels=" ".join(chosen),
@@ -290,9 +297,9 @@ def recheck_queue(
 
 def cancel(session: so.Session, item: QueueItem, actor: User | None = None) -> None:
     if item.status in ("published", "cancelled"):
-        raise QueueError(f"this item is already {item.status}")
+        raise QueueError(N_("this item is already %(status)s"), status=item.status)
     if item.status == "publishing" and not pending_manual_channels(session, item):
-        raise QueueError("this item is being published right now")
+        raise QueueError(N_("this item is being published right now"))
     before = item.status
     item.status = "cancelled"
     events.record(
@@ -335,7 +342,9 @@ def request_publish(
     The caller commits and then enqueues the `publish_queue_item` job.
     """
     if item.status not in ("ready", "scheduled", "failed", "blocked"):
-        raise QueueError(f"an item that is {item.status} cannot be published now")
+        raise QueueError(
+            N_("an item that is %(status)s cannot be published now"), status=item.status
+        )
     at = utcnow()
     photo = _load_photos(session, [item.photo_id])[item.photo_id]
     decisions = decide_many(session, [photo], item.channel_list, at)[photo.id]
@@ -603,9 +612,9 @@ def cleared_copy_for_manual(session: so.Session, rt: Runtime, item: QueueItem, c
     from consentcam.services.cleared import make_cleared_copy
 
     if channel not in item.channel_list:
-        raise QueueError(f"this item is not queued for {channel}")
+        raise QueueError(N_("this item is not queued for %(channel)s"), channel=channel)
     if item.status in ("cancelled", "blocked"):
-        raise QueueError(f"this item is {item.status}")
+        raise QueueError(N_("this item is %(status)s"), status=item.status)
     photo = _load_photos(session, [item.photo_id])[item.photo_id]
     decision = decide_many(session, [photo], [channel], utcnow())[photo.id][Channel(channel)]
     if not decision.cleared:
@@ -640,13 +649,15 @@ def record_manual_publication(
         or len(url) > 500
         or any(c.isspace() for c in url)
     ):
-        raise QueueError("paste the full link of the post, starting with https://")
+        raise QueueError(N_("paste the full link of the post, starting with https://"))
     if channel not in item.channel_list:
-        raise QueueError(f"this item is not queued for {channel}")
+        raise QueueError(N_("this item is not queued for %(channel)s"), channel=channel)
     if item.status in ("cancelled", "published"):
-        raise QueueError(f"this item is already {item.status}")
+        raise QueueError(N_("this item is already %(status)s"), status=item.status)
     if channel in published_channels(session, item):
-        raise QueueError(f"the {channel} post of this item is already recorded")
+        raise QueueError(
+            N_("the %(channel)s post of this item is already recorded"), channel=channel
+        )
     photo = _load_photos(session, [item.photo_id])[item.photo_id]
     at = utcnow()
     decision = decide_many(session, [photo], [channel], at)[photo.id][Channel(channel)]

@@ -27,13 +27,14 @@ from consentcam.models import (
 from consentcam.runtime import Runtime
 from consentcam.services import events, people
 from consentcam.services.scanning import forget_unmatched_templates
+from consentcam.wording import N_, WordedError
 
 # Filters of the photo list, in the order the owner sees them.
 PHOTO_STATES = ("needs_review", "cleared", "blocked", "scanning", "failed")
 MAX_REASON = 300
 
 
-class ReviewError(ValueError):
+class ReviewError(WordedError, ValueError):
     """A review action that cannot be done as asked; the message says why."""
 
 
@@ -41,7 +42,9 @@ class StaleFace(ReviewError):
     """The face changed since the reviewer loaded it (someone else reviewed it meanwhile)."""
 
     def __init__(self, face_id: int) -> None:
-        super().__init__(f"someone else changed face {face_id} meanwhile; reload and look again")
+        super().__init__(
+            N_("someone else changed face %(face)s meanwhile; reload and look again"), face=face_id
+        )
         self.face_id = face_id
 
 
@@ -76,7 +79,7 @@ def _change(
     version exactly one succeeds, on SQLite and PostgreSQL alike.
     """
     if face.photo.scan_state != "done":
-        raise ReviewError("this photo's scan is not finished yet")
+        raise ReviewError(N_("this photo's scan is not finished yet"))
     if expected_version is not None and expected_version != face_version(face):
         raise StaleFace(face.id)
     now = utcnow()
@@ -163,7 +166,7 @@ def keep_references(session: so.Session, photo: Photo) -> int:
 def _person(session: so.Session, person_id: int) -> Person:
     person = session.get(Person, person_id)
     if person is None or person.erased_at is not None:
-        raise ReviewError(f"there is no person number {person_id}")
+        raise ReviewError(N_("there is no person number %(number)s"), number=person_id)
     return person
 
 
@@ -177,7 +180,7 @@ def confirm_face(
 ) -> Face:
     """Confirm the recognition's suggestion for this face."""
     if face.suggested_person_id is None:
-        raise ReviewError("this face has no suggestion to confirm; choose a person instead")
+        raise ReviewError(N_("this face has no suggestion to confirm; choose a person instead"))
     person_id = face.suggested_person_id
     _change(
         session,
@@ -244,7 +247,7 @@ def create_person_for_face(
     try:
         person = people.add_person(session, name[:200], actor=user)
     except people.ConsentError as exc:
-        raise ReviewError(str(exc)) from exc
+        raise ReviewError(exc.template, **exc.params) from exc
     assign_face(session, rt, face, person, version=version, user=user)
     return person
 
@@ -265,9 +268,11 @@ def mark_not_identifiable(
     """Record that nobody can be recognised in this face, and why (the reason is required)."""
     reason = (reason or "").strip()
     if not reason:
-        raise ReviewError("say why this face cannot be identified (for example: seen from behind)")
+        raise ReviewError(
+            N_("say why this face cannot be identified (for example: seen from behind)")
+        )
     if len(reason) > MAX_REASON:
-        raise ReviewError(f"keep the reason under {MAX_REASON} characters")
+        raise ReviewError(N_("keep the reason under %(most)s characters"), most=MAX_REASON)
     _change(
         session,
         face,

@@ -19,9 +19,10 @@ from consentcam.services.people import (
     check_scan,
     parse_channels,
 )
+from consentcam.wording import N_, WordedError
 
 
-class SupplierError(ValueError):
+class SupplierError(WordedError, ValueError):
     """A supplier request that cannot be done as asked; the message says why."""
 
 
@@ -34,11 +35,11 @@ def add_supplier(
 ) -> Supplier:
     name = name.strip()
     if not name:
-        raise SupplierError("a supplier needs a name")
+        raise SupplierError(N_("a supplier needs a name"))
     if len(name) > 200:
-        raise SupplierError("the name is longer than 200 characters")
+        raise SupplierError(N_("the name is longer than 200 characters"))
     if session.scalar(sa.select(Supplier.id).where(Supplier.name == name)) is not None:
-        raise SupplierError(f"there is already a supplier called {name}")
+        raise SupplierError(N_("there is already a supplier called %(name)s"), name=name)
     supplier = Supplier(name=name, contact=(contact or "").strip()[:300] or None)
     session.add(supplier)
     session.flush()
@@ -65,15 +66,15 @@ def add_permission(
     try:
         chosen = parse_channels(channels)
     except ConsentError as exc:
-        raise SupplierError(str(exc)) from exc
+        raise SupplierError(exc.template, **exc.params) from exc
     if not chosen:
-        raise SupplierError("choose at least one channel")
+        raise SupplierError(N_("choose at least one channel"))
     if valid_until is not None and valid_until <= valid_from:
-        raise SupplierError("'valid until' must be after 'valid from'")
+        raise SupplierError(N_("'valid until' must be after 'valid from'"))
     key = digest = None
     if document:
         if document_mime not in EVIDENCE_TYPES:
-            raise SupplierError("the document must be a PDF, JPEG or PNG file")
+            raise SupplierError(N_("the document must be a PDF, JPEG or PNG file"))
         try:
             check_scan(document, document_mime)
         except ConsentError as exc:
@@ -154,7 +155,7 @@ def set_photo_supplier(
 ) -> bool:
     """Mark a photo as provided by a supplier (or by nobody); returns False when nothing changed."""
     if supplier_id is not None and session.get(Supplier, supplier_id) is None:
-        raise SupplierError(f"there is no supplier {supplier_id}")
+        raise SupplierError(N_("there is no supplier %(number)s"), number=supplier_id)
     if photo.supplier_id == supplier_id:
         return False
     before = photo.supplier_id

@@ -314,3 +314,21 @@ def test_swedish_queue_pages(owner_client: Any, item: QueueItem) -> None:
     assert "Kopplingar" in owner_client.get("/settings/connections", headers=sv).get_data(
         as_text=True
     )
+
+
+def test_queue_refusals_in_swedish(owner_client: Any, item: QueueItem) -> None:
+    sv = {"Accept-Language": "sv"}
+    assert owner_client.post(f"/queue/{item.id}/publish").status_code == 302
+    link = {"url": "https://www.facebook.com/studio/posts/1"}
+    page = owner_client.post(
+        f"/queue/{item.id}/manual/facebook", data=link, headers=sv, follow_redirects=True
+    ).get_data(as_text=True)
+    assert "posten ligger inte i kön för facebook" in page
+    assert "is not queued for" not in page
+    english = owner_client.post(
+        f"/queue/{item.id}/manual/facebook",
+        data=link,
+        headers={"Accept-Language": "en"},
+        follow_redirects=True,
+    ).get_data(as_text=True)
+    assert "this item is not queued for facebook" in english

@@ -42,6 +42,7 @@ from consentcam.services.people import ConsentError, EvidenceTampered
 from consentcam.web import db, fragments, runtime
 from consentcam.web.auth import owner_required
 from consentcam.web.words import channel_names as channel_labels
+from consentcam.web.words import error_text
 
 bp = Blueprint("people", __name__, url_prefix="/people")
 log = logging.getLogger(__name__)
@@ -125,7 +126,7 @@ def new() -> Any:
                 actor=_user(),
             )
         except ConsentError as exc:
-            flash(str(exc), "error")
+            flash(error_text(exc), "error")
         else:
             db().commit()
             flash(_("%(name)s was added.", name=person.name), "info")
@@ -190,7 +191,7 @@ def edit(person_id: int) -> Any:
                 actor=_user(),
             )
         except ConsentError as exc:
-            flash(str(exc), "error")
+            flash(error_text(exc), "error")
         else:
             db().commit()
             flash(_("The changes are saved."), "info")
@@ -321,7 +322,7 @@ def consent_new(person_id: int) -> Any:
             )
         except ConsentError as exc:
             session.rollback()
-            error = str(exc)
+            error = error_text(exc)
         else:
             session.commit()
             flash(_("The consent is recorded."), "info")
@@ -425,7 +426,7 @@ def reference_upload(person_id: int) -> Any:
         )
     except ConsentError as exc:
         session.rollback()
-        flash(str(exc), "error")
+        flash(error_text(exc), "error")
         return redirect(url_for("people.detail", person_id=person.id) + "#references")
     session.commit()
     # Face encoding runs in the worker, never in this request thread.

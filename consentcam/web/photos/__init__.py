@@ -27,7 +27,7 @@ from consentcam.faces.decode import ImageRejected, load_upright
 from consentcam.models import Face, Person, Photo, Supplier
 from consentcam.services import gate, review
 from consentcam.services import people as people_service
-from consentcam.web import db, fragments, runtime
+from consentcam.web import db, fragments, runtime, words
 from consentcam.web.photos import shared
 
 bp = Blueprint("photos", __name__, url_prefix="/photos")
@@ -120,7 +120,7 @@ def upload() -> Any:
     results = []
     worst = 200
     for file in files:
-        result, status = shared.upload_one(session, runtime(), file, _user(), "upload")
+        result, status = shared.upload_one(session, runtime(), file, _user(), "upload", worded=True)
         results.append(result)
         worst = max(worst, status) if status != 201 else worst
     if _wants_json():
@@ -263,20 +263,9 @@ def _face_action(face_id: int, action: Any) -> Any:
         return redirect(url_for("photos.detail", photo_id=photo_id))
     except review.ReviewError as exc:
         session.rollback()
-        flash(_("That did not work: %(why)s", why=_review_error(str(exc))), "error")
+        flash(_("That did not work: %(why)s", why=words.error_text(exc)), "error")
         return redirect(url_for("photos.detail", photo_id=photo_id) + f"#face-{face_id}")
     return redirect(url_for("photos.detail", photo_id=photo_id) + f"#face-{face_id}")
-
-
-def _review_error(message: str) -> str:
-    # The service speaks English; the common refusals are worded again for Swedish readers.
-    if message.startswith("say why"):
-        return _("say why this face cannot be identified (for example: seen from behind)")
-    if message.startswith("a person needs a name"):
-        return _("a person needs a name")
-    if message.startswith("there is no person"):
-        return _("that person does not exist")
-    return message
 
 
 @bp.post("/faces/<int:face_id>/confirm")

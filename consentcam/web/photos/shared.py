@@ -18,27 +18,40 @@ from consentcam.runtime import Runtime
 from consentcam.services import photos as photos_service
 from consentcam.services import review
 from consentcam.web import words
+from consentcam.wording import N_
 
 CHANNELS = tuple(c.value for c in Channel)
 
 
 def upload_one(
-    session: so.Session, rt: Runtime, file: FileStorage, user: User, source: str
+    session: so.Session,
+    rt: Runtime,
+    file: FileStorage,
+    user: User,
+    source: str,
+    *,
+    worded: bool = False,
 ) -> tuple[dict[str, Any], int]:
     """Take one uploaded file in: store it, commit, queue its scan; return its result and status.
 
-    Each file gets its own transaction so one bad file never sinks the others.
+    Each file gets its own transaction so one bad file never sinks the others. A refusal is in
+    the reader's language when `worded` (the upload page), else in English (the API).
     """
     name = file.filename or "photo"
     data = file.read()
     try:
         if not data:
-            raise ImageRejected(f"{name}: the file is empty")
+            raise ImageRejected(N_("%(name)s: the file is empty"), name=name)
         ingested = photos_service.ingest(session, rt, data, name, source=source, user=user)
         session.commit()
     except ImageRejected as exc:
         session.rollback()
-        return {"name": name, "status": "rejected", "error": str(exc), "photo": None}, 422
+        return {
+            "name": name,
+            "status": "rejected",
+            "error": words.error_text(exc) if worded else str(exc),
+            "photo": None,
+        }, 422
     photo = ingested.photo
     if ingested.created or photo.scan_state in ("pending",):
         # After the commit, so the worker finds the row.

@@ -229,7 +229,7 @@ def new() -> Any:
             )
         except publishing.QueueError as exc:
             session.rollback()
-            flash(str(exc), "error")
+            flash(words.error_text(exc), "error")
         else:
             session.commit()
             if item.status == "blocked":
@@ -301,7 +301,7 @@ def publish(item_id: int) -> Any:
         ok = publishing.request_publish(session, runtime(), item, actor=_user())
     except publishing.QueueError as exc:
         session.rollback()
-        flash(str(exc), "error")
+        flash(words.error_text(exc), "error")
         return redirect(url_for("queue.detail", item_id=item_id))
     session.commit()
     if not ok:
@@ -323,7 +323,7 @@ def cancel(item_id: int) -> Any:
         publishing.cancel(session, item, actor=_user())
     except publishing.QueueError as exc:
         session.rollback()
-        flash(str(exc), "error")
+        flash(words.error_text(exc), "error")
         return redirect(url_for("queue.detail", item_id=item_id))
     session.commit()
     flash(_("Taken off the queue."), "info")
@@ -342,7 +342,7 @@ def download(item_id: int, channel: str) -> Any:
         cleared = publishing.cleared_copy_for_manual(session, runtime(), item, channel)
     except publishing.QueueError as exc:
         session.commit()  # keep the item's new blocked status
-        flash(str(exc), "error")
+        flash(words.error_text(exc), "error")
         return redirect(url_for("queue.detail", item_id=item_id))
     events.record(
         session,
@@ -377,7 +377,7 @@ def manual(item_id: int, channel: str) -> Any:
         )
     except publishing.QueueError as exc:
         session.rollback()
-        flash(str(exc), "error")
+        flash(words.error_text(exc), "error")
         return redirect(url_for("queue.detail", item_id=item_id))
     session.commit()
     flash(_("Recorded as published on %(channel)s.", channel=channel_label(channel)), "info")

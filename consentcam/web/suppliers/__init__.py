@@ -34,6 +34,7 @@ from consentcam.web import db, runtime
 from consentcam.web.auth import owner_required
 from consentcam.web.people import EVIDENCE_EXT
 from consentcam.web.words import channel_names as channel_labels
+from consentcam.web.words import error_text
 
 bp = Blueprint("suppliers", __name__, url_prefix="/suppliers")
 log = logging.getLogger(__name__)
@@ -114,7 +115,7 @@ def new() -> Any:
             )
         except SupplierError as exc:
             db().rollback()
-            flash(str(exc), "error")
+            flash(error_text(exc), "error")
         else:
             db().commit()
             flash(_("%(name)s was added.", name=supplier.name), "info")
@@ -173,7 +174,7 @@ def permission_new(supplier_id: int) -> Any:
                 )
             except SupplierError as exc:
                 session.rollback()
-                error = str(exc)
+                error = error_text(exc)
             else:
                 session.commit()
                 flash(_("The permission is recorded."), "info")
@@ -258,7 +259,7 @@ def assign_photo() -> Any:
         )
     except SupplierError as exc:
         session.rollback()
-        flash(str(exc), "error")
+        flash(error_text(exc), "error")
     else:
         session.commit()
         if changed:

@@ -6,6 +6,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from flask_babel import get_translations
 from flask_babel import gettext as _
 from markupsafe import Markup, escape
 
@@ -93,6 +94,26 @@ def blocker_text(
     return fallback
 
 
+def error_text(exc: BaseException) -> str:
+    """A service's refusal in the reader's language.
+
+    Errors built on consentcam.wording.WordedError carry an English template and its facts; the
+    template is looked up in the catalogue and filled in. Anything else is shown as it is.
+    """
+    template = getattr(exc, "template", None)
+    params = getattr(exc, "params", None)
+    if not isinstance(template, str) or not template:
+        return str(exc)
+    text = get_translations().ugettext(template)
+    if not params:
+        return text
+    try:
+        return text % params
+    except (KeyError, TypeError, ValueError):
+        # A translation that does not fit its facts must never hide the refusal itself.
+        return str(exc)
+
+
 def keep_dates(text: Any) -> Markup:
     """Escape `text` and wrap each date in a span that never breaks (a phone would split it at "-")."""
     escaped = str(escape(text))
@@ -105,4 +126,5 @@ def init_app(app: Any) -> None:
         channel_name=channel_name,
         channel_in_sentence=channel_in_sentence,
         blocker_text=blocker_text,
+        error_text=error_text,
     )

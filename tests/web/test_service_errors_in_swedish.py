@@ -1,0 +1,143 @@
+"""Refusals raised by the services read in Swedish on Swedish pages and stay English elsewhere."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+
+from consentcam.faces.decode import ImageRejected
+from consentcam.services import photos, review
+from consentcam.services.people import ConsentError
+from consentcam.services.publishing import QueueError
+from consentcam.wording import WordedError
+from tests.conftest import FACES
+from tests.web.people_helpers import add_person, data_url, signature_png
+from tests.web.photo_helpers import photo_with_faces
+
+SV = {"Accept-Language": "sv"}
+
+
+def _photo_bytes() -> bytes:
+    path = next(p for p in sorted(FACES.rglob("*.jpg")))
+    return path.read_bytes()
+
+
+def test_str_of_a_worded_error_is_the_english_text() -> None:
+    exc = ConsentError("%(name)s is a minor: a guardian must sign", name="Liten Lisa")
+    assert str(exc) == "Liten Lisa is a minor: a guardian must sign"
+    assert exc.template == "%(name)s is a minor: a guardian must sign"
+    assert exc.params == {"name": "Liten Lisa"}
+    assert str(QueueError("give the time with its time zone")) == "give the time with its time zone"
+    assert isinstance(exc, ValueError) and isinstance(exc, WordedError)
+
+
+def test_the_service_still_refuses_in_english() -> None:
+    with pytest.raises(ImageRejected) as caught:
+        photos.check_extension("x.jpg.php")
+    assert str(caught.value) == (
+        "x.jpg.php: files ending in .php are not accepted "
+        "(allowed: .jpg, .jpeg, .png, .webp, .heic, .heif)"
+    )
+    with pytest.raises(ImageRejected, match="files with no extension are not accepted"):
+        photos.check_extension("photo")
+
+
+def test_upload_page_refuses_in_swedish(owner_client) -> None:  # type: ignore[no-untyped-def]
+    data = _photo_bytes()
+    page = owner_client.post(
+        "/photos/upload",
+        data={"photos": (io.BytesIO(data), "x.jpg.php")},
+        content_type="multipart/form-data",
+        headers=SV,
+    ).get_data(as_text=True)
+    assert "x.jpg.php: filer som slutar på .php tas inte emot" in page
+    assert "are not accepted" not in page
+    # The page's own script gets the same words.
+    scripted = owner_client.post(
+        "/photos/upload",
+        data={"photos": (io.BytesIO(b"not a picture at all"), "notes.jpg")},
+        content_type="multipart/form-data",
+        headers={**SV, "Accept": "application/json"},
+    )
+    assert scripted.status_code == 422
+    error = scripted.get_json()["results"][0]["error"]
+    assert error.startswith("notes.jpg: ingen bild i ett format som stöds")
+
+
+def test_upload_page_in_english_is_unchanged(owner_client) -> None:  # type: ignore[no-untyped-def]
+    response = owner_client.post(
+        "/photos/upload",
+        data={"photos": (io.BytesIO(b"not a picture at all"), "notes.jpg")},
+        content_type="multipart/form-data",
+        headers={"Accept-Language": "en", "Accept": "application/json"},
+    )
+    assert response.get_json()["results"][0]["error"].startswith("notes.jpg: not a supported image")
+
+
+def test_consent_form_refuses_in_swedish(app, owner_client) -> None:  # type: ignore[no-untyped-def]
+    pid = add_person(app, "Liten Lisa")
+    refused = owner_client.post(
+        f"/people/{pid}/consents/new",
+        data={
+            "channels": ["instagram"],
+            "scope": "listed",
+            "evidence_kind": "signature",
+            "signature": data_url(signature_png()),
+        },
+        headers=SV,
+    )
+    page = refused.get_data(as_text=True)
+    assert refused.status_code == 422
+    assert "ett samtycke för utvalda foton måste ange minst ett foto" in page
+    assert "must list at least one photo" not in page
+
+
+def test_blank_signature_is_refused_in_swedish(app, owner_client) -> None:  # type: ignore[no-untyped-def]
+    pid = add_person(app, "Åsa Öberg")
+    page = owner_client.post(
+        f"/people/{pid}/consents/new",
+        data={
+            "channels": ["instagram"],
+            "scope": "all",
+            "evidence_kind": "signature",
+            "signature": data_url(signature_png(ink=False)),
+        },
+        headers=SV,
+    ).get_data(as_text=True)
+    assert "underskriften är blank: skriv under i rutan" in page
+    assert "please sign in the box" not in page
+
+
+def test_review_refuses_in_swedish(app, owner_client) -> None:  # type: ignore[no-untyped-def]
+    rt = app.extensions["runtime"]
+    with rt.sessions() as s:
+        face_id = photo_with_faces(rt, s, 1).faces[0].id
+    sv = owner_client.post(
+        f"/photos/faces/{face_id}/confirm", data={}, headers=SV, follow_redirects=True
+    ).get_data(as_text=True)
+    assert "det finns inget förslag att bekräfta för det här ansiktet" in sv
+    assert "has no suggestion to confirm" not in sv
+    too_long = owner_client.post(
+        f"/photos/faces/{face_id}/not-identifiable",
+        data={"reason": "x" * (review.MAX_REASON + 1)},
+        headers=SV,
+        follow_redirects=True,
+    ).get_data(as_text=True)
+    assert f"håll anledningen under {review.MAX_REASON} tecken" in too_long
+    en = owner_client.post(
+        f"/photos/faces/{face_id}/confirm",
+        data={},
+        headers={"Accept-Language": "en"},
+        follow_redirects=True,
+    ).get_data(as_text=True)
+    assert "this face has no suggestion to confirm; choose a person instead" in en
+
+
+def test_supplier_refuses_in_swedish(owner_client) -> None:  # type: ignore[no-untyped-def]
+    owner_client.post("/suppliers/new", data={"name": "Foto AB"})
+    page = owner_client.post(
+        "/suppliers/new", data={"name": "Foto AB"}, headers=SV, follow_redirects=True
+    ).get_data(as_text=True)
+    assert "det finns redan en leverantör som heter Foto AB" in page
+    assert "there is already a supplier" not in page
