@@ -162,6 +162,16 @@ def sign_in(
     page.wait_for_url(lambda url: "/login" not in url)
 
 
+def upload_and_wait(page: Any, base_url: str, files: list[Path]) -> dict[str, Any]:
+    """Upload ``files`` on the upload page and wait until the worker has scanned them all (the
+    page follows the scans without a reload); the upload rows by file name."""
+    page.goto(base_url + "/photos/upload")
+    page.set_input_files("#file-input", [str(f) for f in files])
+    page.locator(".upload-item[data-scan=done]").nth(len(files) - 1).wait_for(timeout=400_000)
+    rows = page.locator(".upload-item")
+    return {rows.nth(i).locator(".name").inner_text(): rows.nth(i) for i in range(len(files))}
+
+
 def screenshot(page: Any, name: str) -> Path:
     """Save a full-page screenshot under test-artifacts/ and return its path."""
     ARTIFACTS.mkdir(exist_ok=True)

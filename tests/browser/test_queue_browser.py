@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.browser.conftest import screenshot, sign_in
+from tests.browser.conftest import screenshot, sign_in, upload_and_wait
 from tests.conftest import FACES
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -94,17 +94,11 @@ def test_queue_publish_by_hand_and_block_on_withdrawal(live_server, browser_page
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     sign_in(page, base)
 
-    page.goto(base + "/photos/upload")
-    page.set_input_files(
-        "#file-input", [str(FACES / "unknown/obama1.jpg"), str(FACES / "unknown/two_people.jpg")]
+    uploads = upload_and_wait(
+        page, base, [FACES / "unknown/obama1.jpg", FACES / "unknown/two_people.jpg"]
     )
-    page.locator(".upload-item[data-scan=done]").nth(1).wait_for(timeout=400_000)
-    uploads = page.locator(".upload-item")
     links = {
-        uploads.nth(i).locator(".name").inner_text(): uploads.nth(i)
-        .locator(".review-link")
-        .get_attribute("href")
-        for i in range(2)
+        name: row.locator(".review-link").get_attribute("href") for name, row in uploads.items()
     }
     single, pair = links["obama1.jpg"], links["two_people.jpg"]
 

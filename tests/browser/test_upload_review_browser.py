@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.browser.conftest import screenshot, sign_in
+from tests.browser.conftest import screenshot, sign_in, upload_and_wait
 from tests.conftest import FACES
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -47,14 +47,10 @@ def test_upload_scan_review_and_clear_for_instagram(live_server, browser_page) -
     page = browser_page(1280, 800)
     sign_in(page, base)
 
-    page.goto(base + "/photos/upload")
-    page.set_input_files(
-        "#file-input", [str(FACES / "unknown/obama1.jpg"), str(FACES / "unknown/two_people.jpg")]
-    )
     # The page follows the worker's scans without a reload.
-    page.locator(".upload-item[data-scan=done]").nth(1).wait_for(timeout=400_000)
-    items = page.locator(".upload-item")
-    texts = {items.nth(i).locator(".name").inner_text(): items.nth(i) for i in range(2)}
+    texts = upload_and_wait(
+        page, base, [FACES / "unknown/obama1.jpg", FACES / "unknown/two_people.jpg"]
+    )
     assert "New photo" in texts["obama1.jpg"].inner_text()
     assert "Scan done, faces found: 1" in texts["obama1.jpg"].inner_text()
     assert "Scan done, faces found: 2" in texts["two_people.jpg"].inner_text()
