@@ -332,3 +332,18 @@ def test_queue_refusals_in_swedish(owner_client: Any, item: QueueItem) -> None:
         follow_redirects=True,
     ).get_data(as_text=True)
     assert "this item is not queued for facebook" in english
+
+
+def test_a_status_in_a_refusal_is_said_in_the_readers_words(
+    owner_client: Any, item: QueueItem
+) -> None:
+    assert owner_client.post(f"/queue/{item.id}/cancel").status_code == 302
+    swedish = owner_client.post(
+        f"/queue/{item.id}/cancel", headers={"Accept-Language": "sv"}, follow_redirects=True
+    ).get_data(as_text=True)
+    assert "posten har redan status borttagen ur kön" in swedish
+    assert "status cancelled" not in swedish
+    english = owner_client.post(
+        f"/queue/{item.id}/cancel", headers={"Accept-Language": "en"}, follow_redirects=True
+    ).get_data(as_text=True)
+    assert "this item is already cancelled" in english

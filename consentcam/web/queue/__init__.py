@@ -110,6 +110,11 @@ def status_label(status: str) -> str:
     }.get(status, status)
 
 
+def _status_word(status: Any) -> str:
+    """A status inside a sentence ("this item is already cancelled")."""
+    return status_label(str(status)).lower()
+
+
 def blocker_text(entry: dict[str, Any]) -> str:
     """One stored gate reason in the reader's language (the stored English message is the fallback)."""
     channel = str(entry.get("channel") or "")
@@ -229,7 +234,7 @@ def new() -> Any:
             )
         except publishing.QueueError as exc:
             session.rollback()
-            flash(words.error_text(exc), "error")
+            flash(words.error_text(exc, status=_status_word), "error")
         else:
             session.commit()
             if item.status == "blocked":
@@ -301,7 +306,7 @@ def publish(item_id: int) -> Any:
         ok = publishing.request_publish(session, runtime(), item, actor=_user())
     except publishing.QueueError as exc:
         session.rollback()
-        flash(words.error_text(exc), "error")
+        flash(words.error_text(exc, status=_status_word), "error")
         return redirect(url_for("queue.detail", item_id=item_id))
     session.commit()
     if not ok:
@@ -323,7 +328,7 @@ def cancel(item_id: int) -> Any:
         publishing.cancel(session, item, actor=_user())
     except publishing.QueueError as exc:
         session.rollback()
-        flash(words.error_text(exc), "error")
+        flash(words.error_text(exc, status=_status_word), "error")
         return redirect(url_for("queue.detail", item_id=item_id))
     session.commit()
     flash(_("Taken off the queue."), "info")
@@ -342,7 +347,7 @@ def download(item_id: int, channel: str) -> Any:
         cleared = publishing.cleared_copy_for_manual(session, runtime(), item, channel)
     except publishing.QueueError as exc:
         session.commit()  # keep the item's new blocked status
-        flash(words.error_text(exc), "error")
+        flash(words.error_text(exc, status=_status_word), "error")
         return redirect(url_for("queue.detail", item_id=item_id))
     events.record(
         session,
@@ -377,7 +382,7 @@ def manual(item_id: int, channel: str) -> Any:
         )
     except publishing.QueueError as exc:
         session.rollback()
-        flash(words.error_text(exc), "error")
+        flash(words.error_text(exc, status=_status_word), "error")
         return redirect(url_for("queue.detail", item_id=item_id))
     session.commit()
     flash(_("Recorded as published on %(channel)s.", channel=channel_label(channel)), "info")

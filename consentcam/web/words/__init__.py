@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from flask_babel import get_translations
@@ -94,11 +94,12 @@ def blocker_text(
     return fallback
 
 
-def error_text(exc: BaseException) -> str:
+def error_text(exc: BaseException, **words: Callable[[Any], str]) -> str:
     """A service's refusal in the reader's language.
 
     Errors built on consentcam.wording.WordedError carry an English template and its facts; the
     template is looked up in the catalogue and filled in. Anything else is shown as it is.
+    ``words`` names facts that are codes and how to say them (e.g. ``status=status_label``).
     """
     template = getattr(exc, "template", None)
     params = getattr(exc, "params", None)
@@ -107,6 +108,8 @@ def error_text(exc: BaseException) -> str:
     text = get_translations().ugettext(template)
     if not params:
         return text
+    if isinstance(params, dict) and words:
+        params = {k: words[k](v) if k in words else v for k, v in params.items()}
     try:
         return text % params
     except (KeyError, TypeError, ValueError):
