@@ -168,8 +168,13 @@ def serve(
     if not no_worker:
         # The worker is its own process, so face detection never runs in a web thread.
         env = dict(os.environ, CONSENTCAM_INSTANCE=str(ctx.instance))
-        worker = subprocess.Popen([sys.executable, "-m", "consentcam", "worker"], env=env)
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "consentcam", "worker"], env=env, preexec_fn=_end_with_parent
+        )
     click.echo(f"consentcam on http://{host}:{port}/ (instance {ctx.instance})")
+    # A service manager stops the server with SIGTERM, which would end Python at once and skip
+    # stopping the worker below; as an exit instead, waitress closes down and `finally` runs.
+    signal.signal(signal.SIGTERM, _exit_on_signal)
     try:
         if processes > 1:
             # Connections made before the fork must not be shared by the children.
@@ -185,6 +190,19 @@ def serve(
                 worker.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 worker.kill()
+
+
+def _exit_on_signal(signum: int, _frame: Any) -> None:
+    raise SystemExit(128 + signum)
+
+
+def _end_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
+    """Ask Linux to send the worker SIGTERM when `consentcam serve` dies, even by SIGKILL."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
 
 
 def _serve_forked(instance: Path, host: str, port: int, threads: int, processes: int) -> None:

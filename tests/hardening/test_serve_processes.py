@@ -94,3 +94,38 @@ def test_connections_are_shared_evenly_and_a_dead_process_is_not_waited_for(
         for conn in conns:
             conn.close()
         servers.stop(proc)
+
+
+def _gone(pid: int, timeout: float = 60) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
+        except OSError:
+            return True
+        if state == "Z":  # ended, waiting for its parent to collect it
+            return True
+        time.sleep(0.2)
+    return False
+
+
+@pytest.mark.skipif(not Path("/proc").exists(), reason="reads Linux's /proc")
+@pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGKILL])
+def test_the_worker_ends_with_the_server(tmp_path: Path, how: signal.Signals) -> None:
+    """A service manager stops `consentcam serve` with SIGTERM (or kills it): its worker must
+    not stay behind, still holding the queue and the models in memory."""
+    instance = tmp_path / "instance"
+    servers.init_instance(instance)
+    port = servers.free_port()
+    url = f"http://127.0.0.1:{port}"
+    log = tmp_path / "serve.log"
+    proc = servers.start(["serve", "--host", "127.0.0.1", "--port", str(port)], instance, log)
+    try:
+        servers.wait_up(url, proc, log)
+        workers = servers.children(proc.pid)
+        assert len(workers) == 1, workers
+        os.kill(proc.pid, how)  # the server alone, not its process group
+        proc.wait(timeout=60)
+        assert _gone(workers[0]), "the worker outlived the server"
+    finally:
+        servers.kill_group(proc)
