@@ -94,7 +94,7 @@ def init_app(app: Flask) -> Jobs:
 def on_worker_start(app: Flask) -> dict[str, int]:
     """Ready a (re)started worker: sweep a killed process's leftovers, queue lost work again.
 
-    Also queues the backfill of the audit's small photo copies (a no-op once all exist).
+    Also queues the backfill of the audit's small photo copies until a pass has finished.
     Returns how many files were swept (``swept``) and how many unfinished scans (``scans``)
     and open API removals (``removals``) were queued again.
     """
@@ -111,11 +111,15 @@ def on_worker_start(app: Flask) -> dict[str, int]:
     # A worker killed mid-job leaves its rows in progress: nobody else would pick them up.
     scans = scanning.requeue_unfinished(app)
     api_removals = removals.requeue_open_api_tasks(app)
-    # Small audit copies of photos stored before upload made them, in batches behind the scans.
-    try:
-        app.extensions["jobs"].enqueue("backfill_audit_minis", 0)
-    except Exception:
-        log.exception("could not queue the backfill of audit thumbnails; starting anyway")
+    # Small audit copies of photos stored before upload made them, in batches behind the scans;
+    # once a pass has finished, upload makes them all and there is nothing to walk again.
+    from consentcam.services.audit import backfill_done_marker
+
+    if not backfill_done_marker(rt).exists():
+        try:
+            app.extensions["jobs"].enqueue("backfill_audit_minis", 0)
+        except Exception:
+            log.exception("could not queue the backfill of audit thumbnails; starting anyway")
     return {"swept": swept, "scans": scans, "removals": api_removals}
 
 

@@ -265,6 +265,11 @@ def backfill_minis(rt: Runtime, *, after_id: int = 0, batch: int | None = None) 
     return Backfill(len(rows), made, unreadable, next_after)
 
 
+def backfill_done_marker(rt: Runtime) -> Path:
+    """Exists once a full backfill pass has run on this instance (see backfill_minis)."""
+    return Path(rt.instance_path) / "audit-minis-backfilled"
+
+
 def cleared_box(
     box: Box, orig: tuple[int, int], fit: str, keep: Sequence[Box], cleared: tuple[int, int]
 ) -> tuple[float, float, float, float]:
@@ -850,6 +855,8 @@ def register(jobs: Jobs) -> None:
             made,
             unreadable,
         )
+        # Upload makes every later copy, so no worker start needs to walk the photos again.
+        backfill_done_marker(rt).touch()
 
     @jobs.task("run_audit")
     def run_audit_task(app: Any, run_id: int) -> None:

@@ -172,6 +172,20 @@ def test_worker_start_queues_the_backfill_which_runs_batch_after_batch(
     assert messages[-1].startswith(f"audit thumbnails: backfill finished, {len(shas)} small copies")
 
 
+def test_a_finished_backfill_is_not_queued_again_at_the_next_start(app, caplog) -> None:
+    """Once a pass has finished, upload makes every copy: a worker start walks no photos."""
+    rt = app.extensions["runtime"]
+    with rt.sessions() as s:
+        for photo in _upload(s, rt):
+            photo.scan_state = "done"
+        s.commit()
+    on_worker_start(app)
+    assert audits.backfill_done_marker(rt).exists()
+    with caplog.at_level(logging.INFO, logger="consentcam.services.audit"):
+        on_worker_start(app)
+    assert not [r for r in caplog.records if r.name == "consentcam.services.audit"]
+
+
 @pytest.mark.parametrize("batch", [1, 3])
 def test_backfill_batches_cover_every_photo_once(session, runtime, batch) -> None:
     uploaded = _upload(session, runtime, PHOTOS[:3])
