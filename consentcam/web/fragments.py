@@ -42,16 +42,19 @@ def version() -> tuple[Any, ...]:
     return g.data_version  # type: ignore[no-any-return]
 
 
+def _ttl() -> float:
+    return float(current_app.config.get("PAGE_CACHE_SECONDS", freshness.TTL_SECONDS))
+
+
 def enabled() -> bool:
-    return float(current_app.config.get("PAGE_CACHE_SECONDS", freshness.TTL_SECONDS)) > 0
+    return _ttl() > 0
 
 
 def remembered(key: Hashable, compute: Callable[[], T]) -> T:
     """A small answer, remembered like a page part (shared version stamp)."""
     if not enabled():
         return compute()
-    ttl = float(current_app.config.get("PAGE_CACHE_SECONDS", freshness.TTL_SECONDS))
-    return freshness.remembered(runtime().cache, key, db(), compute, ttl=ttl, version=version())
+    return freshness.remembered(runtime().cache, key, db(), compute, ttl=_ttl(), version=version())
 
 
 def counted(key: Hashable, count: Callable[[so.Session], T]) -> T:
@@ -69,13 +72,12 @@ def counted(key: Hashable, count: Callable[[so.Session], T]) -> T:
         with rt.read_sessions() as session:
             return count(session)
 
-    ttl = float(current_app.config.get("PAGE_CACHE_SECONDS", freshness.TTL_SECONDS))
     return freshness.remembered(
         rt.cache,
         key,
         db(),
         lambda: count(db()),
-        ttl=ttl,
+        ttl=_ttl(),
         version=version(),
         background=in_background,
     )
