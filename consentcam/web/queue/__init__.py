@@ -257,9 +257,7 @@ def detail(item_id: int) -> Any:
     pubs = session.scalars(
         sa.select(Publication).where(Publication.queue_item_id == item.id).order_by(Publication.id)
     ).all()
-    manual = (
-        publishing.pending_manual_channels(session, item) if item.status == "publishing" else []
-    )
+    manual = _manual_channels(session, item)
     return render_template(
         "queue/detail.html",
         item=item,
@@ -268,7 +266,7 @@ def detail(item_id: int) -> Any:
         reasons=grouped_blockers(item),
         # Polled while the worker has the post in hand, and right after "Publish now" until
         # the worker takes it up (the item is still "ready" then).
-        progress_state=_progress_state(session, item)
+        progress_state=_progress_state(item, manual, len(pubs))
         if item.status == "publishing" or (item.status == "ready" and request.args.get("started"))
         else None,
         action_form=ActionForm(),
@@ -276,14 +274,14 @@ def detail(item_id: int) -> Any:
     )
 
 
-def _progress_state(session: Any, item: QueueItem) -> str:
+def _manual_channels(session: Any, item: QueueItem) -> list[str]:
+    if item.status != "publishing":
+        return []
+    return publishing.pending_manual_channels(session, item)
+
+
+def _progress_state(item: QueueItem, manual: list[str], published: int) -> str:
     """What the item page shows for a post being published: changes when the worker moves on."""
-    manual = (
-        publishing.pending_manual_channels(session, item) if item.status == "publishing" else []
-    )
-    published = session.scalar(
-        sa.select(sa.func.count(Publication.id)).where(Publication.queue_item_id == item.id)
-    )
     return f"{item.status}:{','.join(manual)}:{published}"
 
 
@@ -292,7 +290,13 @@ def _progress_state(session: Any, item: QueueItem) -> str:
 def progress(item_id: int) -> Any:
     """The item's publishing state, for its page to poll while the worker publishes."""
     session = db()
-    return jsonify({"state": _progress_state(session, _item(item_id))})
+    item = _item(item_id)
+    published = session.scalar(
+        sa.select(sa.func.count(Publication.id)).where(Publication.queue_item_id == item.id)
+    )
+    return jsonify(
+        {"state": _progress_state(item, _manual_channels(session, item), published or 0)}
+    )
 
 
 @bp.post("/queue/<int:item_id>/publish")
