@@ -16,6 +16,7 @@ from typing import Any
 from bench import inputs
 from bench.cases import Context, Row, case, seconds
 from bench.queue_case import _PASSWORD, _cli
+from bench.seeding import face_row, photo_row
 
 OWNER = "owner@example.com"
 CHANNELS = ("instagram", "facebook")
@@ -157,24 +158,7 @@ def seed(
                 when = start - timedelta(days=3)
                 supplier = supplier_ids[i % 3] if i % 40 == 0 else None
                 photo_rows.append(
-                    {
-                        "sha256": f"{i + 1:064x}",
-                        "original_key": t.original_key,
-                        "original_name": f"IMG_{i:05d}.jpg",
-                        "format": "JPEG",
-                        "size_bytes": t.size_bytes,
-                        "width": t.width,
-                        "height": t.height,
-                        "source": "upload",
-                        "supplier_id": supplier,
-                        "uploaded_at": when,
-                        "scan_state": "done",
-                        "scan_attempts": 1,
-                        "scanned_at": when,
-                        "scan_seconds": 0.5,
-                        "reviewed_at": when,
-                        "thumbnail_key": t.thumbnail_key,
-                    }
+                    photo_row(t, i, f"{i + 1:064x}", when, supplier_id=supplier, reviewed_at=when)
                 )
             session.execute(sa.insert(Photo), photo_rows)
             if minis:
@@ -205,18 +189,13 @@ def seed(
             face_rows: list[dict[str, Any]] = []
             for photo_id, _supplier in photos:
                 for number in range(1, rng.choice((1, 1, 2, 2, 3)) + 1):
-                    row: dict[str, Any] = {
-                        "photo_id": photo_id,
-                        "number": number,
-                        "left": 100 * number,
-                        "top": 100,
-                        "right": 100 * number + 80,
-                        "bottom": 180,
-                        "sharpness": 120.0,
-                        "state": "confirmed",
-                        "person_id": rng.choice(person_ids),
-                        "reviewed_at": start - timedelta(days=2),
-                    }
+                    row = face_row(
+                        photo_id,
+                        number,
+                        "confirmed",
+                        person_id=rng.choice(person_ids),
+                        reviewed_at=start - timedelta(days=2),
+                    )
                     kind = rng.random()
                     if kind < 0.04:
                         row.update(state="confirmed", person_id=None, blur=True)

@@ -26,6 +26,7 @@ import numpy as np
 from bench import inputs
 from bench.cases import Context, Row, case
 from bench.queue_case import _PASSWORD, _cli
+from bench.seeding import face_row, photo_row
 
 OWNER = "owner@example.com"
 
@@ -55,40 +56,14 @@ def seed(instance: Path, photos: int, faces_per_photo: int, people: int) -> dict
             photo_rows = []
             for i in range(photos):
                 when = now - timedelta(minutes=rng.randrange(0, 2 * 365 * 24 * 60))
-                photo_rows.append(
-                    {
-                        "sha256": f"{i:064x}",
-                        "original_key": template.original_key,
-                        "original_name": f"IMG_{i:05d}.jpg",
-                        "format": "JPEG",
-                        "size_bytes": template.size_bytes,
-                        "width": template.width,
-                        "height": template.height,
-                        "source": "upload",
-                        "uploaded_at": when,
-                        "scan_state": "done",
-                        "scan_attempts": 1,
-                        "scanned_at": when,
-                        "scan_seconds": 0.5,
-                        "thumbnail_key": template.thumbnail_key,
-                    }
-                )
+                photo_rows.append(photo_row(template, i, f"{i:064x}", when))
             session.execute(sa.insert(Photo), photo_rows)
             photo_ids = session.scalars(sa.select(Photo.id).where(Photo.id != template.id)).all()
             face_rows = []
             for photo_id in photo_ids:
                 for number in range(1, faces_per_photo + 1):
                     kind = rng.random()
-                    row: dict[str, Any] = {
-                        "photo_id": photo_id,
-                        "number": number,
-                        "left": 100 * number,
-                        "top": 100,
-                        "right": 100 * number + 80,
-                        "bottom": 180,
-                        "sharpness": 120.0,
-                        "state": "pending",
-                    }
+                    row = face_row(photo_id, number, "pending")
                     who = rng.choice(person_ids)
                     if kind < 0.6:
                         row.update(state="confirmed", person_id=who, reviewed_at=now)

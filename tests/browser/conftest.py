@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -170,6 +171,36 @@ def upload_and_wait(page: Any, base_url: str, files: list[Path]) -> dict[str, An
     page.locator(".upload-item[data-scan=done]").nth(len(files) - 1).wait_for(timeout=400_000)
     rows = page.locator(".upload-item")
     return {rows.nth(i).locator(".name").inner_text(): rows.nth(i) for i in range(len(files))}
+
+
+def draw_signature(page: Any) -> None:
+    """Draw a signature on the consent pad."""
+    canvas = page.locator("#signature-canvas")
+    # Centre it: at the bottom edge the sticky save bar would take the pointer instead.
+    canvas.evaluate("element => element.scrollIntoView({block: 'center'})")
+    box = canvas.bounding_box()
+    x, y, w, h = box["x"], box["y"], box["width"], box["height"]
+    page.mouse.move(x + w * 0.1, y + h * 0.6)
+    page.mouse.down()
+    for i in range(1, 20):
+        page.mouse.move(x + w * (0.1 + 0.04 * i), y + h * (0.6 - 0.3 * (i % 2)), steps=2)
+    page.mouse.up()
+
+
+def person_with_signed_form(page: Any, base_url: str, name: str, *, biometric: bool = False) -> str:
+    """Add a person on the people pages and fill in their consent form for Instagram (and
+    biometric use when asked), signed on the pad but not yet submitted; the person's page URL."""
+    page.goto(base_url + "/people/new")
+    page.fill("input[name=name]", name)
+    page.click("button[type=submit].primary")
+    page.wait_for_url(re.compile(r"/people/\d+$"))
+    person_url = page.url
+    page.goto(person_url + "/consents/new")
+    page.check("input[name=channels][value=instagram]")
+    if biometric:
+        page.check("input[name=biometric]")
+    draw_signature(page)
+    return person_url
 
 
 def screenshot(page: Any, name: str) -> Path:

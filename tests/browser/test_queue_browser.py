@@ -15,25 +15,17 @@ from typing import Any
 
 import pytest
 
-from tests.browser.conftest import screenshot, sign_in, upload_and_wait
+from tests.browser.conftest import (
+    person_with_signed_form,
+    screenshot,
+    sign_in,
+    upload_and_wait,
+)
 from tests.conftest import FACES
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 POST_URL = "https://www.instagram.com/p/queue-test-1/"
-
-
-def _sign(page: Any) -> None:
-    """Draw a signature on the consent pad."""
-    canvas = page.locator("#signature-canvas")
-    canvas.evaluate("element => element.scrollIntoView({block: 'center'})")
-    box = canvas.bounding_box()
-    x, y, w, h = box["x"], box["y"], box["width"], box["height"]
-    page.mouse.move(x + w * 0.1, y + h * 0.6)
-    page.mouse.down()
-    for i in range(1, 20):
-        page.mouse.move(x + w * (0.1 + 0.04 * i), y + h * (0.6 - 0.3 * (i % 2)), steps=2)
-    page.mouse.up()
 
 
 def _queue_for_instagram(page: Any, base: str, review_url: str, caption: str) -> str:
@@ -103,14 +95,7 @@ def test_queue_publish_by_hand_and_block_on_withdrawal(live_server, browser_page
     single, pair = links["obama1.jpg"], links["two_people.jpg"]
 
     # A person with Instagram consent (signed on screen), and the single face confirmed as them.
-    page.goto(base + "/people/new")
-    page.fill("input[name=name]", "Barack")
-    page.click("button[type=submit].primary")
-    page.wait_for_url(re.compile(r"/people/\d+$"))
-    person_url = page.url
-    page.goto(person_url + "/consents/new")
-    page.check("input[name=channels][value=instagram]")
-    _sign(page)
+    person_url = person_with_signed_form(page, base, "Barack")
     with page.expect_navigation():
         page.click("#consent-submit")
     assert page.locator("#form-error").count() == 0

@@ -7,7 +7,12 @@ from typing import Any
 
 import pytest
 
-from tests.browser.conftest import screenshot, sign_in, upload_and_wait
+from tests.browser.conftest import (
+    person_with_signed_form,
+    screenshot,
+    sign_in,
+    upload_and_wait,
+)
 from tests.conftest import FACES
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -28,18 +33,6 @@ def _boxes_align_with_faces(page: Any) -> None:
         # Within a few pixels of where the box's coordinates land on the displayed image.
         assert abs(drawn["x"] - (img["x"] + x * scale)) < 4, (drawn, img, x, scale)
         assert abs(drawn["width"] - w * scale) < 6
-
-
-def _draw_signature(page: Any) -> None:
-    canvas = page.locator("#signature-canvas")
-    canvas.scroll_into_view_if_needed()
-    box = canvas.bounding_box()
-    x0, y0 = box["x"] + 20, box["y"] + box["height"] / 2
-    page.mouse.move(x0, y0)
-    page.mouse.down()
-    for step in range(1, 12):
-        page.mouse.move(x0 + step * 18, y0 + (12 if step % 2 else -12), steps=3)
-    page.mouse.up()
 
 
 def test_upload_scan_review_and_clear_for_instagram(live_server, browser_page) -> None:  # type: ignore[no-untyped-def]
@@ -65,15 +58,7 @@ def test_upload_scan_review_and_clear_for_instagram(live_server, browser_page) -
     page.wait_for_selector(".upload-item.duplicate")
 
     # A person with an on-screen signature and biometric consent, through the people pages.
-    page.goto(base + "/people/new")
-    page.fill("input[name=name]", "Barack")
-    page.click("button[type=submit].primary")
-    page.wait_for_url(re.compile(r"/people/\d+$"))
-    person_url = page.url
-    page.goto(person_url + "/consents/new")
-    page.check("input[name=channels][value=instagram]")
-    page.check("input[name=biometric]")
-    _draw_signature(page)
+    person_with_signed_form(page, base, "Barack", biometric=True)
     page.click("#consent-submit")
     try:
         page.wait_for_url(re.compile(r"/people/\d+(#.*)?$"))

@@ -9,8 +9,9 @@ import pytest
 import sqlalchemy as sa
 
 from consentcam.models import Event, Face, User
-from consentcam.services import events, people, photos, review, scanning
+from consentcam.services import events, photos, review, scanning
 from tests.conftest import FACES
+from tests.withdrawal.helpers import enrolled_person
 
 from .conftest import PgApp, signature_png
 
@@ -78,23 +79,7 @@ def _suggested_face(pg_app: PgApp) -> int:
     rt = pg_app.runtime
     with rt.sessions() as s:
         owner = s.get(User, pg_app.users["owner"])
-        lena = people.add_person(s, "Lena Berg", actor=owner)
-        people.give_consent(
-            s,
-            rt,
-            lena,
-            channels=["instagram"],
-            evidence=signature_png(),
-            evidence_mime="image/png",
-            evidence_kind="signature",
-            biometric=True,
-            actor=owner,
-        )
-        s.commit()
-        people.enrol_reference(
-            s, rt, lena, (FACES / "known" / "obama" / "obama2.jpg").read_bytes(), "ref.jpg"
-        )
-        s.commit()
+        lena = enrolled_person(s, rt, owner, ("instagram",), evidence=signature_png())
         data = (FACES / "unknown" / "obama1.jpg").read_bytes()
         photo = photos.ingest(s, rt, data, "obama1.jpg", user=owner).photo
         s.commit()

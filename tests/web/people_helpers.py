@@ -26,6 +26,17 @@ def data_url(png: bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
 
 
+def signed_form(scope: str = "all", *, ink: bool = True, **extra: Any) -> dict[str, Any]:
+    """The consent form's fields for Instagram, signed on the pad (``extra`` adds or overrides)."""
+    return {
+        "channels": ["instagram"],
+        "scope": scope,
+        "evidence_kind": "signature",
+        "signature": data_url(signature_png(ink=ink)),
+        **extra,
+    }
+
+
 def jpeg_scan() -> bytes:
     im = Image.new("RGB", (600, 800), (250, 250, 250))
     ImageDraw.Draw(im).text((40, 40), "signed form", fill=(0, 0, 0))

@@ -19,6 +19,7 @@ from tests.web.people_helpers import (
     give_consent,
     jpeg_scan,
     signature_png,
+    signed_form,
 )
 
 
@@ -151,13 +152,7 @@ def test_scan_evidence_checked_by_content(owner_client, app, content, ok) -> Non
 
 def test_minor_needs_a_guardian(owner_client, app) -> None:  # type: ignore[no-untyped-def]
     pid = add_person(app, "Liten Lisa")
-    base = {
-        "channels": ["instagram"],
-        "scope": "all",
-        "evidence_kind": "signature",
-        "signature": data_url(signature_png()),
-        "minor": "y",
-    }
+    base = signed_form(minor="y")
     refused = owner_client.post(f"/people/{pid}/consents/new", data=base)
     assert refused.status_code == 422 and "guardian" in refused.get_data(as_text=True)
     accepted = owner_client.post(
@@ -173,12 +168,7 @@ def test_minor_needs_a_guardian(owner_client, app) -> None:  # type: ignore[no-u
 
 def test_listed_scope_needs_existing_photos(owner_client, app) -> None:  # type: ignore[no-untyped-def]
     pid = add_person(app)
-    base = {
-        "channels": ["instagram"],
-        "scope": "listed",
-        "evidence_kind": "signature",
-        "signature": data_url(signature_png()),
-    }
+    base = signed_form("listed")
     none = owner_client.post(f"/people/{pid}/consents/new", data=base)
     assert none.status_code == 422 and "at least one photo" in none.get_data(as_text=True)
     ghost = owner_client.post(f"/people/{pid}/consents/new", data={**base, "photo_ids": ["777"]})
@@ -190,13 +180,7 @@ def test_changed_form_text_must_be_read_again(owner_client, app) -> None:  # typ
     pid = add_person(app)
     response = owner_client.post(
         f"/people/{pid}/consents/new",
-        data={
-            "channels": ["instagram"],
-            "scope": "all",
-            "evidence_kind": "signature",
-            "signature": data_url(signature_png()),
-            "form_sha256": "0" * 64,
-        },
+        data=signed_form(form_sha256="0" * 64),
     )
     assert response.status_code == 422 and "form text changed" in response.get_data(as_text=True)
 

@@ -12,7 +12,7 @@ from consentcam.services.people import ConsentError
 from consentcam.services.publishing import QueueError
 from consentcam.wording import WordedError
 from tests.conftest import FACES
-from tests.web.people_helpers import add_person, data_url, signature_png
+from tests.web.people_helpers import add_person, signed_form
 from tests.web.photo_helpers import photo_with_faces
 
 SV = {"Accept-Language": "sv"}
@@ -79,12 +79,7 @@ def test_consent_form_refuses_in_swedish(app, owner_client) -> None:  # type: ig
     pid = add_person(app, "Liten Lisa")
     refused = owner_client.post(
         f"/people/{pid}/consents/new",
-        data={
-            "channels": ["instagram"],
-            "scope": "listed",
-            "evidence_kind": "signature",
-            "signature": data_url(signature_png()),
-        },
+        data=signed_form("listed"),
         headers=SV,
     )
     page = refused.get_data(as_text=True)
@@ -97,12 +92,7 @@ def test_blank_signature_is_refused_in_swedish(app, owner_client) -> None:  # ty
     pid = add_person(app, "Åsa Öberg")
     page = owner_client.post(
         f"/people/{pid}/consents/new",
-        data={
-            "channels": ["instagram"],
-            "scope": "all",
-            "evidence_kind": "signature",
-            "signature": data_url(signature_png(ink=False)),
-        },
+        data=signed_form(ink=False),
         headers=SV,
     ).get_data(as_text=True)
     assert "underskriften är blank: skriv under i rutan" in page

@@ -1,4 +1,4 @@
-"""Seed rows for withdrawal tests without the face engine: people, consent, photos, posts."""
+"""Seed rows for withdrawal tests, mostly without the face engine: people, consent, photos, posts."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from consentcam.models import (
 )
 from consentcam.publishers.base import DeleteResult, PublisherError
 from consentcam.services import people
+from tests.conftest import FACES
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"signature"
 
@@ -28,17 +29,41 @@ def consenting_person(
     name: str = "Lena Berg",
     channels: tuple[str, ...] = ("instagram", "facebook"),
     biometric: bool = False,
+    *,
+    evidence: bytes = PNG,
+    actor: Any = None,
 ) -> Person:
-    person = people.add_person(session, name)
+    person = people.add_person(session, name, actor=actor)
     people.give_consent(
         session,
         rt,
         person,
         channels=channels,
-        evidence=PNG,
+        evidence=evidence,
         evidence_mime="image/png",
         evidence_kind="signature",
         biometric=biometric,
+        actor=actor,
+    )
+    session.commit()
+    return person
+
+
+def enrolled_person(
+    session: Any,
+    rt: Any,
+    owner: Any,
+    channels: tuple[str, ...] = ("instagram", "facebook"),
+    *,
+    evidence: bytes = PNG,
+) -> Person:
+    """Lena Berg, added by ``owner`` with biometric consent, and a real reference photo of her
+    enrolled by the face engine."""
+    person = consenting_person(
+        session, rt, "Lena Berg", channels, biometric=True, evidence=evidence, actor=owner
+    )
+    people.enrol_reference(
+        session, rt, person, (FACES / "known" / "obama" / "obama2.jpg").read_bytes(), "ref.jpg"
     )
     session.commit()
     return person

@@ -19,13 +19,13 @@ from consentcam.models import (
     User,
     utcnow,
 )
-from consentcam.services import people, photos, publishing, review, scanning
+from consentcam.services import photos, publishing, review, scanning
 from consentcam.services import users as users_service
 from tests.conftest import FACES
 from tests.fakegraph.fixtures import fast_publish_settings
 from tests.fakegraph.server import FakeGraph
 
-from .helpers import PNG
+from .helpers import enrolled_person
 
 pytestmark = pytest.mark.slow
 
@@ -60,23 +60,7 @@ def test_withdrawal_takes_both_posts_down_and_stops_the_queue(
             s, "owner@example.com", "Ann-Christin", "owner-password-123", role="owner"
         )
         _tok, secret = users_service.create_token(s, owner, "test")
-        lena = people.add_person(s, "Lena Berg", actor=owner)
-        people.give_consent(
-            s,
-            rt,
-            lena,
-            channels=["instagram", "facebook"],
-            evidence=PNG,
-            evidence_mime="image/png",
-            evidence_kind="signature",
-            biometric=True,
-            actor=owner,
-        )
-        s.commit()
-        people.enrol_reference(
-            s, rt, lena, (FACES / "known" / "obama" / "obama2.jpg").read_bytes(), "ref.jpg"
-        )
-        s.commit()
+        lena = enrolled_person(s, rt, owner)
         for channel, account, can_delete in (
             ("facebook", "104200", False),
             ("instagram", "1784140", instagram_can_delete),
