@@ -123,6 +123,12 @@ def keep_dates(text: Any) -> Markup:
     return Markup(_DATE.sub(lambda m: f'<span class="nowrap">{m.group(0)}</span>', escaped))
 
 
+def setting_help(text: str) -> Markup:
+    """A setting's help text in the reader's language, its `names` shown as code."""
+    translated = str(escape(get_translations().ugettext(text)))
+    return Markup(re.sub(r"`([^`]+)`", r"<code>\1</code>", translated))
+
+
 def init_app(app: Any) -> None:
     app.jinja_env.filters["keep_dates"] = keep_dates
     app.jinja_env.globals.update(
@@ -130,4 +136,5 @@ def init_app(app: Any) -> None:
         channel_in_sentence=channel_in_sentence,
         blocker_text=blocker_text,
         error_text=error_text,
+        setting_help=setting_help,
     )
