@@ -50,7 +50,9 @@ class FormDetailsMissing(ConsentError):
         self.missing = missing
         if missing == ["BUSINESS_NAME"]:
             super().__init__(
-                N_("Enter the business's name in the settings before recording a consent: the form names it.")
+                N_(
+                    "Enter the business's name in the settings before recording a consent: the form names it."
+                )
             )
         elif missing == ["RESPONSIBLE_PERSON"]:
             super().__init__(
@@ -155,7 +157,9 @@ def shown_form(session: so.Session, language: str, sha256: str) -> ConsentFormVe
         .limit(1)
     )
     if version is None:
-        raise ConsentError(N_("The form text shown is not on record: show the form again and sign."))
+        raise ConsentError(
+            N_("The form text shown is not on record: show the form again and sign.")
+        )
     return version
 
 
