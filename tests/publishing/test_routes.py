@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -347,3 +348,21 @@ def test_a_status_in_a_refusal_is_said_in_the_readers_words(
         f"/queue/{item.id}/cancel", headers={"Accept-Language": "en"}, follow_redirects=True
     ).get_data(as_text=True)
     assert "this item is already cancelled" in english
+
+
+def test_queue_form_ticks_only_cleared_channels_and_says_why_the_others_are_blocked(  # type: ignore[no-untyped-def]
+    owner_client, app_session, app_rt
+) -> None:
+    from tests.publishing.conftest import add_consenting_person, add_photo, confirm
+
+    photo = add_photo(app_session, app_rt, [(100, 100, 220, 220)])
+    person, _consent = add_consenting_person(app_session, app_rt, "Maja Lind", ["instagram"])
+    confirm(photo.faces[0], person.id)
+    app_session.commit()
+    html = owner_client.get(f"/queue/new?photo_id={photo.id}").get_data(as_text=True)
+    assert re.search(
+        r'<input[^>]*checked[^>]*value="instagram"|<input[^>]*value="instagram"[^>]*checked', html
+    )
+    assert not re.search(r'<input[^>]*value="facebook"[^>]*checked', html)
+    # Facebook's reason is on the page before anything is queued.
+    assert "Maja Lind" in html and "does not cover Facebook" in html

@@ -149,9 +149,20 @@ def detail(person_id: int) -> Any:
                 .limit(20)
             )
         )
+        consents = people_service.consents_newest_first(session, person)
+        now = datetime.now(UTC)
         return {
             "person": person,
-            "consents": people_service.consents_newest_first(session, person),
+            "consents": consents,
+            # "Withdraw consent" only while something is left to withdraw.
+            "withdrawable": any(
+                (
+                    any(ch.withdrawn_at is None for ch in c.channels)
+                    or (c.biometric and c.biometric_withdrawn_at is None)
+                )
+                and (c.expires_at is None or c.expires_at > now)
+                for c in consents
+            ),
             "consent_state": people_service.consent_state,
             "photos": people_service.confirmed_photos(session, person),
             "publications": people_service.publications_showing(session, person),

@@ -212,9 +212,22 @@ def new() -> Any:
     photo = session.get(Photo, int(raw_id)) if raw_id.isdigit() else None
     if photo is None:
         abort(404)
+    from consentcam.services.gate import decide
+
+    verdict = decide(session, photo, [c.value for c in Channel])
     if request.method == "GET":
         form.photo_id.data = str(photo.id)
-    verdict = None
+        # Tick only the channels the photo is cleared for now; a blocked one can still be ticked.
+        form.channels.data = [
+            c for c in ("instagram", "facebook") if verdict[Channel(c)].cleared
+        ]
+    reasons = {
+        str(channel): [
+            blocker_text(entry) for entry in publishing.blocker_entries({channel: decision})
+        ]
+        for channel, decision in verdict.items()
+        if not decision.cleared
+    }
     if form.validate_on_submit():
         scheduled = None
         if form.scheduled_for.data:
@@ -239,14 +252,20 @@ def new() -> Any:
             session.commit()
             if item.status == "blocked":
                 flash(_("Queued, but blocked until every face is covered."), "warning")
+            elif publishing.blockers_of(item):
+                flash(
+                    _(
+                        "Queued. It goes out on the cleared channels; the others wait until "
+                        "every face is covered for them."
+                    ),
+                    "warning",
+                )
             else:
                 flash(_("Queued."), "info")
             return redirect(url_for("queue.detail", item_id=item.id))
-    else:
-        from consentcam.services.gate import decide
-
-        verdict = decide(session, photo, [c.value for c in Channel])
-    return render_template("queue/new.html", form=form, photo=photo, verdict=verdict)
+    return render_template(
+        "queue/new.html", form=form, photo=photo, verdict=verdict, reasons=reasons
+    )
 
 
 @bp.route("/queue/<int:item_id>")
