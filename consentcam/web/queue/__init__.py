@@ -218,9 +218,7 @@ def new() -> Any:
     if request.method == "GET":
         form.photo_id.data = str(photo.id)
         # Tick only the channels the photo is cleared for now; a blocked one can still be ticked.
-        form.channels.data = [
-            c for c in ("instagram", "facebook") if verdict[Channel(c)].cleared
-        ]
+        form.channels.data = [c for c in ("instagram", "facebook") if verdict[Channel(c)].cleared]
     reasons = {
         str(channel): [
             blocker_text(entry) for entry in publishing.blocker_entries({channel: decision})
