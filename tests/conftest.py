@@ -115,9 +115,7 @@ def copy_migrated(url: str, template: Path) -> bool:
     return True
 
 
-def migrated_runtime(
-    instance: Path, settings: dict[str, object], template: Path
-) -> Runtime:
+def migrated_runtime(instance: Path, settings: dict[str, object], template: Path) -> Runtime:
     """A Runtime on a database at the newest schema: a copy of the template, else migrated."""
     from consentcam.db import upgrade
 

@@ -15,8 +15,7 @@ def test_a_process_of_the_app_hashes_with_full_strength_scrypt() -> None:
     # A fresh interpreter, as `consentcam serve` or `consentcam init` would start: nothing there
     # calls use_password_method, so it hashes with werkzeug's scrypt defaults.
     code = (
-        "from consentcam.services import users; "
-        "print(users.hash_password('a-long-owner-password'))"
+        "from consentcam.services import users; print(users.hash_password('a-long-owner-password'))"
     )
     done = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
