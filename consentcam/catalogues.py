@@ -80,7 +80,7 @@ def owner_of(path: str, names: Iterable[str]) -> str:
 def extract(root: Path = ROOT) -> dict[Key, Found]:
     """Every translatable string in the code and templates, by (context, msgid)."""
     with (root / "babel.cfg").open(encoding="utf-8") as fh:
-        method_map, options_map = parse_mapping_cfg(fh)
+        method_map, options_map = parse_mapping_cfg(fh)  # type: ignore[no-untyped-call]
     found: dict[Key, Found] = {}
     for filename, lineno, message, _comments, context in extract_from_dir(
         str(root), method_map, options_map, keywords=KEYWORDS
@@ -146,12 +146,16 @@ def update(*, write: bool = True, prune: bool = False, root: Path = ROOT) -> Rep
         where = holders.get(key) or [owner_of(item.locations[0][0], names)]
         for name in where:
             catalog = catalogues[name]
-            message = catalog.get(item.id if isinstance(item.id, str) else item.id[0], item.context)
-            if message is None:
+            found_message = catalog.get(
+                item.id if isinstance(item.id, str) else item.id[0], item.context
+            )
+            if found_message is None:
                 message = catalog.add(
                     item.id, "" if isinstance(item.id, str) else ("", ""), context=item.context
                 )
                 report.added[name] = report.added.get(name, 0) + 1
+            else:
+                message = found_message
             message.locations = sorted(set(item.locations))
             if item.python_format:
                 message.flags.add("python-format")
@@ -164,13 +168,15 @@ def update(*, write: bool = True, prune: bool = False, root: Path = ROOT) -> Rep
                 report.unused.setdefault(name, []).append(key[1])
                 message.locations = []
                 if prune:
-                    del catalog[
+                    catalog.delete(
                         message.id if isinstance(message.id, str) else message.id[0],
                         message.context,
-                    ]
+                    )
                 continue
             strings = (
-                (message.string,) if isinstance(message.string, str) else tuple(message.string)
+                (message.string,)
+                if isinstance(message.string, str)
+                else tuple(message.string or ())
             )
             if not all(strings) or message.fuzzy:
                 report.untranslated.setdefault(name, []).append(key[1])

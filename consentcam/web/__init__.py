@@ -132,7 +132,7 @@ def create_app(
 def _localize(message: str) -> str:
     from flask_babel import gettext
 
-    return gettext(message)
+    return str(gettext(message))
 
 
 def db() -> so.Session:
