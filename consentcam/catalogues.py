@@ -67,6 +67,8 @@ def owner_of(path: str, names: Iterable[str]) -> str:
     """The catalogue a string first used in ``path`` (relative to the project) belongs to."""
     known = set(names)
     parts = Path(path).parts
+    if parts[:2] == ("consentcam", "reports"):
+        return "audits" if "audits" in known else SHARED
     if parts[:2] == ("consentcam", "web") and len(parts) > 3:
         name = parts[2]
         if name == "templates" and len(parts) > 4:

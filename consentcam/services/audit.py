@@ -12,7 +12,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -573,6 +573,9 @@ def build_snapshot(
         "generated_at": _iso(now),
         "business": rt.settings.get("BUSINESS_NAME") or "",
         "responsible": rt.settings.get("RESPONSIBLE_PERSON") or "",
+        # The report is written in the business's language, with times in its time zone.
+        "language": str(rt.settings.get("LANGUAGE") or "en"),
+        "time_zone": str(rt.settings.get("TIME_ZONE") or "Europe/Stockholm"),
         "rescan": rescan,
         "rescan_method": RESCAN_METHOD if rescan else None,
         "event_head": {"seq": head.seq, "hash": head.hash} if head else None,
@@ -584,6 +587,7 @@ def build_snapshot(
                 "face_id": f.face_id,
                 "task_id": f.task_id,
                 "message": f.message,
+                "params": dict(f.params),
             }
             for f in findings
         ],
@@ -1042,6 +1046,51 @@ def verify_log(session: so.Session, rt: Runtime, *, checkpoint: bool = True) -> 
 
 def runs(session: so.Session, limit: int = 200) -> list[AuditRun]:
     return list(session.scalars(sa.select(AuditRun).order_by(AuditRun.id.desc()).limit(limit)))
+
+
+@dataclass(frozen=True)
+class QuarterState:
+    """How far a quarter's audit is signed: ``state`` is "signed" (a signed run made after the
+    quarter ended covers all of it), "partly" (signed, but run before the quarter's end, so the
+    rest is not covered yet), "open" (nothing signed) or "before" (the quarter ended before this
+    instance was set up: nothing to audit)."""
+
+    quarter: Quarter
+    state: str
+    run: AuditRun | None = None
+
+
+def quarter_states(session: so.Session, quarters: Iterable[Quarter]) -> list[QuarterState]:
+    """The audit state of each quarter, in the order given."""
+    wanted = list(quarters)
+    from consentcam.models import Event
+
+    started = session.scalar(sa.select(sa.func.min(Event.at)))
+    runs: dict[str, list[AuditRun]] = {}
+    for run in session.scalars(
+        sa.select(AuditRun)
+        .where(AuditRun.quarter.in_([str(q) for q in wanted]), AuditRun.signed_at.is_not(None))
+        .order_by(AuditRun.signed_at)
+    ):
+        runs.setdefault(run.quarter, []).append(run)
+    out: list[QuarterState] = []
+    for q in wanted:
+        signed = runs.get(str(q), [])
+        whole = [r for r in signed if _aware(r.created_at) >= q.end]
+        if whole:
+            out.append(QuarterState(q, "signed", whole[-1]))
+        elif signed:
+            out.append(QuarterState(q, "partly", signed[-1]))
+        elif started is not None and _aware(started) >= q.end:
+            out.append(QuarterState(q, "before"))
+        else:
+            out.append(QuarterState(q, "open"))
+    return out
+
+
+def _aware(at: datetime) -> datetime:
+    # SQLite hands back naive UTC datetimes.
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
 
 
 def latest_signed(session: so.Session, quarters: Iterable[str]) -> dict[str, AuditRun]:

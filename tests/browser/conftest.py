@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +68,13 @@ def live_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
 
     Yields (base_url, instance_path). The owner is OWNER_EMAIL / OWNER_PASSWORD.
     """
+    with serving(tmp_path) as server:
+        yield server
+
+
+@contextmanager
+def serving(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """The live server of `live_server`, for fixtures of a wider scope (a module's walk)."""
     instance = tmp_path / "instance"
     env = {k: v for k, v in os.environ.items() if not k.startswith("CONSENTCAM_")}
     created = _cli(

@@ -65,13 +65,11 @@ def _quarters(now: Any, count: int = 4) -> list[Quarter]:
 def index() -> Any:
     now = utcnow()
     quarters = _quarters(now)
-    signed = audits.latest_signed(db(), [str(q) for q in quarters])
     form = RunForm(quarter=str(quarters[0]))
     return render_template(
         "audits/index.html",
         runs=audits.runs(db()),
-        quarters=quarters,
-        signed=signed,
+        quarters=audits.quarter_states(db(), quarters),
         form=form,
         progress_of=audits.progress_of,
         summary_of=audits.summary_of,

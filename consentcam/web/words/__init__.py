@@ -123,6 +123,15 @@ def keep_dates(text: Any) -> Markup:
     return Markup(_DATE.sub(lambda m: f'<span class="nowrap">{m.group(0)}</span>', escaped))
 
 
+def quarter_label(quarter: Any) -> str:
+    """A quarter as people read it: "kvartal 4 2026" / "Q4 2026" ("2026Q4" stays in file names)."""
+    text = str(quarter)
+    match = re.fullmatch(r"(\d{4})Q([1-4])", text)
+    if match is None:
+        return text
+    return _("Q%(number)s %(year)s", number=match.group(2), year=match.group(1))
+
+
 def setting_help(text: str) -> Markup:
     """A setting's help text in the reader's language, its `names` shown as code."""
     translated = str(escape(get_translations().ugettext(text)))
@@ -137,4 +146,5 @@ def init_app(app: Any) -> None:
         blocker_text=blocker_text,
         error_text=error_text,
         setting_help=setting_help,
+        quarter_label=quarter_label,
     )
