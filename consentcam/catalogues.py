@@ -34,8 +34,9 @@ LOCALE = "sv"
 SHARED = "words"
 # Template folders whose strings belong to another blueprint's catalogue.
 TEMPLATE_OWNERS = {"publications": "queue", "errors": SHARED}
-# Beyond Babel's defaults (_, gettext, ngettext, pgettext, N_ ...): a setting's help text.
-KEYWORDS = {**DEFAULT_KEYWORDS, "lazy_gettext": None, "Setting": (3,)}
+# Beyond Babel's defaults (_, gettext, ngettext, pgettext, N_ ...): the reports' tr() and a
+# setting's help text.
+KEYWORDS = {**DEFAULT_KEYWORDS, "lazy_gettext": None, "tr": None, "Setting": (3,)}
 WIDTH = 76
 
 Key = tuple[str | None, str]

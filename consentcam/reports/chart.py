@@ -62,6 +62,8 @@ def svg(
     def channel(code: str) -> str:
         return str(tr(CHANNEL_NAMES[code])) if code in CHANNEL_NAMES else channel_label(code)
 
+    title = escape(tr(N_("Publications per channel: OK, with findings, taken down")))
+    nothing = escape(tr(N_("No publications in this quarter.")))
     layout, _widest = bars(chart)
     # Narrow on purpose: on a phone the whole picture is shrunk to fit, text included.
     label_w, row_h, gap, top = 92, 30, 12, 34
@@ -71,7 +73,7 @@ def svg(
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
         f'width="100%" role="img" aria-labelledby="chart-title" class="chart">',
-        f'<title id="chart-title">{escape(tr(N_("Publications per channel: OK, with findings, taken down")))}</title>',
+        f'<title id="chart-title">{title}</title>',
     ]
     x = label_w
     for status in STATUS_ORDER:
@@ -82,7 +84,7 @@ def svg(
         x += 40 + 7 * len(labels[status])
     if not rows:
         parts.append(
-            f'<text x="{label_w}" y="{top + 20}" font-size="14" fill="#5f6b73">{escape(tr(N_("No publications in this quarter.")))}</text>'
+            f'<text x="{label_w}" y="{top + 20}" font-size="14" fill="#5f6b73">{nothing}</text>'
         )
     for i, (channel_code, counts) in enumerate(chart.items()):
         y = top + i * (row_h + gap)

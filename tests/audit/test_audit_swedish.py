@@ -87,3 +87,20 @@ def test_audit_report_in_english_keeps_its_words() -> None:
     html = render_html(snapshot("en"))
     assert '<html lang="en">' in html and "Quarterly audit Q4 2026" in html
     assert "With findings" in html and "consent was withdrawn on Nov 20, 2026" in html
+
+
+def test_audit_pdf_in_swedish() -> None:
+    import io
+
+    from pypdf import PdfReader
+
+    from consentcam.reports.pdf import render_pdf
+
+    data = render_pdf(snapshot("sv"), html_sha256="ef" * 32)
+    text = " ".join(page.extract_text() for page in PdfReader(io.BytesIO(data)).pages)
+    text = " ".join(text.split())
+    assert "Kvartalsgranskning kvartal 4 2026" in text
+    assert "Med anmärkningar" in text and "Anmärkningar (1)" in text
+    assert "samtycket återkallades" in text and "sida 1/1" in text
+    for english in ("Quarterly audit", "With findings", "Findings", "page 1"):
+        assert english not in text, english
