@@ -85,7 +85,7 @@ def create_app(
     login_manager.login_message = N_("Sign in to open this page.")
     login_manager.localize_callback = _localize
     csrf.init_app(app)
-    babel.init_app(app, locale_selector=select_locale)
+    babel.init_app(app, locale_selector=select_locale, timezone_selector=select_time_zone)
     from consentcam import security
 
     security.init_app(app)
@@ -163,6 +163,13 @@ def select_locale() -> str:
     return browser_language(
         request.accept_languages if request else None
     ) or current_app.config.get("LANGUAGE", "en")
+
+
+def select_time_zone() -> str:
+    """Times are shown in the business's time zone (the TIME_ZONE setting), stored in UTC."""
+    from flask import current_app
+
+    return str(current_app.config.get("TIME_ZONE") or "Europe/Stockholm")
 
 
 def browser_language(accepted: Any) -> str | None:

@@ -176,7 +176,15 @@ def _the_day(page: Any, base: str, walk: Walk, chromium: Any) -> None:
 
     # The first day: no customers yet, so the dashboard shows the three first steps.
     page.goto(base + "/")
+    expect(page.locator(".first-steps li")).to_have_count(3)
+    expect(page.locator(".dashboard-tiles")).to_have_count(0)
     walk.check("dashboard-first-day")
+    # The studio works in Swedish: the default language (reports, forms) set in the settings.
+    page.goto(base + "/settings/")
+    page.select_option("select[name=language]", "sv")
+    with page.expect_navigation():
+        page.click("form.settings-form button[type=submit].primary")
+    expect(page.locator(".flash").first).to_contain_text("sparade")
 
     page.goto(base + "/people/")
     walk.check("people-empty")
@@ -271,6 +279,23 @@ def _the_day(page: Any, base: str, walk: Walk, chromium: Any) -> None:
     page.goto(person_url)
     walk.check("person-withdrawn")
 
+    # A second customer, erased: their page shows only a number, in Swedish.
+    page.goto(base + "/people/new")
+    page.fill("input[name=name]", "Bo Ek")
+    page.click("button[type=submit].primary")
+    page.wait_for_url(re.compile(r"/people/\d+$"))
+    erased_url = page.url
+    erased_id = erased_url.rsplit("/", 1)[-1]
+    page.goto(base + f"/privacy/{erased_id}/erase")
+    walk.check("erase")
+    page.fill("input[name=confirm_id]", erased_id)
+    page.check("input[name=understood]")
+    with page.expect_navigation():
+        page.click("button[type=submit].danger")
+    page.goto(erased_url)
+    expect(page.locator("h1")).to_contain_text(f"Raderad person {erased_id}")
+    walk.check("person-erased")
+
     # Audits: run the quarter's, open its report; the record of processing.
     page.goto(base + "/audits/")
     walk.check("audits")
@@ -299,6 +324,8 @@ def _the_day(page: Any, base: str, walk: Walk, chromium: Any) -> None:
 
     # The dashboard once there is data, and the error pages.
     page.goto(base + "/")
+    expect(page.locator(".dashboard-tiles")).to_have_count(1)
+    expect(page.locator(".first-steps")).to_have_count(0)
     walk.check("dashboard")
     page.goto(base + "/no-such-page")
     walk.check("not-found")

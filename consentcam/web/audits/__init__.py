@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from flask import (
@@ -25,7 +26,7 @@ from wtforms.validators import DataRequired, Length
 from consentcam.domain.audit import Quarter
 from consentcam.models import AuditRun, User, utcnow
 from consentcam.services import audit as audits
-from consentcam.services.records import record_of_processing, to_html
+from consentcam.services.records import record_of_processing
 from consentcam.web import db, runtime
 from consentcam.web.auth import owner_required
 
@@ -115,9 +116,10 @@ def detail(audit_id: int) -> Any:
     findings: list[dict[str, Any]] = []
     chart_svg = None
     if run.report_key and problem is None:
+        from flask_babel import format_date, gettext
         from markupsafe import Markup
 
-        from consentcam.reports import FINDING_LABELS
+        from consentcam.reports import FINDING_LABELS, finding_text
         from consentcam.reports.chart import svg
 
         try:
@@ -125,12 +127,20 @@ def detail(audit_id: int) -> Any:
         except (audits.ReportTampered, audits.AuditError) as exc:
             problem = str(exc)
         else:
+
+            def day(iso: str) -> str:
+                return str(format_date(date.fromisoformat(iso[:10]), "medium"))
+
             findings = [
-                {**f, "label": FINDING_LABELS.get(f["kind"], f["kind"])}
+                {
+                    **f,
+                    "label": FINDING_LABELS.get(f["kind"], f["kind"]),
+                    "message": finding_text(f, gettext, day),
+                }
                 for f in snapshot["findings"][:200]
             ]
             # Built from escaped text and numbers only (see reports.chart.svg).
-            chart_svg = Markup(svg(snapshot["chart"]))
+            chart_svg = Markup(svg(snapshot["chart"], gettext=gettext))
     form = SignForm()
     return render_template(
         "audits/detail.html",
@@ -240,10 +250,12 @@ def sign(audit_id: int) -> Any:
 @owner_required
 def records() -> Any:
     """The record of processing activities (Art. 30), from this instance's settings."""
-    record = record_of_processing(runtime().settings)
-    return render_template(
-        "audits/records.html", record=record, body=to_html(record, standalone=False)
-    )
+    from flask_babel import gettext
+
+    from consentcam.web import select_locale
+
+    record = record_of_processing(runtime().settings, gettext=gettext, language=select_locale())
+    return render_template("audits/records.html", record=record)
 
 
 def init_app(app: Any) -> None:

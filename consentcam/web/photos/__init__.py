@@ -29,6 +29,7 @@ from consentcam.services import gate, review
 from consentcam.services import people as people_service
 from consentcam.web import db, fragments, runtime, words
 from consentcam.web.photos import shared
+from consentcam.wording import N_
 
 bp = Blueprint("photos", __name__, url_prefix="/photos")
 PER_PAGE = 30
@@ -37,11 +38,11 @@ SEARCH_MATCHES = 20
 PAGE_MATCHES = 50
 REVIEW_SIDE = 1600
 STATE_LABELS = {
-    "needs_review": "Needs review",
-    "cleared": "Cleared",
-    "blocked": "Blocked",
-    "scanning": "Waiting for scan",
-    "failed": "Scan failed",
+    "needs_review": N_("Needs review"),
+    "cleared": N_("Cleared"),
+    "blocked": N_("Blocked"),
+    "scanning": N_("Waiting for scan"),
+    "failed": N_("Scan failed"),
 }
 
 

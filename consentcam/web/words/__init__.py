@@ -132,6 +132,13 @@ def quarter_label(quarter: Any) -> str:
     return _("Q%(number)s %(year)s", number=match.group(2), year=match.group(1))
 
 
+def name_of(person: Any) -> str:
+    """A person's name as shown; an erased person has only a number left ("Raderad person 4")."""
+    if getattr(person, "erased_at", None) is not None:
+        return _("Erased person %(id)s", id=person.id)
+    return str(getattr(person, "name", ""))
+
+
 def setting_help(text: str) -> Markup:
     """A setting's help text in the reader's language, its `names` shown as code."""
     translated = str(escape(get_translations().ugettext(text)))
@@ -147,4 +154,5 @@ def init_app(app: Any) -> None:
         error_text=error_text,
         setting_help=setting_help,
         quarter_label=quarter_label,
+        name_of=name_of,
     )
