@@ -286,7 +286,7 @@ def _the_day(page: Any, base: str, walk: Walk, chromium: Any) -> None:
     page.wait_for_url(re.compile(r"/people/\d+$"))
     erased_url = page.url
     erased_id = erased_url.rsplit("/", 1)[-1]
-    page.goto(base + f"/privacy/{erased_id}/erase")
+    page.goto(base + f"/people/{erased_id}/erase")
     walk.check("erase")
     page.fill("input[name=confirm_id]", erased_id)
     page.check("input[name=understood]")
