@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from tests.browser.conftest import (
+    confirm_everyone_marked,
     person_with_signed_form,
     screenshot,
     sign_in,
@@ -106,6 +107,7 @@ def test_queue_publish_by_hand_and_block_on_withdrawal(live_server, browser_page
     match.wait_for(timeout=10_000)
     with page.expect_navigation():
         match.click()
+    confirm_everyone_marked(page)
     assert "Cleared" in page.locator(".verdict[data-channel=instagram]").inner_text()
 
     # Queued from the review page: the form shows the verdict, and the item is ready.

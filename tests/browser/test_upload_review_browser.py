@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from tests.browser.conftest import (
+    confirm_everyone_marked,
     person_with_signed_form,
     screenshot,
     sign_in,
@@ -80,6 +81,10 @@ def test_upload_scan_review_and_clear_for_instagram(live_server, browser_page) -
     screenshot(page, "review-person-search-1280")
     with page.expect_navigation():
         match.click()
+    # Every face is covered, but nobody has yet said that everyone in the photo is marked.
+    instagram = page.locator(".verdict[data-channel=instagram]").inner_text()
+    assert "Blocked" in instagram and "everyone in this photo is marked" in instagram, instagram
+    confirm_everyone_marked(page)
     instagram = page.locator(".verdict[data-channel=instagram]").inner_text()
     assert "Cleared" in instagram, instagram
     assert "Blocked" in page.locator(".verdict[data-channel=facebook]").inner_text()
