@@ -21,6 +21,7 @@ log = logging.getLogger(__name__)
 # Each module has `register(jobs)` that declares its tasks.
 TASK_MODULES = (
     "consentcam.services.scanning",
+    "consentcam.services.marking",
     "consentcam.services.enrolment",
     "consentcam.services.removals",
     "consentcam.services.publishing",
