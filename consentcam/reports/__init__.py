@@ -44,10 +44,9 @@ STATUS_WORDS = {
 
 def channel_label(code: str) -> str:
     try:
-        label = Channel(code).label
+        return Channel(code).heading
     except ValueError:
         return code
-    return label[:1].upper() + label[1:]
 
 
 def words(status: str | None) -> str:
