@@ -375,9 +375,7 @@ def draw_face(photo_id: int) -> Any:
     box = _form_box(request.form)
     try:
         if box is None:
-            raise marking.BadBox(
-                N_("give the box as four whole numbers: left, top, right, bottom")
-            )
+            raise marking.BadBox(N_("give the box as four whole numbers: left, top, right, bottom"))
         face = marking.add_drawn_face(session, runtime(), photo, box, user=_user())
         session.commit()
     except marking.MarkingError as exc:
