@@ -521,7 +521,6 @@ class Event(Base):
     hash: so.Mapped[str] = so.mapped_column(sa.String(64), unique=True)
 
 
-
 class ConsentLink(Base):
     """A one-time link (shown as a QR code or sent by e-mail) that lets a customer sign on their
     own phone. Only the SHA-256 of its token is stored."""
