@@ -225,6 +225,7 @@ def sign_by_link(
     )
     if claimed.rowcount != 1:  # type: ignore[attr-defined]
         raise LinkRefused()
+    link.used_at = now
     address = (email or "").strip() or None
     if address and address != person.email:
         person.email = address
@@ -244,12 +245,9 @@ def sign_by_link(
     )
     record.signed_via = "link"
     record.user_agent = (user_agent or "")[:USER_AGENT_MAX] or None
-    session.execute(
-        sa.update(ConsentLink)
-        .where(ConsentLink.id == link.id)
-        .values(consent_id=record.id, person_id=person.id)
-        .execution_options(synchronize_session=False)
-    )
+    link.consent_id = record.id
+    link.person_id = person.id
+    session.flush()
     events.record(
         session,
         "consent_link.used",
