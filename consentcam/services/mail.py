@@ -233,13 +233,14 @@ def enqueue(app: Any, ids: Iterable[int]) -> None:
 
 
 def register(jobs: Any) -> None:
-    @jobs.task("send_mail")
     def send_mail_task(app: Any, mail_id: int) -> None:
         rt: Runtime = app.extensions["runtime"]
         with rt.sessions() as session:
             delay = send_queued(session, rt, mail_id)
         if delay is not None:
             jobs.tasks["send_mail"].schedule(args=(mail_id,), delay=delay)
+
+    jobs.task("send_mail")(send_mail_task)
 
 
 def requeue_unsent(app: Any) -> int:

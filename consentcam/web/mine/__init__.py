@@ -159,7 +159,7 @@ def _mail_on() -> bool:
 # --- Signing through a consent link -------------------------------------------------------------
 
 
-class SignForm(FlaskForm):
+class SignForm(FlaskForm):  # type: ignore[misc]  # Flask-WTF has no types
     language = HiddenField()
     form_sha256 = HiddenField()
     name = StringField("Your name", validators=[Optional(), Length(max=200)])
@@ -337,7 +337,7 @@ def receipt(token: str, consent_id: int) -> Any:
 @bp.route("/m/<token>/receipt/<int:consent_id>.pdf")
 @limiter.limit(_page_limit)
 def receipt_pdf(token: str, consent_id: int) -> Any:
-    from consentcam.receipt_pdf import receipt_pdf as make_pdf
+    from consentcam.reports.receipt import receipt_pdf as make_pdf
 
     try:
         link = links.open_personal_link(db(), token)
@@ -392,11 +392,11 @@ def receipt_pdf(token: str, consent_id: int) -> Any:
 # --- "My consent" ------------------------------------------------------------------------------
 
 
-class ConfirmForm(FlaskForm):
+class ConfirmForm(FlaskForm):  # type: ignore[misc]  # Flask-WTF has no types
     """CSRF only: what to do is in the URL and checked by the service."""
 
 
-class CodeForm(FlaskForm):
+class CodeForm(FlaskForm):  # type: ignore[misc]  # Flask-WTF has no types
     code = StringField("Code", validators=[Optional(), Length(max=12)])
 
 
@@ -492,7 +492,7 @@ def withdraw(token: str) -> Any:
 
 def _withdrawal_summary(result: Any) -> str:
     if not result.changed:
-        return _("That was withdrawn already: nothing more to do.")
+        return str(_("That was withdrawn already: nothing more to do."))
     parts = []
     if result.channels and result.withdrawn:
         if set(result.channels) == set(CHANNELS):

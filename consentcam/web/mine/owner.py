@@ -32,7 +32,7 @@ from consentcam.web.words import error_text
 bp = Blueprint("links", __name__)
 
 
-class LinkForm(FlaskForm):
+class LinkForm(FlaskForm):  # type: ignore[misc]  # Flask-WTF has no types
     language = SelectField(
         "Language of the form",
         choices=[SelectChoice("sv", "Svenska"), SelectChoice("en", "English")],
@@ -43,7 +43,7 @@ class LinkForm(FlaskForm):
     )
 
 
-class ConfirmForm(FlaskForm):
+class ConfirmForm(FlaskForm):  # type: ignore[misc]  # Flask-WTF has no types
     pass
 
 

@@ -10,7 +10,10 @@ from fpdf.enums import XPos, YPos
 
 from consentcam.consent_pdf import _font
 
-_NEXT = {"new_x": XPos.LMARGIN, "new_y": YPos.NEXT, "align": "L"}
+
+def _line(pdf: FPDF, width: float, height: float, text: str) -> None:
+    """A paragraph from the left margin; the next one starts below it."""
+    pdf.multi_cell(width, height, text, new_x=XPos.LMARGIN, new_y=YPos.NEXT, align="L")
 
 
 def receipt_pdf(
@@ -47,21 +50,21 @@ def receipt_pdf(
     pdf.set_xy(pdf.l_margin, pdf.t_margin)
     if business:
         pdf.set_font("DejaVu", "B", 10)
-        pdf.multi_cell(text_width, 5, business, **_NEXT)
+        _line(pdf, text_width, 5, business)
     pdf.set_font("DejaVu", "B", 17)
-    pdf.multi_cell(text_width, 8, title, **_NEXT)
+    _line(pdf, text_width, 8, title)
     pdf.ln(2)
     pdf.set_font("DejaVu", "", 9)
-    pdf.multi_cell(text_width, 4.5, my_label, **_NEXT)
+    _line(pdf, text_width, 4.5, my_label)
     pdf.set_font("DejaVu", "", 8)
-    pdf.multi_cell(text_width, 4.5, my_url, **_NEXT)
+    _line(pdf, text_width, 4.5, my_url)
     pdf.set_y(max(pdf.get_y(), pdf.t_margin + qr_size) + 6)
 
     for label, value in rows:
         pdf.set_font("DejaVu", "B", 10)
-        pdf.multi_cell(width, 5.5, label, **_NEXT)
+        _line(pdf, width, 5.5, label)
         pdf.set_font("DejaVu", "", 10)
-        pdf.multi_cell(width, 5.5, value, **_NEXT)
+        _line(pdf, width, 5.5, value)
         pdf.ln(1)
 
     if signature_png:
@@ -72,12 +75,12 @@ def receipt_pdf(
     if form_body:
         pdf.ln(3)
         pdf.set_font("DejaVu", "B", 12)
-        pdf.multi_cell(width, 6, form_title, **_NEXT)
+        _line(pdf, width, 6, form_title)
         lines = form_body.splitlines()
         if lines and lines[0].strip() == form_title.strip():
             lines = lines[1:]
         pdf.set_font("DejaVu", "", 9.5)
         for paragraph in "\n".join(lines).strip().split("\n\n"):
-            pdf.multi_cell(width, 5, paragraph.strip(), **_NEXT)
+            _line(pdf, width, 5, paragraph.strip())
             pdf.ln(2.5)
     return bytes(pdf.output())
