@@ -30,6 +30,7 @@ from consentcam.models import (
     Person,
     PersonalLink,
     Publication,
+    RemovalTask,
     User,
     utcnow,
 )
@@ -366,6 +367,8 @@ class Post:
     channel: str
     url: str | None
     published_at: datetime
+    #: When a removal task is open for it: the day it must be down by.
+    removal_due: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -401,14 +404,16 @@ def my_record(session: so.Session, person: Person, now: datetime | None = None) 
             )
     order = [c.value for c in Channel]
     channels = [by_channel[c] for c in order if c in by_channel]
-    posts = [
-        Post(p.channel, p.url, p.published_at)
-        for p in session.scalars(
-            sa.select(Publication)
-            .where(Publication.id.in_(shown_publication_ids(person.id)), Publication.live.is_(True))
-            .order_by(Publication.published_at.desc())
+    rows = session.execute(
+        sa.select(Publication, RemovalTask.due_at)
+        .outerjoin(
+            RemovalTask,
+            sa.and_(RemovalTask.publication_id == Publication.id, RemovalTask.status == "open"),
         )
-    ]
+        .where(Publication.id.in_(shown_publication_ids(person.id)), Publication.live.is_(True))
+        .order_by(Publication.published_at.desc())
+    ).all()
+    posts = [Post(p.channel, p.url, p.published_at, due) for p, due in rows]
     open_erasure = bool(
         session.scalar(
             sa.select(sa.func.count())
