@@ -509,6 +509,10 @@ def erase_person(
     person.note = None
     person.erased_at = now
     session.flush()
+    # Their own links stop working, and the addresses their e-mails went to are forgotten.
+    from consentcam.services import links
+
+    links.forget_person(session, pid, now)
 
     # A file is content-addressed: another person's row may point to the same bytes.
     still_used: set[str] = set()
