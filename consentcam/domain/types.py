@@ -22,12 +22,25 @@ class Channel(StrEnum):
         """Name the channel the way an owner would in a sentence."""
         return _CHANNEL_LABELS[self]
 
+    @property
+    def heading(self) -> str:
+        """Name the channel as a heading or a badge."""
+        return _CHANNEL_HEADINGS[self]
 
+
+# The channels' English words, the only place they are written; pages translate them
+# (consentcam.web.words), English documents such as the audit report use them as they are.
 _CHANNEL_LABELS: Mapping[Channel, str] = {
     Channel.INSTAGRAM: "Instagram",
     Channel.FACEBOOK: "Facebook",
     Channel.WEBSITE: "the website",
     Channel.PRINT: "print",
+}
+_CHANNEL_HEADINGS: Mapping[Channel, str] = {
+    Channel.INSTAGRAM: "Instagram",
+    Channel.FACEBOOK: "Facebook",
+    Channel.WEBSITE: "Website",
+    Channel.PRINT: "Print",
 }
 
 

@@ -1,4 +1,4 @@
-"""Audit report renderers: HTML (the signed original), CSV and PDF, and the summary chart."""
+"""Report renderers: the audit as HTML (the signed original), CSV and PDF with its chart; the consent receipt."""
 
 from __future__ import annotations
 
@@ -44,10 +44,9 @@ STATUS_WORDS = {
 
 def channel_label(code: str) -> str:
     try:
-        label = Channel(code).label
+        return Channel(code).heading
     except ValueError:
         return code
-    return label[:1].upper() + label[1:]
 
 
 def words(status: str | None) -> str:

@@ -29,6 +29,7 @@ from consentcam.domain.audit import (
     consent_status_now,
 )
 from consentcam.domain.types import Channel, Consent, FaceState, Scope, SupplierPermission
+from consentcam.domain.vocabulary import iso as _iso
 from consentcam.models import (
     AuditRun,
     Event,
@@ -91,10 +92,6 @@ def quarter_signed(session: so.Session, quarter: Quarter | str) -> bool:
 
 
 # --- Building the audit ----------------------------------------------------------------------
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None
 
 
 def _in_scope(quarter: Quarter) -> sa.ColumnElement[bool]:

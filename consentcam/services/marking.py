@@ -149,7 +149,7 @@ def encode_drawn_face(session: so.Session, rt: Runtime, face_id: int) -> bool:
     match = enrolled_matcher(session, rt).match_many(np.stack([encoding]))[0]
     if match.person_id is not None:
         face.suggested_person_id = int(match.person_id)
-        face.distance = float(match.distance)
+        face.distance = None if match.distance is None else float(match.distance)
         face.gap = None if match.gap is None else float(match.gap)
         face.state = FaceState.SUGGESTED.value
     events.record(
@@ -201,7 +201,7 @@ def merge_rescan(session: so.Session, rt: Runtime, photo: Photo, result: Any) ->
         )
         if match.person_id is not None:
             face.suggested_person_id = int(match.person_id)
-            face.distance = float(match.distance)
+            face.distance = None if match.distance is None else float(match.distance)
             face.gap = None if match.gap is None else float(match.gap)
             face.state = FaceState.SUGGESTED.value
         session.add(face)

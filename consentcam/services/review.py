@@ -26,6 +26,7 @@ from consentcam.models import (
 )
 from consentcam.runtime import Runtime
 from consentcam.services import events, people
+from consentcam.services.events import actor_of as _actor
 from consentcam.services.scanning import forget_unmatched_templates
 from consentcam.wording import N_, WordedError
 
@@ -60,10 +61,6 @@ def face_version(face: Face) -> str:
 def face_decided(face: Face) -> bool:
     """A face has a decision once someone said who it is, that it is not identifiable, or to blur it."""
     return face.blur or face.state in (FaceState.CONFIRMED.value, FaceState.NOT_IDENTIFIABLE.value)
-
-
-def _actor(user: User | None) -> str | None:
-    return user.email if user else None
 
 
 def _change(

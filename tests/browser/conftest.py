@@ -7,14 +7,18 @@ import re
 import socket
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
+
+from tests.hardening.servers import answers
+from tests.waits import wait_until
+
+# Every expect() retries for up to 15 s: pages are checked as they settle on a busy machine.
+expect.set_options(timeout=15_000)
 
 OWNER_EMAIL = "owner@example.com"
 OWNER_PASSWORD = "owner-password-123"
@@ -49,27 +53,26 @@ def _cli(instance: Path, *args: str, env: dict[str, str]) -> subprocess.Complete
 
 
 def _wait_until_up(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def up() -> bool:
         if proc.poll() is not None:
             raise RuntimeError(f"consentcam serve exited early:\n{log.read_text()[-3000:]}")
-        try:
-            with urllib.request.urlopen(url + "/login", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            pass
-        time.sleep(0.3)
-    raise RuntimeError(
-        f"consentcam serve did not answer within {timeout}s:\n{log.read_text()[-3000:]}"
-    )
+        return answers(url)
+
+    wait_until(up, timeout=timeout, interval=0.3, message=lambda: log.read_text()[-3000:])
 
 
 @pytest.fixture
-def live_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+def live_server_settings() -> dict[str, str]:
+    """Extra settings for the live server (a test module overrides this fixture to add some)."""
+    return {}
+
+
+@pytest.fixture
+def live_server(tmp_path: Path, live_server_settings: dict[str, str]) -> Iterator[tuple[str, Path]]:
     """Run `consentcam serve` (web + its own worker) on a free port with a fresh instance.
 
-    Yields (base_url, instance_path). The owner is OWNER_EMAIL / OWNER_PASSWORD.
+    Yields (base_url, instance_path). The owner is OWNER_EMAIL / OWNER_PASSWORD. The settings
+    of ``live_server_settings`` are given to the server as CONSENTCAM_* variables.
     """
     instance = tmp_path / "instance"
     env = {k: v for k, v in os.environ.items() if not k.startswith("CONSENTCAM_")}
@@ -87,6 +90,7 @@ def live_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
         env=env,
     )
     assert created.returncode == 0, created.stderr + created.stdout
+    env.update({f"CONSENTCAM_{key}": str(value) for key, value in live_server_settings.items()})
     port = _free_port()
     base_url = f"http://127.0.0.1:{port}"
     log = tmp_path / "serve.log"

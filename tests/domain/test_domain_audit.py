@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 
 import pytest
 from domain_strategies import (
@@ -86,8 +87,8 @@ def test_every_moment_falls_in_its_current_quarter(moment: datetime) -> None:
 # ---------------------------------------------------------------- findings, one per kind
 
 
-def consent(id: int = 1, **kw: object) -> Consent:
-    fields: dict[str, object] = {
+def consent(id: int = 1, **kw: Any) -> Consent:
+    fields: dict[str, Any] = {
         "person_id": ANNA,
         "channels": {IG: None},
         "scope": Scope.ALL,
@@ -98,7 +99,7 @@ def consent(id: int = 1, **kw: object) -> Consent:
         "biometric_withdrawn_at": None,
     }
     fields.update(kw)
-    return Consent(id=id, **fields)  # type: ignore[arg-type]
+    return Consent(id=id, **fields)
 
 
 def aface(
@@ -119,8 +120,8 @@ def aface(
     )
 
 
-def publication(*faces: AuditFace, **kw: object) -> AuditPublication:
-    fields: dict[str, object] = {
+def publication(*faces: AuditFace, **kw: Any) -> AuditPublication:
+    fields: dict[str, Any] = {
         "id": 30,
         "photo_id": 42,
         "channel": IG,
@@ -135,7 +136,7 @@ def publication(*faces: AuditFace, **kw: object) -> AuditPublication:
         "faces_confirmed_now": True,
     }
     fields.update(kw)
-    return AuditPublication(**fields)  # type: ignore[arg-type]
+    return AuditPublication(**fields)
 
 
 def audit(
@@ -246,8 +247,8 @@ def test_blurred_and_not_identifiable_faces_need_no_consent() -> None:
     assert audit([pub], consents=[]) == []
 
 
-def permission(**kw: object) -> SupplierPermission:
-    fields: dict[str, object] = {
+def permission(**kw: Any) -> SupplierPermission:
+    fields: dict[str, Any] = {
         "id": 9,
         "supplier_id": 3,
         "channels": frozenset({IG}),
@@ -256,7 +257,7 @@ def permission(**kw: object) -> SupplierPermission:
         "revoked_at": None,
     }
     fields.update(kw)
-    return SupplierPermission(**fields)  # type: ignore[arg-type]
+    return SupplierPermission(**fields)
 
 
 def test_supplier_permission_lapsed() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
 from domain_strategies import (
@@ -65,10 +66,10 @@ def consent(
     )
 
 
-def face(number: int = 1, state: FaceState = FaceState.CONFIRMED, **kw: object) -> FaceView:
+def face(number: int = 1, state: FaceState = FaceState.CONFIRMED, **kw: Any) -> FaceView:
     if state is FaceState.CONFIRMED:
         kw.setdefault("person_id", ANNA)
-    return FaceView(id=500 + number, number=number, state=state, **kw)  # type: ignore[arg-type]
+    return FaceView(id=500 + number, number=number, state=state, **kw)
 
 
 def photo(
@@ -165,7 +166,8 @@ def test_gate_clears_exactly_the_covered_faces(
             assert c.how in (ClearedBy.BLUR, ClearedBy.SUPPLIER)
 
     for b in face_blockers:
-        f = by_id[b.face_id]  # type: ignore[index]
+        assert b.face_id is not None
+        f = by_id[b.face_id]
         assert b.face_number == f.number
         assert b.message.startswith(f"Face {f.number}")
         assert b.params["face"] == str(f.number)
@@ -381,8 +383,8 @@ def test_any_active_record_clears_despite_withdrawn_ones() -> None:
     assert d.cleared and d.clearances[0].consent_id == 2
 
 
-def permission(**kw: object) -> SupplierPermission:
-    fields: dict[str, object] = {
+def permission(**kw: Any) -> SupplierPermission:
+    fields: dict[str, Any] = {
         "id": 9,
         "supplier_id": 3,
         "channels": frozenset({IG}),
@@ -391,7 +393,7 @@ def permission(**kw: object) -> SupplierPermission:
         "revoked_at": None,
     }
     fields.update(kw)
-    return SupplierPermission(**fields)  # type: ignore[arg-type]
+    return SupplierPermission(**fields)
 
 
 def test_active_supplier_permission_covers_every_face() -> None:

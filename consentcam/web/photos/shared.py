@@ -10,6 +10,7 @@ from flask import current_app, url_for
 from flask_babel import gettext as _
 from werkzeug.datastructures import FileStorage
 
+from consentcam.domain import vocabulary
 from consentcam.domain.gate import Blocker, GateDecision
 from consentcam.domain.types import Channel
 from consentcam.faces.decode import ImageRejected
@@ -154,18 +155,10 @@ def parse_channels(raw: str | None) -> list[str]:
     """Channels from a comma-separated query value; raises ValueError naming an unknown one."""
     if not raw:
         return list(CHANNELS)
-    out: list[str] = []
-    for part in raw.split(","):
-        part = part.strip().lower()
-        if not part:
-            continue
-        if part not in CHANNELS:
-            raise ValueError(f"unknown channel {part!r} (use {', '.join(CHANNELS)})")
-        if part not in out:
-            out.append(part)
-    if not out:
+    chosen = vocabulary.parse_channels(raw)
+    if not chosen:
         raise ValueError(f"name at least one channel ({', '.join(CHANNELS)})")
-    return out
+    return [c.value for c in chosen]
 
 
 def order(seq: Sequence[str]) -> list[str]:
