@@ -19,6 +19,7 @@ FINDING_LABELS = {
     "supplier_permission_lapsed": "Supplier permission lapsed",
     "cleared_copy_missing": "Published copy missing",
     "unaccounted_face": "Face nobody accounts for (re-scan)",
+    "published_unconfirmed": "Went out before everyone in it was confirmed marked",
 }
 
 STATUS_WORDS = {

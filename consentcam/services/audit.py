@@ -333,6 +333,7 @@ _PUB_COLUMNS = so.Bundle(
     Publication.removed_at,
     Publication.cleared_copy_key,
     Publication.supplier_permission_id,
+    Publication.faces_confirmed_at,
 )
 _PHOTO_COLUMNS = so.Bundle(
     "photo",
@@ -341,6 +342,7 @@ _PHOTO_COLUMNS = so.Bundle(
     Photo.original_name,
     Photo.supplier_id,
     Photo.thumbnail_key,
+    Photo.faces_confirmed_at,
 )
 
 
@@ -464,6 +466,8 @@ def build_snapshot(
                 faces=tuple(faces),
                 supplier_permission_id_at_publish=row.supplier_permission_id,
                 unaccounted_faces_on_rescan=unaccounted.get(pub_id) if rescan else None,
+                faces_confirmed_at_publish=row.faces_confirmed_at is not None,
+                faces_confirmed_now=p.photo.faces_confirmed_at is not None,
             )
         )
     task_views = [RemovalTaskView(t.id, t.publication_id, t.due_at, t.closed_at) for t in tasks]
@@ -555,6 +559,7 @@ def build_snapshot(
                 "cleared_copy_present": present[pub_id],
                 "supplier_permission": perm,
                 "unaccounted": unaccounted.get(pub_id) if rescan else None,
+                "faces_confirmed_at": _iso(row.faces_confirmed_at),
                 "status": status,
                 "finding_count": findings_by_pub.get(pub_id, 0),
                 "faces": face_lines,

@@ -424,6 +424,7 @@ def _record_publication(
         cleared_copy_sha256=cleared_sha256,
         supplier_permission_id=supplier_ids[0] if supplier_ids else None,
         live=True,
+        faces_confirmed_at=photo.faces_confirmed_at,
     )
     publication.faces = [
         PublicationFace(
@@ -453,6 +454,7 @@ def _record_publication(
                 for f in publication.faces
             ],
             "supplier_permission": publication.supplier_permission_id,
+            "faces_confirmed_at": photo.faces_confirmed_at,
         },
         actor=_actor(actor) or "publisher",
     )

@@ -379,10 +379,14 @@ def state_filter(
         return Photo.scan_state == "failed"
     if state == "scanning":
         return Photo.scan_state.in_(("pending", "scanning"))
+    # A photo needs review while a face is undecided or nobody has confirmed that everyone in
+    # it is marked (the gate clears nothing before that, not even a photo with no face found).
+    unconfirmed = Photo.faces_confirmed_at.is_(None)
     if state == "needs_review":
-        return sa.and_(done, _undecided_face())
+        return sa.and_(done, sa.or_(unconfirmed, _undecided_face()))
     cleared = sa.and_(
         done,
+        ~unconfirmed,
         sa.or_(
             _supplier_covers(channel, now),
             sa.and_(~_undecided_face(), ~_uncovered_person(channel, now)),
@@ -391,7 +395,7 @@ def state_filter(
     if state == "cleared":
         return cleared
     if state == "blocked":
-        return sa.and_(done, ~_undecided_face(), sa.not_(cleared))
+        return sa.and_(done, ~unconfirmed, ~_undecided_face(), sa.not_(cleared))
     raise ReviewError(f"unknown photo state {state!r} (use {', '.join(PHOTO_STATES)})")
 
 

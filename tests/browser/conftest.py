@@ -169,6 +169,18 @@ def upload_and_wait(page: Any, base_url: str, files: list[Path]) -> dict[str, An
     return {rows.nth(i).locator(".name").inner_text(): rows.nth(i) for i in range(len(files))}
 
 
+def confirm_everyone_marked(page: Any) -> None:
+    """On a photo's review page: confirm that everyone in it is marked (the owner's one tap).
+
+    Nothing is cleared before this, so every flow that publishes a photo goes through it.
+    """
+    button = page.locator("#confirm-photo")
+    button.scroll_into_view_if_needed()
+    with page.expect_navigation():
+        button.click()
+    page.locator("#confirmation.confirmed").wait_for()
+
+
 def draw_signature(page: Any) -> None:
     """Draw a signature on the consent pad."""
     canvas = page.locator("#signature-canvas")

@@ -110,7 +110,10 @@ def faces(draw: st.DrawFn, face_id: int, number: int) -> FaceView:
 
 @st.composite
 def photos(draw: st.DrawFn, done_weight: int = 4) -> PhotoView:
-    """Draw a photo; most are fully scanned, since that is where the face rules apply."""
+    """Draw a photo; most are fully scanned, since that is where the face rules apply.
+
+    Three in four are confirmed by a person as fully marked, so the face rules get most cases.
+    """
     states = [ScanState.DONE] * done_weight + [s for s in ScanState if s is not ScanState.DONE]
     count = draw(st.integers(0, 5))
     return PhotoView(
@@ -118,6 +121,7 @@ def photos(draw: st.DrawFn, done_weight: int = 4) -> PhotoView:
         scan_state=draw(st.sampled_from(states)),
         faces=tuple(draw(faces(face_id=1000 + n, number=n)) for n in range(1, count + 1)),
         supplier_id=draw(st.none() | st.sampled_from(SUPPLIER_IDS)),
+        faces_confirmed=draw(st.sampled_from([True, True, True, False])),
     )
 
 

@@ -132,6 +132,8 @@ def publication(*faces: AuditFace, **kw: Any) -> AuditPublication:
         "faces": faces or (aface(),),
         "supplier_permission_id_at_publish": None,
         "unaccounted_faces_on_rescan": 0,
+        "faces_confirmed_at_publish": True,
+        "faces_confirmed_now": True,
     }
     fields.update(kw)
     return AuditPublication(**fields)
@@ -153,6 +155,32 @@ def kinds(findings: list[Finding]) -> list[FindingKind]:
 
 def test_clean_publication_has_no_finding() -> None:
     assert audit([publication()]) == []
+
+
+def test_post_that_went_out_unconfirmed_is_high_until_the_photo_is_confirmed() -> None:
+    findings = audit([publication(faces_confirmed_at_publish=False, faces_confirmed_now=False)])
+    assert kinds(findings) == [FindingKind.PUBLISHED_UNCONFIRMED]
+    assert findings[0].severity == "high" and findings[0].face_id is None
+    assert "before anyone confirmed that everyone in the photo was marked" in findings[0].message
+    assert findings[0].params["confirmed_since"] == "no"
+
+
+def test_post_that_went_out_unconfirmed_stays_listed_after_a_later_confirmation() -> None:
+    findings = audit([publication(faces_confirmed_at_publish=False, faces_confirmed_now=True)])
+    assert kinds(findings) == [FindingKind.PUBLISHED_UNCONFIRMED]
+    assert findings[0].severity == "medium"
+    assert "confirmed since" in findings[0].message
+
+
+def test_post_of_a_photo_with_no_faces_that_went_out_unconfirmed_is_flagged() -> None:
+    pub = publication(faces_confirmed_at_publish=False, faces_confirmed_now=False)
+    empty = AuditPublication(**{**pub.__dict__, "faces": ()})
+    assert kinds(audit([empty])) == [FindingKind.PUBLISHED_UNCONFIRMED]
+
+
+def test_taken_down_post_that_went_out_unconfirmed_is_not_a_finding() -> None:
+    pub = publication(live=False, faces_confirmed_at_publish=False)
+    assert audit([pub]) == []
 
 
 def test_withdrawn_consent_still_online() -> None:
@@ -347,6 +375,8 @@ def test_audit_flags_exactly_the_faces_the_gate_would_block_now(
         cleared_copy_present=True,
         supplier_id=supplier,
         faces=faces,
+        faces_confirmed_at_publish=True,
+        faces_confirmed_now=True,
     )
     grouped = by_person(consents)
     findings = audit_findings([pub], grouped, permissions, [], t)
@@ -358,6 +388,7 @@ def test_audit_flags_exactly_the_faces_the_gate_would_block_now(
             FaceView(f.face_id, f.number, f.state, f.person_id, f.blur, f.not_identifiable_reason)
             for f in faces
         ),
+        faces_confirmed=True,
     )
     decision = evaluate_gate(photo, channel, t, grouped, permissions)
     flagged = {f.face_id for f in findings if f.kind in _FACE_KINDS}

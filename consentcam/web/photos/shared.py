@@ -16,8 +16,8 @@ from consentcam.domain.types import Channel
 from consentcam.faces.decode import ImageRejected
 from consentcam.models import Face, Photo, User
 from consentcam.runtime import Runtime
+from consentcam.services import confirmation, review
 from consentcam.services import photos as photos_service
-from consentcam.services import review
 from consentcam.web import words
 from consentcam.wording import N_
 
@@ -81,6 +81,11 @@ def photo_json(photo: Photo, *, faces: bool = False) -> dict[str, Any]:
         "reviewed_at": photo.reviewed_at.isoformat() if photo.reviewed_at else None,
         "face_count": len(photo.faces) if photo.scan_state == "done" else None,
         "undecided_faces": sum(not review.face_decided(f) for f in photo.faces),
+        "faces_confirmed_at": (
+            photo.faces_confirmed_at.isoformat() if photo.faces_confirmed_at else None
+        ),
+        "faces_confirmed_by": photo.faces_confirmed_by,
+        "faces_stamp": confirmation.faces_stamp(photo),
         "review_url": url_for("photos.detail", photo_id=photo.id),
         "thumbnail_url": url_for("photos.thumbnail", photo_id=photo.id),
     }
@@ -104,6 +109,7 @@ def face_json(face: Face) -> dict[str, Any]:
         "photo_id": face.photo_id,
         "number": face.number,
         "box": [face.left, face.top, face.right, face.bottom],
+        "source": face.source,
         "state": face.state,
         "person": {"id": face.person.id, "name": face.person.name} if face.person else None,
         "suggestion": suggestion,

@@ -55,6 +55,8 @@ def blocker_text(
         return _("This photo has not been scanned for faces yet.")
     if code == "scan_failed":
         return _("The face scan of this photo failed; scan it again before publishing.")
+    if code == "faces_unconfirmed":
+        return _("Nobody has confirmed yet that everyone in this photo is marked.")
     if code == "face_unreviewed":
         return _("Face %(face)s: nobody has said yet who this is.", face=face)
     if code == "face_suggested_only":
