@@ -43,7 +43,8 @@ class Context:
             self._rt = None
 
 
-pass_ctx = click.make_pass_decorator(Context)
+# Typed, so that commands in other modules (consentcam.commands) stay typed under it.
+pass_ctx: Callable[[Callable[..., Any]], Callable[..., Any]] = click.make_pass_decorator(Context)
 
 
 @click.group()

@@ -1,4 +1,4 @@
-"""Audit report renderers: HTML (the signed original), CSV and PDF, and the summary chart."""
+"""Report renderers: the audit as HTML (the signed original), CSV and PDF with its chart; the consent receipt."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ FINDING_LABELS = {
     "supplier_permission_lapsed": N_("Supplier permission lapsed"),
     "cleared_copy_missing": N_("Published copy missing"),
     "unaccounted_face": N_("Face nobody accounts for (re-scan)"),
+    "published_unconfirmed": N_("Went out before everyone in it was confirmed marked"),
 }
 
 STATUS_WORDS = {
@@ -55,10 +56,9 @@ CHANNEL_NAMES = {
 
 def channel_label(code: str) -> str:
     try:
-        label = Channel(code).label
+        return Channel(code).heading
     except ValueError:
         return code
-    return label[:1].upper() + label[1:]
 
 
 def words(status: str | None) -> str:

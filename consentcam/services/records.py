@@ -70,6 +70,11 @@ def record_of_processing(
                         "tamper-evident log of every change (GDPR Art. 5(2), 7(1))."
                     ),
                     tr("Honouring withdrawal of consent: taking down posts within the deadline."),
+                    tr(
+                        "Letting customers give, see and withdraw their consent themselves through "
+                        "one-time consent links and a personal link, and sending them receipts, "
+                        "one-time codes and links by e-mail (GDPR Art. 7(3), 12, 15)."
+                    ),
                 ],
             ),
             (
@@ -91,6 +96,18 @@ def record_of_processing(
                     tr(
                         "Identity and contact: name, e-mail, phone, a free-text note, whether the "
                         "person is a minor."
+                    ),
+                    tr(
+                        "E-mail addresses a customer gives for their receipt, or the owner gives "
+                        "to send a consent link to; e-mails waiting to be sent (stored encrypted, "
+                        "the text dropped once sent) and failed sends with their error."
+                    ),
+                    tr(
+                        "Link events: consent links made, used and expired, personal links "
+                        "issued, replaced and stopped, one-time codes asked for and tried (only "
+                        "hashes of tokens and codes are stored), customers' requests for erasure, "
+                        "and the user agent of the phone a consent was signed on (no IP address "
+                        "is kept)."
                     ),
                     tr(
                         "Photos (originals, thumbnails and the published copies with chosen faces "
@@ -123,6 +140,10 @@ def record_of_processing(
                         "Visitors of the business's website and readers of its printed material "
                         "see photos published there."
                     ),
+                    tr(
+                        "The business's own mail server (SMTP_URL), when set, receives the e-mails "
+                        "to customers and the owner on their way."
+                    ),
                     tr("No other recipients: the app is self-hosted and sends nothing elsewhere."),
                 ],
             ),
@@ -138,6 +159,12 @@ def record_of_processing(
                     tr(
                         "After consent is withdrawn, posts are taken down within %(days)s days.",
                         days=due,
+                    ),
+                    tr(
+                        "Consent links: valid %(minutes)s minutes, used once; one-time e-mail "
+                        "codes: 15 minutes. Personal links: until replaced, stopped by the owner, "
+                        "or the person is erased. E-mail addresses go with the person's erasure.",
+                        minutes=int(settings.get("CONSENT_LINK_MINUTES") or 30),
                     ),
                     tr("Face templates of unmatched faces: until the photo's review is done."),
                     tr(
@@ -183,12 +210,18 @@ def record_of_processing(
                 [
                     tr(
                         "Access (Art. 15): the owner downloads everything about a person as one "
-                        "ZIP."
+                        "ZIP; the person can download it from their own page after a one-time "
+                        "e-mail code."
                     ),
                     tr(
-                        "Erasure (Art. 17): the owner erases a person once no live post shows them."
+                        "Erasure (Art. 17): the owner erases a person once no live post shows "
+                        "them; the person can ask for it on their own page, and the owner sees "
+                        "the request."
                     ),
-                    tr("Withdrawal of consent: one form or one API call, effective at once."),
+                    tr(
+                        "Withdrawal of consent: one form or one API call, effective at once; the "
+                        "person can withdraw on their own page in one tap and one confirmation."
+                    ),
                 ],
             ),
         ],

@@ -63,10 +63,17 @@ def _wait_until_up(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: 
 
 
 @pytest.fixture
-def live_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+def live_server_settings() -> dict[str, str]:
+    """Extra settings for the live server (a test module overrides this fixture to add some)."""
+    return {}
+
+
+@pytest.fixture
+def live_server(tmp_path: Path, live_server_settings: dict[str, str]) -> Iterator[tuple[str, Path]]:
     """Run `consentcam serve` (web + its own worker) on a free port with a fresh instance.
 
-    Yields (base_url, instance_path). The owner is OWNER_EMAIL / OWNER_PASSWORD.
+    Yields (base_url, instance_path). The owner is OWNER_EMAIL / OWNER_PASSWORD. The settings
+    of ``live_server_settings`` are given to the server as CONSENTCAM_* variables.
     """
     with serving(tmp_path) as server:
         yield server
@@ -91,6 +98,7 @@ def serving(tmp_path: Path) -> Iterator[tuple[str, Path]]:
         env=env,
     )
     assert created.returncode == 0, created.stderr + created.stdout
+    env.update({f"CONSENTCAM_{key}": str(value) for key, value in live_server_settings.items()})
     port = _free_port()
     base_url = f"http://127.0.0.1:{port}"
     log = tmp_path / "serve.log"
@@ -175,6 +183,18 @@ def upload_and_wait(page: Any, base_url: str, files: list[Path]) -> dict[str, An
     page.locator(".upload-item[data-scan=done]").nth(len(files) - 1).wait_for(timeout=400_000)
     rows = page.locator(".upload-item")
     return {rows.nth(i).locator(".name").inner_text(): rows.nth(i) for i in range(len(files))}
+
+
+def confirm_everyone_marked(page: Any) -> None:
+    """On a photo's review page: confirm that everyone in it is marked (the owner's one tap).
+
+    Nothing is cleared before this, so every flow that publishes a photo goes through it.
+    """
+    button = page.locator("#confirm-photo")
+    button.scroll_into_view_if_needed()
+    with page.expect_navigation():
+        button.click()
+    page.locator("#confirmation.confirmed").wait_for()
 
 
 def draw_signature(page: Any) -> None:

@@ -16,6 +16,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser.conftest import (
+    confirm_everyone_marked,
     person_with_signed_form,
     screenshot,
     sign_in,
@@ -107,6 +108,7 @@ def test_queue_publish_by_hand_and_block_on_withdrawal(live_server, browser_page
     match.wait_for(timeout=10_000)
     with page.expect_navigation():
         match.click()
+    confirm_everyone_marked(page)
     expect(page.locator(".verdict[data-channel=instagram]")).to_contain_text("Cleared")
 
     # Queued from the review page: the form shows the verdict, and the item is ready.

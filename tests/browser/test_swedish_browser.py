@@ -292,8 +292,8 @@ def _the_day(page: Any, base: str, walk: Walk, chromium: Any) -> None:
     page.check("input[name=understood]")
     with page.expect_navigation():
         page.click("button[type=submit].danger")
-    page.goto(erased_url)
-    expect(page.locator("h1")).to_contain_text(f"Raderad person {erased_id}")
+    page.goto(erased_url + "/erase")
+    expect(page.locator("h1")).to_have_text(f"Raderad person {erased_id}")
     walk.check("person-erased")
 
     # Audits: run the quarter's, open its report; the record of processing.

@@ -9,6 +9,7 @@ import pytest
 from playwright.sync_api import expect
 
 from tests.browser.conftest import (
+    confirm_everyone_marked,
     person_with_signed_form,
     screenshot,
     sign_in,
@@ -82,6 +83,12 @@ def test_upload_scan_review_and_clear_for_instagram(live_server, browser_page) -
     screenshot(page, "review-person-search-1280")
     with page.expect_navigation():
         match.click()
+    # Every face is covered, but nobody has yet said that everyone in the photo is marked.
+    expect(page.locator(".verdict[data-channel=instagram]")).to_contain_text("Blocked")
+    expect(page.locator(".verdict[data-channel=instagram]")).to_contain_text(
+        "everyone in this photo is marked"
+    )
+    confirm_everyone_marked(page)
     expect(page.locator(".verdict[data-channel=instagram]")).to_contain_text("Cleared")
     expect(page.locator(".verdict[data-channel=facebook]")).to_contain_text("Blocked")
     screenshot(page, "review-cleared-1280")

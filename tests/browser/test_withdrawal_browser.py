@@ -40,6 +40,8 @@ def seed(instance: Path) -> dict[str, int]:
                 )
                 photo = photos.ingest(s, rt, (FACES / "unknown" / file).read_bytes(), file).photo
                 photo.scan_state = "done"
+                photo.faces_confirmed_at = utcnow()
+                photo.faces_confirmed_by = "owner@example.com"
                 face = Face(
                     photo=photo,
                     number=1,
@@ -59,6 +61,7 @@ def seed(instance: Path) -> dict[str, int]:
                         publisher="manual",
                         url=f"https://www.{channel}.com/p/{name.split()[0].lower()}",
                         live=True,
+                        faces_confirmed_at=photo.faces_confirmed_at,
                     )
                     s.add(pub)
                     s.flush()
