@@ -25,6 +25,7 @@ from playwright.sync_api import expect
 from tests.browser.conftest import (
     BUSINESS,
     OWNER_EMAIL,
+    confirm_everyone_marked,
     draw_signature,
     screenshot,
     serving,
@@ -222,6 +223,7 @@ def _the_day(page: Any, base: str, walk: Walk, chromium: Any) -> None:
     match.wait_for(timeout=10_000)
     with page.expect_navigation():
         match.click()
+    confirm_everyone_marked(page)
     walk.check("photo-confirmed")
 
     # A supplier, and the photo marked as theirs from the photo page (it was a bare 404).
