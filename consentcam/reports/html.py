@@ -23,7 +23,7 @@ from consentcam.reports.chart import svg, totals
 _CSS = """
 body{font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,"DejaVu Sans",sans-serif;color:#1d2327;margin:0;padding:1rem;max-width:1100px;margin:auto}
 h1{font-size:1.5rem;margin:.2rem 0}h2{font-size:1.2rem;margin:1.6rem 0 .6rem;border-bottom:1px solid #d9dee2;padding-bottom:.2rem}
-.meta{color:#5f6b73;margin:.2rem 0}.tot{display:flex;flex-wrap:wrap;gap:.5rem;margin:.6rem 0}
+.meta{color:#5f6b73;margin:.2rem 0;overflow-wrap:anywhere}.tot{display:flex;flex-wrap:wrap;gap:.5rem;margin:.6rem 0}
 .tot span{border:1px solid #d9dee2;border-radius:8px;padding:.3rem .6rem}
 table{border-collapse:collapse;width:100%;font-size:.92rem}th,td{text-align:left;padding:.3rem .4rem;border-bottom:1px solid #e6e9ec;vertical-align:top}
 .high{color:#b3261e;font-weight:600}.medium{color:#a15c00;font-weight:600}

@@ -307,6 +307,36 @@ def recheck_queue(
     return changed
 
 
+def verdict_is_stale(session: so.Session, item: QueueItem, at: datetime | None = None) -> bool:
+    """Whether an open item's stored reasons differ from what the gate says now.
+
+    Consent, faces and permissions change without every change re-checking the queue at once
+    (the worker does, within a minute): meanwhile a page says "checking" rather than show reasons
+    that no longer hold.
+    """
+    if item.status not in OPEN_STATUSES:
+        return False
+    photo = _load_photos(session, [item.photo_id]).get(item.photo_id)
+    if photo is None:
+        return False
+    done = published_channels(session, item)
+    todo = [c for c in item.channel_list if c not in done]
+    decisions = decide_many(session, [photo], todo, at or utcnow())[photo.id] if todo else {}
+    now = _reason_summary(blocker_entries(decisions))
+    stored = _reason_summary([b for b in blockers_of(item) if b.get("code") != PUBLISH_FAILED])
+    key = lambda r: (str(r["channel"]), str(r["code"]), str(r["face"]))  # noqa: E731
+    return sorted(map(key, now)) != sorted(map(key, stored))
+
+
+def recheck_photos(app: Any, photo_ids: list[int]) -> int:
+    """The queue items of these photos checked by the gate now (a job); the number changed."""
+    rt: Runtime = app.extensions["runtime"]
+    with rt.sessions() as session:
+        changed = recheck_queue(session, rt, photo_ids)
+        session.commit()
+        return len(changed)
+
+
 def cancel(session: so.Session, item: QueueItem, actor: User | None = None) -> None:
     if item.status in ("published", "cancelled"):
         raise QueueError(N_("this item is already %(status)s"), status=item.status)
@@ -790,4 +820,9 @@ def register(jobs: Jobs) -> None:
         return run_publish_job(app, item_id, final).status
 
     jobs.periodic("recheck_queue", crontab(minute="*"), run_recheck)
+
+    @jobs.task("recheck_photos")
+    def recheck_photos_task(app: Any, photo_ids: list[int]) -> int:
+        return recheck_photos(app, photo_ids)
+
     jobs.periodic("publish_due_items", crontab(minute="*"), run_due)

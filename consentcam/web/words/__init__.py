@@ -143,6 +143,11 @@ def setting_help(text: str) -> Markup:
     return Markup(re.sub(r"`([^`]+)`", r"<code>\1</code>", translated))
 
 
+def code(text: str) -> Markup:
+    """A command or setting name inside a sentence, shown as code."""
+    return Markup("<code>%s</code>") % text
+
+
 def init_app(app: Any) -> None:
     app.jinja_env.filters["keep_dates"] = keep_dates
     app.jinja_env.globals.update(
@@ -153,4 +158,5 @@ def init_app(app: Any) -> None:
         setting_help=setting_help,
         quarter_label=quarter_label,
         name_of=name_of,
+        code=code,
     )
