@@ -29,6 +29,7 @@ from consentcam.services import audit as audits
 from consentcam.services.records import record_of_processing
 from consentcam.web import db, runtime
 from consentcam.web.auth import owner_required
+from consentcam.wording import N_
 
 bp = Blueprint("audits", __name__, url_prefix="/audits")
 
@@ -43,6 +44,9 @@ class SignForm(FlaskForm):
     reviewed = BooleanField(
         "I have reviewed this report and its findings", validators=[DataRequired()]
     )
+
+
+SIGNED_OFF = N_("Signed off by %(name)s on %(at)s.")
 
 
 def _run(audit_id: int) -> AuditRun:
@@ -207,11 +211,22 @@ def download(audit_id: int, fmt: str) -> Any:
         body: bytes = render_csv(snapshot).encode("utf-8")
         mime = "text/csv; charset=utf-8"
     else:
+        from consentcam.reports import i18n
         from consentcam.reports.pdf import render_pdf
 
         signed = None
         if run.signed_at:
-            signed = f"Signed off by {run.signer_name} on {run.signed_at:%Y-%m-%d %H:%M} UTC."
+            # In the report's own language and time zone, like the rest of the PDF.
+            language = str(snapshot.get("language") or "en")
+            moment = i18n.environment(language, str(snapshot.get("time_zone") or "")).filters[
+                "moment"
+            ]
+            signed = i18n.gettext(
+                language,
+                SIGNED_OFF,
+                name=run.signer_name or "",
+                at=moment(run.signed_at),
+            )
         body = render_pdf(snapshot, html_sha256=run.report_sha256, signed=signed)
         mime = "application/pdf"
     response = Response(body, mimetype=mime)
