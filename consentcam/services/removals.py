@@ -80,17 +80,21 @@ class RemovalCounts:
     done: int
 
 
-def counts(session: so.Session, now: datetime | None = None) -> RemovalCounts:
-    """Open, overdue and done tasks in one query."""
+def counts(
+    session: so.Session, now: datetime | None = None, person_id: int | None = None
+) -> RemovalCounts:
+    """Open, overdue and done tasks in one query (of one person's, when ``person_id`` is given,
+    so the filter's counts match the list it shows)."""
     now = now or utcnow()
     is_open = RemovalTask.status == "open"
-    row = session.execute(
-        sa.select(
-            sa.func.count().filter(is_open),
-            sa.func.count().filter(is_open, RemovalTask.due_at <= now),
-            sa.func.count().filter(RemovalTask.status == "done"),
-        ).select_from(RemovalTask)
-    ).one()
+    query = sa.select(
+        sa.func.count().filter(is_open),
+        sa.func.count().filter(is_open, RemovalTask.due_at <= now),
+        sa.func.count().filter(RemovalTask.status == "done"),
+    ).select_from(RemovalTask)
+    if person_id is not None:
+        query = query.where(RemovalTask.person_id == person_id)
+    row = session.execute(query).one()
     return RemovalCounts(open=int(row[0]), overdue=int(row[1]), done=int(row[2]))
 
 

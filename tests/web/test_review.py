@@ -186,3 +186,20 @@ def test_review_words_a_confirmed_face_and_the_distance_in_swedish(owner_client,
     assert "0,41" in html and "0.41" not in html
     assert "kontrollera noga" not in html.split("Anna Berg</a>")[-1].split("</p>")[0]
     assert "(bekräftad)" in html
+
+
+def test_face_boxes_are_named_links(owner_client, app) -> None:  # type: ignore[no-untyped-def]
+    import re
+
+    from tests.publishing.conftest import add_photo
+
+    rt = app.extensions["runtime"]
+    with rt.sessions() as s:
+        photo = add_photo(s, rt, [(100, 100, 220, 220), (400, 100, 520, 220)])
+        s.commit()
+        photo_id = photo.id
+    owner_client.post("/language/sv", data={"next": "/"})
+    html = owner_client.get(f"/photos/{photo_id}").get_data(as_text=True)
+    svg = html[html.index('<svg class="face-boxes"') : html.index("</svg>")]
+    assert 'aria-hidden="true"' not in svg
+    assert re.findall(r'aria-label="(Ansikte \d)"', svg) == ["Ansikte 1", "Ansikte 2"]

@@ -67,8 +67,9 @@ def index() -> Any:
         person = db().get(Person, person_id)
         query = query.where(RemovalTask.person_id == person_id)
     rows = db().execute(query.limit(PAGE_SIZE)).all()
-    counts = removals.counts(db(), now)
-    g.removals_overdue = counts.overdue
+    counts = removals.counts(db(), now, person_id or None)
+    # The menu's badge counts everyone's overdue tasks, whatever this list shows.
+    g.removals_overdue = removals.counts(db(), now).overdue if person_id else counts.overdue
     return render_template(
         "removals/index.html",
         rows=rows,
