@@ -49,6 +49,7 @@ from consentcam.services import events
 from consentcam.services.gate import consents_for, supplier_permissions_for
 from consentcam.services.photos import MINI_SIDE, make_mini, mini_key, store_mini
 from consentcam.storage import sha256_bytes
+from consentcam.wording import N_, WordedError
 
 if TYPE_CHECKING:
     from consentcam.jobs import Jobs
@@ -72,7 +73,7 @@ RESCAN_METHOD = (
 )
 
 
-class AuditError(ValueError):
+class AuditError(WordedError, ValueError):
     """An audit cannot be run or signed as asked."""
 
 
@@ -745,7 +746,7 @@ def complete_run(
     from consentcam.reports.html import render_html
 
     if run.signed_at is not None or run.report_key:
-        raise AuditError("this audit run is finished; run a new audit instead")
+        raise AuditError(N_("this audit run is finished; run a new audit instead"))
     quarter = Quarter.parse(run.quarter)
     unaccounted = None
     if run.rescan:
@@ -893,7 +894,7 @@ def register(jobs: Jobs) -> None:
 def read_report(rt: Runtime, run: AuditRun) -> bytes:
     """The stored HTML report, checked against the SHA-256 kept when it was made."""
     if not run.report_key or not run.report_sha256:
-        raise AuditError("this audit has no report yet")
+        raise AuditError(N_("this audit has no report yet"))
     try:
         data = rt.storage.read(run.report_key)
     except FileNotFoundError as exc:
@@ -910,7 +911,7 @@ def read_snapshot(rt: Runtime, run: AuditRun) -> dict[str, Any]:
     """The data behind the report (for CSV and PDF), checked against its SHA-256."""
     expected = summary_of(run).get("snapshot_sha256")
     if not run.report_key or not expected:
-        raise AuditError("this audit has no report yet")
+        raise AuditError(N_("this audit has no report yet"))
     try:
         data = rt.storage.read(snapshot_key(run))
     except FileNotFoundError as exc:
@@ -937,15 +938,15 @@ def sign(
     """
     name = (signer_name or "").strip()
     if run.signed_at is not None:
-        raise AuditError("this audit is signed already; a signed audit cannot be changed")
+        raise AuditError(N_("this audit is signed already; a signed audit cannot be changed"))
     if not run.report_key:
-        raise AuditError("this audit is still running; sign it when the report is ready")
+        raise AuditError(N_("this audit is still running; sign it when the report is ready"))
     if not reviewed:
-        raise AuditError("confirm that you have reviewed the report before signing")
+        raise AuditError(N_("confirm that you have reviewed the report before signing"))
     if not name or len(name) > 200:
-        raise AuditError("type your full name (at most 200 characters) to sign")
+        raise AuditError(N_("type your full name (at most 200 characters) to sign"))
     if not user.is_owner:
-        raise AuditError("only the owner may sign an audit off")
+        raise AuditError(N_("only the owner may sign an audit off"))
     read_report(rt, run)  # refuse to sign a report that no longer matches its hash
     now = utcnow()
     event = events.record(

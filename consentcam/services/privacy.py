@@ -36,7 +36,7 @@ from consentcam.models import (
 from consentcam.runtime import Runtime
 from consentcam.services import events
 from consentcam.services.events import actor_of
-from consentcam.wording import N_
+from consentcam.wording import N_, WordedError
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ Box = tuple[int, int, int, int]
 EXPORT_SIDE = 1600
 
 
-class PrivacyError(ValueError):
+class PrivacyError(WordedError, ValueError):
     """A privacy request cannot be carried out as asked."""
 
 
@@ -58,9 +58,13 @@ class ErasureRefused(PrivacyError):
         self.publication_ids = list(publication_ids)
         posts = ", ".join(f"#{p}" for p in self.publication_ids)
         super().__init__(
-            f"This person is still shown in {len(self.publication_ids)} live post(s) ({posts}). "
-            "Withdraw their consent first; removal tasks follow, and once the posts are down "
-            "the erasure can be done."
+            N_(
+                "This person is still shown in live posts (%(count)s: %(posts)s). Withdraw "
+                "their consent first; removal tasks follow, and once the posts are down the "
+                "erasure can be done."
+            ),
+            count=len(self.publication_ids),
+            posts=posts,
         )
 
 
@@ -437,7 +441,11 @@ def erase_person(
     the caller's transaction's flush; a file another person's row still uses is kept.
     """
     if person.erased_at is not None:
-        raise PrivacyError(f"person {person.id} was erased on {person.erased_at.date()}")
+        raise PrivacyError(
+            N_("person %(person)s was erased on %(date)s"),
+            person=person.id,
+            date=person.erased_at.date().isoformat(),
+        )
     live = live_posts_of(session, person.id)
     if live:
         raise ErasureRefused(person.id, live)

@@ -11,12 +11,13 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from consentcam.models import ApiToken, User, utcnow
 from consentcam.services import events
+from consentcam.wording import N_, WordedError
 
 MIN_PASSWORD = 12
 ROLES = ("owner", "staff")
 
 
-class UserError(ValueError):
+class UserError(WordedError, ValueError):
     pass
 
 
@@ -58,14 +59,14 @@ def create_user(
 ) -> User:
     email = email.strip().lower()
     if "@" not in email:
-        raise UserError(f"{email!r} is not an e-mail address")
+        raise UserError(N_("%(email)s is not an e-mail address"), email=email)
     if role not in ROLES:
-        raise UserError(f"role must be one of {', '.join(ROLES)}")
+        raise UserError(N_("role must be one of %(roles)s"), roles=", ".join(ROLES))
     problem = password_problem(password)
     if problem:
         raise UserError(problem)
     if session.scalar(sa.select(User.id).where(User.email == email)) is not None:
-        raise UserError(f"there is already an account for {email}")
+        raise UserError(N_("there is already an account for %(email)s"), email=email)
     user = User(
         email=email, name=name.strip() or email, password_hash=hash_password(password), role=role
     )
@@ -146,7 +147,7 @@ def user_for_token(session: so.Session, clear: str) -> User | None:
 def deactivate_user(session: so.Session, user: User, actor: User) -> bool:
     """Close an account and end its sessions everywhere; returns False if it was closed already."""
     if user.id == actor.id:
-        raise UserError("you cannot deactivate your own account")
+        raise UserError(N_("you cannot deactivate your own account"))
     if not user.active:
         return False
     if user.is_owner:
@@ -154,7 +155,7 @@ def deactivate_user(session: so.Session, user: User, actor: User) -> bool:
             sa.select(sa.func.count(User.id)).where(User.role == "owner", User.active.is_(True))
         )
         if (owners or 0) <= 1:
-            raise UserError("the last owner cannot be deactivated")
+            raise UserError(N_("the last owner cannot be deactivated"))
     user.active = False
     # The session id carries this version, so every open session of the user stops working.
     user.session_version += 1

@@ -29,6 +29,7 @@ from consentcam.services import audit as audits
 from consentcam.services.records import record_of_processing
 from consentcam.web import db, runtime
 from consentcam.web.auth import owner_required
+from consentcam.web.words import error_text
 from consentcam.wording import N_
 
 bp = Blueprint("audits", __name__, url_prefix="/audits")
@@ -254,7 +255,7 @@ def sign(audit_id: int) -> Any:
         db().commit()
     except (audits.AuditError, audits.ReportTampered) as exc:
         db().rollback()
-        flash(str(exc), "error")
+        flash(error_text(exc), "error")
         return redirect(url_for("audits.detail", audit_id=run.id))
     audits.checkpoint_signed(runtime(), run)
     flash(_("Signed off. The report can no longer be changed."), "success")

@@ -26,6 +26,7 @@ from consentcam.security import MAX_ID
 from consentcam.services import removals
 from consentcam.web import db, fragments
 from consentcam.web.auth import owner_required
+from consentcam.web.words import error_text
 
 bp = Blueprint("removals", __name__, url_prefix="/removals")
 
@@ -118,7 +119,7 @@ def close(task_id: int) -> Any:
     try:
         removals.close_task(db(), task, current_user._get_current_object(), form.note.data)
     except removals.RemovalError as exc:
-        flash(str(exc), "error")
+        flash(error_text(exc), "error")
     else:
         flash(_("Marked as taken down. Thank you."), "success")
     return redirect(url_for("removals.detail", task_id=task.id))

@@ -162,7 +162,7 @@ def users() -> Any:
             )
         except UserError as exc:
             session.rollback()
-            error = str(exc)
+            error = error_text(exc)
         else:
             session.commit()
             flash(_("The account for %(email)s is ready.", email=created.email), "info")
@@ -190,7 +190,7 @@ def deactivate(user_id: int) -> Any:
             )
     except UserError as exc:
         session.rollback()
-        flash(str(exc), "error")
+        flash(error_text(exc), "error")
         return redirect(url_for("settings.users"))
     session.commit()
     return redirect(url_for("settings.users"))
