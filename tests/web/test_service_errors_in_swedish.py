@@ -179,3 +179,17 @@ def test_refusals_of_removals_privacy_audit_users_and_settings_in_swedish(
     assert isinstance(exc, WordedError)
     with app.test_request_context("/", headers=SV):
         assert swedish in error_text(exc)
+
+
+def test_image_library_details_stay_out_of_swedish_refusals(app) -> None:  # type: ignore[no-untyped-def]
+    from consentcam.web.words import error_text
+
+    exc = ImageRejected(
+        "%(name)s: the image data is damaged (%(detail)s)",
+        name="bild.jpg",
+        detail="broken data stream when reading image file",
+    )
+    with app.test_request_context("/", headers=SV):
+        text = error_text(exc)
+    assert text.startswith("bild.jpg: bilddatan är skadad") and "broken data stream" not in text
+    assert "broken data stream" in str(exc)  # the English log and API keep the detail
