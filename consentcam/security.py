@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
 import threading
 import time
+import unicodedata
 from collections import deque
 from dataclasses import dataclass
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 from flask import Flask, Response, jsonify, render_template_string, request
 from flask.wrappers import Request
@@ -35,6 +38,57 @@ DEFAULT_LOGIN_LIMITS = "5/minute;20/hour"
 MAX_ID = 2**31 - 1
 _PERIODS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
 
+_ASCII_ID = re.compile(r"[0-9]{1,10}")
+
+
+def parse_id(raw: object) -> int | None:
+    """A row id from a query or form field: ASCII digits only, 1..MAX_ID, else None.
+
+    ``str.isdigit()`` accepts "²" and other Unicode digits that ``int()`` then refuses (a 500);
+    a strict pattern answers such input like any other non-number.
+    """
+    if not isinstance(raw, str):
+        return None
+    text = raw.strip()
+    if not _ASCII_ID.fullmatch(text):
+        return None
+    value = int(text)
+    return value if 1 <= value <= MAX_ID else None
+
+
+def parse_int(raw: object, low: int, high: int) -> int | None:
+    """A whole number in [low, high] written in ASCII digits (an optional leading minus), else None."""
+    if not isinstance(raw, str) or not re.fullmatch(r"-?[0-9]{1,12}", raw.strip()):
+        return None
+    value = int(raw.strip())
+    return value if low <= value <= high else None
+
+
+def safe_next(target: object, default: str = "/") -> str:
+    r"""A local path to send the browser to after a form, or ``default``.
+
+    Browsers drop tabs and line breaks from a Location and read a backslash as a slash, so
+    ``/\t/evil.example`` and ``/\\evil.example`` would leave the site; only a path that, once
+    those are removed, parses with no scheme and no host (and starts with a single slash) is kept.
+    """
+    if not isinstance(target, str) or not target:
+        return default
+    cleaned = "".join(
+        ch for ch in target if not ch.isspace() and unicodedata.category(ch)[0] != "C"
+    )
+    if cleaned != target or "\\" in target:
+        return default
+    if not cleaned.startswith("/") or cleaned.startswith("//"):
+        return default
+    try:
+        parts = urlsplit(cleaned)
+    except ValueError:
+        return default
+    if parts.scheme or parts.netloc:
+        return default
+    return cleaned
+
+
 TOO_LARGE_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{{ title }}</title><link rel="stylesheet" href="{{ url_for('static', filename='app.css') }}">
@@ -43,7 +97,18 @@ TOO_LARGE_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8">
 
 
 class ClosingRequest(Request):
-    """A request that closes its spooled upload files at teardown, even after a refused body."""
+    """A request that closes its spooled upload files at teardown, even after a refused body,
+    and answers JSON nested too deep for the parser with 400 instead of a RecursionError."""
+
+    def get_json(self, force: bool = False, silent: bool = False, cache: bool = True) -> Any:
+        try:
+            return super().get_json(force=force, silent=silent, cache=cache)
+        except RecursionError:
+            if silent:
+                return None
+            from werkzeug.exceptions import BadRequest
+
+            raise BadRequest("the JSON body is nested too deeply") from None
 
     def _get_file_stream(self, *args: Any, **kwargs: Any) -> Any:
         stream = super()._get_file_stream(*args, **kwargs)
@@ -223,9 +288,12 @@ def init_app(app: Flask) -> None:
         headers.setdefault("Permissions-Policy", "camera=(self), geolocation=(), microphone=()")
         if request.is_secure or (secure and request.scheme == "https"):
             headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
-        if response.mimetype == "text/html":
-            # Pages show people's names and consent: never store them in shared caches.
-            headers.setdefault("Cache-Control", "no-store")
+        if not (request.endpoint or "").endswith("static"):
+            # Pages, photos, JSON, CSV and PDF show people's names, faces and consent: nothing
+            # but the static files may stay in any cache, the browser's own included.
+            cache = headers.get("Cache-Control", "")
+            if "no-store" not in cache:
+                headers["Cache-Control"] = "no-store"
         return response
 
     @app.teardown_request

@@ -368,6 +368,48 @@ def _claim(session: so.Session, item_id: int) -> bool:
     return bool(result.rowcount)
 
 
+#: Where a post on each channel lives: the link pasted back must be on one of these hosts.
+POST_HOSTS: dict[str, tuple[str, ...]] = {
+    "instagram": ("instagram.com",),
+    "facebook": ("facebook.com", "fb.com", "fb.me"),
+}
+
+
+def post_url_problem(channel: str, url: str) -> QueueError | None:
+    """Why ``url`` cannot be the link of a post on ``channel``, or None.
+
+    The link is shown to the owner and in audits as "the post": it must be an https address on
+    the channel's own site (instagram.com for Instagram; facebook.com or fb.com for Facebook), so
+    a mistyped or planted link to another site is refused with a clear message.
+    """
+    import urllib.parse
+
+    if (
+        not url.startswith("https://")
+        or len(url) > 500
+        or any(c.isspace() or ord(c) < 32 for c in url)
+    ):
+        return QueueError(N_("paste the full link of the post, starting with https://"))
+    try:
+        parts = urllib.parse.urlsplit(url)
+        host = (parts.hostname or "").rstrip(".")
+    except ValueError:
+        return QueueError(N_("paste the full link of the post, starting with https://"))
+    name = str(getattr(channel, "value", channel))
+    allowed = POST_HOSTS.get(name)
+    if allowed is None:
+        return None
+    if parts.username or parts.password or not any(
+        host == h or host.endswith("." + h) for h in allowed
+    ):
+        return QueueError(
+            N_("a %(channel)s post's link must be on %(hosts)s"),
+            channel=name.capitalize(),
+            hosts=" / ".join(allowed),
+        )
+    return None
+
+
 def create_public_link(
     session: so.Session, rt: Runtime, cleared_key: str, ttl: timedelta = PUBLIC_LINK_TTL
 ) -> str:
@@ -644,12 +686,9 @@ def record_manual_publication(
 
     channel = parse_channels(channel)[0] if isinstance(channel, str) else channel
     url = (url or "").strip()
-    if (
-        not url.startswith(("https://", "http://"))
-        or len(url) > 500
-        or any(c.isspace() for c in url)
-    ):
-        raise QueueError(N_("paste the full link of the post, starting with https://"))
+    problem = post_url_problem(channel, url)
+    if problem:
+        raise problem
     if channel not in item.channel_list:
         raise QueueError(N_("this item is not queued for %(channel)s"), channel=channel)
     if item.status in ("cancelled", "published"):

@@ -12,6 +12,7 @@ from flask import abort, jsonify, request
 
 from consentcam.domain.types import Channel
 from consentcam.models import ConsentRecord, Person, Photo, utcnow
+from consentcam.security import parse_int
 from consentcam.services import people as people_service
 from consentcam.services.people import ConsentError
 from consentcam.web import db, runtime
@@ -364,9 +365,10 @@ def _int_arg(name: str, default: int, low: int, high: int) -> int:
     raw = request.args.get(name)
     if raw is None:
         return default
-    if not raw.isdigit() or not (low <= int(raw) <= high):
+    value = parse_int(raw, low, high)
+    if value is None:
         abort(400, description=f"{name} must be an integer from {low} to {high}")
-    return int(raw)
+    return value
 
 
 @bp.get("/people")

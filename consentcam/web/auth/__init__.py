@@ -14,6 +14,7 @@ from wtforms import BooleanField, EmailField, PasswordField
 from wtforms.validators import DataRequired, Email
 
 from consentcam.models import User
+from consentcam.security import safe_next
 from consentcam.services import users
 from consentcam.web import LANGUAGES, db, login_manager
 
@@ -66,10 +67,7 @@ def login() -> Any:
             if lang:
                 session["lang"] = lang
             login_user(user, remember=bool(form.remember.data))
-            target = request.args.get("next", "")
-            if not target.startswith("/") or target.startswith("//"):
-                target = url_for("dashboard.index")
-            return redirect(target)
+            return redirect(safe_next(request.args.get("next"), url_for("dashboard.index")))
     return render_template("auth/login.html", form=form)
 
 
@@ -101,7 +99,4 @@ def language(code: str) -> Any:
     if code not in LANGUAGES:
         abort(404)
     session["lang"] = code
-    target = request.form.get("next", "")
-    if not target.startswith("/") or target.startswith("//"):
-        target = url_for("dashboard.index")
-    return redirect(target)
+    return redirect(safe_next(request.form.get("next"), url_for("dashboard.index")))

@@ -37,6 +37,7 @@ from wtforms.validators import DataRequired, Email, Length, Optional
 from consentcam.consent_pdf import consent_form_pdf
 from consentcam.domain.types import Channel
 from consentcam.models import ConsentRecord, Person, Photo, ReferenceUpload
+from consentcam.security import parse_id
 from consentcam.services import people as people_service
 from consentcam.services.people import ConsentError, EvidenceTampered
 from consentcam.web import db, fragments, runtime
@@ -253,7 +254,7 @@ def consent_new(person_id: int) -> Any:
     chosen = {
         "channels": [c for c in request.form.getlist("channels") if c in CHANNELS],
         "scope": "listed" if request.form.get("scope") == "listed" else "all",
-        "photo_ids": [int(v) for v in request.form.getlist("photo_ids") if v.isdigit()],
+        "photo_ids": [n for v in request.form.getlist("photo_ids") if (n := parse_id(v))],
         "evidence_kind": "scan" if request.form.get("evidence_kind") == "scan" else "signature",
     }
     error: str | None = None
