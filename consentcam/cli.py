@@ -415,6 +415,35 @@ def scan(ctx: Context, as_json: bool, paths: tuple[Path, ...]) -> None:
 
 
 @main.group()
+def user() -> None:
+    """Accounts: reset a forgotten password."""
+
+
+@user.command("password")
+@click.argument("email")
+@click.password_option(help="The new password (at least 12 characters).")
+@pass_ctx
+def user_password(ctx: Context, email: str, password: str) -> None:
+    """Set a new password for an account and end all its sessions (a forgotten password)."""
+    import sqlalchemy as sa
+
+    from consentcam.db import session_scope
+    from consentcam.models import User
+    from consentcam.services import users
+
+    problem = users.password_problem(password)
+    if problem:
+        raise click.ClickException(problem)
+    with session_scope(ctx.runtime().sessions) as s:
+        account = s.scalar(sa.select(User).where(User.email == email.strip().lower()))
+        if account is None:
+            raise click.ClickException(f"no account for {email}")
+        account.password_hash = users.hash_password(password)
+        users.sign_out_everywhere(s, account)
+    click.echo(f"new password set for {email}; every session of it is ended")
+
+
+@main.group()
 def person() -> None:
     """People and their consent."""
 

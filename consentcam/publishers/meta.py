@@ -45,6 +45,7 @@ def graph_url_problem(url: str) -> str | None:
         return None
     return "the Graph API address must be https://graph.facebook.com/..."
 
+
 # Graph API error codes that mean "slow down": application, user, page and custom rate limits.
 RATE_LIMIT_CODES = frozenset({4, 17, 32, 613})
 EXPIRED_TOKEN_CODE = 190

@@ -399,8 +399,10 @@ def post_url_problem(channel: str, url: str) -> QueueError | None:
     allowed = POST_HOSTS.get(name)
     if allowed is None:
         return None
-    if parts.username or parts.password or not any(
-        host == h or host.endswith("." + h) for h in allowed
+    if (
+        parts.username
+        or parts.password
+        or not any(host == h or host.endswith("." + h) for h in allowed)
     ):
         return QueueError(
             N_("a %(channel)s post's link must be on %(hosts)s"),

@@ -122,7 +122,7 @@ def test_queue_publish_by_hand_and_block_on_withdrawal(live_server, browser_page
     # Posted by hand: Publish now, download the cleared copy, paste the post's link.
     page.click("button.primary:has-text('Publish now')")
     assert "Publishing started." in page.locator(".flash").first.inner_text()
-    download_link = page.locator("a.button.primary", has_text="Download the cleared photo")
+    download_link = page.locator("button.primary", has_text="Download the cleared photo")
     deadline = time.monotonic() + 60
     while download_link.count() == 0:  # the worker takes the item; the page does not poll
         assert time.monotonic() < deadline, "the worker never took the item for publishing"

@@ -341,10 +341,14 @@ def cancel(item_id: int) -> Any:
     return redirect(url_for("queue.index"))
 
 
-@bp.route("/queue/<int:item_id>/download/<channel>")
+@bp.post("/queue/<int:item_id>/download/<channel>")
 @login_required
 def download(item_id: int, channel: str) -> Any:
-    """The cleared copy, to post by hand (never the original)."""
+    """The cleared copy, to post by hand (never the original).
+
+    A POST with the form's CSRF token: the download is recorded as an event, and a GET must
+    change nothing (a link preview or a prefetch would otherwise record one).
+    """
     session = db()
     item = _item(item_id)
     if channel not in item.channel_list:
