@@ -96,7 +96,17 @@ def person_name(name: str) -> str:
     name = name.strip()
     if not name:
         raise ConsentError(N_("a person needs a name"))
+    if hidden_characters(name):
+        raise ConsentError(N_("a name cannot contain control characters or text-direction marks"))
     return name
+
+
+def hidden_characters(text: str) -> bool:
+    """True when ``text`` holds a control character (NUL, line breaks) or an invisible format
+    character such as U+202E, which reverses how the rest of a name is shown."""
+    import unicodedata
+
+    return any(unicodedata.category(ch) in ("Cc", "Cf") for ch in text)
 
 
 def add_person(
@@ -115,8 +125,14 @@ def add_person(
     )
     session.add(person)
     session.flush()
+    # The name goes into the log sealed with the person's own key, shredded at erasure.
     events.record(
-        session, "person.added", f"person:{person.id}", {"name": name}, actor=_actor(actor)
+        session,
+        "person.added",
+        f"person:{person.id}",
+        personal={"name": name},
+        person_id=person.id,
+        actor=_actor(actor),
     )
     return person
 
@@ -369,9 +385,13 @@ def search_people(
     where = [Person.erased_at.is_(None)]
     text = query.strip()
     if text:
-        like = f"%{text.lower()}%"
+        # Literal text: a % or _ someone types is not a wildcard.
+        needle = text.lower()
         where.append(
-            sa.or_(sa.func.lower(Person.name).like(like), sa.func.lower(Person.email).like(like))
+            sa.or_(
+                sa.func.lower(Person.name).contains(needle, autoescape=True),
+                sa.func.lower(Person.email).contains(needle, autoescape=True),
+            )
         )
     total = session.scalar(sa.select(sa.func.count(Person.id)).where(*where)) or 0
     people = list(

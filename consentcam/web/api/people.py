@@ -488,6 +488,8 @@ def update_person(person_id: int) -> Any:
 )
 def list_consents(person_id: int) -> Any:
     person = get_or_404(Person, person_id)
+    if person.erased_at is not None:
+        abort(404, description="this person was erased")
     return jsonify({"consents": [consent_json(c) for c in person.consents]})
 
 
@@ -558,4 +560,8 @@ def give_consent(person_id: int) -> Any:
 @bp.get("/consents/<int:consent_id>")
 @documented("/consents/{consent_id}", "GET", "One consent record", tag="consent", response=CONSENT)
 def get_consent(consent_id: int) -> Any:
-    return jsonify(consent_json(get_or_404(ConsentRecord, consent_id)))
+    record = get_or_404(ConsentRecord, consent_id)
+    erased = db().scalar(sa.select(Person.erased_at).where(Person.id == record.person_id))
+    if erased is not None:
+        abort(404, description="this person was erased")
+    return jsonify(consent_json(record))

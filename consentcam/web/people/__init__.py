@@ -356,6 +356,8 @@ def evidence(person_id: int, consent_id: int) -> Any:
     record = db().get(ConsentRecord, consent_id)
     if record is None or record.person_id != person_id or not record.evidence_key:
         abort(404)
+    if record.person.erased_at is not None:
+        abort(404)
     try:
         data = people_service.read_evidence(runtime(), record)
     except EvidenceTampered as exc:
