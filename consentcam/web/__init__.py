@@ -127,7 +127,14 @@ def create_app(
             for ep, label in NAV
             if ep in app.view_functions and (owner or ep not in OWNER_ONLY_NAV)
         ]
-        return {"LANGUAGES": LANGUAGES, "current_language": select_locale(), "nav_links": nav}
+        from consentcam.security import public_base
+
+        return {
+            "LANGUAGES": LANGUAGES,
+            "current_language": select_locale(),
+            "nav_links": nav,
+            "no_public_url": public_base(app.config) is None,
+        }
 
     return app
 

@@ -200,3 +200,10 @@ def end_session(session_id: int) -> Any:
         return redirect(url_for("auth.login"))
     flash(_("That device is signed out."), "info")
     return redirect(url_for("auth.account"))
+
+
+def init_app(app: Any) -> None:
+    """Sign-in failures are limited per address and per account (see security.limit_sign_in)."""
+    from consentcam.security import limit_sign_in
+
+    limit_sign_in(app, "auth.login")

@@ -37,7 +37,7 @@ from wtforms.validators import DataRequired, Email, Length, Optional
 from consentcam.consent_pdf import consent_form_pdf
 from consentcam.domain.types import Channel
 from consentcam.models import ConsentRecord, Person, Photo, ReferenceUpload
-from consentcam.security import parse_id
+from consentcam.security import parse_id, public_base
 from consentcam.services import people as people_service
 from consentcam.services.people import ConsentError, EvidenceTampered
 from consentcam.web import db, fragments, runtime
@@ -64,12 +64,16 @@ def _person(person_id: int) -> Person:
     return person
 
 
-def record_url(person_id: int) -> str:
-    """The person's page as an absolute URL, on PUBLIC_URL when the instance has one."""
-    base = (current_app.config.get("PUBLIC_URL") or "").rstrip("/")
-    if base:
-        return base + url_for("people.detail", person_id=person_id)
-    return url_for("people.detail", person_id=person_id, _external=True)
+def record_url(person_id: int) -> str | None:
+    """The person's page as an absolute URL on PUBLIC_URL, or None while it is not set.
+
+    Never from the request's Host header (anyone can send "Host: evil.example"), and never a
+    loopback address, which no phone scanning the printed form could open.
+    """
+    base = public_base(current_app.config)
+    if base is None:
+        return None
+    return base + url_for("people.detail", person_id=person_id)
 
 
 class PersonForm(FlaskForm):
