@@ -498,6 +498,12 @@ class PublicLink(Base):
     id: so.Mapped[int] = so.mapped_column(primary_key=True)
     token_hash: so.Mapped[str] = so.mapped_column(sa.String(64), unique=True)
     cleared_copy_key: so.Mapped[str] = so.mapped_column(sa.String(300))
+    # The cleared copy by its SHA-256 (the link serves that copy, never a path read from the row)
+    # and the photo it shows (a withdrawal revokes the links to photos of that person).
+    cleared_sha256: so.Mapped[str | None] = so.mapped_column(sa.String(64))
+    photo_id: so.Mapped[int | None] = so.mapped_column(
+        sa.ForeignKey("photo.id", ondelete="CASCADE"), index=True
+    )
     expires_at: so.Mapped[datetime]
     created_at: so.Mapped[datetime] = so.mapped_column(default=utcnow)
 

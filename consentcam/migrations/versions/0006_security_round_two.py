@@ -57,6 +57,17 @@ def upgrade() -> None:
         batch.add_column(
             sa.Column("may_publish", sa.Boolean(), nullable=False, server_default=sa.false())
         )
+    with op.batch_alter_table("public_link") as batch:
+        batch.add_column(sa.Column("cleared_sha256", sa.String(length=64), nullable=True))
+        batch.add_column(sa.Column("photo_id", sa.Integer(), nullable=True))
+        batch.create_index(batch.f("ix_public_link_photo_id"), ["photo_id"], unique=False)
+        batch.create_foreign_key(
+            batch.f("fk_public_link_photo_id_photo"),
+            "photo",
+            ["photo_id"],
+            ["id"],
+            ondelete="CASCADE",
+        )
     with op.batch_alter_table("api_token") as batch:
         batch.add_column(sa.Column("expires_at", when, nullable=True))
         batch.add_column(
@@ -70,6 +81,11 @@ def downgrade() -> None:
         batch.drop_column("expires_at")
     with op.batch_alter_table("user") as batch:
         batch.drop_column("may_publish")
+    with op.batch_alter_table("public_link") as batch:
+        batch.drop_constraint(batch.f("fk_public_link_photo_id_photo"), type_="foreignkey")
+        batch.drop_index(batch.f("ix_public_link_photo_id"))
+        batch.drop_column("photo_id")
+        batch.drop_column("cleared_sha256")
     op.drop_table("person_key")
     op.drop_index(op.f("ix_user_session_expires_at"), table_name="user_session")
     op.drop_index(op.f("ix_user_session_user_id"), table_name="user_session")
