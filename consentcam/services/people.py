@@ -254,6 +254,18 @@ def has_biometric_consent(session: so.Session, person: Person, at: datetime | No
     )
 
 
+def _clean_reference(rt: Runtime, image: bytes, name: str) -> bytes:
+    """A reference photo as it is kept: re-encoded like every stored image (no EXIF, GPS, comments
+    or trailing bytes), so neither the files nor a person's export carry more than the pixels."""
+    from consentcam.faces.decode import ImageRejected
+    from consentcam.services.photos import reencode
+
+    try:
+        return reencode(image, max_pixels=int(rt.settings["MAX_PIXELS"]), name=name).data
+    except ImageRejected as exc:
+        raise ConsentError(exc.template, **exc.params) from exc
+
+
 def require_biometric_consent(session: so.Session, person: Person) -> None:
     """Refuse reference photos for someone without active biometric consent."""
     if not has_biometric_consent(session, person):
@@ -288,7 +300,12 @@ def enrol_reference(
             count=len(result.faces),
         )
     digest = hashlib.sha256(image).hexdigest()
-    key = stored_key or rt.storage.put("references", rt.vault.encrypt(image), "bin")[0]
+    key = (
+        stored_key
+        or rt.storage.put("references", rt.vault.encrypt(_clean_reference(rt, image, name)), "bin")[
+            0
+        ]
+    )
     ref = ReferenceFace(
         person=person,
         source_key=key,
@@ -694,7 +711,9 @@ def queue_reference(
         probe(image, max_pixels=rt.settings["MAX_PIXELS"], name=name)
     except ImageRejected as exc:
         raise ConsentError(exc.template, **exc.params) from exc
-    key, _ = rt.storage.put("references", rt.vault.encrypt(image), "bin")
+    key, _ = rt.storage.put(
+        "references", rt.vault.encrypt(_clean_reference(rt, image, name)), "bin"
+    )
     upload = ReferenceUpload(
         person_id=person.id,
         original_name=(name or "reference")[:300],
