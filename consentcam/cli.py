@@ -57,6 +57,9 @@ pass_ctx = click.make_pass_decorator(Context)
 @click.pass_context
 def main(ctx: click.Context, instance: Path) -> None:
     """consentcam: no face goes online without a signed permission."""
+    # Everything the app creates (database, WAL, queue, media, reports) is its user's alone.
+    previous = os.umask(0o077)
+    ctx.call_on_close(lambda: os.umask(previous))
     ctx.obj = Context(instance.resolve())
     ctx.call_on_close(ctx.obj.close)
 
@@ -125,6 +128,9 @@ def init(
     with rt.sessions() as session:
         users.create_user(session, owner_email, owner_name, owner_password, role="owner")
         session.commit()
+    from consentcam.storage import make_private
+
+    make_private(ctx.instance, deep=True)
     click.echo(f"Instance ready at {ctx.instance}. Start it with: consentcam serve")
 
 
@@ -164,6 +170,9 @@ def serve(
     require_engine(load=False)
     rt = ctx.runtime()
     upgrade(rt.engine)
+    from consentcam.storage import make_private
+
+    make_private(ctx.instance)  # an instance made before this version: its files too
     worker = None
     if not no_worker:
         # The worker is its own process, so face detection never runs in a web thread.
