@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +43,8 @@ class Context:
             self._rt = None
 
 
-pass_ctx = click.make_pass_decorator(Context)
+# Typed, so that commands in other modules (consentcam.commands) stay typed under it.
+pass_ctx: Callable[[Callable[..., Any]], Callable[..., Any]] = click.make_pass_decorator(Context)
 
 
 #: waitress limits of `consentcam serve`: a connection idle for 30 s is closed (waitress: 120 s),

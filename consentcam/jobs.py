@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from huey import Huey, MemoryHuey, RedisHuey, SqliteHuey
@@ -21,6 +22,7 @@ log = logging.getLogger(__name__)
 # Each module has `register(jobs)` that declares its tasks.
 TASK_MODULES = (
     "consentcam.services.scanning",
+    "consentcam.services.marking",
     "consentcam.services.enrolment",
     "consentcam.services.removals",
     "consentcam.services.publishing",
@@ -49,7 +51,7 @@ class Jobs:
         self.huey = huey
         self.tasks: dict[str, TaskWrapper] = {}
 
-    def task(self, name: str, **options: Any) -> Any:
+    def task(self, name: str, **options: Any) -> Callable[[Callable[..., Any]], TaskWrapper]:
         """Register `fn(app, *args)` as a huey task named `name`."""
 
         def decorator(fn: Any) -> TaskWrapper:

@@ -308,6 +308,14 @@ class Photo(Base):
     scan_seconds: so.Mapped[float | None]
     reviewed_at: so.Mapped[datetime | None]
     thumbnail_key: so.Mapped[str | None] = so.mapped_column(sa.String(300))
+    # A person's word that everyone in the photo is marked; the gate clears nothing without it.
+    # Undone (set back to None) whenever the photo's faces change.
+    faces_confirmed_at: so.Mapped[datetime | None]
+    faces_confirmed_by_id: so.Mapped[int | None] = so.mapped_column(
+        sa.ForeignKey("user.id", ondelete="SET NULL")
+    )
+    # Who confirmed, by name, so the record outlives the user's account.
+    faces_confirmed_by: so.Mapped[str | None] = so.mapped_column(sa.String(254))
 
     faces: so.Mapped[list[Face]] = so.relationship(
         back_populates="photo", order_by="Face.number", cascade="all, delete-orphan"
@@ -328,6 +336,10 @@ class Face(Base):
     top: so.Mapped[int]
     right: so.Mapped[int]
     bottom: so.Mapped[int]
+    # detected (by the scanner) | manual (drawn by hand around a face the scanner missed)
+    source: so.Mapped[str] = so.mapped_column(
+        sa.String(10), default="detected", server_default="detected"
+    )
     state: so.Mapped[str] = so.mapped_column(sa.String(20), default="pending", index=True)
     person_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("person.id"), index=True)
     suggested_person_id: so.Mapped[int | None] = so.mapped_column(
@@ -467,6 +479,9 @@ class Publication(Base):
     )
     live: so.Mapped[bool] = so.mapped_column(default=True, index=True)
     removed_at: so.Mapped[datetime | None]
+    # The photo's confirmation that everyone in it was marked, as it stood when this went out;
+    # None for a post that went out without one (the audit lists those).
+    faces_confirmed_at: so.Mapped[datetime | None]
 
     photo: so.Mapped[Photo] = so.relationship()
     faces: so.Mapped[list[PublicationFace]] = so.relationship(cascade="all, delete-orphan")

@@ -19,6 +19,7 @@ FINDING_LABELS = {
     "supplier_permission_lapsed": "Supplier permission lapsed",
     "cleared_copy_missing": "Published copy missing",
     "unaccounted_face": "Face nobody accounts for (re-scan)",
+    "published_unconfirmed": "Went out before everyone in it was confirmed marked",
 }
 
 STATUS_WORDS = {
@@ -43,10 +44,9 @@ STATUS_WORDS = {
 
 def channel_label(code: str) -> str:
     try:
-        label = Channel(code).label
+        return Channel(code).heading
     except ValueError:
         return code
-    return label[:1].upper() + label[1:]
 
 
 def words(status: str | None) -> str:

@@ -29,6 +29,7 @@ from consentcam.domain.audit import (
     consent_status_now,
 )
 from consentcam.domain.types import Channel, Consent, FaceState, Scope, SupplierPermission
+from consentcam.domain.vocabulary import iso as _iso
 from consentcam.models import (
     AuditRun,
     Event,
@@ -91,10 +92,6 @@ def quarter_signed(session: so.Session, quarter: Quarter | str) -> bool:
 
 
 # --- Building the audit ----------------------------------------------------------------------
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None
 
 
 def _in_scope(quarter: Quarter) -> sa.ColumnElement[bool]:
@@ -336,6 +333,7 @@ _PUB_COLUMNS = so.Bundle(
     Publication.removed_at,
     Publication.cleared_copy_key,
     Publication.supplier_permission_id,
+    Publication.faces_confirmed_at,
 )
 _PHOTO_COLUMNS = so.Bundle(
     "photo",
@@ -344,6 +342,7 @@ _PHOTO_COLUMNS = so.Bundle(
     Photo.original_name,
     Photo.supplier_id,
     Photo.thumbnail_key,
+    Photo.faces_confirmed_at,
 )
 
 
@@ -467,6 +466,8 @@ def build_snapshot(
                 faces=tuple(faces),
                 supplier_permission_id_at_publish=row.supplier_permission_id,
                 unaccounted_faces_on_rescan=unaccounted.get(pub_id) if rescan else None,
+                faces_confirmed_at_publish=row.faces_confirmed_at is not None,
+                faces_confirmed_now=p.photo.faces_confirmed_at is not None,
             )
         )
     task_views = [RemovalTaskView(t.id, t.publication_id, t.due_at, t.closed_at) for t in tasks]
@@ -558,6 +559,7 @@ def build_snapshot(
                 "cleared_copy_present": present[pub_id],
                 "supplier_permission": perm,
                 "unaccounted": unaccounted.get(pub_id) if rescan else None,
+                "faces_confirmed_at": _iso(row.faces_confirmed_at),
                 "status": status,
                 "finding_count": findings_by_pub.get(pub_id, 0),
                 "faces": face_lines,

@@ -17,7 +17,13 @@ from consentcam.domain.events import (
     event_hash,
     verify_chain,
 )
-from consentcam.models import Event, PersonKey, utcnow
+from consentcam.models import Event, PersonKey, User, utcnow
+
+
+def actor_of(user: User | None) -> str | None:
+    """Who did it, as the event log names them: the user's e-mail (None: the app itself)."""
+    return user.email if user else None
+
 
 # Any constant works; it only has to be the same for every writer of the log.
 _PG_LOCK_KEY = 0x636F6E73

@@ -39,6 +39,7 @@ def photo_view(photo: Photo) -> PhotoView:
         scan_state=ScanState(photo.scan_state),
         supplier_id=photo.supplier_id,
         faces=tuple(face_view(f) for f in photo.faces),
+        faces_confirmed=photo.faces_confirmed_at is not None,
     )
 
 

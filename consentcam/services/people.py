@@ -12,6 +12,7 @@ from importlib import resources
 import sqlalchemy as sa
 import sqlalchemy.orm as so
 
+from consentcam.domain import vocabulary
 from consentcam.domain.types import Channel, Scope
 from consentcam.models import (
     ConsentChannel,
@@ -31,10 +32,11 @@ from consentcam.models import (
 )
 from consentcam.runtime import Runtime
 from consentcam.services import events
+from consentcam.services.events import actor_of as _actor
 from consentcam.services.scanning import scan_settings, template_bytes
 from consentcam.wording import N_, WordedError
 
-EVIDENCE_TYPES = {"image/png": "png", "image/jpeg": "jpg", "application/pdf": "pdf"}
+EVIDENCE_TYPES = vocabulary.EVIDENCE_EXTENSIONS
 LANGUAGES = ("en", "sv")
 
 
@@ -138,21 +140,7 @@ def add_person(
 
 
 def parse_channels(values: Iterable[str]) -> list[Channel]:
-    out: list[Channel] = []
-    for raw in values:
-        for part in str(raw).replace(",", " ").split():
-            try:
-                channel = Channel(part.strip().lower())
-            except ValueError as exc:
-                allowed = ", ".join(c.value for c in Channel)
-                raise ConsentError(
-                    N_("unknown channel %(channel)r (use %(allowed)s)"),
-                    channel=part,
-                    allowed=allowed,
-                ) from exc
-            if channel not in out:
-                out.append(channel)
-    return out
+    return list(vocabulary.parse_channels(values, ConsentError))
 
 
 def give_consent(
@@ -322,10 +310,6 @@ def enrol_reference(
         actor=_actor(actor),
     )
     return ref
-
-
-def _actor(user: User | None) -> str | None:
-    return user.email if user else None
 
 
 # --- Editing and listing people -------------------------------------------------------------

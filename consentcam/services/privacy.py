@@ -18,6 +18,8 @@ import sqlalchemy.orm as so
 from PIL import Image
 
 from consentcam.domain.retention import PersonActivity, parse_period, plan_purge
+from consentcam.domain.vocabulary import EVIDENCE_EXTENSIONS
+from consentcam.domain.vocabulary import iso as _iso
 from consentcam.models import (
     ConsentRecord,
     Event,
@@ -35,6 +37,7 @@ from consentcam.models import (
 )
 from consentcam.runtime import Runtime
 from consentcam.services import events
+from consentcam.services.events import actor_of
 
 log = logging.getLogger(__name__)
 
@@ -60,10 +63,6 @@ class ErasureRefused(PrivacyError):
             "Withdraw their consent first; removal tasks follow, and once the posts are down "
             "the erasure can be done."
         )
-
-
-def actor_of(user: User | None) -> str | None:
-    return user.email if user else None
 
 
 # --- Who is shown where ----------------------------------------------------------------------
@@ -125,11 +124,7 @@ def photo_with_others_blurred(rt: Runtime, photo: Photo, person_id: int) -> byte
     return buf.getvalue()
 
 
-_EXT = {"image/png": "png", "image/jpeg": "jpg", "application/pdf": "pdf"}
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value else None
+_EXT = EVIDENCE_EXTENSIONS
 
 
 @dataclass

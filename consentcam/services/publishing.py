@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 import sqlalchemy.orm as so
 
+from consentcam.domain import vocabulary
 from consentcam.domain.gate import GateDecision
 from consentcam.domain.types import Channel
 from consentcam.models import (
@@ -43,6 +44,7 @@ from consentcam.models import (
 from consentcam.publishers.base import PublisherError, PublishRequest
 from consentcam.runtime import Runtime
 from consentcam.services import events
+from consentcam.services.events import actor_of as _actor
 from consentcam.services.gate import decide_many
 from consentcam.wording import N_, WordedError
 
@@ -71,33 +73,12 @@ class PublishOutcome:
     message: str = ""
 
 
-def _actor(user: User | None) -> str | None:
-    return user.email if user else None
-
-
 def parse_channels(values: Iterable[str] | str) -> list[str]:
     """Channel names in a stable order; refuses unknown names and an empty choice."""
-    if isinstance(values, str):
-        values = [values]
-    chosen: list[str] = []
-    for raw in values:
-        if not isinstance(raw, str):
-            raise QueueError(N_("channels must be names such as instagram or facebook"))
-        for part in raw.replace(",", " ").split():
-            try:
-                name = Channel(part.strip().lower()).value
-            except ValueError:
-                allowed = ", ".join(c.value for c in Channel)
-                raise QueueError(
-                    N_("unknown channel %(channel)r (use %(allowed)s)"),
-                    channel=part,
-                    allowed=allowed,
-                ) from None
-            if name not in chosen:
-                chosen.append(name)
+    chosen = vocabulary.parse_channels(values, QueueError)
     if not chosen:
         raise QueueError(N_("choose at least one channel"))
-    return [c.value for c in Channel if c.value in chosen]
+    return [c.value for c in chosen]
 
 
 def blockers_of(item: QueueItem) -> list[dict[str, Any]]:
@@ -523,6 +504,7 @@ def _record_publication(
         cleared_copy_sha256=cleared_sha256,
         supplier_permission_id=supplier_ids[0] if supplier_ids else None,
         live=True,
+        faces_confirmed_at=photo.faces_confirmed_at,
     )
     publication.faces = [
         PublicationFace(
@@ -552,6 +534,7 @@ def _record_publication(
                 for f in publication.faces
             ],
             "supplier_permission": publication.supplier_permission_id,
+            "faces_confirmed_at": photo.faces_confirmed_at,
         },
         actor=_actor(actor) or "publisher",
     )

@@ -33,9 +33,26 @@ def password_problem(password: str) -> str | None:
     return None
 
 
+#: Werkzeug's scrypt at its full strength (N=2**15, r=8, p=1): salted and deliberately slow.
+PASSWORD_METHOD = "scrypt"
+_password_method = PASSWORD_METHOD
+
+
+def use_password_method(method: str) -> None:
+    """Hash new passwords with another scrypt cost, such as "scrypt:256:8:1".
+
+    Only the test suite calls this, to make its hundreds of accounts cheap; the app never does,
+    so every process of the app hashes with PASSWORD_METHOD. Each stored hash names its own
+    method, so checking a password works whichever method made the hash.
+    """
+    global _password_method
+    if method.split(":", 1)[0] != "scrypt":
+        raise ValueError(f"passwords are hashed with scrypt, not {method!r}")
+    _password_method = method
+
+
 def hash_password(password: str) -> str:
-    # scrypt: salted and deliberately slow.
-    return generate_password_hash(password, method="scrypt")
+    return generate_password_hash(password, method=_password_method)
 
 
 def create_user(
@@ -71,14 +88,21 @@ def authenticate(session: so.Session, email: str, password: str) -> User | None:
     user = session.scalar(sa.select(User).where(User.email == email.strip().lower()))
     if user is None or not user.active:
         # Spend the same time as a real check, so the answer does not reveal which e-mails exist.
-        check_password_hash(_DUMMY_HASH, password)
+        check_password_hash(_dummy_hash(), password)
         return None
     if not check_password_hash(user.password_hash, password):
         return None
     return user
 
 
-_DUMMY_HASH = generate_password_hash("not a real password", method="scrypt")
+_DUMMY_HASHES: dict[str, str] = {}
+
+
+def _dummy_hash() -> str:
+    method = _password_method
+    if method not in _DUMMY_HASHES:
+        _DUMMY_HASHES[method] = generate_password_hash("not a real password", method=method)
+    return _DUMMY_HASHES[method]
 
 
 def may_publish(user: object) -> bool:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 import sqlalchemy.orm as so
 
+from consentcam.domain import vocabulary
 from consentcam.domain.types import Channel, utc_day
 from consentcam.domain.withdrawal import (
     PublicationView,
@@ -36,6 +37,7 @@ from consentcam.models import (
 from consentcam.runtime import Runtime
 from consentcam.services import events
 from consentcam.services.gate import consents_for
+from consentcam.wording import N_, WordedError
 
 if TYPE_CHECKING:
     from consentcam.publishers.base import Publisher
@@ -48,7 +50,7 @@ _OPEN_QUEUE = ("ready", "scheduled")
 PublisherLookup = Callable[[so.Session, Runtime, str], "Publisher"]
 
 
-class WithdrawalError(ValueError):
+class WithdrawalError(WordedError, ValueError):
     """A withdrawal request that cannot be carried out as asked; the message says why."""
 
 
@@ -136,18 +138,9 @@ def parse_channels(value: Any) -> frozenset[Channel]:
     """Read the channels to withdraw: "all", or a list of channel names (empty: none)."""
     if value is None or value == "all":
         return frozenset(Channel)
-    if isinstance(value, str):
-        value = value.replace(",", " ").split()
-    if not isinstance(value, list | tuple | set | frozenset):
-        raise WithdrawalError('channels must be "all" or a list of channel names')
-    out: set[Channel] = set()
-    for raw in value:
-        try:
-            out.add(Channel(str(raw).strip().lower()))
-        except ValueError as exc:
-            allowed = ", ".join(c.value for c in Channel)
-            raise WithdrawalError(f"unknown channel {raw!r} (use {allowed})") from exc
-    return frozenset(out)
+    if not isinstance(value, str | list | tuple | set | frozenset):
+        raise WithdrawalError(N_('channels must be "all" or a list of channel names'))
+    return frozenset(vocabulary.parse_channels(value, WithdrawalError))
 
 
 def default_publisher_lookup(session: so.Session, rt: Runtime, channel: str) -> Publisher:

@@ -110,7 +110,13 @@ def publish(
     faces=None,
     key: str | None = "make",
     permission_id: int | None = None,
+    confirmed: bool = True,
 ) -> Publication:
+    """A live post of ``photo``; unless ``confirmed`` is False, someone had confirmed that
+    everyone in the photo was marked before it went out, as the gate requires."""
+    if confirmed and photo.faces_confirmed_at is None:
+        photo.faces_confirmed_at = at
+        photo.faces_confirmed_by = "owner@example.com"
     pub = Publication(
         photo_id=photo.id,
         channel=channel,
@@ -120,6 +126,7 @@ def publish(
         cleared_copy_key=cleared_copy(rt, photo) if key == "make" else key,
         supplier_permission_id=permission_id,
         live=True,
+        faces_confirmed_at=photo.faces_confirmed_at if confirmed else None,
     )
     session.add(pub)
     session.flush()

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from flask import abort, jsonify, request
 
 from consentcam.domain.types import Channel
+from consentcam.domain.vocabulary import iso
 from consentcam.models import ConsentRecord, Person, Photo, utcnow
 from consentcam.security import parse_int
 from consentcam.services import people as people_service
@@ -194,10 +195,6 @@ CONSENT_NEW_DEF: dict[str, Any] = {
     "additionalProperties": False,
 }
 CONSENT_NEW = schema("ConsentNew", CONSENT_NEW_DEF)
-
-
-def iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value else None
 
 
 def get_or_404(model: Any, ident: int) -> Any:

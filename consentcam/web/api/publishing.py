@@ -10,6 +10,7 @@ import sqlalchemy.orm as so
 from flask import Response, abort, current_app, jsonify, request
 
 from consentcam.domain.types import Channel
+from consentcam.domain.vocabulary import iso as _iso
 from consentcam.models import Publication, QueueItem
 from consentcam.security import MAX_ID, parse_id, parse_int
 from consentcam.services import publishing
@@ -213,10 +214,6 @@ LIMIT_PARAMS = [
         "schema": {"type": "integer", "minimum": 0, "maximum": MAX_ID, "default": 0},
     },
 ]
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value else None
 
 
 def _paging() -> tuple[int, int]:

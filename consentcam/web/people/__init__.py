@@ -36,6 +36,7 @@ from wtforms.validators import DataRequired, Email, Length, Optional
 
 from consentcam.consent_pdf import consent_form_pdf
 from consentcam.domain.types import Channel
+from consentcam.domain.vocabulary import EVIDENCE_EXTENSIONS
 from consentcam.models import ConsentRecord, Person, Photo, ReferenceUpload
 from consentcam.security import parse_id, public_base
 from consentcam.services import people as people_service
@@ -50,7 +51,7 @@ log = logging.getLogger(__name__)
 PER_PAGE = 50
 PHOTO_CHOICES = 60
 CHANNELS = tuple(c.value for c in Channel)
-EVIDENCE_EXT = {"image/png": "png", "image/jpeg": "jpg", "application/pdf": "pdf"}
+EVIDENCE_EXT = EVIDENCE_EXTENSIONS
 
 
 def _user() -> Any:

@@ -10,34 +10,30 @@ from flask_babel import get_translations
 from flask_babel import gettext as _
 from markupsafe import Markup, escape
 
+from consentcam.domain.types import Channel
+
 # A day or a moment as the gate words it: 2026-11-25, or 2026-11-25 14:30.
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}(?: \d{2}:\d{2}(?::\d{2})?)?")
 
 
 def channel_name(code: str) -> str:
     """A channel as a heading or a badge: "Instagram", "Website"."""
-    names = {
-        "instagram": "Instagram",
-        "facebook": "Facebook",
-        "website": _("Website"),
-        "print": _("Print"),
-    }
-    return names.get(code, code)
+    try:
+        return _(Channel(code).heading)
+    except ValueError:
+        return code
 
 
 def channel_in_sentence(code: str) -> str:
     """A channel inside a sentence: "Instagram", "the website"."""
-    names = {
-        "instagram": "Instagram",
-        "facebook": "Facebook",
-        "website": _("the website"),
-        "print": _("print"),
-    }
-    return names.get(code, code)
+    try:
+        return _(Channel(code).label)
+    except ValueError:
+        return code
 
 
 def channel_names() -> dict[str, str]:
-    return {code: channel_name(code) for code in ("instagram", "facebook", "website", "print")}
+    return {channel.value: channel_name(channel.value) for channel in Channel}
 
 
 def blocker_text(
@@ -59,6 +55,8 @@ def blocker_text(
         return _("This photo has not been scanned for faces yet.")
     if code == "scan_failed":
         return _("The face scan of this photo failed; scan it again before publishing.")
+    if code == "faces_unconfirmed":
+        return _("Nobody has confirmed yet that everyone in this photo is marked.")
     if code == "face_unreviewed":
         return _("Face %(face)s: nobody has said yet who this is.", face=face)
     if code == "face_suggested_only":
