@@ -70,8 +70,16 @@ def checkpoint(engine: sa.Engine) -> None:
     """
     if engine.dialect.name != "sqlite":
         return
-    with engine.connect() as conn:
-        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    # On the driver's connection, outside any transaction (SQLAlchemy would BEGIN first, and a
+    # checkpoint inside a transaction does nothing).
+    raw = engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+        cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        cursor.fetchall()
+        cursor.close()
+    finally:
+        raw.close()
 
 
 @sa.event.listens_for(so.Session, "after_commit")
