@@ -141,6 +141,37 @@ SETTINGS: tuple[Setting, ...] = (
         "when QUEUE_URL is Redis), or a `redis://` URL shared by every web process.",
     ),
     Setting(
+        "CONSENT_LINK_MINUTES",
+        30,
+        "Minutes a consent link (QR code or e-mail) stays valid; each link signs once.",
+        int,
+    ),
+    Setting(
+        "SMTP_URL",
+        "",
+        "Outgoing mail server: `smtp://user:password@host:587` (STARTTLS when the server offers "
+        "it), `smtp+starttls://...` (STARTTLS required) or `smtps://host:465` (TLS). Empty: "
+        "e-mail is off and links are shown as QR codes and text to copy.",
+    ),
+    Setting("MAIL_FROM", "", "Sender address of the e-mails (receipts, codes, notices)."),
+    Setting("MAIL_RETRIES", 5, "Tries of an e-mail before it is shown as failed.", int),
+    Setting(
+        "MAIL_RETRY_DELAY",
+        60,
+        "Seconds before the first retry of an e-mail; doubles each time.",
+        int,
+    ),
+    Setting(
+        "CUSTOMER_RATE_LIMIT",
+        "30/minute;300/hour",
+        "Requests allowed per address to the customers' link pages.",
+    ),
+    Setting(
+        "CODE_RATE_LIMIT",
+        "5/minute;20/hour",
+        "E-mail codes asked for or tried per address on a customer's page.",
+    ),
+    Setting(
         "SECURE_COOKIES",
         "",
         "Send cookies over HTTPS only: `true`/`false`; empty means when PUBLIC_URL is https.",

@@ -201,6 +201,10 @@ class ConsentRecord(Base):
     )
     created_at: so.Mapped[datetime] = so.mapped_column(default=utcnow)
     note: so.Mapped[str | None] = so.mapped_column(sa.Text)
+    # How it was signed: on the owner's device (None) or by the customer through a consent link;
+    # a link's signing keeps the phone's user agent (never its IP address).
+    signed_via: so.Mapped[str | None] = so.mapped_column(sa.String(20))
+    user_agent: so.Mapped[str | None] = so.mapped_column(sa.String(300))
 
     person: so.Mapped[Person] = so.relationship(back_populates="consents")
     channels: so.Mapped[list[ConsentChannel]] = so.relationship(
@@ -584,3 +588,110 @@ class Event(Base):
     payload: so.Mapped[str] = so.mapped_column(sa.Text)  # canonical JSON
     prev_hash: so.Mapped[str] = so.mapped_column(sa.String(64))
     hash: so.Mapped[str] = so.mapped_column(sa.String(64), unique=True)
+
+
+class ConsentLink(Base):
+    """A one-time link (shown as a QR code or sent by e-mail) that lets a customer sign on their
+    own phone. Only the SHA-256 of its token is stored."""
+
+    __tablename__ = "consent_link"
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    token_hash: so.Mapped[str] = so.mapped_column(sa.String(64), unique=True)
+    # None: a new customer whose name is not known yet; they are added when they sign.
+    person_id: so.Mapped[int | None] = so.mapped_column(
+        sa.ForeignKey("person.id", ondelete="CASCADE"), index=True
+    )
+    language: so.Mapped[str] = so.mapped_column(sa.String(10), default="sv")
+    sent_to: so.Mapped[str | None] = so.mapped_column(sa.String(254))
+    created_by_id: so.Mapped[int | None] = so.mapped_column(
+        sa.ForeignKey("user.id", ondelete="SET NULL")
+    )
+    created_at: so.Mapped[datetime] = so.mapped_column(default=utcnow)
+    expires_at: so.Mapped[datetime]
+    used_at: so.Mapped[datetime | None]
+    consent_id: so.Mapped[int | None] = so.mapped_column(
+        sa.ForeignKey("consent_record.id", ondelete="SET NULL")
+    )
+
+    person: so.Mapped[Person | None] = so.relationship()
+
+
+class PersonalLink(Base):
+    """A customer's long-lived link to their own consent page; revocable, replaced on request."""
+
+    __tablename__ = "personal_link"
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    token_hash: so.Mapped[str] = so.mapped_column(sa.String(64), unique=True)
+    person_id: so.Mapped[int] = so.mapped_column(
+        sa.ForeignKey("person.id", ondelete="CASCADE"), index=True
+    )
+    created_at: so.Mapped[datetime] = so.mapped_column(default=utcnow)
+    revoked_at: so.Mapped[datetime | None]
+    last_used_at: so.Mapped[datetime | None]
+
+    person: so.Mapped[Person] = so.relationship()
+
+
+class EmailCode(Base):
+    """A one-time code sent to a person's e-mail address before their data copy is handed out."""
+
+    __tablename__ = "email_code"
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    personal_link_id: so.Mapped[int] = so.mapped_column(
+        sa.ForeignKey("personal_link.id", ondelete="CASCADE"), index=True
+    )
+    code_hash: so.Mapped[str] = so.mapped_column(sa.String(64))
+    created_at: so.Mapped[datetime] = so.mapped_column(default=utcnow)
+    expires_at: so.Mapped[datetime]
+    attempts: so.Mapped[int] = so.mapped_column(default=0)
+    used_at: so.Mapped[datetime | None]
+
+
+class OutgoingMail(Base):
+    """An e-mail waiting for the worker, sent, or failed after its retries (shown on the dashboard).
+
+    The body is stored encrypted while it waits (it may carry a link) and dropped once sent.
+    """
+
+    __tablename__ = "outgoing_mail"
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    kind: so.Mapped[str] = so.mapped_column(sa.String(30))
+    to_address: so.Mapped[str] = so.mapped_column(sa.String(254))
+    subject: so.Mapped[str] = so.mapped_column(sa.String(300))
+    body_enc: so.Mapped[bytes | None] = so.mapped_column(sa.LargeBinary)
+    person_id: so.Mapped[int | None] = so.mapped_column(
+        sa.ForeignKey("person.id", ondelete="SET NULL")
+    )
+    state: so.Mapped[str] = so.mapped_column(
+        sa.String(10), default="queued", index=True
+    )  # queued | sent | failed
+    attempts: so.Mapped[int] = so.mapped_column(default=0)
+    last_error: so.Mapped[str | None] = so.mapped_column(sa.Text)
+    created_at: so.Mapped[datetime] = so.mapped_column(default=utcnow)
+    sent_at: so.Mapped[datetime | None]
+
+
+class CustomerRequest(Base):
+    """Something a customer asked for on their own page that the owner must act on (erasure)."""
+
+    __tablename__ = "customer_request"
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    person_id: so.Mapped[int] = so.mapped_column(
+        sa.ForeignKey("person.id", ondelete="CASCADE"), index=True
+    )
+    kind: so.Mapped[str] = so.mapped_column(sa.String(20))  # erasure
+    status: so.Mapped[str] = so.mapped_column(
+        sa.String(10), default="open", index=True
+    )  # open | done
+    created_at: so.Mapped[datetime] = so.mapped_column(default=utcnow)
+    closed_at: so.Mapped[datetime | None]
+    closed_by_id: so.Mapped[int | None] = so.mapped_column(
+        sa.ForeignKey("user.id", ondelete="SET NULL")
+    )
+
+    person: so.Mapped[Person] = so.relationship()

@@ -1,4 +1,4 @@
-"""Audit report renderers: HTML (the signed original), CSV and PDF, and the summary chart."""
+"""Report renderers: the audit as HTML (the signed original), CSV and PDF with its chart; the consent receipt."""
 
 from __future__ import annotations
 

@@ -534,6 +534,10 @@ def erase_person(
     # Crypto-shredding: the name sealed into the event log can no longer be read.
     events.shred(session, pid)
     session.flush()
+    # Their own links stop working, and the addresses their e-mails went to are forgotten.
+    from consentcam.services import links
+
+    links.forget_person(session, pid, now)
     # Freed pages are zeroed (secure_delete) and the WAL is written back and emptied once the
     # caller commits, so the old values are in no file on disk (db.checkpoint_after_commit).
     session.info["checkpoint_after_commit"] = True

@@ -47,6 +47,9 @@ def record_of_processing(settings: dict[str, Any]) -> dict[str, Any]:
                     "Proving consent: keeping the signed forms, the quarterly audit and a "
                     "tamper-evident log of every change (GDPR Art. 5(2), 7(1)).",
                     "Honouring withdrawal of consent: taking down posts within the deadline.",
+                    "Letting customers give, see and withdraw their consent themselves through "
+                    "one-time consent links and a personal link, and sending them receipts, "
+                    "one-time codes and links by e-mail (GDPR Art. 7(3), 12, 15).",
                 ],
             ),
             (
@@ -65,6 +68,13 @@ def record_of_processing(settings: dict[str, Any]) -> dict[str, Any]:
                 [
                     "Identity and contact: name, e-mail, phone, a free-text note, whether the "
                     "person is a minor.",
+                    "E-mail addresses a customer gives for their receipt, or the owner gives to "
+                    "send a consent link to; e-mails waiting to be sent (stored encrypted, the "
+                    "text dropped once sent) and failed sends with their error.",
+                    "Link events: consent links made, used and expired, personal links issued, "
+                    "replaced and stopped, one-time codes asked for and tried (only hashes of "
+                    "tokens and codes are stored), customers' requests for erasure, and the user "
+                    "agent of the phone a consent was signed on (no IP address is kept).",
                     "Photos (originals, thumbnails and the published copies with chosen faces "
                     "blurred) and the position of each face in them.",
                     "Consent records: channels, scope, dates, expiry, withdrawal, the signer's "
@@ -85,6 +95,8 @@ def record_of_processing(settings: dict[str, Any]) -> dict[str, Any]:
                     "EU-US Data Privacy Framework.",
                     "Visitors of the business's website and readers of its printed material see "
                     "photos published there.",
+                    "The business's own mail server (SMTP_URL), when set, receives the e-mails "
+                    "to customers and the owner on their way.",
                     "No other recipients: the app is self-hosted and sends nothing elsewhere.",
                 ],
             ),
@@ -95,6 +107,10 @@ def record_of_processing(settings: dict[str, Any]) -> dict[str, Any]:
                     "retention purge, unless a live post still shows them (they are flagged "
                     "instead until it is taken down).",
                     f"After consent is withdrawn, posts are taken down within {due} days.",
+                    f"Consent links: valid {int(settings.get('CONSENT_LINK_MINUTES') or 30)} "
+                    "minutes, used once; one-time e-mail codes: 15 minutes. Personal links: until "
+                    "replaced, stopped by the owner, or the person is erased. E-mail addresses "
+                    "go with the person's erasure.",
                     "Face templates of unmatched faces: until the photo's review is done.",
                     "Biometric templates and reference photos: until biometric consent is "
                     "withdrawn or the person is erased.",
@@ -121,9 +137,12 @@ def record_of_processing(settings: dict[str, Any]) -> dict[str, Any]:
             (
                 "Rights of the data subject",
                 [
-                    "Access (Art. 15): the owner downloads everything about a person as one ZIP.",
-                    "Erasure (Art. 17): the owner erases a person once no live post shows them.",
-                    "Withdrawal of consent: one form or one API call, effective at once.",
+                    "Access (Art. 15): the owner downloads everything about a person as one ZIP; "
+                    "the person can download it from their own page after a one-time e-mail code.",
+                    "Erasure (Art. 17): the owner erases a person once no live post shows them; "
+                    "the person can ask for it on their own page, and the owner sees the request.",
+                    "Withdrawal of consent: one form or one API call, effective at once; the "
+                    "person can withdraw on their own page in one tap and one confirmation.",
                 ],
             ),
         ],

@@ -192,12 +192,14 @@ def withdraw_consent(
     *,
     publisher_lookup: PublisherLookup | None = None,
     enqueue: bool = True,
+    actor_name: str | None = None,
 ) -> WithdrawalResult:
     """Withdraw ``person``'s consent for ``channels`` ("all" or a list) and, if asked, biometrics.
 
     Everything is written in one transaction and committed durably before this returns; if any
     step fails nothing is applied. Doing it again changes nothing and opens nothing new.
-    API deletions are queued as background jobs after the commit.
+    API deletions are queued as background jobs after the commit. ``actor_name`` names who
+    withdrew in the event log when no user did (the customer on their own page).
     """
     targets = parse_channels(channels)
     if not targets and not biometric:
@@ -205,7 +207,7 @@ def withdraw_consent(
     at = at or utcnow()
     try:
         result, plan, files = _apply(
-            session, rt, person, targets, biometric, actor, at, publisher_lookup
+            session, rt, person, targets, biometric, actor, at, publisher_lookup, actor_name
         )
         session.commit()
     except BaseException:
@@ -236,6 +238,7 @@ def _apply(
     actor: User | None,
     at: datetime,
     publisher_lookup: PublisherLookup | None,
+    name: str | None = None,
 ) -> tuple[WithdrawalResult, WithdrawalPlan, list[str]]:
     pid = person.id
     consents = consents_for(session, [pid]).get(pid, [])
@@ -305,7 +308,8 @@ def _apply(
         plan = replace(
             plan, channels=frozenset(), withdraw=(), block_queue_item_ids=(), removal_tasks=()
         )
-    actor_name = actor.email if actor else None
+    # The log names who withdrew: a user, or ``name`` (the customer through their own link).
+    actor_name = actor.email if actor else name
     actor_id = actor.id if actor else None
 
     # 1. Consent ends at once for the named channels.

@@ -35,6 +35,8 @@ BLUEPRINTS = (
     "consentcam.web.privacy",
     "consentcam.web.queue",
     "consentcam.web.public",
+    "consentcam.web.mine",
+    "consentcam.web.mine.owner",
     "consentcam.web.api",
 )
 

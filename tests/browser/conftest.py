@@ -62,10 +62,17 @@ def _wait_until_up(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: 
 
 
 @pytest.fixture
-def live_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+def live_server_settings() -> dict[str, str]:
+    """Extra settings for the live server (a test module overrides this fixture to add some)."""
+    return {}
+
+
+@pytest.fixture
+def live_server(tmp_path: Path, live_server_settings: dict[str, str]) -> Iterator[tuple[str, Path]]:
     """Run `consentcam serve` (web + its own worker) on a free port with a fresh instance.
 
-    Yields (base_url, instance_path). The owner is OWNER_EMAIL / OWNER_PASSWORD.
+    Yields (base_url, instance_path). The owner is OWNER_EMAIL / OWNER_PASSWORD. The settings
+    of ``live_server_settings`` are given to the server as CONSENTCAM_* variables.
     """
     instance = tmp_path / "instance"
     env = {k: v for k, v in os.environ.items() if not k.startswith("CONSENTCAM_")}
@@ -83,6 +90,7 @@ def live_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
         env=env,
     )
     assert created.returncode == 0, created.stderr + created.stdout
+    env.update({f"CONSENTCAM_{key}": str(value) for key, value in live_server_settings.items()})
     port = _free_port()
     base_url = f"http://127.0.0.1:{port}"
     log = tmp_path / "serve.log"

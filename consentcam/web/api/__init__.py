@@ -27,6 +27,7 @@ API_MODULES: tuple[str, ...] = (
     "consentcam.web.api.audits",
     "consentcam.web.api.people",
     "consentcam.web.api.suppliers",
+    "consentcam.web.api.consent_links",
 )
 
 SPEC: dict[str, Any] = {
