@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
@@ -358,8 +359,13 @@ def test_photos_waiting_for_review_list(app: Any, owner_client: Any) -> None:
     assert f'id="review-first" href="/photos/{waiting}"' in page
     sv = owner_client.get("/photos/review", headers=SV).get_data(as_text=True)
     assert "Foton att granska" in sv and "Inte bekräftat än" in sv
+    # The start page counts it too, though it has no face to decide (the other photo has one).
+    today = owner_client.get("/").get_data(as_text=True)
+    assert re.search(r'<span class="num">2</span> photos to review', today)
     owner_client.post(f"/photos/{waiting}/confirm", data={})
     assert 'id="nothing-to-review"' in owner_client.get("/photos/review").get_data(as_text=True)
+    today = owner_client.get("/").get_data(as_text=True)
+    assert re.search(r'<span class="num">1</span> photo to review', today)
 
 
 # ---------------------------------------------------------------- the API
