@@ -22,10 +22,14 @@ def attention_counts(session: Any, now: Any) -> dict[str, Any]:
     """Every count on the start page in one query (scalar subqueries, no query per row)."""
     quarter = str(Quarter.current(now))
     is_open = RemovalTask.status == "open"
+    # A scanned photo waits for a person while a face is undecided or nobody has confirmed
+    # that everyone in it is marked.
+    undecided = sa.exists().where(
+        Face.photo_id == Photo.id, Face.state.in_(("pending", "suggested"))
+    )
     to_review = (
-        sa.select(sa.func.count(sa.distinct(Face.photo_id)))
-        .join(Photo, Face.photo_id == Photo.id)
-        .where(Photo.scan_state == "done", Face.state.in_(("pending", "suggested")))
+        sa.select(sa.func.count(Photo.id))
+        .where(Photo.scan_state == "done", sa.or_(Photo.faces_confirmed_at.is_(None), undecided))
         .scalar_subquery()
     )
     waiting = (
