@@ -418,3 +418,122 @@ def test_the_api_makes_a_link_with_its_qr_code_and_reports_its_state(app: Any, u
         client.post("/api/v1/people/999999/consent-links", json={}, headers=headers).status_code
         == 404
     )
+
+
+def test_the_receipt_pdf_holds_what_was_agreed_and_the_own_link(
+    app: Any, owner_client: Any
+) -> None:
+    import io
+
+    from pypdf import PdfReader
+
+    pid = _person(app)
+    url, _ = _make_link(owner_client, pid)
+    phone = app.test_client()
+    sent = phone.post(url, data=_sign_form(biometric="y"))
+    receipt = sent.headers["Location"].split("?")[0]
+    pdf = phone.get(receipt + ".pdf")
+    assert pdf.status_code == 200 and pdf.mimetype == "application/pdf"
+    assert "attachment" in pdf.headers["Content-Disposition"]
+    text = "".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf.data)).pages)
+    assert "Lena Berg" in text and "Instagram" in text and "Facebook" in text
+    assert "/m/" in text.replace("\n", "")
+    with _rt(app).sessions() as s:
+        digest = s.scalar(sa.select(ConsentRecord.evidence_sha256))
+    assert digest in text.replace("\n", "")
+    # Another person's receipt is not reachable through this link.
+    other = _person(app, "Omar Said")
+    other_url, _ = _make_link(owner_client, other)
+    other_sent = app.test_client().post(other_url, data=_sign_form())
+    other_id = other_sent.headers["Location"].split("/receipt/")[1].split("?")[0]
+    mine_prefix = receipt.rsplit("/", 1)[0]
+    assert phone.get(f"{mine_prefix}/{other_id}").status_code == 404
+    assert phone.get(f"{mine_prefix}/{other_id}.pdf").status_code == 404
+
+
+def test_erasure_asked_on_the_own_page_is_a_task_for_the_owner(app: Any, owner_client: Any) -> None:
+    pid = _person(app)
+    url, _ = _make_link(owner_client, pid)
+    phone = app.test_client()
+    my_url = phone.post(url, data=_sign_form()).headers["Location"].split("/receipt/")[0]
+    assert phone.get(my_url + "/erase").status_code == 200
+    assert phone.post(my_url + "/erase").status_code == 302
+    assert phone.post(my_url + "/erase").status_code == 302  # asked twice: one task
+    dashboard = owner_client.get("/").get_data(as_text=True)
+    assert "Lena Berg asks to be erased" in dashboard
+    with _rt(app).sessions() as s:
+        requests = s.scalars(sa.select(CustomerRequest)).all()
+        assert [r.kind for r in requests] == ["erasure"]
+        assert s.scalar(sa.select(Event.kind).where(Event.kind == "erasure.requested"))
+    # The owner erases: the request is done and the link stops working.
+    with _rt(app).sessions() as s:
+        privacy.erase_person(s, _rt(app), s.get(Person, pid))
+        s.commit()
+    assert "asks to be erased" not in owner_client.get("/").get_data(as_text=True)
+    assert phone.get(my_url).status_code == 404
+
+
+def test_the_owner_stops_and_replaces_the_personal_link(
+    app: Any, owner_client: Any, smtp: Any
+) -> None:
+    _, inbox = smtp
+    pid = _person(app)
+    url, _ = _make_link(owner_client, pid)
+    phone = app.test_client()
+    sent = phone.post(url, data=_sign_form(email="lena@example.com"))
+    my_url = sent.headers["Location"].split("/receipt/")[0]
+    inbox.wait_for(1)
+    page = owner_client.get(f"/people/{pid}").get_data(as_text=True)
+    assert 'id="revoke-personal"' in page and 'id="new-consent-link"' in page
+    assert owner_client.post(f"/people/{pid}/personal-link/new").status_code == 302
+    new_mail = inbox.wait_for(2)[1]
+    new_url = re.search(r"http://localhost/m/[A-Za-z0-9_-]+", text_of(new_mail)).group(0)
+    assert phone.get(my_url).status_code == 404
+    assert phone.get(new_url).status_code == 200
+    assert owner_client.post(f"/people/{pid}/personal-link/revoke").status_code == 302
+    assert phone.get(new_url).status_code == 404
+    # The customer can replace their own link too.
+    with _rt(app).sessions() as s:
+        token = links.issue_personal_link(s, s.get(Person, pid), actor_name=links.CUSTOMER)
+        s.commit()
+    replaced = phone.post(f"/m/{token}/new-link")
+    assert replaced.status_code == 302 and token not in replaced.headers["Location"]
+    assert phone.get(f"/m/{token}").status_code == 404
+    assert phone.get(replaced.headers["Location"]).status_code == 200
+
+
+def test_the_command_line_makes_a_link_and_reads_its_state(
+    instance: Any, runtime: Any, tmp_path: Any
+) -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from consentcam.cli import main
+    from consentcam.config import write_instance_config
+
+    write_instance_config(
+        instance,
+        {
+            key: runtime.settings[key]
+            for key in ("SECRET_KEY", "ENCRYPTION_KEY", "DATABASE_URL", "MEDIA_DIR")
+        }
+        | {"QUEUE_URL": "immediate", "PUBLIC_URL": "https://photos.example.se"},
+    )
+    with runtime.sessions() as s:
+        person = people.add_person(s, "Lena Berg")
+        s.commit()
+        pid = person.id
+    qr = tmp_path / "link.svg"
+    args = ["--instance", str(instance), "person", "link", str(pid), "--qr", str(qr), "--json"]
+    done = CliRunner().invoke(main, args)
+    assert done.exit_code == 0, done.output
+    made = json.loads(done.output)
+    assert made["url"].startswith("https://photos.example.se/c/")
+    assert qr.read_text().lstrip().startswith(("<?xml", "<svg"))
+    state = CliRunner().invoke(
+        main, ["--instance", str(instance), "person", "link-state", str(made["id"])]
+    )
+    assert state.exit_code == 0 and json.loads(state.output)["state"] == "waiting"
+    missing = CliRunner().invoke(main, ["--instance", str(instance), "person", "link", "9999"])
+    assert missing.exit_code != 0 and "no person 9999" in missing.output
