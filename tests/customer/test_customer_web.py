@@ -537,3 +537,26 @@ def test_the_command_line_makes_a_link_and_reads_its_state(
     assert state.exit_code == 0 and json.loads(state.output)["state"] == "waiting"
     missing = CliRunner().invoke(main, ["--instance", str(instance), "person", "link", "9999"])
     assert missing.exit_code != 0 and "no person 9999" in missing.output
+
+
+def test_a_link_sent_by_email_works_and_biometric_consent_is_withdrawn_alone(
+    app: Any, owner_client: Any, smtp: Any
+) -> None:
+    _, inbox = smtp
+    pid = _person(app)
+    shown, _ = _make_link(owner_client, pid, email="lena@example.com", language="en")
+    (invite,) = inbox.wait_for(1)
+    assert invite["To"] == "lena@example.com"
+    assert "asks for your consent" in invite["Subject"]
+    assert shown in text_of(invite)
+    phone = app.test_client()
+    sent = phone.post(shown, data=_sign_form(biometric="y"))
+    my_url = sent.headers["Location"].split("/receipt/")[0]
+    assert 'id="withdraw-biometric"' in phone.get(my_url).get_data(as_text=True)
+    assert phone.post(my_url + "/withdraw", data={"what": "biometric"}).status_code == 302
+    with _rt(app).sessions() as s:
+        record = s.scalars(sa.select(ConsentRecord)).one()
+        assert record.biometric_withdrawn_at is not None
+        assert all(c.withdrawn_at is None for c in record.channels)
+    page = phone.get(my_url).get_data(as_text=True)
+    assert 'id="withdraw-biometric"' not in page and 'id="withdraw-instagram"' in page
