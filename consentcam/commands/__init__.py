@@ -165,5 +165,8 @@ def records(ctx: Context, fmt: str, output: Path | None) -> None:
 
 def register(main: click.Group) -> None:
     """Add these commands to the `consentcam` group."""
+    from consentcam.commands import photos
+
     for command in (audit, log_group, purge, records):
         main.add_command(command)
+    photos.register(main)

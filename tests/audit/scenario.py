@@ -79,11 +79,15 @@ def scan(session, rt, rel: str, supplier_id: int | None = None) -> Photo:
     return photo
 
 
-def confirm_all(photo: Photo) -> None:
+def confirm_all(photo: Photo, *, everyone_marked: bool = True) -> None:
+    """Confirm every suggestion and, unless told otherwise, that everyone in the photo is marked."""
     for f in photo.faces:
         if f.suggested_person_id is not None:
             f.person_id = f.suggested_person_id
             f.state = "confirmed"
+    if everyone_marked and photo.faces_confirmed_at is None:
+        photo.faces_confirmed_at = utcnow()
+        photo.faces_confirmed_by = "owner@example.com"
 
 
 def cleared_copy(rt, photo: Photo, blur: bool = True) -> str:

@@ -26,6 +26,7 @@ def _publication(app) -> int:
             width=800,
             height=600,
             scan_state="done",
+            faces_confirmed_at=utcnow() - timedelta(minutes=2),
         )
         s.add(photo)
         s.flush()
@@ -37,6 +38,8 @@ def _publication(app) -> int:
                 url="https://www.instagram.com/p/x/",
                 published_at=utcnow() - timedelta(minutes=1),
                 cleared_copy_key="cleared/aa/bb/missing.jpg",
+                # Confirmed when it went out: the one finding is the missing copy.
+                faces_confirmed_at=utcnow() - timedelta(minutes=2),
             )
         )
         s.commit()

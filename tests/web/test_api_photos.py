@@ -79,7 +79,10 @@ def test_upload_then_review_until_cleared(app, client, tokens, role) -> None:  #
     assert [f["number"] for f in faces] == [1, 2]
     verdict = client.get(f"/api/v1/photos/{pid}/gate?channels=instagram", headers=h).get_json()
     assert verdict["verdicts"][0]["cleared"] is False
-    assert {b["code"] for b in verdict["verdicts"][0]["blockers"]} == {"face_unreviewed"}
+    assert {b["code"] for b in verdict["verdicts"][0]["blockers"]} == {
+        "faces_unconfirmed",
+        "face_unreviewed",
+    }
 
     rt = app.extensions["runtime"]
     with rt.sessions() as s:
@@ -102,6 +105,14 @@ def test_upload_then_review_until_cleared(app, client, tokens, role) -> None:  #
         headers=h,
     )
     assert second.status_code == 200 and second.get_json()["state"] == "not_identifiable"
+    # Everyone in it is marked: only the owner says so (staff is refused), and then it clears.
+    confirm = client.post(f"/api/v1/photos/{pid}/confirmation", json={}, headers=h)
+    if role == "staff":
+        assert confirm.status_code == 403
+        confirm = client.post(
+            f"/api/v1/photos/{pid}/confirmation", json={}, headers=_h(tokens["owner"])
+        )
+    assert confirm.status_code == 200 and confirm.get_json()["faces_confirmed_by"]
     verdicts = client.get(
         f"/api/v1/photos/{pid}/gate?channels=instagram,facebook", headers=h
     ).get_json()["verdicts"]

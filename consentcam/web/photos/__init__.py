@@ -381,7 +381,9 @@ def draw_face(photo_id: int) -> Any:
     except marking.MarkingError as exc:
         session.rollback()
         flash(_("That did not work: %(why)s", why=words.error_text(exc)), "error")
-        keep = dict(zip(("left", "top", "right", "bottom"), box or (), strict=False))
+        keep: dict[str, Any] = dict(
+            zip(("left", "top", "right", "bottom"), box or (), strict=False)
+        )
         return redirect(url_for("photos.detail", photo_id=photo_id, draw=1, **keep) + "#draw-form")
     face_id = face.id
     # After the commit, so the worker finds the face; it suggests a person if it can.
