@@ -72,7 +72,6 @@ def limit_storage(config: Any) -> str:
 def init_app(app: Flask) -> None:
     app.config.setdefault("RATELIMIT_STORAGE_URI", limit_storage(app.config))
     limiter.init_app(app)
-    app.jinja_env.globals["channel_in_sentence"] = channel_in_sentence
 
 
 # --- Helpers -----------------------------------------------------------------------------------
@@ -458,7 +457,7 @@ def withdraw(token: str) -> Any:
             ids = notify_owner(
                 "withdrawal",
                 person,
-                channels=[channel_in_sentence(c) for c in result.channels],
+                channels=list(result.channels) if result.withdrawn else [],
                 biometric=bool(result.biometric_withdrawn),
                 tasks=len(result.tasks),
             )
