@@ -357,6 +357,13 @@ def test_a_failed_send_is_retried_then_shown_on_the_dashboard(app: Any, owner_cl
         with rt.sessions() as s:
             row = s.get(OutgoingMail, mail_id)
             assert row.state == "sent" and row.body_enc is None and inbox.refused == 1
+            # A month on, the next send forgets the row of this one.
+            row.created_at = utcnow() - timedelta(days=31)
+            s.commit()
+            assert mail.forget_old(s, utcnow()) == 1
+            s.commit()
+        with rt.sessions() as s:
+            assert s.get(OutgoingMail, mail_id) is None
     # A server that never answers: after MAIL_RETRIES tries it is failed and on the dashboard.
     with smtp_server(refuse=100) as (url, inbox):
         rt.settings["SMTP_URL"] = url
