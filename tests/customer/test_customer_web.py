@@ -567,3 +567,17 @@ def test_a_link_sent_by_email_works_and_biometric_consent_is_withdrawn_alone(
         assert all(c.withdrawn_at is None for c in record.channels)
     page = phone.get(my_url).get_data(as_text=True)
     assert 'id="withdraw-biometric"' not in page and 'id="withdraw-instagram"' in page
+
+
+def test_the_limits_hold_when_another_limiter_is_off(instance: Any, runtime: Any) -> None:
+    """Flask-Limiter's shared RATELIMIT_ENABLED (off when no sign-in limit is set) is not ours."""
+    from consentcam.web import create_app
+
+    app = create_app(
+        base_settings(instance, CUSTOMER_RATE_LIMIT="2/minute", RATELIMIT_ENABLED=False),
+        instance_path=instance,
+    )
+    phone = app.test_client()
+    assert [phone.get("/c/nothing").status_code for _ in range(3)] == [404, 404, 429]
+    assert app.config["RATELIMIT_ENABLED"] is False
+    app.extensions["runtime"].close()

@@ -71,7 +71,13 @@ def limit_storage(config: Any) -> str:
 
 def init_app(app: Flask) -> None:
     app.config.setdefault("RATELIMIT_STORAGE_URI", limit_storage(app.config))
+    # Flask-Limiter reads RATELIMIT_ENABLED from the shared config: another limiter turned off
+    # (no sign-in limit set) must not turn off the customers' pages' limits with it.
+    other = app.config.pop("RATELIMIT_ENABLED", None)
+    limiter.enabled = True
     limiter.init_app(app)
+    if other is not None:
+        app.config["RATELIMIT_ENABLED"] = other
 
 
 # --- Helpers -----------------------------------------------------------------------------------
