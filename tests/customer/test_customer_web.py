@@ -581,3 +581,26 @@ def test_the_limits_hold_when_another_limiter_is_off(instance: Any, runtime: Any
     assert [phone.get("/c/nothing").status_code for _ in range(3)] == [404, 404, 429]
     assert app.config["RATELIMIT_ENABLED"] is False
     app.extensions["runtime"].close()
+
+
+def test_smtp_url_forms_and_a_required_starttls_that_is_missing() -> None:
+    server = mail.parse_smtp_url("smtps://studio%40example.se:p%3Ass@mail.example.se")
+    assert (server.host, server.port, server.security) == ("mail.example.se", 465, "tls")
+    assert (server.username, server.password) == ("studio@example.se", "p:ss")
+    assert mail.parse_smtp_url("smtp://mail.example.se").port == 587
+    assert mail.parse_smtp_url("smtp+starttls://h:2525").security == "starttls-required"
+    with pytest.raises(ValueError, match="SMTP_URL"):
+        mail.parse_smtp_url("http://mail.example.se")
+    # The local test server offers no STARTTLS: a URL that requires it must not send in clear.
+    from email.message import EmailMessage
+
+    message = EmailMessage()
+    message["To"] = "lena@example.com"
+    message.set_content("Hej")
+    with smtp_server() as (url, inbox):
+        required = url.replace("smtp://", "smtp+starttls://")
+        with pytest.raises(mail.MailError, match="STARTTLS"):
+            mail.deliver({"SMTP_URL": required}, message)
+        assert inbox.messages == []
+        mail.deliver({"SMTP_URL": url, "MAIL_FROM": "a@b.se"}, message)
+        assert len(inbox.wait_for(1)) == 1
