@@ -604,3 +604,41 @@ def test_smtp_url_forms_and_a_required_starttls_that_is_missing() -> None:
         assert inbox.messages == []
         mail.deliver({"SMTP_URL": url, "MAIL_FROM": "a@b.se"}, message)
         assert len(inbox.wait_for(1)) == 1
+
+
+@pytest.mark.redis
+def test_every_web_process_shares_the_limits_through_redis(instance: Any, runtime: Any) -> None:
+    """Two apps (two web processes) count together in Redis; in memory each counts alone."""
+    import secrets
+
+    from consentcam.web import create_app
+    from tests.conftest import REDIS_URL, redis_available
+
+    if not redis_available():
+        pytest.skip("Redis is not running at " + REDIS_URL)
+    name = "t-" + secrets.token_hex(6)  # this test's own counters
+    apps = [
+        create_app(
+            base_settings(
+                instance,
+                CUSTOMER_RATE_LIMIT="3/minute",
+                RATE_LIMIT_STORAGE=REDIS_URL,
+                QUEUE_NAME=name,
+            ),
+            instance_path=instance,
+        )
+        for _ in range(2)
+    ]
+    first, second = (app.test_client() for app in apps)
+    got = [first.get("/m/x").status_code, second.get("/m/x").status_code]
+    got += [first.get("/m/x").status_code, second.get("/m/x").status_code]
+    assert got == [404, 404, 404, 429]
+    alone = [
+        create_app(base_settings(instance, CUSTOMER_RATE_LIMIT="3/minute"), instance_path=instance)
+        for _ in range(2)
+    ]
+    one, two = (app.test_client() for app in alone)
+    assert [one.get("/m/x").status_code for _ in range(3)] == [404, 404, 404]
+    assert two.get("/m/x").status_code == 404  # its own count in its own memory
+    for app in apps + alone:
+        app.extensions["runtime"].close()
