@@ -645,6 +645,82 @@ def person_add(
             )
 
 
+@person.command("link")
+@click.argument("person_id", type=int)
+@click.option(
+    "--language",
+    type=click.Choice(["en", "sv"]),
+    default="sv",
+    show_default=True,
+    help="Language of the form the link opens.",
+)
+@click.option(
+    "--qr",
+    "qr_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Also write the link's QR code to this file (.svg or .png).",
+)
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def person_link(
+    ctx: Context, person_id: int, language: str, qr_file: Path | None, as_json: bool
+) -> None:
+    """Make a one-time consent link the person signs on their own phone (needs PUBLIC_URL)."""
+    import segno
+
+    from consentcam.models import Person
+    from consentcam.services import links
+    from consentcam.web import create_app
+
+    rt = ctx.runtime()
+    base = str(rt.settings.get("PUBLIC_URL") or "").rstrip("/")
+    if not base:
+        raise click.ClickException("set PUBLIC_URL: the link must say where this instance is")
+    if qr_file is not None and qr_file.suffix.lower() not in (".svg", ".png"):
+        raise click.ClickException("--qr: name a .svg or .png file")
+    with rt.sessions() as session:
+        found = session.get(Person, person_id)
+        if found is None or found.erased_at is not None:
+            raise click.ClickException(f"no person {person_id}")
+        issued = links.create_consent_link(session, rt, found, language=language)
+        session.commit()
+        link_id, expires = issued.link.id, issued.link.expires_at
+    app = create_app(instance_path=ctx.instance)
+    try:
+        with app.test_request_context(base_url=base):
+            from flask import url_for
+
+            url = base + url_for("mine.sign", token=issued.token)
+    finally:
+        app.extensions["runtime"].close()
+    if qr_file is not None:
+        segno.make(url, error="m").save(str(qr_file), scale=8, border=2)
+    if as_json:
+        click.echo(json.dumps({"id": link_id, "url": url, "expires_at": expires.isoformat()}))
+    else:
+        click.echo(
+            f"consent link {link_id} for {found.name}, valid once until {expires:%Y-%m-%d %H:%M} UTC:"
+        )
+        click.echo(url)
+
+
+@person.command("link-state")
+@click.argument("link_id", type=int)
+@pass_ctx
+def person_link_state(ctx: Context, link_id: int) -> None:
+    """Say whether a consent link is waiting, used or expired."""
+    from consentcam.models import ConsentLink
+    from consentcam.services import links
+
+    rt = ctx.runtime()
+    with rt.sessions() as session:
+        link = session.get(ConsentLink, link_id)
+        if link is None:
+            raise click.ClickException(f"no consent link {link_id}")
+        click.echo(json.dumps(links.consent_link_json(link)))
+
+
 from consentcam.commands import register as _register_commands  # noqa: E402
 
 _register_commands(main)
