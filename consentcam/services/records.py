@@ -163,7 +163,9 @@ def record_of_processing(
                     tr(
                         "Consent links: valid %(minutes)s minutes, used once; one-time e-mail "
                         "codes: 15 minutes. Personal links: until replaced, stopped by the owner, "
-                        "or the person is erased. E-mail addresses go with the person's erasure.",
+                        "or the person is erased. E-mail addresses go with the person's erasure; "
+                        "the record of a sent e-mail (address, subject, time) is deleted 30 days "
+                        "after it was sent.",
                         minutes=int(settings.get("CONSENT_LINK_MINUTES") or 30),
                     ),
                     tr("Face templates of unmatched faces: until the photo's review is done."),
