@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from datetime import datetime, timedelta
+from typing import Any, cast
 
 import sqlalchemy as sa
 import sqlalchemy.orm as so
@@ -223,7 +224,7 @@ def end_session(session: so.Session, session_id: str) -> bool:
             UserSession.token_hash == token_digest(token), UserSession.user_id == uid
         )
     )
-    return bool(result.rowcount)
+    return bool(cast("sa.CursorResult[Any]", result).rowcount)
 
 
 def end_session_by_id(session: so.Session, user: User, row_id: int) -> bool:
@@ -231,7 +232,7 @@ def end_session_by_id(session: so.Session, user: User, row_id: int) -> bool:
     result = session.execute(
         sa.delete(UserSession).where(UserSession.id == row_id, UserSession.user_id == user.id)
     )
-    return bool(result.rowcount)
+    return bool(cast("sa.CursorResult[Any]", result).rowcount)
 
 
 def sessions_of(session: so.Session, user: User) -> list[UserSession]:
@@ -248,7 +249,7 @@ def purge_sessions(session: so.Session, at: datetime | None = None) -> int:
     result = session.execute(
         sa.delete(UserSession).where(UserSession.expires_at <= (at or utcnow()))
     )
-    return int(result.rowcount or 0)
+    return int(cast("sa.CursorResult[Any]", result).rowcount or 0)
 
 
 def change_password(session: so.Session, user: User, current: str, new: str) -> None:
