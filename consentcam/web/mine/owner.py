@@ -121,7 +121,13 @@ def new(person_id: int | None = None) -> Any:
                 emailed=bool(ids),
                 state="waiting",
             )
-    return render_template("links/new.html", form=form, person=person, mail_on=_mail_on())
+    return render_template(
+        "links/new.html",
+        form=form,
+        person=person,
+        mail_on=_mail_on(),
+        minutes=links.link_minutes(runtime()),
+    )
 
 
 def _link(link_id: int) -> ConsentLink:
