@@ -22,10 +22,14 @@ def attention_counts(session: Any, now: Any) -> dict[str, Any]:
     """Every count on the start page in one query (scalar subqueries, no query per row)."""
     quarter = str(Quarter.current(now))
     is_open = RemovalTask.status == "open"
+    # A scanned photo waits for a person while a face is undecided or nobody has confirmed
+    # that everyone in it is marked.
+    undecided = sa.exists().where(
+        Face.photo_id == Photo.id, Face.state.in_(("pending", "suggested"))
+    )
     to_review = (
-        sa.select(sa.func.count(sa.distinct(Face.photo_id)))
-        .join(Photo, Face.photo_id == Photo.id)
-        .where(Photo.scan_state == "done", Face.state.in_(("pending", "suggested")))
+        sa.select(sa.func.count(Photo.id))
+        .where(Photo.scan_state == "done", sa.or_(Photo.faces_confirmed_at.is_(None), undecided))
         .scalar_subquery()
     )
     waiting = (
@@ -69,8 +73,19 @@ def attention_counts(session: Any, now: Any) -> dict[str, Any]:
 
 
 def link(endpoint: str, **values: Any) -> tuple[str, dict[str, Any]] | None:
-    """An (endpoint, arguments) pair if another part of the app has that page, else None."""
-    return (endpoint, values) if endpoint in current_app.view_functions else None
+    """An (endpoint, arguments) pair if the app has that page and the user may open it, else None.
+
+    (Staff are not sent to a page that only answers 403, such as the audits.)
+    """
+    from flask_login import current_user
+
+    from consentcam.web import roles
+
+    if endpoint not in current_app.view_functions:
+        return None
+    if not roles.allowed(roles.role_of(endpoint), current_user):
+        return None
+    return (endpoint, values)
 
 
 @bp.route("/")
