@@ -125,12 +125,19 @@ SETTINGS: tuple[Setting, ...] = (
         "META_POLL_ATTEMPTS", 30, "Checks of an Instagram container before giving up for now.", int
     ),
     Setting(
-        "LOGIN_RATE_LIMIT", "5/minute;20/hour", "Sign-in attempts allowed per address and e-mail."
+        "LOGIN_RATE_LIMIT",
+        "5/minute;20/hour",
+        "Failed sign-ins allowed per account (e-mail), from any address.",
+    ),
+    Setting(
+        "LOGIN_ADDRESS_RATE_LIMIT",
+        "20/minute;100/hour",
+        "Failed sign-ins allowed per client address, whatever e-mail is tried (password spraying).",
     ),
     Setting(
         "RATE_LIMIT_STORAGE",
         "",
-        "Where sign-in attempts are counted: empty for this process's memory (or the Redis queue, "
+        "Where failed sign-ins are counted: empty for this process's memory (or the Redis queue, "
         "when QUEUE_URL is Redis), or a `redis://` URL shared by every web process.",
     ),
     Setting(
@@ -168,6 +175,12 @@ SETTINGS: tuple[Setting, ...] = (
         "SECURE_COOKIES",
         "",
         "Send cookies over HTTPS only: `true`/`false`; empty means when PUBLIC_URL is https.",
+    ),
+    Setting(
+        "TRUSTED_HOSTS",
+        "",
+        "Host names this instance answers to, comma-separated (other Host headers get 400); "
+        "empty: the host of PUBLIC_URL, else any.",
     ),
     Setting(
         "TRUSTED_PROXIES",

@@ -426,7 +426,10 @@ def register(main: click.Group) -> None:
         archive: Path, target: Path, database_url: str | None, encryption_key: str | None
     ) -> None:
         """Restore a backup into a new instance folder."""
+        from consentcam.storage import make_private
+
         manifest = restore_backup(
             archive, target.resolve(), database_url=database_url, encryption_key=encryption_key
         )
+        make_private(target.resolve(), deep=True)
         click.echo(f"restored {len(manifest['files'])} file(s) into {target}")

@@ -60,6 +60,8 @@ class User(Base):
     locale: so.Mapped[str | None] = so.mapped_column(sa.String(10))
     created_at: so.Mapped[datetime] = so.mapped_column(default=utcnow)
     session_version: so.Mapped[int] = so.mapped_column(default=0)
+    # The owner's grant to a staff member: may clear faces, confirm photos, queue and publish.
+    may_publish: so.Mapped[bool] = so.mapped_column(default=False, server_default=sa.false())
 
     @property
     def is_owner(self) -> bool:
@@ -73,9 +75,36 @@ class User(Base):
     def is_active(self) -> bool:
         return self.active
 
+    #: The clear token of the sign-in being made (set by the sign-in service, never stored).
+    session_token = None  # type: str | None
+
     def get_id(self) -> str:
-        """The session id carries the version, so bumping it signs the user out everywhere."""
-        return f"{self.id}:{self.session_version}"
+        """User id, session version and the token of this sign-in's server-side session.
+
+        Deleting the session's row (sign-out) or bumping the version (sign-out everywhere) ends it.
+        """
+        return f"{self.id}:{self.session_version}:{self.session_token or ''}"
+
+
+class UserSession(Base):
+    """One sign-in on one device: the cookie carries its token, the row makes it valid.
+
+    Signing out deletes the row, so a saved session or remember-me cookie stops working; each
+    sign-in (and each return through a remember-me cookie) gets a fresh token.
+    """
+
+    __tablename__ = "user_session"
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    user_id: so.Mapped[int] = so.mapped_column(
+        sa.ForeignKey("user.id", ondelete="CASCADE"), index=True
+    )
+    token_hash: so.Mapped[str] = so.mapped_column(sa.String(64), unique=True)
+    remember: so.Mapped[bool] = so.mapped_column(default=False)
+    user_agent: so.Mapped[str | None] = so.mapped_column(sa.String(200))
+    created_at: so.Mapped[datetime] = so.mapped_column(default=utcnow)
+    last_seen_at: so.Mapped[datetime] = so.mapped_column(default=utcnow)
+    expires_at: so.Mapped[datetime] = so.mapped_column(index=True)
 
 
 class ApiToken(Base):
@@ -91,6 +120,9 @@ class ApiToken(Base):
     created_at: so.Mapped[datetime] = so.mapped_column(default=utcnow)
     last_used_at: so.Mapped[datetime | None]
     revoked_at: so.Mapped[datetime | None]
+    expires_at: so.Mapped[datetime | None]
+    # "read": GET only; "write": everything the user's role allows.
+    scope: so.Mapped[str] = so.mapped_column(sa.String(10), default="write", server_default="write")
 
     user: so.Mapped[User] = so.relationship()
 
@@ -112,6 +144,22 @@ class Person(Base):
         back_populates="person", order_by="ConsentRecord.given_at"
     )
     reference_faces: so.Mapped[list[ReferenceFace]] = so.relationship(back_populates="person")
+
+
+class PersonKey(Base):
+    """The key that seals a person's personal data in the event log; deleted at erasure.
+
+    Without it the sealed names, e-mails and notes in the log cannot be read again, while every
+    event's hash (which covers the sealed bytes) still verifies: crypto-shredding.
+    """
+
+    __tablename__ = "person_key"
+
+    person_id: so.Mapped[int] = so.mapped_column(
+        sa.ForeignKey("person.id", ondelete="CASCADE"), primary_key=True
+    )
+    key: so.Mapped[str] = so.mapped_column(sa.String(100))
+    created_at: so.Mapped[datetime] = so.mapped_column(default=utcnow)
 
 
 class ConsentFormVersion(Base):
@@ -469,6 +517,12 @@ class PublicLink(Base):
     id: so.Mapped[int] = so.mapped_column(primary_key=True)
     token_hash: so.Mapped[str] = so.mapped_column(sa.String(64), unique=True)
     cleared_copy_key: so.Mapped[str] = so.mapped_column(sa.String(300))
+    # The cleared copy by its SHA-256 (the link serves that copy, never a path read from the row)
+    # and the photo it shows (a withdrawal revokes the links to photos of that person).
+    cleared_sha256: so.Mapped[str | None] = so.mapped_column(sa.String(64))
+    photo_id: so.Mapped[int | None] = so.mapped_column(
+        sa.ForeignKey("photo.id", ondelete="CASCADE"), index=True
+    )
     expires_at: so.Mapped[datetime]
     created_at: so.Mapped[datetime] = so.mapped_column(default=utcnow)
 

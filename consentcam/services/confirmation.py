@@ -36,9 +36,12 @@ class FacesChanged(ConfirmationError):
 def may_confirm(user: User | None) -> bool:
     """Tell whether ``user`` may confirm that everyone in a photo is marked.
 
-    The one place this is decided: the web page, the API and the CLI all ask here.
+    The one place this is decided: the web page, the API and the CLI all ask here. The owner
+    may, and a staff member the owner has allowed to publish (users.may_publish).
     """
-    return user is not None and bool(user.is_active) and user.is_owner
+    from consentcam.services.users import may_publish
+
+    return user is not None and bool(user.is_active) and may_publish(user)
 
 
 def faces_stamp(photo: Photo) -> str:

@@ -98,7 +98,17 @@ def person_name(name: str) -> str:
     name = name.strip()
     if not name:
         raise ConsentError(N_("a person needs a name"))
+    if hidden_characters(name):
+        raise ConsentError(N_("a name cannot contain control characters or text-direction marks"))
     return name
+
+
+def hidden_characters(text: str) -> bool:
+    """True when ``text`` holds a control character (NUL, line breaks) or an invisible format
+    character such as U+202E, which reverses how the rest of a name is shown."""
+    import unicodedata
+
+    return any(unicodedata.category(ch) in ("Cc", "Cf") for ch in text)
 
 
 def add_person(
@@ -117,8 +127,14 @@ def add_person(
     )
     session.add(person)
     session.flush()
+    # The name goes into the log sealed with the person's own key, shredded at erasure.
     events.record(
-        session, "person.added", f"person:{person.id}", {"name": name}, actor=_actor(actor)
+        session,
+        "person.added",
+        f"person:{person.id}",
+        personal={"name": name},
+        person_id=person.id,
+        actor=_actor(actor),
     )
     return person
 
@@ -226,6 +242,18 @@ def has_biometric_consent(session: so.Session, person: Person, at: datetime | No
     )
 
 
+def _clean_reference(rt: Runtime, image: bytes, name: str) -> bytes:
+    """A reference photo as it is kept: re-encoded like every stored image (no EXIF, GPS, comments
+    or trailing bytes), so neither the files nor a person's export carry more than the pixels."""
+    from consentcam.faces.decode import ImageRejected
+    from consentcam.services.photos import reencode
+
+    try:
+        return reencode(image, max_pixels=int(rt.settings["MAX_PIXELS"]), name=name).data
+    except ImageRejected as exc:
+        raise ConsentError(exc.template, **exc.params) from exc
+
+
 def require_biometric_consent(session: so.Session, person: Person) -> None:
     """Refuse reference photos for someone without active biometric consent."""
     if not has_biometric_consent(session, person):
@@ -260,7 +288,12 @@ def enrol_reference(
             count=len(result.faces),
         )
     digest = hashlib.sha256(image).hexdigest()
-    key = stored_key or rt.storage.put("references", rt.vault.encrypt(image), "bin")[0]
+    key = (
+        stored_key
+        or rt.storage.put("references", rt.vault.encrypt(_clean_reference(rt, image, name)), "bin")[
+            0
+        ]
+    )
     ref = ReferenceFace(
         person=person,
         source_key=key,
@@ -353,9 +386,13 @@ def search_people(
     where = [Person.erased_at.is_(None)]
     text = query.strip()
     if text:
-        like = f"%{text.lower()}%"
+        # Literal text: a % or _ someone types is not a wildcard.
+        needle = text.lower()
         where.append(
-            sa.or_(sa.func.lower(Person.name).like(like), sa.func.lower(Person.email).like(like))
+            sa.or_(
+                sa.func.lower(Person.name).contains(needle, autoescape=True),
+                sa.func.lower(Person.email).contains(needle, autoescape=True),
+            )
         )
     total = session.scalar(sa.select(sa.func.count(Person.id)).where(*where)) or 0
     people = list(
@@ -658,7 +695,9 @@ def queue_reference(
         probe(image, max_pixels=rt.settings["MAX_PIXELS"], name=name)
     except ImageRejected as exc:
         raise ConsentError(exc.template, **exc.params) from exc
-    key, _ = rt.storage.put("references", rt.vault.encrypt(image), "bin")
+    key, _ = rt.storage.put(
+        "references", rt.vault.encrypt(_clean_reference(rt, image, name)), "bin"
+    )
     upload = ReferenceUpload(
         person_id=person.id,
         original_name=(name or "reference")[:300],

@@ -28,6 +28,7 @@ from consentcam.models import (
     Photo,
     Publication,
     PublicationFace,
+    QueueItem,
     ReferenceFace,
     ReferenceUpload,
     RemovalTask,
@@ -295,7 +296,12 @@ def export_person(
         for t in tasks
     ]
     event_items = [
-        {"seq": e.seq, "at": _iso(e.at), "kind": e.kind, "payload": json.loads(e.payload)}
+        {
+            "seq": e.seq,
+            "at": _iso(e.at),
+            "kind": e.kind,
+            "payload": events.unseal(session, person.id, json.loads(e.payload)),
+        }
         for e in person_events
     ]
     data = {
@@ -417,6 +423,22 @@ class Erasure:
     files_deleted: int
 
 
+def _scrub_queue_reasons(session: so.Session, name: str, replacement: str) -> None:
+    """Queue reasons name the people they are about: put the erased label in place of the name."""
+    if not name:
+        return
+    for item in session.scalars(
+        sa.select(QueueItem).where(
+            QueueItem.blockers.is_not(None), QueueItem.blockers.contains(name, autoescape=True)
+        )
+    ):
+        entries = json.loads(item.blockers or "[]")
+        text = json.dumps(entries, ensure_ascii=False).replace(
+            json.dumps(name, ensure_ascii=False)[1:-1], replacement
+        )
+        item.blockers = text
+
+
 def erased_name(person_id: int) -> str:
     return f"Erased person #{person_id}"
 
@@ -503,16 +525,22 @@ def erase_person(
         elif f.state == "suggested" and f.suggested_person_id is None:
             f.state = "pending"
 
+    _scrub_queue_reasons(session, person.name, erased_name(pid))
     person.name = erased_name(pid)
     person.email = None
     person.phone = None
     person.note = None
     person.erased_at = now
+    # Crypto-shredding: the name sealed into the event log can no longer be read.
+    events.shred(session, pid)
     session.flush()
     # Their own links stop working, and the addresses their e-mails went to are forgotten.
     from consentcam.services import links
 
     links.forget_person(session, pid, now)
+    # Freed pages are zeroed (secure_delete) and the WAL is written back and emptied once the
+    # caller commits, so the old values are in no file on disk (db.checkpoint_after_commit).
+    session.info["checkpoint_after_commit"] = True
 
     # A file is content-addressed: another person's row may point to the same bytes.
     still_used: set[str] = set()

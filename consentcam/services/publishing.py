@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -349,12 +350,77 @@ def _claim(session: so.Session, item_id: int) -> bool:
     return bool(result.rowcount)
 
 
+#: Where a post on each channel lives: the link pasted back must be on one of these hosts.
+POST_HOSTS: dict[str, tuple[str, ...]] = {
+    "instagram": ("instagram.com",),
+    "facebook": ("facebook.com", "fb.com", "fb.me"),
+}
+
+
+def post_url_problem(channel: str, url: str) -> QueueError | None:
+    """Why ``url`` cannot be the link of a post on ``channel``, or None.
+
+    The link is shown to the owner and in audits as "the post": it must be an https address on
+    the channel's own site (instagram.com for Instagram; facebook.com or fb.com for Facebook), so
+    a mistyped or planted link to another site is refused with a clear message.
+    """
+    import urllib.parse
+
+    if (
+        not url.startswith("https://")
+        or len(url) > 500
+        or any(c.isspace() or ord(c) < 32 for c in url)
+    ):
+        return QueueError(N_("paste the full link of the post, starting with https://"))
+    try:
+        parts = urllib.parse.urlsplit(url)
+        host = (parts.hostname or "").rstrip(".")
+    except ValueError:
+        return QueueError(N_("paste the full link of the post, starting with https://"))
+    name = str(getattr(channel, "value", channel))
+    allowed = POST_HOSTS.get(name)
+    if allowed is None:
+        return None
+    if (
+        parts.username
+        or parts.password
+        or not any(host == h or host.endswith("." + h) for h in allowed)
+    ):
+        return QueueError(
+            N_("a %(channel)s post's link must be on %(hosts)s"),
+            channel=name.capitalize(),
+            hosts=" / ".join(allowed),
+        )
+    return None
+
+
+_CLEARED_KEY = re.compile(r"cleared/([0-9a-f]{2})/([0-9a-f]{2})/([0-9a-f]{64})\.jpg")
+
+
+def cleared_digest(key: str) -> str | None:
+    """The SHA-256 a cleared copy's storage key names, or None for anything else."""
+    match = _CLEARED_KEY.fullmatch(key or "")
+    if match is None or not match.group(3).startswith(match.group(1) + match.group(2)):
+        return None
+    return match.group(3)
+
+
 def create_public_link(
-    session: so.Session, rt: Runtime, cleared_key: str, ttl: timedelta = PUBLIC_LINK_TTL
+    session: so.Session,
+    rt: Runtime,
+    cleared_key: str,
+    ttl: timedelta = PUBLIC_LINK_TTL,
+    *,
+    photo_id: int | None = None,
 ) -> str:
     """A short-lived unguessable URL to a cleared copy; only the token's SHA-256 is stored."""
-    base = str(rt.settings.get("PUBLIC_URL") or "").rstrip("/")
-    if not base.startswith(("http://", "https://")):
+    from consentcam.security import public_base
+
+    base = public_base(rt.settings) or ""
+    digest = cleared_digest(cleared_key)
+    if digest is None:
+        raise PublisherError("only a cleared copy can have a public link", code="not_cleared")
+    if not base:
         raise PublisherError(
             "Meta fetches the photo from this app, so PUBLIC_URL must be set to the address "
             "where the app can be reached from the internet.",
@@ -365,6 +431,8 @@ def create_public_link(
         PublicLink(
             token_hash=hashlib.sha256(token.encode("ascii")).hexdigest(),
             cleared_copy_key=cleared_key,
+            cleared_sha256=digest,
+            photo_id=photo_id,
             expires_at=utcnow() + ttl,
         )
     )
@@ -380,9 +448,21 @@ def resolve_public_link(session: so.Session, token: str, at: datetime | None = N
     link = session.scalar(sa.select(PublicLink).where(PublicLink.token_hash == digest))
     if link is None or link.expires_at <= (at or utcnow()):
         return None
-    if not link.cleared_copy_key.startswith("cleared/"):
-        return None  # never anything but a cleared copy, whatever was stored
-    return link.cleared_copy_key
+    # By the copy's SHA-256, never by a path read from the row: a tampered row naming an
+    # original (or "cleared/../originals/...") resolves to nothing.
+    digest = link.cleared_sha256 or cleared_digest(link.cleared_copy_key)
+    if digest is None or not re.fullmatch(r"[0-9a-f]{64}", digest):
+        return None
+    return f"cleared/{digest[:2]}/{digest[2:4]}/{digest}.jpg"
+
+
+def revoke_public_links(session: so.Session, photo_ids: Iterable[int]) -> int:
+    """End every public link to these photos at once (a withdrawal, an erasure)."""
+    ids = sorted(set(photo_ids))
+    if not ids:
+        return 0
+    result = session.execute(sa.delete(PublicLink).where(PublicLink.photo_id.in_(ids)))
+    return int(result.rowcount or 0)
 
 
 def purge_public_links(session: so.Session, at: datetime | None = None) -> int:
@@ -542,7 +622,7 @@ def publish_item(
                 continue  # the owner posts it and pastes the link back
             if cleared is None:
                 cleared = make_cleared_copy(rt, photo, item.fit)
-            image_url = create_public_link(session, rt, cleared.key)
+            image_url = create_public_link(session, rt, cleared.key, photo_id=photo.id)
             session.commit()  # the link must exist before Meta comes to fetch it
             result = publisher.publish(
                 PublishRequest(
@@ -627,12 +707,9 @@ def record_manual_publication(
 
     channel = parse_channels(channel)[0] if isinstance(channel, str) else channel
     url = (url or "").strip()
-    if (
-        not url.startswith(("https://", "http://"))
-        or len(url) > 500
-        or any(c.isspace() for c in url)
-    ):
-        raise QueueError(N_("paste the full link of the post, starting with https://"))
+    problem = post_url_problem(channel, url)
+    if problem:
+        raise problem
     if channel not in item.channel_list:
         raise QueueError(N_("this item is not queued for %(channel)s"), channel=channel)
     if item.status in ("cancelled", "published"):

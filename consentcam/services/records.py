@@ -110,7 +110,8 @@ def record_of_processing(settings: dict[str, Any]) -> dict[str, Any]:
                     f"Consent links: valid {int(settings.get('CONSENT_LINK_MINUTES') or 30)} "
                     "minutes, used once; one-time e-mail codes: 15 minutes. Personal links: until "
                     "replaced, stopped by the owner, or the person is erased. E-mail addresses "
-                    "go with the person's erasure.",
+                    "go with the person's erasure; the record of a sent e-mail (address, subject, "
+                    "time) is deleted 30 days after it was sent.",
                     "Face templates of unmatched faces: until the photo's review is done.",
                     "Biometric templates and reference photos: until biometric consent is "
                     "withdrawn or the person is erased.",

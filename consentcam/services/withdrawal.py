@@ -27,6 +27,7 @@ from consentcam.models import (
     Person,
     Publication,
     PublicationFace,
+    PublicLink,
     QueueItem,
     ReferenceFace,
     RemovalTask,
@@ -328,6 +329,13 @@ def _apply(
             sa.select(ConsentRecord).where(ConsentRecord.id.in_(plan.withdraw_biometric))
         ):
             record.biometric_withdrawn_at = at
+    if plan.withdraw:
+        # Links Meta may still fetch a photo of this person from end in the same transaction.
+        session.execute(
+            sa.delete(PublicLink).where(
+                PublicLink.photo_id.in_(sa.select(Face.photo_id).where(Face.person_id == pid))
+            )
+        )
     if plan.withdraw or plan.withdraw_biometric:
         events.record(
             session,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -71,7 +72,9 @@ def create_app(
         SESSION_COOKIE_SAMESITE="Lax",
         REMEMBER_COOKIE_HTTPONLY=True,
         REMEMBER_COOKIE_SAMESITE="Lax",
-        WTF_CSRF_TIME_LIMIT=None,
+        # A form's token lasts a working day (and ends with the sign-in's session in any case).
+        WTF_CSRF_TIME_LIMIT=12 * 3600,
+        REMEMBER_COOKIE_DURATION=timedelta(days=30),
         MAX_FORM_PARTS=200,
         MAX_FORM_MEMORY_SIZE=2 * 1024 * 1024,
     )
@@ -105,6 +108,10 @@ def create_app(
         if hasattr(module, "init_app"):
             module.init_app(app)
 
+    from consentcam.web import roles
+
+    roles.init_app(app)
+
     @app.teardown_appcontext
     def _close_session(_exc: BaseException | None) -> None:
         db_session = g.pop("db", None)
@@ -122,7 +129,14 @@ def create_app(
             for ep, label in NAV
             if ep in app.view_functions and (owner or ep not in OWNER_ONLY_NAV)
         ]
-        return {"LANGUAGES": LANGUAGES, "current_language": select_locale(), "nav_links": nav}
+        from consentcam.security import public_base
+
+        return {
+            "LANGUAGES": LANGUAGES,
+            "current_language": select_locale(),
+            "nav_links": nav,
+            "no_public_url": public_base(app.config) is None,
+        }
 
     return app
 

@@ -125,7 +125,7 @@ def test_queue_publish_by_hand_and_block_on_withdrawal(live_server, browser_page
     # Posted by hand: Publish now, download the cleared copy, paste the post's link.
     page.click("button.primary:has-text('Publish now')")
     expect(page.locator(".flash").first).to_contain_text("Publishing started.")
-    download_link = page.locator("a.button.primary", has_text="Download the cleared photo")
+    download_link = page.locator("button.primary", has_text="Download the cleared photo")
     # The worker takes the item up; the page polls and reloads itself when it has.
     expect(download_link).to_be_visible(timeout=60_000)
     with page.expect_download() as dl_info:

@@ -112,7 +112,7 @@ def test_consent_to_erasure_through_the_web_and_the_api(pg_app: PgApp) -> None:
     item = response.get_json()
     assert item["status"] == "ready", item
     # The cleared copy to post by hand downloads as an attachment (never the original).
-    response = client.get(f"/queue/{item['id']}/download/instagram")
+    response = client.post(f"/queue/{item['id']}/download/instagram")
     assert response.status_code == 200
     assert response.headers["Content-Disposition"].startswith("attachment")
     assert response.data[:3] == b"\xff\xd8\xff" and response.data != photo_bytes

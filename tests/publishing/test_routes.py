@@ -93,12 +93,12 @@ def test_publish_now_and_manual_flow(owner_client: Any, item: QueueItem, app_ses
     app_session.commit()
     page = owner_client.get(f"/queue/{item.id}").get_data(as_text=True)
     assert "Download the cleared photo" in page
-    download = owner_client.get(f"/queue/{item.id}/download/instagram")
+    download = owner_client.post(f"/queue/{item.id}/download/instagram")
     assert download.status_code == 200 and download.mimetype == "image/jpeg"
     assert download.headers["Content-Disposition"].startswith("attachment")
     assert download.data[:2] == b"\xff\xd8" and b"Exif" not in download.data
     download.close()
-    assert owner_client.get(f"/queue/{item.id}/download/facebook").status_code == 404
+    assert owner_client.post(f"/queue/{item.id}/download/facebook").status_code == 404
     bad = owner_client.post(f"/queue/{item.id}/manual/instagram", data={"url": "nope"})
     assert (
         bad.status_code == 302 and app_session.scalar(sa.select(sa.func.count(Publication.id))) == 0

@@ -10,6 +10,7 @@ from flask import abort, current_app, jsonify, request
 
 from consentcam.domain.types import BlockReason, FaceSource, FaceState
 from consentcam.models import Face, Person, Photo
+from consentcam.security import parse_int
 from consentcam.services import confirmation, gate, marking, review
 from consentcam.web import db, runtime
 from consentcam.web.api import api_user, bp, documented, schema
@@ -340,9 +341,10 @@ def _int_arg(name: str, default: int, low: int, high: int) -> int:
     raw = request.args.get(name)
     if raw is None or raw == "":
         return default
-    if not raw.isdigit() or not (low <= int(raw) <= high):
+    value = parse_int(raw, low, high)
+    if value is None:
         abort(400, description=f"{name} must be a whole number from {low} to {high}")
-    return int(raw)
+    return value
 
 
 @bp.get("/photos/<int:photo_id>")

@@ -73,8 +73,19 @@ def attention_counts(session: Any, now: Any) -> dict[str, Any]:
 
 
 def link(endpoint: str, **values: Any) -> tuple[str, dict[str, Any]] | None:
-    """An (endpoint, arguments) pair if another part of the app has that page, else None."""
-    return (endpoint, values) if endpoint in current_app.view_functions else None
+    """An (endpoint, arguments) pair if the app has that page and the user may open it, else None.
+
+    (Staff are not sent to a page that only answers 403, such as the audits.)
+    """
+    from flask_login import current_user
+
+    from consentcam.web import roles
+
+    if endpoint not in current_app.view_functions:
+        return None
+    if not roles.allowed(roles.role_of(endpoint), current_user):
+        return None
+    return (endpoint, values)
 
 
 @bp.route("/")

@@ -46,8 +46,19 @@ bp = Blueprint("mine", __name__)
 log = logging.getLogger(__name__)
 CHANNELS = tuple(c.value for c in Channel)
 
-#: Counts requests per address for the customers' pages only (storage set from the settings).
-limiter = Limiter(get_remote_address, key_prefix="consentcam-customer", strategy="fixed-window")
+#: The limits of the customers' pages, per client address: (endpoint, which limit, methods).
+LIMITED: tuple[tuple[str, str, tuple[str, ...] | None], ...] = (
+    ("mine.sign", "page", None),
+    ("mine.receipt", "page", None),
+    ("mine.receipt_pdf", "page", None),
+    ("mine.page", "page", None),
+    ("mine.withdraw", "page", None),
+    ("mine.erase", "page", None),
+    ("mine.copy", "page", ("GET",)),
+    ("mine.copy", "code", ("POST",)),
+    ("mine.send_code", "code", None),
+    ("mine.new_link", "code", None),
+)
 
 
 def _page_limit() -> str:
@@ -70,9 +81,31 @@ def limit_storage(config: Any) -> str:
 
 
 def init_app(app: Flask) -> None:
-    app.config.setdefault("RATELIMIT_STORAGE_URI", limit_storage(app.config))
-    limiter.init_app(app)
-    app.jinja_env.globals["channel_in_sentence"] = channel_in_sentence
+    """Limit the customers' pages with a limiter of this app's own (Flask-Limiter)."""
+    # Flask-Limiter reads RATELIMIT_ENABLED from the shared config: another limiter turned off
+    # (no sign-in limit set) must not turn off the customers' pages' limits with it.
+    other = app.config.pop("RATELIMIT_ENABLED", None)
+    limiter = Limiter(
+        get_remote_address,
+        app=app,
+        storage_uri=limit_storage(app.config),
+        key_prefix=f"{app.config.get('QUEUE_NAME') or 'consentcam'}:customer",
+        strategy="fixed-window",
+        headers_enabled=False,
+        enabled=True,
+    )
+    if other is not None:
+        app.config["RATELIMIT_ENABLED"] = other
+    app.extensions["customer_limiter"] = limiter
+    providers = {"page": _page_limit, "code": _code_limit}
+    for endpoint, which, methods in LIMITED:
+        view = app.view_functions[endpoint]
+        limited: Any = limiter.limit(
+            providers[which],
+            methods=list(methods) if methods else None,
+            scope=f"{endpoint}:{which}",
+        )(view)
+        app.view_functions[endpoint] = limited
 
 
 # --- Helpers -----------------------------------------------------------------------------------
@@ -188,7 +221,6 @@ def _form_language() -> str:
 
 
 @bp.route("/c/<token>", methods=["GET", "POST"])
-@limiter.limit(_page_limit)
 def sign(token: str) -> Any:
     session = db()
     rt = runtime()
@@ -310,7 +342,6 @@ def _own_consent(link: Any, consent_id: int) -> ConsentRecord | None:
 
 
 @bp.route("/m/<token>/receipt/<int:consent_id>")
-@limiter.limit(_page_limit)
 def receipt(token: str, consent_id: int) -> Any:
     try:
         link = links.open_personal_link(db(), token)
@@ -335,7 +366,6 @@ def receipt(token: str, consent_id: int) -> Any:
 
 
 @bp.route("/m/<token>/receipt/<int:consent_id>.pdf")
-@limiter.limit(_page_limit)
 def receipt_pdf(token: str, consent_id: int) -> Any:
     from consentcam.reports.receipt import receipt_pdf as make_pdf
 
@@ -401,7 +431,6 @@ class CodeForm(FlaskForm):  # type: ignore[misc]  # Flask-WTF has no types
 
 
 @bp.route("/m/<token>")
-@limiter.limit(_page_limit)
 def page(token: str) -> Any:
     session = db()
     try:
@@ -434,7 +463,6 @@ def _withdraw_choice() -> tuple[Any, bool]:
 
 
 @bp.route("/m/<token>/withdraw", methods=["GET", "POST"])
-@limiter.limit(_page_limit)
 def withdraw(token: str) -> Any:
     session = db()
     rt = runtime()
@@ -458,7 +486,7 @@ def withdraw(token: str) -> Any:
             ids = notify_owner(
                 "withdrawal",
                 person,
-                channels=[channel_in_sentence(c) for c in result.channels],
+                channels=list(result.channels) if result.withdrawn else [],
                 biometric=bool(result.biometric_withdrawn),
                 tasks=len(result.tasks),
             )
@@ -515,7 +543,6 @@ def _withdrawal_summary(result: Any) -> str:
 
 
 @bp.route("/m/<token>/code", methods=["POST"])
-@limiter.limit(_code_limit)
 def send_code(token: str) -> Any:
     session = db()
     try:
@@ -559,8 +586,6 @@ def send_code(token: str) -> Any:
 
 
 @bp.route("/m/<token>/copy", methods=["GET", "POST"])
-@limiter.limit(_page_limit, methods=["GET"])
-@limiter.limit(_code_limit, methods=["POST"])
 def copy(token: str) -> Any:
     session = db()
     rt = runtime()
@@ -599,7 +624,6 @@ def copy(token: str) -> Any:
 
 
 @bp.route("/m/<token>/erase", methods=["GET", "POST"])
-@limiter.limit(_page_limit)
 def erase(token: str) -> Any:
     session = db()
     try:
@@ -625,7 +649,6 @@ def erase(token: str) -> Any:
 
 
 @bp.route("/m/<token>/new-link", methods=["POST"])
-@limiter.limit(_code_limit)
 def new_link(token: str) -> Any:
     session = db()
     try:

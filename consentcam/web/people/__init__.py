@@ -38,6 +38,7 @@ from consentcam.consent_pdf import consent_form_pdf
 from consentcam.domain.types import Channel
 from consentcam.domain.vocabulary import EVIDENCE_EXTENSIONS
 from consentcam.models import ConsentRecord, Person, Photo, ReferenceUpload
+from consentcam.security import parse_id, public_base
 from consentcam.services import people as people_service
 from consentcam.services.people import ConsentError, EvidenceTampered
 from consentcam.web import db, fragments, runtime
@@ -64,12 +65,16 @@ def _person(person_id: int) -> Person:
     return person
 
 
-def record_url(person_id: int) -> str:
-    """The person's page as an absolute URL, on PUBLIC_URL when the instance has one."""
-    base = (current_app.config.get("PUBLIC_URL") or "").rstrip("/")
-    if base:
-        return base + url_for("people.detail", person_id=person_id)
-    return url_for("people.detail", person_id=person_id, _external=True)
+def record_url(person_id: int) -> str | None:
+    """The person's page as an absolute URL on PUBLIC_URL, or None while it is not set.
+
+    Never from the request's Host header (anyone can send "Host: evil.example"), and never a
+    loopback address, which no phone scanning the printed form could open.
+    """
+    base = public_base(current_app.config)
+    if base is None:
+        return None
+    return base + url_for("people.detail", person_id=person_id)
 
 
 class PersonForm(FlaskForm):
@@ -254,7 +259,7 @@ def consent_new(person_id: int) -> Any:
     chosen = {
         "channels": [c for c in request.form.getlist("channels") if c in CHANNELS],
         "scope": "listed" if request.form.get("scope") == "listed" else "all",
-        "photo_ids": [int(v) for v in request.form.getlist("photo_ids") if v.isdigit()],
+        "photo_ids": [n for v in request.form.getlist("photo_ids") if (n := parse_id(v))],
         "evidence_kind": "scan" if request.form.get("evidence_kind") == "scan" else "signature",
     }
     error: str | None = None
@@ -355,6 +360,8 @@ def consent_new(person_id: int) -> Any:
 def evidence(person_id: int, consent_id: int) -> Any:
     record = db().get(ConsentRecord, consent_id)
     if record is None or record.person_id != person_id or not record.evidence_key:
+        abort(404)
+    if record.person.erased_at is not None:
         abort(404)
     try:
         data = people_service.read_evidence(runtime(), record)

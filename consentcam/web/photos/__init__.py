@@ -25,6 +25,7 @@ from PIL import Image
 
 from consentcam.faces.decode import ImageRejected, load_upright
 from consentcam.models import Face, Person, Photo, Supplier
+from consentcam.security import parse_id
 from consentcam.services import confirmation, gate, marking, review
 from consentcam.services import people as people_service
 from consentcam.web import db, fragments, runtime, words
@@ -146,8 +147,9 @@ def status() -> Any:
     """Scan state of the given photos (?ids=1,2,3), for the upload page to poll."""
     ids: list[int] = []
     for part in request.args.get("ids", "").split(","):
-        if part.strip().isdigit() and 0 < int(part) < 2**31:
-            ids.append(int(part))
+        number = parse_id(part)
+        if number is not None:
+            ids.append(number)
     ids = ids[:200]
     session = db()
     photos = (
@@ -197,7 +199,8 @@ def image(photo_id: int) -> Any:
 
 
 def _private(response: Response) -> Response:
-    response.headers["Cache-Control"] = "private, max-age=3600"
+    # Photos show people: nothing is kept in the browser cache after sign-out.
+    response.headers["Cache-Control"] = "private, no-store"
     response.headers["X-Content-Type-Options"] = "nosniff"
     return response
 
@@ -301,7 +304,8 @@ def confirm(face_id: int) -> Any:
 def assign(face_id: int) -> Any:
     def act(s: so.Session, f: Face, v: str | None) -> None:
         raw = request.form.get("person_id", "")
-        person = s.get(Person, int(raw)) if raw.isdigit() and int(raw) < 2**31 else None
+        number = parse_id(raw)
+        person = s.get(Person, number) if number else None
         if person is None:
             raise review.ReviewError(_("choose a person from the list"))
         review.assign_face(s, runtime(), f, person, version=v, user=_user())
@@ -381,7 +385,9 @@ def draw_face(photo_id: int) -> Any:
     except marking.MarkingError as exc:
         session.rollback()
         flash(_("That did not work: %(why)s", why=words.error_text(exc)), "error")
-        keep = dict(zip(("left", "top", "right", "bottom"), box or (), strict=False))
+        keep: dict[str, Any] = dict(
+            zip(("left", "top", "right", "bottom"), box or (), strict=False)
+        )
         return redirect(url_for("photos.detail", photo_id=photo_id, draw=1, **keep) + "#draw-form")
     face_id = face.id
     # After the commit, so the worker finds the face; it suggests a person if it can.

@@ -42,7 +42,8 @@ from wtforms.validators import URL, DataRequired, Length, Optional
 
 from consentcam.domain.types import Channel
 from consentcam.models import ChannelConnection, Photo, Publication, QueueItem
-from consentcam.publishers.meta import DEFAULT_GRAPH_URL
+from consentcam.publishers.meta import DEFAULT_GRAPH_URL, graph_url_problem
+from consentcam.security import parse_id
 from consentcam.services import events, publishing
 from consentcam.web import db, runtime, words
 from consentcam.web.auth import owner_required
@@ -209,7 +210,8 @@ def new() -> Any:
     session = db()
     form = QueueForm()
     raw_id = request.values.get("photo_id", "")
-    photo = session.get(Photo, int(raw_id)) if raw_id.isdigit() else None
+    number = parse_id(raw_id)
+    photo = session.get(Photo, number) if number else None
     if photo is None:
         abort(404)
     if request.method == "GET":
@@ -339,10 +341,14 @@ def cancel(item_id: int) -> Any:
     return redirect(url_for("queue.index"))
 
 
-@bp.route("/queue/<int:item_id>/download/<channel>")
+@bp.post("/queue/<int:item_id>/download/<channel>")
 @login_required
 def download(item_id: int, channel: str) -> Any:
-    """The cleared copy, to post by hand (never the original)."""
+    """The cleared copy, to post by hand (never the original).
+
+    A POST with the form's CSRF token: the download is recorded as an event, and a GET must
+    change nothing (a link preview or a prefetch would otherwise record one).
+    """
     session = db()
     item = _item(item_id)
     if channel not in item.channel_list:
@@ -431,7 +437,7 @@ def connections() -> Any:
                 session.rollback()
                 return redirect(url_for("queue.connections"))
             graph = (form.graph_url.data or "").strip() or DEFAULT_GRAPH_URL
-            if not graph.startswith(("https://", "http://127.0.0.1", "http://localhost")):
+            if graph_url_problem(graph):
                 flash(_("The Graph API address must start with https://"), "error")
                 session.rollback()
                 return redirect(url_for("queue.connections"))

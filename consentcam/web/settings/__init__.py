@@ -153,6 +153,24 @@ def deactivate(user_id: int) -> Any:
     return redirect(url_for("settings.users"))
 
 
+@bp.post("/users/<int:user_id>/publish")
+@owner_required
+def grant_publish(user_id: int) -> Any:
+    """Give a staff member the right to clear faces, confirm photos, queue and publish (or take it)."""
+    session = db()
+    user = session.get(User, user_id)
+    if user is None or not user.active:
+        abort(404)
+    allowed = request.form.get("allowed") == "1"
+    if users_service.set_may_publish(session, user, allowed, _user()):
+        session.commit()
+        if allowed:
+            flash(_("%(email)s may now clear faces, queue and publish.", email=user.email), "info")
+        else:
+            flash(_("%(email)s may no longer publish.", email=user.email), "info")
+    return redirect(url_for("settings.users"))
+
+
 @bp.route("/tokens", methods=["GET", "POST"])
 @owner_required
 def tokens() -> Any:
