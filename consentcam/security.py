@@ -179,7 +179,7 @@ def limit_sign_in(app: Flask, endpoint: str = "auth.login") -> None:
         enabled=bool(text.strip() or per_address.strip()),
     )
     app.extensions["login_limiter"] = limiter
-    view = app.view_functions[endpoint]
+    view: Any = app.view_functions[endpoint]
     for key_func, limits in ((_client_address, per_address), (_account, text)):
         if not limits.strip():
             continue

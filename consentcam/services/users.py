@@ -200,6 +200,17 @@ def touch_session(row: UserSession, at: datetime | None = None) -> bool:
     return True
 
 
+def save_seen(sessions: so.sessionmaker[so.Session], row: UserSession) -> None:
+    """Write a session's last use and new expiry in a short transaction of its own."""
+    with sessions() as s:
+        s.execute(
+            sa.update(UserSession)
+            .where(UserSession.id == row.id)
+            .values(last_seen_at=row.last_seen_at, expires_at=row.expires_at)
+        )
+        s.commit()
+
+
 def rotate_session(session: so.Session, user: User, row: UserSession) -> str:
     """Replace a session's token (a return through a remember-me cookie gets a new one)."""
     clear = secrets.token_urlsafe(32)
@@ -222,7 +233,7 @@ def end_session(session: so.Session, session_id: str) -> bool:
             UserSession.token_hash == token_digest(token), UserSession.user_id == uid
         )
     )
-    return bool(result.rowcount)
+    return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
 def end_session_by_id(session: so.Session, user: User, row_id: int) -> bool:
@@ -230,7 +241,7 @@ def end_session_by_id(session: so.Session, user: User, row_id: int) -> bool:
     result = session.execute(
         sa.delete(UserSession).where(UserSession.id == row_id, UserSession.user_id == user.id)
     )
-    return bool(result.rowcount)
+    return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
 def sessions_of(session: so.Session, user: User) -> list[UserSession]:
@@ -247,7 +258,7 @@ def purge_sessions(session: so.Session, at: datetime | None = None) -> int:
     result = session.execute(
         sa.delete(UserSession).where(UserSession.expires_at <= (at or utcnow()))
     )
-    return int(result.rowcount or 0)
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
 def change_password(session: so.Session, user: User, current: str, new: str) -> None:

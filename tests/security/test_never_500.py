@@ -215,9 +215,7 @@ def _fuzz(client: Any, url: str, method: str, token: str, fields: list[str]) -> 
         body=st.dictionaries(st.sampled_from(fields), JSON_VALUES, max_size=6),
         as_json=st.booleans(),
     )
-    @settings(
-        max_examples=8, deadline=None, database=None, suppress_health_check=list(HealthCheck)
-    )
+    @settings(max_examples=8, deadline=None, database=None, suppress_health_check=list(HealthCheck))
     def run(data: dict[str, str], body: dict[str, Any], as_json: bool) -> None:
         if method == "GET":
             response = client.get(url, query_string=data, headers=headers)
