@@ -53,11 +53,20 @@ class Detections:
     scores: (n,) probabilities in [0, 1].
     keypoints: (n, 6, 2) x, y of right eye, left eye (as seen in the image: the person's right
         eye is on the image's left), nose tip, mouth centre, right and left ear tragion.
+    support: (n,) how many raw detections (tiles, turns, scales) were merged into each one;
+        None means one each.
     """
 
     boxes: npt.NDArray[np.float64]
     scores: npt.NDArray[np.float64]
     keypoints: npt.NDArray[np.float64]
+    support: npt.NDArray[np.int64] | None = None
+
+    def counts(self) -> npt.NDArray[np.int64]:
+        """How many raw detections each one stands for."""
+        if self.support is None:
+            return np.ones(len(self), dtype=np.int64)
+        return self.support
 
     def __len__(self) -> int:
         return int(self.scores.shape[0])
@@ -75,11 +84,14 @@ class Detections:
             np.concatenate([p.boxes for p in parts]),
             np.concatenate([p.scores for p in parts]),
             np.concatenate([p.keypoints for p in parts]),
+            np.concatenate([p.counts() for p in parts]),
         )
 
     def take(self, index: npt.ArrayLike) -> Detections:
         idx = np.asarray(index, dtype=np.int64)
-        return Detections(self.boxes[idx], self.scores[idx], self.keypoints[idx])
+        return Detections(
+            self.boxes[idx], self.scores[idx], self.keypoints[idx], self.counts()[idx]
+        )
 
 
 def anchor_centres(side: int = INPUT_SIDE, stride: int = _STRIDE) -> npt.NDArray[np.float64]:
@@ -147,15 +159,16 @@ def weighted_nms(found: Detections, iou_threshold: float = 0.3) -> Detections:
 
     The best remaining detection and every other one overlapping it by more than
     ``iou_threshold`` form one face: its box and keypoints are their score-weighted mean, its
-    score the best one's.
+    score the best one's, its support the sum of theirs.
     """
     if len(found) <= 1:
         return found
     order = np.argsort(-found.scores, kind="stable")
     boxes, scores, points = found.boxes[order], found.scores[order], found.keypoints[order]
+    counts = found.counts()[order]
     overlaps = iou_matrix(boxes, boxes)
     alive = np.ones(len(scores), dtype=bool)
-    out_boxes, out_scores, out_points = [], [], []
+    out_boxes, out_scores, out_points, out_support = [], [], [], []
     for i in range(len(scores)):
         if not alive[i]:
             continue
@@ -166,8 +179,14 @@ def weighted_nms(found: Detections, iou_threshold: float = 0.3) -> Detections:
         out_boxes.append((boxes[members] * weights[:, None]).sum(axis=0) / total)
         out_points.append((points[members] * weights[:, None, None]).sum(axis=0) / total)
         out_scores.append(scores[i])
+        out_support.append(int(counts[members].sum()))
         alive &= ~members
-    return Detections(np.array(out_boxes), np.array(out_scores), np.array(out_points))
+    return Detections(
+        np.array(out_boxes),
+        np.array(out_scores),
+        np.array(out_points),
+        np.array(out_support, dtype=np.int64),
+    )
 
 
 def locate_model() -> Path:

@@ -49,6 +49,11 @@ class ScanSettings:
         ``detect_side``: faces from about 16/tile_side of the long side (1.7% at 960, 67 px on
         a 12 MP photo). Each doubling is about four times its time.
     min_score: BlazeFace's confidence needed to count a face (MediaPipe's default is 0.5).
+    confirm_score, confirm_hog: a face BlazeFace alone found with a confidence below
+        ``confirm_score`` counts only if dlib's HOG detector, run on the face turned upright and
+        scaled to 100 px, gives it a score of at least ``confirm_hog`` (0 is HOG's own
+        threshold; lower is more lenient). Hands and patterned walls score 0.5-0.6 with
+        BlazeFace but well under -0.7 with HOG; real faces that both find hard are rare.
     encode_face_px: minimum face-box width, in pixels of the image the encoding is computed from;
         if the reduced decode is too small for a face, a larger one is decoded for its encoding.
     blur_threshold: faces whose sharpness is below this are flagged ``blurry`` (a UI hint only).
@@ -65,6 +70,8 @@ class ScanSettings:
     turn_sides: tuple[int, ...] = (192, 384)
     tile_side: int = 960
     min_score: float = 0.5
+    confirm_score: float = 0.75
+    confirm_hog: float = -0.7
 
     def __post_init__(self) -> None:
         if self.detect_side < 100:
@@ -79,8 +86,8 @@ class ScanSettings:
             raise ValueError("plan must be 'combined' or 'hog'")
         if any(side < 64 for side in (*self.turn_sides, self.tile_side)):
             raise ValueError("turn_sides and tile_side must be at least 64 pixels")
-        if not 0.0 < self.min_score < 1.0:
-            raise ValueError("min_score must be between 0 and 1")
+        if not 0.0 < self.min_score <= self.confirm_score <= 1.0:
+            raise ValueError("min_score must be between 0 and 1, and at most confirm_score")
 
     def passes(self, long_side: int) -> list[Pass]:
         """BlazeFace's passes over a photo whose long side is ``long_side`` pixels."""
@@ -147,17 +154,46 @@ def _clip_box(box: tuple[float, float, float, float], width: int, height: int) -
     )
 
 
+#: Side of the square the HOG confirmation runs on: the face is scaled to half of it (HOG's
+#: window is 80 px).
+CONFIRM_SIDE: Final = 200
+
+
+def _hog_agrees(
+    upright: Image.Image, side: float, engine: FaceEngine, settings: ScanSettings
+) -> bool:
+    """Does HOG see a face of about this size at the centre of this upright-turned crop?"""
+    cx, cy = upright.width / 2.0, upright.height / 2.0
+    region = upright.crop((round(cx - side), round(cy - side), round(cx + side), round(cy + side)))
+    region = region.resize((CONFIRM_SIDE, CONFIRM_SIDE), Image.Resampling.BILINEAR)
+    mid = CONFIRM_SIDE / 2
+    for (left, top, right, bottom), score in engine.detect_scored(
+        as_array(region), 0, settings.confirm_hog
+    ):
+        width = right - left
+        if (
+            abs((left + right) / 2 - mid) < 0.3 * CONFIRM_SIDE / 2
+            and abs((top + bottom) / 2 - mid) < 0.35 * CONFIRM_SIDE / 2
+            and 0.25 * CONFIRM_SIDE < width < 0.75 * CONFIRM_SIDE
+            and score >= settings.confirm_hog
+        ):
+            return True
+    return False
+
+
 def _encode_turned(
     image: Image.Image,
     box: tuple[float, float, float, float],
     roll: float,
     engine: FaceEngine,
     settings: ScanSettings,
-) -> tuple[npt.NDArray[np.float64], float]:
+    confirm: bool = False,
+) -> tuple[npt.NDArray[np.float64], float] | None:
     """Encoding and sharpness of a face turned by ``roll`` degrees, from an upright-turned crop.
 
     dlib's 5-point landmarks and its encoder expect an upright face: the neighbourhood of the
     face is turned back by its roll first, and the face box is the centred square of its size.
+    With ``confirm``, None when HOG does not agree there is a face (see ScanSettings).
     """
     left, top, right, bottom = box
     side = max(right - left, bottom - top)
@@ -167,6 +203,8 @@ def _encode_turned(
     crop = image.crop((round(cx - half), round(cy - half), round(cx + half), round(cy + half)))
     centre = (crop.width / 2.0, crop.height / 2.0)
     upright = crop.rotate(-roll, resample=Image.Resampling.BILINEAR, center=centre)
+    if confirm and not _hog_agrees(upright, side, engine, settings):
+        return None
     local = (
         round(centre[0] - side / 2),
         round(centre[1] - side / 2),
@@ -184,6 +222,7 @@ def _encode_from(
     engine: FaceEngine,
     settings: ScanSettings,
     rolls: list[float | None] | None = None,
+    confirm: list[bool] | None = None,
 ) -> list[DetectedFace]:
     """Encode faces from a (possibly reduced) decode, one cropped neighbourhood per face."""
     sx = full_size[0] / image.width
@@ -193,10 +232,16 @@ def _encode_from(
         left, top, right, bottom = box[0] / sx, box[1] / sy, box[2] / sx, box[3] / sy
         roll = rolls[n] if rolls is not None else None
         if roll is not None:
-            encoding, sharp = _encode_turned(
-                image, (left, top, right, bottom), roll, engine, settings
+            turned = _encode_turned(
+                image,
+                (left, top, right, bottom),
+                roll,
+                engine,
+                settings,
+                confirm=confirm[n] if confirm is not None else False,
             )
-            faces.append(DetectedFace(box, encoding, sharp, settings.blur_threshold))
+            if turned is not None:
+                faces.append(DetectedFace(box, turned[0], turned[1], settings.blur_threshold))
             continue
         # A generous margin so the aligned 150x150 chip (25% padding, any roll) lies inside.
         margin = max(right - left, bottom - top)
@@ -218,16 +263,19 @@ def _encode_from(
 
 
 def _clip_candidates(
-    candidates: list[Candidate], width: int, height: int
-) -> tuple[list[Box], list[float | None]]:
+    candidates: list[Candidate], width: int, height: int, settings: ScanSettings
+) -> tuple[list[Box], list[float | None], list[bool]]:
+    """Clipped boxes, rolls, and which faces need HOG's confirmation (BlazeFace alone, unsure)."""
     boxes: list[Box] = []
     rolls: list[float | None] = []
+    confirm: list[bool] = []
     for c in candidates:
         box = _clip_box(c.box, width, height)
         if box[2] > box[0] and box[3] > box[1]:
             boxes.append(box)
             rolls.append(c.roll)
-    return boxes, rolls
+            confirm.append(c.source == "blazeface" and (c.score or 0.0) < settings.confirm_score)
+    return boxes, rolls, confirm
 
 
 def scan_image(
@@ -286,7 +334,7 @@ def scan_image(
         candidates = merge_with_hog([tuple(map(float, b)) for b in hog_boxes], found)
     else:
         candidates = [Candidate(tuple(map(float, b)), None, None, "hog") for b in hog_boxes]
-    boxes_full, rolls = _clip_candidates(candidates, width, height)
+    boxes_full, rolls, confirm = _clip_candidates(candidates, width, height, settings)
     if not boxes_full:
         return ScanResult(width, height, fmt, [], time.perf_counter() - started)
 
@@ -306,10 +354,13 @@ def scan_image(
             )
         for i, roll in enumerate(rolls):
             if roll is not None:
-                encoding, sharp = _encode_turned(
-                    work, tuple(map(float, boxes_full[i])), roll, engine, settings
+                turned = _encode_turned(
+                    work, tuple(map(float, boxes_full[i])), roll, engine, settings, confirm[i]
                 )
-                faces[i] = DetectedFace(boxes_full[i], encoding, sharp, settings.blur_threshold)
+                if turned is not None:
+                    faces[i] = DetectedFace(
+                        boxes_full[i], turned[0], turned[1], settings.blur_threshold
+                    )
         done = [f for f in faces if f is not None]
         return ScanResult(width, height, fmt, done, time.perf_counter() - started)
 
@@ -326,5 +377,5 @@ def scan_image(
             name=name,
             exact=False,
         )
-    faces_out = _encode_from(work, boxes_full, (width, height), engine, settings, rolls)
+    faces_out = _encode_from(work, boxes_full, (width, height), engine, settings, rolls, confirm)
     return ScanResult(width, height, fmt, faces_out, time.perf_counter() - started)

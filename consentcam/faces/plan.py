@@ -164,7 +164,9 @@ def detect_passes(
         sx, sy = full_w / size[0], full_h / size[1]
         scale = np.array([sx, sy, sx, sy])
         found.append(
-            Detections(hits.boxes * scale, hits.scores, hits.keypoints * np.array([sx, sy]))
+            Detections(
+                hits.boxes * scale, hits.scores, hits.keypoints * np.array([sx, sy]), hits.support
+            )
         )
     return weighted_nms(Detections.concat(found), nms_iou)
 
