@@ -49,11 +49,13 @@ class ScanSettings:
         ``detect_side``: faces from about 16/tile_side of the long side (1.7% at 960, 67 px on
         a 12 MP photo). Each doubling is about four times its time.
     min_score: BlazeFace's confidence needed to count a face (MediaPipe's default is 0.5).
-    confirm_score, confirm_hog: a face BlazeFace alone found with a confidence below
-        ``confirm_score`` counts only if dlib's HOG detector, run on the face turned upright and
-        scaled to 100 px, gives it a score of at least ``confirm_hog`` (0 is HOG's own
-        threshold; lower is more lenient). Hands and patterned walls score 0.5-0.6 with
-        BlazeFace but well under -0.7 with HOG; real faces that both find hard are rare.
+    confirm_score, confirm_support, confirm_hog: a face BlazeFace alone found with a
+        confidence below ``confirm_score`` counts only if at least ``confirm_support`` of its
+        raw detections (anchors, tiles, turns and scales) agree, or if dlib's HOG detector, run
+        on the face turned upright and scaled to 100 px, gives it a score of at least
+        ``confirm_hog`` (0 is HOG's own threshold; lower is more lenient). Hands and patterned
+        walls score 0.5-0.6 with BlazeFace from one or two raw detections, and well under -0.7
+        with HOG; a real face, even one looking down, draws a dozen raw detections or more.
     encode_face_px: minimum face-box width, in pixels of the image the encoding is computed from;
         if the reduced decode is too small for a face, a larger one is decoded for its encoding.
     blur_threshold: faces whose sharpness is below this are flagged ``blurry`` (a UI hint only).
@@ -71,6 +73,7 @@ class ScanSettings:
     tile_side: int = 960
     min_score: float = 0.5
     confirm_score: float = 0.75
+    confirm_support: int = 4
     confirm_hog: float = -0.7
 
     def __post_init__(self) -> None:

@@ -63,12 +63,14 @@ class Candidate:
         the top of the head to the image's left ... measured from the eyes, counter-clockwise
         on screen). None for HOG boxes (upright faces).
     score: BlazeFace's confidence, or None for a HOG box BlazeFace did not see.
+    support: how many of BlazeFace's raw detections (anchors, tiles, turns, scales) agreed.
     """
 
     box: tuple[float, float, float, float]
     roll: float | None
     score: float | None
     source: str  # "hog", "blazeface" or "both"
+    support: int = 0
 
 
 def tile_origins(length: int, step: int, tile: int = INPUT_SIDE) -> list[int]:
@@ -226,6 +228,12 @@ def merge_with_hog(
         if overlap is not None and (overlap[:, j] > same_face_iou).any():
             continue
         out.append(
-            Candidate(box, roll_degrees(found.keypoints[i]), float(found.scores[i]), "blazeface")
+            Candidate(
+                box,
+                roll_degrees(found.keypoints[i]),
+                float(found.scores[i]),
+                "blazeface",
+                int(found.counts()[i]),
+            )
         )
     return out
