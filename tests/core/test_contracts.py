@@ -85,9 +85,9 @@ def test_ci_runs_every_check_before_the_tests() -> None:
     script = (ROOT / "run").read_text()
     tests_branch = script[script.index("\n  tests)") :]
     tests_branch = tests_branch[: tests_branch.index(";;")]
-    assert tests_branch.index("run_checks") < tests_branch.index("uv run pytest")
+    assert tests_branch.index("run_checks") < tests_branch.index(" run pytest")
     checks = script[script.index("run_checks() {") :]
     checks = checks[: checks.index("\n}\n")]
     for command in ("ruff check .", "ruff format --check .", "mypy", "lint-imports"):
-        assert f"uv run {command}" in checks, command
+        assert f" run {command} ||" in checks, command
     assert "return 1" in checks
