@@ -13,7 +13,6 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from consentcam.models import ApiToken, User, UserSession, utcnow
 from consentcam.services import events
-from consentcam.wording import N_, WordedError
 
 MIN_PASSWORD = 12
 ROLES = ("owner", "staff")
@@ -25,7 +24,7 @@ SEEN_EVERY = timedelta(minutes=5)
 TOKEN_SCOPES = ("read", "write")
 
 
-class UserError(WordedError, ValueError):
+class UserError(ValueError):
     pass
 
 
@@ -67,14 +66,14 @@ def create_user(
 ) -> User:
     email = email.strip().lower()
     if "@" not in email:
-        raise UserError(N_("%(email)s is not an e-mail address"), email=email)
+        raise UserError(f"{email!r} is not an e-mail address")
     if role not in ROLES:
-        raise UserError(N_("role must be one of %(roles)s"), roles=", ".join(ROLES))
+        raise UserError(f"role must be one of {', '.join(ROLES)}")
     problem = password_problem(password)
     if problem:
         raise UserError(problem)
     if session.scalar(sa.select(User.id).where(User.email == email)) is not None:
-        raise UserError(N_("there is already an account for %(email)s"), email=email)
+        raise UserError(f"there is already an account for {email}")
     user = User(
         email=email, name=name.strip() or email, password_hash=hash_password(password), role=role
     )
@@ -200,6 +199,17 @@ def touch_session(row: UserSession, at: datetime | None = None) -> bool:
     row.last_seen_at = now
     row.expires_at = now + (REMEMBER_IDLE if row.remember else SESSION_IDLE)
     return True
+
+
+def save_seen(sessions: so.sessionmaker[so.Session], row: UserSession) -> None:
+    """Write a session's last use and new expiry in a short transaction of its own."""
+    with sessions() as s:
+        s.execute(
+            sa.update(UserSession)
+            .where(UserSession.id == row.id)
+            .values(last_seen_at=row.last_seen_at, expires_at=row.expires_at)
+        )
+        s.commit()
 
 
 def rotate_session(session: so.Session, user: User, row: UserSession) -> str:
@@ -338,7 +348,7 @@ def user_for_token(session: so.Session, clear: str) -> User | None:
 def deactivate_user(session: so.Session, user: User, actor: User) -> bool:
     """Close an account and end its sessions everywhere; returns False if it was closed already."""
     if user.id == actor.id:
-        raise UserError(N_("you cannot deactivate your own account"))
+        raise UserError("you cannot deactivate your own account")
     if not user.active:
         return False
     if user.is_owner:
@@ -346,7 +356,7 @@ def deactivate_user(session: so.Session, user: User, actor: User) -> bool:
             sa.select(sa.func.count(User.id)).where(User.role == "owner", User.active.is_(True))
         )
         if (owners or 0) <= 1:
-            raise UserError(N_("the last owner cannot be deactivated"))
+            raise UserError("the last owner cannot be deactivated")
     user.active = False
     user.session_version += 1
     session.execute(sa.delete(UserSession).where(UserSession.user_id == user.id))
