@@ -63,14 +63,20 @@ def test_a_scanned_photo_with_no_face_is_blocked_until_the_owner_confirms_it(
     assert event == {"faces": 0, "drawn": 0, "by": "Ann"}
 
 
-def test_only_the_owner_may_confirm(runtime: Any, session: Any, staff: User) -> None:
+def test_only_the_owner_or_staff_allowed_to_publish_may_confirm(
+    runtime: Any, session: Any, staff: User
+) -> None:
     photo = photo_with_faces(runtime, session, n=1, confirmed=False)
     assert not confirmation.may_confirm(staff) and not confirmation.may_confirm(None)
-    with pytest.raises(confirmation.NotAllowedToConfirm):
+    with pytest.raises(confirmation.NotAllowedToConfirm, match="someone the owner lets publish"):
         confirmation.confirm_photo(session, runtime, photo, user=staff)
     with pytest.raises(confirmation.NotAllowedToConfirm):
         confirmation.confirm_photo(session, runtime, photo, user=None)
     assert photo.faces_confirmed_at is None
+    staff.may_publish = True
+    session.commit()
+    confirmation.confirm_photo(session, runtime, photo, user=staff)
+    assert photo.faces_confirmed_by == "Sam"
 
 
 @pytest.mark.parametrize("state", ["pending", "scanning", "failed"])
@@ -444,7 +450,7 @@ def test_api_refusals_by_state_and_role(app: Any, client: Any, tokens: Any) -> N
     photo = _photo(app)
     staff, owner = _h(tokens["staff"]), _h(tokens["owner"])
     response = client.post(f"/api/v1/photos/{photo}/confirmation", json={}, headers=staff)
-    assert response.status_code == 403 and "only the owner" in response.get_json()["error"]
+    assert response.status_code == 403 and "publish" in response.get_json()["error"]
     # Staff may mark a missed face: that only adds work, it clears nothing.
     response = client.post(
         f"/api/v1/photos/{photo}/faces", json={"box": [300, 20, 380, 100]}, headers=staff
