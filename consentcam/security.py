@@ -9,9 +9,11 @@ import unicodedata
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Flask, Response, jsonify, render_template_string, request
+from flask import Flask, Response, jsonify, request
 from flask.wrappers import Request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+
+from consentcam.public_url import trusted_hosts
 
 # No inline script and no inline style: an injected tag or attribute cannot run or restyle.
 CSP = "; ".join(
@@ -87,13 +89,6 @@ def safe_next(target: object, default: str = "/") -> str:
     if parts.scheme or parts.netloc:
         return default
     return cleaned
-
-
-TOO_LARGE_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{{ title }}</title><link rel="stylesheet" href="{{ url_for('static', filename='app.css') }}">
-</head><body><main class="container"><h1>{{ title }}</h1><p>{{ message }}</p>
-<p><a href="/">{{ back }}</a></p></main></body></html>"""
 
 
 class ClosingRequest(Request):
@@ -200,57 +195,6 @@ def limit_sign_in(app: Flask, endpoint: str = "auth.login") -> None:
     app.register_error_handler(429, too_many)
 
 
-_LOOPBACK_HOSTS = frozenset({"localhost", "localhost.localdomain", "ip6-localhost"})
-
-
-def is_loopback(host: str) -> bool:
-    import ipaddress
-
-    host = host.strip("[]").rstrip(".").lower()
-    if host in _LOOPBACK_HOSTS or host.endswith(".localhost"):
-        return True
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return address.is_loopback or address.is_unspecified
-
-
-def public_base(config: Any) -> str | None:
-    """PUBLIC_URL without its trailing slash, or None when unset, not http(s) or a loopback host.
-
-    The only source of absolute URLs (QR codes, links for Meta): the Host header of a request is
-    the sender's to choose.
-    """
-    base = str(config.get("PUBLIC_URL") or "").strip().rstrip("/")
-    try:
-        parts = urlsplit(base)
-    except ValueError:
-        return None
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        return None
-    if is_loopback(parts.hostname):
-        return None
-    return base
-
-
-def trusted_hosts(config: Any) -> list[str] | None:
-    """The Host names to answer (TRUSTED_HOSTS, else PUBLIC_URL's host), or None for any."""
-    listed = [h.strip().lower() for h in str(config.get("TRUSTED_HOSTS") or "").split(",")]
-    hosts = [h for h in listed if h]
-    if not hosts:
-        try:
-            public = urlsplit(str(config.get("PUBLIC_URL") or "")).hostname
-        except ValueError:
-            public = None
-        if public and not is_loopback(public):
-            hosts = [public]
-    if not hosts:
-        return None
-    # The app itself on this machine (service checks, the worker's own calls) always answers.
-    return [*hosts, "127.0.0.1", "localhost", "[::1]"]
-
-
 def wants_json() -> bool:
     if request.path.startswith("/api/"):
         return True
@@ -268,10 +212,9 @@ def too_large(exc: HTTPException) -> Any:
         message += " " + _("The limit is %(mb)s MB per request.", mb=limit_mb)
     if wants_json():
         return jsonify({"error": message}), 413
-    page = render_template_string(
-        TOO_LARGE_PAGE, title=_("Too large"), message=message, back=_("Back to the start page")
-    )
-    return page, 413
+    from consentcam.web.errors import page
+
+    return page(413, _("Too large"), message)
 
 
 def _secure_cookies(app: Flask) -> bool:
@@ -358,18 +301,11 @@ def _too_many(wait: int) -> Any:
     message = _(
         "Too many sign-in attempts. Wait %(minutes)s minute(s) and try again.", minutes=minutes
     )
-    if wants_json():
-        response = jsonify({"error": message})
-    else:
-        response = Response(
-            render_template_string(
-                TOO_LARGE_PAGE,
-                title=_("Wait a moment"),
-                message=message,
-                back=_("Back to the start page"),
-            ),
-            mimetype="text/html",
-        )
+    from flask import make_response
+
+    from consentcam.web.errors import page
+
+    response = make_response(page(429, _("Wait a moment"), message))
     response.status_code = 429
     response.headers["Retry-After"] = str(wait)
     return response

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import threading
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 import sqlalchemy.orm as so
@@ -51,6 +52,37 @@ DECODE_SLOTS = 2
 _decodes = threading.BoundedSemaphore(DECODE_SLOTS)
 
 
+def _give_memory_back() -> None:
+    """Hand the freed pixel memory back to the system (glibc keeps it per thread otherwise).
+
+    Pillow allocates a large image in 16 MB blocks that glibc serves from the decoding thread's
+    own arena and keeps after they are freed; with a pool of web threads each would hold on to
+    the memory of the largest image it ever decoded.
+    """
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
+
+
+def _malloc_trim() -> Any:
+    global _TRIM
+    if _TRIM is False:
+        import ctypes
+        import ctypes.util
+        import sys
+
+        _TRIM = None
+        if sys.platform.startswith("linux"):
+            try:
+                _TRIM = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
+            except (OSError, AttributeError):
+                _TRIM = None
+    return _TRIM
+
+
+_TRIM: Any = False
+
+
 @dataclass(frozen=True)
 class Ingested:
     photo: Photo
@@ -85,8 +117,11 @@ def ingest(
         )
     # Never keep the uploaded bytes: a clean re-encode drops metadata and anything smuggled in.
     with _decodes:
-        clean = reencode(data, max_pixels=rt.settings["MAX_PIXELS"], name=name)
-        thumb = make_thumbnail(clean.data, name, rt.settings["MAX_PIXELS"])
+        try:
+            clean = reencode(data, max_pixels=rt.settings["MAX_PIXELS"], name=name)
+            thumb = make_thumbnail(clean.data, name, rt.settings["MAX_PIXELS"])
+        finally:
+            _give_memory_back()
     mini = make_mini(thumb)
     key, _ = rt.storage.put("originals", clean.data, clean.ext)
     thumb_key, _ = rt.storage.put("thumbs", thumb, "jpg")

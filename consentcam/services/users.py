@@ -201,6 +201,17 @@ def touch_session(row: UserSession, at: datetime | None = None) -> bool:
     return True
 
 
+def save_seen(sessions: so.sessionmaker[so.Session], row: UserSession) -> None:
+    """Write a session's last use and new expiry in a short transaction of its own."""
+    with sessions() as s:
+        s.execute(
+            sa.update(UserSession)
+            .where(UserSession.id == row.id)
+            .values(last_seen_at=row.last_seen_at, expires_at=row.expires_at)
+        )
+        s.commit()
+
+
 def rotate_session(session: so.Session, user: User, row: UserSession) -> str:
     """Replace a session's token (a return through a remember-me cookie gets a new one)."""
     clear = secrets.token_urlsafe(32)

@@ -37,7 +37,8 @@ def smtp() -> Iterator[tuple[str, Inbox]]:
 
 @pytest.fixture
 def live_server_settings(smtp: tuple[str, Inbox]) -> dict[str, str]:
-    return {"SMTP_URL": smtp[0], "MAIL_FROM": "studio@example.com"}
+    # The server answers 127.0.0.1 alone, so links may take their address from the request.
+    return {"SMTP_URL": smtp[0], "MAIL_FROM": "studio@example.com", "TRUSTED_HOSTS": "127.0.0.1"}
 
 
 def seed(instance: Path) -> dict[str, int]:

@@ -41,8 +41,13 @@ def smtp() -> Iterator[tuple[str, Inbox]]:
 @pytest.fixture
 def settings(instance: Any, smtp: tuple[str, Inbox]) -> dict[str, object]:
     # The limits have a test of their own; here they must not cut a round short.
+    # Links take their address from the request only because the app answers "localhost" alone.
     return base_settings(
-        instance, SMTP_URL=smtp[0], MAIL_FROM="studio@example.com", CODE_RATE_LIMIT="50/minute"
+        instance,
+        SMTP_URL=smtp[0],
+        MAIL_FROM="studio@example.com",
+        CODE_RATE_LIMIT="50/minute",
+        TRUSTED_HOSTS="localhost",
     )
 
 
@@ -310,7 +315,7 @@ def test_with_email_off_the_link_is_shown_and_the_owner_told(
 ) -> None:
     from consentcam.web import create_app
 
-    app = create_app(base_settings(instance), instance_path=instance)
+    app = create_app(base_settings(instance, TRUSTED_HOSTS="localhost"), instance_path=instance)
     client = app.test_client()
     login(client, "owner")
     pid = _person(app, email="lena@example.com")
@@ -642,3 +647,49 @@ def test_every_web_process_shares_the_limits_through_redis(instance: Any, runtim
     assert two.get("/m/x").status_code == 404  # its own count in its own memory
     for app in apps + alone:
         app.extensions["runtime"].close()
+
+
+def test_links_never_take_their_address_from_a_host_header(
+    instance: Any, runtime: Any, users: Any, smtp: Any
+) -> None:
+    """Without PUBLIC_URL or TRUSTED_HOSTS no link is made; with PUBLIC_URL, every link uses it."""
+    from consentcam.web import create_app
+
+    _, inbox = smtp
+    bare = create_app(base_settings(instance, SMTP_URL=smtp[0]), instance_path=instance)
+    client = bare.test_client()
+    login(client, "owner")
+    pid = _person(bare)
+    page = client.get(f"/people/{pid}/consent-link").get_data(as_text=True)
+    assert 'id="no-address"' in page
+    refused = client.post(f"/people/{pid}/consent-link", data={"language": "sv"})
+    assert "PUBLIC_URL" in refused.get_data(as_text=True) and "/c/" not in refused.get_data(
+        as_text=True
+    )
+    with _rt(bare).sessions() as s:
+        assert s.scalar(sa.select(sa.func.count()).select_from(ConsentLink)) == 0
+    bare.extensions["runtime"].close()
+
+    public = create_app(
+        base_settings(instance, SMTP_URL=smtp[0], PUBLIC_URL="https://photos.example.se"),
+        instance_path=instance,
+    )
+    client = public.test_client()
+    login(client, "owner")
+    made = client.post(
+        f"/people/{pid}/consent-link", data={"language": "sv", "email": "lena@example.com"}
+    ).get_data(as_text=True)
+    url = re.search(r'value="(https://photos\.example\.se/c/[A-Za-z0-9_-]+)"', made).group(1)
+    assert "photos.example.se/c/" in text_of(inbox.wait_for(1)[0])
+    phone = public.test_client()
+    sent = phone.post(
+        url.replace("https://photos.example.se", ""), data=_sign_form(email="x@example.com")
+    )
+    assert sent.status_code == 303
+    receipt = inbox.wait_for(2)[1]
+    assert "https://photos.example.se/m/" in text_of(receipt) and "localhost" not in text_of(
+        receipt
+    )
+    # A request with a Host the app does not answer to is refused before anything happens.
+    assert phone.get("/c/x", headers={"Host": "evil.example"}).status_code == 400
+    public.extensions["runtime"].close()

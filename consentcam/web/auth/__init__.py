@@ -6,7 +6,6 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar
 
-import sqlalchemy as sa
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_login import (
@@ -39,13 +38,7 @@ def load_user(user_id: str) -> User | None:
     g.user_session_id = row.id
     if users.touch_session(row):
         # A page view reads only; the session's last use is written in its own short transaction.
-        with runtime().sessions() as s:
-            s.execute(
-                sa.update(UserSession)
-                .where(UserSession.id == row.id)
-                .values(last_seen_at=row.last_seen_at, expires_at=row.expires_at)
-            )
-            s.commit()
+        users.save_seen(runtime().sessions, row)
     return user
 
 

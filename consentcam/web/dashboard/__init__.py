@@ -9,7 +9,15 @@ from flask import Blueprint, current_app, g, render_template
 from flask_login import login_required
 
 from consentcam.domain.audit import Quarter
-from consentcam.models import AuditRun, Face, Photo, QueueItem, RemovalTask, utcnow
+from consentcam.models import (
+    AuditRun,
+    ConsentRecord,
+    Face,
+    Photo,
+    QueueItem,
+    RemovalTask,
+    utcnow,
+)
 from consentcam.services import removals
 from consentcam.web import db, fragments
 
@@ -57,8 +65,24 @@ def attention_counts(session: Any, now: Any) -> dict[str, Any]:
         .where(AuditRun.quarter == quarter, AuditRun.signed_at.is_not(None))
         .scalar_subquery()
     )
+    # The first day's steps: has anyone signed a consent yet, is any photo uploaded, any face
+    # reviewed (EXISTS: one index probe each, whatever the size).
+    has_consent = sa.exists().where(ConsentRecord.id.is_not(None))
+    has_photo = sa.exists().where(Photo.id.is_not(None))
+    has_review = sa.exists().where(Face.state.in_(("confirmed", "not_identifiable")))
     row = session.execute(
-        sa.select(to_review, waiting, failed, blocked, open_tasks, overdue, signed)
+        sa.select(
+            to_review,
+            waiting,
+            failed,
+            blocked,
+            open_tasks,
+            overdue,
+            signed,
+            has_consent,
+            has_photo,
+            has_review,
+        )
     ).one()
     return {
         "to_review": int(row[0] or 0),
@@ -69,6 +93,9 @@ def attention_counts(session: Any, now: Any) -> dict[str, Any]:
         "overdue_removals": int(row[5] or 0),
         "audit_signed_at": row[6],
         "quarter": quarter,
+        "has_consent": bool(row[7]),
+        "has_photo": bool(row[8]),
+        "has_review": bool(row[9]),
     }
 
 
@@ -117,6 +144,8 @@ def index() -> Any:
                 "overdue": link("removals.index", status="overdue"),
                 "audit": link("audits.index"),
                 "upload": link("photos.upload"),
+                "people": link("people.new"),
+                "photos": link("photos.index", state="needs_review"),
             },
         }
 

@@ -111,10 +111,38 @@ def init_app(app: Flask) -> None:
 # --- Helpers -----------------------------------------------------------------------------------
 
 
-def external_url(endpoint: str, **values: Any) -> str:
-    """An absolute URL for a link that leaves the app (QR code, e-mail), on PUBLIC_URL if set."""
-    base = str(current_app.config.get("PUBLIC_URL") or "").rstrip("/")
+class NoPublicAddress(RuntimeError):
+    """No address others can be sent to: PUBLIC_URL is not set and any Host header is answered."""
+
+
+def public_root() -> str | None:
+    """The base of links that leave the app (QR codes, e-mails), or None.
+
+    PUBLIC_URL; else this request's own address, but only when the app answers listed hosts
+    alone (TRUSTED_HOSTS), so it cannot be a Host header anyone chose.
+    """
+    from consentcam.public_url import public_base
+
+    base = public_base(current_app.config)
     if base:
+        return base
+    if current_app.config.get("TRUSTED_HOSTS"):
+        return request.url_root.rstrip("/")
+    return None
+
+
+def external_url(endpoint: str, **values: Any) -> str:
+    """An absolute URL for a link someone else opens (QR code, e-mail); NoPublicAddress if none."""
+    base = public_root()
+    if base is None:
+        raise NoPublicAddress(endpoint)
+    return base + url_for(endpoint, **values)
+
+
+def own_url(endpoint: str, **values: Any) -> str:
+    """An absolute URL shown only to whoever asked (their receipt): their own address is fine."""
+    base = public_root()
+    if base is not None:
         return base + url_for(endpoint, **values)
     return url_for(endpoint, _external=True, **values)
 
@@ -147,14 +175,16 @@ def notify_owner(kind: str, person: Person, **context: Any) -> list[int]:
     """Queue a notice to the owner (in the instance's language); returns the mail ids."""
     rt = runtime()
     ids = []
+    try:
+        person_url: str | None = external_url("people.detail", person_id=person.id)
+    except NoPublicAddress:
+        person_url = None  # the notice then says where to look, without a link
     for address in mail.owner_addresses(db()):
         subject, text, html = render_mail(
             f"owner_{kind}",
             owner_language(),
             person=person,
-            person_url=external_url("people.detail", person_id=person.id)
-            if "people.detail" in current_app.view_functions
-            else external_url("dashboard.index"),
+            person_url=person_url,
             business=current_app.config.get("BUSINESS_NAME") or "",
             **context,
         )
@@ -298,7 +328,7 @@ def sign(token: str) -> Any:
 
 def _queue_receipt(signed: links.Signed, language: str) -> list[int]:
     person = signed.person
-    if not person.email:
+    if not person.email or public_root() is None:
         return []
     my_url = external_url("mine.page", token=signed.personal_token)
     subject, text, html = render_mail(
@@ -350,7 +380,7 @@ def receipt(token: str, consent_id: int) -> Any:
     record = _own_consent(link, consent_id)
     if record is None:
         return refused()
-    my_url = external_url("mine.page", token=token)
+    my_url = own_url("mine.page", token=token)
     return render_template(
         "mine/receipt.html",
         person=link.person,
@@ -407,7 +437,7 @@ def receipt_pdf(token: str, consent_id: int) -> Any:
         form_title=version.title if version else "",
         form_body=version.body if version else "",
         signature_png=signature,
-        my_url=external_url("mine.page", token=token),
+        my_url=own_url("mine.page", token=token),
         my_label=_("Your own page: see, withdraw or change your consent"),
     )
     return Response(
@@ -660,7 +690,7 @@ def new_link(token: str) -> Any:
     person = link.person
     fresh = links.issue_personal_link(session, person, actor_name=links.CUSTOMER)
     ids: list[int] = []
-    if person.email:
+    if person.email and public_root() is not None:
         subject, text, html = render_mail(
             "new_link",
             select_locale(),
