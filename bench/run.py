@@ -19,7 +19,13 @@ from consentcam.config import DEFAULTS
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 #: Modules whose @case functions join the registry (append yours: page latency, audit timings).
-CASE_MODULES = ("bench.cases", "bench.queue_case", "bench.pages_case", "bench.audit_case")
+CASE_MODULES = (
+    "bench.cases",
+    "bench.queue_case",
+    "bench.pages_case",
+    "bench.audit_case",
+    "bench.detect_cases",
+)
 COLUMNS = ("case", "ours", "baseline", "ratio", "target", "met?")
 
 

@@ -87,46 +87,85 @@ def require_engine(load: bool = True) -> None:
 
 
 @main.command()
-@click.option("--owner-email", prompt="Owner's e-mail", help="E-mail of the first owner account.")
-@click.option("--owner-name", default="Owner", show_default=True)
+@click.option(
+    "--owner-email", default=None, help="E-mail of the first owner account (else asked for)."
+)
+@click.option("--owner-name", default=None, help="The owner's own name (else asked for).")
 @click.option(
     "--owner-password",
-    prompt="Owner's password (12 characters or more)",
-    hide_input=True,
-    confirmation_prompt=True,
+    default=None,
     envvar="CONSENTCAM_OWNER_PASSWORD",
+    help="At least 12 characters (else asked for, twice, without showing it).",
 )
-@click.option("--business", default="", help="The business's name, printed on forms and audits.")
-@click.option("--language", type=click.Choice(["en", "sv"]), default="en", show_default=True)
+@click.option("--business", default=None, help="The business's name, printed on forms and audits.")
+@click.option(
+    "--responsible",
+    default=None,
+    help="The person responsible for the data, named on the form (default: the owner).",
+)
+@click.option(
+    "--language",
+    type=click.Choice(["en", "sv"]),
+    default=None,
+    help="Default language of the app and the form: sv or en.",
+)
 @click.option("--database-url", default=None, help="Default: SQLite in the instance folder.")
 @click.option("--queue-url", default=None, help="Default: SQLite queue in the instance folder.")
 @pass_ctx
 def init(
     ctx: Context,
-    owner_email: str,
-    owner_name: str,
-    owner_password: str,
-    business: str,
-    language: str,
+    owner_email: str | None,
+    owner_name: str | None,
+    owner_password: str | None,
+    business: str | None,
+    responsible: str | None,
+    language: str | None,
     database_url: str | None,
     queue_url: str | None,
 ) -> None:
-    """Create the instance: config with fresh keys, migrated database, first owner."""
+    """Create the instance: config with fresh keys, migrated database, first owner.
+
+    Given the owner's e-mail and password as options it asks nothing (what is not given keeps
+    its default); otherwise it asks for each detail in turn, with a suggestion Enter accepts.
+    """
     from consentcam.crypto import new_key
     from consentcam.services import users
 
     cfg_path = ctx.instance / config_mod.CONFIG_FILE
     if cfg_path.exists():
         raise click.ClickException(f"{cfg_path} exists already: this instance is set up")
+    interactive = owner_email is None or owner_password is None
+    if interactive:
+        click.echo("Setting up consentcam. Press Enter to keep the suggestion in [brackets].")
+        owner_email = owner_email or _ask_text("Your e-mail (you sign in with it)", None)
+        owner_name = owner_name or _ask_text(
+            "Your own name (shown on what you do in the app)", None
+        )
+        if owner_password is None:
+            owner_password = _ask_password(users.password_problem)
+        business = business or _ask_text("The business's name (printed on the consent form)", None)
+        responsible = responsible or _ask_text(
+            "Who is responsible for the customers' data (named on the form)", owner_name
+        )
+        language = language or click.prompt(
+            "Language of the app and the form (sv = Swedish, en = English)",
+            default=_suggested_language(),
+            type=click.Choice(["sv", "en"]),
+        )
+    assert owner_email is not None and owner_password is not None
+    owner_name = (owner_name or "").strip() or "Owner"
+    for label, text in (("name", owner_name), ("business", business), ("responsible", responsible)):
+        if text and config_mod.has_control_characters(text):
+            raise click.ClickException(f"the {label} may not contain line breaks or tabs")
     problem = users.password_problem(owner_password)
     if problem:
         raise click.ClickException(problem)
     values: dict[str, Any] = {
         "secret_key": config_mod.new_secret(),
         "encryption_key": new_key(),
-        "business_name": business,
-        "responsible_person": owner_name,
-        "language": language,
+        "business_name": (business or "").strip(),
+        "responsible_person": (responsible or "").strip() or owner_name,
+        "language": language or "en",
     }
     if database_url:
         values["database_url"] = database_url
@@ -144,6 +183,41 @@ def init(
 
     make_private(ctx.instance, deep=True)
     click.echo(f"Instance ready at {ctx.instance}. Start it with: consentcam serve")
+    if not values["business_name"]:
+        click.echo(
+            "No business name yet: set it under Settings before recording consents "
+            "(the consent form names the business)."
+        )
+
+
+def _ask_text(question: str, default: str | None) -> str:
+    """Ask until a non-empty answer comes (Enter accepts ``default`` when there is one)."""
+    while True:
+        answer = str(click.prompt(question, default=default or None, show_default=bool(default)))
+        answer = answer.strip()
+        if answer and not config_mod.has_control_characters(answer):
+            return answer
+        click.echo("Please write an answer on one line.")
+
+
+def _ask_password(problem: Callable[[str], str | None]) -> str:
+    """Ask for the password twice until it is long enough and both agree."""
+    while True:
+        password = str(click.prompt("Choose a password (12 characters or more)", hide_input=True))
+        why = problem(password)
+        if why:
+            click.echo(f"{why[:1].upper()}{why[1:]}. Try again.")
+            continue
+        again = str(click.prompt("The same password again", hide_input=True))
+        if again == password:
+            return password
+        click.echo("The two passwords differ. Try again.")
+
+
+def _suggested_language() -> str:
+    """Swedish on a Swedish system, else English."""
+    lang = os.environ.get("LC_ALL") or os.environ.get("LC_MESSAGES") or os.environ.get("LANG") or ""
+    return "sv" if lang.lower().startswith("sv") else "en"
 
 
 @main.command()
@@ -643,6 +717,82 @@ def person_add(
             click.echo(
                 f"added {p.name} (person {p.id}) with consent {record.id}; {len(refs)} reference face(s)"
             )
+
+
+@person.command("link")
+@click.argument("person_id", type=int)
+@click.option(
+    "--language",
+    type=click.Choice(["en", "sv"]),
+    default="sv",
+    show_default=True,
+    help="Language of the form the link opens.",
+)
+@click.option(
+    "--qr",
+    "qr_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Also write the link's QR code to this file (.svg or .png).",
+)
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def person_link(
+    ctx: Context, person_id: int, language: str, qr_file: Path | None, as_json: bool
+) -> None:
+    """Make a one-time consent link the person signs on their own phone (needs PUBLIC_URL)."""
+    import segno
+
+    from consentcam.models import Person
+    from consentcam.services import links
+    from consentcam.web import create_app
+
+    rt = ctx.runtime()
+    base = str(rt.settings.get("PUBLIC_URL") or "").rstrip("/")
+    if not base:
+        raise click.ClickException("set PUBLIC_URL: the link must say where this instance is")
+    if qr_file is not None and qr_file.suffix.lower() not in (".svg", ".png"):
+        raise click.ClickException("--qr: name a .svg or .png file")
+    with rt.sessions() as session:
+        found = session.get(Person, person_id)
+        if found is None or found.erased_at is not None:
+            raise click.ClickException(f"no person {person_id}")
+        issued = links.create_consent_link(session, rt, found, language=language)
+        session.commit()
+        link_id, expires = issued.link.id, issued.link.expires_at
+    app = create_app(instance_path=ctx.instance)
+    try:
+        with app.test_request_context(base_url=base):
+            from flask import url_for
+
+            url = base + url_for("mine.sign", token=issued.token)
+    finally:
+        app.extensions["runtime"].close()
+    if qr_file is not None:
+        segno.make(url, error="m").save(str(qr_file), scale=8, border=2)
+    if as_json:
+        click.echo(json.dumps({"id": link_id, "url": url, "expires_at": expires.isoformat()}))
+    else:
+        click.echo(
+            f"consent link {link_id} for {found.name}, valid once until {expires:%Y-%m-%d %H:%M} UTC:"
+        )
+        click.echo(url)
+
+
+@person.command("link-state")
+@click.argument("link_id", type=int)
+@pass_ctx
+def person_link_state(ctx: Context, link_id: int) -> None:
+    """Say whether a consent link is waiting, used or expired."""
+    from consentcam.models import ConsentLink
+    from consentcam.services import links
+
+    rt = ctx.runtime()
+    with rt.sessions() as session:
+        link = session.get(ConsentLink, link_id)
+        if link is None:
+            raise click.ClickException(f"no consent link {link_id}")
+        click.echo(json.dumps(links.consent_link_json(link)))
 
 
 from consentcam.commands import register as _register_commands  # noqa: E402

@@ -52,6 +52,11 @@ SETTINGS: tuple[Setting, ...] = (
         "LANGUAGE", "en", "Default language when the browser states no preference: `sv` or `en`."
     ),
     Setting("BUSINESS_NAME", "", "The business's name, printed on consent forms and audits."),
+    Setting(
+        "TIME_ZONE",
+        "Europe/Stockholm",
+        "Time zone in which times are shown, e.g. `Europe/Stockholm` (stored times stay UTC).",
+    ),
     Setting("RESPONSIBLE_PERSON", "", "The person responsible for the data (signs audits)."),
     Setting(
         "REMOVAL_DUE_DAYS",
@@ -243,25 +248,31 @@ def instance_path_from_env(default: Path | None = None) -> Path:
 
 def write_instance_config(instance_path: Path, values: dict[str, Any]) -> Path:
     """Write config.toml with the given values (readable by the owner only)."""
+    import tomli_w
+
     instance_path.mkdir(parents=True, exist_ok=True)
-    lines = ["# consentcam instance settings; see README.md for every setting.\n"]
     for key, value in values.items():
-        if isinstance(value, bool):
-            rendered = "true" if value else "false"
-        elif isinstance(value, int | float):
-            rendered = str(value)
-        else:
-            rendered = '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
-        lines.append(f"{key.lower()} = {rendered}\n")
+        if isinstance(value, str) and has_control_characters(value):
+            raise ValueError(f"setting {key.upper()}: control characters are not allowed")
+    text = "# consentcam instance settings; see README.md for every setting.\n" + tomli_w.dumps(
+        {key.lower(): value for key, value in values.items() if value is not None}
+    )
     path = instance_path / CONFIG_FILE
     tmp = path.with_suffix(".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.writelines(lines)
+        fh.write(text)
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)
     return path
+
+
+def has_control_characters(text: str) -> bool:
+    """Whether ``text`` holds a line break, tab or other control character (Unicode Cc)."""
+    import unicodedata
+
+    return any(unicodedata.category(ch) == "Cc" for ch in text)
 
 
 def new_secret() -> str:

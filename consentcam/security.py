@@ -9,7 +9,7 @@ import unicodedata
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Flask, Response, jsonify, render_template_string, request
+from flask import Flask, Response, jsonify, request
 from flask.wrappers import Request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
@@ -87,13 +87,6 @@ def safe_next(target: object, default: str = "/") -> str:
     if parts.scheme or parts.netloc:
         return default
     return cleaned
-
-
-TOO_LARGE_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{{ title }}</title><link rel="stylesheet" href="{{ url_for('static', filename='app.css') }}">
-</head><body><main class="container"><h1>{{ title }}</h1><p>{{ message }}</p>
-<p><a href="/">{{ back }}</a></p></main></body></html>"""
 
 
 class ClosingRequest(Request):
@@ -269,10 +262,9 @@ def too_large(exc: HTTPException) -> Any:
         message += " " + _("The limit is %(mb)s MB per request.", mb=limit_mb)
     if wants_json():
         return jsonify({"error": message}), 413
-    page = render_template_string(
-        TOO_LARGE_PAGE, title=_("Too large"), message=message, back=_("Back to the start page")
-    )
-    return page, 413
+    from consentcam.web.errors import page
+
+    return page(413, _("Too large"), message)
 
 
 def _secure_cookies(app: Flask) -> bool:
@@ -359,18 +351,11 @@ def _too_many(wait: int) -> Any:
     message = _(
         "Too many sign-in attempts. Wait %(minutes)s minute(s) and try again.", minutes=minutes
     )
-    if wants_json():
-        response = jsonify({"error": message})
-    else:
-        response = Response(
-            render_template_string(
-                TOO_LARGE_PAGE,
-                title=_("Wait a moment"),
-                message=message,
-                back=_("Back to the start page"),
-            ),
-            mimetype="text/html",
-        )
+    from flask import make_response
+
+    from consentcam.web.errors import page
+
+    response = make_response(page(429, _("Wait a moment"), message))
     response.status_code = 429
     response.headers["Retry-After"] = str(wait)
     return response

@@ -171,6 +171,19 @@ class FaceEngine:
             )
         return boxes
 
+    def detect_scored(
+        self, rgb: npt.NDArray[np.uint8], upsample: int = 0, adjust_threshold: float = 0.0
+    ) -> list[tuple[Box, float]]:
+        """HOG boxes with their detection scores, down to ``adjust_threshold`` (0 is dlib's own)."""
+        models = _load_models()
+        image = _check_rgb(rgb)
+        with _call_lock:
+            rects, scores, _ = models.detector.run(image, int(upsample), float(adjust_threshold))
+        return [
+            ((int(r.left()), int(r.top()), int(r.right()), int(r.bottom())), float(score))
+            for r, score in zip(rects, scores, strict=True)
+        ]
+
     def encode(
         self,
         rgb: npt.NDArray[np.uint8],

@@ -152,7 +152,12 @@ def link_state(link: ConsentLink, now: datetime | None = None) -> str:
 def open_consent_link(session: so.Session, token: str, now: datetime | None = None) -> ConsentLink:
     """The waiting link of this token; LinkRefused for any other token, whatever the reason."""
     digest = hash_token(token or "")
-    link = session.scalar(sa.select(ConsentLink).where(ConsentLink.token_hash == digest))
+    # One query whatever the token: the person comes with the link, so no refusal takes longer.
+    link = session.scalar(
+        sa.select(ConsentLink)
+        .where(ConsentLink.token_hash == digest)
+        .options(so.joinedload(ConsentLink.person))
+    )
     if link is None or link_state(link, now) != "waiting":
         raise LinkRefused()
     if link.person is not None and link.person.erased_at is not None:
@@ -348,7 +353,11 @@ def active_personal_link(session: so.Session, person_id: int) -> PersonalLink | 
 def open_personal_link(session: so.Session, token: str) -> PersonalLink:
     """The active personal link of this token; LinkRefused for any other, whatever the reason."""
     digest = hash_token(token or "")
-    link = session.scalar(sa.select(PersonalLink).where(PersonalLink.token_hash == digest))
+    link = session.scalar(
+        sa.select(PersonalLink)
+        .where(PersonalLink.token_hash == digest)
+        .options(so.joinedload(PersonalLink.person))
+    )
     if link is None or link.revoked_at is not None or link.person.erased_at is not None:
         raise LinkRefused()
     return link

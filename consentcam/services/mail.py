@@ -14,6 +14,7 @@ import smtplib
 import ssl
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from typing import Any
@@ -28,6 +29,8 @@ from consentcam.runtime import Runtime
 log = logging.getLogger(__name__)
 
 SMTP_TIMEOUT = 30
+#: How long the row of a sent e-mail (its address, subject and time) is kept.
+SENT_KEPT = timedelta(days=30)
 ERROR_MAX = 1000
 
 
@@ -196,8 +199,23 @@ def send_queued(session: so.Session, rt: Runtime, mail_id: int) -> int | None:
     mail.sent_at = utcnow()
     mail.last_error = None
     mail.body_enc = None
+    forget_old(session, mail.sent_at)
     session.commit()
     return None
+
+
+def forget_old(session: so.Session, now: datetime) -> int:
+    """Delete the rows of e-mails sent (or cancelled) more than SENT_KEPT ago: no address is
+    kept longer than it serves as a record that the e-mail went out."""
+    done = session.execute(
+        sa.delete(OutgoingMail)
+        .where(
+            OutgoingMail.state.in_(("sent", "cancelled")),
+            OutgoingMail.created_at < now - SENT_KEPT,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return int(done.rowcount or 0)  # type: ignore[attr-defined]
 
 
 def failed_mails(session: so.Session, limit: int = 5) -> tuple[int, list[OutgoingMail]]:

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import sqlalchemy as sa
 import sqlalchemy.orm as so
 
 from consentcam.domain.types import FaceSource, FaceState
@@ -82,19 +83,29 @@ def add_drawn_face(
     left, top, right, bottom = check_box(photo, box)
     if photo.scan_state != "done":
         raise ScanNotFinished(N_("this photo's scan is not finished yet"))
+    for attempt in range(3):
+        session.refresh(photo, ["faces"])
+        number = max((f.number for f in photo.faces), default=0) + 1
+        face = Face(
+            photo_id=photo.id,
+            number=number,
+            left=left,
+            top=top,
+            right=right,
+            bottom=bottom,
+            source=FaceSource.MANUAL.value,
+            state=FaceState.PENDING.value,
+        )
+        try:
+            # Someone else may add a face to this photo at the same moment and take the number.
+            with session.begin_nested():
+                session.add(face)
+        except sa.exc.IntegrityError:
+            if attempt == 2:
+                raise
+            continue
+        break
     session.refresh(photo, ["faces"])
-    number = max((f.number for f in photo.faces), default=0) + 1
-    face = Face(
-        photo=photo,
-        number=number,
-        left=left,
-        top=top,
-        right=right,
-        bottom=bottom,
-        source=FaceSource.MANUAL.value,
-        state=FaceState.PENDING.value,
-    )
-    session.add(face)
     # A new face has no decision yet, so the photo's review is open again.
     photo.reviewed_at = None
     session.flush()

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import io
-from collections.abc import Iterable
+import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from importlib import resources
@@ -44,6 +45,33 @@ class ConsentError(WordedError, ValueError):
     """A consent request that cannot be recorded as asked; the message says why."""
 
 
+class FormDetailsMissing(ConsentError):
+    """The consent form cannot be shown or signed until the business's details are set."""
+
+    def __init__(self, missing: list[str]) -> None:
+        self.missing = missing
+        if missing == ["BUSINESS_NAME"]:
+            super().__init__(
+                N_(
+                    "Enter the business's name in the settings before recording a consent: the form names it."
+                )
+            )
+        elif missing == ["RESPONSIBLE_PERSON"]:
+            super().__init__(
+                N_(
+                    "Enter the person responsible for the data in the settings before recording "
+                    "a consent: the form names them."
+                )
+            )
+        else:
+            super().__init__(
+                N_(
+                    "Enter the business's name and the person responsible for the data in the "
+                    "settings before recording a consent: the form names them."
+                )
+            )
+
+
 def form_template(language: str) -> str:
     if language not in LANGUAGES:
         raise ConsentError(
@@ -58,14 +86,44 @@ def form_template(language: str) -> str:
     )
 
 
+# Settings a consent form names; without them the form would print placeholders.
+FORM_DETAILS = ("BUSINESS_NAME", "RESPONSIBLE_PERSON")
+
+
+def missing_form_details(settings: Mapping[str, object]) -> list[str]:
+    """The settings the consent form needs that are still empty (none: the form can be signed)."""
+    return [name for name in FORM_DETAILS if not str(settings.get(name) or "").strip()]
+
+
+def retention_in_words(period: str, language: str) -> str:
+    """A retention period as the form says it: "2y" is "2 år" in Swedish, "2 years" in English."""
+    from babel.units import format_unit
+
+    match = re.fullmatch(r"\s*(\d+)\s*([ymdYMD])\s*", str(period))
+    if match is None:
+        return str(period)
+    unit = {"y": "duration-year", "m": "duration-month", "d": "duration-day"}
+    return format_unit(
+        int(match.group(1)), unit[match.group(2).lower()], length="long", locale=language
+    )
+
+
 def form_text(rt: Runtime, language: str) -> str:
-    """The consent form exactly as the business prints it, with its own details filled in."""
+    """The consent form exactly as the business prints it, with its own details filled in.
+
+    The one place the form's text is made: the owner's form, its printed PDF and the customer's
+    own consent page all show this text. Refused while the business name or the responsible
+    person is not set, so nobody signs a form with a blank where the business should be.
+    """
     s = rt.settings
+    missing = missing_form_details(s)
+    if missing:
+        raise FormDetailsMissing(missing)
     return form_template(language).format(
-        business=s.get("BUSINESS_NAME") or "the business",
+        business=str(s["BUSINESS_NAME"]).strip(),
         removal_days=s["REMOVAL_DUE_DAYS"],
-        retention=s["RETENTION"],
-        responsible=s.get("RESPONSIBLE_PERSON") or "the owner",
+        retention=retention_in_words(str(s["RETENTION"]), language),
+        responsible=str(s["RESPONSIBLE_PERSON"]).strip(),
     )
 
 
@@ -90,6 +148,20 @@ def current_form(session: so.Session, rt: Runtime, language: str) -> ConsentForm
     )
     session.add(version)
     session.flush()
+    return version
+
+
+def shown_form(session: so.Session, language: str, sha256: str) -> ConsentFormVersion:
+    """The stored form version whose text has this SHA-256 (the one a person was shown)."""
+    version = session.scalar(
+        sa.select(ConsentFormVersion)
+        .where(ConsentFormVersion.language == language, ConsentFormVersion.sha256 == sha256)
+        .limit(1)
+    )
+    if version is None:
+        raise ConsentError(
+            N_("The form text shown is not on record: show the form again and sign.")
+        )
     return version
 
 
@@ -162,8 +234,13 @@ def give_consent(
     given_at: datetime | None = None,
     actor: User | None = None,
     note: str | None = None,
+    form_sha256: str | None = None,
 ) -> ConsentRecord:
-    """Record a signed consent with its evidence file (stored encrypted, with its SHA-256)."""
+    """Record a signed consent with its evidence file (stored encrypted, with its SHA-256).
+
+    ``form_sha256`` names the form version the person was shown: the record keeps exactly that
+    text, even if the settings changed the form since (without it: today's form).
+    """
     chosen = parse_channels(channels)
     if not chosen and not biometric:
         raise ConsentError(N_("choose at least one channel, or biometric recognition"))
@@ -189,7 +266,8 @@ def give_consent(
         raise ConsentError(N_("the expiry date must be after the date the consent is given"))
     digest = hashlib.sha256(evidence).hexdigest()
     key, _ = rt.storage.put("evidence", rt.vault.encrypt(evidence), "bin")
-    form = current_form(session, rt, language)
+    form = shown_form(session, language, form_sha256) if form_sha256 else None
+    form = form or current_form(session, rt, language)
     record = ConsentRecord(
         person=person,
         scope=scope_value.value,

@@ -1,8 +1,10 @@
 """The publish queue: queue a photo, keep its gate verdict current, publish it, record what went out.
 
 Statuses of a queue item:
-  blocked     the gate refuses at least one channel (reasons in `blockers`)
-  ready       cleared; waits for "publish now" (or its time, if it has one that has passed)
+  blocked     the gate refuses every channel still to publish (reasons in `blockers`)
+  ready       cleared for at least one channel still to publish; waits for "publish now" (or its
+              time, if it has one that has passed). The reasons of channels still refused are
+              in `blockers`: each channel goes out when it is cleared, the others wait.
   scheduled   cleared, with a time in the future; published automatically when it comes
   publishing  being published, or waiting for the owner to post it by hand and paste the link
   published   every channel has a Publication
@@ -116,6 +118,21 @@ def _status_when_clear(item: QueueItem, at: datetime) -> str:
     return "ready"
 
 
+def blocked_channels(entries: Iterable[dict[str, Any]]) -> set[str]:
+    """The channels the gate refuses, from its reasons (a publish error blocks nothing)."""
+    return {str(e.get("channel")) for e in entries if e.get("code") != PUBLISH_FAILED}
+
+
+def _status_for(
+    item: QueueItem, todo: Sequence[str], entries: list[dict[str, Any]], at: datetime
+) -> str:
+    """Blocked only when no channel still to publish is cleared; else ready (or scheduled)."""
+    refused = blocked_channels(entries)
+    if entries and all(c in refused for c in todo):
+        return "blocked"
+    return _status_when_clear(item, at)
+
+
 def _apply_verdict(
     session: so.Session,
     item: QueueItem,
@@ -123,16 +140,17 @@ def _apply_verdict(
     at: datetime,
     actor: str | None,
 ) -> bool:
-    """Set an open item's status from the gate; record the change; return whether it changed."""
+    """Set an open item's status from the gate; record the change; return whether it changed.
+
+    ``decisions`` covers the channels still to publish (not those already out).
+    """
     entries = blocker_entries(decisions)
     before = item.status
-    if entries:
-        new_status = "blocked"
-        new_blockers: list[dict[str, Any]] = entries
-    else:
-        new_status = _status_when_clear(item, at)
+    new_status = _status_for(item, [str(c) for c in decisions], entries, at)
+    new_blockers: list[dict[str, Any]] = list(entries)
+    if new_status != "blocked":
         # A publish error stays visible until the next attempt replaces it.
-        new_blockers = [b for b in blockers_of(item) if b.get("code") == PUBLISH_FAILED]
+        new_blockers += [b for b in blockers_of(item) if b.get("code") == PUBLISH_FAILED]
     encoded = json.dumps(new_blockers, ensure_ascii=False) if new_blockers else None
     changed = new_status != before or encoded != item.blockers
     item.status = new_status
@@ -151,7 +169,11 @@ def _apply_verdict(
                 session,
                 "queue.unblocked",
                 f"queue_item:{item.id}",
-                {"photo": item.photo_id, "status": new_status},
+                {
+                    "photo": item.photo_id,
+                    "status": new_status,
+                    "still_blocked": sorted(blocked_channels(entries)),
+                },
                 actor=actor,
             )
     return changed
@@ -213,7 +235,7 @@ def queue_photo(
     session.flush()
     decisions = decide_many(session, [photo], chosen, at)[photo.id]
     entries = blocker_entries(decisions)
-    item.status = "blocked" if entries else _status_when_clear(item, at)
+    item.status = _status_for(item, chosen, entries, at)
     item.blockers = json.dumps(entries, ensure_ascii=False) if entries else None
     events.record(
         session,
@@ -228,7 +250,7 @@ def queue_photo(
         },
         actor=_actor(actor),
     )
-    if entries:
+    if item.status == "blocked":
         events.record(
             session,
             "queue.blocked",
@@ -267,14 +289,53 @@ def recheck_queue(
     photos = _load_photos(session, (i.photo_id for i in items))
     all_channels = sorted({c for i in items for c in i.channel_list})
     verdicts = decide_many(session, list(photos.values()), all_channels, at)
+    # An item waiting with one channel out already is judged on the channels still to go.
+    done: dict[int, set[str]] = {}
+    for item_id, channel in session.execute(
+        sa.select(Publication.queue_item_id, Publication.channel).where(
+            Publication.queue_item_id.in_([i.id for i in items])
+        )
+    ):
+        done.setdefault(item_id, set()).add(channel)
     changed: list[QueueItem] = []
     for item in items:
         per_photo = verdicts[item.photo_id]
-        decisions = {Channel(c): per_photo[Channel(c)] for c in item.channel_list}
+        out = done.get(item.id, set())
+        decisions = {Channel(c): per_photo[Channel(c)] for c in item.channel_list if c not in out}
         if _apply_verdict(session, item, decisions, at, actor):
             changed.append(item)
     session.flush()
     return changed
+
+
+def verdict_is_stale(session: so.Session, item: QueueItem, at: datetime | None = None) -> bool:
+    """Whether an open item's stored reasons differ from what the gate says now.
+
+    Consent, faces and permissions change without every change re-checking the queue at once
+    (the worker does, within a minute): meanwhile a page says "checking" rather than show reasons
+    that no longer hold.
+    """
+    if item.status not in OPEN_STATUSES:
+        return False
+    photo = _load_photos(session, [item.photo_id]).get(item.photo_id)
+    if photo is None:
+        return False
+    done = published_channels(session, item)
+    todo = [c for c in item.channel_list if c not in done]
+    decisions = decide_many(session, [photo], todo, at or utcnow())[photo.id] if todo else {}
+    now = _reason_summary(blocker_entries(decisions))
+    stored = _reason_summary([b for b in blockers_of(item) if b.get("code") != PUBLISH_FAILED])
+    key = lambda r: (str(r["channel"]), str(r["code"]), str(r["face"]))  # noqa: E731
+    return sorted(map(key, now)) != sorted(map(key, stored))
+
+
+def recheck_photos(app: Any, photo_ids: list[int]) -> int:
+    """The queue items of these photos checked by the gate now (a job); the number changed."""
+    rt: Runtime = app.extensions["runtime"]
+    with rt.sessions() as session:
+        changed = recheck_queue(session, rt, photo_ids)
+        session.commit()
+        return len(changed)
 
 
 def cancel(session: so.Session, item: QueueItem, actor: User | None = None) -> None:
@@ -302,13 +363,15 @@ def published_channels(session: so.Session, item: QueueItem) -> set[str]:
 
 
 def pending_manual_channels(session: so.Session, item: QueueItem) -> list[str]:
-    """Channels of an item still to be posted by hand (no Publication yet, manual connection)."""
+    """Channels of an item still to be posted by hand (no Publication yet, manual connection,
+    not refused by the gate)."""
     from consentcam.publishers.registry import connection_for
 
     done = published_channels(session, item)
+    refused = blocked_channels(blockers_of(item))
     out = []
     for channel in item.channel_list:
-        if channel in done:
+        if channel in done or channel in refused:
             continue
         conn = connection_for(session, channel)
         if conn is None or conn.kind != "meta":
@@ -329,7 +392,9 @@ def request_publish(
         )
     at = utcnow()
     photo = _load_photos(session, [item.photo_id])[item.photo_id]
-    decisions = decide_many(session, [photo], item.channel_list, at)[photo.id]
+    done = published_channels(session, item)
+    todo = [c for c in item.channel_list if c not in done]
+    decisions = decide_many(session, [photo], todo, at)[photo.id]
     if item.status in ("failed", "scheduled"):
         item.status = "ready"
     if item.scheduled_for is not None and item.scheduled_for > at:
@@ -595,7 +660,9 @@ def publish_item(
     todo = [c for c in item.channel_list if c not in done]
     decisions = decide_many(session, [photo], todo, at)[photo.id] if todo else {}
     entries = blocker_entries(decisions)
-    if entries:
+    refused = blocked_channels(entries)
+    cleared_todo = [c for c in todo if c not in refused]
+    if entries and not cleared_todo:
         item.status = "blocked"
         item.blockers = json.dumps(entries, ensure_ascii=False)
         events.record(
@@ -615,7 +682,8 @@ def publish_item(
 
     created: list[int] = []
     cleared = None
-    for channel in todo:
+    # Each channel goes out when it is cleared; a refused one waits with its reasons.
+    for channel in cleared_todo:
         try:
             publisher = get_publisher(session, rt, channel)
             if publisher.kind == "manual":
@@ -655,19 +723,39 @@ def publish_item(
         created.append(publication.id)
         session.commit()
 
-    _finish_status(session, item)
+    _finish_status(session, item, entries)
     session.commit()
     return PublishOutcome(item.status, tuple(created))
 
 
-def _finish_status(session: so.Session, item: QueueItem) -> None:
+def _finish_status(
+    session: so.Session, item: QueueItem, entries: list[dict[str, Any]] | None = None
+) -> None:
+    """After a channel went out: published, waiting for a hand-made post, or blocked for the
+    channels the gate still refuses (``entries``: their reasons; default: the stored ones)."""
     done = published_channels(session, item)
-    if all(c in done for c in item.channel_list):
+    pending = [c for c in item.channel_list if c not in done]
+    if not pending:
         item.status = "published"
         item.blockers = None
-    else:
+        return
+    if entries is None:
+        entries = [b for b in blockers_of(item) if b.get("code") != PUBLISH_FAILED]
+    entries = [e for e in entries if e.get("channel") in pending]
+    refused = blocked_channels(entries)
+    item.blockers = json.dumps(entries, ensure_ascii=False) if entries else None
+    if any(c not in refused for c in pending):
         item.status = "publishing"  # waiting for a hand-made post on the remaining channels
-        item.blockers = None
+    else:
+        before = item.status
+        item.status = "blocked"  # the rest goes out when the gate clears it
+        events.record(
+            session,
+            "queue.blocked",
+            f"queue_item:{item.id}",
+            {"photo": item.photo_id, "was": before, "reasons": _reason_summary(entries)},
+            actor="gate",
+        )
 
 
 def cleared_copy_for_manual(session: so.Session, rt: Runtime, item: QueueItem, channel: str) -> Any:
@@ -809,4 +897,9 @@ def register(jobs: Jobs) -> None:
         return run_publish_job(app, item_id, final).status
 
     jobs.periodic("recheck_queue", crontab(minute="*"), run_recheck)
+
+    @jobs.task("recheck_photos")
+    def recheck_photos_task(app: Any, photo_ids: list[int]) -> int:
+        return recheck_photos(app, photo_ids)
+
     jobs.periodic("publish_due_items", crontab(minute="*"), run_due)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from datetime import datetime, timedelta
+from typing import Any, cast
 
 import sqlalchemy as sa
 import sqlalchemy.orm as so
@@ -233,7 +234,7 @@ def end_session(session: so.Session, session_id: str) -> bool:
             UserSession.token_hash == token_digest(token), UserSession.user_id == uid
         )
     )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    return bool(cast("sa.CursorResult[Any]", result).rowcount)
 
 
 def end_session_by_id(session: so.Session, user: User, row_id: int) -> bool:
@@ -241,7 +242,7 @@ def end_session_by_id(session: so.Session, user: User, row_id: int) -> bool:
     result = session.execute(
         sa.delete(UserSession).where(UserSession.id == row_id, UserSession.user_id == user.id)
     )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    return bool(cast("sa.CursorResult[Any]", result).rowcount)
 
 
 def sessions_of(session: so.Session, user: User) -> list[UserSession]:
@@ -258,7 +259,7 @@ def purge_sessions(session: so.Session, at: datetime | None = None) -> int:
     result = session.execute(
         sa.delete(UserSession).where(UserSession.expires_at <= (at or utcnow()))
     )
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    return int(cast("sa.CursorResult[Any]", result).rowcount or 0)
 
 
 def change_password(session: so.Session, user: User, current: str, new: str) -> None:

@@ -203,7 +203,7 @@ def withdraw_consent(
     """
     targets = parse_channels(channels)
     if not targets and not biometric:
-        raise WithdrawalError("choose the channels to withdraw, or automatic recognition")
+        raise WithdrawalError(N_("choose the channels to withdraw, or automatic recognition"))
     at = at or utcnow()
     try:
         result, plan, files = _apply(

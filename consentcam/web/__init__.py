@@ -14,6 +14,7 @@ from flask_wtf.csrf import CSRFProtect
 
 from consentcam import config as config_mod
 from consentcam.runtime import Runtime
+from consentcam.wording import N_
 
 LANGUAGES = ("en", "sv")
 
@@ -42,15 +43,15 @@ BLUEPRINTS = (
 
 # Links of the main navigation: (endpoint, label); only registered endpoints are shown.
 NAV: tuple[tuple[str, str], ...] = (
-    ("dashboard.index", "Today"),
-    ("photos.index", "Photos"),
-    ("people.index", "People"),
-    ("suppliers.index", "Suppliers"),
-    ("queue.index", "Queue"),
-    ("queue.publications", "Published"),
-    ("removals.index", "Removals"),
-    ("audits.index", "Audits"),
-    ("settings.index", "Settings"),
+    ("dashboard.index", N_("Today")),
+    ("photos.index", N_("Photos")),
+    ("people.index", N_("People")),
+    ("suppliers.index", N_("Suppliers")),
+    ("queue.index", N_("Queue")),
+    ("queue.publications", N_("Published")),
+    ("removals.index", N_("Removals")),
+    ("audits.index", N_("Audits")),
+    ("settings.index", N_("Settings")),
 )
 # NAV entries only the owner may open: staff would only get a 403 there, so they are not shown.
 OWNER_ONLY_NAV: frozenset[str] = frozenset({"audits.index", "settings.index"})
@@ -86,8 +87,10 @@ def create_app(
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
     login_manager.login_message_category = "info"
+    login_manager.login_message = N_("Sign in to open this page.")
+    login_manager.localize_callback = _localize
     csrf.init_app(app)
-    babel.init_app(app, locale_selector=select_locale)
+    babel.init_app(app, locale_selector=select_locale, timezone_selector=select_time_zone)
     from consentcam import security
 
     security.init_app(app)
@@ -98,9 +101,10 @@ def create_app(
 
     import importlib
 
-    from consentcam.web import words
+    from consentcam.web import errors, words
 
     words.init_app(app)
+    errors.init_app(app)
 
     for name in BLUEPRINTS:
         module = importlib.import_module(name)
@@ -141,6 +145,12 @@ def create_app(
     return app
 
 
+def _localize(message: str) -> str:
+    from flask_babel import gettext
+
+    return str(gettext(message))
+
+
 def db() -> so.Session:
     """The request's database session (created on first use, closed at teardown)."""
     if "db" not in g:
@@ -169,6 +179,13 @@ def select_locale() -> str:
     return browser_language(
         request.accept_languages if request else None
     ) or current_app.config.get("LANGUAGE", "en")
+
+
+def select_time_zone() -> str:
+    """Times are shown in the business's time zone (the TIME_ZONE setting), stored in UTC."""
+    from flask import current_app
+
+    return str(current_app.config.get("TIME_ZONE") or "Europe/Stockholm")
 
 
 def browser_language(accepted: Any) -> str | None:

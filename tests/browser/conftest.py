@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +75,15 @@ def live_server(tmp_path: Path, live_server_settings: dict[str, str]) -> Iterato
     Yields (base_url, instance_path). The owner is OWNER_EMAIL / OWNER_PASSWORD. The settings
     of ``live_server_settings`` are given to the server as CONSENTCAM_* variables.
     """
+    with serving(tmp_path, live_server_settings) as server:
+        yield server
+
+
+@contextmanager
+def serving(
+    tmp_path: Path, live_server_settings: dict[str, str] | None = None
+) -> Iterator[tuple[str, Path]]:
+    """The live server of `live_server`, for fixtures of a wider scope (a module's walk)."""
     instance = tmp_path / "instance"
     env = {k: v for k, v in os.environ.items() if not k.startswith("CONSENTCAM_")}
     created = _cli(
@@ -90,7 +100,8 @@ def live_server(tmp_path: Path, live_server_settings: dict[str, str]) -> Iterato
         env=env,
     )
     assert created.returncode == 0, created.stderr + created.stdout
-    env.update({f"CONSENTCAM_{key}": str(value) for key, value in live_server_settings.items()})
+    extra = live_server_settings or {}
+    env.update({f"CONSENTCAM_{key}": str(value) for key, value in extra.items()})
     port = _free_port()
     base_url = f"http://127.0.0.1:{port}"
     log = tmp_path / "serve.log"

@@ -37,7 +37,8 @@ def smtp() -> Iterator[tuple[str, Inbox]]:
 
 @pytest.fixture
 def live_server_settings(smtp: tuple[str, Inbox]) -> dict[str, str]:
-    return {"SMTP_URL": smtp[0], "MAIL_FROM": "studio@example.com"}
+    # The server answers 127.0.0.1 alone, so links may take their address from the request.
+    return {"SMTP_URL": smtp[0], "MAIL_FROM": "studio@example.com", "TRUSTED_HOSTS": "127.0.0.1"}
 
 
 def seed(instance: Path) -> dict[str, int]:
@@ -202,3 +203,38 @@ def test_the_customer_signs_on_their_phone_and_withdraws_instagram(
         message="the owner's notice did not arrive",
     )[0]
     assert "Lena Berg" in notice["Subject"]
+
+
+def test_the_qr_code_fills_the_owners_phone_for_a_new_customer(
+    live_server: Any, browser_page: Any
+) -> None:
+    """On the studio's phone, in Swedish: the QR code of a link for a customer not added yet."""
+    base_url, _ = live_server
+    owner = browser_page(390, 844, locale="sv-SE", is_mobile=True, has_touch=True)
+    sign_in(owner, base_url)
+    owner.goto(base_url + "/people/")
+    owner.locator("#new-customer-link").tap()
+    expect(owner.locator("input[name=email]")).to_be_visible()
+    screenshot(owner, "customer-link-new-390x844")
+    owner.locator("#make-link").tap()
+    image = owner.locator("#qr-image")
+    expect(image).to_be_visible()
+    box = image.bounding_box()
+    assert box is not None and box["width"] >= 300  # most of the 390 px screen
+    expect(owner.locator("#link-status")).to_have_text(
+        re.compile("Väntar på att kunden skriver under")
+    )
+    screenshot(owner, "customer-link-qr-390x844")
+    # The customer writes their own name; they are added when they sign.
+    phone = browser_page(390, 844, locale="sv-SE", is_mobile=True, has_touch=True)
+    phone.goto(owner.locator("#link-url").input_value())
+    phone.fill("input[name=name]", "Omar Said")
+    phone.locator("input[name=channels][value=website]").tap()
+    draw_signature(phone)
+    phone.locator("#consent-submit").tap()
+    expect(phone.locator("h1")).to_have_text("Tack! Ditt samtycke är sparat")
+    expect(owner.locator("#link-status")).to_have_text(
+        re.compile("Omar Said har skrivit under"), timeout=30_000
+    )
+    owner.locator("#link-person").tap()
+    expect(owner.locator("h1")).to_contain_text("Omar Said")

@@ -213,6 +213,19 @@ def test_draw_the_missed_face_with_a_finger_confirm_and_publish_by_hand(
     laptop.goto(base + review_url)
     expect(laptop.locator("#confirmation.confirmed")).to_be_visible()
     screenshot(laptop, "review-confirmed-1280")
+    # With a mouse: drag out a box over a fifth of the photo each way, then think better of it.
+    laptop.locator("#draw-start").click()
+    r = laptop.locator("#review-image").bounding_box()
+    laptop.mouse.move(r["x"] + r["width"] * 0.5, r["y"] + r["height"] * 0.5)
+    laptop.mouse.down()
+    laptop.mouse.move(r["x"] + r["width"] * 0.7, r["y"] + r["height"] * 0.7, steps=8)
+    laptop.mouse.up()
+    box = [int(laptop.input_value(f"input[name={n}]")) for n in ("left", "top", "right", "bottom")]
+    assert abs((box[2] - box[0]) - width * 0.2) <= width * 0.03, box
+    assert abs(box[0] - width * 0.5) <= width * 0.03, box
+    laptop.locator("#draw-cancel").click()
+    expect(laptop.locator(".draw-box")).to_have_count(0)
+    expect(laptop.locator("#draw-start")).to_be_visible()
     phone.goto(base + "/photos/review")
     expect(phone.locator("#nothing-to-review")).to_be_visible()
 

@@ -41,8 +41,13 @@ def smtp() -> Iterator[tuple[str, Inbox]]:
 @pytest.fixture
 def settings(instance: Any, smtp: tuple[str, Inbox]) -> dict[str, object]:
     # The limits have a test of their own; here they must not cut a round short.
+    # Links take their address from the request only because the app answers "localhost" alone.
     return base_settings(
-        instance, SMTP_URL=smtp[0], MAIL_FROM="studio@example.com", CODE_RATE_LIMIT="50/minute"
+        instance,
+        SMTP_URL=smtp[0],
+        MAIL_FROM="studio@example.com",
+        CODE_RATE_LIMIT="50/minute",
+        TRUSTED_HOSTS="localhost",
     )
 
 
@@ -310,7 +315,7 @@ def test_with_email_off_the_link_is_shown_and_the_owner_told(
 ) -> None:
     from consentcam.web import create_app
 
-    app = create_app(base_settings(instance), instance_path=instance)
+    app = create_app(base_settings(instance, TRUSTED_HOSTS="localhost"), instance_path=instance)
     client = app.test_client()
     login(client, "owner")
     pid = _person(app, email="lena@example.com")
@@ -357,6 +362,13 @@ def test_a_failed_send_is_retried_then_shown_on_the_dashboard(app: Any, owner_cl
         with rt.sessions() as s:
             row = s.get(OutgoingMail, mail_id)
             assert row.state == "sent" and row.body_enc is None and inbox.refused == 1
+            # A month on, the next send forgets the row of this one.
+            row.created_at = utcnow() - timedelta(days=31)
+            s.commit()
+            assert mail.forget_old(s, utcnow()) == 1
+            s.commit()
+        with rt.sessions() as s:
+            assert s.get(OutgoingMail, mail_id) is None
     # A server that never answers: after MAIL_RETRIES tries it is failed and on the dashboard.
     with smtp_server(refuse=100) as (url, inbox):
         rt.settings["SMTP_URL"] = url
@@ -418,3 +430,266 @@ def test_the_api_makes_a_link_with_its_qr_code_and_reports_its_state(app: Any, u
         client.post("/api/v1/people/999999/consent-links", json={}, headers=headers).status_code
         == 404
     )
+
+
+def test_the_receipt_pdf_holds_what_was_agreed_and_the_own_link(
+    app: Any, owner_client: Any
+) -> None:
+    import io
+
+    from pypdf import PdfReader
+
+    pid = _person(app)
+    url, _ = _make_link(owner_client, pid)
+    phone = app.test_client()
+    sent = phone.post(url, data=_sign_form(biometric="y"))
+    receipt = sent.headers["Location"].split("?")[0]
+    pdf = phone.get(receipt + ".pdf")
+    assert pdf.status_code == 200 and pdf.mimetype == "application/pdf"
+    assert "attachment" in pdf.headers["Content-Disposition"]
+    text = "".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf.data)).pages)
+    assert "Lena Berg" in text and "Instagram" in text and "Facebook" in text
+    assert "/m/" in text.replace("\n", "")
+    with _rt(app).sessions() as s:
+        digest = s.scalar(sa.select(ConsentRecord.evidence_sha256))
+    assert digest in text.replace("\n", "")
+    # Another person's receipt is not reachable through this link.
+    other = _person(app, "Omar Said")
+    other_url, _ = _make_link(owner_client, other)
+    other_sent = app.test_client().post(other_url, data=_sign_form())
+    other_id = other_sent.headers["Location"].split("/receipt/")[1].split("?")[0]
+    mine_prefix = receipt.rsplit("/", 1)[0]
+    assert phone.get(f"{mine_prefix}/{other_id}").status_code == 404
+    assert phone.get(f"{mine_prefix}/{other_id}.pdf").status_code == 404
+
+
+def test_erasure_asked_on_the_own_page_is_a_task_for_the_owner(app: Any, owner_client: Any) -> None:
+    pid = _person(app)
+    url, _ = _make_link(owner_client, pid)
+    phone = app.test_client()
+    my_url = phone.post(url, data=_sign_form()).headers["Location"].split("/receipt/")[0]
+    assert phone.get(my_url + "/erase").status_code == 200
+    assert phone.post(my_url + "/erase").status_code == 302
+    assert phone.post(my_url + "/erase").status_code == 302  # asked twice: one task
+    dashboard = owner_client.get("/").get_data(as_text=True)
+    assert "Lena Berg asks to be erased" in dashboard
+    with _rt(app).sessions() as s:
+        requests = s.scalars(sa.select(CustomerRequest)).all()
+        assert [r.kind for r in requests] == ["erasure"]
+        assert s.scalar(sa.select(Event.kind).where(Event.kind == "erasure.requested"))
+    # The owner erases: the request is done and the link stops working.
+    with _rt(app).sessions() as s:
+        privacy.erase_person(s, _rt(app), s.get(Person, pid))
+        s.commit()
+    assert "asks to be erased" not in owner_client.get("/").get_data(as_text=True)
+    assert phone.get(my_url).status_code == 404
+
+
+def test_the_owner_stops_and_replaces_the_personal_link(
+    app: Any, owner_client: Any, smtp: Any
+) -> None:
+    _, inbox = smtp
+    pid = _person(app)
+    url, _ = _make_link(owner_client, pid)
+    phone = app.test_client()
+    sent = phone.post(url, data=_sign_form(email="lena@example.com"))
+    my_url = sent.headers["Location"].split("/receipt/")[0]
+    inbox.wait_for(1)
+    page = owner_client.get(f"/people/{pid}").get_data(as_text=True)
+    assert 'id="revoke-personal"' in page and 'id="new-consent-link"' in page
+    assert owner_client.post(f"/people/{pid}/personal-link/new").status_code == 302
+    new_mail = inbox.wait_for(2)[1]
+    new_url = re.search(r"http://localhost/m/[A-Za-z0-9_-]+", text_of(new_mail)).group(0)
+    assert phone.get(my_url).status_code == 404
+    assert phone.get(new_url).status_code == 200
+    assert owner_client.post(f"/people/{pid}/personal-link/revoke").status_code == 302
+    assert phone.get(new_url).status_code == 404
+    # The customer can replace their own link too.
+    with _rt(app).sessions() as s:
+        token = links.issue_personal_link(s, s.get(Person, pid), actor_name=links.CUSTOMER)
+        s.commit()
+    replaced = phone.post(f"/m/{token}/new-link")
+    assert replaced.status_code == 302 and token not in replaced.headers["Location"]
+    assert phone.get(f"/m/{token}").status_code == 404
+    assert phone.get(replaced.headers["Location"]).status_code == 200
+
+
+def test_the_command_line_makes_a_link_and_reads_its_state(
+    instance: Any, runtime: Any, tmp_path: Any
+) -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from consentcam.cli import main
+    from consentcam.config import write_instance_config
+
+    write_instance_config(
+        instance,
+        {
+            key: runtime.settings[key]
+            for key in ("SECRET_KEY", "ENCRYPTION_KEY", "DATABASE_URL", "MEDIA_DIR")
+        }
+        | {"QUEUE_URL": "immediate", "PUBLIC_URL": "https://photos.example.se"},
+    )
+    with runtime.sessions() as s:
+        person = people.add_person(s, "Lena Berg")
+        s.commit()
+        pid = person.id
+    qr = tmp_path / "link.svg"
+    args = ["--instance", str(instance), "person", "link", str(pid), "--qr", str(qr), "--json"]
+    done = CliRunner().invoke(main, args)
+    assert done.exit_code == 0, done.output
+    made = json.loads(done.output)
+    assert made["url"].startswith("https://photos.example.se/c/")
+    assert qr.read_text().lstrip().startswith(("<?xml", "<svg"))
+    state = CliRunner().invoke(
+        main, ["--instance", str(instance), "person", "link-state", str(made["id"])]
+    )
+    assert state.exit_code == 0 and json.loads(state.output)["state"] == "waiting"
+    missing = CliRunner().invoke(main, ["--instance", str(instance), "person", "link", "9999"])
+    assert missing.exit_code != 0 and "no person 9999" in missing.output
+
+
+def test_a_link_sent_by_email_works_and_biometric_consent_is_withdrawn_alone(
+    app: Any, owner_client: Any, smtp: Any
+) -> None:
+    _, inbox = smtp
+    pid = _person(app)
+    shown, _ = _make_link(owner_client, pid, email="lena@example.com", language="en")
+    (invite,) = inbox.wait_for(1)
+    assert invite["To"] == "lena@example.com"
+    assert "asks for your consent" in invite["Subject"]
+    assert shown in text_of(invite)
+    phone = app.test_client()
+    sent = phone.post(shown, data=_sign_form(biometric="y"))
+    my_url = sent.headers["Location"].split("/receipt/")[0]
+    assert 'id="withdraw-biometric"' in phone.get(my_url).get_data(as_text=True)
+    assert phone.post(my_url + "/withdraw", data={"what": "biometric"}).status_code == 302
+    with _rt(app).sessions() as s:
+        record = s.scalars(sa.select(ConsentRecord)).one()
+        assert record.biometric_withdrawn_at is not None
+        assert all(c.withdrawn_at is None for c in record.channels)
+    page = phone.get(my_url).get_data(as_text=True)
+    assert 'id="withdraw-biometric"' not in page and 'id="withdraw-instagram"' in page
+
+
+def test_the_limits_hold_when_another_limiter_is_off(instance: Any, runtime: Any) -> None:
+    """Flask-Limiter's shared RATELIMIT_ENABLED (off when no sign-in limit is set) is not ours."""
+    from consentcam.web import create_app
+
+    app = create_app(
+        base_settings(instance, CUSTOMER_RATE_LIMIT="2/minute", RATELIMIT_ENABLED=False),
+        instance_path=instance,
+    )
+    phone = app.test_client()
+    assert [phone.get("/c/nothing").status_code for _ in range(3)] == [404, 404, 429]
+    assert app.config["RATELIMIT_ENABLED"] is False
+    app.extensions["runtime"].close()
+
+
+def test_smtp_url_forms_and_a_required_starttls_that_is_missing() -> None:
+    server = mail.parse_smtp_url("smtps://studio%40example.se:p%3Ass@mail.example.se")
+    assert (server.host, server.port, server.security) == ("mail.example.se", 465, "tls")
+    assert (server.username, server.password) == ("studio@example.se", "p:ss")
+    assert mail.parse_smtp_url("smtp://mail.example.se").port == 587
+    assert mail.parse_smtp_url("smtp+starttls://h:2525").security == "starttls-required"
+    with pytest.raises(ValueError, match="SMTP_URL"):
+        mail.parse_smtp_url("http://mail.example.se")
+    # The local test server offers no STARTTLS: a URL that requires it must not send in clear.
+    from email.message import EmailMessage
+
+    message = EmailMessage()
+    message["To"] = "lena@example.com"
+    message.set_content("Hej")
+    with smtp_server() as (url, inbox):
+        required = url.replace("smtp://", "smtp+starttls://")
+        with pytest.raises(mail.MailError, match="STARTTLS"):
+            mail.deliver({"SMTP_URL": required}, message)
+        assert inbox.messages == []
+        mail.deliver({"SMTP_URL": url, "MAIL_FROM": "a@b.se"}, message)
+        assert len(inbox.wait_for(1)) == 1
+
+
+@pytest.mark.redis
+def test_every_web_process_shares_the_limits_through_redis(instance: Any, runtime: Any) -> None:
+    """Two apps (two web processes) count together in Redis; in memory each counts alone."""
+    import secrets
+
+    from consentcam.web import create_app
+    from tests.conftest import REDIS_URL, redis_available
+
+    if not redis_available():
+        pytest.skip("Redis is not running at " + REDIS_URL)
+    name = "t-" + secrets.token_hex(6)  # this test's own counters
+    apps = [
+        create_app(
+            base_settings(
+                instance,
+                CUSTOMER_RATE_LIMIT="3/minute",
+                RATE_LIMIT_STORAGE=REDIS_URL,
+                QUEUE_NAME=name,
+            ),
+            instance_path=instance,
+        )
+        for _ in range(2)
+    ]
+    first, second = (app.test_client() for app in apps)
+    got = [first.get("/m/x").status_code, second.get("/m/x").status_code]
+    got += [first.get("/m/x").status_code, second.get("/m/x").status_code]
+    assert got == [404, 404, 404, 429]
+    alone = [
+        create_app(base_settings(instance, CUSTOMER_RATE_LIMIT="3/minute"), instance_path=instance)
+        for _ in range(2)
+    ]
+    one, two = (app.test_client() for app in alone)
+    assert [one.get("/m/x").status_code for _ in range(3)] == [404, 404, 404]
+    assert two.get("/m/x").status_code == 404  # its own count in its own memory
+    for app in apps + alone:
+        app.extensions["runtime"].close()
+
+
+def test_links_never_take_their_address_from_a_host_header(
+    instance: Any, runtime: Any, users: Any, smtp: Any
+) -> None:
+    """Without PUBLIC_URL or TRUSTED_HOSTS no link is made; with PUBLIC_URL, every link uses it."""
+    from consentcam.web import create_app
+
+    _, inbox = smtp
+    bare = create_app(base_settings(instance, SMTP_URL=smtp[0]), instance_path=instance)
+    client = bare.test_client()
+    login(client, "owner")
+    pid = _person(bare)
+    page = client.get(f"/people/{pid}/consent-link").get_data(as_text=True)
+    assert 'id="no-address"' in page
+    refused = client.post(f"/people/{pid}/consent-link", data={"language": "sv"})
+    assert "PUBLIC_URL" in refused.get_data(as_text=True) and "/c/" not in refused.get_data(
+        as_text=True
+    )
+    with _rt(bare).sessions() as s:
+        assert s.scalar(sa.select(sa.func.count()).select_from(ConsentLink)) == 0
+    bare.extensions["runtime"].close()
+
+    public = create_app(
+        base_settings(instance, SMTP_URL=smtp[0], PUBLIC_URL="https://photos.example.se"),
+        instance_path=instance,
+    )
+    client = public.test_client()
+    login(client, "owner")
+    made = client.post(
+        f"/people/{pid}/consent-link", data={"language": "sv", "email": "lena@example.com"}
+    ).get_data(as_text=True)
+    url = re.search(r'value="(https://photos\.example\.se/c/[A-Za-z0-9_-]+)"', made).group(1)
+    assert "photos.example.se/c/" in text_of(inbox.wait_for(1)[0])
+    phone = public.test_client()
+    sent = phone.post(
+        url.replace("https://photos.example.se", ""), data=_sign_form(email="x@example.com")
+    )
+    assert sent.status_code == 303
+    receipt = inbox.wait_for(2)[1]
+    assert "https://photos.example.se/m/" in text_of(receipt) and "localhost" not in text_of(
+        receipt
+    )
+    # A request with a Host the app does not answer to is refused before anything happens.
+    assert phone.get("/c/x", headers={"Host": "evil.example"}).status_code == 400
+    public.extensions["runtime"].close()

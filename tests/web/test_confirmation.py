@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
@@ -10,7 +11,7 @@ import sqlalchemy as sa
 
 from consentcam.domain.types import BlockReason, Channel
 from consentcam.faces.pipeline import DetectedFace, ScanResult
-from consentcam.models import Event, Face, Photo, QueueItem, User
+from consentcam.models import Event, Face, Photo, Publication, QueueItem, User
 from consentcam.services import confirmation, gate, marking, publishing, review
 from consentcam.services import users as users_service
 from tests.web.photo_helpers import person_with_consent, photo_with_faces
@@ -358,8 +359,13 @@ def test_photos_waiting_for_review_list(app: Any, owner_client: Any) -> None:
     assert f'id="review-first" href="/photos/{waiting}"' in page
     sv = owner_client.get("/photos/review", headers=SV).get_data(as_text=True)
     assert "Foton att granska" in sv and "Inte bekräftat än" in sv
+    # The start page counts it too, though it has no face to decide (the other photo has one).
+    today = owner_client.get("/").get_data(as_text=True)
+    assert re.search(r'<span class="num">2</span> photos to review', today)
     owner_client.post(f"/photos/{waiting}/confirm", data={})
     assert 'id="nothing-to-review"' in owner_client.get("/photos/review").get_data(as_text=True)
+    today = owner_client.get("/").get_data(as_text=True)
+    assert re.search(r'<span class="num">1</span> photo to review', today)
 
 
 # ---------------------------------------------------------------- the API
@@ -492,3 +498,27 @@ def test_queue_item_blocked_by_the_confirmation_is_worded_in_swedish(
         assert s.get(QueueItem, item_id).status == "blocked"
     page = owner_client.get(f"/queue/{item_id}", headers=SV).get_data(as_text=True)
     assert "Ingen har bekräftat än att alla personer på fotot är markerade." in page
+
+
+def test_an_item_queued_before_the_upgrade_is_blocked_periodically_and_at_publish_time(
+    runtime: Any, session: Any, owner: User
+) -> None:
+    # Queued and ready before confirmations existed: its photo is unconfirmed after the upgrade.
+    photo = photo_with_faces(runtime, session, n=0, confirmed=False)
+    first = QueueItem(photo_id=photo.id, channels="instagram", status="ready")
+    second = QueueItem(photo_id=photo.id, channels="instagram", status="ready")
+    session.add_all([first, second])
+    session.commit()
+    # The minute's check of the queue blocks it with the new reason ...
+    changed = publishing.recheck_queue(session, runtime)
+    session.commit()
+    assert {i.id for i in changed} == {first.id, second.id}
+    assert [b["code"] for b in publishing.blockers_of(first)] == ["faces_unconfirmed"]
+    # ... and so does publishing itself, should an item get there first.
+    second.status = "ready"
+    session.commit()
+    outcome = publishing.publish_item(session, runtime, second.id)
+    assert outcome.status == "blocked"
+    session.refresh(second)
+    assert [b["code"] for b in publishing.blockers_of(second)] == ["faces_unconfirmed"]
+    assert session.scalar(sa.select(sa.func.count()).select_from(Publication)) == 0

@@ -13,7 +13,7 @@ from consentcam.models import ConsentLink, Person
 from consentcam.services import links, mail
 from consentcam.web import db, runtime
 from consentcam.web.api import api_user, bp, documented, json_body, require_owner, schema
-from consentcam.web.mine import external_url, render_mail
+from consentcam.web.mine import external_url, public_root, render_mail
 
 DATE_TIME = {"type": "string", "format": "date-time"}
 
@@ -121,6 +121,8 @@ def create_consent_link(person_id: int) -> Any:
     person = session.get(Person, person_id)
     if person is None or person.erased_at is not None:
         abort(404, description="no such person")
+    if public_root() is None:
+        abort(409, description="set PUBLIC_URL: a link must not take its address from the request")
     issued = links.create_consent_link(
         session, runtime(), person, language=language, email=email, actor=api_user()
     )

@@ -46,8 +46,19 @@ bp = Blueprint("mine", __name__)
 log = logging.getLogger(__name__)
 CHANNELS = tuple(c.value for c in Channel)
 
-#: Counts requests per address for the customers' pages only (storage set from the settings).
-limiter = Limiter(get_remote_address, key_prefix="consentcam-customer", strategy="fixed-window")
+#: The limits of the customers' pages, per client address: (endpoint, which limit, methods).
+LIMITED: tuple[tuple[str, str, tuple[str, ...] | None], ...] = (
+    ("mine.sign", "page", None),
+    ("mine.receipt", "page", None),
+    ("mine.receipt_pdf", "page", None),
+    ("mine.page", "page", None),
+    ("mine.withdraw", "page", None),
+    ("mine.erase", "page", None),
+    ("mine.copy", "page", ("GET",)),
+    ("mine.copy", "code", ("POST",)),
+    ("mine.send_code", "code", None),
+    ("mine.new_link", "code", None),
+)
 
 
 def _page_limit() -> str:
@@ -70,18 +81,68 @@ def limit_storage(config: Any) -> str:
 
 
 def init_app(app: Flask) -> None:
-    app.config.setdefault("RATELIMIT_STORAGE_URI", limit_storage(app.config))
-    limiter.init_app(app)
-    app.jinja_env.globals["channel_in_sentence"] = channel_in_sentence
+    """Limit the customers' pages with a limiter of this app's own (Flask-Limiter)."""
+    # Flask-Limiter reads RATELIMIT_ENABLED from the shared config: another limiter turned off
+    # (no sign-in limit set) must not turn off the customers' pages' limits with it.
+    other = app.config.pop("RATELIMIT_ENABLED", None)
+    limiter = Limiter(
+        get_remote_address,
+        app=app,
+        storage_uri=limit_storage(app.config),
+        key_prefix=f"{app.config.get('QUEUE_NAME') or 'consentcam'}:customer",
+        strategy="fixed-window",
+        headers_enabled=False,
+        enabled=True,
+    )
+    if other is not None:
+        app.config["RATELIMIT_ENABLED"] = other
+    app.extensions["customer_limiter"] = limiter
+    providers = {"page": _page_limit, "code": _code_limit}
+    for endpoint, which, methods in LIMITED:
+        view = app.view_functions[endpoint]
+        limited: Any = limiter.limit(
+            providers[which],
+            methods=list(methods) if methods else None,
+            scope=f"{endpoint}:{which}",
+        )(view)
+        app.view_functions[endpoint] = limited
 
 
 # --- Helpers -----------------------------------------------------------------------------------
 
 
-def external_url(endpoint: str, **values: Any) -> str:
-    """An absolute URL for a link that leaves the app (QR code, e-mail), on PUBLIC_URL if set."""
-    base = str(current_app.config.get("PUBLIC_URL") or "").rstrip("/")
+class NoPublicAddress(RuntimeError):
+    """No address others can be sent to: PUBLIC_URL is not set and any Host header is answered."""
+
+
+def public_root() -> str | None:
+    """The base of links that leave the app (QR codes, e-mails), or None.
+
+    PUBLIC_URL; else this request's own address, but only when the app answers listed hosts
+    alone (TRUSTED_HOSTS), so it cannot be a Host header anyone chose.
+    """
+    from consentcam.security import public_base
+
+    base = public_base(current_app.config)
     if base:
+        return base
+    if current_app.config.get("TRUSTED_HOSTS"):
+        return request.url_root.rstrip("/")
+    return None
+
+
+def external_url(endpoint: str, **values: Any) -> str:
+    """An absolute URL for a link someone else opens (QR code, e-mail); NoPublicAddress if none."""
+    base = public_root()
+    if base is None:
+        raise NoPublicAddress(endpoint)
+    return base + url_for(endpoint, **values)
+
+
+def own_url(endpoint: str, **values: Any) -> str:
+    """An absolute URL shown only to whoever asked (their receipt): their own address is fine."""
+    base = public_root()
+    if base is not None:
         return base + url_for(endpoint, **values)
     return url_for(endpoint, _external=True, **values)
 
@@ -114,14 +175,16 @@ def notify_owner(kind: str, person: Person, **context: Any) -> list[int]:
     """Queue a notice to the owner (in the instance's language); returns the mail ids."""
     rt = runtime()
     ids = []
+    try:
+        person_url: str | None = external_url("people.detail", person_id=person.id)
+    except NoPublicAddress:
+        person_url = None  # the notice then says where to look, without a link
     for address in mail.owner_addresses(db()):
         subject, text, html = render_mail(
             f"owner_{kind}",
             owner_language(),
             person=person,
-            person_url=external_url("people.detail", person_id=person.id)
-            if "people.detail" in current_app.view_functions
-            else external_url("dashboard.index"),
+            person_url=person_url,
             business=current_app.config.get("BUSINESS_NAME") or "",
             **context,
         )
@@ -188,7 +251,6 @@ def _form_language() -> str:
 
 
 @bp.route("/c/<token>", methods=["GET", "POST"])
-@limiter.limit(_page_limit)
 def sign(token: str) -> Any:
     session = db()
     rt = runtime()
@@ -266,7 +328,7 @@ def sign(token: str) -> Any:
 
 def _queue_receipt(signed: links.Signed, language: str) -> list[int]:
     person = signed.person
-    if not person.email:
+    if not person.email or public_root() is None:
         return []
     my_url = external_url("mine.page", token=signed.personal_token)
     subject, text, html = render_mail(
@@ -310,7 +372,6 @@ def _own_consent(link: Any, consent_id: int) -> ConsentRecord | None:
 
 
 @bp.route("/m/<token>/receipt/<int:consent_id>")
-@limiter.limit(_page_limit)
 def receipt(token: str, consent_id: int) -> Any:
     try:
         link = links.open_personal_link(db(), token)
@@ -319,7 +380,7 @@ def receipt(token: str, consent_id: int) -> Any:
     record = _own_consent(link, consent_id)
     if record is None:
         return refused()
-    my_url = external_url("mine.page", token=token)
+    my_url = own_url("mine.page", token=token)
     return render_template(
         "mine/receipt.html",
         person=link.person,
@@ -335,7 +396,6 @@ def receipt(token: str, consent_id: int) -> Any:
 
 
 @bp.route("/m/<token>/receipt/<int:consent_id>.pdf")
-@limiter.limit(_page_limit)
 def receipt_pdf(token: str, consent_id: int) -> Any:
     from consentcam.reports.receipt import receipt_pdf as make_pdf
 
@@ -377,7 +437,7 @@ def receipt_pdf(token: str, consent_id: int) -> Any:
         form_title=version.title if version else "",
         form_body=version.body if version else "",
         signature_png=signature,
-        my_url=external_url("mine.page", token=token),
+        my_url=own_url("mine.page", token=token),
         my_label=_("Your own page: see, withdraw or change your consent"),
     )
     return Response(
@@ -401,7 +461,6 @@ class CodeForm(FlaskForm):  # type: ignore[misc]  # Flask-WTF has no types
 
 
 @bp.route("/m/<token>")
-@limiter.limit(_page_limit)
 def page(token: str) -> Any:
     session = db()
     try:
@@ -434,7 +493,6 @@ def _withdraw_choice() -> tuple[Any, bool]:
 
 
 @bp.route("/m/<token>/withdraw", methods=["GET", "POST"])
-@limiter.limit(_page_limit)
 def withdraw(token: str) -> Any:
     session = db()
     rt = runtime()
@@ -458,7 +516,7 @@ def withdraw(token: str) -> Any:
             ids = notify_owner(
                 "withdrawal",
                 person,
-                channels=[channel_in_sentence(c) for c in result.channels],
+                channels=list(result.channels) if result.withdrawn else [],
                 biometric=bool(result.biometric_withdrawn),
                 tasks=len(result.tasks),
             )
@@ -515,7 +573,6 @@ def _withdrawal_summary(result: Any) -> str:
 
 
 @bp.route("/m/<token>/code", methods=["POST"])
-@limiter.limit(_code_limit)
 def send_code(token: str) -> Any:
     session = db()
     try:
@@ -559,8 +616,6 @@ def send_code(token: str) -> Any:
 
 
 @bp.route("/m/<token>/copy", methods=["GET", "POST"])
-@limiter.limit(_page_limit, methods=["GET"])
-@limiter.limit(_code_limit, methods=["POST"])
 def copy(token: str) -> Any:
     session = db()
     rt = runtime()
@@ -599,7 +654,6 @@ def copy(token: str) -> Any:
 
 
 @bp.route("/m/<token>/erase", methods=["GET", "POST"])
-@limiter.limit(_page_limit)
 def erase(token: str) -> Any:
     session = db()
     try:
@@ -625,7 +679,6 @@ def erase(token: str) -> Any:
 
 
 @bp.route("/m/<token>/new-link", methods=["POST"])
-@limiter.limit(_code_limit)
 def new_link(token: str) -> Any:
     session = db()
     try:
@@ -637,7 +690,7 @@ def new_link(token: str) -> Any:
     person = link.person
     fresh = links.issue_personal_link(session, person, actor_name=links.CUSTOMER)
     ids: list[int] = []
-    if person.email:
+    if person.email and public_root() is not None:
         subject, text, html = render_mail(
             "new_link",
             select_locale(),

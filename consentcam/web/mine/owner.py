@@ -26,10 +26,25 @@ from consentcam.models import ConsentLink, Person
 from consentcam.services import links, mail
 from consentcam.web import db, runtime, select_locale
 from consentcam.web.auth import owner_required
-from consentcam.web.mine import external_url, qr_png_data_uri, render_mail, send_after_commit
+from consentcam.web.mine import (
+    external_url,
+    public_root,
+    qr_png_data_uri,
+    render_mail,
+    send_after_commit,
+)
 from consentcam.web.words import error_text
 
 bp = Blueprint("links", __name__)
+
+
+def _no_address() -> str:
+    return str(
+        _(
+            "Set PUBLIC_URL (the address phones reach this app at) before making links: "
+            "a link must not take its address from the browser's request."
+        )
+    )
 
 
 class LinkForm(FlaskForm):  # type: ignore[misc]  # Flask-WTF has no types
@@ -72,7 +87,9 @@ def new(person_id: int | None = None) -> Any:
     if request.method == "GET":
         form.language.data = select_locale()
         form.email.data = ""
-    if form.validate_on_submit():
+    if form.validate_on_submit() and public_root() is None:
+        flash(_no_address(), "error")
+    elif form.validate_on_submit():
         try:
             issued = links.create_consent_link(
                 session,
@@ -121,7 +138,14 @@ def new(person_id: int | None = None) -> Any:
                 emailed=bool(ids),
                 state="waiting",
             )
-    return render_template("links/new.html", form=form, person=person, mail_on=_mail_on())
+    return render_template(
+        "links/new.html",
+        form=form,
+        person=person,
+        mail_on=_mail_on(),
+        minutes=links.link_minutes(runtime()),
+        no_address=_no_address() if public_root() is None else None,
+    )
 
 
 def _link(link_id: int) -> ConsentLink:
@@ -189,6 +213,9 @@ def replace(person_id: int) -> Any:
     person = _person(person_id)
     if not ConfirmForm().validate_on_submit():
         abort(400)
+    if public_root() is None:
+        flash(_no_address(), "error")
+        return redirect(url_for("people.detail", person_id=person.id))
     if not person.email or not _mail_on():
         flash(
             _("A new personal link is sent by e-mail: add an e-mail address and turn e-mail on."),

@@ -155,9 +155,20 @@ def detail(person_id: int) -> Any:
                 .limit(20)
             )
         )
+        consents = people_service.consents_newest_first(session, person)
+        now = datetime.now(UTC)
         return {
             "person": person,
-            "consents": people_service.consents_newest_first(session, person),
+            "consents": consents,
+            # "Withdraw consent" only while something is left to withdraw.
+            "withdrawable": any(
+                (
+                    any(ch.withdrawn_at is None for ch in c.channels)
+                    or (c.biometric and c.biometric_withdrawn_at is None)
+                )
+                and (c.expires_at is None or c.expires_at > now)
+                for c in consents
+            ),
             "consent_state": people_service.consent_state,
             "photos": people_service.confirmed_photos(session, person),
             "publications": people_service.publications_showing(session, person),
@@ -233,6 +244,14 @@ def _expiry(day: Any) -> datetime | None:
     return datetime.combine(day, time(0, 0), tzinfo=UTC) + timedelta(days=1)
 
 
+def _form_not_ready(person: Person, exc: ConsentError) -> Any:
+    """The consent form cannot be shown yet: say which setting is missing, with a link to it."""
+    return (
+        render_template("people/form_not_ready.html", person=person, message=error_text(exc)),
+        409,
+    )
+
+
 @bp.route("/<int:person_id>/consents/new", methods=["GET", "POST"])
 @owner_required
 def consent_new(person_id: int) -> Any:
@@ -245,7 +264,10 @@ def consent_new(person_id: int) -> Any:
         form.minor.data = person.is_minor
         form.signer_name.data = person.name
     form.language.data = language
-    version = people_service.current_form(session, rt, language)
+    try:
+        version = people_service.current_form(session, rt, language)
+    except people_service.FormDetailsMissing as exc:
+        return _form_not_ready(person, exc)
     session.commit()
     recent = list(
         session.scalars(
@@ -325,6 +347,7 @@ def consent_new(person_id: int) -> Any:
                 language=language,
                 actor=_user(),
                 note=form.note.data or None,
+                form_sha256=version.sha256,
             )
         except ConsentError as exc:
             session.rollback()
@@ -393,7 +416,10 @@ def form_pdf(person_id: int) -> Any:
     rt = runtime()
     person = _person(person_id)
     language = _language()
-    version = people_service.current_form(session, rt, language)
+    try:
+        version = people_service.current_form(session, rt, language)
+    except people_service.FormDetailsMissing as exc:
+        return _form_not_ready(person, exc)
     session.commit()
     data = consent_form_pdf(
         title=version.title,

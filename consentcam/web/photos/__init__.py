@@ -39,11 +39,11 @@ SEARCH_MATCHES = 20
 PAGE_MATCHES = 50
 REVIEW_SIDE = 1600
 STATE_LABELS = {
-    "needs_review": "Needs review",
-    "cleared": "Cleared",
-    "blocked": "Blocked",
-    "scanning": "Waiting for scan",
-    "failed": "Scan failed",
+    "needs_review": N_("Needs review"),
+    "cleared": N_("Cleared"),
+    "blocked": N_("Blocked"),
+    "scanning": N_("Waiting for scan"),
+    "failed": N_("Scan failed"),
 }
 
 

@@ -121,6 +121,33 @@ def keep_dates(text: Any) -> Markup:
     return Markup(_DATE.sub(lambda m: f'<span class="nowrap">{m.group(0)}</span>', escaped))
 
 
+def quarter_label(quarter: Any) -> str:
+    """A quarter as people read it: "kvartal 4 2026" / "Q4 2026" ("2026Q4" stays in file names)."""
+    text = str(quarter)
+    match = re.fullmatch(r"(\d{4})Q([1-4])", text)
+    if match is None:
+        return text
+    return _("Q%(number)s %(year)s", number=match.group(2), year=match.group(1))
+
+
+def name_of(person: Any) -> str:
+    """A person's name as shown; an erased person has only a number left ("Raderad person 4")."""
+    if getattr(person, "erased_at", None) is not None:
+        return _("Erased person %(id)s", id=person.id)
+    return str(getattr(person, "name", ""))
+
+
+def setting_help(text: str) -> Markup:
+    """A setting's help text in the reader's language, its `names` shown as code."""
+    translated = str(escape(get_translations().ugettext(text)))
+    return Markup(re.sub(r"`([^`]+)`", r"<code>\1</code>", translated))
+
+
+def code(text: str) -> Markup:
+    """A command or setting name inside a sentence, shown as code."""
+    return Markup("<code>%s</code>") % text
+
+
 def init_app(app: Any) -> None:
     app.jinja_env.filters["keep_dates"] = keep_dates
     app.jinja_env.globals.update(
@@ -128,4 +155,8 @@ def init_app(app: Any) -> None:
         channel_in_sentence=channel_in_sentence,
         blocker_text=blocker_text,
         error_text=error_text,
+        setting_help=setting_help,
+        quarter_label=quarter_label,
+        name_of=name_of,
+        code=code,
     )
