@@ -13,7 +13,7 @@ from flask import Flask, Response, jsonify, request
 from flask.wrappers import Request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from consentcam.addresses import trusted_hosts
+from consentcam.public_url import trusted_hosts
 
 # No inline script and no inline style: an injected tag or attribute cannot run or restyle.
 CSP = "; ".join(

@@ -34,11 +34,11 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, Email, Length, Optional
 
-from consentcam.addresses import public_base
 from consentcam.consent_pdf import consent_form_pdf
 from consentcam.domain.types import Channel
 from consentcam.domain.vocabulary import EVIDENCE_EXTENSIONS
 from consentcam.models import ConsentRecord, Person, Photo, ReferenceUpload
+from consentcam.public_url import public_base
 from consentcam.security import parse_id
 from consentcam.services import people as people_service
 from consentcam.services.people import ConsentError, EvidenceTampered

@@ -1,19 +1,17 @@
-"""Where this instance is reached: PUBLIC_URL, loopback hosts and the Host names it answers to.
-
-Plain functions over the settings, used by the web app, the services and the command line alike.
-"""
+"""Absolute addresses of this instance: only from PUBLIC_URL, never from a request's Host header."""
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any
 from urllib.parse import urlsplit
+
+__all__ = ["is_loopback", "public_base", "trusted_hosts"]
 
 _LOOPBACK_HOSTS = frozenset({"localhost", "localhost.localdomain", "ip6-localhost"})
 
 
 def is_loopback(host: str) -> bool:
-    import ipaddress
-
     host = host.strip("[]").rstrip(".").lower()
     if host in _LOOPBACK_HOSTS or host.endswith(".localhost"):
         return True
