@@ -8,6 +8,7 @@ photo rather than on it; the photos' own faces stay where they are and count as 
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from dataclasses import dataclass
@@ -71,6 +72,7 @@ def _known_boxes() -> dict[str, Box]:
     return out
 
 
+@functools.cache
 def face_pool() -> list[_Face]:
     """Every face we have a box for, cropped with a margin of 0.6 face widths on each side."""
     sources: list[tuple[str, Box]] = []
