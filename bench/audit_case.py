@@ -215,6 +215,7 @@ def seed(
             for n, (photo_id, supplier) in enumerate(photos):
                 channel = CHANNELS[n % 2]
                 missing = n % 97 == 5
+                published_at = start + timedelta(seconds=rng.randrange(span))
                 pub_rows.append(
                     {
                         "photo_id": photo_id,
@@ -222,7 +223,8 @@ def seed(
                         "publisher": "manual",
                         "url": f"https://www.{channel}.com/p/Cx{n:07d}/",
                         "caption": "",
-                        "published_at": start + timedelta(seconds=rng.randrange(span)),
+                        "published_at": published_at,
+                        "faces_confirmed_at": published_at,
                         "cleared_copy_key": (
                             f"cleared/00/00/missing-{n}.jpg" if missing else cleared_key
                         ),

@@ -52,6 +52,11 @@ SETTINGS: tuple[Setting, ...] = (
         "LANGUAGE", "en", "Default language when the browser states no preference: `sv` or `en`."
     ),
     Setting("BUSINESS_NAME", "", "The business's name, printed on consent forms and audits."),
+    Setting(
+        "TIME_ZONE",
+        "Europe/Stockholm",
+        "Time zone in which times are shown, e.g. `Europe/Stockholm` (stored times stay UTC).",
+    ),
     Setting("RESPONSIBLE_PERSON", "", "The person responsible for the data (signs audits)."),
     Setting(
         "REMOVAL_DUE_DAYS",
@@ -125,18 +130,62 @@ SETTINGS: tuple[Setting, ...] = (
         "META_POLL_ATTEMPTS", 30, "Checks of an Instagram container before giving up for now.", int
     ),
     Setting(
-        "LOGIN_RATE_LIMIT", "5/minute;20/hour", "Sign-in attempts allowed per address and e-mail."
+        "LOGIN_RATE_LIMIT",
+        "5/minute;20/hour",
+        "Failed sign-ins allowed per account (e-mail), from any address.",
+    ),
+    Setting(
+        "LOGIN_ADDRESS_RATE_LIMIT",
+        "20/minute;100/hour",
+        "Failed sign-ins allowed per client address, whatever e-mail is tried (password spraying).",
     ),
     Setting(
         "RATE_LIMIT_STORAGE",
         "",
-        "Where sign-in attempts are counted: empty for this process's memory (or the Redis queue, "
+        "Where failed sign-ins are counted: empty for this process's memory (or the Redis queue, "
         "when QUEUE_URL is Redis), or a `redis://` URL shared by every web process.",
+    ),
+    Setting(
+        "CONSENT_LINK_MINUTES",
+        30,
+        "Minutes a consent link (QR code or e-mail) stays valid; each link signs once.",
+        int,
+    ),
+    Setting(
+        "SMTP_URL",
+        "",
+        "Outgoing mail server: `smtp://user:password@host:587` (STARTTLS when the server offers "
+        "it), `smtp+starttls://...` (STARTTLS required) or `smtps://host:465` (TLS). Empty: "
+        "e-mail is off and links are shown as QR codes and text to copy.",
+    ),
+    Setting("MAIL_FROM", "", "Sender address of the e-mails (receipts, codes, notices)."),
+    Setting("MAIL_RETRIES", 5, "Tries of an e-mail before it is shown as failed.", int),
+    Setting(
+        "MAIL_RETRY_DELAY",
+        60,
+        "Seconds before the first retry of an e-mail; doubles each time.",
+        int,
+    ),
+    Setting(
+        "CUSTOMER_RATE_LIMIT",
+        "30/minute;300/hour",
+        "Requests allowed per address to the customers' link pages.",
+    ),
+    Setting(
+        "CODE_RATE_LIMIT",
+        "5/minute;20/hour",
+        "E-mail codes asked for or tried per address on a customer's page.",
     ),
     Setting(
         "SECURE_COOKIES",
         "",
         "Send cookies over HTTPS only: `true`/`false`; empty means when PUBLIC_URL is https.",
+    ),
+    Setting(
+        "TRUSTED_HOSTS",
+        "",
+        "Host names this instance answers to, comma-separated (other Host headers get 400); "
+        "empty: the host of PUBLIC_URL, else any.",
     ),
     Setting(
         "TRUSTED_PROXIES",
@@ -199,25 +248,31 @@ def instance_path_from_env(default: Path | None = None) -> Path:
 
 def write_instance_config(instance_path: Path, values: dict[str, Any]) -> Path:
     """Write config.toml with the given values (readable by the owner only)."""
+    import tomli_w
+
     instance_path.mkdir(parents=True, exist_ok=True)
-    lines = ["# consentcam instance settings; see README.md for every setting.\n"]
     for key, value in values.items():
-        if isinstance(value, bool):
-            rendered = "true" if value else "false"
-        elif isinstance(value, int | float):
-            rendered = str(value)
-        else:
-            rendered = '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
-        lines.append(f"{key.lower()} = {rendered}\n")
+        if isinstance(value, str) and has_control_characters(value):
+            raise ValueError(f"setting {key.upper()}: control characters are not allowed")
+    text = "# consentcam instance settings; see README.md for every setting.\n" + tomli_w.dumps(
+        {key.lower(): value for key, value in values.items() if value is not None}
+    )
     path = instance_path / CONFIG_FILE
     tmp = path.with_suffix(".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.writelines(lines)
+        fh.write(text)
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)
     return path
+
+
+def has_control_characters(text: str) -> bool:
+    """Whether ``text`` holds a line break, tab or other control character (Unicode Cc)."""
+    import unicodedata
+
+    return any(unicodedata.category(ch) == "Cc" for ch in text)
 
 
 def new_secret() -> str:

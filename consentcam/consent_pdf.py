@@ -56,7 +56,7 @@ def consent_form_pdf(
     language: str,
     version: int,
     person_name: str,
-    record_url: str,
+    record_url: str | None,
     business: str = "",
 ) -> bytes:
     """Render one consent form version as an A4 PDF and return its bytes."""
@@ -73,13 +73,15 @@ def consent_form_pdf(
 
     qr_size = 34.0
     qr_x = pdf.w - pdf.r_margin - qr_size
-    qr_png = io.BytesIO()
-    segno.make(record_url, error="m").save(qr_png, kind="png", scale=8, border=2)
-    qr_png.seek(0)
-    pdf.image(qr_png, x=qr_x, y=pdf.t_margin, w=qr_size, h=qr_size)
-    pdf.set_xy(qr_x - 2, pdf.t_margin + qr_size)
-    pdf.set_font("DejaVu", "", 6.5)
-    pdf.multi_cell(qr_size + 4, 3, labels["qr"], align="C", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    # No address (PUBLIC_URL unset): no QR code rather than one built from a request's Host.
+    if record_url:
+        qr_png = io.BytesIO()
+        segno.make(record_url, error="m").save(qr_png, kind="png", scale=8, border=2)
+        qr_png.seek(0)
+        pdf.image(qr_png, x=qr_x, y=pdf.t_margin, w=qr_size, h=qr_size)
+        pdf.set_xy(qr_x - 2, pdf.t_margin + qr_size)
+        pdf.set_font("DejaVu", "", 6.5)
+        pdf.multi_cell(qr_size + 4, 3, labels["qr"], align="C", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
 
     text_width = qr_x - pdf.l_margin - 6
     pdf.set_xy(pdf.l_margin, pdf.t_margin)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from huey import Huey, MemoryHuey, RedisHuey, SqliteHuey
@@ -21,10 +22,12 @@ log = logging.getLogger(__name__)
 # Each module has `register(jobs)` that declares its tasks.
 TASK_MODULES = (
     "consentcam.services.scanning",
+    "consentcam.services.marking",
     "consentcam.services.enrolment",
     "consentcam.services.removals",
     "consentcam.services.publishing",
     "consentcam.services.audit",
+    "consentcam.services.mail",
 )
 
 
@@ -49,7 +52,7 @@ class Jobs:
         self.huey = huey
         self.tasks: dict[str, TaskWrapper] = {}
 
-    def task(self, name: str, **options: Any) -> Any:
+    def task(self, name: str, **options: Any) -> Callable[[Callable[..., Any]], TaskWrapper]:
         """Register `fn(app, *args)` as a huey task named `name`."""
 
         def decorator(fn: Any) -> TaskWrapper:
@@ -98,7 +101,7 @@ def on_worker_start(app: Flask) -> dict[str, int]:
     Returns how many files were swept (``swept``) and how many unfinished scans (``scans``)
     and open API removals (``removals``) were queued again.
     """
-    from consentcam.services import removals, scanning
+    from consentcam.services import mail, removals, scanning
     from consentcam.services.sweeper import sweep
 
     rt = app.extensions["runtime"]
@@ -111,6 +114,10 @@ def on_worker_start(app: Flask) -> dict[str, int]:
     # A worker killed mid-job leaves its rows in progress: nobody else would pick them up.
     scans = scanning.requeue_unfinished(app)
     api_removals = removals.requeue_open_api_tasks(app)
+    try:
+        mail.requeue_unsent(app)
+    except Exception:  # housekeeping must never keep the worker from starting
+        log.exception("could not queue the unsent e-mails again; starting anyway")
     # Small audit copies of photos stored before upload made them, in batches behind the scans;
     # once a pass has finished, upload makes them all and there is nothing to walk again.
     from consentcam.services.audit import backfill_done_marker

@@ -24,7 +24,7 @@ from cryptography.fernet import Fernet, InvalidToken
 
 from consentcam import config as config_mod
 from consentcam.crypto import Vault, new_key
-from consentcam.models import ChannelConnection, Face, ReferenceFace
+from consentcam.models import ChannelConnection, Face, OutgoingMail, ReferenceFace
 from consentcam.runtime import Runtime
 
 #: Encrypted columns: (model, primary key column, encrypted column).
@@ -32,6 +32,7 @@ ENCRYPTED_COLUMNS = (
     (Face, Face.id, Face.template),
     (ReferenceFace, ReferenceFace.id, ReferenceFace.template),
     (ChannelConnection, ChannelConnection.id, ChannelConnection.access_token_enc),
+    (OutgoingMail, OutgoingMail.id, OutgoingMail.body_enc),
 )
 #: Storage kinds whose files are vault tokens (consent evidence, supplier documents, references).
 ENCRYPTED_KINDS = ("evidence", "references")
@@ -425,7 +426,10 @@ def register(main: click.Group) -> None:
         archive: Path, target: Path, database_url: str | None, encryption_key: str | None
     ) -> None:
         """Restore a backup into a new instance folder."""
+        from consentcam.storage import make_private
+
         manifest = restore_backup(
             archive, target.resolve(), database_url=database_url, encryption_key=encryption_key
         )
+        make_private(target.resolve(), deep=True)
         click.echo(f"restored {len(manifest['files'])} file(s) into {target}")

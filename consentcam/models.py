@@ -60,6 +60,8 @@ class User(Base):
     locale: so.Mapped[str | None] = so.mapped_column(sa.String(10))
     created_at: so.Mapped[datetime] = so.mapped_column(default=utcnow)
     session_version: so.Mapped[int] = so.mapped_column(default=0)
+    # The owner's grant to a staff member: may clear faces, confirm photos, queue and publish.
+    may_publish: so.Mapped[bool] = so.mapped_column(default=False, server_default=sa.false())
 
     @property
     def is_owner(self) -> bool:
@@ -73,9 +75,36 @@ class User(Base):
     def is_active(self) -> bool:
         return self.active
 
+    #: The clear token of the sign-in being made (set by the sign-in service, never stored).
+    session_token = None  # type: str | None
+
     def get_id(self) -> str:
-        """The session id carries the version, so bumping it signs the user out everywhere."""
-        return f"{self.id}:{self.session_version}"
+        """User id, session version and the token of this sign-in's server-side session.
+
+        Deleting the session's row (sign-out) or bumping the version (sign-out everywhere) ends it.
+        """
+        return f"{self.id}:{self.session_version}:{self.session_token or ''}"
+
+
+class UserSession(Base):
+    """One sign-in on one device: the cookie carries its token, the row makes it valid.
+
+    Signing out deletes the row, so a saved session or remember-me cookie stops working; each
+    sign-in (and each return through a remember-me cookie) gets a fresh token.
+    """
+
+    __tablename__ = "user_session"
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    user_id: so.Mapped[int] = so.mapped_column(
+        sa.ForeignKey("user.id", ondelete="CASCADE"), index=True
+    )
+    token_hash: so.Mapped[str] = so.mapped_column(sa.String(64), unique=True)
+    remember: so.Mapped[bool] = so.mapped_column(default=False)
+    user_agent: so.Mapped[str | None] = so.mapped_column(sa.String(200))
+    created_at: so.Mapped[datetime] = so.mapped_column(default=utcnow)
+    last_seen_at: so.Mapped[datetime] = so.mapped_column(default=utcnow)
+    expires_at: so.Mapped[datetime] = so.mapped_column(index=True)
 
 
 class ApiToken(Base):
@@ -91,6 +120,9 @@ class ApiToken(Base):
     created_at: so.Mapped[datetime] = so.mapped_column(default=utcnow)
     last_used_at: so.Mapped[datetime | None]
     revoked_at: so.Mapped[datetime | None]
+    expires_at: so.Mapped[datetime | None]
+    # "read": GET only; "write": everything the user's role allows.
+    scope: so.Mapped[str] = so.mapped_column(sa.String(10), default="write", server_default="write")
 
     user: so.Mapped[User] = so.relationship()
 
@@ -112,6 +144,22 @@ class Person(Base):
         back_populates="person", order_by="ConsentRecord.given_at"
     )
     reference_faces: so.Mapped[list[ReferenceFace]] = so.relationship(back_populates="person")
+
+
+class PersonKey(Base):
+    """The key that seals a person's personal data in the event log; deleted at erasure.
+
+    Without it the sealed names, e-mails and notes in the log cannot be read again, while every
+    event's hash (which covers the sealed bytes) still verifies: crypto-shredding.
+    """
+
+    __tablename__ = "person_key"
+
+    person_id: so.Mapped[int] = so.mapped_column(
+        sa.ForeignKey("person.id", ondelete="CASCADE"), primary_key=True
+    )
+    key: so.Mapped[str] = so.mapped_column(sa.String(100))
+    created_at: so.Mapped[datetime] = so.mapped_column(default=utcnow)
 
 
 class ConsentFormVersion(Base):
@@ -153,6 +201,10 @@ class ConsentRecord(Base):
     )
     created_at: so.Mapped[datetime] = so.mapped_column(default=utcnow)
     note: so.Mapped[str | None] = so.mapped_column(sa.Text)
+    # How it was signed: on the owner's device (None) or by the customer through a consent link;
+    # a link's signing keeps the phone's user agent (never its IP address).
+    signed_via: so.Mapped[str | None] = so.mapped_column(sa.String(20))
+    user_agent: so.Mapped[str | None] = so.mapped_column(sa.String(300))
 
     person: so.Mapped[Person] = so.relationship(back_populates="consents")
     channels: so.Mapped[list[ConsentChannel]] = so.relationship(
@@ -260,6 +312,14 @@ class Photo(Base):
     scan_seconds: so.Mapped[float | None]
     reviewed_at: so.Mapped[datetime | None]
     thumbnail_key: so.Mapped[str | None] = so.mapped_column(sa.String(300))
+    # A person's word that everyone in the photo is marked; the gate clears nothing without it.
+    # Undone (set back to None) whenever the photo's faces change.
+    faces_confirmed_at: so.Mapped[datetime | None]
+    faces_confirmed_by_id: so.Mapped[int | None] = so.mapped_column(
+        sa.ForeignKey("user.id", ondelete="SET NULL")
+    )
+    # Who confirmed, by name, so the record outlives the user's account.
+    faces_confirmed_by: so.Mapped[str | None] = so.mapped_column(sa.String(254))
 
     faces: so.Mapped[list[Face]] = so.relationship(
         back_populates="photo", order_by="Face.number", cascade="all, delete-orphan"
@@ -280,6 +340,10 @@ class Face(Base):
     top: so.Mapped[int]
     right: so.Mapped[int]
     bottom: so.Mapped[int]
+    # detected (by the scanner) | manual (drawn by hand around a face the scanner missed)
+    source: so.Mapped[str] = so.mapped_column(
+        sa.String(10), default="detected", server_default="detected"
+    )
     state: so.Mapped[str] = so.mapped_column(sa.String(20), default="pending", index=True)
     person_id: so.Mapped[int | None] = so.mapped_column(sa.ForeignKey("person.id"), index=True)
     suggested_person_id: so.Mapped[int | None] = so.mapped_column(
@@ -419,6 +483,9 @@ class Publication(Base):
     )
     live: so.Mapped[bool] = so.mapped_column(default=True, index=True)
     removed_at: so.Mapped[datetime | None]
+    # The photo's confirmation that everyone in it was marked, as it stood when this went out;
+    # None for a post that went out without one (the audit lists those).
+    faces_confirmed_at: so.Mapped[datetime | None]
 
     photo: so.Mapped[Photo] = so.relationship()
     faces: so.Mapped[list[PublicationFace]] = so.relationship(cascade="all, delete-orphan")
@@ -450,6 +517,12 @@ class PublicLink(Base):
     id: so.Mapped[int] = so.mapped_column(primary_key=True)
     token_hash: so.Mapped[str] = so.mapped_column(sa.String(64), unique=True)
     cleared_copy_key: so.Mapped[str] = so.mapped_column(sa.String(300))
+    # The cleared copy by its SHA-256 (the link serves that copy, never a path read from the row)
+    # and the photo it shows (a withdrawal revokes the links to photos of that person).
+    cleared_sha256: so.Mapped[str | None] = so.mapped_column(sa.String(64))
+    photo_id: so.Mapped[int | None] = so.mapped_column(
+        sa.ForeignKey("photo.id", ondelete="CASCADE"), index=True
+    )
     expires_at: so.Mapped[datetime]
     created_at: so.Mapped[datetime] = so.mapped_column(default=utcnow)
 
@@ -515,3 +588,110 @@ class Event(Base):
     payload: so.Mapped[str] = so.mapped_column(sa.Text)  # canonical JSON
     prev_hash: so.Mapped[str] = so.mapped_column(sa.String(64))
     hash: so.Mapped[str] = so.mapped_column(sa.String(64), unique=True)
+
+
+class ConsentLink(Base):
+    """A one-time link (shown as a QR code or sent by e-mail) that lets a customer sign on their
+    own phone. Only the SHA-256 of its token is stored."""
+
+    __tablename__ = "consent_link"
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    token_hash: so.Mapped[str] = so.mapped_column(sa.String(64), unique=True)
+    # None: a new customer whose name is not known yet; they are added when they sign.
+    person_id: so.Mapped[int | None] = so.mapped_column(
+        sa.ForeignKey("person.id", ondelete="CASCADE"), index=True
+    )
+    language: so.Mapped[str] = so.mapped_column(sa.String(10), default="sv")
+    sent_to: so.Mapped[str | None] = so.mapped_column(sa.String(254))
+    created_by_id: so.Mapped[int | None] = so.mapped_column(
+        sa.ForeignKey("user.id", ondelete="SET NULL")
+    )
+    created_at: so.Mapped[datetime] = so.mapped_column(default=utcnow)
+    expires_at: so.Mapped[datetime]
+    used_at: so.Mapped[datetime | None]
+    consent_id: so.Mapped[int | None] = so.mapped_column(
+        sa.ForeignKey("consent_record.id", ondelete="SET NULL")
+    )
+
+    person: so.Mapped[Person | None] = so.relationship()
+
+
+class PersonalLink(Base):
+    """A customer's long-lived link to their own consent page; revocable, replaced on request."""
+
+    __tablename__ = "personal_link"
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    token_hash: so.Mapped[str] = so.mapped_column(sa.String(64), unique=True)
+    person_id: so.Mapped[int] = so.mapped_column(
+        sa.ForeignKey("person.id", ondelete="CASCADE"), index=True
+    )
+    created_at: so.Mapped[datetime] = so.mapped_column(default=utcnow)
+    revoked_at: so.Mapped[datetime | None]
+    last_used_at: so.Mapped[datetime | None]
+
+    person: so.Mapped[Person] = so.relationship()
+
+
+class EmailCode(Base):
+    """A one-time code sent to a person's e-mail address before their data copy is handed out."""
+
+    __tablename__ = "email_code"
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    personal_link_id: so.Mapped[int] = so.mapped_column(
+        sa.ForeignKey("personal_link.id", ondelete="CASCADE"), index=True
+    )
+    code_hash: so.Mapped[str] = so.mapped_column(sa.String(64))
+    created_at: so.Mapped[datetime] = so.mapped_column(default=utcnow)
+    expires_at: so.Mapped[datetime]
+    attempts: so.Mapped[int] = so.mapped_column(default=0)
+    used_at: so.Mapped[datetime | None]
+
+
+class OutgoingMail(Base):
+    """An e-mail waiting for the worker, sent, or failed after its retries (shown on the dashboard).
+
+    The body is stored encrypted while it waits (it may carry a link) and dropped once sent.
+    """
+
+    __tablename__ = "outgoing_mail"
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    kind: so.Mapped[str] = so.mapped_column(sa.String(30))
+    to_address: so.Mapped[str] = so.mapped_column(sa.String(254))
+    subject: so.Mapped[str] = so.mapped_column(sa.String(300))
+    body_enc: so.Mapped[bytes | None] = so.mapped_column(sa.LargeBinary)
+    person_id: so.Mapped[int | None] = so.mapped_column(
+        sa.ForeignKey("person.id", ondelete="SET NULL")
+    )
+    state: so.Mapped[str] = so.mapped_column(
+        sa.String(10), default="queued", index=True
+    )  # queued | sent | failed
+    attempts: so.Mapped[int] = so.mapped_column(default=0)
+    last_error: so.Mapped[str | None] = so.mapped_column(sa.Text)
+    created_at: so.Mapped[datetime] = so.mapped_column(default=utcnow)
+    sent_at: so.Mapped[datetime | None]
+
+
+class CustomerRequest(Base):
+    """Something a customer asked for on their own page that the owner must act on (erasure)."""
+
+    __tablename__ = "customer_request"
+
+    id: so.Mapped[int] = so.mapped_column(primary_key=True)
+    person_id: so.Mapped[int] = so.mapped_column(
+        sa.ForeignKey("person.id", ondelete="CASCADE"), index=True
+    )
+    kind: so.Mapped[str] = so.mapped_column(sa.String(20))  # erasure
+    status: so.Mapped[str] = so.mapped_column(
+        sa.String(10), default="open", index=True
+    )  # open | done
+    created_at: so.Mapped[datetime] = so.mapped_column(default=utcnow)
+    closed_at: so.Mapped[datetime | None]
+    closed_by_id: so.Mapped[int | None] = so.mapped_column(
+        sa.ForeignKey("user.id", ondelete="SET NULL")
+    )
+
+    person: so.Mapped[Person] = so.relationship()

@@ -1,14 +1,15 @@
-"""Web hardening: security headers and CSP, secure cookies, a clear 413, and sign-in rate limits."""
+"""Web hardening: security headers and CSP, secure cookies, a clear 413, safe redirects, strict
+numbers, and sign-in rate limits."""
 
 from __future__ import annotations
 
-import threading
+import re
 import time
-from collections import deque
-from dataclasses import dataclass
-from typing import Any, Protocol
+import unicodedata
+from typing import Any
+from urllib.parse import urlsplit
 
-from flask import Flask, Response, jsonify, render_template_string, request
+from flask import Flask, Response, jsonify, request
 from flask.wrappers import Request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
@@ -28,22 +29,79 @@ CSP = "; ".join(
     )
 )
 
-#: Sign-in attempts allowed per IP address and e-mail address, as (count, seconds) windows.
+#: Failed sign-ins allowed per account (e-mail address), from any address.
 DEFAULT_LOGIN_LIMITS = "5/minute;20/hour"
+#: Failed sign-ins allowed per client address, whatever the e-mail (password spraying).
+DEFAULT_ADDRESS_LIMITS = "20/minute;100/hour"
 #: The largest id a row can have (ids are INTEGER, 32 bits on PostgreSQL); larger path ids are
 #: answered 404 before any query instead of overflowing the driver.
 MAX_ID = 2**31 - 1
 _PERIODS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
 
-TOO_LARGE_PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{{ title }}</title><link rel="stylesheet" href="{{ url_for('static', filename='app.css') }}">
-</head><body><main class="container"><h1>{{ title }}</h1><p>{{ message }}</p>
-<p><a href="/">{{ back }}</a></p></main></body></html>"""
+_ASCII_ID = re.compile(r"[0-9]{1,10}")
+
+
+def parse_id(raw: object) -> int | None:
+    """A row id from a query or form field: ASCII digits only, 1..MAX_ID, else None.
+
+    ``str.isdigit()`` accepts "²" and other Unicode digits that ``int()`` then refuses (a 500);
+    a strict pattern answers such input like any other non-number.
+    """
+    if not isinstance(raw, str):
+        return None
+    text = raw.strip()
+    if not _ASCII_ID.fullmatch(text):
+        return None
+    value = int(text)
+    return value if 1 <= value <= MAX_ID else None
+
+
+def parse_int(raw: object, low: int, high: int) -> int | None:
+    """A whole number in [low, high] written in ASCII digits (an optional leading minus), else None."""
+    if not isinstance(raw, str) or not re.fullmatch(r"-?[0-9]{1,12}", raw.strip()):
+        return None
+    value = int(raw.strip())
+    return value if low <= value <= high else None
+
+
+def safe_next(target: object, default: str = "/") -> str:
+    r"""A local path to send the browser to after a form, or ``default``.
+
+    Browsers drop tabs and line breaks from a Location and read a backslash as a slash, so
+    ``/\t/evil.example`` and ``/\\evil.example`` would leave the site; only a path that, once
+    those are removed, parses with no scheme and no host (and starts with a single slash) is kept.
+    """
+    if not isinstance(target, str) or not target:
+        return default
+    cleaned = "".join(
+        ch for ch in target if not ch.isspace() and unicodedata.category(ch)[0] != "C"
+    )
+    if cleaned != target or "\\" in target:
+        return default
+    if not cleaned.startswith("/") or cleaned.startswith("//"):
+        return default
+    try:
+        parts = urlsplit(cleaned)
+    except ValueError:
+        return default
+    if parts.scheme or parts.netloc:
+        return default
+    return cleaned
 
 
 class ClosingRequest(Request):
-    """A request that closes its spooled upload files at teardown, even after a refused body."""
+    """A request that closes its spooled upload files at teardown, even after a refused body,
+    and answers JSON nested too deep for the parser with 400 instead of a RecursionError."""
+
+    def get_json(self, force: bool = False, silent: bool = False, cache: bool = True) -> Any:
+        try:
+            return super().get_json(force=force, silent=silent, cache=cache)
+        except RecursionError:
+            if silent:
+                return None
+            from werkzeug.exceptions import BadRequest
+
+            raise BadRequest("the JSON body is nested too deeply") from None
 
     def _get_file_stream(self, *args: Any, **kwargs: Any) -> Any:
         stream = super()._get_file_stream(*args, **kwargs)
@@ -66,76 +124,124 @@ def parse_limits(text: str) -> list[tuple[int, int]]:
     return limits
 
 
-class Counter(Protocol):
-    def hit(self, key: str, limits: list[tuple[int, int]]) -> int | None:
-        """Count one attempt; return seconds to wait when a limit is exceeded, else None."""
-
-
-class MemoryCounter:
-    """Sliding windows in this process (one web process; the default)."""
-
-    def __init__(self) -> None:
-        self._hits: dict[str, deque[float]] = {}
-        self._lock = threading.Lock()
-
-    def hit(self, key: str, limits: list[tuple[int, int]]) -> int | None:
-        now = time.monotonic()
-        longest = max(seconds for _, seconds in limits)
-        with self._lock:
-            hits = self._hits.setdefault(key, deque())
-            while hits and hits[0] <= now - longest:
-                hits.popleft()
-            for count, seconds in limits:
-                recent = [t for t in hits if t > now - seconds]
-                if len(recent) >= count:
-                    return max(1, int(recent[0] + seconds - now) + 1)
-            hits.append(now)
-            if len(self._hits) > 50_000:  # bound memory under a spray of addresses
-                self._hits = {k: v for k, v in self._hits.items() if v and v[-1] > now - longest}
-        return None
-
-
-class RedisCounter:
-    """Fixed windows in Redis, shared by every web process on every machine."""
-
-    def __init__(self, url: str) -> None:
-        import redis
-
-        self._redis = redis.Redis.from_url(url)
-
-    def hit(self, key: str, limits: list[tuple[int, int]]) -> int | None:
-        now = int(time.time())
-        keys = [f"consentcam:limit:{key}:{seconds}:{now // seconds}" for _, seconds in limits]
-        counts = [int(c or 0) for c in self._redis.mget(keys)]
-        for (count, seconds), used in zip(limits, counts, strict=True):
-            if used >= count:
-                return seconds - now % seconds
-        pipe = self._redis.pipeline()
-        for (_, seconds), k in zip(limits, keys, strict=True):
-            pipe.incr(k)
-            pipe.expire(k, seconds + 5)
-        pipe.execute()
-        return None
-
-
-@dataclass
-class LoginLimiter:
-    counter: Counter
-    limits: list[tuple[int, int]]
-
-    def check(self, ip: str, email: str) -> int | None:
-        if not self.limits:
-            return None
-        return self.counter.hit(f"login:{ip}:{email.strip().lower()}", self.limits)
-
-
-def make_limiter(app: Flask) -> LoginLimiter:
-    limits = parse_limits(str(app.config.get("LOGIN_RATE_LIMIT", DEFAULT_LOGIN_LIMITS)))
-    queue = str(app.config.get("QUEUE_URL") or "")
+def limiter_storage(app: Flask) -> str:
+    """Where sign-in failures are counted: RATE_LIMIT_STORAGE, else a Redis queue, else memory."""
     storage = str(app.config.get("RATE_LIMIT_STORAGE") or "")
-    url = storage or (queue if queue.startswith(("redis://", "rediss://")) else "")
-    counter: Counter = RedisCounter(url) if url.startswith(("redis", "unix")) else MemoryCounter()
-    return LoginLimiter(counter, limits)
+    queue = str(app.config.get("QUEUE_URL") or "")
+    if storage:
+        return storage
+    if queue.startswith(("redis://", "rediss://", "unix://")):
+        return queue
+    return "memory://"
+
+
+def _client_address() -> str:
+    return "address:" + (request.remote_addr or "?")
+
+
+def _account() -> str:
+    return "account:" + str(request.form.get("email", "")).strip().lower()[:254]
+
+
+def _failed(response: Response) -> bool:
+    # A sign-in that works redirects; the form shown again (wrong password, bad input) is a failure.
+    return response.status_code != 302
+
+
+def limit_sign_in(app: Flask, endpoint: str = "auth.login") -> None:
+    """Limit failed sign-ins per client address and, separately, per account (Flask-Limiter).
+
+    Only failures count, so signing in does not use up the allowance; spraying many e-mails from
+    one address hits the address limit, and many addresses against one account hit its limit.
+    The counts live in Redis when QUEUE_URL (or RATE_LIMIT_STORAGE) is Redis, so every web
+    process on every machine shares them; otherwise in this process's memory.
+    """
+    from flask_limiter import Limiter
+
+    text = str(app.config.get("LOGIN_RATE_LIMIT", DEFAULT_LOGIN_LIMITS) or "")
+    per_address = str(app.config.get("LOGIN_ADDRESS_RATE_LIMIT", DEFAULT_ADDRESS_LIMITS) or "")
+    parse_limits(text)  # a clear error at start for a malformed setting
+    parse_limits(per_address)
+    limiter = Limiter(
+        key_func=_client_address,
+        app=app,
+        storage_uri=limiter_storage(app),
+        key_prefix=f"{app.config.get('QUEUE_NAME') or 'consentcam'}:signin",
+        strategy="moving-window",
+        headers_enabled=False,
+        enabled=bool(text.strip() or per_address.strip()),
+    )
+    app.extensions["login_limiter"] = limiter
+    view: Any = app.view_functions[endpoint]
+    for key_func, limits in ((_client_address, per_address), (_account, text)):
+        if not limits.strip():
+            continue
+        view = limiter.limit(
+            limits.replace(",", ";"),
+            key_func=key_func,
+            methods=["POST"],
+            deduct_when=_failed,
+            scope=key_func.__name__,
+        )(view)
+    app.view_functions[endpoint] = view
+
+    def too_many(_exc: Exception) -> Any:
+        current = limiter.current_limit
+        wait = int(current.reset_at - time.time()) + 1 if current is not None else 60
+        return _too_many(max(1, wait))
+
+    app.register_error_handler(429, too_many)
+
+
+_LOOPBACK_HOSTS = frozenset({"localhost", "localhost.localdomain", "ip6-localhost"})
+
+
+def is_loopback(host: str) -> bool:
+    import ipaddress
+
+    host = host.strip("[]").rstrip(".").lower()
+    if host in _LOOPBACK_HOSTS or host.endswith(".localhost"):
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return address.is_loopback or address.is_unspecified
+
+
+def public_base(config: Any) -> str | None:
+    """PUBLIC_URL without its trailing slash, or None when unset, not http(s) or a loopback host.
+
+    The only source of absolute URLs (QR codes, links for Meta): the Host header of a request is
+    the sender's to choose.
+    """
+    base = str(config.get("PUBLIC_URL") or "").strip().rstrip("/")
+    try:
+        parts = urlsplit(base)
+    except ValueError:
+        return None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return None
+    if is_loopback(parts.hostname):
+        return None
+    return base
+
+
+def trusted_hosts(config: Any) -> list[str] | None:
+    """The Host names to answer (TRUSTED_HOSTS, else PUBLIC_URL's host), or None for any."""
+    listed = [h.strip().lower() for h in str(config.get("TRUSTED_HOSTS") or "").split(",")]
+    hosts = [h for h in listed if h]
+    if not hosts:
+        try:
+            public = urlsplit(str(config.get("PUBLIC_URL") or "")).hostname
+        except ValueError:
+            public = None
+        if public and not is_loopback(public):
+            hosts = [public]
+    if not hosts:
+        return None
+    # The app itself on this machine (service checks, the worker's own calls) always answers.
+    return [*hosts, "127.0.0.1", "localhost", "[::1]"]
 
 
 def wants_json() -> bool:
@@ -155,10 +261,9 @@ def too_large(exc: HTTPException) -> Any:
         message += " " + _("The limit is %(mb)s MB per request.", mb=limit_mb)
     if wants_json():
         return jsonify({"error": message}), 413
-    page = render_template_string(
-        TOO_LARGE_PAGE, title=_("Too large"), message=message, back=_("Back to the start page")
-    )
-    return page, 413
+    from consentcam.web.errors import page
+
+    return page(413, _("Too large"), message)
 
 
 def _secure_cookies(app: Flask) -> bool:
@@ -189,18 +294,14 @@ def init_app(app: Flask) -> None:
             app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies, x_port=proxies
         )
     app.request_class = ClosingRequest
-    limiter = make_limiter(app)
-    app.extensions["login_limiter"] = limiter
+    hosts = trusted_hosts(app.config)
+    # Flask answers a request whose Host is not listed with 400 (Flask's own TRUSTED_HOSTS).
+    app.config["TRUSTED_HOSTS"] = hosts
     max_mb = int(app.config.get("MAX_CONTENT_LENGTH") or 0) // (1024 * 1024)
 
     @app.before_request
     def _limits() -> Any:
         request.environ["consentcam.max_mb"] = max_mb
-        if request.endpoint == "auth.login" and request.method == "POST":
-            email = request.form.get("email", "")
-            wait = limiter.check(request.remote_addr or "?", email)
-            if wait is not None:
-                return _too_many(wait)
         return None
 
     @app.url_value_preprocessor
@@ -223,9 +324,12 @@ def init_app(app: Flask) -> None:
         headers.setdefault("Permissions-Policy", "camera=(self), geolocation=(), microphone=()")
         if request.is_secure or (secure and request.scheme == "https"):
             headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
-        if response.mimetype == "text/html":
-            # Pages show people's names and consent: never store them in shared caches.
-            headers.setdefault("Cache-Control", "no-store")
+        if not (request.endpoint or "").endswith("static"):
+            # Pages, photos, JSON, CSV and PDF show people's names, faces and consent: nothing
+            # but the static files may stay in any cache, the browser's own included.
+            cache = headers.get("Cache-Control", "")
+            if "no-store" not in cache:
+                headers["Cache-Control"] = "no-store"
         return response
 
     @app.teardown_request
@@ -246,18 +350,11 @@ def _too_many(wait: int) -> Any:
     message = _(
         "Too many sign-in attempts. Wait %(minutes)s minute(s) and try again.", minutes=minutes
     )
-    if wants_json():
-        response = jsonify({"error": message})
-    else:
-        response = Response(
-            render_template_string(
-                TOO_LARGE_PAGE,
-                title=_("Wait a moment"),
-                message=message,
-                back=_("Back to the start page"),
-            ),
-            mimetype="text/html",
-        )
+    from flask import make_response
+
+    from consentcam.web.errors import page
+
+    response = make_response(page(429, _("Wait a moment"), message))
     response.status_code = 429
     response.headers["Retry-After"] = str(wait)
     return response

@@ -107,3 +107,20 @@ class Storage:
     def leftover_temporaries(self) -> list[Path]:
         """Partial files left by a process killed mid-write."""
         return [p for p in self.root.rglob(".tmp-*") if p.is_file()]
+
+
+def make_private(folder: str | Path, *, deep: bool = False) -> None:
+    """Folders 700 and files 600: the instance (database, WAL, queue, config, media) is no one
+    else's to read on a shared machine. ``deep`` walks every file (after init and restore)."""
+    root = Path(folder)
+    if not root.is_dir():
+        return
+    os.chmod(root, 0o700)
+    entries = root.rglob("*") if deep else root.iterdir()
+    for entry in entries:
+        try:
+            if entry.is_symlink():
+                continue
+            os.chmod(entry, 0o700 if entry.is_dir() else 0o600)
+        except OSError:
+            continue

@@ -6,14 +6,22 @@ import os
 import secrets
 import shutil
 import socket
-from collections.abc import Iterator
+import sqlite3
+from collections.abc import Callable, Iterator
+from contextlib import closing
 from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
 import sqlalchemy as sa
+import sqlalchemy.orm as so
+from flask import Flask
+from flask.testing import FlaskClient
+from werkzeug.test import TestResponse
 
 from consentcam.crypto import new_key
+from consentcam.runtime import Runtime
+from consentcam.services import users as users_service
 
 # The fake Graph API's fixtures (graph, live_app) for every test that publishes.
 pytest_plugins = ["tests.fakegraph.fixtures"]
@@ -24,6 +32,12 @@ POSTGRES_URL = os.environ.get(
     "CONSENTCAM_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
 REDIS_URL = os.environ.get("CONSENTCAM_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+# Accounts made by tests hash with a cheap scrypt (N=256 instead of 32768): the suite makes
+# hundreds of them. The app itself never calls this; tests/core/test_passwords.py proves that
+# a fresh process still hashes with the full-strength scrypt.
+TEST_PASSWORD_METHOD = "scrypt:256:8:1"
+users_service.use_password_method(TEST_PASSWORD_METHOD)
 
 
 def _reachable(url: str) -> bool:
@@ -69,6 +83,49 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return str(request.getfixturevalue("postgres_url"))
 
 
+@pytest.fixture(scope="session")
+def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One SQLite database migrated to head, made once per run; each test gets a copy of it."""
+    from consentcam.db import make_engine, upgrade
+
+    path = tmp_path_factory.mktemp("migrated") / "consentcam.db"
+    engine = make_engine(f"sqlite:///{path}")
+    upgrade(engine)
+    engine.dispose()
+    # Fold the write-ahead log into the file, so the file alone is the whole database.
+    with closing(sqlite3.connect(path)) as conn:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    return path
+
+
+def copy_migrated(url: str, template: Path) -> bool:
+    """Put a copy of the migrated template where a new SQLite database URL points.
+
+    Returns False (and copies nothing) for any other database, or where the file already
+    exists: the caller then migrates it itself.
+    """
+    target = sa.engine.make_url(url)
+    if target.get_backend_name() != "sqlite" or target.database in (None, "", ":memory:"):
+        return False
+    path = Path(str(target.database))
+    if path.exists():
+        return False
+    path.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(template, path)
+    return True
+
+
+def migrated_runtime(instance: Path, settings: dict[str, object], template: Path) -> Runtime:
+    """A Runtime on a database at the newest schema: a copy of the template, else migrated."""
+    from consentcam.db import upgrade
+
+    copied = copy_migrated(str(settings.get("DATABASE_URL") or ""), template)
+    rt = Runtime.build(instance, settings)
+    if not copied:
+        upgrade(rt.engine)
+    return rt
+
+
 @pytest.fixture
 def instance(tmp_path: Path) -> Path:
     path = tmp_path / "instance"
@@ -99,25 +156,23 @@ def settings(instance: Path) -> dict[str, object]:
 
 
 @pytest.fixture
-def runtime(instance: Path, settings: dict[str, object]) -> Iterator[object]:
-    from consentcam.db import upgrade
-    from consentcam.runtime import Runtime
-
-    rt = Runtime.build(instance, settings)
-    upgrade(rt.engine)
+def runtime(
+    instance: Path, settings: dict[str, object], migrated_sqlite: Path
+) -> Iterator[Runtime]:
+    rt = migrated_runtime(instance, settings, migrated_sqlite)
     yield rt
     rt.close()
 
 
 @pytest.fixture
-def session(runtime: object) -> Iterator[object]:
-    s = runtime.sessions()  # type: ignore[attr-defined]
+def session(runtime: Runtime) -> Iterator[so.Session]:
+    s = runtime.sessions()
     yield s
     s.close()
 
 
 @pytest.fixture
-def app(instance: Path, settings: dict[str, object], runtime: object) -> Iterator[object]:
+def app(instance: Path, settings: dict[str, object], runtime: Runtime) -> Iterator[Flask]:
     from consentcam.web import create_app
 
     application = create_app(settings, instance_path=instance)
@@ -126,12 +181,15 @@ def app(instance: Path, settings: dict[str, object], runtime: object) -> Iterato
 
 
 @pytest.fixture
-def client(app: object) -> object:
-    return app.test_client()  # type: ignore[attr-defined]
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+PhotoCopy = Callable[..., Path]
 
 
 @pytest.fixture
-def photo_copy(tmp_path: Path):  # type: ignore[no-untyped-def]
+def photo_copy(tmp_path: Path) -> PhotoCopy:
     """Copy a test photo into the test's own folder and return its path."""
 
     def copy(rel: str, name: str | None = None) -> Path:
@@ -148,11 +206,9 @@ STAFF_PASSWORD = "staff-password-123"
 
 
 @pytest.fixture
-def users(app: object) -> dict[str, int]:
+def users(app: Flask) -> dict[str, int]:
     """An owner and a staff member; returns their ids by role."""
-    from consentcam.services import users as users_service
-
-    rt = app.extensions["runtime"]  # type: ignore[attr-defined]
+    rt: Runtime = app.extensions["runtime"]
     with rt.sessions() as s:
         owner = users_service.create_user(
             s, "owner@example.com", "Ann-Christin", OWNER_PASSWORD, role="owner"
@@ -164,23 +220,23 @@ def users(app: object) -> dict[str, int]:
         return {"owner": owner.id, "staff": staff.id}
 
 
-def login(client: object, role: str = "owner") -> object:
+def login(client: FlaskClient, role: str = "owner") -> TestResponse:
     """Sign in through the real form as the owner or the staff member."""
     email = f"{role}@example.com"
     password = OWNER_PASSWORD if role == "owner" else STAFF_PASSWORD
-    response = client.post("/login", data={"email": email, "password": password})  # type: ignore[attr-defined]
+    response = client.post("/login", data={"email": email, "password": password})
     assert response.status_code == 302, response.get_data(as_text=True)[:500]
     return response
 
 
 @pytest.fixture
-def owner_client(client: object, users: dict[str, int]) -> object:
+def owner_client(client: FlaskClient, users: dict[str, int]) -> FlaskClient:
     login(client, "owner")
     return client
 
 
 @pytest.fixture
-def staff_client(client: object, users: dict[str, int]) -> object:
+def staff_client(client: FlaskClient, users: dict[str, int]) -> FlaskClient:
     login(client, "staff")
     return client
 

@@ -152,9 +152,16 @@ def purge(ctx: Context, period: str | None, dry_run: bool) -> None:
 @pass_ctx
 def records(ctx: Context, fmt: str, output: Path | None) -> None:
     """Print the record of processing activities (GDPR Art. 30) from this instance's settings."""
+    from functools import partial
+
+    from consentcam.reports import i18n
     from consentcam.services.records import record_of_processing, to_html, to_markdown
 
-    record = record_of_processing(ctx.runtime().settings)
+    settings = ctx.runtime().settings
+    language = str(settings.get("LANGUAGE") or "en")
+    record = record_of_processing(
+        settings, gettext=partial(i18n.gettext, language), language=language
+    )
     text = to_markdown(record) if fmt == "markdown" else to_html(record)
     if output is None:
         click.echo(text)
@@ -165,5 +172,8 @@ def records(ctx: Context, fmt: str, output: Path | None) -> None:
 
 def register(main: click.Group) -> None:
     """Add these commands to the `consentcam` group."""
+    from consentcam.commands import photos
+
     for command in (audit, log_group, purge, records):
         main.add_command(command)
+    photos.register(main)

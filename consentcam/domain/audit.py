@@ -97,6 +97,7 @@ class FindingKind(StrEnum):
     SUPPLIER_PERMISSION_LAPSED = "supplier_permission_lapsed"
     CLEARED_COPY_MISSING = "cleared_copy_missing"
     UNACCOUNTED_FACE = "unaccounted_face"
+    PUBLISHED_UNCONFIRMED = "published_unconfirmed"
 
 
 Severity = Literal["high", "medium"]
@@ -146,7 +147,10 @@ class AuditPublication:
     """A publication as the audit sees it.
 
     ``unaccounted_faces_on_rescan`` counts faces a fresh scan found that the publication's
-    review does not account for; None when no rescan was made.
+    review does not account for; None when no rescan was made. ``faces_confirmed_at_publish``
+    tells whether a person had confirmed that everyone in the photo was marked when it went out
+    (posts from before that rule have no confirmation); ``faces_confirmed_now`` whether the
+    photo is confirmed today.
     """
 
     id: int
@@ -159,6 +163,8 @@ class AuditPublication:
     faces: tuple[AuditFace, ...]
     supplier_permission_id_at_publish: int | None = None
     unaccounted_faces_on_rescan: int | None = None
+    faces_confirmed_at_publish: bool = False
+    faces_confirmed_now: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "channel", Channel(self.channel))
@@ -318,6 +324,25 @@ def _publication_findings(
                 pub.id,
                 f"{where}: the copy that was published is missing from storage.",
                 params=base,
+            )
+        )
+    if not pub.faces_confirmed_at_publish:
+        # Nobody looked for people the scanner missed before it went out. Once someone has
+        # confirmed the photo since, what is left to explain is the past, not a risk online.
+        since = pub.faces_confirmed_now
+        tail = (
+            " The photo has been confirmed since."
+            if since
+            else " Look at the photo and confirm it on its review page."
+        )
+        out.append(
+            Finding(
+                FindingKind.PUBLISHED_UNCONFIRMED,
+                "medium" if since else "high",
+                pub.id,
+                f"{where}: it went out before anyone confirmed that everyone in the photo "
+                f"was marked.{tail}",
+                params={**base, "confirmed_since": "yes" if since else "no"},
             )
         )
     unaccounted = pub.unaccounted_faces_on_rescan or 0

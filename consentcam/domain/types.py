@@ -22,12 +22,25 @@ class Channel(StrEnum):
         """Name the channel the way an owner would in a sentence."""
         return _CHANNEL_LABELS[self]
 
+    @property
+    def heading(self) -> str:
+        """Name the channel as a heading or a badge."""
+        return _CHANNEL_HEADINGS[self]
 
+
+# The channels' English words, the only place they are written; pages translate them
+# (consentcam.web.words), English documents such as the audit report use them as they are.
 _CHANNEL_LABELS: Mapping[Channel, str] = {
     Channel.INSTAGRAM: "Instagram",
     Channel.FACEBOOK: "Facebook",
     Channel.WEBSITE: "the website",
     Channel.PRINT: "print",
+}
+_CHANNEL_HEADINGS: Mapping[Channel, str] = {
+    Channel.INSTAGRAM: "Instagram",
+    Channel.FACEBOOK: "Facebook",
+    Channel.WEBSITE: "Website",
+    Channel.PRINT: "Print",
 }
 
 
@@ -47,6 +60,13 @@ class FaceState(StrEnum):
     NOT_IDENTIFIABLE = "not_identifiable"
 
 
+class FaceSource(StrEnum):
+    """Where a face's box came from: the scanner, or a person who drew it by hand."""
+
+    DETECTED = "detected"
+    MANUAL = "manual"
+
+
 class ScanState(StrEnum):
     """Where a photo is in the face scan."""
 
@@ -61,6 +81,7 @@ class BlockReason(StrEnum):
 
     SCAN_PENDING = "scan_pending"
     SCAN_FAILED = "scan_failed"
+    FACES_UNCONFIRMED = "faces_unconfirmed"
     FACE_UNREVIEWED = "face_unreviewed"
     FACE_SUGGESTED_ONLY = "face_suggested_only"
     NO_CONSENT = "no_consent"
@@ -298,12 +319,17 @@ class FaceView:
 
 @dataclass(frozen=True)
 class PhotoView:
-    """A photo with its scan state and detected faces."""
+    """A photo with its scan state and its faces (found by the scanner or drawn by hand).
+
+    ``faces_confirmed`` tells whether a signed-in person has confirmed that everyone in the photo
+    is marked. It is False until someone does, and again after the photo's faces change.
+    """
 
     id: int
     scan_state: ScanState
     faces: tuple[FaceView, ...] = ()
     supplier_id: int | None = None
+    faces_confirmed: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "scan_state", ScanState(self.scan_state))

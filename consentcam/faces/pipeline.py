@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Final, Literal
 
@@ -338,9 +339,9 @@ def scan_image(
         found = detect_passes(
             work, (width, height), settings.passes(max(width, height)), detector, settings.min_score
         )
-        candidates = merge_with_hog([tuple(map(float, b)) for b in hog_boxes], found)
+        candidates = merge_with_hog([_float_box(b) for b in hog_boxes], found)
     else:
-        candidates = [Candidate(tuple(map(float, b)), None, None, "hog") for b in hog_boxes]
+        candidates = [Candidate(_float_box(b), None, None, "hog") for b in hog_boxes]
     boxes_full, rolls, confirm = _clip_candidates(candidates, width, height, settings)
     if not boxes_full:
         return ScanResult(width, height, fmt, [], time.perf_counter() - started)
@@ -362,7 +363,7 @@ def scan_image(
         for i, roll in enumerate(rolls):
             if roll is not None:
                 turned = _encode_turned(
-                    work, tuple(map(float, boxes_full[i])), roll, engine, settings, confirm[i]
+                    work, _float_box(boxes_full[i]), roll, engine, settings, confirm[i]
                 )
                 if turned is not None:
                     faces[i] = DetectedFace(
@@ -386,3 +387,8 @@ def scan_image(
         )
     faces_out = _encode_from(work, boxes_full, (width, height), engine, settings, rolls, confirm)
     return ScanResult(width, height, fmt, faces_out, time.perf_counter() - started)
+
+
+def _float_box(box: Sequence[float]) -> tuple[float, float, float, float]:
+    """A box (left, top, right, bottom) as four floats."""
+    return (float(box[0]), float(box[1]), float(box[2]), float(box[3]))

@@ -221,7 +221,14 @@ def merge_with_hog(
             if overlap[h, j] > same_face_iou:
                 matched.add(j)
                 score = float(found.scores[blaze[j][1]])
-        out.append(Candidate(tuple(box), None, score, "both" if score is not None else "hog"))
+        out.append(
+            Candidate(
+                (box[0], box[1], box[2], box[3]),
+                None,
+                score,
+                "both" if score is not None else "hog",
+            )
+        )
     for j, (box, i) in enumerate(blaze):
         if j in matched:
             continue

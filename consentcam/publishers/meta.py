@@ -16,6 +16,35 @@ from consentcam.publishers.base import DeleteResult, PublisherError, PublishRequ
 log = logging.getLogger(__name__)
 
 DEFAULT_GRAPH_URL = "https://graph.facebook.com/v21.0"
+#: Hosts the access token may be sent to over HTTPS: Meta's Graph API.
+GRAPH_HOSTS = frozenset({"graph.facebook.com", "graph.instagram.com"})
+#: A stand-in Graph API on this machine (for tests), the only host allowed over plain HTTP.
+LOOPBACK_GRAPH_HOSTS = frozenset({"127.0.0.1"})
+
+
+def graph_url_problem(url: str) -> str | None:
+    """Why the access token must not be sent to ``url``, or None when it is Meta's Graph API.
+
+    The address is parsed, not compared as text: ``http://127.0.0.1@evil.example/`` has the host
+    evil.example. No user name, password or fragment; https to Meta's hosts, or a local test
+    server on 127.0.0.1.
+    """
+    try:
+        parts = urllib.parse.urlsplit(url)
+        host = parts.hostname or ""
+        parts.port  # noqa: B018 - a port that is not a number raises here
+    except ValueError:
+        return "the Graph API address is not a valid URL"
+    if any(c.isspace() or ord(c) < 32 for c in url):
+        return "the Graph API address contains spaces or control characters"
+    if parts.username is not None or parts.password is not None or "@" in parts.netloc:
+        return "the Graph API address must not contain a user name"
+    if parts.scheme == "https" and host in GRAPH_HOSTS:
+        return None
+    if parts.scheme in ("http", "https") and host in LOOPBACK_GRAPH_HOSTS:
+        return None
+    return "the Graph API address must be https://graph.facebook.com/..."
+
 
 # Graph API error codes that mean "slow down": application, user, page and custom rate limits.
 RATE_LIMIT_CODES = frozenset({4, 17, 32, 613})
@@ -46,6 +75,9 @@ class MetaPublisher:
         self.account_id = account_id
         self._token = access_token
         self.graph_url = (graph_url or DEFAULT_GRAPH_URL).rstrip("/")
+        problem = graph_url_problem(self.graph_url)
+        if problem:
+            raise ValueError(problem)
         self._can_delete = can_delete_posts
         self.timeout = timeout
         self.poll_interval = poll_interval

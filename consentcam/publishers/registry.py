@@ -8,7 +8,7 @@ import sqlalchemy.orm as so
 from consentcam.models import ChannelConnection
 from consentcam.publishers.base import Publisher, PublisherError
 from consentcam.publishers.manual import ManualPublisher
-from consentcam.publishers.meta import MetaPublisher
+from consentcam.publishers.meta import DEFAULT_GRAPH_URL, MetaPublisher, graph_url_problem
 from consentcam.runtime import Runtime
 
 
@@ -32,6 +32,9 @@ def get_publisher(session: so.Session, rt: Runtime, channel: str) -> Publisher:
             f"The {channel} connection has no account id or access token: finish it under Connections.",
             code="not_connected",
         )
+    problem = graph_url_problem(conn.graph_url or DEFAULT_GRAPH_URL)
+    if problem:
+        raise PublisherError(f"The {channel} connection: {problem}.", code="bad_graph_url")
     token = rt.vault.decrypt(conn.access_token_enc).decode("utf-8")
     settings = rt.settings
     return MetaPublisher(

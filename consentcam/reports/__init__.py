@@ -1,52 +1,64 @@
-"""Audit report renderers: HTML (the signed original), CSV and PDF, and the summary chart."""
+"""Report renderers: the audit as HTML (the signed original), CSV and PDF with its chart; the consent receipt."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+from typing import Any
+
 from consentcam.domain.types import Channel
+from consentcam.wording import N_
 
 STATUS_ORDER = ("ok", "findings", "taken_down")
-STATUS_LABELS = {"ok": "OK", "findings": "With findings", "taken_down": "Taken down"}
+STATUS_LABELS = {"ok": N_("OK"), "findings": N_("With findings"), "taken_down": N_("Taken down")}
 # Calm green, a warning red and a neutral grey: the eye goes to the red first.
 STATUS_COLOURS = {"ok": (30, 123, 52), "findings": (179, 38, 30), "taken_down": (150, 158, 165)}
 
 FINDING_LABELS = {
-    "consent_withdrawn_online": "Withdrawn consent still online",
-    "consent_expired_online": "Expired consent still online",
-    "no_consent_online": "No consent covers a face online",
-    "removal_open": "Removal task open",
-    "removal_overdue": "Removal task overdue",
-    "face_not_confirmed": "Face never confirmed",
-    "supplier_permission_lapsed": "Supplier permission lapsed",
-    "cleared_copy_missing": "Published copy missing",
-    "unaccounted_face": "Face nobody accounts for (re-scan)",
+    "consent_withdrawn_online": N_("Withdrawn consent still online"),
+    "consent_expired_online": N_("Expired consent still online"),
+    "no_consent_online": N_("No consent covers a face online"),
+    "removal_open": N_("Removal task open"),
+    "removal_overdue": N_("Removal task overdue"),
+    "face_not_confirmed": N_("Face never confirmed"),
+    "supplier_permission_lapsed": N_("Supplier permission lapsed"),
+    "cleared_copy_missing": N_("Published copy missing"),
+    "unaccounted_face": N_("Face nobody accounts for (re-scan)"),
+    "published_unconfirmed": N_("Went out before everyone in it was confirmed marked"),
 }
 
 STATUS_WORDS = {
-    "active": "active",
-    "withdrawn": "withdrawn",
-    "expired": "expired",
-    "not_yet_given": "not yet given",
-    "outside_scope": "photo not listed",
-    "channel_not_covered": "channel not covered",
-    "no_consent": "no consent",
-    "no_person": "no person",
-    "not_reviewed": "not reviewed",
-    "not reviewed": "not reviewed",
-    "not_confirmed": "not confirmed",
-    "blur": "blurred",
-    "not_identifiable": "not identifiable",
-    "supplier": "supplier permission",
-    "lapsed": "lapsed",
-    "missing": "missing",
+    "active": N_("active"),
+    "withdrawn": N_("withdrawn"),
+    "expired": N_("expired"),
+    "not_yet_given": N_("not yet given"),
+    "outside_scope": N_("photo not listed"),
+    "channel_not_covered": N_("channel not covered"),
+    "no_consent": N_("no consent"),
+    "no_person": N_("no person"),
+    "not_reviewed": N_("not reviewed"),
+    "not reviewed": N_("not reviewed"),
+    "not_confirmed": N_("not confirmed"),
+    "blur": N_("blurred"),
+    "not_identifiable": N_("not identifiable"),
+    "supplier": N_("supplier permission"),
+    "lapsed": N_("lapsed"),
+    "missing": N_("missing"),
+}
+
+
+CHANNEL_NAMES = {
+    "instagram": "Instagram",
+    "facebook": "Facebook",
+    "website": N_("Website"),
+    "print": N_("Print"),
 }
 
 
 def channel_label(code: str) -> str:
     try:
-        label = Channel(code).label
+        return Channel(code).heading
     except ValueError:
         return code
-    return label[:1].upper() + label[1:]
 
 
 def words(status: str | None) -> str:
@@ -55,6 +67,100 @@ def words(status: str | None) -> str:
     return STATUS_WORDS.get(status, status.replace("_", " "))
 
 
-def face_person(face: dict[str, object]) -> str:
+def face_person(face: dict[str, object], gettext: Callable[[str], str] = str) -> str:
     person = face.get("person")
-    return str(person) if person else "nobody named"
+    return str(person) if person else gettext(N_("nobody named"))
+
+
+def finding_text(
+    finding: Mapping[str, Any],
+    gettext: Callable[..., str],
+    day: Callable[[str], str],
+) -> str:
+    """An audit finding in the reader's language, from its kind and facts (stored English
+    message as the fallback, for reports made before the facts were kept)."""
+    p = {k: str(v) for k, v in (finding.get("params") or {}).items()}
+    kind = finding.get("kind")
+    message = str(finding.get("message") or "")
+    if not p:
+        return message
+    if "due" in p:
+        p["due"] = day(p["due"])
+    if "date" in p:
+        p["date"] = day(p["date"])
+    if "channel_code" in p:
+        p["channel"] = gettext(CHANNEL_NAMES.get(p["channel_code"], p["channel_code"]))
+    try:
+        if kind == "removal_overdue":
+            return gettext(N_("Removal task %(task)s was due on %(due)s and is still open."), **p)
+        if kind == "removal_open":
+            return gettext(N_("Removal task %(task)s is open; it is due on %(due)s."), **p)
+        if kind == "cleared_copy_missing":
+            return gettext(
+                N_(
+                    "Post %(publication)s on %(channel)s: the published copy is missing from storage."
+                ),
+                **p,
+            )
+        if kind == "unaccounted_face":
+            return gettext(
+                N_(
+                    "Post %(publication)s on %(channel)s: a new scan found faces nobody has "
+                    "reviewed (%(count)s)."
+                ),
+                **p,
+            )
+        if kind == "supplier_permission_lapsed":
+            return gettext(
+                N_(
+                    "Post %(publication)s on %(channel)s: the supplier's permission it was "
+                    "published under no longer covers it."
+                ),
+                **p,
+            )
+        if kind == "face_not_confirmed":
+            if "not identifiable" in message:
+                return gettext(
+                    N_(
+                        "Post %(publication)s on %(channel)s, face %(face)s: marked as not "
+                        "identifiable without a reason."
+                    ),
+                    **p,
+                )
+            return gettext(
+                N_(
+                    "Post %(publication)s on %(channel)s, face %(face)s: nobody has confirmed who this is."
+                ),
+                **p,
+            )
+        if kind == "consent_withdrawn_online":
+            text = gettext(
+                N_(
+                    "Post %(publication)s on %(channel)s, face %(face)s (%(person)s): consent "
+                    "was withdrawn on %(date)s and the post is still online."
+                ),
+                **p,
+            )
+            if finding.get("severity") == "medium":
+                text += " " + gettext(N_("A removal task is under way."))
+            return text
+        if kind == "consent_expired_online":
+            return gettext(
+                N_(
+                    "Post %(publication)s on %(channel)s, face %(face)s (%(person)s): consent "
+                    "expired on %(date)s and the post is still online."
+                ),
+                **p,
+            )
+        if kind == "no_consent_online":
+            p["status"] = gettext(STATUS_WORDS.get(p.get("status", ""), p.get("status", "")))
+            return gettext(
+                N_(
+                    "Post %(publication)s on %(channel)s, face %(face)s (%(person)s): no consent "
+                    "covers this post (%(status)s)."
+                ),
+                **p,
+            )
+    except (KeyError, ValueError, TypeError):
+        return message
+    return message

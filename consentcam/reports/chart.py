@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from html import escape
 from typing import Any
 
-from consentcam.reports import STATUS_COLOURS, STATUS_LABELS, STATUS_ORDER, channel_label
+from consentcam.reports import (
+    CHANNEL_NAMES,
+    STATUS_COLOURS,
+    STATUS_LABELS,
+    STATUS_ORDER,
+    channel_label,
+)
+from consentcam.wording import N_
 
 
 @dataclass(frozen=True)
@@ -41,8 +49,21 @@ def _hex(rgb: tuple[int, int, int]) -> str:
     return "#{:02x}{:02x}{:02x}".format(*rgb)
 
 
-def svg(chart: dict[str, dict[str, int]], width: int = 440) -> str:
-    """Render the chart as an inline SVG with a legend and counts on the bars."""
+def svg(
+    chart: dict[str, dict[str, int]],
+    width: int = 440,
+    gettext: Callable[..., str] | None = None,
+) -> str:
+    """Render the chart as an inline SVG with a legend and counts on the bars, in the language
+    of ``gettext`` (English without it)."""
+    tr: Callable[..., str] = gettext or (lambda text, **kw: text % kw if kw else text)
+    labels = {status: str(tr(label)) for status, label in STATUS_LABELS.items()}
+
+    def channel(code: str) -> str:
+        return str(tr(CHANNEL_NAMES[code])) if code in CHANNEL_NAMES else channel_label(code)
+
+    title = escape(tr(N_("Publications per channel: OK, with findings, taken down")))
+    nothing = escape(tr(N_("No publications in this quarter.")))
     layout, _widest = bars(chart)
     # Narrow on purpose: on a phone the whole picture is shrunk to fit, text included.
     label_w, row_h, gap, top = 92, 30, 12, 34
@@ -52,25 +73,25 @@ def svg(chart: dict[str, dict[str, int]], width: int = 440) -> str:
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
         f'width="100%" role="img" aria-labelledby="chart-title" class="chart">',
-        '<title id="chart-title">Publications per channel: OK, with findings, taken down</title>',
+        f'<title id="chart-title">{title}</title>',
     ]
     x = label_w
     for status in STATUS_ORDER:
         parts.append(
             f'<rect x="{x}" y="6" width="14" height="14" rx="3" fill="{_hex(STATUS_COLOURS[status])}"/>'
-            f'<text x="{x + 20}" y="18" font-size="13" fill="#1d2327">{escape(STATUS_LABELS[status])}</text>'
+            f'<text x="{x + 20}" y="18" font-size="13" fill="#1d2327">{escape(labels[status])}</text>'
         )
-        x += 40 + 7 * len(STATUS_LABELS[status])
+        x += 40 + 7 * len(labels[status])
     if not rows:
         parts.append(
-            f'<text x="{label_w}" y="{top + 20}" font-size="14" fill="#5f6b73">No publications in this quarter.</text>'
+            f'<text x="{label_w}" y="{top + 20}" font-size="14" fill="#5f6b73">{nothing}</text>'
         )
-    for i, (channel, counts) in enumerate(chart.items()):
+    for i, (channel_code, counts) in enumerate(chart.items()):
         y = top + i * (row_h + gap)
         total = sum(counts.values())
         parts.append(
             f'<text x="{label_w - 10}" y="{y + row_h / 2 + 5}" font-size="14" text-anchor="end" '
-            f'fill="#1d2327">{escape(channel_label(channel))}</text>'
+            f'fill="#1d2327">{escape(channel(channel_code))}</text>'
         )
         parts.append(
             f'<text x="{label_w + plot_w * sum(b.share for b in layout if b.row == i) + 6}" '
@@ -82,8 +103,8 @@ def svg(chart: dict[str, dict[str, int]], width: int = 440) -> str:
         bx = label_w + plot_w * b.start
         parts.append(
             f'<rect x="{bx:.1f}" y="{y}" width="{w:.1f}" height="{row_h}" '
-            f'fill="{_hex(STATUS_COLOURS[b.status])}"><title>{escape(channel_label(b.channel))}: '
-            f"{b.count} {escape(STATUS_LABELS[b.status].lower())}</title></rect>"
+            f'fill="{_hex(STATUS_COLOURS[b.status])}"><title>{escape(channel(b.channel))}: '
+            f"{b.count} {escape(labels[b.status].lower())}</title></rect>"
         )
         if w > 24:
             parts.append(

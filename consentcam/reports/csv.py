@@ -37,13 +37,34 @@ COLUMNS = (
 )
 
 
+#: A cell starting with one of these is read as a formula by spreadsheet programs (OWASP's list).
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def safe_cell(value: Any) -> Any:
+    """A cell a spreadsheet shows as text: one that would start a formula gets a leading '."""
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return "'" + value
+    return value
+
+
+class SafeWriter:
+    """csv.writer that neutralises formula cells; every CSV the product writes goes through it."""
+
+    def __init__(self, buf: io.StringIO, **kwargs: Any) -> None:
+        self._writer = csv.writer(buf, **kwargs)
+
+    def writerow(self, row: list[Any] | tuple[Any, ...]) -> None:
+        self._writer.writerow([safe_cell(v) for v in row])
+
+
 def render_csv(snapshot: dict[str, Any]) -> str:
     """Render the CSV; findings about a face go on its row, the others on every row of the post."""
     by_face: dict[tuple[int, int | None], list[dict[str, Any]]] = defaultdict(list)
     for f in snapshot["findings"]:
         by_face[(f["publication_id"], f.get("face_id"))].append(f)
     buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
+    writer = SafeWriter(buf, lineterminator="\n")
     writer.writerow(COLUMNS)
     q = snapshot["quarter"]
     for p in snapshot["publications"]:

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
-from html import escape
+from datetime import datetime, timedelta
 from typing import Any
 
+from markupsafe import Markup
+
 from consentcam.reports import (
+    CHANNEL_NAMES,
     FINDING_LABELS,
     STATUS_LABELS,
+    STATUS_WORDS,
     channel_label,
     face_person,
+    finding_text,
+    i18n,
     words,
 )
 from consentcam.reports.chart import svg, totals
@@ -17,7 +23,7 @@ from consentcam.reports.chart import svg, totals
 _CSS = """
 body{font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,"DejaVu Sans",sans-serif;color:#1d2327;margin:0;padding:1rem;max-width:1100px;margin:auto}
 h1{font-size:1.5rem;margin:.2rem 0}h2{font-size:1.2rem;margin:1.6rem 0 .6rem;border-bottom:1px solid #d9dee2;padding-bottom:.2rem}
-.meta{color:#5f6b73;margin:.2rem 0}.tot{display:flex;flex-wrap:wrap;gap:.5rem;margin:.6rem 0}
+.meta{color:#5f6b73;margin:.2rem 0;overflow-wrap:anywhere}.tot{display:flex;flex-wrap:wrap;gap:.5rem;margin:.6rem 0}
 .tot span{border:1px solid #d9dee2;border-radius:8px;padding:.3rem .6rem}
 table{border-collapse:collapse;width:100%;font-size:.92rem}th,td{text-align:left;padding:.3rem .4rem;border-bottom:1px solid #e6e9ec;vertical-align:top}
 .high{color:#b3261e;font-weight:600}.medium{color:#a15c00;font-weight:600}
@@ -29,7 +35,10 @@ table{border-collapse:collapse;width:100%;font-size:.92rem}th,td{text-align:left
 .sig{border:2px solid #1f6f5c;border-radius:10px;padding:.6rem .8rem;margin:1rem 0}
 .url{word-break:break-all}
 svg.chart{max-width:560px;display:block}
-@media (max-width:560px){.pub{grid-template-columns:64px 1fr}.pub img,.pub .noimg{width:64px}}
+.scroll{overflow-x:auto;max-width:100%}
+td,th{overflow-wrap:anywhere}
+@media (max-width:560px){.pub{grid-template-columns:64px minmax(0,1fr)}.pub img,.pub .noimg{width:64px}body{padding:.6rem}table{font-size:.85rem}}
+.pub>div{min-width:0}
 @media print{body{max-width:none}.pub{break-inside:avoid}}
 """
 
@@ -47,129 +56,55 @@ _BAD_NOW = {
 }
 
 
-def _day(iso: str | None) -> str:
-    return iso[:10] if iso else "-"
+def render_html(
+    snapshot: dict[str, Any],
+    *,
+    data_sha256: str | None = None,
+    language: str | None = None,
+    time_zone: str | None = None,
+) -> str:
+    """Render the report: findings first, then the chart, then every publication with its faces.
 
+    In the snapshot's language (the business's, when the audit ran) unless ``language`` is given,
+    with times in its time zone.
+    """
+    language = language or str(snapshot.get("language") or "en")
+    env = i18n.environment(language, time_zone or str(snapshot.get("time_zone") or ""))
+    day = env.filters["day"]
 
-def render_html(snapshot: dict[str, Any], *, data_sha256: str | None = None) -> str:
-    """Render the report: findings first, then the chart, then every publication with its faces."""
-    e = escape
-    out: list[str] = []
-    w = out.append
-    q = snapshot["quarter"]
-    w('<!doctype html><html lang="en"><head><meta charset="utf-8">')
-    w('<meta name="viewport" content="width=device-width, initial-scale=1">')
-    w(f"<title>Audit {e(q)} · {e(snapshot.get('business') or 'consentcam')}</title>")
-    w(f"<style>{_CSS}</style></head><body>")
-    w(f"<h1>Quarterly audit {e(q)}</h1>")
-    w(
-        f'<p class="meta">{e(snapshot.get("business") or "")} · period {_day(snapshot["period"]["start"])} '
-        f"to {_day(snapshot['period']['end'])} (end exclusive) · made {e(snapshot['generated_at'][:16].replace('T', ' '))} UTC"
-        + (f" · run {snapshot['run_id']}" if snapshot.get("run_id") else "")
-        + "</p>"
+    def gettext(text: str, **params: Any) -> str:
+        return i18n.gettext(language, text, **params)
+
+    def status_word(status: str | None) -> str:
+        return "–" if status is None else str(gettext(STATUS_WORDS.get(status, words(status))))
+
+    def cover(face: dict[str, Any]) -> str:
+        how = face.get("how")
+        text = "–" if how is None else status_word(how)
+        if how == "consent" and face.get("consent_id"):
+            text = str(gettext("consent #%(id)s", id=face["consent_id"]))
+        if face.get("reason"):
+            text += f" ({face['reason']})"
+        return text
+
+    end = datetime.fromisoformat(snapshot["period"]["end"]) - timedelta(days=1)
+    return env.get_template("audit_report.html").render(
+        s=snapshot,
+        css=Markup(_CSS),
+        quarter_name=i18n.quarter_label(language, snapshot["quarter"]),
+        last_day=end.date().isoformat(),
+        pubs=snapshot["publications"],
+        findings=snapshot["findings"],
+        totals=totals(snapshot["chart"]),
+        status_labels=STATUS_LABELS,
+        finding_labels=FINDING_LABELS,
+        finding_text=lambda f: finding_text(f, gettext, day),
+        chart=Markup(svg(snapshot["chart"], gettext=gettext)),
+        thumbs=snapshot.get("thumbs") or {},
+        channel=lambda code: gettext(CHANNEL_NAMES.get(code, channel_label(code))),
+        person=lambda face: face_person(face, gettext),
+        cover=cover,
+        status_word=status_word,
+        bad_now=_BAD_NOW,
+        data_sha256=data_sha256,
     )
-    w(
-        f'<p class="meta">Responsible person: {e(snapshot.get("responsible") or "-")}. '
-        "Covers every publication out by the end of the quarter that is live, or was taken down "
-        "during it. Consent is shown as it stood when published and as it stands now.</p>"
-    )
-    pubs = snapshot["publications"]
-    findings = snapshot["findings"]
-    t = totals(snapshot["chart"])
-    w('<div class="tot">')
-    w(f"<span><b>{len(pubs)}</b> publications</span>")
-    for status, label in STATUS_LABELS.items():
-        w(f"<span><b>{t[status]}</b> {e(label.lower())}</span>")
-    w(f'<span class="{"high" if findings else "ok"}"><b>{len(findings)}</b> findings</span></div>')
-
-    w(f'<h2 id="findings">Findings ({len(findings)})</h2>')
-    if not findings:
-        w('<p class="ok">Nothing to act on: every live post is covered.</p>')
-    else:
-        w(
-            "<table><thead><tr><th>Severity</th><th>What</th><th>Post</th><th>Details</th></tr></thead><tbody>"
-        )
-        for f in findings:
-            w(
-                f'<tr><td class="{e(f["severity"])}">{e(f["severity"])}</td>'
-                f"<td>{e(FINDING_LABELS.get(f['kind'], f['kind']))}</td>"
-                f'<td><a href="#pub-{f["publication_id"]}">#{f["publication_id"]}</a></td>'
-                f"<td>{e(f['message'])}</td></tr>"
-            )
-        w("</tbody></table>")
-
-    w('<h2 id="summary">Summary by channel</h2>')
-    w(svg(snapshot["chart"]))
-    if snapshot.get("rescan"):
-        w(f"<p><b>Re-scan.</b> {e(snapshot.get('rescan_method') or '')}</p>")
-    else:
-        w('<p class="meta">No re-scan of the published copies was made for this report.</p>')
-
-    w(f'<h2 id="publications">Publications ({len(pubs)})</h2>')
-    thumbs = snapshot.get("thumbs") or {}
-    for p in pubs:
-        w(f'<section class="pub" id="pub-{p["id"]}">')
-        thumb = thumbs.get(str(p["photo_id"]))
-        w(f'<img src="{thumb}" alt="">' if thumb else '<div class="noimg"></div>')
-        w("<div>")
-        state = STATUS_LABELS[p["status"]]
-        w(
-            f"<b>#{p['id']} · {e(channel_label(p['channel']))}</b> "
-            f'<span class="badge b-{p["status"]}">{e(state)}</span><br>'
-            f"Published {_day(p['published_at'])}"
-            + (f" · taken down {_day(p['removed_at'])}" if p.get("removed_at") else "")
-            + f" · photo {e(p['photo_name'])}"
-        )
-        if p.get("url"):
-            w(f'<br><a class="url" href="{e(p["url"])}" rel="noreferrer">{e(p["url"])}</a>')
-        if not p["cleared_copy_present"]:
-            w('<br><span class="bad">The published copy is missing from storage.</span>')
-        if p.get("unaccounted"):
-            w(
-                f'<br><span class="bad">Re-scan: {p["unaccounted"]} face(s) nobody accounts for.</span>'
-            )
-        perm = p.get("supplier_permission")
-        if perm:
-            cls = "bad" if perm["now"] != "active" else "ok"
-            w(
-                f"<br>Supplier permission #{perm['id']} ({e(perm.get('supplier') or '')}): "
-                f'when published {e(words(perm["then"]))}, now <span class="{cls}">{e(words(perm["now"]))}</span>'
-            )
-        if p["faces"]:
-            w(
-                "<table><thead><tr><th>Face</th><th>Person</th><th>Covered by</th><th>When published</th><th>Now</th></tr></thead><tbody>"
-            )
-            for face in p["faces"]:
-                how = face.get("how")
-                cover = "-" if how is None else words(how)
-                if how == "consent" and face.get("consent_id"):
-                    cover = f"consent #{face['consent_id']}"
-                if face.get("reason"):
-                    cover += f" ({face['reason']})"
-                now_cls = "bad" if face["now"] in _BAD_NOW else "ok"
-                then_cls = (
-                    "bad" if face["then"] in _BAD_NOW or face["then"] == "not reviewed" else ""
-                )
-                w(
-                    f"<tr><td>{face['number']}</td><td>{e(face_person(face))}</td><td>{e(cover)}</td>"
-                    f'<td class="{then_cls}">{e(words(face["then"]))}</td>'
-                    f'<td class="{now_cls}">{e(words(face["now"]))}</td></tr>'
-                )
-            w("</tbody></table>")
-        else:
-            w('<p class="meta">No faces were found in this photo.</p>')
-        w("</div></section>")
-
-    head = snapshot.get("event_head")
-    w('<h2 id="integrity">Integrity</h2><p class="meta">')
-    if head:
-        w(f"Event log head when this report was made: event {head['seq']}, {e(head['hash'])}.<br>")
-    if data_sha256:
-        w(f"SHA-256 of the report's data file: {e(data_sha256)}.<br>")
-    w(
-        "The SHA-256 of this HTML file is kept with the audit run; the app checks it each time "
-        "the report is shown or downloaded. The sign-off is recorded beside the report, not in it, "
-        "so signing does not change this file.</p>"
-    )
-    w("</body></html>")
-    return "".join(out)

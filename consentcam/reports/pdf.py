@@ -2,21 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from fpdf import FPDF
 
 from consentcam.reports import (
+    CHANNEL_NAMES,
     FINDING_LABELS,
     STATUS_COLOURS,
     STATUS_LABELS,
     STATUS_ORDER,
     channel_label,
     face_person,
+    finding_text,
+    i18n,
     words,
 )
 from consentcam.reports.chart import bars, totals
+from consentcam.wording import N_
 
 # DejaVu prints å, ä, ö and every Latin letter; a copy ships in consentcam/fonts for machines
 # without Debian's fonts-dejavu-core.
@@ -83,20 +89,41 @@ def _wrap(pdf: FPDF, text: str, width: float) -> list[str]:
 
 class _Report(FPDF):
     title_text = ""
+    page_word = "page"
 
     def footer(self) -> None:
         self.set_y(-12)
         self.set_font("DejaVu", "", 7.5)
         self.set_text_color(95, 107, 115)
-        self.cell(0, 5, f"{self.title_text} · page {self.page_no()}/{{nb}}", align="C")
+        self.cell(0, 5, f"{self.title_text} · {self.page_word} {self.page_no()}/{{nb}}", align="C")
 
 
 def render_pdf(
     snapshot: dict[str, Any], *, html_sha256: str | None = None, signed: str | None = None
 ) -> bytes:
-    """Render the PDF. ``html_sha256`` and ``signed`` print the signed original's hash and sign-off."""
+    """Render the PDF. ``html_sha256`` and ``signed`` print the signed original's hash and sign-off.
+
+    In the snapshot's language (the business's when the audit ran), like the HTML report.
+    """
+    language = str(snapshot.get("language") or "en")
+    env = i18n.environment(language, str(snapshot.get("time_zone") or ""))
+    day, moment = env.filters["day"], env.filters["moment"]
+
+    def tr(text: str, **params: Any) -> str:
+        return i18n.gettext(language, text, **params)
+
+    def status_word(status: str | None) -> str:
+        return "–" if status is None else tr(words(status)) if status else ""
+
+    quarter = i18n.quarter_label(language, snapshot["quarter"])
     pdf = _Report(orientation="P", unit="mm", format="A4")
-    pdf.title_text = f"Audit {snapshot['quarter']} · {snapshot.get('business') or 'consentcam'}"
+    pdf.title_text = (
+        tr("Audit %(quarter)s", quarter=quarter)
+        + " · "
+        + (snapshot.get("business") or "consentcam")
+    )
+    pdf.page_word = tr("page")
+    pdf.set_lang(language)
     pdf.add_font("DejaVu", "", str(font_path("DejaVuSans.ttf")))
     pdf.add_font("DejaVu", "B", str(font_path("DejaVuSans-Bold.ttf")))
     pdf.set_margins(12, 12, 12)
@@ -106,16 +133,24 @@ def render_pdf(
     width = pdf.w - pdf.l_margin - pdf.r_margin
 
     pdf.set_font("DejaVu", "B", 17)
-    pdf.cell(0, 9, f"Quarterly audit {snapshot['quarter']}", new_x="LMARGIN", new_y="NEXT")
+    pdf.cell(
+        0, 9, tr("Quarterly audit %(quarter)s", quarter=quarter), new_x="LMARGIN", new_y="NEXT"
+    )
     pdf.set_font("DejaVu", "", 9)
     pdf.set_text_color(95, 107, 115)
     pdf.multi_cell(
         0,
         4.6,
-        f"{snapshot.get('business') or ''} · period {snapshot['period']['start'][:10]} to "
-        f"{snapshot['period']['end'][:10]} (end exclusive) · made "
-        f"{snapshot['generated_at'][:16].replace('T', ' ')} UTC · responsible person: "
-        f"{snapshot.get('responsible') or '-'}",
+        f"{snapshot.get('business') or ''} · "
+        + tr(
+            "period %(start)s to %(end)s",
+            start=day(snapshot["period"]["start"]),
+            end=day(_last_day(snapshot["period"]["end"])),
+        )
+        + " · "
+        + tr("made %(when)s", when=moment(snapshot["generated_at"]))
+        + " · "
+        + tr("Responsible person: %(name)s.", name=snapshot.get("responsible") or "–"),
         new_x="LMARGIN",
         new_y="NEXT",
         align="L",
@@ -133,18 +168,23 @@ def render_pdf(
     pdf.cell(
         0,
         6,
-        f"{len(pubs)} publications · {t['ok']} OK · {t['findings']} with findings · "
-        f"{t['taken_down']} taken down · {len(findings)} findings",
+        f"{len(pubs)} {tr('publications')} · {t['ok']} {tr('OK')} · "
+        f"{t['findings']} {tr('With findings').lower()} · "
+        f"{t['taken_down']} {tr('Taken down').lower()} · {len(findings)} {tr('findings')}",
         new_x="LMARGIN",
         new_y="NEXT",
         align="L",
     )
 
-    _heading(pdf, f"Findings ({len(findings)})")
+    _heading(pdf, tr("Findings (%(n)s)", n=len(findings)))
     if not findings:
         pdf.set_font("DejaVu", "", 9.5)
         pdf.cell(
-            0, 6, "Nothing to act on: every live post is covered.", new_x="LMARGIN", new_y="NEXT"
+            0,
+            6,
+            tr("Nothing to act on: every live post is covered."),
+            new_x="LMARGIN",
+            new_y="NEXT",
         )
     else:
         cols = (17, 50, 14, width - 81)
@@ -152,7 +192,7 @@ def render_pdf(
         pdf.set_font("DejaVu", "", 8)
         line_h = 4.0
         for f in findings:
-            lines = _wrap(pdf, f["message"], cols[3] - 1)
+            lines = _wrap(pdf, finding_text(f, tr, day), cols[3] - 1)
             h = line_h * len(lines) + 1
             if pdf.will_page_break(h):
                 pdf.add_page()
@@ -162,10 +202,12 @@ def render_pdf(
             x = pdf.l_margin
             base = y + _baseline(line_h, 8)
             pdf.set_text_color(*(_RED if f["severity"] == "high" else _AMBER))
-            pdf.text(x + _PAD, base, f["severity"])
+            pdf.text(x + _PAD, base, tr("high") if f["severity"] == "high" else tr("medium"))
             pdf.set_text_color(*_INK)
             pdf.text(
-                x + cols[0] + _PAD, base, _fit(FINDING_LABELS.get(f["kind"], f["kind"]), cols[1], 8)
+                x + cols[0] + _PAD,
+                base,
+                _fit(tr(FINDING_LABELS.get(f["kind"], f["kind"])), cols[1], 8),
             )
             pdf.text(x + cols[0] + cols[1] + _PAD, base, f"#{f['publication_id']}")
             for n, line in enumerate(lines):
@@ -174,15 +216,15 @@ def render_pdf(
             pdf.set_draw_color(230, 233, 236)
             pdf.line(x, y + h - 0.5, x + width, y + h - 0.5)
 
-    _heading(pdf, "Summary by channel")
-    _chart(pdf, snapshot["chart"], width)
+    _heading(pdf, tr("Summary by channel"))
+    _chart(pdf, snapshot["chart"], width, tr)
     pdf.set_font("DejaVu", "", 8.5)
     pdf.set_text_color(95, 107, 115)
     if snapshot.get("rescan"):
         pdf.multi_cell(
             0,
             4.2,
-            "Re-scan. " + (snapshot.get("rescan_method") or ""),
+            tr("Re-scan.") + " " + (snapshot.get("rescan_method") or ""),
             new_x="LMARGIN",
             new_y="NEXT",
             align="L",
@@ -191,15 +233,27 @@ def render_pdf(
         pdf.cell(
             0,
             5,
-            "No re-scan of the published copies was made for this report.",
+            tr("No re-scan of the published copies was made for this report."),
             new_x="LMARGIN",
             new_y="NEXT",
         )
     pdf.set_text_color(29, 35, 39)
 
-    _heading(pdf, f"Publications ({len(pubs)})")
+    _heading(pdf, tr("Publications (%(n)s)", n=len(pubs)))
     cols = (13, 21, 19, 22, 9, 40, 31, width - 155)
-    names = ("Post", "Channel", "Published", "Status", "Face", "Person", "When published", "Now")
+    names = tuple(
+        tr(n)
+        for n in (
+            N_("Post"),
+            N_("Channel"),
+            N_("Published"),
+            N_("Status"),
+            N_("Face"),
+            N_("Person"),
+            N_("When published"),
+            N_("Now"),
+        )
+    )
     _header_row(pdf, names, cols)
     pdf.set_font("DejaVu", "", 7.5)
     row_h = 4.6
@@ -209,23 +263,29 @@ def render_pdf(
     limits = [_fit_limit(w, 7.5) for w in cols]
     drop = _baseline(row_h, 7.5)
     for p in pubs:
-        status = STATUS_LABELS[p["status"]]
+        label = STATUS_LABELS[p["status"]]
+        status = tr(label)
         extra = []
         if not p["cleared_copy_present"]:
-            extra.append("copy missing")
+            extra.append(tr("copy missing"))
         if p.get("unaccounted"):
-            extra.append(f"{p['unaccounted']} unaccounted face(s)")
+            extra.append(tr("faces nobody accounts for: %(n)s", n=p["unaccounted"]))
         perm = p.get("supplier_permission")
         rows = [
-            (str(f["number"]), face_person(f), words(f["then"]), words(f["now"]))
+            (str(f["number"]), face_person(f, tr), status_word(f["then"]), f["now"] or "")
             for f in p["faces"]
         ]
         if perm:
             rows.append(
-                ("", f"supplier permission #{perm['id']}", words(perm["then"]), words(perm["now"]))
+                (
+                    "",
+                    tr("supplier permission #%(id)s", id=perm["id"]),
+                    status_word(perm["then"]),
+                    perm["now"] or "",
+                )
             )
         if not rows:
-            rows = [("", "no faces", "", "")]
+            rows = [("", tr("no faces"), "", "")]
         if pdf.will_page_break(row_h * len(rows)):
             pdf.add_page()
             _header_row(pdf, names, cols)
@@ -236,12 +296,12 @@ def render_pdf(
             cells = (
                 f"#{p['id']}" if first else "",
                 channel_label(p["channel"]) if first else "",
-                (p["published_at"] or "")[:10] if first else "",
+                day(p["published_at"]) if first and p["published_at"] else "",
                 status if first else (", ".join(extra) if i == 1 else ""),
                 num,
                 person,
                 then,
-                now,
+                status_word(now) if now else "",
             )
             if first and extra and len(rows) == 1:
                 cells = (*cells[:3], f"{status}; {', '.join(extra)}", *cells[4:])
@@ -250,7 +310,7 @@ def render_pdf(
                 if not text:
                     continue
                 bad = (j == 3 and first and p["status"] == "findings") or (
-                    j == 7 and now not in _FINE_NOW
+                    j == 7 and words(now) not in _FINE_NOW
                 )
                 if len(text) > limits[j]:
                     text = text[: limits[j] - 1] + "…"
@@ -264,21 +324,33 @@ def render_pdf(
         pdf.set_draw_color(230, 233, 236)
         pdf.line(pdf.l_margin, pdf.get_y(), pdf.l_margin + width, pdf.get_y())
 
-    _heading(pdf, "Integrity")
+    _heading(pdf, tr("Integrity"))
     pdf.set_font("DejaVu", "", 8)
     head = snapshot.get("event_head")
     lines = []
     if head:
         lines.append(
-            f"Event log head when the report was made: event {head['seq']}, {head['hash']}."
+            tr(
+                "Event log head when this report was made: event %(seq)s, %(hash)s.",
+                seq=head["seq"],
+                hash=head["hash"],
+            )
         )
     if html_sha256:
-        lines.append(f"SHA-256 of the signed HTML report: {html_sha256}.")
+        lines.append(tr("SHA-256 of the signed HTML report: %(sha)s.", sha=html_sha256))
     lines.append(
-        "This PDF is a printable rendering of the same data; the HTML report is the signed original."
+        tr(
+            "This PDF is a printable rendering of the same data; the HTML report is the "
+            "signed original."
+        )
     )
     pdf.multi_cell(0, 4.2, "\n".join(lines), new_x="LMARGIN", new_y="NEXT", align="L")
     return bytes(pdf.output())
+
+
+def _last_day(end: str) -> str:
+    """The last day of a period whose ``end`` is the first moment after it."""
+    return (datetime.fromisoformat(end) - timedelta(days=1)).date().isoformat()
 
 
 def _heading(pdf: FPDF, text: str) -> None:
@@ -303,7 +375,12 @@ def _header_row(pdf: FPDF, names: tuple[str, ...], cols: tuple[float, ...]) -> N
     pdf.set_fill_color(*_INK)
 
 
-def _chart(pdf: FPDF, chart: dict[str, dict[str, int]], width: float) -> None:
+def _chart(
+    pdf: FPDF,
+    chart: dict[str, dict[str, int]],
+    width: float,
+    tr: Callable[..., str] = lambda text, **kw: text,
+) -> None:
     """Draw the stacked bars with rectangles and text, like the HTML's SVG."""
     layout, _ = bars(chart)
     label_w, row_h, gap = 28.0, 7.0, 3.0
@@ -319,18 +396,19 @@ def _chart(pdf: FPDF, chart: dict[str, dict[str, int]], width: float) -> None:
         pdf.set_fill_color(*STATUS_COLOURS[status])
         pdf.rect(lx, y0 + 1, 3.5, 3.5, style="F")
         pdf.set_xy(lx + 5, y0)
-        label = STATUS_LABELS[status]
+        label = tr(STATUS_LABELS[status])
         pdf.cell(pdf.get_string_width(label) + 2, 5.5, label)
         lx += pdf.get_string_width(label) + 12
     top = y0 + 8
     if not chart:
         pdf.set_xy(x0 + label_w, top)
-        pdf.cell(0, 6, "No publications in this quarter.")
+        pdf.cell(0, 6, tr("No publications in this quarter."))
     pdf.set_font("DejaVu", "", 9)
     for row, (channel, counts) in enumerate(chart.items()):
         y = top + row * (row_h + gap)
         pdf.set_xy(x0, y)
-        pdf.cell(label_w - 3, row_h, channel_label(channel), align="R")
+        name = tr(CHANNEL_NAMES[channel]) if channel in CHANNEL_NAMES else channel_label(channel)
+        pdf.cell(label_w - 3, row_h, name, align="R")
         used = sum(b.share for b in layout if b.row == row)
         pdf.set_xy(x0 + label_w + plot_w * used + 1.5, y)
         pdf.set_text_color(95, 107, 115)

@@ -12,7 +12,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +29,7 @@ from consentcam.domain.audit import (
     consent_status_now,
 )
 from consentcam.domain.types import Channel, Consent, FaceState, Scope, SupplierPermission
+from consentcam.domain.vocabulary import iso as _iso
 from consentcam.models import (
     AuditRun,
     Event,
@@ -48,6 +49,7 @@ from consentcam.services import events
 from consentcam.services.gate import consents_for, supplier_permissions_for
 from consentcam.services.photos import MINI_SIDE, make_mini, mini_key, store_mini
 from consentcam.storage import sha256_bytes
+from consentcam.wording import N_, WordedError
 
 if TYPE_CHECKING:
     from consentcam.jobs import Jobs
@@ -71,7 +73,7 @@ RESCAN_METHOD = (
 )
 
 
-class AuditError(ValueError):
+class AuditError(WordedError, ValueError):
     """An audit cannot be run or signed as asked."""
 
 
@@ -91,10 +93,6 @@ def quarter_signed(session: so.Session, quarter: Quarter | str) -> bool:
 
 
 # --- Building the audit ----------------------------------------------------------------------
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None
 
 
 def _in_scope(quarter: Quarter) -> sa.ColumnElement[bool]:
@@ -336,6 +334,7 @@ _PUB_COLUMNS = so.Bundle(
     Publication.removed_at,
     Publication.cleared_copy_key,
     Publication.supplier_permission_id,
+    Publication.faces_confirmed_at,
 )
 _PHOTO_COLUMNS = so.Bundle(
     "photo",
@@ -344,6 +343,7 @@ _PHOTO_COLUMNS = so.Bundle(
     Photo.original_name,
     Photo.supplier_id,
     Photo.thumbnail_key,
+    Photo.faces_confirmed_at,
 )
 
 
@@ -467,6 +467,8 @@ def build_snapshot(
                 faces=tuple(faces),
                 supplier_permission_id_at_publish=row.supplier_permission_id,
                 unaccounted_faces_on_rescan=unaccounted.get(pub_id) if rescan else None,
+                faces_confirmed_at_publish=row.faces_confirmed_at is not None,
+                faces_confirmed_now=p.photo.faces_confirmed_at is not None,
             )
         )
     task_views = [RemovalTaskView(t.id, t.publication_id, t.due_at, t.closed_at) for t in tasks]
@@ -558,6 +560,7 @@ def build_snapshot(
                 "cleared_copy_present": present[pub_id],
                 "supplier_permission": perm,
                 "unaccounted": unaccounted.get(pub_id) if rescan else None,
+                "faces_confirmed_at": _iso(row.faces_confirmed_at),
                 "status": status,
                 "finding_count": findings_by_pub.get(pub_id, 0),
                 "faces": face_lines,
@@ -573,6 +576,9 @@ def build_snapshot(
         "generated_at": _iso(now),
         "business": rt.settings.get("BUSINESS_NAME") or "",
         "responsible": rt.settings.get("RESPONSIBLE_PERSON") or "",
+        # The report is written in the business's language, with times in its time zone.
+        "language": str(rt.settings.get("LANGUAGE") or "en"),
+        "time_zone": str(rt.settings.get("TIME_ZONE") or "Europe/Stockholm"),
         "rescan": rescan,
         "rescan_method": RESCAN_METHOD if rescan else None,
         "event_head": {"seq": head.seq, "hash": head.hash} if head else None,
@@ -584,6 +590,7 @@ def build_snapshot(
                 "face_id": f.face_id,
                 "task_id": f.task_id,
                 "message": f.message,
+                "params": dict(f.params),
             }
             for f in findings
         ],
@@ -739,7 +746,7 @@ def complete_run(
     from consentcam.reports.html import render_html
 
     if run.signed_at is not None or run.report_key:
-        raise AuditError("this audit run is finished; run a new audit instead")
+        raise AuditError(N_("this audit run is finished; run a new audit instead"))
     quarter = Quarter.parse(run.quarter)
     unaccounted = None
     if run.rescan:
@@ -887,7 +894,7 @@ def register(jobs: Jobs) -> None:
 def read_report(rt: Runtime, run: AuditRun) -> bytes:
     """The stored HTML report, checked against the SHA-256 kept when it was made."""
     if not run.report_key or not run.report_sha256:
-        raise AuditError("this audit has no report yet")
+        raise AuditError(N_("this audit has no report yet"))
     try:
         data = rt.storage.read(run.report_key)
     except FileNotFoundError as exc:
@@ -904,7 +911,7 @@ def read_snapshot(rt: Runtime, run: AuditRun) -> dict[str, Any]:
     """The data behind the report (for CSV and PDF), checked against its SHA-256."""
     expected = summary_of(run).get("snapshot_sha256")
     if not run.report_key or not expected:
-        raise AuditError("this audit has no report yet")
+        raise AuditError(N_("this audit has no report yet"))
     try:
         data = rt.storage.read(snapshot_key(run))
     except FileNotFoundError as exc:
@@ -931,15 +938,15 @@ def sign(
     """
     name = (signer_name or "").strip()
     if run.signed_at is not None:
-        raise AuditError("this audit is signed already; a signed audit cannot be changed")
+        raise AuditError(N_("this audit is signed already; a signed audit cannot be changed"))
     if not run.report_key:
-        raise AuditError("this audit is still running; sign it when the report is ready")
+        raise AuditError(N_("this audit is still running; sign it when the report is ready"))
     if not reviewed:
-        raise AuditError("confirm that you have reviewed the report before signing")
+        raise AuditError(N_("confirm that you have reviewed the report before signing"))
     if not name or len(name) > 200:
-        raise AuditError("type your full name (at most 200 characters) to sign")
+        raise AuditError(N_("type your full name (at most 200 characters) to sign"))
     if not user.is_owner:
-        raise AuditError("only the owner may sign an audit off")
+        raise AuditError(N_("only the owner may sign an audit off"))
     read_report(rt, run)  # refuse to sign a report that no longer matches its hash
     now = utcnow()
     event = events.record(
@@ -1042,6 +1049,51 @@ def verify_log(session: so.Session, rt: Runtime, *, checkpoint: bool = True) -> 
 
 def runs(session: so.Session, limit: int = 200) -> list[AuditRun]:
     return list(session.scalars(sa.select(AuditRun).order_by(AuditRun.id.desc()).limit(limit)))
+
+
+@dataclass(frozen=True)
+class QuarterState:
+    """How far a quarter's audit is signed: ``state`` is "signed" (a signed run made after the
+    quarter ended covers all of it), "partly" (signed, but run before the quarter's end, so the
+    rest is not covered yet), "open" (nothing signed) or "before" (the quarter ended before this
+    instance was set up: nothing to audit)."""
+
+    quarter: Quarter
+    state: str
+    run: AuditRun | None = None
+
+
+def quarter_states(session: so.Session, quarters: Iterable[Quarter]) -> list[QuarterState]:
+    """The audit state of each quarter, in the order given."""
+    wanted = list(quarters)
+    from consentcam.models import Event
+
+    started = session.scalar(sa.select(sa.func.min(Event.at)))
+    runs: dict[str, list[AuditRun]] = {}
+    for run in session.scalars(
+        sa.select(AuditRun)
+        .where(AuditRun.quarter.in_([str(q) for q in wanted]), AuditRun.signed_at.is_not(None))
+        .order_by(AuditRun.signed_at)
+    ):
+        runs.setdefault(run.quarter, []).append(run)
+    out: list[QuarterState] = []
+    for q in wanted:
+        signed = runs.get(str(q), [])
+        whole = [r for r in signed if _aware(r.created_at) >= q.end]
+        if whole:
+            out.append(QuarterState(q, "signed", whole[-1]))
+        elif signed:
+            out.append(QuarterState(q, "partly", signed[-1]))
+        elif started is not None and _aware(started) >= q.end:
+            out.append(QuarterState(q, "before"))
+        else:
+            out.append(QuarterState(q, "open"))
+    return out
+
+
+def _aware(at: datetime) -> datetime:
+    # SQLite hands back naive UTC datetimes.
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
 
 
 def latest_signed(session: so.Session, quarters: Iterable[str]) -> dict[str, AuditRun]:

@@ -17,10 +17,70 @@ from consentcam.domain.events import (
     event_hash,
     verify_chain,
 )
-from consentcam.models import Event, utcnow
+from consentcam.models import Event, PersonKey, User, utcnow
+
+
+def actor_of(user: User | None) -> str | None:
+    """Who did it, as the event log names them: the user's e-mail (None: the app itself)."""
+    return user.email if user else None
+
 
 # Any constant works; it only has to be the same for every writer of the log.
 _PG_LOCK_KEY = 0x636F6E73
+
+
+#: The payload key under which a person's personal data is stored, sealed with their own key.
+SEALED = "sealed"
+
+
+def person_key(session: so.Session, person_id: int, *, create: bool = True) -> str | None:
+    """The Fernet key that seals this person's data in the log (made on first use)."""
+    row = session.get(PersonKey, person_id)
+    if row is None and create:
+        from cryptography.fernet import Fernet
+
+        row = PersonKey(person_id=person_id, key=Fernet.generate_key().decode("ascii"))
+        session.add(row)
+        session.flush()
+    return row.key if row is not None else None
+
+
+def seal(session: so.Session, person_id: int, personal: dict[str, Any]) -> str:
+    """Encrypt a person's personal data for the log under their own key."""
+    from cryptography.fernet import Fernet
+
+    key = person_key(session, person_id)
+    assert key is not None
+    return Fernet(key.encode("ascii")).encrypt(canonical(personal)).decode("ascii")
+
+
+def unseal(session: so.Session, person_id: int | None, payload: dict[str, Any]) -> dict[str, Any]:
+    """The payload with its sealed personal data opened, or marked erased once the key is gone."""
+    token = payload.get(SEALED)
+    if not isinstance(token, str) or person_id is None:
+        return payload
+    from cryptography.fernet import Fernet, InvalidToken
+
+    opened = {k: v for k, v in payload.items() if k != SEALED}
+    key = person_key(session, person_id, create=False)
+    if key is None:
+        opened["personal_data"] = "erased"
+        return opened
+    try:
+        opened.update(json.loads(Fernet(key.encode("ascii")).decrypt(token.encode("ascii"))))
+    except (InvalidToken, ValueError):
+        opened["personal_data"] = "unreadable"
+    return opened
+
+
+def shred(session: so.Session, person_id: int) -> bool:
+    """Delete the person's key: what was sealed with it in the log can never be read again."""
+    row = session.get(PersonKey, person_id)
+    if row is None:
+        return False
+    session.delete(row)
+    session.flush()
+    return True
 
 
 def record(
@@ -30,8 +90,20 @@ def record(
     payload: dict[str, Any] | None = None,
     actor: str | None = None,
     at: datetime | None = None,
+    *,
+    personal: dict[str, Any] | None = None,
+    person_id: int | None = None,
 ) -> Event:
-    """Append one event to the chain within the caller's transaction."""
+    """Append one event to the chain within the caller's transaction.
+
+    ``personal`` (names, e-mails, notes of person ``person_id``) is never stored in clear: it is
+    sealed with that person's own key and the event's hash covers the sealed text, so erasing the
+    person (deleting the key) leaves the chain verifiable and the data unreadable.
+    """
+    if personal:
+        if person_id is None:
+            raise ValueError("personal data in an event needs the person it belongs to")
+        payload = {**(payload or {}), SEALED: seal(session, person_id, personal)}
     if session.get_bind().dialect.name == "postgresql":
         # Serialise appends so two transactions never chain onto the same head.
         session.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})

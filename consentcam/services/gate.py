@@ -39,6 +39,7 @@ def photo_view(photo: Photo) -> PhotoView:
         scan_state=ScanState(photo.scan_state),
         supplier_id=photo.supplier_id,
         faces=tuple(face_view(f) for f in photo.faces),
+        faces_confirmed=photo.faces_confirmed_at is not None,
     )
 
 
@@ -171,7 +172,11 @@ def decide_many(
     person_ids = {f.person_id for p in photos for f in p.faces if f.person_id is not None}
     consents = consents_for(session, person_ids)
     permissions = supplier_permissions_for(session, (p.supplier_id for p in photos))
-    names = person_names(session, person_ids)
+    # Suggested people too: a reason then says "looks like Anna Berg", not a number.
+    suggested = {
+        f.suggested_person_id for p in photos for f in p.faces if f.suggested_person_id is not None
+    }
+    names = person_names(session, person_ids | suggested)
     result: dict[int, dict[Channel, GateDecision]] = {}
     for photo in photos:
         view = photo_view(photo)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import io
-from collections.abc import Iterable
+import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from importlib import resources
@@ -12,6 +13,7 @@ from importlib import resources
 import sqlalchemy as sa
 import sqlalchemy.orm as so
 
+from consentcam.domain import vocabulary
 from consentcam.domain.types import Channel, Scope
 from consentcam.models import (
     ConsentChannel,
@@ -31,15 +33,43 @@ from consentcam.models import (
 )
 from consentcam.runtime import Runtime
 from consentcam.services import events
+from consentcam.services.events import actor_of as _actor
 from consentcam.services.scanning import scan_settings, template_bytes
 from consentcam.wording import N_, WordedError
 
-EVIDENCE_TYPES = {"image/png": "png", "image/jpeg": "jpg", "application/pdf": "pdf"}
+EVIDENCE_TYPES = vocabulary.EVIDENCE_EXTENSIONS
 LANGUAGES = ("en", "sv")
 
 
 class ConsentError(WordedError, ValueError):
     """A consent request that cannot be recorded as asked; the message says why."""
+
+
+class FormDetailsMissing(ConsentError):
+    """The consent form cannot be shown or signed until the business's details are set."""
+
+    def __init__(self, missing: list[str]) -> None:
+        self.missing = missing
+        if missing == ["BUSINESS_NAME"]:
+            super().__init__(
+                N_(
+                    "Enter the business's name in the settings before recording a consent: the form names it."
+                )
+            )
+        elif missing == ["RESPONSIBLE_PERSON"]:
+            super().__init__(
+                N_(
+                    "Enter the person responsible for the data in the settings before recording "
+                    "a consent: the form names them."
+                )
+            )
+        else:
+            super().__init__(
+                N_(
+                    "Enter the business's name and the person responsible for the data in the "
+                    "settings before recording a consent: the form names them."
+                )
+            )
 
 
 def form_template(language: str) -> str:
@@ -56,14 +86,44 @@ def form_template(language: str) -> str:
     )
 
 
+# Settings a consent form names; without them the form would print placeholders.
+FORM_DETAILS = ("BUSINESS_NAME", "RESPONSIBLE_PERSON")
+
+
+def missing_form_details(settings: Mapping[str, object]) -> list[str]:
+    """The settings the consent form needs that are still empty (none: the form can be signed)."""
+    return [name for name in FORM_DETAILS if not str(settings.get(name) or "").strip()]
+
+
+def retention_in_words(period: str, language: str) -> str:
+    """A retention period as the form says it: "2y" is "2 år" in Swedish, "2 years" in English."""
+    from babel.units import format_unit
+
+    match = re.fullmatch(r"\s*(\d+)\s*([ymdYMD])\s*", str(period))
+    if match is None:
+        return str(period)
+    unit = {"y": "duration-year", "m": "duration-month", "d": "duration-day"}
+    return format_unit(
+        int(match.group(1)), unit[match.group(2).lower()], length="long", locale=language
+    )
+
+
 def form_text(rt: Runtime, language: str) -> str:
-    """The consent form exactly as the business prints it, with its own details filled in."""
+    """The consent form exactly as the business prints it, with its own details filled in.
+
+    The one place the form's text is made: the owner's form, its printed PDF and the customer's
+    own consent page all show this text. Refused while the business name or the responsible
+    person is not set, so nobody signs a form with a blank where the business should be.
+    """
     s = rt.settings
+    missing = missing_form_details(s)
+    if missing:
+        raise FormDetailsMissing(missing)
     return form_template(language).format(
-        business=s.get("BUSINESS_NAME") or "the business",
+        business=str(s["BUSINESS_NAME"]).strip(),
         removal_days=s["REMOVAL_DUE_DAYS"],
-        retention=s["RETENTION"],
-        responsible=s.get("RESPONSIBLE_PERSON") or "the owner",
+        retention=retention_in_words(str(s["RETENTION"]), language),
+        responsible=str(s["RESPONSIBLE_PERSON"]).strip(),
     )
 
 
@@ -91,12 +151,36 @@ def current_form(session: so.Session, rt: Runtime, language: str) -> ConsentForm
     return version
 
 
+def shown_form(session: so.Session, language: str, sha256: str) -> ConsentFormVersion:
+    """The stored form version whose text has this SHA-256 (the one a person was shown)."""
+    version = session.scalar(
+        sa.select(ConsentFormVersion)
+        .where(ConsentFormVersion.language == language, ConsentFormVersion.sha256 == sha256)
+        .limit(1)
+    )
+    if version is None:
+        raise ConsentError(
+            N_("The form text shown is not on record: show the form again and sign.")
+        )
+    return version
+
+
 def person_name(name: str) -> str:
     """A person's name as stored: trimmed, and never empty."""
     name = name.strip()
     if not name:
         raise ConsentError(N_("a person needs a name"))
+    if hidden_characters(name):
+        raise ConsentError(N_("a name cannot contain control characters or text-direction marks"))
     return name
+
+
+def hidden_characters(text: str) -> bool:
+    """True when ``text`` holds a control character (NUL, line breaks) or an invisible format
+    character such as U+202E, which reverses how the rest of a name is shown."""
+    import unicodedata
+
+    return any(unicodedata.category(ch) in ("Cc", "Cf") for ch in text)
 
 
 def add_person(
@@ -115,28 +199,20 @@ def add_person(
     )
     session.add(person)
     session.flush()
+    # The name goes into the log sealed with the person's own key, shredded at erasure.
     events.record(
-        session, "person.added", f"person:{person.id}", {"name": name}, actor=_actor(actor)
+        session,
+        "person.added",
+        f"person:{person.id}",
+        personal={"name": name},
+        person_id=person.id,
+        actor=_actor(actor),
     )
     return person
 
 
 def parse_channels(values: Iterable[str]) -> list[Channel]:
-    out: list[Channel] = []
-    for raw in values:
-        for part in str(raw).replace(",", " ").split():
-            try:
-                channel = Channel(part.strip().lower())
-            except ValueError as exc:
-                allowed = ", ".join(c.value for c in Channel)
-                raise ConsentError(
-                    N_("unknown channel %(channel)r (use %(allowed)s)"),
-                    channel=part,
-                    allowed=allowed,
-                ) from exc
-            if channel not in out:
-                out.append(channel)
-    return out
+    return list(vocabulary.parse_channels(values, ConsentError))
 
 
 def give_consent(
@@ -158,8 +234,13 @@ def give_consent(
     given_at: datetime | None = None,
     actor: User | None = None,
     note: str | None = None,
+    form_sha256: str | None = None,
 ) -> ConsentRecord:
-    """Record a signed consent with its evidence file (stored encrypted, with its SHA-256)."""
+    """Record a signed consent with its evidence file (stored encrypted, with its SHA-256).
+
+    ``form_sha256`` names the form version the person was shown: the record keeps exactly that
+    text, even if the settings changed the form since (without it: today's form).
+    """
     chosen = parse_channels(channels)
     if not chosen and not biometric:
         raise ConsentError(N_("choose at least one channel, or biometric recognition"))
@@ -185,7 +266,8 @@ def give_consent(
         raise ConsentError(N_("the expiry date must be after the date the consent is given"))
     digest = hashlib.sha256(evidence).hexdigest()
     key, _ = rt.storage.put("evidence", rt.vault.encrypt(evidence), "bin")
-    form = current_form(session, rt, language)
+    form = shown_form(session, language, form_sha256) if form_sha256 else None
+    form = form or current_form(session, rt, language)
     record = ConsentRecord(
         person=person,
         scope=scope_value.value,
@@ -238,6 +320,18 @@ def has_biometric_consent(session: so.Session, person: Person, at: datetime | No
     )
 
 
+def _clean_reference(rt: Runtime, image: bytes, name: str) -> bytes:
+    """A reference photo as it is kept: re-encoded like every stored image (no EXIF, GPS, comments
+    or trailing bytes), so neither the files nor a person's export carry more than the pixels."""
+    from consentcam.faces.decode import ImageRejected
+    from consentcam.services.photos import reencode
+
+    try:
+        return reencode(image, max_pixels=int(rt.settings["MAX_PIXELS"]), name=name).data
+    except ImageRejected as exc:
+        raise ConsentError(exc.template, **exc.params) from exc
+
+
 def require_biometric_consent(session: so.Session, person: Person) -> None:
     """Refuse reference photos for someone without active biometric consent."""
     if not has_biometric_consent(session, person):
@@ -272,7 +366,12 @@ def enrol_reference(
             count=len(result.faces),
         )
     digest = hashlib.sha256(image).hexdigest()
-    key = stored_key or rt.storage.put("references", rt.vault.encrypt(image), "bin")[0]
+    key = (
+        stored_key
+        or rt.storage.put("references", rt.vault.encrypt(_clean_reference(rt, image, name)), "bin")[
+            0
+        ]
+    )
     ref = ReferenceFace(
         person=person,
         source_key=key,
@@ -289,10 +388,6 @@ def enrol_reference(
         actor=_actor(actor),
     )
     return ref
-
-
-def _actor(user: User | None) -> str | None:
-    return user.email if user else None
 
 
 # --- Editing and listing people -------------------------------------------------------------
@@ -369,9 +464,13 @@ def search_people(
     where = [Person.erased_at.is_(None)]
     text = query.strip()
     if text:
-        like = f"%{text.lower()}%"
+        # Literal text: a % or _ someone types is not a wildcard.
+        needle = text.lower()
         where.append(
-            sa.or_(sa.func.lower(Person.name).like(like), sa.func.lower(Person.email).like(like))
+            sa.or_(
+                sa.func.lower(Person.name).contains(needle, autoescape=True),
+                sa.func.lower(Person.email).contains(needle, autoescape=True),
+            )
         )
     total = session.scalar(sa.select(sa.func.count(Person.id)).where(*where)) or 0
     people = list(
@@ -674,7 +773,9 @@ def queue_reference(
         probe(image, max_pixels=rt.settings["MAX_PIXELS"], name=name)
     except ImageRejected as exc:
         raise ConsentError(exc.template, **exc.params) from exc
-    key, _ = rt.storage.put("references", rt.vault.encrypt(image), "bin")
+    key, _ = rt.storage.put(
+        "references", rt.vault.encrypt(_clean_reference(rt, image, name)), "bin"
+    )
     upload = ReferenceUpload(
         person_id=person.id,
         original_name=(name or "reference")[:300],

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import io
+import threading
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 import sqlalchemy.orm as so
@@ -43,6 +45,44 @@ class Clean:
     height: int
 
 
+#: Full decodes one process runs at once. A large image (MAX_PIXELS allows 100 MP) takes a few
+#: hundred MB while it is decoded and encoded again; more uploads wait their turn rather than
+#: add up (ten 9,990 x 9,990 PNGs at once would otherwise need several GB in the web process).
+DECODE_SLOTS = 2
+_decodes = threading.BoundedSemaphore(DECODE_SLOTS)
+
+
+def _give_memory_back() -> None:
+    """Hand the freed pixel memory back to the system (glibc keeps it per thread otherwise).
+
+    Pillow allocates a large image in 16 MB blocks that glibc serves from the decoding thread's
+    own arena and keeps after they are freed; with a pool of web threads each would hold on to
+    the memory of the largest image it ever decoded.
+    """
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
+
+
+def _malloc_trim() -> Any:
+    global _TRIM
+    if _TRIM is False:
+        import ctypes
+        import ctypes.util
+        import sys
+
+        _TRIM = None
+        if sys.platform.startswith("linux"):
+            try:
+                _TRIM = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
+            except (OSError, AttributeError):
+                _TRIM = None
+    return _TRIM
+
+
+_TRIM: Any = False
+
+
 @dataclass(frozen=True)
 class Ingested:
     photo: Photo
@@ -76,8 +116,12 @@ def ingest(
             N_("%(name)s: %(format)s images are not accepted"), name=name, format=info.format
         )
     # Never keep the uploaded bytes: a clean re-encode drops metadata and anything smuggled in.
-    clean = reencode(data, max_pixels=rt.settings["MAX_PIXELS"], name=name)
-    thumb = make_thumbnail(clean.data, name, rt.settings["MAX_PIXELS"])
+    with _decodes:
+        try:
+            clean = reencode(data, max_pixels=rt.settings["MAX_PIXELS"], name=name)
+            thumb = make_thumbnail(clean.data, name, rt.settings["MAX_PIXELS"])
+        finally:
+            _give_memory_back()
     mini = make_mini(thumb)
     key, _ = rt.storage.put("originals", clean.data, clean.ext)
     thumb_key, _ = rt.storage.put("thumbs", thumb, "jpg")
@@ -159,9 +203,12 @@ def reencode(data: bytes, *, max_pixels: int, name: str) -> Clean:
                 pixels = _to_srgb(im, icc, alpha)
             elif alpha:
                 pixels = im.convert("RGBA")
+            elif im.mode == "L":
+                # Greyscale stays one byte a pixel (a JPEG of mode L), not three.
+                pixels = im
             else:
                 pixels = decode._to_rgb(im)
-            if pixels.mode not in ("RGB", "RGBA"):
+            if pixels.mode not in ("RGB", "RGBA", "L"):
                 pixels = pixels.convert("RGBA" if alpha else "RGB")
             if orientation in decode._TRANSPOSE:
                 pixels = pixels.transpose(decode._TRANSPOSE[orientation])
@@ -170,7 +217,10 @@ def reencode(data: bytes, *, max_pixels: int, name: str) -> Clean:
         except (OSError, SyntaxError, ValueError, EOFError) as exc:
             raise decode._decode_error(name, exc) from None
     # A fresh image without info: nothing from the upload's metadata can be carried over.
-    bare = Image.frombytes(pixels.mode, pixels.size, pixels.tobytes())
+    # (One copy of the pixels, not the two a tobytes/frombytes round trip would hold at once.)
+    bare = Image.new(pixels.mode, pixels.size)
+    bare.paste(pixels)
+    del pixels
     out = io.BytesIO()
     if bare.mode == "RGBA":
         bare.save(out, "PNG", optimize=False, compress_level=6)

@@ -10,7 +10,6 @@ import zipfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from html import escape
 from typing import Any
 
 import sqlalchemy as sa
@@ -18,6 +17,8 @@ import sqlalchemy.orm as so
 from PIL import Image
 
 from consentcam.domain.retention import PersonActivity, parse_period, plan_purge
+from consentcam.domain.vocabulary import EVIDENCE_EXTENSIONS
+from consentcam.domain.vocabulary import iso as _iso
 from consentcam.models import (
     ConsentRecord,
     Event,
@@ -26,6 +27,7 @@ from consentcam.models import (
     Photo,
     Publication,
     PublicationFace,
+    QueueItem,
     ReferenceFace,
     ReferenceUpload,
     RemovalTask,
@@ -34,6 +36,8 @@ from consentcam.models import (
 )
 from consentcam.runtime import Runtime
 from consentcam.services import events
+from consentcam.services.events import actor_of
+from consentcam.wording import N_, WordedError
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +47,7 @@ Box = tuple[int, int, int, int]
 EXPORT_SIDE = 1600
 
 
-class PrivacyError(ValueError):
+class PrivacyError(WordedError, ValueError):
     """A privacy request cannot be carried out as asked."""
 
 
@@ -55,14 +59,14 @@ class ErasureRefused(PrivacyError):
         self.publication_ids = list(publication_ids)
         posts = ", ".join(f"#{p}" for p in self.publication_ids)
         super().__init__(
-            f"This person is still shown in {len(self.publication_ids)} live post(s) ({posts}). "
-            "Withdraw their consent first; removal tasks follow, and once the posts are down "
-            "the erasure can be done."
+            N_(
+                "This person is still shown in live posts (%(count)s: %(posts)s). Withdraw "
+                "their consent first; removal tasks follow, and once the posts are down the "
+                "erasure can be done."
+            ),
+            count=len(self.publication_ids),
+            posts=posts,
         )
-
-
-def actor_of(user: User | None) -> str | None:
-    return user.email if user else None
 
 
 # --- Who is shown where ----------------------------------------------------------------------
@@ -124,11 +128,7 @@ def photo_with_others_blurred(rt: Runtime, photo: Photo, person_id: int) -> byte
     return buf.getvalue()
 
 
-_EXT = {"image/png": "png", "image/jpeg": "jpg", "application/pdf": "pdf"}
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value else None
+_EXT = EVIDENCE_EXTENSIONS
 
 
 @dataclass
@@ -237,7 +237,7 @@ def export_person(
             }
         )
     ref_items = []
-    for r in refs:
+    for number, r in enumerate(refs, start=1):
         ref_file = None
         if r.source_key:
             try:
@@ -245,7 +245,13 @@ def export_person(
             except (OSError, ValueError) as exc:
                 log.warning("export: reference %s unreadable: %s", r.id, exc)
             else:
-                ref_file = f"reference-photos/reference-{r.id}.img"
+                # Named in the customer's words, with the ending its content has.
+                word = (
+                    "referensfoto"
+                    if _customer_language(rt, consent_items) == "sv"
+                    else ("reference-photo")
+                )
+                ref_file = f"reference-photos/{word}-{number}.{_image_ending(raw)}"
                 add(ref_file, raw)
         ref_items.append(
             {
@@ -300,7 +306,12 @@ def export_person(
         for t in tasks
     ]
     event_items = [
-        {"seq": e.seq, "at": _iso(e.at), "kind": e.kind, "payload": json.loads(e.payload)}
+        {
+            "seq": e.seq,
+            "at": _iso(e.at),
+            "kind": e.kind,
+            "payload": events.unseal(session, person.id, json.loads(e.payload)),
+        }
         for e in person_events
     ]
     data = {
@@ -327,7 +338,9 @@ def export_person(
         "events": event_items,
     }
     add("data.json", json.dumps(data, ensure_ascii=False, indent=2).encode("utf-8"))
-    add("summary.html", _summary_html(data).encode("utf-8"))
+    language = summary_language(data, str(rt.settings.get("LANGUAGE") or "en"))
+    zone = str(rt.settings.get("TIME_ZONE") or "Europe/Stockholm")
+    add("summary.html", _summary_html(data, language, zone).encode("utf-8"))
     zf.close()
     archive = buf.getvalue()
     events.record(
@@ -340,73 +353,64 @@ def export_person(
     return Export(archive, f"person-{pid}-export.zip", files)
 
 
-def _summary_html(data: dict[str, Any]) -> str:
-    e = escape
-    p = data["person"]
-    out = [
-        '<!doctype html><html><head><meta charset="utf-8"><meta name="viewport" '
-        'content="width=device-width, initial-scale=1"><title>Your data</title><style>'
-        "body{font:15px/1.5 system-ui,sans-serif;max-width:900px;margin:auto;padding:1rem;color:#1d2327}"
-        "table{border-collapse:collapse;width:100%}td,th{border-bottom:1px solid #ddd;padding:.3rem;text-align:left}"
-        "img{max-width:220px;border-radius:6px}</style></head><body>",
-        f"<h1>What {e(data['controller'] or 'we')} store about {e(p['name'])}</h1>",
-        f"<p>Exported {e(data['exported_at'][:16].replace('T', ' '))} UTC. Responsible person: "
-        f"{e(data['responsible_person'] or '-')}. The same data is in <code>data.json</code>.</p>",
-        "<h2>Details</h2><table>",
-    ]
-    for key in ("name", "email", "phone", "note", "created_at", "last_activity_at"):
-        out.append(f"<tr><th>{e(key.replace('_', ' '))}</th><td>{e(str(p[key] or '-'))}</td></tr>")
-    out.append(f"</table><h2>Consents ({len(data['consents'])})</h2><table>")
-    out.append(
-        "<tr><th>#</th><th>Given</th><th>Channels</th><th>Expires</th><th>Evidence</th></tr>"
+# What each event in a person's history means, in plain words for the customer.
+HAPPENED = {
+    "person.added": N_("You were added to the customer register."),
+    "person.updated": N_("Your details were changed."),
+    "consent.given": N_("You gave your consent."),
+    "consent.withdrawn": N_("You withdrew your consent (in whole or in part)."),
+    "reference.uploaded": N_("A reference photo for face recognition was added."),
+    "reference.enrolled": N_("Face recognition was set up from a reference photo."),
+    "reference.failed": N_("A reference photo could not be used."),
+    "templates.deleted": N_("Your face templates were deleted."),
+    "person.exported": N_("A copy of your data was made."),
+    "person.erased": N_("Your data was erased."),
+}
+
+
+def _customer_language(rt: Runtime, consents: list[dict[str, Any]]) -> str:
+    return summary_language({"consents": consents}, str(rt.settings.get("LANGUAGE") or "en"))
+
+
+def _image_ending(data: bytes) -> str:
+    if data[:3] == b"\xff\xd8\xff":
+        return "jpg"
+    if data[:8] == b"\x89PNG\r\n\x1a\n":
+        return "png"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "webp"
+    if data[4:12] in (b"ftypheic", b"ftypheix", b"ftypmif1", b"ftyphevc"):
+        return "heic"
+    return "bin"
+
+
+OTHER_CHANGE = N_("Other change")
+
+
+def summary_language(data: dict[str, Any], default: str) -> str:
+    """The customer's language: that of the last form they signed, else the business's."""
+    for consent in reversed(data.get("consents") or []):
+        version = str(consent.get("form_version") or "")
+        if version[:2] in ("sv", "en"):
+            return version[:2]
+    return default if default in ("sv", "en") else "en"
+
+
+def _summary_html(data: dict[str, Any], language: str, time_zone: str) -> str:
+    """The export's summary.html, for the customer, in their language (a Jinja template)."""
+    from consentcam.reports import CHANNEL_NAMES, i18n
+
+    env = i18n.environment(language, time_zone)
+
+    def channel(code: str) -> str:
+        return i18n.gettext(language, CHANNEL_NAMES.get(code, code))
+
+    def happened(kind: str) -> str:
+        return i18n.gettext(language, HAPPENED.get(kind, OTHER_CHANGE))
+
+    return env.get_template("export_summary.html").render(
+        d=data, p=data["person"], channel=channel, happened=happened
     )
-    for c in data["consents"]:
-        chans = ", ".join(
-            ch["channel"]
-            + (f" (withdrawn {ch['withdrawn_at'][:10]})" if ch["withdrawn_at"] else "")
-            for ch in c["channels"]
-        )
-        if c["biometric"]:
-            chans += "; automatic recognition" + (
-                f" (withdrawn {c['biometric_withdrawn_at'][:10]})"
-                if c["biometric_withdrawn_at"]
-                else ""
-            )
-        ev = f'<a href="{e(c["evidence_file"])}">file</a>' if c["evidence_file"] else "-"
-        out.append(
-            f"<tr><td>{c['id']}</td><td>{e((c['given_at'] or '')[:10])}</td><td>{e(chans)}</td>"
-            f"<td>{e((c['expires_at'] or '-')[:10])}</td><td>{ev}</td></tr>"
-        )
-    out.append(f"</table><h2>Photos you appear in ({len(data['photos'])})</h2>")
-    out.append("<p>Other people's faces are blurred in these copies.</p>")
-    for ph in data["photos"]:
-        if ph["file"]:
-            out.append(
-                f'<a href="{e(ph["file"])}"><img src="{e(ph["file"])}" alt="photo {ph["id"]}"></a> '
-            )
-    out.append(f"<h2>Publications ({len(data['publications'])})</h2><table>")
-    for pub in data["publications"]:
-        state = "live" if pub["live"] else f"taken down {(pub['removed_at'] or '')[:10]}"
-        link = f'<a href="{e(pub["url"])}">{e(pub["url"])}</a>' if pub["url"] else "-"
-        out.append(
-            f"<tr><td>{e(pub['channel'])}</td><td>{e(pub['published_at'][:10])}</td>"
-            f"<td>{e(state)}</td><td>{link}</td></tr>"
-        )
-    out.append(f"</table><h2>Removal tasks ({len(data['removal_tasks'])})</h2><table>")
-    for t in data["removal_tasks"]:
-        out.append(
-            f"<tr><td>#{t['id']}</td><td>{e(t['status'])}</td><td>due {e(t['due_at'][:10])}</td></tr>"
-        )
-    out.append(
-        f"</table><h2>Reference photos for recognition ({len(data['reference_photos'])})</h2>"
-    )
-    out.append(f"<h2>History ({len(data['events'])} events)</h2><table>")
-    for ev in data["events"]:
-        out.append(
-            f"<tr><td>{e(ev['at'][:16].replace('T', ' '))}</td><td>{e(ev['kind'])}</td></tr>"
-        )
-    out.append("</table></body></html>")
-    return "".join(out)
 
 
 # --- Erasure (Art. 17) -------------------------------------------------------------------------
@@ -420,6 +424,22 @@ class Erasure:
     faces_unlinked: int
     consents_ended: int
     files_deleted: int
+
+
+def _scrub_queue_reasons(session: so.Session, name: str, replacement: str) -> None:
+    """Queue reasons name the people they are about: put the erased label in place of the name."""
+    if not name:
+        return
+    for item in session.scalars(
+        sa.select(QueueItem).where(
+            QueueItem.blockers.is_not(None), QueueItem.blockers.contains(name, autoescape=True)
+        )
+    ):
+        entries = json.loads(item.blockers or "[]")
+        text = json.dumps(entries, ensure_ascii=False).replace(
+            json.dumps(name, ensure_ascii=False)[1:-1], replacement
+        )
+        item.blockers = text
 
 
 def erased_name(person_id: int) -> str:
@@ -443,7 +463,11 @@ def erase_person(
     the caller's transaction's flush; a file another person's row still uses is kept.
     """
     if person.erased_at is not None:
-        raise PrivacyError(f"person {person.id} was erased on {person.erased_at.date()}")
+        raise PrivacyError(
+            N_("person %(person)s was erased on %(date)s"),
+            person=person.id,
+            date=person.erased_at.date().isoformat(),
+        )
     live = live_posts_of(session, person.id)
     if live:
         raise ErasureRefused(person.id, live)
@@ -508,12 +532,22 @@ def erase_person(
         elif f.state == "suggested" and f.suggested_person_id is None:
             f.state = "pending"
 
+    _scrub_queue_reasons(session, person.name, erased_name(pid))
     person.name = erased_name(pid)
     person.email = None
     person.phone = None
     person.note = None
     person.erased_at = now
+    # Crypto-shredding: the name sealed into the event log can no longer be read.
+    events.shred(session, pid)
     session.flush()
+    # Their own links stop working, and the addresses their e-mails went to are forgotten.
+    from consentcam.services import links
+
+    links.forget_person(session, pid, now)
+    # Freed pages are zeroed (secure_delete) and the WAL is written back and emptied once the
+    # caller commits, so the old values are in no file on disk (db.checkpoint_after_commit).
+    session.info["checkpoint_after_commit"] = True
 
     # A file is content-addressed: another person's row may point to the same bytes.
     still_used: set[str] = set()

@@ -1,8 +1,10 @@
 """The publish queue: queue a photo, keep its gate verdict current, publish it, record what went out.
 
 Statuses of a queue item:
-  blocked     the gate refuses at least one channel (reasons in `blockers`)
-  ready       cleared; waits for "publish now" (or its time, if it has one that has passed)
+  blocked     the gate refuses every channel still to publish (reasons in `blockers`)
+  ready       cleared for at least one channel still to publish; waits for "publish now" (or its
+              time, if it has one that has passed). The reasons of channels still refused are
+              in `blockers`: each channel goes out when it is cleared, the others wait.
   scheduled   cleared, with a time in the future; published automatically when it comes
   publishing  being published, or waiting for the owner to post it by hand and paste the link
   published   every channel has a Publication
@@ -19,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -28,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 import sqlalchemy.orm as so
 
+from consentcam.domain import vocabulary
 from consentcam.domain.gate import GateDecision
 from consentcam.domain.types import Channel
 from consentcam.models import (
@@ -42,6 +46,7 @@ from consentcam.models import (
 from consentcam.publishers.base import PublisherError, PublishRequest
 from consentcam.runtime import Runtime
 from consentcam.services import events
+from consentcam.services.events import actor_of as _actor
 from consentcam.services.gate import decide_many
 from consentcam.wording import N_, WordedError
 
@@ -70,33 +75,12 @@ class PublishOutcome:
     message: str = ""
 
 
-def _actor(user: User | None) -> str | None:
-    return user.email if user else None
-
-
 def parse_channels(values: Iterable[str] | str) -> list[str]:
     """Channel names in a stable order; refuses unknown names and an empty choice."""
-    if isinstance(values, str):
-        values = [values]
-    chosen: list[str] = []
-    for raw in values:
-        if not isinstance(raw, str):
-            raise QueueError(N_("channels must be names such as instagram or facebook"))
-        for part in raw.replace(",", " ").split():
-            try:
-                name = Channel(part.strip().lower()).value
-            except ValueError:
-                allowed = ", ".join(c.value for c in Channel)
-                raise QueueError(
-                    N_("unknown channel %(channel)r (use %(allowed)s)"),
-                    channel=part,
-                    allowed=allowed,
-                ) from None
-            if name not in chosen:
-                chosen.append(name)
+    chosen = vocabulary.parse_channels(values, QueueError)
     if not chosen:
         raise QueueError(N_("choose at least one channel"))
-    return [c.value for c in Channel if c.value in chosen]
+    return [c.value for c in chosen]
 
 
 def blockers_of(item: QueueItem) -> list[dict[str, Any]]:
@@ -134,6 +118,21 @@ def _status_when_clear(item: QueueItem, at: datetime) -> str:
     return "ready"
 
 
+def blocked_channels(entries: Iterable[dict[str, Any]]) -> set[str]:
+    """The channels the gate refuses, from its reasons (a publish error blocks nothing)."""
+    return {str(e.get("channel")) for e in entries if e.get("code") != PUBLISH_FAILED}
+
+
+def _status_for(
+    item: QueueItem, todo: Sequence[str], entries: list[dict[str, Any]], at: datetime
+) -> str:
+    """Blocked only when no channel still to publish is cleared; else ready (or scheduled)."""
+    refused = blocked_channels(entries)
+    if entries and all(c in refused for c in todo):
+        return "blocked"
+    return _status_when_clear(item, at)
+
+
 def _apply_verdict(
     session: so.Session,
     item: QueueItem,
@@ -141,16 +140,17 @@ def _apply_verdict(
     at: datetime,
     actor: str | None,
 ) -> bool:
-    """Set an open item's status from the gate; record the change; return whether it changed."""
+    """Set an open item's status from the gate; record the change; return whether it changed.
+
+    ``decisions`` covers the channels still to publish (not those already out).
+    """
     entries = blocker_entries(decisions)
     before = item.status
-    if entries:
-        new_status = "blocked"
-        new_blockers: list[dict[str, Any]] = entries
-    else:
-        new_status = _status_when_clear(item, at)
+    new_status = _status_for(item, [str(c) for c in decisions], entries, at)
+    new_blockers: list[dict[str, Any]] = list(entries)
+    if new_status != "blocked":
         # A publish error stays visible until the next attempt replaces it.
-        new_blockers = [b for b in blockers_of(item) if b.get("code") == PUBLISH_FAILED]
+        new_blockers += [b for b in blockers_of(item) if b.get("code") == PUBLISH_FAILED]
     encoded = json.dumps(new_blockers, ensure_ascii=False) if new_blockers else None
     changed = new_status != before or encoded != item.blockers
     item.status = new_status
@@ -169,7 +169,11 @@ def _apply_verdict(
                 session,
                 "queue.unblocked",
                 f"queue_item:{item.id}",
-                {"photo": item.photo_id, "status": new_status},
+                {
+                    "photo": item.photo_id,
+                    "status": new_status,
+                    "still_blocked": sorted(blocked_channels(entries)),
+                },
                 actor=actor,
             )
     return changed
@@ -231,7 +235,7 @@ def queue_photo(
     session.flush()
     decisions = decide_many(session, [photo], chosen, at)[photo.id]
     entries = blocker_entries(decisions)
-    item.status = "blocked" if entries else _status_when_clear(item, at)
+    item.status = _status_for(item, chosen, entries, at)
     item.blockers = json.dumps(entries, ensure_ascii=False) if entries else None
     events.record(
         session,
@@ -246,7 +250,7 @@ def queue_photo(
         },
         actor=_actor(actor),
     )
-    if entries:
+    if item.status == "blocked":
         events.record(
             session,
             "queue.blocked",
@@ -285,14 +289,53 @@ def recheck_queue(
     photos = _load_photos(session, (i.photo_id for i in items))
     all_channels = sorted({c for i in items for c in i.channel_list})
     verdicts = decide_many(session, list(photos.values()), all_channels, at)
+    # An item waiting with one channel out already is judged on the channels still to go.
+    done: dict[int, set[str]] = {}
+    for item_id, channel in session.execute(
+        sa.select(Publication.queue_item_id, Publication.channel).where(
+            Publication.queue_item_id.in_([i.id for i in items])
+        )
+    ):
+        done.setdefault(item_id, set()).add(channel)
     changed: list[QueueItem] = []
     for item in items:
         per_photo = verdicts[item.photo_id]
-        decisions = {Channel(c): per_photo[Channel(c)] for c in item.channel_list}
+        out = done.get(item.id, set())
+        decisions = {Channel(c): per_photo[Channel(c)] for c in item.channel_list if c not in out}
         if _apply_verdict(session, item, decisions, at, actor):
             changed.append(item)
     session.flush()
     return changed
+
+
+def verdict_is_stale(session: so.Session, item: QueueItem, at: datetime | None = None) -> bool:
+    """Whether an open item's stored reasons differ from what the gate says now.
+
+    Consent, faces and permissions change without every change re-checking the queue at once
+    (the worker does, within a minute): meanwhile a page says "checking" rather than show reasons
+    that no longer hold.
+    """
+    if item.status not in OPEN_STATUSES:
+        return False
+    photo = _load_photos(session, [item.photo_id]).get(item.photo_id)
+    if photo is None:
+        return False
+    done = published_channels(session, item)
+    todo = [c for c in item.channel_list if c not in done]
+    decisions = decide_many(session, [photo], todo, at or utcnow())[photo.id] if todo else {}
+    now = _reason_summary(blocker_entries(decisions))
+    stored = _reason_summary([b for b in blockers_of(item) if b.get("code") != PUBLISH_FAILED])
+    key = lambda r: (str(r["channel"]), str(r["code"]), str(r["face"]))  # noqa: E731
+    return sorted(map(key, now)) != sorted(map(key, stored))
+
+
+def recheck_photos(app: Any, photo_ids: list[int]) -> int:
+    """The queue items of these photos checked by the gate now (a job); the number changed."""
+    rt: Runtime = app.extensions["runtime"]
+    with rt.sessions() as session:
+        changed = recheck_queue(session, rt, photo_ids)
+        session.commit()
+        return len(changed)
 
 
 def cancel(session: so.Session, item: QueueItem, actor: User | None = None) -> None:
@@ -320,13 +363,15 @@ def published_channels(session: so.Session, item: QueueItem) -> set[str]:
 
 
 def pending_manual_channels(session: so.Session, item: QueueItem) -> list[str]:
-    """Channels of an item still to be posted by hand (no Publication yet, manual connection)."""
+    """Channels of an item still to be posted by hand (no Publication yet, manual connection,
+    not refused by the gate)."""
     from consentcam.publishers.registry import connection_for
 
     done = published_channels(session, item)
+    refused = blocked_channels(blockers_of(item))
     out = []
     for channel in item.channel_list:
-        if channel in done:
+        if channel in done or channel in refused:
             continue
         conn = connection_for(session, channel)
         if conn is None or conn.kind != "meta":
@@ -347,7 +392,9 @@ def request_publish(
         )
     at = utcnow()
     photo = _load_photos(session, [item.photo_id])[item.photo_id]
-    decisions = decide_many(session, [photo], item.channel_list, at)[photo.id]
+    done = published_channels(session, item)
+    todo = [c for c in item.channel_list if c not in done]
+    decisions = decide_many(session, [photo], todo, at)[photo.id]
     if item.status in ("failed", "scheduled"):
         item.status = "ready"
     if item.scheduled_for is not None and item.scheduled_for > at:
@@ -368,12 +415,77 @@ def _claim(session: so.Session, item_id: int) -> bool:
     return bool(result.rowcount)
 
 
+#: Where a post on each channel lives: the link pasted back must be on one of these hosts.
+POST_HOSTS: dict[str, tuple[str, ...]] = {
+    "instagram": ("instagram.com",),
+    "facebook": ("facebook.com", "fb.com", "fb.me"),
+}
+
+
+def post_url_problem(channel: str, url: str) -> QueueError | None:
+    """Why ``url`` cannot be the link of a post on ``channel``, or None.
+
+    The link is shown to the owner and in audits as "the post": it must be an https address on
+    the channel's own site (instagram.com for Instagram; facebook.com or fb.com for Facebook), so
+    a mistyped or planted link to another site is refused with a clear message.
+    """
+    import urllib.parse
+
+    if (
+        not url.startswith("https://")
+        or len(url) > 500
+        or any(c.isspace() or ord(c) < 32 for c in url)
+    ):
+        return QueueError(N_("paste the full link of the post, starting with https://"))
+    try:
+        parts = urllib.parse.urlsplit(url)
+        host = (parts.hostname or "").rstrip(".")
+    except ValueError:
+        return QueueError(N_("paste the full link of the post, starting with https://"))
+    name = str(getattr(channel, "value", channel))
+    allowed = POST_HOSTS.get(name)
+    if allowed is None:
+        return None
+    if (
+        parts.username
+        or parts.password
+        or not any(host == h or host.endswith("." + h) for h in allowed)
+    ):
+        return QueueError(
+            N_("a %(channel)s post's link must be on %(hosts)s"),
+            channel=name.capitalize(),
+            hosts=" / ".join(allowed),
+        )
+    return None
+
+
+_CLEARED_KEY = re.compile(r"cleared/([0-9a-f]{2})/([0-9a-f]{2})/([0-9a-f]{64})\.jpg")
+
+
+def cleared_digest(key: str) -> str | None:
+    """The SHA-256 a cleared copy's storage key names, or None for anything else."""
+    match = _CLEARED_KEY.fullmatch(key or "")
+    if match is None or not match.group(3).startswith(match.group(1) + match.group(2)):
+        return None
+    return match.group(3)
+
+
 def create_public_link(
-    session: so.Session, rt: Runtime, cleared_key: str, ttl: timedelta = PUBLIC_LINK_TTL
+    session: so.Session,
+    rt: Runtime,
+    cleared_key: str,
+    ttl: timedelta = PUBLIC_LINK_TTL,
+    *,
+    photo_id: int | None = None,
 ) -> str:
     """A short-lived unguessable URL to a cleared copy; only the token's SHA-256 is stored."""
-    base = str(rt.settings.get("PUBLIC_URL") or "").rstrip("/")
-    if not base.startswith(("http://", "https://")):
+    from consentcam.security import public_base
+
+    base = public_base(rt.settings) or ""
+    digest = cleared_digest(cleared_key)
+    if digest is None:
+        raise PublisherError("only a cleared copy can have a public link", code="not_cleared")
+    if not base:
         raise PublisherError(
             "Meta fetches the photo from this app, so PUBLIC_URL must be set to the address "
             "where the app can be reached from the internet.",
@@ -384,6 +496,8 @@ def create_public_link(
         PublicLink(
             token_hash=hashlib.sha256(token.encode("ascii")).hexdigest(),
             cleared_copy_key=cleared_key,
+            cleared_sha256=digest,
+            photo_id=photo_id,
             expires_at=utcnow() + ttl,
         )
     )
@@ -399,9 +513,21 @@ def resolve_public_link(session: so.Session, token: str, at: datetime | None = N
     link = session.scalar(sa.select(PublicLink).where(PublicLink.token_hash == digest))
     if link is None or link.expires_at <= (at or utcnow()):
         return None
-    if not link.cleared_copy_key.startswith("cleared/"):
-        return None  # never anything but a cleared copy, whatever was stored
-    return link.cleared_copy_key
+    # By the copy's SHA-256, never by a path read from the row: a tampered row naming an
+    # original (or "cleared/../originals/...") resolves to nothing.
+    digest = link.cleared_sha256 or cleared_digest(link.cleared_copy_key)
+    if digest is None or not re.fullmatch(r"[0-9a-f]{64}", digest):
+        return None
+    return f"cleared/{digest[:2]}/{digest[2:4]}/{digest}.jpg"
+
+
+def revoke_public_links(session: so.Session, photo_ids: Iterable[int]) -> int:
+    """End every public link to these photos at once (a withdrawal, an erasure)."""
+    ids = sorted(set(photo_ids))
+    if not ids:
+        return 0
+    result = session.execute(sa.delete(PublicLink).where(PublicLink.photo_id.in_(ids)))
+    return int(result.rowcount or 0)
 
 
 def purge_public_links(session: so.Session, at: datetime | None = None) -> int:
@@ -443,6 +569,7 @@ def _record_publication(
         cleared_copy_sha256=cleared_sha256,
         supplier_permission_id=supplier_ids[0] if supplier_ids else None,
         live=True,
+        faces_confirmed_at=photo.faces_confirmed_at,
     )
     publication.faces = [
         PublicationFace(
@@ -472,6 +599,7 @@ def _record_publication(
                 for f in publication.faces
             ],
             "supplier_permission": publication.supplier_permission_id,
+            "faces_confirmed_at": photo.faces_confirmed_at,
         },
         actor=_actor(actor) or "publisher",
     )
@@ -532,7 +660,9 @@ def publish_item(
     todo = [c for c in item.channel_list if c not in done]
     decisions = decide_many(session, [photo], todo, at)[photo.id] if todo else {}
     entries = blocker_entries(decisions)
-    if entries:
+    refused = blocked_channels(entries)
+    cleared_todo = [c for c in todo if c not in refused]
+    if entries and not cleared_todo:
         item.status = "blocked"
         item.blockers = json.dumps(entries, ensure_ascii=False)
         events.record(
@@ -552,14 +682,15 @@ def publish_item(
 
     created: list[int] = []
     cleared = None
-    for channel in todo:
+    # Each channel goes out when it is cleared; a refused one waits with its reasons.
+    for channel in cleared_todo:
         try:
             publisher = get_publisher(session, rt, channel)
             if publisher.kind == "manual":
                 continue  # the owner posts it and pastes the link back
             if cleared is None:
                 cleared = make_cleared_copy(rt, photo, item.fit)
-            image_url = create_public_link(session, rt, cleared.key)
+            image_url = create_public_link(session, rt, cleared.key, photo_id=photo.id)
             session.commit()  # the link must exist before Meta comes to fetch it
             result = publisher.publish(
                 PublishRequest(
@@ -592,19 +723,39 @@ def publish_item(
         created.append(publication.id)
         session.commit()
 
-    _finish_status(session, item)
+    _finish_status(session, item, entries)
     session.commit()
     return PublishOutcome(item.status, tuple(created))
 
 
-def _finish_status(session: so.Session, item: QueueItem) -> None:
+def _finish_status(
+    session: so.Session, item: QueueItem, entries: list[dict[str, Any]] | None = None
+) -> None:
+    """After a channel went out: published, waiting for a hand-made post, or blocked for the
+    channels the gate still refuses (``entries``: their reasons; default: the stored ones)."""
     done = published_channels(session, item)
-    if all(c in done for c in item.channel_list):
+    pending = [c for c in item.channel_list if c not in done]
+    if not pending:
         item.status = "published"
         item.blockers = None
-    else:
+        return
+    if entries is None:
+        entries = [b for b in blockers_of(item) if b.get("code") != PUBLISH_FAILED]
+    entries = [e for e in entries if e.get("channel") in pending]
+    refused = blocked_channels(entries)
+    item.blockers = json.dumps(entries, ensure_ascii=False) if entries else None
+    if any(c not in refused for c in pending):
         item.status = "publishing"  # waiting for a hand-made post on the remaining channels
-        item.blockers = None
+    else:
+        before = item.status
+        item.status = "blocked"  # the rest goes out when the gate clears it
+        events.record(
+            session,
+            "queue.blocked",
+            f"queue_item:{item.id}",
+            {"photo": item.photo_id, "was": before, "reasons": _reason_summary(entries)},
+            actor="gate",
+        )
 
 
 def cleared_copy_for_manual(session: so.Session, rt: Runtime, item: QueueItem, channel: str) -> Any:
@@ -644,12 +795,9 @@ def record_manual_publication(
 
     channel = parse_channels(channel)[0] if isinstance(channel, str) else channel
     url = (url or "").strip()
-    if (
-        not url.startswith(("https://", "http://"))
-        or len(url) > 500
-        or any(c.isspace() for c in url)
-    ):
-        raise QueueError(N_("paste the full link of the post, starting with https://"))
+    problem = post_url_problem(channel, url)
+    if problem:
+        raise problem
     if channel not in item.channel_list:
         raise QueueError(N_("this item is not queued for %(channel)s"), channel=channel)
     if item.status in ("cancelled", "published"):
@@ -749,4 +897,9 @@ def register(jobs: Jobs) -> None:
         return run_publish_job(app, item_id, final).status
 
     jobs.periodic("recheck_queue", crontab(minute="*"), run_recheck)
+
+    @jobs.task("recheck_photos")
+    def recheck_photos_task(app: Any, photo_ids: list[int]) -> int:
+        return recheck_photos(app, photo_ids)
+
     jobs.periodic("publish_due_items", crontab(minute="*"), run_due)

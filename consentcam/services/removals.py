@@ -14,6 +14,7 @@ import sqlalchemy.orm as so
 from consentcam.models import Person, Publication, RemovalTask, User, utcnow
 from consentcam.runtime import Runtime
 from consentcam.services import events
+from consentcam.wording import N_, WordedError
 
 if TYPE_CHECKING:
     from consentcam.jobs import Jobs
@@ -31,7 +32,7 @@ STATUSES = ("open", "overdue", "done")
 PublisherLookup = Callable[[so.Session, Runtime, str], "Publisher"]
 
 
-class RemovalError(ValueError):
+class RemovalError(WordedError, ValueError):
     """A request about a removal task that cannot be carried out; the message says why."""
 
 
@@ -62,7 +63,11 @@ def task_query(status: str | None = None, now: datetime | None = None) -> sa.Sel
     elif status == "done":
         query = query.where(RemovalTask.status == "done")
     elif status is not None:
-        raise RemovalError(f"unknown status {status!r} (use {', '.join(STATUSES)})")
+        raise RemovalError(
+            N_("unknown status %(status)r (use %(allowed)s)"),
+            status=status,
+            allowed=", ".join(STATUSES),
+        )
     if status == "done":
         return query.order_by(RemovalTask.closed_at.desc(), RemovalTask.id.desc())
     return query.order_by(
@@ -80,17 +85,21 @@ class RemovalCounts:
     done: int
 
 
-def counts(session: so.Session, now: datetime | None = None) -> RemovalCounts:
-    """Open, overdue and done tasks in one query."""
+def counts(
+    session: so.Session, now: datetime | None = None, person_id: int | None = None
+) -> RemovalCounts:
+    """Open, overdue and done tasks in one query (of one person's, when ``person_id`` is given,
+    so the filter's counts match the list it shows)."""
     now = now or utcnow()
     is_open = RemovalTask.status == "open"
-    row = session.execute(
-        sa.select(
-            sa.func.count().filter(is_open),
-            sa.func.count().filter(is_open, RemovalTask.due_at <= now),
-            sa.func.count().filter(RemovalTask.status == "done"),
-        ).select_from(RemovalTask)
-    ).one()
+    query = sa.select(
+        sa.func.count().filter(is_open),
+        sa.func.count().filter(is_open, RemovalTask.due_at <= now),
+        sa.func.count().filter(RemovalTask.status == "done"),
+    ).select_from(RemovalTask)
+    if person_id is not None:
+        query = query.where(RemovalTask.person_id == person_id)
+    row = session.execute(query).one()
     return RemovalCounts(open=int(row[0]), overdue=int(row[1]), done=int(row[2]))
 
 
@@ -129,11 +138,11 @@ def close_task(
 ) -> RemovalTask:
     """Record that ``user`` took the post down: closes the task and marks the post not live."""
     if task.status == "done":
-        raise RemovalError(f"removal task {task.id} was already closed")
+        raise RemovalError(N_("removal task %(task)s was already closed"), task=task.id)
     at = at or utcnow()
     note = (note or "").strip() or None
     if note is not None and len(note) > 2000:
-        raise RemovalError("the note may be at most 2000 characters")
+        raise RemovalError(N_("the note may be at most 2000 characters"))
     task.status = "done"
     task.closed_at = at
     task.closed_by_id = user.id

@@ -26,6 +26,7 @@ from consentcam.models import (
 )
 from consentcam.runtime import Runtime
 from consentcam.services import events, people
+from consentcam.services.events import actor_of as _actor
 from consentcam.services.scanning import forget_unmatched_templates
 from consentcam.wording import N_, WordedError
 
@@ -60,10 +61,6 @@ def face_version(face: Face) -> str:
 def face_decided(face: Face) -> bool:
     """A face has a decision once someone said who it is, that it is not identifiable, or to blur it."""
     return face.blur or face.state in (FaceState.CONFIRMED.value, FaceState.NOT_IDENTIFIABLE.value)
-
-
-def _actor(user: User | None) -> str | None:
-    return user.email if user else None
 
 
 def _change(
@@ -382,10 +379,14 @@ def state_filter(
         return Photo.scan_state == "failed"
     if state == "scanning":
         return Photo.scan_state.in_(("pending", "scanning"))
+    # A photo needs review while a face is undecided or nobody has confirmed that everyone in
+    # it is marked (the gate clears nothing before that, not even a photo with no face found).
+    unconfirmed = Photo.faces_confirmed_at.is_(None)
     if state == "needs_review":
-        return sa.and_(done, _undecided_face())
+        return sa.and_(done, sa.or_(unconfirmed, _undecided_face()))
     cleared = sa.and_(
         done,
+        ~unconfirmed,
         sa.or_(
             _supplier_covers(channel, now),
             sa.and_(~_undecided_face(), ~_uncovered_person(channel, now)),
@@ -394,7 +395,7 @@ def state_filter(
     if state == "cleared":
         return cleared
     if state == "blocked":
-        return sa.and_(done, ~_undecided_face(), sa.not_(cleared))
+        return sa.and_(done, ~unconfirmed, ~_undecided_face(), sa.not_(cleared))
     raise ReviewError(f"unknown photo state {state!r} (use {', '.join(PHOTO_STATES)})")
 
 

@@ -12,6 +12,7 @@ import sqlalchemy.orm as so
 from consentcam.models import Photo, Supplier, SupplierPermission, User, utcnow
 from consentcam.runtime import Runtime
 from consentcam.services import events
+from consentcam.services.events import actor_of as _actor
 from consentcam.services.people import (
     EVIDENCE_TYPES,
     ConsentError,
@@ -24,10 +25,6 @@ from consentcam.wording import N_, WordedError
 
 class SupplierError(WordedError, ValueError):
     """A supplier request that cannot be done as asked; the message says why."""
-
-
-def _actor(user: User | None) -> str | None:
-    return user.email if user else None
 
 
 def add_supplier(

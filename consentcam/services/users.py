@@ -4,16 +4,24 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from datetime import datetime, timedelta
+from typing import Any, cast
 
 import sqlalchemy as sa
 import sqlalchemy.orm as so
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from consentcam.models import ApiToken, User, utcnow
+from consentcam.models import ApiToken, User, UserSession, utcnow
 from consentcam.services import events
 
 MIN_PASSWORD = 12
 ROLES = ("owner", "staff")
+#: How long a sign-in lasts without use: a browser session, or "stay signed in on this device".
+SESSION_IDLE = timedelta(hours=12)
+REMEMBER_IDLE = timedelta(days=30)
+#: A session's last use is written at most this often (not on every page view).
+SEEN_EVERY = timedelta(minutes=5)
+TOKEN_SCOPES = ("read", "write")
 
 
 class UserError(ValueError):
@@ -26,9 +34,26 @@ def password_problem(password: str) -> str | None:
     return None
 
 
+#: Werkzeug's scrypt at its full strength (N=2**15, r=8, p=1): salted and deliberately slow.
+PASSWORD_METHOD = "scrypt"
+_password_method = PASSWORD_METHOD
+
+
+def use_password_method(method: str) -> None:
+    """Hash new passwords with another scrypt cost, such as "scrypt:256:8:1".
+
+    Only the test suite calls this, to make its hundreds of accounts cheap; the app never does,
+    so every process of the app hashes with PASSWORD_METHOD. Each stored hash names its own
+    method, so checking a password works whichever method made the hash.
+    """
+    global _password_method
+    if method.split(":", 1)[0] != "scrypt":
+        raise ValueError(f"passwords are hashed with scrypt, not {method!r}")
+    _password_method = method
+
+
 def hash_password(password: str) -> str:
-    # scrypt: salted and deliberately slow.
-    return generate_password_hash(password, method="scrypt")
+    return generate_password_hash(password, method=_password_method)
 
 
 def create_user(
@@ -64,28 +89,220 @@ def authenticate(session: so.Session, email: str, password: str) -> User | None:
     user = session.scalar(sa.select(User).where(User.email == email.strip().lower()))
     if user is None or not user.active:
         # Spend the same time as a real check, so the answer does not reveal which e-mails exist.
-        check_password_hash(_DUMMY_HASH, password)
+        check_password_hash(_dummy_hash(), password)
         return None
     if not check_password_hash(user.password_hash, password):
         return None
     return user
 
 
-_DUMMY_HASH = generate_password_hash("not a real password", method="scrypt")
+_DUMMY_HASHES: dict[str, str] = {}
+
+
+def _dummy_hash() -> str:
+    method = _password_method
+    if method not in _DUMMY_HASHES:
+        _DUMMY_HASHES[method] = generate_password_hash("not a real password", method=method)
+    return _DUMMY_HASHES[method]
+
+
+def may_publish(user: object) -> bool:
+    """May this user mark faces not identifiable or blurred, confirm photos, queue and publish?
+
+    The owner always; a staff member only with the owner's grant (Settings, Users). Every web
+    route, API endpoint and command that clears or publishes a photo asks this one question.
+    """
+    if user is None or not getattr(user, "is_authenticated", False):
+        return False
+    return bool(getattr(user, "is_owner", False) or getattr(user, "may_publish", False))
+
+
+def set_may_publish(session: so.Session, user: User, allowed: bool, actor: User) -> bool:
+    """Give or take back a staff member's grant to publish; returns whether it changed."""
+    if not actor.is_owner:
+        raise UserError("only the owner may grant publishing")
+    if user.is_owner or user.may_publish == allowed:
+        return False
+    user.may_publish = allowed
+    events.record(
+        session,
+        "user.publish_granted" if allowed else "user.publish_revoked",
+        f"user:{user.id}",
+        {},
+        actor=actor.email,
+    )
+    return True
+
+
+def start_session(
+    session: so.Session, user: User, *, remember: bool = False, user_agent: str | None = None
+) -> str:
+    """Open a server-side session for a sign-in; returns its clear token (sets user.session_token)."""
+    clear = secrets.token_urlsafe(32)
+    now = utcnow()
+    session.add(
+        UserSession(
+            user_id=user.id,
+            token_hash=token_digest(clear),
+            remember=remember,
+            user_agent=(user_agent or "")[:200] or None,
+            created_at=now,
+            last_seen_at=now,
+            expires_at=now + (REMEMBER_IDLE if remember else SESSION_IDLE),
+        )
+    )
+    session.flush()
+    user.session_token = clear
+    return clear
+
+
+def parse_session_id(session_id: str) -> tuple[int, int, str] | None:
+    """("user id", "session version", "token") from "12:0:token", or None."""
+    parts = str(session_id).split(":")
+    if len(parts) != 3:
+        return None
+    uid, version, token = parts
+    for number in (uid, version):
+        if not number.isascii() or not number.isdigit() or len(number) > 10:
+            return None
+    if not token or len(token) > 100:
+        return None
+    return int(uid), int(version), token
+
+
+def user_for_session(
+    session: so.Session, session_id: str, at: datetime | None = None
+) -> tuple[User, UserSession] | None:
+    """The active user whose live session ``session_id`` ("user id:token") names, or None."""
+    parsed = parse_session_id(session_id)
+    if parsed is None:
+        return None
+    uid, version, token = parsed
+    row = session.scalar(
+        sa.select(UserSession).where(UserSession.token_hash == token_digest(token))
+    )
+    now = at or utcnow()
+    if row is None or row.user_id != uid or row.expires_at <= now:
+        return None
+    user = session.get(User, uid)
+    if user is None or not user.active or user.session_version != version:
+        return None
+    user.session_token = token
+    return user, row
+
+
+def touch_session(row: UserSession, at: datetime | None = None) -> bool:
+    """Push a used session's expiry on; True when the row changed (the caller commits)."""
+    now = at or utcnow()
+    if now - row.last_seen_at < SEEN_EVERY:
+        return False
+    row.last_seen_at = now
+    row.expires_at = now + (REMEMBER_IDLE if row.remember else SESSION_IDLE)
+    return True
+
+
+def save_seen(sessions: so.sessionmaker[so.Session], row: UserSession) -> None:
+    """Write a session's last use and new expiry in a short transaction of its own."""
+    with sessions() as s:
+        s.execute(
+            sa.update(UserSession)
+            .where(UserSession.id == row.id)
+            .values(last_seen_at=row.last_seen_at, expires_at=row.expires_at)
+        )
+        s.commit()
+
+
+def rotate_session(session: so.Session, user: User, row: UserSession) -> str:
+    """Replace a session's token (a return through a remember-me cookie gets a new one)."""
+    clear = secrets.token_urlsafe(32)
+    row.token_hash = token_digest(clear)
+    now = utcnow()
+    row.last_seen_at = now
+    row.expires_at = now + (REMEMBER_IDLE if row.remember else SESSION_IDLE)
+    user.session_token = clear
+    return clear
+
+
+def end_session(session: so.Session, session_id: str) -> bool:
+    """Sign-out: delete this session's row, so neither its cookie nor its remember-me works."""
+    parsed = parse_session_id(session_id)
+    if parsed is None:
+        return False
+    uid, _version, token = parsed
+    result = session.execute(
+        sa.delete(UserSession).where(
+            UserSession.token_hash == token_digest(token), UserSession.user_id == uid
+        )
+    )
+    return bool(cast("sa.CursorResult[Any]", result).rowcount)
+
+
+def end_session_by_id(session: so.Session, user: User, row_id: int) -> bool:
+    """Revoke one of a user's sessions (one device), by its row id."""
+    result = session.execute(
+        sa.delete(UserSession).where(UserSession.id == row_id, UserSession.user_id == user.id)
+    )
+    return bool(cast("sa.CursorResult[Any]", result).rowcount)
+
+
+def sessions_of(session: so.Session, user: User) -> list[UserSession]:
+    return list(
+        session.scalars(
+            sa.select(UserSession)
+            .where(UserSession.user_id == user.id, UserSession.expires_at > utcnow())
+            .order_by(UserSession.last_seen_at.desc())
+        )
+    )
+
+
+def purge_sessions(session: so.Session, at: datetime | None = None) -> int:
+    result = session.execute(
+        sa.delete(UserSession).where(UserSession.expires_at <= (at or utcnow()))
+    )
+    return int(cast("sa.CursorResult[Any]", result).rowcount or 0)
+
+
+def change_password(session: so.Session, user: User, current: str, new: str) -> None:
+    """A signed-in user's own password change; every other session of theirs ends."""
+    if not check_password_hash(user.password_hash, current):
+        raise UserError("the current password is not right")
+    problem = password_problem(new)
+    if problem:
+        raise UserError(problem)
+    user.password_hash = hash_password(new)
+    keep = token_digest(user.session_token) if user.session_token else ""
+    session.execute(
+        sa.delete(UserSession).where(UserSession.user_id == user.id, UserSession.token_hash != keep)
+    )
+    events.record(session, "user.password_changed", f"user:{user.id}", {}, actor=user.email)
 
 
 def token_digest(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-def create_token(session: so.Session, user: User, name: str) -> tuple[ApiToken, str]:
-    """Create a bearer token; the clear token is returned once and only its hash is stored."""
+def create_token(
+    session: so.Session,
+    user: User,
+    name: str,
+    *,
+    scope: str = "write",
+    expires_in: timedelta | None = None,
+) -> tuple[ApiToken, str]:
+    """Create a bearer token; the clear token is returned once and only its hash is stored.
+
+    ``scope`` "read" allows only GET; ``expires_in`` ends it by itself (None: until revoked).
+    """
+    if scope not in TOKEN_SCOPES:
+        raise UserError(f"scope must be one of {', '.join(TOKEN_SCOPES)}")
     clear = "cc_" + secrets.token_urlsafe(32)
     token = ApiToken(
         user_id=user.id,
         name=name.strip() or "token",
         token_hash=token_digest(clear),
         prefix=clear[:10],
+        scope=scope,
+        expires_at=(utcnow() + expires_in) if expires_in else None,
     )
     session.add(token)
     session.flush()
@@ -111,12 +328,21 @@ def revoke_token(session: so.Session, token: ApiToken, actor: User) -> None:
         )
 
 
-def user_for_token(session: so.Session, clear: str) -> User | None:
+def token_for(session: so.Session, clear: str) -> ApiToken | None:
+    """The live token ``clear`` names (not revoked, not expired, its user active), or None."""
     token = session.scalar(sa.select(ApiToken).where(ApiToken.token_hash == token_digest(clear)))
+    now = utcnow()
     if token is None or token.revoked_at is not None or not token.user.active:
         return None
-    token.last_used_at = utcnow()
-    return token.user
+    if token.expires_at is not None and token.expires_at <= now:
+        return None
+    token.last_used_at = now
+    return token
+
+
+def user_for_token(session: so.Session, clear: str) -> User | None:
+    token = token_for(session, clear)
+    return token.user if token is not None else None
 
 
 def deactivate_user(session: so.Session, user: User, actor: User) -> bool:
@@ -132,8 +358,8 @@ def deactivate_user(session: so.Session, user: User, actor: User) -> bool:
         if (owners or 0) <= 1:
             raise UserError("the last owner cannot be deactivated")
     user.active = False
-    # The session id carries this version, so every open session of the user stops working.
     user.session_version += 1
+    session.execute(sa.delete(UserSession).where(UserSession.user_id == user.id))
     for token in session.scalars(
         sa.select(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
     ):
@@ -146,6 +372,6 @@ def deactivate_user(session: so.Session, user: User, actor: User) -> bool:
 
 def sign_out_everywhere(session: so.Session, user: User) -> None:
     """End every session and remember-me cookie of this user, on every device."""
-    # The session id carries this version, so bumping it invalidates all of them at once.
     user.session_version += 1
+    session.execute(sa.delete(UserSession).where(UserSession.user_id == user.id))
     events.record(session, "user.signed_out_everywhere", f"user:{user.id}", {}, actor=user.email)

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 import sqlalchemy.orm as so
 
+from consentcam.domain import vocabulary
 from consentcam.domain.types import Channel, utc_day
 from consentcam.domain.withdrawal import (
     PublicationView,
@@ -26,6 +27,7 @@ from consentcam.models import (
     Person,
     Publication,
     PublicationFace,
+    PublicLink,
     QueueItem,
     ReferenceFace,
     RemovalTask,
@@ -35,6 +37,7 @@ from consentcam.models import (
 from consentcam.runtime import Runtime
 from consentcam.services import events
 from consentcam.services.gate import consents_for
+from consentcam.wording import N_, WordedError
 
 if TYPE_CHECKING:
     from consentcam.publishers.base import Publisher
@@ -47,7 +50,7 @@ _OPEN_QUEUE = ("ready", "scheduled")
 PublisherLookup = Callable[[so.Session, Runtime, str], "Publisher"]
 
 
-class WithdrawalError(ValueError):
+class WithdrawalError(WordedError, ValueError):
     """A withdrawal request that cannot be carried out as asked; the message says why."""
 
 
@@ -135,18 +138,9 @@ def parse_channels(value: Any) -> frozenset[Channel]:
     """Read the channels to withdraw: "all", or a list of channel names (empty: none)."""
     if value is None or value == "all":
         return frozenset(Channel)
-    if isinstance(value, str):
-        value = value.replace(",", " ").split()
-    if not isinstance(value, list | tuple | set | frozenset):
-        raise WithdrawalError('channels must be "all" or a list of channel names')
-    out: set[Channel] = set()
-    for raw in value:
-        try:
-            out.add(Channel(str(raw).strip().lower()))
-        except ValueError as exc:
-            allowed = ", ".join(c.value for c in Channel)
-            raise WithdrawalError(f"unknown channel {raw!r} (use {allowed})") from exc
-    return frozenset(out)
+    if not isinstance(value, str | list | tuple | set | frozenset):
+        raise WithdrawalError(N_('channels must be "all" or a list of channel names'))
+    return frozenset(vocabulary.parse_channels(value, WithdrawalError))
 
 
 def default_publisher_lookup(session: so.Session, rt: Runtime, channel: str) -> Publisher:
@@ -198,20 +192,22 @@ def withdraw_consent(
     *,
     publisher_lookup: PublisherLookup | None = None,
     enqueue: bool = True,
+    actor_name: str | None = None,
 ) -> WithdrawalResult:
     """Withdraw ``person``'s consent for ``channels`` ("all" or a list) and, if asked, biometrics.
 
     Everything is written in one transaction and committed durably before this returns; if any
     step fails nothing is applied. Doing it again changes nothing and opens nothing new.
-    API deletions are queued as background jobs after the commit.
+    API deletions are queued as background jobs after the commit. ``actor_name`` names who
+    withdrew in the event log when no user did (the customer on their own page).
     """
     targets = parse_channels(channels)
     if not targets and not biometric:
-        raise WithdrawalError("choose the channels to withdraw, or automatic recognition")
+        raise WithdrawalError(N_("choose the channels to withdraw, or automatic recognition"))
     at = at or utcnow()
     try:
         result, plan, files = _apply(
-            session, rt, person, targets, biometric, actor, at, publisher_lookup
+            session, rt, person, targets, biometric, actor, at, publisher_lookup, actor_name
         )
         session.commit()
     except BaseException:
@@ -242,6 +238,7 @@ def _apply(
     actor: User | None,
     at: datetime,
     publisher_lookup: PublisherLookup | None,
+    name: str | None = None,
 ) -> tuple[WithdrawalResult, WithdrawalPlan, list[str]]:
     pid = person.id
     consents = consents_for(session, [pid]).get(pid, [])
@@ -311,7 +308,8 @@ def _apply(
         plan = replace(
             plan, channels=frozenset(), withdraw=(), block_queue_item_ids=(), removal_tasks=()
         )
-    actor_name = actor.email if actor else None
+    # The log names who withdrew: a user, or ``name`` (the customer through their own link).
+    actor_name = actor.email if actor else name
     actor_id = actor.id if actor else None
 
     # 1. Consent ends at once for the named channels.
@@ -331,6 +329,13 @@ def _apply(
             sa.select(ConsentRecord).where(ConsentRecord.id.in_(plan.withdraw_biometric))
         ):
             record.biometric_withdrawn_at = at
+    if plan.withdraw:
+        # Links Meta may still fetch a photo of this person from end in the same transaction.
+        session.execute(
+            sa.delete(PublicLink).where(
+                PublicLink.photo_id.in_(sa.select(Face.photo_id).where(Face.person_id == pid))
+            )
+        )
     if plan.withdraw or plan.withdraw_biometric:
         events.record(
             session,

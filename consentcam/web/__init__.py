@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ from flask_wtf.csrf import CSRFProtect
 
 from consentcam import config as config_mod
 from consentcam.runtime import Runtime
+from consentcam.wording import N_
 
 LANGUAGES = ("en", "sv")
 
@@ -34,20 +36,22 @@ BLUEPRINTS = (
     "consentcam.web.privacy",
     "consentcam.web.queue",
     "consentcam.web.public",
+    "consentcam.web.mine",
+    "consentcam.web.mine.owner",
     "consentcam.web.api",
 )
 
 # Links of the main navigation: (endpoint, label); only registered endpoints are shown.
 NAV: tuple[tuple[str, str], ...] = (
-    ("dashboard.index", "Today"),
-    ("photos.index", "Photos"),
-    ("people.index", "People"),
-    ("suppliers.index", "Suppliers"),
-    ("queue.index", "Queue"),
-    ("queue.publications", "Published"),
-    ("removals.index", "Removals"),
-    ("audits.index", "Audits"),
-    ("settings.index", "Settings"),
+    ("dashboard.index", N_("Today")),
+    ("photos.index", N_("Photos")),
+    ("people.index", N_("People")),
+    ("suppliers.index", N_("Suppliers")),
+    ("queue.index", N_("Queue")),
+    ("queue.publications", N_("Published")),
+    ("removals.index", N_("Removals")),
+    ("audits.index", N_("Audits")),
+    ("settings.index", N_("Settings")),
 )
 # NAV entries only the owner may open: staff would only get a 403 there, so they are not shown.
 OWNER_ONLY_NAV: frozenset[str] = frozenset({"audits.index", "settings.index"})
@@ -69,7 +73,9 @@ def create_app(
         SESSION_COOKIE_SAMESITE="Lax",
         REMEMBER_COOKIE_HTTPONLY=True,
         REMEMBER_COOKIE_SAMESITE="Lax",
-        WTF_CSRF_TIME_LIMIT=None,
+        # A form's token lasts a working day (and ends with the sign-in's session in any case).
+        WTF_CSRF_TIME_LIMIT=12 * 3600,
+        REMEMBER_COOKIE_DURATION=timedelta(days=30),
         MAX_FORM_PARTS=200,
         MAX_FORM_MEMORY_SIZE=2 * 1024 * 1024,
     )
@@ -81,8 +87,10 @@ def create_app(
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
     login_manager.login_message_category = "info"
+    login_manager.login_message = N_("Sign in to open this page.")
+    login_manager.localize_callback = _localize
     csrf.init_app(app)
-    babel.init_app(app, locale_selector=select_locale)
+    babel.init_app(app, locale_selector=select_locale, timezone_selector=select_time_zone)
     from consentcam import security
 
     security.init_app(app)
@@ -93,15 +101,20 @@ def create_app(
 
     import importlib
 
-    from consentcam.web import words
+    from consentcam.web import errors, words
 
     words.init_app(app)
+    errors.init_app(app)
 
     for name in BLUEPRINTS:
         module = importlib.import_module(name)
         app.register_blueprint(module.bp)
         if hasattr(module, "init_app"):
             module.init_app(app)
+
+    from consentcam.web import roles
+
+    roles.init_app(app)
 
     @app.teardown_appcontext
     def _close_session(_exc: BaseException | None) -> None:
@@ -120,9 +133,22 @@ def create_app(
             for ep, label in NAV
             if ep in app.view_functions and (owner or ep not in OWNER_ONLY_NAV)
         ]
-        return {"LANGUAGES": LANGUAGES, "current_language": select_locale(), "nav_links": nav}
+        from consentcam.security import public_base
+
+        return {
+            "LANGUAGES": LANGUAGES,
+            "current_language": select_locale(),
+            "nav_links": nav,
+            "no_public_url": public_base(app.config) is None,
+        }
 
     return app
+
+
+def _localize(message: str) -> str:
+    from flask_babel import gettext
+
+    return str(gettext(message))
 
 
 def db() -> so.Session:
@@ -153,6 +179,13 @@ def select_locale() -> str:
     return browser_language(
         request.accept_languages if request else None
     ) or current_app.config.get("LANGUAGE", "en")
+
+
+def select_time_zone() -> str:
+    """Times are shown in the business's time zone (the TIME_ZONE setting), stored in UTC."""
+    from flask import current_app
+
+    return str(current_app.config.get("TIME_ZONE") or "Europe/Stockholm")
 
 
 def browser_language(accepted: Any) -> str | None:

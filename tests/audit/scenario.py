@@ -79,11 +79,15 @@ def scan(session, rt, rel: str, supplier_id: int | None = None) -> Photo:
     return photo
 
 
-def confirm_all(photo: Photo) -> None:
+def confirm_all(photo: Photo, *, everyone_marked: bool = True) -> None:
+    """Confirm every suggestion and, unless told otherwise, that everyone in the photo is marked."""
     for f in photo.faces:
         if f.suggested_person_id is not None:
             f.person_id = f.suggested_person_id
             f.state = "confirmed"
+    if everyone_marked and photo.faces_confirmed_at is None:
+        photo.faces_confirmed_at = utcnow()
+        photo.faces_confirmed_by = "owner@example.com"
 
 
 def cleared_copy(rt, photo: Photo, blur: bool = True) -> str:
@@ -110,7 +114,13 @@ def publish(
     faces=None,
     key: str | None = "make",
     permission_id: int | None = None,
+    confirmed: bool = True,
 ) -> Publication:
+    """A live post of ``photo``; unless ``confirmed`` is False, someone had confirmed that
+    everyone in the photo was marked before it went out, as the gate requires."""
+    if confirmed and photo.faces_confirmed_at is None:
+        photo.faces_confirmed_at = at
+        photo.faces_confirmed_by = "owner@example.com"
     pub = Publication(
         photo_id=photo.id,
         channel=channel,
@@ -120,6 +130,7 @@ def publish(
         cleared_copy_key=cleared_copy(rt, photo) if key == "make" else key,
         supplier_permission_id=permission_id,
         live=True,
+        faces_confirmed_at=photo.faces_confirmed_at if confirmed else None,
     )
     session.add(pub)
     session.flush()

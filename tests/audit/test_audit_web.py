@@ -26,6 +26,7 @@ def _publication(app) -> int:
             width=800,
             height=600,
             scan_state="done",
+            faces_confirmed_at=utcnow() - timedelta(minutes=2),
         )
         s.add(photo)
         s.flush()
@@ -37,6 +38,8 @@ def _publication(app) -> int:
                 url="https://www.instagram.com/p/x/",
                 published_at=utcnow() - timedelta(minutes=1),
                 cleared_copy_key="cleared/aa/bb/missing.jpg",
+                # Confirmed when it went out: the one finding is the missing copy.
+                faces_confirmed_at=utcnow() - timedelta(minutes=2),
             )
         )
         s.commit()
@@ -232,3 +235,11 @@ def test_pdf_opens(app, owner_client) -> None:
 def test_swedish(owner_client) -> None:
     text = owner_client.get("/audits/", headers={"Accept-Language": "sv"}).get_data(as_text=True)
     assert "Kvartalsgranskningar" in text and "Gör en granskning" in text
+
+
+def test_records_page_in_swedish(owner_client) -> None:  # type: ignore[no-untyped-def]
+    owner_client.post("/language/sv", data={"next": "/audits/records"})
+    text = owner_client.get("/audits/records").get_data(as_text=True)
+    assert "Registerförteckning: Kraftkällan" in text
+    assert "2 år (730 dagar)" in text and "inom 7 dagar" in text
+    assert "Retention periods" not in text and "Record of processing" not in text

@@ -7,14 +7,19 @@ import re
 import socket
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
+
+from tests.hardening.servers import answers
+from tests.waits import wait_until
+
+# Every expect() retries for up to 15 s: pages are checked as they settle on a busy machine.
+expect.set_options(timeout=15_000)
 
 OWNER_EMAIL = "owner@example.com"
 OWNER_PASSWORD = "owner-password-123"
@@ -49,28 +54,36 @@ def _cli(instance: Path, *args: str, env: dict[str, str]) -> subprocess.Complete
 
 
 def _wait_until_up(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def up() -> bool:
         if proc.poll() is not None:
             raise RuntimeError(f"consentcam serve exited early:\n{log.read_text()[-3000:]}")
-        try:
-            with urllib.request.urlopen(url + "/login", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            pass
-        time.sleep(0.3)
-    raise RuntimeError(
-        f"consentcam serve did not answer within {timeout}s:\n{log.read_text()[-3000:]}"
-    )
+        return answers(url)
+
+    wait_until(up, timeout=timeout, interval=0.3, message=lambda: log.read_text()[-3000:])
 
 
 @pytest.fixture
-def live_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+def live_server_settings() -> dict[str, str]:
+    """Extra settings for the live server (a test module overrides this fixture to add some)."""
+    return {}
+
+
+@pytest.fixture
+def live_server(tmp_path: Path, live_server_settings: dict[str, str]) -> Iterator[tuple[str, Path]]:
     """Run `consentcam serve` (web + its own worker) on a free port with a fresh instance.
 
-    Yields (base_url, instance_path). The owner is OWNER_EMAIL / OWNER_PASSWORD.
+    Yields (base_url, instance_path). The owner is OWNER_EMAIL / OWNER_PASSWORD. The settings
+    of ``live_server_settings`` are given to the server as CONSENTCAM_* variables.
     """
+    with serving(tmp_path, live_server_settings) as server:
+        yield server
+
+
+@contextmanager
+def serving(
+    tmp_path: Path, live_server_settings: dict[str, str] | None = None
+) -> Iterator[tuple[str, Path]]:
+    """The live server of `live_server`, for fixtures of a wider scope (a module's walk)."""
     instance = tmp_path / "instance"
     env = {k: v for k, v in os.environ.items() if not k.startswith("CONSENTCAM_")}
     created = _cli(
@@ -87,6 +100,8 @@ def live_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
         env=env,
     )
     assert created.returncode == 0, created.stderr + created.stdout
+    extra = live_server_settings or {}
+    env.update({f"CONSENTCAM_{key}": str(value) for key, value in extra.items()})
     port = _free_port()
     base_url = f"http://127.0.0.1:{port}"
     log = tmp_path / "serve.log"
@@ -171,6 +186,18 @@ def upload_and_wait(page: Any, base_url: str, files: list[Path]) -> dict[str, An
     page.locator(".upload-item[data-scan=done]").nth(len(files) - 1).wait_for(timeout=400_000)
     rows = page.locator(".upload-item")
     return {rows.nth(i).locator(".name").inner_text(): rows.nth(i) for i in range(len(files))}
+
+
+def confirm_everyone_marked(page: Any) -> None:
+    """On a photo's review page: confirm that everyone in it is marked (the owner's one tap).
+
+    Nothing is cleared before this, so every flow that publishes a photo goes through it.
+    """
+    button = page.locator("#confirm-photo")
+    button.scroll_into_view_if_needed()
+    with page.expect_navigation():
+        button.click()
+    page.locator("#confirmation.confirmed").wait_for()
 
 
 def draw_signature(page: Any) -> None:

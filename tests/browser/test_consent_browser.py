@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.browser.conftest import screenshot, sign_in
 
@@ -42,45 +44,42 @@ def test_owner_records_consent_with_a_drawn_signature(
     page.fill("input[name=email]", "asa@example.com")
     page.click("button[type=submit].primary")
     page.wait_for_url("**/people/*")
-    assert page.locator("h1").inner_text().startswith("Åsa Öberg")
+    expect(page.locator("h1")).to_have_text(re.compile("^Åsa Öberg"))
 
     page.click("text=Record consent")
     page.wait_for_url("**/consents/new")
-    assert "Permission to publish photos" in page.locator(".form-body").inner_text()
+    expect(page.locator(".form-body")).to_contain_text("Permission to publish photos")
     page.check("input[name=channels][value=instagram]")
     page.check("input[name=channels][value=website]")
     page.check("input[name=biometric]")
     # The guardian field only shows for a minor; the photo picker only for chosen photos.
-    assert page.locator("#guardian").is_hidden()
-    assert page.locator("#photo-choice").is_hidden()
+    expect(page.locator("#guardian")).to_be_hidden()
+    expect(page.locator("#photo-choice")).to_be_hidden()
     status = page.locator("#signature-status")
-    assert status.inner_text() == "Not signed yet"
+    expect(status).to_have_text("Not signed yet")
     _sign(page)
-    assert status.inner_text() == "Signed"
+    expect(status).to_have_text("Signed")
     assert page.locator("input[name=signature]").input_value().startswith("data:image/png;base64,")
     screenshot(page, f"consent-form-{label}")
 
     with page.expect_navigation():
         page.click("#consent-submit")
-    refused = page.locator("#form-error")
-    assert refused.count() == 0, refused.inner_text()
+    expect(page.locator("#form-error")).to_have_count(0)
     assert "#consent-" in page.url
     consent = page.locator("article.consent").first
-    assert "Active" in consent.inner_text()
-    assert "Instagram" in consent.inner_text() and "Website" in consent.inner_text()
-    assert "Agreed" in consent.inner_text()
-    assert "Signature on screen" in consent.inner_text()
+    for words in ("Active", "Instagram", "Website", "Agreed", "Signature on screen"):
+        expect(consent).to_contain_text(words)
     # Biometric consent opens the reference-photo upload.
-    assert page.locator("text=Upload reference photo").count() == 1
+    expect(page.locator("text=Upload reference photo")).to_have_count(1)
     screenshot(page, f"person-{label}")
 
     # Clearing the pad and submitting nothing is refused with a clear message.
     page.click("text=Record consent")
     page.check("input[name=channels][value=print]")
     page.click("#consent-submit")
-    assert "please sign in the box" in page.locator("#form-error").inner_text()
+    expect(page.locator("#form-error")).to_contain_text("please sign in the box")
     assert errors == []
 
     page.goto(base_url + "/people/")
-    assert "Åsa Öberg" in page.locator(".people-list").inner_text()
+    expect(page.locator(".people-list")).to_contain_text("Åsa Öberg")
     screenshot(page, f"people-{label}")

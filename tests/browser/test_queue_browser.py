@@ -10,12 +10,13 @@ the waiting item at once. The queue list is checked on a phone and a laptop and 
 from __future__ import annotations
 
 import re
-import time
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.browser.conftest import (
+    confirm_everyone_marked,
     person_with_signed_form,
     screenshot,
     sign_in,
@@ -34,7 +35,8 @@ def _queue_for_instagram(page: Any, base: str, review_url: str, caption: str) ->
     page.click("#queue-photo")
     page.wait_for_url(re.compile(r"/queue/new\?photo_id=\d+$"))
     page.uncheck("input[name=channels][value=facebook]")
-    assert page.is_checked("input[name=channels][value=instagram]")
+    # Only cleared channels come ticked; a blocked photo is queued by ticking it by hand.
+    page.check("input[name=channels][value=instagram]")
     page.fill("textarea[name=caption]", caption)
     with page.expect_navigation():
         page.click("form button[type=submit].primary")
@@ -98,7 +100,7 @@ def test_queue_publish_by_hand_and_block_on_withdrawal(live_server, browser_page
     person_url = person_with_signed_form(page, base, "Barack")
     with page.expect_navigation():
         page.click("#consent-submit")
-    assert page.locator("#form-error").count() == 0
+    expect(page.locator("#form-error")).to_have_count(0)
     page.goto(base + single)
     card = page.locator(".face-card").first
     card.locator(".person-search").fill("Barack")
@@ -106,28 +108,27 @@ def test_queue_publish_by_hand_and_block_on_withdrawal(live_server, browser_page
     match.wait_for(timeout=10_000)
     with page.expect_navigation():
         match.click()
-    assert "Cleared" in page.locator(".verdict[data-channel=instagram]").inner_text()
+    confirm_everyone_marked(page)
+    expect(page.locator(".verdict[data-channel=instagram]")).to_contain_text("Cleared")
 
     # Queued from the review page: the form shows the verdict, and the item is ready.
     page.goto(base + single)
     page.click("#queue-photo")
     verdict = page.locator(".verdict .ch-instagram")
-    assert "ch-done" in (verdict.get_attribute("class") or "") and "✓" in verdict.inner_text()
-    assert "✗" in page.locator(".verdict .ch-facebook").inner_text()
+    expect(verdict).to_have_class(re.compile(r"\bch-done\b"))
+    expect(verdict).to_contain_text("✓")
+    expect(page.locator(".verdict .ch-facebook")).to_contain_text("✗")
     first_url = _queue_for_instagram(page, base, single, "Sommarfest hos Kraftkällan")
-    assert "Queued." in page.locator(".flash").first.inner_text()
-    assert "Ready" in page.locator("h1 .q-status").inner_text()
-    assert page.locator("ul.reasons").count() == 0
+    expect(page.locator(".flash").first).to_contain_text("Queued.")
+    expect(page.locator("h1 .q-status")).to_contain_text("Ready")
+    expect(page.locator("ul.reasons")).to_have_count(0)
 
     # Posted by hand: Publish now, download the cleared copy, paste the post's link.
     page.click("button.primary:has-text('Publish now')")
-    assert "Publishing started." in page.locator(".flash").first.inner_text()
-    download_link = page.locator("a.button.primary", has_text="Download the cleared photo")
-    deadline = time.monotonic() + 60
-    while download_link.count() == 0:  # the worker takes the item; the page does not poll
-        assert time.monotonic() < deadline, "the worker never took the item for publishing"
-        page.wait_for_timeout(500)
-        page.reload()
+    expect(page.locator(".flash").first).to_contain_text("Publishing started.")
+    download_link = page.locator("button.primary", has_text="Download the cleared photo")
+    # The worker takes the item up; the page polls and reloads itself when it has.
+    expect(download_link).to_be_visible(timeout=60_000)
     with page.expect_download() as dl_info:
         download_link.click()
     download = dl_info.value
@@ -138,45 +139,50 @@ def test_queue_publish_by_hand_and_block_on_withdrawal(live_server, browser_page
     page.fill("input[name=url]", POST_URL)
     page.click("button[type=submit]:has-text('Mark as published')")
     page.wait_for_load_state()
-    assert "Recorded as published on Instagram." in page.locator(".flash").first.inner_text()
-    assert "Published" in page.locator("h1 .q-status").inner_text()
-    assert page.locator(f"a[href='{POST_URL}']").count() == 1
+    expect(page.locator(".flash").first).to_contain_text("Recorded as published on Instagram.")
+    expect(page.locator("h1 .q-status")).to_contain_text("Published")
+    expect(page.locator(f"a[href='{POST_URL}']")).to_have_count(1)
 
     # The same photo queued again to go out later, and the unreviewed pair: blocked, in words.
     _queue_for_instagram(page, base, single, "Again next week")
-    assert "Ready" in page.locator("h1 .q-status").inner_text()
+    expect(page.locator("h1 .q-status")).to_contain_text("Ready")
     _queue_for_instagram(page, base, pair, "Two guests at the door")
-    assert "blocked until every face is covered" in page.locator(".flash").first.inner_text()
-    assert "Blocked" in page.locator("h1 .q-status").inner_text()
-    reasons = page.locator("ul.reasons").inner_text()
-    assert "Face 1: nobody has said yet who this is." in reasons, reasons
-    assert "Face 2: nobody has said yet who this is." in reasons, reasons
+    expect(page.locator(".flash").first).to_contain_text("blocked until every face is covered")
+    expect(page.locator("h1 .q-status")).to_contain_text("Blocked")
+    reasons = page.locator("ul.reasons")
+    expect(reasons).to_contain_text("Face 1: nobody has said yet who this is.")
+    expect(reasons).to_contain_text("Face 2: nobody has said yet who this is.")
 
     # The queue list: one ready, one blocked with its reasons; the posted one is no longer waiting.
     page.goto(base + "/queue/")
+    expect(page.locator(".q-item")).to_have_count(2)
     items = _items(page)
     assert set(items) == {"Again next week", "Two guests at the door"}
     ready, blocked = items["Again next week"], items["Two guests at the door"]
-    assert "q-ready" in (ready.get_attribute("class") or "")
-    assert ready.locator(".q-status").inner_text() == "Ready"
-    assert ready.locator("ul.reasons").count() == 0
-    assert "q-blocked" in (blocked.get_attribute("class") or "")
-    assert blocked.locator(".q-status").inner_text() == "Blocked"
-    assert "Face 1: nobody has said yet who this is." in blocked.locator("ul.reasons").inner_text()
-    assert page.locator(".tabs a.active").inner_text().split() == ["Waiting", "2"]
-    assert page.locator(".main-nav a.active").all_inner_texts() == ["Queue"]
+    expect(ready).to_have_class(re.compile(r"\bq-ready\b"))
+    expect(ready.locator(".q-status")).to_have_text("Ready")
+    expect(ready.locator("ul.reasons")).to_have_count(0)
+    expect(blocked).to_have_class(re.compile(r"\bq-blocked\b"))
+    expect(blocked.locator(".q-status")).to_have_text("Blocked")
+    expect(blocked.locator("ul.reasons")).to_contain_text(
+        "Face 1: nobody has said yet who this is."
+    )
+    expect(page.locator(".tabs a.active")).to_have_text(
+        re.compile(r"^\s*Waiting\s+2\s*$"), use_inner_text=True
+    )
+    expect(page.locator(".main-nav a.active")).to_have_text(["Queue"], use_inner_text=True)
     _fits_width(page)
     screenshot(page, "queue-ready-blocked-1280")
     phone = browser_page(390, 844)
     phone.on("pageerror", lambda exc: errors.append(str(exc)))
     sign_in(phone, base)
     phone.goto(base + "/queue/")
-    assert phone.locator(".q-item.q-ready").count() == 1
-    assert phone.locator(".q-item.q-blocked").count() == 1
+    expect(phone.locator(".q-item.q-ready")).to_have_count(1)
+    expect(phone.locator(".q-item.q-blocked")).to_have_count(1)
     _fits_width(phone)
     screenshot(phone, "queue-ready-blocked-390")
     phone.goto(base + "/queue/?status=published")
-    assert phone.locator(".q-item.q-published").count() == 1
+    expect(phone.locator(".q-item.q-published")).to_have_count(1)
     phone.goto(first_url)
     _fits_width(phone)
     screenshot(phone, "queue-published-detail-390")
@@ -187,20 +193,21 @@ def test_queue_publish_by_hand_and_block_on_withdrawal(live_server, browser_page
     page.check("input[name=channels][value=instagram]")
     page.click("button[type=submit].danger")
     page.wait_for_url(lambda url: "/removals/" in url)
-    flash = page.locator(".flash").first.inner_text()
-    assert "1 queued post blocked." in flash, flash
+    expect(page.locator(".flash").first).to_contain_text("1 queued post blocked.")
     page.goto(base + "/queue/")
-    items = _items(page)
-    again = items["Again next week"]
-    assert "q-blocked" in (again.get_attribute("class") or "")
-    assert again.locator(".q-status").inner_text() == "Blocked"
-    reason = again.locator("ul.reasons").inner_text()
-    assert "Face 1 (Barack): consent for Instagram was withdrawn on" in reason, reason
-    assert page.locator(".q-item.q-ready").count() == 0
-    assert page.locator(".tabs a", has_text="Blocked").inner_text().split() == ["Blocked", "2"]
+    again = page.locator(".q-item", has_text="Again next week")
+    expect(again).to_have_class(re.compile(r"\bq-blocked\b"))
+    expect(again.locator(".q-status")).to_have_text("Blocked")
+    expect(again.locator("ul.reasons")).to_contain_text(
+        "Face 1 (Barack): consent for Instagram was withdrawn on"
+    )
+    expect(page.locator(".q-item.q-ready")).to_have_count(0)
+    expect(page.locator(".tabs a", has_text="Blocked")).to_have_text(
+        re.compile(r"^\s*Blocked\s+2\s*$"), use_inner_text=True
+    )
     screenshot(page, "queue-after-withdrawal-1280")
     phone.goto(base + "/queue/")
-    assert phone.locator(".q-item.q-blocked").count() == 2
+    expect(phone.locator(".q-item.q-blocked")).to_have_count(2)
     _fits_width(phone)
     screenshot(phone, "queue-after-withdrawal-390")
 
@@ -208,24 +215,26 @@ def test_queue_publish_by_hand_and_block_on_withdrawal(live_server, browser_page
     phone.click("button[lang=sv]")
     phone.wait_for_load_state()
     phone.goto(base + "/queue/")
-    assert phone.locator("html").get_attribute("lang") == "sv"
-    main = phone.locator("main").inner_text()
-    assert "Publiceringskö" in phone.locator("h1").inner_text()
-    assert phone.locator(".q-item .q-status").first.inner_text() == "Stoppad"
+    expect(phone.locator("html")).to_have_attribute("lang", "sv")
+    main = phone.locator("main")
+    expect(phone.locator("h1")).to_contain_text("Publiceringskö")
+    expect(phone.locator(".q-item .q-status").first).to_have_text("Stoppad")
+    expect(main).to_contain_text("Ansikte 1: ingen har angett vem det är än.")
+    expect(main).to_contain_text("Ansikte 1 (Barack): samtycket för Instagram återkallades")
     for english in ("Blocked", "Ready", "Waiting", "Open", "nobody has said", "withdrawn on"):
-        assert english not in main, (english, main)
-    assert "Ansikte 1: ingen har angett vem det är än." in main, main
-    assert "Ansikte 1 (Barack): samtycket för Instagram återkallades" in main, main
-    assert phone.locator(".q-item a", has_text="Detaljer").count() == 2
-    assert phone.locator(".top-tools").inner_text().split() == ["English", "Logga", "ut"]
+        expect(main).not_to_contain_text(english)
+    expect(phone.locator(".q-item a", has_text="Detaljer")).to_have_count(2)
+    expect(phone.locator(".top-tools")).to_have_text(
+        re.compile(r"^\s*English\s+Logga\s+ut\s*$"), use_inner_text=True
+    )
     _fits_width(phone)
     screenshot(phone, "queue-after-withdrawal-390-sv")
     phone.locator(".q-item", has_text="Again next week").locator("a", has_text="Detaljer").click()
     phone.wait_for_url(re.compile(r"/queue/\d+$"))
-    detail = phone.locator("main").inner_text()
-    assert "Stoppad" in phone.locator("h1").inner_text()
+    expect(phone.locator("h1")).to_contain_text("Stoppad")
+    detail = phone.locator("main")
     for english in ("Why it cannot", "Review the faces", "Take off", "Back to", "Not published"):
-        assert english not in detail, (english, detail)
+        expect(detail).not_to_contain_text(english)
     _fits_width(phone)
     screenshot(phone, "queue-blocked-detail-390-sv")
     assert errors == []

@@ -6,8 +6,10 @@ import re
 from typing import Any
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.browser.conftest import (
+    confirm_everyone_marked,
     person_with_signed_form,
     screenshot,
     sign_in,
@@ -44,11 +46,12 @@ def test_upload_scan_review_and_clear_for_instagram(live_server, browser_page) -
     texts = upload_and_wait(
         page, base, [FACES / "unknown/obama1.jpg", FACES / "unknown/two_people.jpg"]
     )
-    assert "New photo" in texts["obama1.jpg"].inner_text()
-    assert "Scan done, faces found: 1" in texts["obama1.jpg"].inner_text()
-    assert "Scan done, faces found: 2" in texts["two_people.jpg"].inner_text()
+    expect(texts["obama1.jpg"]).to_contain_text("New photo")
+    expect(texts["obama1.jpg"]).to_contain_text("Scan done, faces found: 1")
+    expect(texts["two_people.jpg"]).to_contain_text("Scan done, faces found: 2")
     bar = page.locator("#scan-progress")
-    assert (bar.get_attribute("value"), bar.get_attribute("max")) == ("2", "2")
+    expect(bar).to_have_attribute("value", "2")
+    expect(bar).to_have_attribute("max", "2")
     screenshot(page, "upload-done-1280")
     obama_url = texts["obama1.jpg"].locator(".review-link").get_attribute("href")
     pair_url = texts["two_people.jpg"].locator(".review-link").get_attribute("href")
@@ -70,19 +73,24 @@ def test_upload_scan_review_and_clear_for_instagram(live_server, browser_page) -
     # Review: say who face 1 is, then Instagram is cleared.
     page.goto(base + obama_url)
     _boxes_align_with_faces(page)
-    assert "Blocked" in page.locator(".verdict[data-channel=instagram]").inner_text()
+    expect(page.locator(".verdict[data-channel=instagram]")).to_contain_text("Blocked")
     card = page.locator(".face-card").first
     # The picker asks the server as you type and shows the matches as buttons; a tap assigns.
     card.locator(".person-search").fill("bAR")
     match = card.locator(".person-results .person-option", has_text="Barack")
     match.wait_for(timeout=10_000)
-    assert card.locator(".person-results .person-option").count() == 1
+    expect(card.locator(".person-results .person-option")).to_have_count(1)
     screenshot(page, "review-person-search-1280")
     with page.expect_navigation():
         match.click()
-    instagram = page.locator(".verdict[data-channel=instagram]").inner_text()
-    assert "Cleared" in instagram, instagram
-    assert "Blocked" in page.locator(".verdict[data-channel=facebook]").inner_text()
+    # Every face is covered, but nobody has yet said that everyone in the photo is marked.
+    expect(page.locator(".verdict[data-channel=instagram]")).to_contain_text("Blocked")
+    expect(page.locator(".verdict[data-channel=instagram]")).to_contain_text(
+        "everyone in this photo is marked"
+    )
+    confirm_everyone_marked(page)
+    expect(page.locator(".verdict[data-channel=instagram]")).to_contain_text("Cleared")
+    expect(page.locator(".verdict[data-channel=facebook]")).to_contain_text("Blocked")
     screenshot(page, "review-cleared-1280")
 
     # The two-person photo on a phone: boxes on the faces, numbered, and the actions reachable.
@@ -90,7 +98,7 @@ def test_upload_scan_review_and_clear_for_instagram(live_server, browser_page) -
     sign_in(phone, base)
     phone.goto(base + pair_url)
     _boxes_align_with_faces(phone)
-    assert phone.locator(".face-card").count() == 2
+    expect(phone.locator(".face-card")).to_have_count(2)
     screenshot(phone, "review-two-faces-390")
     first = phone.locator(".face-card").first
     # An undecided face without a suggestion opens the picker by itself.
@@ -101,14 +109,14 @@ def test_upload_scan_review_and_clear_for_instagram(live_server, browser_page) -
     phone.fill(".face-card >> nth=1 >> input[name=reason]", "far in the background")
     phone.locator(".face-card").nth(1).locator("button", has_text="Mark not identifiable").click()
     phone.wait_for_load_state()
-    assert "not identifiable" in phone.locator(".face-card").nth(1).inner_text()
+    expect(phone.locator(".face-card").nth(1)).to_contain_text("not identifiable")
     page.goto(base + pair_url)
     _boxes_align_with_faces(page)
     screenshot(page, "review-two-faces-1280")
 
     phone.goto(base + "/photos/")
-    assert phone.locator(".photo-tile").count() == 2
+    expect(phone.locator(".photo-tile")).to_have_count(2)
     screenshot(phone, "photos-list-390")
     page.goto(base + "/photos/?state=cleared")
-    assert page.locator(".photo-tile").count() == 1
+    expect(page.locator(".photo-tile")).to_have_count(1)
     screenshot(page, "photos-cleared-1280")

@@ -202,3 +202,39 @@ def test_missing_models_stop_with_one_clear_message(monkeypatch: pytest.MonkeyPa
     assert "face_recognition_models" in result.output and "not installed" in result.output
     assert not isinstance(result.exception, SystemExit) or result.exception.code == 1
     assert result.output.count("Error") == 1
+
+
+def test_init_asks_for_each_detail_and_asks_again_for_a_short_password(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import tomllib
+
+    from click.testing import CliRunner
+
+    from consentcam.cli import main
+
+    answers = "\n".join(
+        [
+            "ann@example.com",
+            "Ann-Christin Sundell",
+            "too-short",  # refused: asked again, not an exit
+            "a-long-owner-password",
+            "a-long-owner-password",
+            "Kraftkällan",
+            "",  # Enter keeps the owner as the responsible person
+            "sv",
+        ]
+    )
+    instance = tmp_path / "instance"
+    result = CliRunner().invoke(main, ["--instance", str(instance), "init"], input=answers + "\n")
+    assert result.exit_code == 0, result.output
+    assert "at least 12 characters. Try again." in result.output
+    assert "[Ann-Christin Sundell]" in result.output
+    config = tomllib.loads((instance / "config.toml").read_text())
+    assert config["business_name"] == "Kraftkällan" and config["language"] == "sv"
+    assert config["responsible_person"] == "Ann-Christin Sundell"
+    from consentcam.models import User
+    from consentcam.runtime import Runtime
+
+    rt = Runtime.build(instance)
+    with rt.sessions() as session:
+        owner = session.query(User).one()
+        assert owner.name == "Ann-Christin Sundell" and owner.email == "ann@example.com"

@@ -3,23 +3,26 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+import sqlalchemy.orm as so
 from PIL import Image
 
 from consentcam.faces.decode import ImageRejected
-from consentcam.models import Event, Face, Photo, ReferenceFace
+from consentcam.models import Event, Face, Person, Photo, ReferenceFace
+from consentcam.runtime import Runtime
 from consentcam.services import people, photos, scanning
 from tests.conftest import FACES
 
 
-def _stored_files(rt) -> list[str]:  # type: ignore[no-untyped-def]
+def _stored_files(rt: Runtime) -> list[str]:
     return [p.name for p in Path(rt.storage.root).rglob("*") if p.is_file()]
 
 
-def test_the_same_bytes_twice_give_one_photo(runtime, session) -> None:  # type: ignore[no-untyped-def]
+def test_the_same_bytes_twice_give_one_photo(runtime: Runtime, session: so.Session) -> None:
     data = (FACES / "unknown/obama1.jpg").read_bytes()
     first = photos.ingest(session, runtime, data, "a.jpg")
     session.commit()
@@ -60,7 +63,9 @@ def _bomb() -> bytes:
         ("notes.jpg", lambda: b"these are my notes, not a photo\n" * 20, "not a supported image"),
     ],
 )
-def test_bad_files_are_refused_with_nothing_stored(runtime, session, name, make, words) -> None:  # type: ignore[no-untyped-def]
+def test_bad_files_are_refused_with_nothing_stored(
+    runtime: Runtime, session: so.Session, name: str, make: Callable[[], bytes], words: str
+) -> None:
     with pytest.raises(ImageRejected) as info:
         photos.ingest(session, runtime, make(), name)
     session.rollback()
@@ -71,7 +76,13 @@ def test_bad_files_are_refused_with_nothing_stored(runtime, session, name, make,
     assert _stored_files(runtime) == []
 
 
-def _signed(runtime, session, name: str, biometric: bool, channels: str = "instagram,facebook"):  # type: ignore[no-untyped-def]
+def _signed(
+    runtime: Runtime,
+    session: so.Session,
+    name: str,
+    biometric: bool,
+    channels: str = "instagram,facebook",
+) -> Person:
     person = people.add_person(session, name)
     people.give_consent(
         session,
@@ -86,7 +97,7 @@ def _signed(runtime, session, name: str, biometric: bool, channels: str = "insta
     return person
 
 
-def test_scan_suggests_enrolled_people_only(runtime, session) -> None:  # type: ignore[no-untyped-def]
+def test_scan_suggests_enrolled_people_only(runtime: Runtime, session: so.Session) -> None:
     obama = _signed(runtime, session, "Barack", biometric=True)
     people.enrol_reference(
         session, runtime, obama, (FACES / "known/obama/obama1.jpg").read_bytes(), "obama1.jpg"
@@ -108,7 +119,8 @@ def test_scan_suggests_enrolled_people_only(runtime, session) -> None:  # type: 
     assert len(faces) == 2
     by_state = {f.suggested_person_id: f for f in faces}
     assert obama.id in by_state and by_state[obama.id].state == "suggested"
-    assert by_state[obama.id].distance is not None and by_state[obama.id].distance < 0.5
+    distance = by_state[obama.id].distance
+    assert distance is not None and distance < 0.5
     # Joe gave no biometric consent: nobody suggests him, and no reference of his is stored.
     assert biden.id not in by_state
     assert (
@@ -123,7 +135,9 @@ def test_scan_suggests_enrolled_people_only(runtime, session) -> None:  # type: 
     assert all(f.template is None for f in photo.faces)
 
 
-def test_a_corrupt_stored_original_fails_the_scan_clearly(runtime, session) -> None:  # type: ignore[no-untyped-def]
+def test_a_corrupt_stored_original_fails_the_scan_clearly(
+    runtime: Runtime, session: so.Session
+) -> None:
     photo = photos.ingest(
         session, runtime, (FACES / "unknown/obama1.jpg").read_bytes(), "o.jpg"
     ).photo

@@ -8,13 +8,15 @@ import sys
 from datetime import timedelta
 
 import sqlalchemy as sa
+import sqlalchemy.orm as so
 
 from consentcam.models import Face, Photo, utcnow
+from consentcam.runtime import Runtime
 from consentcam.services import photos, scanning
 from tests.conftest import FACES
 
 
-def _photo(runtime, session) -> Photo:  # type: ignore[no-untyped-def]
+def _photo(runtime: Runtime, session: so.Session) -> Photo:
     photo = photos.ingest(
         session, runtime, (FACES / "unknown/obama1.jpg").read_bytes(), "o.jpg"
     ).photo
@@ -22,7 +24,7 @@ def _photo(runtime, session) -> Photo:  # type: ignore[no-untyped-def]
     return photo
 
 
-def _claim(session, photo: Photo, by: str, age: timedelta) -> None:  # type: ignore[no-untyped-def]
+def _claim(session: so.Session, photo: Photo, by: str, age: timedelta) -> None:
     photo.scan_state = "scanning"
     photo.scan_attempts = 1
     photo.scan_claimed_by = by
@@ -30,7 +32,9 @@ def _claim(session, photo: Photo, by: str, age: timedelta) -> None:  # type: ign
     session.commit()
 
 
-def test_a_fresh_claim_of_another_worker_is_left_alone(runtime, session) -> None:  # type: ignore[no-untyped-def]
+def test_a_fresh_claim_of_another_worker_is_left_alone(
+    runtime: Runtime, session: so.Session
+) -> None:
     photo = _photo(runtime, session)
     _claim(session, photo, "elsewhere:1", timedelta(minutes=1))
     scanning.scan_photo(session, runtime, photo.id)
@@ -39,7 +43,7 @@ def test_a_fresh_claim_of_another_worker_is_left_alone(runtime, session) -> None
     assert session.scalar(sa.select(sa.func.count(Face.id))) == 0
 
 
-def test_an_expired_claim_is_taken_over_and_scanned(runtime, session) -> None:  # type: ignore[no-untyped-def]
+def test_an_expired_claim_is_taken_over_and_scanned(runtime: Runtime, session: so.Session) -> None:
     photo = _photo(runtime, session)
     _claim(session, photo, "elsewhere:1", scanning.SCAN_LEASE + timedelta(minutes=1))
     scanning.scan_photo(session, runtime, photo.id)
@@ -49,7 +53,7 @@ def test_an_expired_claim_is_taken_over_and_scanned(runtime, session) -> None:  
     assert session.scalar(sa.select(sa.func.count(Face.id))) == 1
 
 
-def test_claims_of_dead_local_workers_are_released(runtime, session) -> None:  # type: ignore[no-untyped-def]
+def test_claims_of_dead_local_workers_are_released(runtime: Runtime, session: so.Session) -> None:
     photo = _photo(runtime, session)
     gone = subprocess.run(
         [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
@@ -64,7 +68,7 @@ def test_claims_of_dead_local_workers_are_released(runtime, session) -> None:  #
     assert live.scan_state == "scanning"
 
 
-def _photo_from(runtime, session, rel: str) -> Photo:  # type: ignore[no-untyped-def]
+def _photo_from(runtime: Runtime, session: so.Session, rel: str) -> Photo:
     photo = photos.ingest(session, runtime, (FACES / rel).read_bytes(), rel).photo
     session.commit()
     return photo

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -58,7 +59,7 @@ def test_timestamps_come_back_as_utc(database_url: str) -> None:
     engine.dispose()
 
 
-def test_sqlite_runs_in_wal_with_foreign_keys(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_sqlite_runs_in_wal_with_foreign_keys(tmp_path: Path) -> None:
     engine = make_engine(f"sqlite:///{tmp_path / 'x.db'}")
     upgrade(engine)
     with engine.connect() as conn:

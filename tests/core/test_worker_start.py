@@ -11,15 +11,17 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
+from flask import Flask
 
 from consentcam.cli import main
 from consentcam.jobs import on_worker_start
 from consentcam.models import Event, Face, Photo, Publication, RemovalTask, utcnow
+from consentcam.runtime import Runtime
 from consentcam.services import photos
 from tests.conftest import FACES, cli_init
 
 
-def _old_orphan(rt: Any) -> str:
+def _old_orphan(rt: Runtime) -> str:
     """A file no row refers to, old enough for the sweeper (a killed upload's leftover)."""
     key, _ = rt.storage.put("originals", b"no row points here", "jpg")
     old = time.time() - 3600
@@ -44,7 +46,7 @@ def _open_api_removal(session: Any, photo: Photo, *, status: str = "open") -> Re
     return task
 
 
-def test_on_worker_start_sweeps_and_runs_lost_scans_and_removals(app) -> None:  # type: ignore[no-untyped-def]
+def test_on_worker_start_sweeps_and_runs_lost_scans_and_removals(app: Flask) -> None:
     rt = app.extensions["runtime"]
     assert app.config["QUEUE_URL"] == "immediate"  # queued jobs run right here
     orphan = _old_orphan(rt)
@@ -93,7 +95,9 @@ def test_on_worker_start_sweeps_and_runs_lost_scans_and_removals(app) -> None:  
     assert on_worker_start(app) == {"swept": 0, "scans": 0, "removals": 0}
 
 
-def test_a_failing_sweep_does_not_keep_the_worker_from_starting(app, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_a_failing_sweep_does_not_keep_the_worker_from_starting(
+    app: Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from consentcam.services import sweeper
 
     def broken(*_a: Any, **_k: Any) -> Any:
@@ -114,7 +118,9 @@ def initialised(tmp_path: Path) -> Path:
     return cli_init(tmp_path / "inst")
 
 
-def test_worker_command_readies_the_queue_before_taking_jobs(initialised, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_worker_command_readies_the_queue_before_taking_jobs(
+    initialised: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from huey.consumer import Consumer
 
     from consentcam.runtime import Runtime

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from hypothesis import strategies as st
 
@@ -36,7 +37,7 @@ def at(hours: float) -> datetime:
 
 
 @st.composite
-def consent_bodies(draw: st.DrawFn, person_id: int | None = None) -> dict[str, object]:
+def consent_bodies(draw: st.DrawFn, person_id: int | None = None) -> dict[str, Any]:
     """Draw the fields of a consent record, without its id."""
     given = draw(moments)
     expires = draw(st.none() | st.integers(1, 8).map(lambda h: given + timedelta(hours=h)))
@@ -56,7 +57,7 @@ def consent_bodies(draw: st.DrawFn, person_id: int | None = None) -> dict[str, o
 def consent_lists(draw: st.DrawFn, max_size: int = 6) -> list[Consent]:
     """Draw consent records with distinct ids for a few people."""
     bodies = draw(st.lists(consent_bodies(), max_size=max_size))
-    return [Consent(id=i + 1, **body) for i, body in enumerate(bodies)]  # type: ignore[arg-type]
+    return [Consent(id=i + 1, **body) for i, body in enumerate(bodies)]
 
 
 def by_person(consents: Sequence[Consent]) -> dict[int, list[Consent]]:
@@ -109,7 +110,10 @@ def faces(draw: st.DrawFn, face_id: int, number: int) -> FaceView:
 
 @st.composite
 def photos(draw: st.DrawFn, done_weight: int = 4) -> PhotoView:
-    """Draw a photo; most are fully scanned, since that is where the face rules apply."""
+    """Draw a photo; most are fully scanned, since that is where the face rules apply.
+
+    Three in four are confirmed by a person as fully marked, so the face rules get most cases.
+    """
     states = [ScanState.DONE] * done_weight + [s for s in ScanState if s is not ScanState.DONE]
     count = draw(st.integers(0, 5))
     return PhotoView(
@@ -117,6 +121,7 @@ def photos(draw: st.DrawFn, done_weight: int = 4) -> PhotoView:
         scan_state=draw(st.sampled_from(states)),
         faces=tuple(draw(faces(face_id=1000 + n, number=n)) for n in range(1, count + 1)),
         supplier_id=draw(st.none() | st.sampled_from(SUPPLIER_IDS)),
+        faces_confirmed=draw(st.sampled_from([True, True, True, False])),
     )
 
 

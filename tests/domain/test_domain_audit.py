@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 
 import pytest
 from domain_strategies import (
@@ -86,8 +87,8 @@ def test_every_moment_falls_in_its_current_quarter(moment: datetime) -> None:
 # ---------------------------------------------------------------- findings, one per kind
 
 
-def consent(id: int = 1, **kw: object) -> Consent:
-    fields: dict[str, object] = {
+def consent(id: int = 1, **kw: Any) -> Consent:
+    fields: dict[str, Any] = {
         "person_id": ANNA,
         "channels": {IG: None},
         "scope": Scope.ALL,
@@ -98,7 +99,7 @@ def consent(id: int = 1, **kw: object) -> Consent:
         "biometric_withdrawn_at": None,
     }
     fields.update(kw)
-    return Consent(id=id, **fields)  # type: ignore[arg-type]
+    return Consent(id=id, **fields)
 
 
 def aface(
@@ -119,8 +120,8 @@ def aface(
     )
 
 
-def publication(*faces: AuditFace, **kw: object) -> AuditPublication:
-    fields: dict[str, object] = {
+def publication(*faces: AuditFace, **kw: Any) -> AuditPublication:
+    fields: dict[str, Any] = {
         "id": 30,
         "photo_id": 42,
         "channel": IG,
@@ -131,9 +132,11 @@ def publication(*faces: AuditFace, **kw: object) -> AuditPublication:
         "faces": faces or (aface(),),
         "supplier_permission_id_at_publish": None,
         "unaccounted_faces_on_rescan": 0,
+        "faces_confirmed_at_publish": True,
+        "faces_confirmed_now": True,
     }
     fields.update(kw)
-    return AuditPublication(**fields)  # type: ignore[arg-type]
+    return AuditPublication(**fields)
 
 
 def audit(
@@ -152,6 +155,32 @@ def kinds(findings: list[Finding]) -> list[FindingKind]:
 
 def test_clean_publication_has_no_finding() -> None:
     assert audit([publication()]) == []
+
+
+def test_post_that_went_out_unconfirmed_is_high_until_the_photo_is_confirmed() -> None:
+    findings = audit([publication(faces_confirmed_at_publish=False, faces_confirmed_now=False)])
+    assert kinds(findings) == [FindingKind.PUBLISHED_UNCONFIRMED]
+    assert findings[0].severity == "high" and findings[0].face_id is None
+    assert "before anyone confirmed that everyone in the photo was marked" in findings[0].message
+    assert findings[0].params["confirmed_since"] == "no"
+
+
+def test_post_that_went_out_unconfirmed_stays_listed_after_a_later_confirmation() -> None:
+    findings = audit([publication(faces_confirmed_at_publish=False, faces_confirmed_now=True)])
+    assert kinds(findings) == [FindingKind.PUBLISHED_UNCONFIRMED]
+    assert findings[0].severity == "medium"
+    assert "confirmed since" in findings[0].message
+
+
+def test_post_of_a_photo_with_no_faces_that_went_out_unconfirmed_is_flagged() -> None:
+    pub = publication(faces_confirmed_at_publish=False, faces_confirmed_now=False)
+    empty = AuditPublication(**{**pub.__dict__, "faces": ()})
+    assert kinds(audit([empty])) == [FindingKind.PUBLISHED_UNCONFIRMED]
+
+
+def test_taken_down_post_that_went_out_unconfirmed_is_not_a_finding() -> None:
+    pub = publication(live=False, faces_confirmed_at_publish=False)
+    assert audit([pub]) == []
 
 
 def test_withdrawn_consent_still_online() -> None:
@@ -218,8 +247,8 @@ def test_blurred_and_not_identifiable_faces_need_no_consent() -> None:
     assert audit([pub], consents=[]) == []
 
 
-def permission(**kw: object) -> SupplierPermission:
-    fields: dict[str, object] = {
+def permission(**kw: Any) -> SupplierPermission:
+    fields: dict[str, Any] = {
         "id": 9,
         "supplier_id": 3,
         "channels": frozenset({IG}),
@@ -228,7 +257,7 @@ def permission(**kw: object) -> SupplierPermission:
         "revoked_at": None,
     }
     fields.update(kw)
-    return SupplierPermission(**fields)  # type: ignore[arg-type]
+    return SupplierPermission(**fields)
 
 
 def test_supplier_permission_lapsed() -> None:
@@ -346,6 +375,8 @@ def test_audit_flags_exactly_the_faces_the_gate_would_block_now(
         cleared_copy_present=True,
         supplier_id=supplier,
         faces=faces,
+        faces_confirmed_at_publish=True,
+        faces_confirmed_now=True,
     )
     grouped = by_person(consents)
     findings = audit_findings([pub], grouped, permissions, [], t)
@@ -357,6 +388,7 @@ def test_audit_flags_exactly_the_faces_the_gate_would_block_now(
             FaceView(f.face_id, f.number, f.state, f.person_id, f.blur, f.not_identifiable_reason)
             for f in faces
         ),
+        faces_confirmed=True,
     )
     decision = evaluate_gate(photo, channel, t, grouped, permissions)
     flagged = {f.face_id for f in findings if f.kind in _FACE_KINDS}

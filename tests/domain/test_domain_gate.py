@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
 from domain_strategies import (
@@ -65,16 +66,22 @@ def consent(
     )
 
 
-def face(number: int = 1, state: FaceState = FaceState.CONFIRMED, **kw: object) -> FaceView:
+def face(number: int = 1, state: FaceState = FaceState.CONFIRMED, **kw: Any) -> FaceView:
     if state is FaceState.CONFIRMED:
         kw.setdefault("person_id", ANNA)
-    return FaceView(id=500 + number, number=number, state=state, **kw)  # type: ignore[arg-type]
+    return FaceView(id=500 + number, number=number, state=state, **kw)
 
 
 def photo(
-    *faces: FaceView, scan: ScanState = ScanState.DONE, supplier: int | None = None
+    *faces: FaceView,
+    scan: ScanState = ScanState.DONE,
+    supplier: int | None = None,
+    confirmed: bool = True,
 ) -> PhotoView:
-    return PhotoView(id=42, scan_state=scan, faces=faces, supplier_id=supplier)
+    """A photo a person has confirmed as fully marked, unless ``confirmed`` says otherwise."""
+    return PhotoView(
+        id=42, scan_state=scan, faces=faces, supplier_id=supplier, faces_confirmed=confirmed
+    )
 
 
 def decide(
@@ -124,12 +131,18 @@ def test_gate_clears_exactly_the_covered_faces(
         return
 
     uncovered = {f.id for f in p.faces if not face_covered(f, p, channel, t, grouped, permissions)}
-    assert {b.face_id for b in d.blockers} == uncovered
-    assert len(d.blockers) == len(uncovered)
+    photo_blockers = [b for b in d.blockers if b.face_id is None]
+    if p.faces_confirmed:
+        assert photo_blockers == []
+    else:
+        assert [b.code for b in photo_blockers] == [BlockReason.FACES_UNCONFIRMED]
+    face_blockers = [b for b in d.blockers if b.face_id is not None]
+    assert {b.face_id for b in face_blockers} == uncovered
+    assert len(face_blockers) == len(uncovered)
     cleared_ids = [c.face_id for c in d.clearances]
     assert len(cleared_ids) == len(set(cleared_ids))
     assert set(cleared_ids) == {f.id for f in p.faces} - uncovered
-    assert d.cleared == (not uncovered)
+    assert d.cleared == (not uncovered and p.faces_confirmed)
 
     by_id = {f.id: f for f in p.faces}
     for c in d.clearances:
@@ -152,8 +165,9 @@ def test_gate_clears_exactly_the_covered_faces(
         if f.state is FaceState.SUGGESTED:
             assert c.how in (ClearedBy.BLUR, ClearedBy.SUPPLIER)
 
-    for b in d.blockers:
-        f = by_id[b.face_id]  # type: ignore[index]
+    for b in face_blockers:
+        assert b.face_id is not None
+        f = by_id[b.face_id]
         assert b.face_number == f.number
         assert b.message.startswith(f"Face {f.number}")
         assert b.params["face"] == str(f.number)
@@ -189,9 +203,70 @@ def test_scan_failed_blocks_the_whole_photo() -> None:
     assert "failed" in d.blockers[0].message
 
 
-def test_scanned_photo_without_faces_is_cleared() -> None:
+def test_scanned_photo_without_faces_is_cleared_once_confirmed() -> None:
     d = decide(photo())
     assert d.cleared and d.blockers == () and d.clearances == ()
+
+
+def test_photo_without_faces_is_blocked_until_a_person_confirms_it() -> None:
+    d = decide(photo(confirmed=False))
+    assert only_code(d) is BlockReason.FACES_UNCONFIRMED
+    blocker = d.blockers[0]
+    assert blocker.face_id is None and blocker.face_number is None
+    assert "everyone in this photo is marked" in blocker.message
+    assert blocker.params["faces"] == "0"
+
+
+def test_unconfirmed_photo_with_covered_faces_is_still_blocked() -> None:
+    covered = photo(face(1), face(2, FaceState.PENDING, blur=True), confirmed=False)
+    d = decide(covered, [consent()])
+    assert only_code(d) is BlockReason.FACES_UNCONFIRMED
+    # The faces are covered all the same: confirming is the one thing left to do.
+    assert {c.face_id for c in d.clearances} == {501, 502}
+
+
+def test_a_supplier_permission_does_not_stand_in_for_the_confirmation() -> None:
+    permission = SupplierPermission(id=1, supplier_id=10, channels={IG}, valid_from=T0)
+    d = decide(
+        photo(face(1, FaceState.PENDING), supplier=10, confirmed=False), permissions=[permission]
+    )
+    assert only_code(d) is BlockReason.FACES_UNCONFIRMED
+
+
+def test_unconfirmed_photo_lists_the_confirmation_first_then_each_face() -> None:
+    d = decide(photo(face(1, FaceState.PENDING), confirmed=False))
+    assert [b.code for b in d.blockers] == [
+        BlockReason.FACES_UNCONFIRMED,
+        BlockReason.FACE_UNREVIEWED,
+    ]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    p=photos(done_weight=8),
+    channel=channels,
+    t=moments,
+    consents=consent_lists(),
+    permissions=supplier_permission_lists(),
+)
+def test_the_gate_never_clears_an_unconfirmed_photo(
+    p: PhotoView,
+    channel: Channel,
+    t: datetime,
+    consents: list[Consent],
+    permissions: list[SupplierPermission],
+) -> None:
+    unconfirmed = PhotoView(
+        id=p.id,
+        scan_state=p.scan_state,
+        faces=p.faces,
+        supplier_id=p.supplier_id,
+        faces_confirmed=False,
+    )
+    d = evaluate_gate(unconfirmed, channel, t, by_person(consents), permissions)
+    assert not d.cleared
+    if p.scan_state is ScanState.DONE:
+        assert d.blockers[0].code is BlockReason.FACES_UNCONFIRMED
 
 
 def test_unreviewed_face_blocks() -> None:
@@ -308,8 +383,8 @@ def test_any_active_record_clears_despite_withdrawn_ones() -> None:
     assert d.cleared and d.clearances[0].consent_id == 2
 
 
-def permission(**kw: object) -> SupplierPermission:
-    fields: dict[str, object] = {
+def permission(**kw: Any) -> SupplierPermission:
+    fields: dict[str, Any] = {
         "id": 9,
         "supplier_id": 3,
         "channels": frozenset({IG}),
@@ -318,7 +393,7 @@ def permission(**kw: object) -> SupplierPermission:
         "revoked_at": None,
     }
     fields.update(kw)
-    return SupplierPermission(**fields)  # type: ignore[arg-type]
+    return SupplierPermission(**fields)
 
 
 def test_active_supplier_permission_covers_every_face() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
 from domain_strategies import PERSON_IDS, PHOTO_IDS, T0, at, channel_sets, consent_lists, moments
@@ -156,8 +157,8 @@ def test_withdrawal_twice_plans_nothing_new(
         assert_empty(again)
 
 
-def consent(id: int = 1, person_id: int = ANNA, **kw: object) -> Consent:
-    fields: dict[str, object] = {
+def consent(id: int = 1, person_id: int = ANNA, **kw: Any) -> Consent:
+    fields: dict[str, Any] = {
         "channels": {IG: None, FB: None},
         "scope": Scope.ALL,
         "photo_ids": frozenset(),
@@ -167,7 +168,7 @@ def consent(id: int = 1, person_id: int = ANNA, **kw: object) -> Consent:
         "biometric_withdrawn_at": None,
     }
     fields.update(kw)
-    return Consent(id=id, person_id=person_id, **fields)  # type: ignore[arg-type]
+    return Consent(id=id, person_id=person_id, **fields)
 
 
 def plan(

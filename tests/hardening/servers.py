@@ -9,7 +9,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -19,6 +18,7 @@ from PIL import Image
 
 from tests.conftest import FACES, OWNER_PASSWORD
 from tests.hardening.helpers import multipart
+from tests.waits import wait_until
 
 #: Base photos with clear faces, for variants whose face count is known from the base.
 BASES = (
@@ -85,19 +85,22 @@ def start(
         )
 
 
+def answers(url: str) -> bool:
+    """Whether the server at url answers its sign-in page."""
+    try:
+        with urllib.request.urlopen(url + "/login", timeout=2) as response:
+            return bool(response.status == 200)
+    except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
+        return False
+
+
 def wait_up(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def up() -> bool:
         if proc.poll() is not None:
             raise AssertionError(f"server exited early:\n{log.read_text()[-3000:]}")
-        try:
-            with urllib.request.urlopen(url + "/login", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
-            pass
-        time.sleep(0.3)
-    raise AssertionError(f"server did not answer:\n{log.read_text()[-3000:]}")
+        return answers(url)
+
+    wait_until(up, timeout=timeout, interval=0.3, message=lambda: log.read_text()[-3000:])
 
 
 def children(pid: int) -> list[int]:

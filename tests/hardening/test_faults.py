@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import http.client
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -16,6 +17,7 @@ from consentcam.runtime import Runtime
 from consentcam.services import sweeper
 from tests.conftest import FACES
 from tests.hardening import servers
+from tests.waits import wait_gone, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -37,20 +39,27 @@ def _person_with_consent(instance: Path, tmp_path: Path) -> int:
     return int(__import__("json").loads(out.stdout.strip().splitlines()[-1])["id"])
 
 
+def _scan_counts(rt: Runtime) -> tuple[int, int]:
+    """(photos, photos whose scan is still open)."""
+    with rt.sessions() as s:
+        total = s.scalar(sa.select(sa.func.count(Photo.id))) or 0
+        open_ = s.scalar(
+            sa.select(sa.func.count(Photo.id)).where(Photo.scan_state.in_(("pending", "scanning")))
+        )
+    return total, open_ or 0
+
+
 def _wait_for_scans(rt: Runtime, expected: int, timeout: float = 240) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with rt.sessions() as s:
-            total = s.scalar(sa.select(sa.func.count(Photo.id)))
-            open_ = s.scalar(
-                sa.select(sa.func.count(Photo.id)).where(
-                    Photo.scan_state.in_(("pending", "scanning"))
-                )
-            )
-        if total >= expected and open_ == 0:
-            return
-        time.sleep(1)
-    raise AssertionError(f"scans did not finish: {open_} of {total} still open")
+    def done() -> bool:
+        total, open_ = _scan_counts(rt)
+        return total >= expected and open_ == 0
+
+    wait_until(
+        done,
+        timeout=timeout,
+        interval=1,
+        message=lambda: f"scans did not finish: (photos, still open) = {_scan_counts(rt)}",
+    )
 
 
 def _maps(pid: int) -> str:
@@ -78,13 +87,13 @@ def test_kill_server_and_worker_mid_upload_and_mid_withdrawal(tmp_path: Path) ->
         def send(name: str) -> None:
             try:
                 status, body = servers.upload(url, token, name, files[name])
-            except OSError:
+            except (OSError, http.client.HTTPException, ValueError):
                 return  # the server died under this request: not acknowledged
             if status in (200, 201):
                 acknowledged[name] = hashlib.sha256(files[name]).hexdigest()
 
         def withdraw() -> None:
-            time.sleep(0.3)
+            time.sleep(0.3)  # let the uploads get under way first: no assertion follows this
             try:
                 status, body = servers.api(
                     f"{url}/api/v1/people/{person_id}/withdrawals",
@@ -93,7 +102,7 @@ def test_kill_server_and_worker_mid_upload_and_mid_withdrawal(tmp_path: Path) ->
                     {"channels": ["instagram"]},
                 )
                 withdrawal["status"] = status
-            except OSError:
+            except (OSError, http.client.HTTPException, ValueError):
                 withdrawal["status"] = None
 
         # 20 concurrent uploads while the worker scans: the web process must stay up and dlib-free.
@@ -108,17 +117,14 @@ def test_kill_server_and_worker_mid_upload_and_mid_withdrawal(tmp_path: Path) ->
         threads.append(threading.Thread(target=withdraw))
         for t in threads:
             t.start()
-        deadline = time.monotonic() + 30
-        while "status" not in withdrawal and time.monotonic() < deadline:
-            time.sleep(0.05)
+        # The power cut comes right after the withdrawal is answered (however busy the machine).
+        wait_until(lambda: "status" in withdrawal, timeout=120, message="no answer to withdrawal")
         servers.kill_group(proc)
         for t in threads:
             t.join(timeout=60)
-        for pid in workers:
-            assert (
-                not Path(f"/proc/{pid}").exists()
-                or "zombie" in Path(f"/proc/{pid}/status").read_text().lower()
-            )
+        assert not any(t.is_alive() for t in threads), "a request outlived the power cut"
+        # SIGKILL reached the worker too; it is gone as soon as the kernel has ended it.
+        wait_gone(workers, timeout=30)
     finally:
         servers.kill_group(proc)
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import secrets
-import time
 from collections import defaultdict
 from pathlib import Path
 
@@ -15,6 +14,7 @@ from consentcam.runtime import Runtime
 from consentcam.services import photos as photos_service
 from tests.conftest import REDIS_URL, redis_available
 from tests.hardening import servers
+from tests.waits import wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis]
 PHOTOS = 100
@@ -60,18 +60,22 @@ def test_two_workers_on_postgresql_and_redis_scan_each_photo_once(
         servers.start(["worker"], instance, tmp_path / f"worker{i}.log", env=env) for i in range(2)
     ]
     try:
-        deadline = time.monotonic() + 300
-        while time.monotonic() < deadline:
+
+        def unscanned() -> int:
             for i, w in enumerate(workers):
                 assert w.poll() is None, (tmp_path / f"worker{i}.log").read_text()[-2000:]
             with rt.sessions() as s:
-                left = s.scalar(
-                    sa.select(sa.func.count(Photo.id)).where(Photo.scan_state != "done")
+                return (
+                    s.scalar(sa.select(sa.func.count(Photo.id)).where(Photo.scan_state != "done"))
+                    or 0
                 )
-            if left == 0:
-                break
-            time.sleep(1)
-        assert left == 0, f"{left} photos not scanned"
+
+        wait_until(
+            lambda: unscanned() == 0,
+            timeout=300,
+            interval=1,
+            message=lambda: f"{unscanned()} photos not scanned",
+        )
         with rt.sessions() as s:
             rows = s.scalars(sa.select(Photo)).all()
             assert [p.scan_attempts for p in rows] == [1] * PHOTOS, "each photo scanned once"

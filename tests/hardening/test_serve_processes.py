@@ -6,12 +6,12 @@ from __future__ import annotations
 import os
 import signal
 import socket
-import time
 from pathlib import Path
 
 import pytest
 
 from tests.hardening import servers
+from tests.waits import wait_gone, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -56,10 +56,15 @@ def _open_all(port: int, n: int) -> list[socket.socket]:
     return conns
 
 
-def _per_process(port: int, pids: list[int]) -> list[int]:
-    time.sleep(0.3)  # let each process publish its count
-    inodes = _established(port)
-    return [_connections_of(pid, inodes) for pid in pids]
+def _per_process(port: int, pids: list[int], total: int) -> list[int]:
+    """Connections each process holds, once the kernel shows all ``total`` of them."""
+
+    def counts() -> list[int]:
+        inodes = _established(port)
+        return [_connections_of(pid, inodes) for pid in pids]
+
+    wait_until(lambda: sum(counts()) >= total, timeout=30, message=lambda: f"held: {counts()}")
+    return counts()
 
 
 @pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="reads Linux's /proc")
@@ -79,34 +84,22 @@ def test_connections_are_shared_evenly_and_a_dead_process_is_not_waited_for(
         pids = servers.children(proc.pid)
         assert len(pids) == 2, pids
         conns = _open_all(port, 16)
-        counts = _per_process(port, pids)
+        counts = _per_process(port, pids, 16)
         assert sum(counts) == 16, counts
         assert max(counts) - min(counts) <= 2, f"connections per process: {counts}"
 
         # One process dies: the other takes every new connection, however many it holds.
         os.kill(pids[0], signal.SIGKILL)
+        wait_gone(pids[:1])
         for conn in conns:
             conn.close()
         conns = _open_all(port, 12)
-        assert _per_process(port, pids[1:]) == [12]
+        assert _per_process(port, pids[1:], 12) == [12]
         assert proc.poll() is None, "the server keeps running on its remaining process"
     finally:
         for conn in conns:
             conn.close()
         servers.stop(proc)
-
-
-def _gone(pid: int, timeout: float = 60) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
-        except OSError:
-            return True
-        if state == "Z":  # ended, waiting for its parent to collect it
-            return True
-        time.sleep(0.2)
-    return False
 
 
 @pytest.mark.skipif(not Path("/proc").exists(), reason="reads Linux's /proc")
@@ -126,6 +119,6 @@ def test_the_worker_ends_with_the_server(tmp_path: Path, how: signal.Signals) ->
         assert len(workers) == 1, workers
         os.kill(proc.pid, how)  # the server alone, not its process group
         proc.wait(timeout=60)
-        assert _gone(workers[0]), "the worker outlived the server"
+        wait_gone(workers, timeout=60)  # else the worker outlived the server
     finally:
         servers.kill_group(proc)

@@ -16,7 +16,8 @@ from tests.conftest import OWNER_PASSWORD, base_settings, login
 
 #: Routes anyone may use: sign-in, language choice, the public cleared-copy link, static files.
 PUBLIC_ENDPOINTS = {"auth.login", "auth.language", "static"}
-PUBLIC_PREFIXES = ("public.",)
+# The customers' own link pages (mine.*) are public on purpose: their token is the key.
+PUBLIC_PREFIXES = ("public.", "mine.")
 #: Changes that must be owner-only wherever they exist (consent, withdrawal, users, settings, audits).
 MUST_BE_OWNER = re.compile(
     r"(withdraw|consent|erase|erasure|settings|users|supplier.*permission|sign_off|signoff|token)"

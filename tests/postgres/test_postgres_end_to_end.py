@@ -89,6 +89,13 @@ def test_consent_to_erasure_through_the_web_and_the_api(pg_app: PgApp) -> None:
         f"/api/v1/faces/{face['id']}/confirm", json={"version": face["version"]}, headers=headers
     )
     assert response.status_code == 409
+    # Everyone in it is marked: the owner says so, and only then is it cleared.
+    gate = client.get(f"/api/v1/photos/{photo_id}/gate", headers=headers).get_json()
+    verdicts = {v["channel"]: v for v in gate["verdicts"]}
+    assert [b["code"] for b in verdicts["instagram"]["blockers"]] == ["faces_unconfirmed"]
+    response = client.post(f"/api/v1/photos/{photo_id}/confirmation", json={}, headers=headers)
+    assert response.status_code == 200, response.get_json()
+    assert response.get_json()["faces_confirmed_at"]
 
     gate = client.get(f"/api/v1/photos/{photo_id}/gate", headers=headers).get_json()
     verdicts = {v["channel"]: v for v in gate["verdicts"]}
@@ -105,7 +112,7 @@ def test_consent_to_erasure_through_the_web_and_the_api(pg_app: PgApp) -> None:
     item = response.get_json()
     assert item["status"] == "ready", item
     # The cleared copy to post by hand downloads as an attachment (never the original).
-    response = client.get(f"/queue/{item['id']}/download/instagram")
+    response = client.post(f"/queue/{item['id']}/download/instagram")
     assert response.status_code == 200
     assert response.headers["Content-Disposition"].startswith("attachment")
     assert response.data[:3] == b"\xff\xd8\xff" and response.data != photo_bytes

@@ -30,6 +30,8 @@ def filled(pg_app: PgApp) -> dict[str, int]:
         review.confirm_face(s, rt, face, user=s.get(User, pg_app.users["owner"]))
         s.commit()
         ids = {"photo": face.photo_id, "person": face.person_id, "face": face_id}
+    confirmed = client.post(f"/api/v1/photos/{ids['photo']}/confirmation", json={}, headers=headers)
+    assert confirmed.status_code == 200, confirmed.get_json()
     item = client.post(
         "/api/v1/queue", json={"photo_id": ids["photo"], "channels": ["instagram"]}, headers=headers
     ).get_json()

@@ -155,3 +155,22 @@ def test_purge_dry_run_and_for_real(session, runtime, pair) -> None:
     assert session.scalar(sa.select(sa.func.count()).where(Event.kind == "retention.purged")) == 1
     with pytest.raises(ValueError):
         privacy.purge(session, runtime, "two years")
+
+
+def test_export_summary_in_the_customers_language(app, owner_client) -> None:  # type: ignore[no-untyped-def]
+    import io
+    import zipfile
+
+    from tests.web.people_helpers import add_person, give_consent
+
+    pid = add_person(app, "Anna Berg")
+    give_consent(app, pid, language="sv")
+    response = owner_client.post(f"/people/{pid}/export")
+    assert response.status_code == 200
+    archive = zipfile.ZipFile(io.BytesIO(response.get_data()))
+    html = archive.read("summary.html").decode("utf-8")
+    assert '<html lang="sv">' in html
+    assert "Det här har Kraftkällan sparat om dig, Anna Berg" in html
+    assert "Du lades till i kundregistret." in html and "Du gav ditt samtycke." in html
+    assert "person.added" not in html and "consent.given" not in html
+    assert "What " not in html and "Consents" not in html

@@ -11,7 +11,8 @@ import sqlalchemy as sa
 from PIL import Image
 
 from consentcam.models import Event, Publication, utcnow
-from consentcam.services import people, photos, publishing, scanning
+from consentcam.services import confirmation, people, photos, publishing, scanning
+from consentcam.services import users as users_service
 from tests.conftest import FACES
 from tests.fakegraph.server import FakeGraph
 from tests.publishing.conftest import SIGNATURE, connect_meta
@@ -55,6 +56,11 @@ def test_real_photo_from_enrolment_to_instagram_and_facebook(
         face.person_id = face.suggested_person_id
         by_person[face.person_id] = face
     assert set(by_person) == {enrolled["obama"][0].id, enrolled["biden"][0].id}
+    # And confirms that everyone in the photo is marked: nothing is cleared before that.
+    owner = users_service.create_user(
+        s, "owner@example.com", "Ann-Christin", "owner-password-123", role="owner"
+    )
+    confirmation.confirm_photo(s, rt, photo, user=owner)
 
     connect_meta(s, rt, "instagram", graph)
     connect_meta(s, rt, "facebook", graph)

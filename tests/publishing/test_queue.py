@@ -319,3 +319,72 @@ def test_periodic_jobs_publish_due_items_and_recheck(
     assert {"recheck_queue", "publish_due_items", "publish_queue_item"} <= set(
         live_app.extensions["jobs"].tasks
     )
+
+
+def test_each_channel_goes_out_when_it_is_cleared(
+    live_app: Any, app_session: Any, app_rt: Any, graph: FakeGraph
+) -> None:
+    # Consent for Instagram only: the item is ready for Instagram, Facebook waits with its reason.
+    photo, person, consent = cleared_photo(app_session, app_rt, ("instagram",))
+    connect_meta(app_session, app_rt, "instagram", graph)
+    connect_meta(app_session, app_rt, "facebook", graph)
+    item = publishing.queue_photo(app_session, app_rt, photo.id, ["instagram", "facebook"])
+    app_session.commit()
+    assert item.status == "ready"
+    reasons = publishing.blockers_of(item)
+    assert {r["channel"] for r in reasons} == {"facebook"}
+    assert reasons[0]["code"] == "channel_not_covered"
+    _publish(live_app, item.id)
+    app_session.expire_all()
+    pubs = app_session.scalars(sa.select(Publication)).all()
+    assert [p.channel for p in pubs] == ["instagram"]
+    assert item.status == "blocked"
+    assert {r["channel"] for r in publishing.blockers_of(item)} == {"facebook"}
+    # Facebook's consent arrives: the item is ready again for Facebook alone, and goes out.
+    from consentcam.services import people
+    from tests.publishing.conftest import SIGNATURE
+
+    people.give_consent(
+        app_session,
+        app_rt,
+        person,
+        channels=["facebook"],
+        evidence=SIGNATURE,
+        evidence_mime="image/png",
+        evidence_kind="signature",
+        given_at=utcnow() - timedelta(minutes=1),
+    )
+    assert publishing.recheck_queue(app_session, app_rt) == [item]
+    assert item.status == "ready" and item.blockers is None
+    app_session.commit()
+    _publish(live_app, item.id)
+    app_session.expire_all()
+    channels = sorted(app_session.scalars(sa.select(Publication.channel)).all())
+    assert channels == ["facebook", "instagram"] and item.status == "published"
+    assert len(graph.fetches) == 2  # Instagram was not posted twice
+
+
+def test_an_item_refused_on_every_channel_stays_blocked(app_session: Any, app_rt: Any) -> None:
+    photo = add_photo(app_session, app_rt, BOXES[:1])
+    item = publishing.queue_photo(app_session, app_rt, photo.id, ["instagram", "facebook"])
+    assert item.status == "blocked"
+    assert {r["channel"] for r in publishing.blockers_of(item)} == {"instagram", "facebook"}
+
+
+def test_a_hand_posted_channel_waits_while_the_other_is_refused(
+    live_app: Any, app_session: Any, app_rt: Any
+) -> None:
+    photo, person, consent = cleared_photo(app_session, app_rt, ("instagram",))
+    item = publishing.queue_photo(app_session, app_rt, photo.id, ["instagram", "facebook"])
+    app_session.commit()
+    _publish(live_app, item.id)
+    app_session.expire_all()
+    assert item.status == "publishing"
+    # Only the cleared channel is offered for posting by hand.
+    assert publishing.pending_manual_channels(app_session, item) == ["instagram"]
+    publishing.record_manual_publication(
+        app_session, app_rt, item, "instagram", "https://www.instagram.com/p/abc/"
+    )
+    app_session.commit()
+    assert item.status == "blocked"
+    assert {r["channel"] for r in publishing.blockers_of(item)} == {"facebook"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -93,12 +94,12 @@ def test_publish_now_and_manual_flow(owner_client: Any, item: QueueItem, app_ses
     app_session.commit()
     page = owner_client.get(f"/queue/{item.id}").get_data(as_text=True)
     assert "Download the cleared photo" in page
-    download = owner_client.get(f"/queue/{item.id}/download/instagram")
+    download = owner_client.post(f"/queue/{item.id}/download/instagram")
     assert download.status_code == 200 and download.mimetype == "image/jpeg"
     assert download.headers["Content-Disposition"].startswith("attachment")
     assert download.data[:2] == b"\xff\xd8" and b"Exif" not in download.data
     download.close()
-    assert owner_client.get(f"/queue/{item.id}/download/facebook").status_code == 404
+    assert owner_client.post(f"/queue/{item.id}/download/facebook").status_code == 404
     bad = owner_client.post(f"/queue/{item.id}/manual/instagram", data={"url": "nope"})
     assert (
         bad.status_code == 302 and app_session.scalar(sa.select(sa.func.count(Publication.id))) == 0
@@ -347,3 +348,61 @@ def test_a_status_in_a_refusal_is_said_in_the_readers_words(
         f"/queue/{item.id}/cancel", headers={"Accept-Language": "en"}, follow_redirects=True
     ).get_data(as_text=True)
     assert "this item is already cancelled" in english
+
+
+def test_queue_form_ticks_only_cleared_channels_and_says_why_the_others_are_blocked(  # type: ignore[no-untyped-def]
+    owner_client, app_session, app_rt
+) -> None:
+    from tests.publishing.conftest import add_consenting_person, add_photo, confirm
+
+    photo = add_photo(app_session, app_rt, [(100, 100, 220, 220)])
+    person, _consent = add_consenting_person(app_session, app_rt, "Maja Lind", ["instagram"])
+    confirm(photo.faces[0], person.id)
+    app_session.commit()
+    html = owner_client.get(f"/queue/new?photo_id={photo.id}").get_data(as_text=True)
+    assert re.search(
+        r'<input[^>]*checked[^>]*value="instagram"|<input[^>]*value="instagram"[^>]*checked', html
+    )
+    assert not re.search(r'<input[^>]*value="facebook"[^>]*checked', html)
+    # Facebook's reason is on the page before anything is queued.
+    assert "Maja Lind" in html and "does not cover Facebook" in html
+
+
+def test_queue_item_says_checking_while_its_reasons_are_out_of_date(  # type: ignore[no-untyped-def]
+    owner_client, app_session, app_rt
+) -> None:
+    from tests.publishing.conftest import add_consenting_person, add_photo, confirm
+
+    photo = add_photo(app_session, app_rt, [(100, 100, 220, 220)])
+    person, _consent = add_consenting_person(app_session, app_rt, "Maja Lind", ["facebook"])
+    confirm(photo.faces[0], person.id)
+    item = publishing.queue_photo(app_session, app_rt, photo.id, ["instagram"])
+    app_session.commit()
+    assert item.status == "blocked"
+    assert not publishing.verdict_is_stale(app_session, item)
+    app_session.commit()
+    page = owner_client.get(f"/queue/{item.id}").get_data(as_text=True)
+    assert 'id="checking"' not in page and "does not cover Instagram" in page
+    # Instagram consent arrives; nothing has re-checked the queue yet.
+    from consentcam.services import people
+    from tests.publishing.conftest import SIGNATURE
+
+    people.give_consent(
+        app_session,
+        app_rt,
+        person,
+        channels=["instagram"],
+        evidence=SIGNATURE,
+        evidence_mime="image/png",
+        evidence_kind="signature",
+    )
+    app_session.commit()
+    assert publishing.verdict_is_stale(app_session, item)
+    app_session.commit()  # end the read: the page's re-check writes
+    page = owner_client.get(f"/queue/{item.id}").get_data(as_text=True)
+    assert 'id="checking"' in page and "Checking…" in page
+    assert "does not cover Instagram" not in page
+    # The page asked the worker to re-check this photo (inline here): now it is ready.
+    app_session.expire_all()
+    assert item.status == "ready"
+    assert 'id="checking"' not in owner_client.get(f"/queue/{item.id}").get_data(as_text=True)

@@ -4,17 +4,28 @@ from __future__ import annotations
 
 from typing import Any
 
-from consentcam.models import Face, Photo
+from consentcam.models import Face, Photo, utcnow
 from consentcam.services import people, photos
 from tests.conftest import FACES
 
 
 def photo_with_faces(
-    rt: Any, session: Any, n: int = 2, rel: str = "unknown/two_people.jpg"
+    rt: Any,
+    session: Any,
+    n: int = 2,
+    rel: str = "unknown/two_people.jpg",
+    *,
+    confirmed: bool = True,
 ) -> Photo:
-    """A stored photo whose scan is 'done' with n hand-made faces (no engine: fast)."""
+    """A stored photo whose scan is 'done' with n hand-made faces (no engine: fast).
+
+    Unless ``confirmed`` is False, a person has already confirmed that everyone in it is marked,
+    so the faces' decisions alone decide the gate.
+    """
     photo = photos.ingest(session, rt, (FACES / rel).read_bytes(), rel.rsplit("/", 1)[-1]).photo
     photo.scan_state = "done"
+    if confirmed:
+        mark_confirmed(photo)
     for i in range(n):
         session.add(
             Face(
@@ -28,6 +39,16 @@ def photo_with_faces(
             )
         )
     session.commit()
+    return photo
+
+
+def mark_confirmed(photo: Photo, by: str = "owner@example.com") -> Photo:
+    """Record that a person confirmed everyone in ``photo`` is marked (for flows about other things).
+
+    Tests of the confirmation itself go through consentcam.services.confirmation instead.
+    """
+    photo.faces_confirmed_at = utcnow()
+    photo.faces_confirmed_by = by
     return photo
 
 

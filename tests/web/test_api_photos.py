@@ -49,9 +49,16 @@ def test_anonymous_gets_401(client, method, url) -> None:  # type: ignore[no-unt
     assert "error" in response.get_json()
 
 
-@pytest.mark.parametrize("role", ["owner", "staff"])
+@pytest.mark.parametrize("role", ["owner", "publisher"])
 def test_upload_then_review_until_cleared(app, client, tokens, role) -> None:  # type: ignore[no-untyped-def]
-    h = _h(tokens[role])
+    """The owner, or staff the owner allows to publish: plain staff may not clear faces or
+    confirm photos (tests/security/test_attacks.py)."""
+    if role == "publisher":
+        with app.extensions["runtime"].sessions() as s:
+            staff = s.scalar(sa.select(User).where(User.role == "staff"))
+            staff.may_publish = True
+            s.commit()
+    h = _h(tokens["staff" if role == "publisher" else role])
     data = (FACES / "unknown/two_people.jpg").read_bytes()
     response = client.post(
         "/api/v1/photos",
@@ -79,7 +86,10 @@ def test_upload_then_review_until_cleared(app, client, tokens, role) -> None:  #
     assert [f["number"] for f in faces] == [1, 2]
     verdict = client.get(f"/api/v1/photos/{pid}/gate?channels=instagram", headers=h).get_json()
     assert verdict["verdicts"][0]["cleared"] is False
-    assert {b["code"] for b in verdict["verdicts"][0]["blockers"]} == {"face_unreviewed"}
+    assert {b["code"] for b in verdict["verdicts"][0]["blockers"]} == {
+        "faces_unconfirmed",
+        "face_unreviewed",
+    }
 
     rt = app.extensions["runtime"]
     with rt.sessions() as s:
@@ -102,6 +112,9 @@ def test_upload_then_review_until_cleared(app, client, tokens, role) -> None:  #
         headers=h,
     )
     assert second.status_code == 200 and second.get_json()["state"] == "not_identifiable"
+    # Everyone in it is marked: the owner (or staff allowed to publish) says so, and it clears.
+    confirm = client.post(f"/api/v1/photos/{pid}/confirmation", json={}, headers=h)
+    assert confirm.status_code == 200 and confirm.get_json()["faces_confirmed_by"]
     verdicts = client.get(
         f"/api/v1/photos/{pid}/gate?channels=instagram,facebook", headers=h
     ).get_json()["verdicts"]
@@ -115,7 +128,8 @@ def test_upload_then_review_until_cleared(app, client, tokens, role) -> None:  #
 
 
 def test_bad_input_gives_clear_errors(app, client, tokens) -> None:  # type: ignore[no-untyped-def]
-    h = _h(tokens["staff"])
+    # The owner: staff may not blur or mark faces (tests/security/test_attacks.py).
+    h = _h(tokens["owner"])
     rt = app.extensions["runtime"]
     with rt.sessions() as s:
         photo = photo_with_faces(rt, s, 1)

@@ -315,3 +315,33 @@ def test_enrolment_job_refuses_when_consent_is_gone(app) -> None:  # type: ignor
         upload = s.get(ReferenceUpload, uid)
         assert upload.state == "failed" and "no active biometric consent" in upload.error
     assert list(rt.storage.keys("references")) == []
+
+
+def test_consent_form_names_the_business_and_says_retention_in_words(owner_client, app) -> None:  # type: ignore[no-untyped-def]
+    from consentcam.services import people as people_service
+
+    rt = app.extensions["runtime"]
+    sv = people_service.form_text(rt, "sv")
+    en = people_service.form_text(rt, "en")
+    assert "Kraftkällan publicerar" in sv and "högst 2 år efter" in sv
+    assert "Ansvarig för uppgifterna: Ann-Christin Sundell." in sv
+    assert "at most 2 years after" in en
+    assert "the business" not in en and "2y" not in sv + en and "{" not in sv + en
+
+
+@pytest.mark.parametrize("missing", ["BUSINESS_NAME", "RESPONSIBLE_PERSON"])
+def test_no_consent_while_the_business_details_are_missing(owner_client, app, missing) -> None:  # type: ignore[no-untyped-def]
+    from consentcam.services import people as people_service
+
+    rt = app.extensions["runtime"]
+    rt.settings[missing] = ""
+    person = add_person(app)
+    page = owner_client.get(f"/people/{person}/consents/new")
+    html = page.get_data(as_text=True)
+    assert page.status_code == 409 and 'href="/settings/#business"' in html
+    assert "in the settings before recording a consent" in html
+    posted = owner_client.post(f"/people/{person}/consents/new", data=signed_form())
+    assert posted.status_code == 409
+    assert owner_client.get(f"/people/{person}/form.pdf").status_code == 409
+    with pytest.raises(people_service.FormDetailsMissing):
+        people_service.form_text(rt, "sv")

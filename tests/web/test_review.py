@@ -154,3 +154,52 @@ def test_state_filters_agree_with_the_gate(runtime, session) -> None:  # type: i
     printed = {p.id for p in review.photo_page(session, state="cleared", channel="print").photos}
     assert printed == {blocked.id}
     assert review.count_states(session)["needs_review"] == 1
+
+
+def test_review_words_a_confirmed_face_and_the_distance_in_swedish(owner_client, app) -> None:  # type: ignore[no-untyped-def]
+    """A confirmed face no longer says "possible, check carefully"; the distance is in Swedish
+    number form behind a detail; a blocking reason names the suggested person."""
+    import sqlalchemy as sa
+
+    from consentcam.models import Face
+    from consentcam.services.gate import decide
+    from tests.publishing.conftest import add_photo
+    from tests.web.people_helpers import add_person
+
+    rt = app.extensions["runtime"]
+    pid = add_person(app, "Anna Berg")
+    with rt.sessions() as s:
+        photo = add_photo(s, rt, [(100, 100, 220, 220), (400, 100, 520, 220)])
+        first, second = photo.faces
+        first.state, first.suggested_person_id, first.distance = "suggested", pid, 0.41
+        second.state, second.person_id = "confirmed", pid
+        second.suggested_person_id, second.distance = pid, 0.55
+        s.commit()
+        photo_id = photo.id
+        verdict = decide(s, photo, ["instagram"])
+        reasons = [b.message for d in verdict.values() for b in d.blockers]
+        assert any("looks like Anna Berg" in r for r in reasons), reasons
+        assert not any("person #" in r for r in reasons), reasons
+        s.execute(sa.select(Face.id)).all()
+    owner_client.post("/language/sv", data={"next": "/"})
+    html = owner_client.get(f"/photos/{photo_id}").get_data(as_text=True)
+    assert "0,41" in html and "0.41" not in html
+    assert "kontrollera noga" not in html.split("Anna Berg</a>")[-1].split("</p>")[0]
+    assert "(bekräftad)" in html
+
+
+def test_face_boxes_are_named_links(owner_client, app) -> None:  # type: ignore[no-untyped-def]
+    import re
+
+    from tests.publishing.conftest import add_photo
+
+    rt = app.extensions["runtime"]
+    with rt.sessions() as s:
+        photo = add_photo(s, rt, [(100, 100, 220, 220), (400, 100, 520, 220)])
+        s.commit()
+        photo_id = photo.id
+    owner_client.post("/language/sv", data={"next": "/"})
+    html = owner_client.get(f"/photos/{photo_id}").get_data(as_text=True)
+    svg = html[html.index('<svg class="face-boxes"') : html.index("</svg>")]
+    assert 'aria-hidden="true"' not in svg
+    assert re.findall(r'aria-label="(Ansikte \d)"', svg) == ["Ansikte 1", "Ansikte 2"]

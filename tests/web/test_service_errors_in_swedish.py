@@ -131,3 +131,65 @@ def test_supplier_refuses_in_swedish(owner_client) -> None:  # type: ignore[no-u
     ).get_data(as_text=True)
     assert "det finns redan en leverantör som heter Foto AB" in page
     assert "there is already a supplier" not in page
+
+
+@pytest.mark.parametrize(
+    ("make", "swedish"),
+    [
+        (
+            lambda: __import__("consentcam.services.removals", fromlist=["x"]).RemovalError(
+                "removal task %(task)s was already closed", task=3
+            ),
+            "borttagning 3 är redan avslutad",
+        ),
+        (
+            lambda: __import__("consentcam.services.privacy", fromlist=["x"]).ErasureRefused(
+                4, [7, 9]
+            ),
+            "Personen syns fortfarande i inlägg som ligger ute (2: #7, #9)",
+        ),
+        (
+            lambda: __import__("consentcam.services.audit", fromlist=["x"]).AuditError(
+                "only the owner may sign an audit off"
+            ),
+            "bara ägaren kan signera en granskning",
+        ),
+        (
+            lambda: __import__("consentcam.services.users", fromlist=["x"]).UserError(
+                "there is already an account for %(email)s", email="a@b.se"
+            ),
+            "det finns redan ett konto för a@b.se",
+        ),
+        (
+            lambda: __import__("consentcam.services.settings", fromlist=["x"]).SettingsError(
+                "TIME_ZONE",
+                "%(zone)s is not a time zone; write it like Europe/Stockholm.",
+                zone="X",
+            ),
+            "X är ingen tidszon",
+        ),
+    ],
+)
+def test_refusals_of_removals_privacy_audit_users_and_settings_in_swedish(
+    app, make, swedish
+) -> None:  # type: ignore[no-untyped-def]
+    from consentcam.web.words import error_text
+
+    exc = make()
+    assert isinstance(exc, WordedError)
+    with app.test_request_context("/", headers=SV):
+        assert swedish in error_text(exc)
+
+
+def test_image_library_details_stay_out_of_swedish_refusals(app) -> None:  # type: ignore[no-untyped-def]
+    from consentcam.web.words import error_text
+
+    exc = ImageRejected(
+        "%(name)s: the image data is damaged (%(detail)s)",
+        name="bild.jpg",
+        detail="broken data stream when reading image file",
+    )
+    with app.test_request_context("/", headers=SV):
+        text = error_text(exc)
+    assert text.startswith("bild.jpg: bilddatan är skadad") and "broken data stream" not in text
+    assert "broken data stream" in str(exc)  # the English log and API keep the detail

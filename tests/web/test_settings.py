@@ -167,3 +167,63 @@ def test_sign_out_on_every_device_from_settings(app, users) -> None:  # type: ig
         assert s.get(User, users["owner"]).session_version == 1
         kinds = s.scalars(sa.select(Event.kind).where(Event.subject == f"user:{users['owner']}"))
         assert "user.signed_out_everywhere" in list(kinds)
+
+
+def test_every_business_setting_changes_in_the_app(owner_client, app, instance) -> None:  # type: ignore[no-untyped-def]
+    response = owner_client.post(
+        "/settings/",
+        data={
+            "business_name": 'Studio "Kraft" & Källan',
+            "responsible_person": "Ann-Christin Sundell",
+            "language": "sv",
+            "time_zone": "Europe/Helsinki",
+            "removal_due_days": "5",
+            "retention_amount": "18",
+            "retention_unit": "m",
+        },
+    )
+    assert response.status_code == 302
+    data = tomllib.loads((instance / "config.toml").read_text())
+    assert data["business_name"] == 'Studio "Kraft" & Källan'
+    assert data["time_zone"] == "Europe/Helsinki" and data["removal_due_days"] == 5
+    assert data["retention"] == "18m"
+    settings = app.extensions["runtime"].settings
+    assert settings["RETENTION"] == "18m" and settings["REMOVAL_DUE_DAYS"] == 5
+    page = owner_client.get("/settings/").get_data(as_text=True)
+    assert 'value="18"' in page and "<option selected>Europe/Helsinki</option>" in page
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "words"),
+    [
+        ("business_name", "Kraft\nkällan", "line breaks"),
+        ("responsible_person", "Ann\tSundell", "control characters"),
+        ("business_name", "Kraft\x00", "control characters"),
+        ("removal_due_days", "45", "at most one month"),
+        ("removal_due_days", "a week", "from 1 to 31"),
+        ("time_zone", "Mars/Olympus", "not a time zone"),
+        ("retention_amount", "0", "retention period"),
+        ("language", "de", "Swedish or English"),
+    ],
+)
+def test_a_wrong_setting_is_refused_and_nothing_is_written(  # type: ignore[no-untyped-def]
+    owner_client, app, instance, field, value, words
+) -> None:
+    path = instance / "config.toml"
+    path.write_text('secret_key = "keep-me"\nbusiness_name = "Kraftkällan"\n')
+    before = path.read_bytes()
+    response = owner_client.post("/settings/", data={field: value})
+    assert response.status_code == 422
+    assert words in response.get_data(as_text=True)
+    assert path.read_bytes() == before
+    assert tomllib.loads(path.read_text())["business_name"] == "Kraftkällan"
+
+
+def test_config_file_refuses_control_characters_and_stays_valid_toml(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from consentcam import config as config_mod
+
+    with pytest.raises(ValueError, match="control characters"):
+        config_mod.write_instance_config(tmp_path, {"business_name": "Kraft\nkällan"})
+    assert not (tmp_path / "config.toml").exists()
+    config_mod.write_instance_config(tmp_path, {"business_name": 'a "quoted" \\ name', "x": 3})
+    assert config_mod.load(tmp_path)["BUSINESS_NAME"] == 'a "quoted" \\ name'

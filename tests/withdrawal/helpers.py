@@ -15,6 +15,7 @@ from consentcam.models import (
     PublicationFace,
     QueueItem,
     ReferenceFace,
+    utcnow,
 )
 from consentcam.publishers.base import DeleteResult, PublisherError
 from consentcam.services import people
@@ -81,6 +82,8 @@ def photo_with(session: Any, person: Person | None, *, template: bytes | None = 
         width=100,
         height=100,
         scan_state="done",
+        faces_confirmed_at=utcnow(),
+        faces_confirmed_by="owner@example.com",
     )
     face = Face(
         photo=photo,
@@ -125,6 +128,7 @@ def publish(
         external_id=(secrets.token_hex(4) if external_id == "auto" else external_id),
         url=f"https://example.com/{channel}/{secrets.token_hex(3)}",
         live=live,
+        faces_confirmed_at=photo.faces_confirmed_at,
     )
     session.add(pub)
     session.flush()

@@ -19,7 +19,7 @@ from consentcam.models import (
     User,
     utcnow,
 )
-from consentcam.services import photos, publishing, review, scanning
+from consentcam.services import confirmation, photos, publishing, review, scanning
 from consentcam.services import users as users_service
 from tests.conftest import FACES
 from tests.fakegraph.fixtures import fast_publish_settings
@@ -44,6 +44,7 @@ def scanned_and_confirmed(s: Any, rt: Any, owner: User, name: str) -> Any:
     # The real matcher recognises the enrolled person; the owner confirms the suggestion.
     assert face.state == "suggested"
     review.confirm_face(s, rt, face, user=owner)
+    confirmation.confirm_photo(s, rt, photo, user=owner)
     s.commit()
     return photo
 

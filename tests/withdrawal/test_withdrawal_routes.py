@@ -343,3 +343,24 @@ def test_the_pages_speak_swedish(owner_client: Any, seeded: dict[str, int]) -> N
         follow_redirects=True,
     ).get_data(as_text=True)
     assert "Återkallat för Instagram." in done and "1 behöver dig (länkar nedan)" in done
+
+
+def test_removal_filter_counts_match_the_list_of_one_person(
+    owner_client: Any, seeded: dict[str, int]
+) -> None:
+    import re
+
+    def tab_counts(html: str) -> list[int]:
+        return [int(n) for n in re.findall(r'<span class="count[^"]*">(\d+)</span>', html)]
+
+    everyone = owner_client.get("/removals/?status=open").get_data(as_text=True)
+    assert tab_counts(everyone)[:2] == [1, 1]  # Omar's overdue task
+    lena = owner_client.get(f"/removals/?status=open&person_id={seeded['lena']}")
+    html = lena.get_data(as_text=True)
+    # Lena has no removal task: her counts are zero, as her list is empty.
+    assert tab_counts(html)[:3] == [0, 0, 0]
+    assert "removal-task" not in html or html.count('class="card removal') == 0
+    omar = owner_client.get(f"/removals/?status=open&person_id={seeded['omar']}")
+    assert tab_counts(omar.get_data(as_text=True))[:3] == [1, 1, 0]
+    # The menu's badge still counts everyone's overdue tasks.
+    assert 'class="badge badge-bad"' in html

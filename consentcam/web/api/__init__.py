@@ -12,7 +12,7 @@ from werkzeug.exceptions import HTTPException
 
 from consentcam.models import User
 from consentcam.services import users
-from consentcam.web import csrf, db
+from consentcam.web import csrf, db, roles
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 csrf.exempt(bp)
@@ -27,6 +27,7 @@ API_MODULES: tuple[str, ...] = (
     "consentcam.web.api.audits",
     "consentcam.web.api.people",
     "consentcam.web.api.suppliers",
+    "consentcam.web.api.consent_links",
 )
 
 SPEC: dict[str, Any] = {
@@ -144,17 +145,22 @@ def json_body() -> dict[str, Any]:
 @bp.before_request
 def _authenticate() -> None:
     header = request.headers.get("Authorization", "")
-    if header.startswith("Bearer "):
-        user = users.user_for_token(db(), header[len("Bearer ") :].strip())
-        if user is None:
-            abort(401, description="the bearer token is unknown or revoked")
+    scheme, _, credentials = header.strip().partition(" ")
+    if scheme.lower() == "bearer":  # the scheme is case-insensitive (RFC 9110, 11.1)
+        token = users.token_for(db(), credentials.strip())
+        if token is None:
+            abort(401, description="the bearer token is unknown, expired or revoked")
         db().commit()
-        g.api_user = user
+        if token.scope == "read" and request.method not in ("GET", "HEAD", "OPTIONS"):
+            abort(403, description="this token may only read")
+        g.api_user = token.user
+        roles.require(request.endpoint, token.user)
         return
     # A signed-in browser may call the API too (its forms carry CSRF tokens elsewhere;
     # here only same-site cookies reach us, and writes need a token).
     if current_user.is_authenticated and request.method in ("GET", "HEAD", "OPTIONS"):
         g.api_user = current_user._get_current_object()
+        roles.require(request.endpoint, g.api_user)
         return
     abort(401, description="send Authorization: Bearer <token>")
 

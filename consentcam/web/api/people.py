@@ -11,7 +11,9 @@ import sqlalchemy as sa
 from flask import abort, jsonify, request
 
 from consentcam.domain.types import Channel
+from consentcam.domain.vocabulary import iso
 from consentcam.models import ConsentRecord, Person, Photo, utcnow
+from consentcam.security import parse_int
 from consentcam.services import people as people_service
 from consentcam.services.people import ConsentError
 from consentcam.web import db, runtime
@@ -195,10 +197,6 @@ CONSENT_NEW_DEF: dict[str, Any] = {
 CONSENT_NEW = schema("ConsentNew", CONSENT_NEW_DEF)
 
 
-def iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value else None
-
-
 def get_or_404(model: Any, ident: int) -> Any:
     # Ids beyond the integer column's range would overflow the driver instead of missing.
     obj = db().get(model, ident) if 0 < ident <= MAX_ID else None
@@ -364,9 +362,10 @@ def _int_arg(name: str, default: int, low: int, high: int) -> int:
     raw = request.args.get(name)
     if raw is None:
         return default
-    if not raw.isdigit() or not (low <= int(raw) <= high):
+    value = parse_int(raw, low, high)
+    if value is None:
         abort(400, description=f"{name} must be an integer from {low} to {high}")
-    return int(raw)
+    return value
 
 
 @bp.get("/people")
@@ -486,6 +485,8 @@ def update_person(person_id: int) -> Any:
 )
 def list_consents(person_id: int) -> Any:
     person = get_or_404(Person, person_id)
+    if person.erased_at is not None:
+        abort(404, description="this person was erased")
     return jsonify({"consents": [consent_json(c) for c in person.consents]})
 
 
@@ -556,4 +557,8 @@ def give_consent(person_id: int) -> Any:
 @bp.get("/consents/<int:consent_id>")
 @documented("/consents/{consent_id}", "GET", "One consent record", tag="consent", response=CONSENT)
 def get_consent(consent_id: int) -> Any:
-    return jsonify(consent_json(get_or_404(ConsentRecord, consent_id)))
+    record = get_or_404(ConsentRecord, consent_id)
+    erased = db().scalar(sa.select(Person.erased_at).where(Person.id == record.person_id))
+    if erased is not None:
+        abort(404, description="this person was erased")
+    return jsonify(consent_json(record))

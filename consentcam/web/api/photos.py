@@ -6,11 +6,12 @@ from typing import Any
 
 import sqlalchemy as sa
 import sqlalchemy.orm as so
-from flask import abort, jsonify, request
+from flask import abort, current_app, jsonify, request
 
-from consentcam.domain.types import BlockReason, FaceState
+from consentcam.domain.types import BlockReason, FaceSource, FaceState
 from consentcam.models import Face, Person, Photo
-from consentcam.services import gate, review
+from consentcam.security import parse_int
+from consentcam.services import confirmation, gate, marking, review
 from consentcam.web import db, runtime
 from consentcam.web.api import api_user, bp, documented, schema
 from consentcam.web.photos import shared
@@ -30,6 +31,7 @@ FACE = schema(
             "photo_id",
             "number",
             "box",
+            "source",
             "state",
             "person",
             "suggestion",
@@ -49,6 +51,11 @@ FACE = schema(
                 "items": {"type": "integer"},
                 "minItems": 4,
                 "maxItems": 4,
+            },
+            "source": {
+                "type": "string",
+                "enum": [s.value for s in FaceSource],
+                "description": "detected by the scanner, or manual: drawn by hand",
             },
             "state": {"type": "string", "enum": [s.value for s in FaceState]},
             "person": {
@@ -102,6 +109,22 @@ _photo_props: dict[str, Any] = {
     "reviewed_at": {"type": "string", "format": "date-time", "nullable": True},
     "face_count": {"type": "integer", "minimum": 0, "nullable": True},
     "undecided_faces": {"type": "integer", "minimum": 0},
+    "faces_confirmed_at": {
+        "type": "string",
+        "format": "date-time",
+        "nullable": True,
+        "description": "when a person confirmed that everyone in the photo is marked; null "
+        "until then, and again after its faces change (nothing is cleared while null)",
+    },
+    "faces_confirmed_by": {
+        "type": "string",
+        "nullable": True,
+        "description": "who confirmed that everyone in the photo is marked",
+    },
+    "faces_stamp": {
+        "type": "string",
+        "description": "a stamp of the photo's set of faces; send it with a confirmation",
+    },
     "review_url": {"type": "string"},
     "thumbnail_url": {"type": "string"},
 }
@@ -318,9 +341,10 @@ def _int_arg(name: str, default: int, low: int, high: int) -> int:
     raw = request.args.get(name)
     if raw is None or raw == "":
         return default
-    if not raw.isdigit() or not (low <= int(raw) <= high):
+    value = parse_int(raw, low, high)
+    if value is None:
         abort(400, description=f"{name} must be a whole number from {low} to {high}")
-    return int(raw)
+    return value
 
 
 @bp.get("/photos/<int:photo_id>")
@@ -502,3 +526,91 @@ def face_blur(face_id: int) -> Any:
         face,
         lambda s, f: review.set_blur(s, runtime(), f, wanted, version=version, user=api_user()),
     )
+
+
+@bp.post("/photos/<int:photo_id>/faces")
+@documented(
+    "/photos/{photo_id}/faces",
+    "POST",
+    "Mark a face the scanner missed, by its box; it then gets a decision like any face",
+    tag="faces",
+    status=201,
+    body={
+        "type": "object",
+        "required": ["box"],
+        "properties": {
+            "box": {
+                "type": "array",
+                "description": "[left, top, right, bottom] in the upright photo at full "
+                f"resolution; inside the photo, at least {marking.MIN_BOX_SIDE} px each way",
+                "items": {"type": "integer"},
+                "minItems": 4,
+                "maxItems": 4,
+            }
+        },
+    },
+    response=FACE,
+)
+def draw_face(photo_id: int) -> Any:
+    photo = _photo_or_404(photo_id)
+    data = _optional_body()
+    if "box" not in data:
+        abort(422, description='send the face\'s box as {"box": [left, top, right, bottom]}')
+    session = db()
+    try:
+        face = marking.add_drawn_face(session, runtime(), photo, data["box"], user=api_user())
+        session.commit()
+    except marking.ScanNotFinished as exc:
+        session.rollback()
+        abort(409, description=str(exc))
+    except marking.MarkingError as exc:
+        session.rollback()
+        abort(422, description=str(exc))
+    face_id = face.id
+    # After the commit, so the worker finds the face.
+    current_app.extensions["jobs"].enqueue("encode_drawn_face", face_id)
+    fresh = session.scalar(
+        sa.select(Face)
+        .where(Face.id == face_id)
+        .options(so.selectinload(Face.person), so.selectinload(Face.suggested_person))
+    )
+    return jsonify(shared.face_json(fresh)), 201  # type: ignore[arg-type]
+
+
+@bp.post("/photos/<int:photo_id>/confirmation")
+@documented(
+    "/photos/{photo_id}/confirmation",
+    "POST",
+    "Confirm that everyone in this photo is marked (nothing is cleared before this)",
+    tag="photos",
+    body={
+        "type": "object",
+        "properties": {
+            "faces_stamp": {
+                "type": "string",
+                "maxLength": 64,
+                "description": "the photo's faces_stamp as you saw it: refused (409) if the "
+                "faces changed since",
+            }
+        },
+    },
+    response=PHOTO,
+    owner_only=True,
+)
+def confirm_photo(photo_id: int) -> Any:
+    photo = _photo_or_404(photo_id)
+    data = _optional_body()
+    stamp = data.get("faces_stamp")
+    if stamp is not None and (not isinstance(stamp, str) or len(stamp) > 64):
+        abort(422, description="faces_stamp must be the string given with the photo")
+    session = db()
+    try:
+        confirmation.confirm_photo(session, runtime(), photo, user=api_user(), stamp=stamp)
+        session.commit()
+    except confirmation.NotAllowedToConfirm as exc:
+        session.rollback()
+        abort(403, description=str(exc))
+    except (confirmation.ScanUnfinished, confirmation.FacesChanged) as exc:
+        session.rollback()
+        abort(409, description=str(exc))
+    return jsonify(shared.photo_json(_photo_or_404(photo_id, True)))

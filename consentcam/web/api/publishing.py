@@ -10,8 +10,9 @@ import sqlalchemy.orm as so
 from flask import Response, abort, current_app, jsonify, request
 
 from consentcam.domain.types import Channel
+from consentcam.domain.vocabulary import iso as _iso
 from consentcam.models import Publication, QueueItem
-from consentcam.security import MAX_ID
+from consentcam.security import MAX_ID, parse_id, parse_int
 from consentcam.services import publishing
 from consentcam.web import db, runtime
 from consentcam.web.api import api_user, bp, documented, json_body, schema
@@ -215,16 +216,12 @@ LIMIT_PARAMS = [
 ]
 
 
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value else None
-
-
 def _paging() -> tuple[int, int]:
-    try:
-        limit = int(request.args.get("limit", "100"))
-        offset = int(request.args.get("offset", "0"))
-    except ValueError:
+    limit_value = parse_int(request.args.get("limit", "100"), -(2**40), 2**40)
+    offset_value = parse_int(request.args.get("offset", "0"), -(2**40), 2**40)
+    if limit_value is None or offset_value is None:
         abort(400, description="limit and offset must be whole numbers")
+    limit, offset = limit_value, offset_value
     # OFFSET is bound as a 32-bit integer on PostgreSQL.
     if not 1 <= limit <= 500 or not 0 <= offset <= MAX_ID:
         abort(400, description=f"limit must be 1..500 and offset 0..{MAX_ID}")
@@ -526,9 +523,10 @@ def list_publications() -> Response:
         query = query.where(Publication.live.is_(live == "true"))
     photo_id = request.args.get("photo_id")
     if photo_id is not None:
-        if not photo_id.isdigit() or not 1 <= int(photo_id) <= MAX_ID:
+        number = parse_id(photo_id)
+        if number is None:
             abort(400, description="photo_id must be a positive integer")
-        query = query.where(Publication.photo_id == int(photo_id))
+        query = query.where(Publication.photo_id == number)
     rows = db().scalars(query.order_by(Publication.id.desc()).limit(limit).offset(offset)).all()
     return jsonify({"publications": [publication_json(p) for p in rows]})
 

@@ -9,6 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from flask import abort, jsonify
 
+from consentcam.domain.vocabulary import iso
 from consentcam.models import Supplier, SupplierPermission
 from consentcam.services import suppliers as suppliers_service
 from consentcam.services.suppliers import SupplierError
@@ -20,7 +21,6 @@ from consentcam.web.api.people import (
     NULLABLE_STRING,
     check_fields,
     get_or_404,
-    iso,
     parse_datetime,
 )
 

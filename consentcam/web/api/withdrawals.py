@@ -9,7 +9,7 @@ from flask import Response, abort, jsonify, request
 from consentcam.domain.types import Channel
 from consentcam.models import Person, Publication, RemovalTask, utcnow
 from consentcam.runtime import Runtime
-from consentcam.security import MAX_ID
+from consentcam.security import MAX_ID, parse_id, parse_int
 from consentcam.services import removals
 from consentcam.services.withdrawal import WithdrawalError, withdraw_consent
 from consentcam.web import db, runtime
@@ -276,16 +276,18 @@ def list_removal_tasks() -> Response:
     if status not in (*removals.STATUSES, "all"):
         abort(400, description="status must be open, overdue, done or all")
     limit_raw = request.args.get("limit", "100")
-    if not limit_raw.isdigit() or not 1 <= int(limit_raw) <= MAX_LIMIT:
+    limit = parse_int(limit_raw, 1, MAX_LIMIT)
+    if limit is None:
         abort(400, description=f"limit must be a whole number from 1 to {MAX_LIMIT}")
     now = utcnow()
     query = removals.task_query(None if status == "all" else status, now)
     person_raw = request.args.get("person_id")
     if person_raw is not None:
-        if not person_raw.isdigit() or not 1 <= int(person_raw) <= MAX_ID:
+        person_id = parse_id(person_raw)
+        if person_id is None:
             abort(400, description="person_id must be a positive whole number")
-        query = query.where(RemovalTask.person_id == int(person_raw))
-    rows = db().execute(query.limit(int(limit_raw))).all()
+        query = query.where(RemovalTask.person_id == person_id)
+    rows = db().execute(query.limit(limit)).all()
     c = removals.counts(db(), now)
     return jsonify(
         {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from flask import (
@@ -25,9 +26,11 @@ from wtforms.validators import DataRequired, Length
 from consentcam.domain.audit import Quarter
 from consentcam.models import AuditRun, User, utcnow
 from consentcam.services import audit as audits
-from consentcam.services.records import record_of_processing, to_html
+from consentcam.services.records import record_of_processing
 from consentcam.web import db, runtime
 from consentcam.web.auth import owner_required
+from consentcam.web.words import error_text
+from consentcam.wording import N_
 
 bp = Blueprint("audits", __name__, url_prefix="/audits")
 
@@ -42,6 +45,9 @@ class SignForm(FlaskForm):
     reviewed = BooleanField(
         "I have reviewed this report and its findings", validators=[DataRequired()]
     )
+
+
+SIGNED_OFF = N_("Signed off by %(name)s on %(at)s.")
 
 
 def _run(audit_id: int) -> AuditRun:
@@ -65,13 +71,11 @@ def _quarters(now: Any, count: int = 4) -> list[Quarter]:
 def index() -> Any:
     now = utcnow()
     quarters = _quarters(now)
-    signed = audits.latest_signed(db(), [str(q) for q in quarters])
     form = RunForm(quarter=str(quarters[0]))
     return render_template(
         "audits/index.html",
         runs=audits.runs(db()),
-        quarters=quarters,
-        signed=signed,
+        quarters=audits.quarter_states(db(), quarters),
         form=form,
         progress_of=audits.progress_of,
         summary_of=audits.summary_of,
@@ -117,9 +121,10 @@ def detail(audit_id: int) -> Any:
     findings: list[dict[str, Any]] = []
     chart_svg = None
     if run.report_key and problem is None:
+        from flask_babel import format_date, gettext
         from markupsafe import Markup
 
-        from consentcam.reports import FINDING_LABELS
+        from consentcam.reports import FINDING_LABELS, finding_text
         from consentcam.reports.chart import svg
 
         try:
@@ -127,12 +132,20 @@ def detail(audit_id: int) -> Any:
         except (audits.ReportTampered, audits.AuditError) as exc:
             problem = str(exc)
         else:
+
+            def day(iso: str) -> str:
+                return str(format_date(date.fromisoformat(iso[:10]), "medium"))
+
             findings = [
-                {**f, "label": FINDING_LABELS.get(f["kind"], f["kind"])}
+                {
+                    **f,
+                    "label": FINDING_LABELS.get(f["kind"], f["kind"]),
+                    "message": finding_text(f, gettext, day),
+                }
                 for f in snapshot["findings"][:200]
             ]
             # Built from escaped text and numbers only (see reports.chart.svg).
-            chart_svg = Markup(svg(snapshot["chart"]))
+            chart_svg = Markup(svg(snapshot["chart"], gettext=gettext))
     form = SignForm()
     return render_template(
         "audits/detail.html",
@@ -199,11 +212,22 @@ def download(audit_id: int, fmt: str) -> Any:
         body: bytes = render_csv(snapshot).encode("utf-8")
         mime = "text/csv; charset=utf-8"
     else:
+        from consentcam.reports import i18n
         from consentcam.reports.pdf import render_pdf
 
         signed = None
         if run.signed_at:
-            signed = f"Signed off by {run.signer_name} on {run.signed_at:%Y-%m-%d %H:%M} UTC."
+            # In the report's own language and time zone, like the rest of the PDF.
+            language = str(snapshot.get("language") or "en")
+            moment = i18n.environment(language, str(snapshot.get("time_zone") or "")).filters[
+                "moment"
+            ]
+            signed = i18n.gettext(
+                language,
+                SIGNED_OFF,
+                name=run.signer_name or "",
+                at=moment(run.signed_at),
+            )
         body = render_pdf(snapshot, html_sha256=run.report_sha256, signed=signed)
         mime = "application/pdf"
     response = Response(body, mimetype=mime)
@@ -231,7 +255,7 @@ def sign(audit_id: int) -> Any:
         db().commit()
     except (audits.AuditError, audits.ReportTampered) as exc:
         db().rollback()
-        flash(str(exc), "error")
+        flash(error_text(exc), "error")
         return redirect(url_for("audits.detail", audit_id=run.id))
     audits.checkpoint_signed(runtime(), run)
     flash(_("Signed off. The report can no longer be changed."), "success")
@@ -242,10 +266,12 @@ def sign(audit_id: int) -> Any:
 @owner_required
 def records() -> Any:
     """The record of processing activities (Art. 30), from this instance's settings."""
-    record = record_of_processing(runtime().settings)
-    return render_template(
-        "audits/records.html", record=record, body=to_html(record, standalone=False)
-    )
+    from flask_babel import gettext
+
+    from consentcam.web import select_locale
+
+    record = record_of_processing(runtime().settings, gettext=gettext, language=select_locale())
+    return render_template("audits/records.html", record=record)
 
 
 def init_app(app: Any) -> None:

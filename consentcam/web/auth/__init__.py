@@ -6,16 +6,23 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
+from flask import Blueprint, abort, flash, g, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
-from flask_login import current_user, login_required, login_user, logout_user
+from flask_login import (
+    current_user,
+    login_required,
+    login_user,
+    logout_user,
+    user_loaded_from_cookie,
+)
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, PasswordField
 from wtforms.validators import DataRequired, Email
 
-from consentcam.models import User
+from consentcam.models import User, UserSession
+from consentcam.security import safe_next
 from consentcam.services import users
-from consentcam.web import LANGUAGES, db, login_manager
+from consentcam.web import LANGUAGES, db, login_manager, runtime
 
 bp = Blueprint("auth", __name__)
 F = TypeVar("F", bound=Callable[..., Any])
@@ -23,12 +30,32 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 @login_manager.user_loader
 def load_user(user_id: str) -> User | None:
-    # The id carries the session version, so a sign-out everywhere ends old sessions.
-    uid, _, version = user_id.partition(":")
-    user = db().get(User, int(uid)) if uid.isdigit() else None
-    if user is None or not user.active or str(user.session_version) != version:
+    """The user of a live server-side session; a signed-out or expired one loads nobody."""
+    found = users.user_for_session(db(), user_id)
+    if found is None:
         return None
+    user, row = found
+    g.user_session_id = row.id
+    if users.touch_session(row):
+        # A page view reads only; the session's last use is written in its own short transaction.
+        users.save_seen(runtime().sessions, row)
     return user
+
+
+@user_loaded_from_cookie.connect
+def _rotate_remember_token(_app: Any, user: User) -> None:
+    """A return through "stay signed in" gets a new token: an old copy of the cookie is dead."""
+    row_id = g.pop("user_session_id", None)
+    if row_id is None:
+        return
+    with runtime().sessions() as s:
+        row = s.get(UserSession, row_id)
+        if row is None:
+            return
+        users.rotate_session(s, user, row)
+        s.commit()
+    session["_user_id"] = user.get_id()
+    session["_remember"] = "set"
 
 
 def owner_required(fn: F) -> F:
@@ -65,17 +92,22 @@ def login() -> Any:
             session.clear()
             if lang:
                 session["lang"] = lang
-            login_user(user, remember=bool(form.remember.data))
-            target = request.args.get("next", "")
-            if not target.startswith("/") or target.startswith("//"):
-                target = url_for("dashboard.index")
-            return redirect(target)
+            remember = bool(form.remember.data)
+            users.start_session(
+                db(), user, remember=remember, user_agent=request.headers.get("User-Agent")
+            )
+            db().commit()
+            login_user(user, remember=remember)
+            return redirect(safe_next(request.args.get("next"), url_for("dashboard.index")))
     return render_template("auth/login.html", form=form)
 
 
 @bp.route("/logout", methods=["POST"])
 @login_required
 def logout() -> Any:
+    # The session's row goes: this cookie, a saved copy of it and its remember-me all stop working.
+    users.end_session(db(), str(session.get("_user_id") or ""))
+    db().commit()
     logout_user()
     session.clear()
     flash(_("You are signed out."), "info")
@@ -101,7 +133,70 @@ def language(code: str) -> Any:
     if code not in LANGUAGES:
         abort(404)
     session["lang"] = code
-    target = request.form.get("next", "")
-    if not target.startswith("/") or target.startswith("//"):
-        target = url_for("dashboard.index")
-    return redirect(target)
+    return redirect(safe_next(request.form.get("next"), url_for("dashboard.index")))
+
+
+class PasswordForm(FlaskForm):
+    current = PasswordField("Current password", validators=[DataRequired()])
+    new = PasswordField("New password", validators=[DataRequired()])
+
+
+@bp.route("/account")
+@login_required
+def account() -> Any:
+    """The signed-in user's own page: change the password, see and end sessions one by one."""
+    user = db().get(User, current_user.id)
+    rows = users.sessions_of(db(), user) if user is not None else []
+    current_id = g.get("user_session_id")
+    return render_template(
+        "auth/account.html", form=PasswordForm(), sessions=rows, current_id=current_id
+    )
+
+
+@bp.post("/account/password")
+@login_required
+def password() -> Any:
+    form = PasswordForm()
+    user = db().get(User, current_user.id)
+    if user is None or not form.validate_on_submit():
+        flash(_("Fill in both passwords."), "error")
+        return redirect(url_for("auth.account"))
+    user.session_token = current_user.session_token
+    try:
+        users.change_password(db(), user, form.current.data or "", form.new.data or "")
+    except users.UserError as exc:
+        db().rollback()
+        flash(_password_error(str(exc)), "error")
+        return redirect(url_for("auth.account"))
+    db().commit()
+    flash(_("Your password is changed. Your other devices are signed out."), "info")
+    return redirect(url_for("auth.account"))
+
+
+def _password_error(message: str) -> str:
+    if message.startswith("the current password"):
+        return _("The current password is not right.")
+    return _("The new password must have at least 12 characters.")
+
+
+@bp.post("/account/sessions/<int:session_id>/end")
+@login_required
+def end_session(session_id: int) -> Any:
+    """Sign out one device (a lost phone) without touching the others."""
+    user = db().get(User, current_user.id)
+    if user is None or not users.end_session_by_id(db(), user, session_id):
+        abort(404)
+    db().commit()
+    if session_id == g.get("user_session_id"):
+        logout_user()
+        session.clear()
+        return redirect(url_for("auth.login"))
+    flash(_("That device is signed out."), "info")
+    return redirect(url_for("auth.account"))
+
+
+def init_app(app: Any) -> None:
+    """Sign-in failures are limited per address and per account (see security.limit_sign_in)."""
+    from consentcam.security import limit_sign_in
+
+    limit_sign_in(app, "auth.login")

@@ -9,7 +9,15 @@ from flask import Blueprint, current_app, g, render_template
 from flask_login import login_required
 
 from consentcam.domain.audit import Quarter
-from consentcam.models import AuditRun, Face, Photo, QueueItem, RemovalTask, utcnow
+from consentcam.models import (
+    AuditRun,
+    ConsentRecord,
+    Face,
+    Photo,
+    QueueItem,
+    RemovalTask,
+    utcnow,
+)
 from consentcam.services import removals
 from consentcam.web import db, fragments
 
@@ -22,10 +30,14 @@ def attention_counts(session: Any, now: Any) -> dict[str, Any]:
     """Every count on the start page in one query (scalar subqueries, no query per row)."""
     quarter = str(Quarter.current(now))
     is_open = RemovalTask.status == "open"
+    # A scanned photo waits for a person while a face is undecided or nobody has confirmed
+    # that everyone in it is marked.
+    undecided = sa.exists().where(
+        Face.photo_id == Photo.id, Face.state.in_(("pending", "suggested"))
+    )
     to_review = (
-        sa.select(sa.func.count(sa.distinct(Face.photo_id)))
-        .join(Photo, Face.photo_id == Photo.id)
-        .where(Photo.scan_state == "done", Face.state.in_(("pending", "suggested")))
+        sa.select(sa.func.count(Photo.id))
+        .where(Photo.scan_state == "done", sa.or_(Photo.faces_confirmed_at.is_(None), undecided))
         .scalar_subquery()
     )
     waiting = (
@@ -53,8 +65,24 @@ def attention_counts(session: Any, now: Any) -> dict[str, Any]:
         .where(AuditRun.quarter == quarter, AuditRun.signed_at.is_not(None))
         .scalar_subquery()
     )
+    # The first day's steps: has anyone signed a consent yet, is any photo uploaded, any face
+    # reviewed (EXISTS: one index probe each, whatever the size).
+    has_consent = sa.exists().where(ConsentRecord.id.is_not(None))
+    has_photo = sa.exists().where(Photo.id.is_not(None))
+    has_review = sa.exists().where(Face.state.in_(("confirmed", "not_identifiable")))
     row = session.execute(
-        sa.select(to_review, waiting, failed, blocked, open_tasks, overdue, signed)
+        sa.select(
+            to_review,
+            waiting,
+            failed,
+            blocked,
+            open_tasks,
+            overdue,
+            signed,
+            has_consent,
+            has_photo,
+            has_review,
+        )
     ).one()
     return {
         "to_review": int(row[0] or 0),
@@ -65,12 +93,26 @@ def attention_counts(session: Any, now: Any) -> dict[str, Any]:
         "overdue_removals": int(row[5] or 0),
         "audit_signed_at": row[6],
         "quarter": quarter,
+        "has_consent": bool(row[7]),
+        "has_photo": bool(row[8]),
+        "has_review": bool(row[9]),
     }
 
 
 def link(endpoint: str, **values: Any) -> tuple[str, dict[str, Any]] | None:
-    """An (endpoint, arguments) pair if another part of the app has that page, else None."""
-    return (endpoint, values) if endpoint in current_app.view_functions else None
+    """An (endpoint, arguments) pair if the app has that page and the user may open it, else None.
+
+    (Staff are not sent to a page that only answers 403, such as the audits.)
+    """
+    from flask_login import current_user
+
+    from consentcam.web import roles
+
+    if endpoint not in current_app.view_functions:
+        return None
+    if not roles.allowed(roles.role_of(endpoint), current_user):
+        return None
+    return (endpoint, values)
 
 
 @bp.route("/")
@@ -102,6 +144,8 @@ def index() -> Any:
                 "overdue": link("removals.index", status="overdue"),
                 "audit": link("audits.index"),
                 "upload": link("photos.upload"),
+                "people": link("people.new"),
+                "photos": link("photos.index", state="needs_review"),
             },
         }
 

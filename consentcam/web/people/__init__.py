@@ -36,7 +36,9 @@ from wtforms.validators import DataRequired, Email, Length, Optional
 
 from consentcam.consent_pdf import consent_form_pdf
 from consentcam.domain.types import Channel
+from consentcam.domain.vocabulary import EVIDENCE_EXTENSIONS
 from consentcam.models import ConsentRecord, Person, Photo, ReferenceUpload
+from consentcam.security import parse_id, public_base
 from consentcam.services import people as people_service
 from consentcam.services.people import ConsentError, EvidenceTampered
 from consentcam.web import db, fragments, runtime
@@ -49,7 +51,7 @@ log = logging.getLogger(__name__)
 PER_PAGE = 50
 PHOTO_CHOICES = 60
 CHANNELS = tuple(c.value for c in Channel)
-EVIDENCE_EXT = {"image/png": "png", "image/jpeg": "jpg", "application/pdf": "pdf"}
+EVIDENCE_EXT = EVIDENCE_EXTENSIONS
 
 
 def _user() -> Any:
@@ -63,12 +65,16 @@ def _person(person_id: int) -> Person:
     return person
 
 
-def record_url(person_id: int) -> str:
-    """The person's page as an absolute URL, on PUBLIC_URL when the instance has one."""
-    base = (current_app.config.get("PUBLIC_URL") or "").rstrip("/")
-    if base:
-        return base + url_for("people.detail", person_id=person_id)
-    return url_for("people.detail", person_id=person_id, _external=True)
+def record_url(person_id: int) -> str | None:
+    """The person's page as an absolute URL on PUBLIC_URL, or None while it is not set.
+
+    Never from the request's Host header (anyone can send "Host: evil.example"), and never a
+    loopback address, which no phone scanning the printed form could open.
+    """
+    base = public_base(current_app.config)
+    if base is None:
+        return None
+    return base + url_for("people.detail", person_id=person_id)
 
 
 class PersonForm(FlaskForm):
@@ -149,9 +155,20 @@ def detail(person_id: int) -> Any:
                 .limit(20)
             )
         )
+        consents = people_service.consents_newest_first(session, person)
+        now = datetime.now(UTC)
         return {
             "person": person,
-            "consents": people_service.consents_newest_first(session, person),
+            "consents": consents,
+            # "Withdraw consent" only while something is left to withdraw.
+            "withdrawable": any(
+                (
+                    any(ch.withdrawn_at is None for ch in c.channels)
+                    or (c.biometric and c.biometric_withdrawn_at is None)
+                )
+                and (c.expires_at is None or c.expires_at > now)
+                for c in consents
+            ),
             "consent_state": people_service.consent_state,
             "photos": people_service.confirmed_photos(session, person),
             "publications": people_service.publications_showing(session, person),
@@ -227,6 +244,14 @@ def _expiry(day: Any) -> datetime | None:
     return datetime.combine(day, time(0, 0), tzinfo=UTC) + timedelta(days=1)
 
 
+def _form_not_ready(person: Person, exc: ConsentError) -> Any:
+    """The consent form cannot be shown yet: say which setting is missing, with a link to it."""
+    return (
+        render_template("people/form_not_ready.html", person=person, message=error_text(exc)),
+        409,
+    )
+
+
 @bp.route("/<int:person_id>/consents/new", methods=["GET", "POST"])
 @owner_required
 def consent_new(person_id: int) -> Any:
@@ -239,7 +264,10 @@ def consent_new(person_id: int) -> Any:
         form.minor.data = person.is_minor
         form.signer_name.data = person.name
     form.language.data = language
-    version = people_service.current_form(session, rt, language)
+    try:
+        version = people_service.current_form(session, rt, language)
+    except people_service.FormDetailsMissing as exc:
+        return _form_not_ready(person, exc)
     session.commit()
     recent = list(
         session.scalars(
@@ -253,7 +281,7 @@ def consent_new(person_id: int) -> Any:
     chosen = {
         "channels": [c for c in request.form.getlist("channels") if c in CHANNELS],
         "scope": "listed" if request.form.get("scope") == "listed" else "all",
-        "photo_ids": [int(v) for v in request.form.getlist("photo_ids") if v.isdigit()],
+        "photo_ids": [n for v in request.form.getlist("photo_ids") if (n := parse_id(v))],
         "evidence_kind": "scan" if request.form.get("evidence_kind") == "scan" else "signature",
     }
     error: str | None = None
@@ -319,6 +347,7 @@ def consent_new(person_id: int) -> Any:
                 language=language,
                 actor=_user(),
                 note=form.note.data or None,
+                form_sha256=version.sha256,
             )
         except ConsentError as exc:
             session.rollback()
@@ -355,6 +384,8 @@ def evidence(person_id: int, consent_id: int) -> Any:
     record = db().get(ConsentRecord, consent_id)
     if record is None or record.person_id != person_id or not record.evidence_key:
         abort(404)
+    if record.person.erased_at is not None:
+        abort(404)
     try:
         data = people_service.read_evidence(runtime(), record)
     except EvidenceTampered as exc:
@@ -385,7 +416,10 @@ def form_pdf(person_id: int) -> Any:
     rt = runtime()
     person = _person(person_id)
     language = _language()
-    version = people_service.current_form(session, rt, language)
+    try:
+        version = people_service.current_form(session, rt, language)
+    except people_service.FormDetailsMissing as exc:
+        return _form_not_ready(person, exc)
     session.commit()
     data = consent_form_pdf(
         title=version.title,

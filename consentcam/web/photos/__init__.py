@@ -25,10 +25,12 @@ from PIL import Image
 
 from consentcam.faces.decode import ImageRejected, load_upright
 from consentcam.models import Face, Person, Photo, Supplier
-from consentcam.services import gate, review
+from consentcam.security import parse_id
+from consentcam.services import confirmation, gate, marking, review
 from consentcam.services import people as people_service
 from consentcam.web import db, fragments, runtime, words
 from consentcam.web.photos import shared
+from consentcam.wording import N_
 
 bp = Blueprint("photos", __name__, url_prefix="/photos")
 PER_PAGE = 30
@@ -37,11 +39,11 @@ SEARCH_MATCHES = 20
 PAGE_MATCHES = 50
 REVIEW_SIDE = 1600
 STATE_LABELS = {
-    "needs_review": "Needs review",
-    "cleared": "Cleared",
-    "blocked": "Blocked",
-    "scanning": "Waiting for scan",
-    "failed": "Scan failed",
+    "needs_review": N_("Needs review"),
+    "cleared": N_("Cleared"),
+    "blocked": N_("Blocked"),
+    "scanning": N_("Waiting for scan"),
+    "failed": N_("Scan failed"),
 }
 
 
@@ -105,6 +107,15 @@ def index() -> Any:
     return render_template("photos/index.html", body=body)
 
 
+@bp.route("/review")
+@login_required
+def waiting() -> Any:
+    """Photos waiting for a person to look at them, oldest first: one tap opens the next."""
+    photos, total = confirmation.waiting_photos(db(), limit=100)
+    undecided = {p.id: sum(not review.face_decided(f) for f in p.faces) for p in photos}
+    return render_template("photos/review.html", photos=photos, total=total, undecided=undecided)
+
+
 @bp.route("/upload", methods=["GET", "POST"])
 @login_required
 def upload() -> Any:
@@ -136,8 +147,9 @@ def status() -> Any:
     """Scan state of the given photos (?ids=1,2,3), for the upload page to poll."""
     ids: list[int] = []
     for part in request.args.get("ids", "").split(","):
-        if part.strip().isdigit() and 0 < int(part) < 2**31:
-            ids.append(int(part))
+        number = parse_id(part)
+        if number is not None:
+            ids.append(number)
     ids = ids[:200]
     session = db()
     photos = (
@@ -187,7 +199,8 @@ def image(photo_id: int) -> Any:
 
 
 def _private(response: Response) -> Response:
-    response.headers["Cache-Control"] = "private, max-age=3600"
+    # Photos show people: nothing is kept in the browser cache after sign-out.
+    response.headers["Cache-Control"] = "private, no-store"
     response.headers["X-Content-Type-Options"] = "nosniff"
     return response
 
@@ -222,9 +235,19 @@ def detail(photo_id: int) -> Any:
         else []
     )
     threshold = float(current_app.config["MATCH_THRESHOLD"])
+    next_photo = (
+        confirmation.next_to_review(session, after=photo) if photo.faces_confirmed_at else None
+    )
+    draw_box = _form_box(request.args) if request.args.get("draw") else None
     return render_template(
         "photos/detail.html",
         photo=photo,
+        may_confirm=confirmation.may_confirm(_user()),
+        faces_stamp=confirmation.faces_stamp(photo),
+        next_photo=next_photo,
+        min_box_side=marking.MIN_BOX_SIDE,
+        draw_open=bool(request.args.get("draw")),
+        draw_box=draw_box,
         decisions=decisions,
         search_face=search_face,
         search_text=search_text,
@@ -281,7 +304,8 @@ def confirm(face_id: int) -> Any:
 def assign(face_id: int) -> Any:
     def act(s: so.Session, f: Face, v: str | None) -> None:
         raw = request.form.get("person_id", "")
-        person = s.get(Person, int(raw)) if raw.isdigit() and int(raw) < 2**31 else None
+        number = parse_id(raw)
+        person = s.get(Person, number) if number else None
         if person is None:
             raise review.ReviewError(_("choose a person from the list"))
         review.assign_face(s, runtime(), f, person, version=v, user=_user())
@@ -332,3 +356,63 @@ def blur(face_id: int) -> Any:
         face_id,
         lambda s, f, v: review.set_blur(s, runtime(), f, wanted, version=v, user=_user()),
     )
+
+
+def _form_box(values: Any) -> list[int] | None:
+    """The drawn box from a form's left/top/right/bottom fields; None when one is not a number."""
+    out = []
+    for name in ("left", "top", "right", "bottom"):
+        raw = (values.get(name) or "").strip()
+        try:
+            out.append(round(float(raw)))
+        except ValueError:
+            return None
+    return out
+
+
+@bp.post("/<int:photo_id>/faces")
+@login_required
+def draw_face(photo_id: int) -> Any:
+    """Add a face the scanner missed, from a box drawn on the review page."""
+    session = db()
+    photo = _photo(photo_id)
+    box = _form_box(request.form)
+    try:
+        if box is None:
+            raise marking.BadBox(N_("give the box as four whole numbers: left, top, right, bottom"))
+        face = marking.add_drawn_face(session, runtime(), photo, box, user=_user())
+        session.commit()
+    except marking.MarkingError as exc:
+        session.rollback()
+        flash(_("That did not work: %(why)s", why=words.error_text(exc)), "error")
+        keep: dict[str, Any] = dict(
+            zip(("left", "top", "right", "bottom"), box or (), strict=False)
+        )
+        return redirect(url_for("photos.detail", photo_id=photo_id, draw=1, **keep) + "#draw-form")
+    face_id = face.id
+    # After the commit, so the worker finds the face; it suggests a person if it can.
+    current_app.extensions["jobs"].enqueue("encode_drawn_face", face_id)
+    flash(_("Face %(n)d is marked. Now say who it is, or blur it.", n=face.number), "info")
+    return redirect(url_for("photos.detail", photo_id=photo_id) + f"#face-{face_id}")
+
+
+@bp.post("/<int:photo_id>/confirm")
+@login_required
+def confirm_photo(photo_id: int) -> Any:
+    """Record that everyone in the photo is marked (the owner's word; nothing clears before)."""
+    session = db()
+    photo = _photo(photo_id)
+    try:
+        confirmation.confirm_photo(
+            session, runtime(), photo, user=_user(), stamp=request.form.get("faces_stamp") or None
+        )
+        session.commit()
+    except confirmation.NotAllowedToConfirm:
+        session.rollback()
+        abort(403)
+    except confirmation.ConfirmationError as exc:
+        session.rollback()
+        flash(_("That did not work: %(why)s", why=words.error_text(exc)), "error")
+        return redirect(url_for("photos.detail", photo_id=photo_id) + "#confirmation")
+    flash(_("Confirmed: everyone in this photo is marked."), "info")
+    return redirect(url_for("photos.detail", photo_id=photo_id) + "#confirmation")

@@ -10,13 +10,14 @@ from flask import current_app, url_for
 from flask_babel import gettext as _
 from werkzeug.datastructures import FileStorage
 
+from consentcam.domain import vocabulary
 from consentcam.domain.gate import Blocker, GateDecision
 from consentcam.domain.types import Channel
 from consentcam.faces.decode import ImageRejected
 from consentcam.models import Face, Photo, User
 from consentcam.runtime import Runtime
+from consentcam.services import confirmation, review
 from consentcam.services import photos as photos_service
-from consentcam.services import review
 from consentcam.web import words
 from consentcam.wording import N_
 
@@ -80,6 +81,11 @@ def photo_json(photo: Photo, *, faces: bool = False) -> dict[str, Any]:
         "reviewed_at": photo.reviewed_at.isoformat() if photo.reviewed_at else None,
         "face_count": len(photo.faces) if photo.scan_state == "done" else None,
         "undecided_faces": sum(not review.face_decided(f) for f in photo.faces),
+        "faces_confirmed_at": (
+            photo.faces_confirmed_at.isoformat() if photo.faces_confirmed_at else None
+        ),
+        "faces_confirmed_by": photo.faces_confirmed_by,
+        "faces_stamp": confirmation.faces_stamp(photo),
         "review_url": url_for("photos.detail", photo_id=photo.id),
         "thumbnail_url": url_for("photos.thumbnail", photo_id=photo.id),
     }
@@ -103,6 +109,7 @@ def face_json(face: Face) -> dict[str, Any]:
         "photo_id": face.photo_id,
         "number": face.number,
         "box": [face.left, face.top, face.right, face.bottom],
+        "source": face.source,
         "state": face.state,
         "person": {"id": face.person.id, "name": face.person.name} if face.person else None,
         "suggestion": suggestion,
@@ -148,18 +155,10 @@ def parse_channels(raw: str | None) -> list[str]:
     """Channels from a comma-separated query value; raises ValueError naming an unknown one."""
     if not raw:
         return list(CHANNELS)
-    out: list[str] = []
-    for part in raw.split(","):
-        part = part.strip().lower()
-        if not part:
-            continue
-        if part not in CHANNELS:
-            raise ValueError(f"unknown channel {part!r} (use {', '.join(CHANNELS)})")
-        if part not in out:
-            out.append(part)
-    if not out:
+    chosen = vocabulary.parse_channels(raw)
+    if not chosen:
         raise ValueError(f"name at least one channel ({', '.join(CHANNELS)})")
-    return out
+    return [c.value for c in chosen]
 
 
 def order(seq: Sequence[str]) -> list[str]:

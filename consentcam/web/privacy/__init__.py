@@ -15,6 +15,7 @@ from consentcam.models import Person
 from consentcam.services import privacy
 from consentcam.web import db, runtime
 from consentcam.web.auth import owner_required
+from consentcam.web.words import error_text
 
 bp = Blueprint("privacy", __name__, url_prefix="/people")
 
@@ -89,7 +90,7 @@ def erase_confirm(person_id: int) -> Any:
         db().commit()
     except privacy.PrivacyError as exc:
         db().rollback()
-        flash(str(exc), "error")
+        flash(error_text(exc), "error")
         return redirect(url_for("privacy.erase", person_id=person_id))
     flash(_("Erased. Only the number %(id)s remains in the records.", id=person_id), "success")
     return redirect(url_for("privacy.erase", person_id=person_id))

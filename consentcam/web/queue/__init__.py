@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -42,7 +43,8 @@ from wtforms.validators import URL, DataRequired, Length, Optional
 
 from consentcam.domain.types import Channel
 from consentcam.models import ChannelConnection, Photo, Publication, QueueItem
-from consentcam.publishers.meta import DEFAULT_GRAPH_URL
+from consentcam.publishers.meta import DEFAULT_GRAPH_URL, graph_url_problem
+from consentcam.security import parse_id
 from consentcam.services import events, publishing
 from consentcam.web import db, runtime, words
 from consentcam.web.auth import owner_required
@@ -209,12 +211,24 @@ def new() -> Any:
     session = db()
     form = QueueForm()
     raw_id = request.values.get("photo_id", "")
-    photo = session.get(Photo, int(raw_id)) if raw_id.isdigit() else None
+    number = parse_id(raw_id)
+    photo = session.get(Photo, number) if number else None
     if photo is None:
         abort(404)
+    from consentcam.services.gate import decide
+
+    verdict = decide(session, photo, [c.value for c in Channel])
     if request.method == "GET":
         form.photo_id.data = str(photo.id)
-    verdict = None
+        # Tick only the channels the photo is cleared for now; a blocked one can still be ticked.
+        form.channels.data = [c for c in ("instagram", "facebook") if verdict[Channel(c)].cleared]
+    reasons = {
+        str(channel): [
+            blocker_text(entry) for entry in publishing.blocker_entries({channel: decision})
+        ]
+        for channel, decision in verdict.items()
+        if not decision.cleared
+    }
     if form.validate_on_submit():
         scheduled = None
         if form.scheduled_for.data:
@@ -239,14 +253,20 @@ def new() -> Any:
             session.commit()
             if item.status == "blocked":
                 flash(_("Queued, but blocked until every face is covered."), "warning")
+            elif publishing.blockers_of(item):
+                flash(
+                    _(
+                        "Queued. It goes out on the cleared channels; the others wait until "
+                        "every face is covered for them."
+                    ),
+                    "warning",
+                )
             else:
                 flash(_("Queued."), "info")
             return redirect(url_for("queue.detail", item_id=item.id))
-    else:
-        from consentcam.services.gate import decide
-
-        verdict = decide(session, photo, [c.value for c in Channel])
-    return render_template("queue/new.html", form=form, photo=photo, verdict=verdict)
+    return render_template(
+        "queue/new.html", form=form, photo=photo, verdict=verdict, reasons=reasons
+    )
 
 
 @bp.route("/queue/<int:item_id>")
@@ -258,16 +278,24 @@ def detail(item_id: int) -> Any:
         sa.select(Publication).where(Publication.queue_item_id == item.id).order_by(Publication.id)
     ).all()
     manual = _manual_channels(session, item)
+    # After a change the worker re-checks the queue; until it has, say so instead of showing
+    # reasons that may no longer hold (and ask it to do this photo now).
+    checking = publishing.verdict_is_stale(session, item)
+    if checking:
+        current_app.extensions["jobs"].enqueue("recheck_photos", [item.photo_id])
     return render_template(
         "queue/detail.html",
         item=item,
         publications={p.channel: p for p in pubs},
         manual_channels=manual,
         reasons=grouped_blockers(item),
-        # Polled while the worker has the post in hand, and right after "Publish now" until
-        # the worker takes it up (the item is still "ready" then).
+        checking=checking,
+        # Polled while the worker has the post in hand, right after "Publish now" until the
+        # worker takes it up (the item is still "ready" then), and while the gate re-checks.
         progress_state=_progress_state(item, manual, len(pubs))
-        if item.status == "publishing" or (item.status == "ready" and request.args.get("started"))
+        if checking
+        or item.status == "publishing"
+        or (item.status == "ready" and request.args.get("started"))
         else None,
         action_form=ActionForm(),
         manual_form=ManualForm(),
@@ -281,8 +309,10 @@ def _manual_channels(session: Any, item: QueueItem) -> list[str]:
 
 
 def _progress_state(item: QueueItem, manual: list[str], published: int) -> str:
-    """What the item page shows for a post being published: changes when the worker moves on."""
-    return f"{item.status}:{','.join(manual)}:{published}"
+    """What the item page shows for a post being published or re-checked: changes when the
+    worker moves on (its status, what is left to post by hand, or the gate's reasons)."""
+    reasons = hashlib.sha256((item.blockers or "").encode("utf-8")).hexdigest()[:12]
+    return f"{item.status}:{','.join(manual)}:{published}:{reasons}"
 
 
 @bp.route("/queue/<int:item_id>/progress")
@@ -339,10 +369,14 @@ def cancel(item_id: int) -> Any:
     return redirect(url_for("queue.index"))
 
 
-@bp.route("/queue/<int:item_id>/download/<channel>")
+@bp.post("/queue/<int:item_id>/download/<channel>")
 @login_required
 def download(item_id: int, channel: str) -> Any:
-    """The cleared copy, to post by hand (never the original)."""
+    """The cleared copy, to post by hand (never the original).
+
+    A POST with the form's CSRF token: the download is recorded as an event, and a GET must
+    change nothing (a link preview or a prefetch would otherwise record one).
+    """
     session = db()
     item = _item(item_id)
     if channel not in item.channel_list:
@@ -431,7 +465,7 @@ def connections() -> Any:
                 session.rollback()
                 return redirect(url_for("queue.connections"))
             graph = (form.graph_url.data or "").strip() or DEFAULT_GRAPH_URL
-            if not graph.startswith(("https://", "http://127.0.0.1", "http://localhost")):
+            if graph_url_problem(graph):
                 flash(_("The Graph API address must start with https://"), "error")
                 session.rollback()
                 return redirect(url_for("queue.connections"))

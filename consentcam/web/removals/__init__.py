@@ -26,6 +26,7 @@ from consentcam.security import MAX_ID
 from consentcam.services import removals
 from consentcam.web import db, fragments
 from consentcam.web.auth import owner_required
+from consentcam.web.words import error_text
 
 bp = Blueprint("removals", __name__, url_prefix="/removals")
 
@@ -67,8 +68,9 @@ def index() -> Any:
         person = db().get(Person, person_id)
         query = query.where(RemovalTask.person_id == person_id)
     rows = db().execute(query.limit(PAGE_SIZE)).all()
-    counts = removals.counts(db(), now)
-    g.removals_overdue = counts.overdue
+    counts = removals.counts(db(), now, person_id or None)
+    # The menu's badge counts everyone's overdue tasks, whatever this list shows.
+    g.removals_overdue = removals.counts(db(), now).overdue if person_id else counts.overdue
     return render_template(
         "removals/index.html",
         rows=rows,
@@ -117,7 +119,7 @@ def close(task_id: int) -> Any:
     try:
         removals.close_task(db(), task, current_user._get_current_object(), form.note.data)
     except removals.RemovalError as exc:
-        flash(str(exc), "error")
+        flash(error_text(exc), "error")
     else:
         flash(_("Marked as taken down. Thank you."), "success")
     return redirect(url_for("removals.detail", task_id=task.id))

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
-import tomllib
+import zoneinfo
 from typing import Any
 
 import sqlalchemy as sa
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_babel import gettext as _
 from flask_login import current_user
 from flask_wtf import FlaskForm
@@ -15,15 +24,16 @@ from wtforms.validators import DataRequired, Email, Length
 
 from consentcam import config as config_mod
 from consentcam.models import ApiToken, User
-from consentcam.services import events
+from consentcam.services import people as people_service
+from consentcam.services import settings as settings_service
 from consentcam.services import users as users_service
+from consentcam.services.settings import SettingsError
 from consentcam.services.users import UserError
 from consentcam.web import db, runtime
 from consentcam.web.auth import owner_required
+from consentcam.web.words import error_text
 
 bp = Blueprint("settings", __name__, url_prefix="/settings")
-# Settings the owner may change here; the rest (keys, database, queue) stay in config.toml.
-EDITABLE = ("BUSINESS_NAME", "RESPONSIBLE_PERSON", "LANGUAGE")
 
 
 def _user() -> Any:
@@ -31,9 +41,7 @@ def _user() -> Any:
 
 
 class InstanceForm(FlaskForm):
-    business_name = StringField("Business name", validators=[Length(max=200)])
-    responsible_person = StringField("Responsible person", validators=[Length(max=200)])
-    language = StringField("Language")
+    """Only the CSRF token: every value is checked by the settings service."""
 
 
 class UserForm(FlaskForm):
@@ -52,52 +60,87 @@ class TokenForm(FlaskForm):
 def index() -> Any:
     rt = runtime()
     form = InstanceForm()
-    if request.method == "GET":
-        form.business_name.data = rt.settings.get("BUSINESS_NAME") or ""
-        form.responsible_person.data = rt.settings.get("RESPONSIBLE_PERSON") or ""
-        form.language.data = rt.settings.get("LANGUAGE") or "en"
-    elif form.validate_on_submit():
-        language = form.language.data if form.language.data in ("en", "sv") else "en"
-        new = {
-            "BUSINESS_NAME": (form.business_name.data or "").strip(),
-            "RESPONSIBLE_PERSON": (form.responsible_person.data or "").strip(),
-            "LANGUAGE": language,
+    values = {name: rt.settings.get(name) for name in settings_service.EDITABLE}
+    amount, unit = _split_period(str(values.get("RETENTION") or "2y"))
+    error: str | None = None
+    error_field: str | None = None
+    if request.method == "POST":
+        raw = {
+            name: request.form[name.lower()]
+            for name in settings_service.EDITABLE
+            if name.lower() in request.form
         }
-        changed = {k: v for k, v in new.items() if rt.settings.get(k) != v}
-        if changed:
-            path = rt.instance_path / config_mod.CONFIG_FILE
-            current: dict[str, Any] = {}
-            if path.exists():
-                with path.open("rb") as fh:
-                    current = tomllib.load(fh)
-            # Keep every existing key (secrets, URLs) and change only the three shown here.
-            current.update({k.lower(): v for k, v in new.items()})
-            config_mod.write_instance_config(rt.instance_path, current)
-            rt.settings.update(new)
-            from flask import current_app
-
-            current_app.config.update(new)
-            events.record(
-                db(),
-                "settings.changed",
-                "instance",
-                {"fields": sorted(changed)},
-                actor=_user().email,
-            )
-            db().commit()
-            flash(
-                _(
-                    "The settings are saved. The consent form text changes with them: new consents are signed on a new form version."
-                ),
-                "info",
-            )
-        return redirect(url_for("settings.index"))
+        if "retention_amount" in request.form:
+            amount = request.form.get("retention_amount", "").strip()
+            unit = request.form.get("retention_unit", "y")
+            raw["RETENTION"] = f"{amount}{unit if unit in ('y', 'm', 'd') else ''}"
+        values.update(raw)
+        if not form.validate_on_submit():
+            error = _("The form has expired: reload the page and try again.")
+        else:
+            try:
+                changed = settings_service.save(db(), rt, raw, _user())
+            except SettingsError as exc:
+                db().rollback()
+                error, error_field = error_text(exc, setting=setting_label), exc.field
+            else:
+                if changed:
+                    current_app.config.update({k: rt.settings[k] for k in changed})
+                    db().commit()
+                    flash(
+                        _(
+                            "The settings are saved. The consent form text changes with them: "
+                            "new consents are signed on a new form version."
+                        )
+                        if set(changed) & FORM_SETTINGS
+                        else _("The settings are saved."),
+                        "info",
+                    )
+                return redirect(url_for("settings.index"))
     shown = [
         (s.name, rt.settings.get(s.name), s.help)
         for s in config_mod.SETTINGS
         if s.name not in ("SECRET_KEY", "ENCRYPTION_KEY", "DATABASE_URL", "QUEUE_URL")
     ]
-    return render_template("settings/index.html", form=form, shown=shown)
+    return (
+        render_template(
+            "settings/index.html",
+            form=form,
+            values=values,
+            retention_amount=amount,
+            retention_unit=unit,
+            time_zones=sorted(zoneinfo.available_timezones()),
+            shown=shown,
+            error=error,
+            error_field=error_field,
+            missing=people_service.missing_form_details(rt.settings),
+        ),
+        422 if error else 200,
+    )
+
+
+# Settings the consent form's text is made from.
+FORM_SETTINGS = {"BUSINESS_NAME", "RESPONSIBLE_PERSON", "RETENTION", "REMOVAL_DUE_DAYS"}
+
+
+def _split_period(text: str) -> tuple[str, str]:
+    text = text.strip().lower()
+    if text[:-1].isdigit() and text[-1:] in ("y", "m", "d"):
+        return text[:-1], text[-1]
+    return text, "y"
+
+
+def setting_label(name: str) -> str:
+    """A setting as the settings page names it."""
+    labels = {
+        "BUSINESS_NAME": _("Business name"),
+        "RESPONSIBLE_PERSON": _("Responsible for the data"),
+        "LANGUAGE": _("Default language"),
+        "TIME_ZONE": _("Time zone"),
+        "REMOVAL_DUE_DAYS": _("Days to take a post down"),
+        "RETENTION": _("Keep inactive customers for"),
+    }
+    return labels.get(name, name)
 
 
 @bp.route("/users", methods=["GET", "POST"])
@@ -119,7 +162,7 @@ def users() -> Any:
             )
         except UserError as exc:
             session.rollback()
-            error = str(exc)
+            error = error_text(exc)
         else:
             session.commit()
             flash(_("The account for %(email)s is ready.", email=created.email), "info")
@@ -147,9 +190,27 @@ def deactivate(user_id: int) -> Any:
             )
     except UserError as exc:
         session.rollback()
-        flash(str(exc), "error")
+        flash(error_text(exc), "error")
         return redirect(url_for("settings.users"))
     session.commit()
+    return redirect(url_for("settings.users"))
+
+
+@bp.post("/users/<int:user_id>/publish")
+@owner_required
+def grant_publish(user_id: int) -> Any:
+    """Give a staff member the right to clear faces, confirm photos, queue and publish (or take it)."""
+    session = db()
+    user = session.get(User, user_id)
+    if user is None or not user.active:
+        abort(404)
+    allowed = request.form.get("allowed") == "1"
+    if users_service.set_may_publish(session, user, allowed, _user()):
+        session.commit()
+        if allowed:
+            flash(_("%(email)s may now clear faces, queue and publish.", email=user.email), "info")
+        else:
+            flash(_("%(email)s may no longer publish.", email=user.email), "info")
     return redirect(url_for("settings.users"))
 
 

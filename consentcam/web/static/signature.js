@@ -101,14 +101,22 @@
     var input = form.querySelector("input[name=" + name + "]:checked");
     return input ? input.value : "";
   }
+  function show(id, visible) {
+    // The customer's own signing page has only some of these parts.
+    var element = document.getElementById(id);
+    if (element) { element.hidden = !visible; }
+  }
   function toggle() {
     var scope = checked("scope");
-    var evidence = checked("evidence_kind");
-    var minor = document.getElementById("minor").checked;
-    document.getElementById("photo-choice").hidden = scope !== "listed";
-    document.getElementById("guardian").hidden = !minor;
-    document.getElementById("signer").hidden = minor;
-    document.getElementById("scan-upload").hidden = evidence !== "scan";
+    var evidence = checked("evidence_kind") || "signature";
+    var minorBox = document.getElementById("minor");
+    var minor = minorBox ? minorBox.checked : false;
+    show("photo-choice", scope === "listed");
+    if (minorBox) {
+      show("guardian", minor);
+      show("signer", !minor);
+    }
+    show("scan-upload", evidence === "scan");
     var pad = document.getElementById("signature-pad");
     var wasHidden = pad.hidden;
     pad.hidden = evidence === "scan";
@@ -116,7 +124,7 @@
   }
   form.addEventListener("change", toggle);
   form.addEventListener("submit", function () {
-    if (checked("evidence_kind") === "signature" && inked > 0) {
+    if ((checked("evidence_kind") || "signature") === "signature" && inked > 0) {
       hidden.value = canvas.toDataURL("image/png");
     }
   });

@@ -27,6 +27,7 @@ from wtforms.validators import DataRequired, Length, Optional
 
 from consentcam.domain.types import Channel
 from consentcam.models import Photo, Supplier, SupplierPermission
+from consentcam.security import parse_id, safe_next
 from consentcam.services import suppliers as suppliers_service
 from consentcam.services.people import EvidenceTampered, sniff_scan_mime
 from consentcam.services.suppliers import SupplierError
@@ -248,15 +249,15 @@ def assign_photo() -> Any:
     session = db()
     photo_id = request.form.get("photo_id", "")
     raw = request.form.get("supplier_id", "").strip()
-    photo = session.get(Photo, int(photo_id)) if photo_id.isdigit() else None
+    pid = parse_id(photo_id)
+    photo = session.get(Photo, pid) if pid else None
     if photo is None:
         abort(404)
-    if raw and not raw.isdigit():
+    supplier_id = parse_id(raw)
+    if raw and supplier_id is None:
         abort(400)
     try:
-        changed = suppliers_service.set_photo_supplier(
-            session, photo, int(raw) if raw else None, _user()
-        )
+        changed = suppliers_service.set_photo_supplier(session, photo, supplier_id, _user())
     except SupplierError as exc:
         session.rollback()
         flash(error_text(exc), "error")
@@ -264,11 +265,9 @@ def assign_photo() -> Any:
         session.commit()
         if changed:
             flash(_("The photo's supplier is saved."), "info")
-    target = request.form.get("next", "")
-    if not target.startswith("/") or target.startswith("//"):
-        target = (
-            url_for("photos.detail", photo_id=photo.id)
-            if "photos.detail" in current_app.view_functions
-            else url_for("suppliers.index")
-        )
-    return redirect(target)
+    fallback = (
+        url_for("photos.detail", photo_id=photo.id)
+        if "photos.detail" in current_app.view_functions
+        else url_for("suppliers.index")
+    )
+    return redirect(safe_next(request.form.get("next"), fallback))

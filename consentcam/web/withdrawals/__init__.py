@@ -14,6 +14,7 @@ from wtforms import BooleanField
 
 from consentcam.domain.types import Channel
 from consentcam.models import ConsentChannel, ConsentRecord, Person
+from consentcam.security import parse_id
 from consentcam.services.withdrawal import WithdrawalError, WithdrawalResult, withdraw_consent
 from consentcam.web import db, runtime
 from consentcam.web.auth import owner_required
@@ -86,7 +87,7 @@ def new(person_id: int | None = None) -> Any:
     session = db()
     if person_id is None:
         raw = request.values.get("person_id", "")
-        person_id = int(raw) if raw.isdigit() else None
+        person_id = parse_id(raw)
     person = session.get(Person, person_id) if person_id else None
     if person_id and (person is None or person.erased_at is not None):
         abort(404)

@@ -10,34 +10,30 @@ from flask_babel import get_translations
 from flask_babel import gettext as _
 from markupsafe import Markup, escape
 
+from consentcam.domain.types import Channel
+
 # A day or a moment as the gate words it: 2026-11-25, or 2026-11-25 14:30.
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}(?: \d{2}:\d{2}(?::\d{2})?)?")
 
 
 def channel_name(code: str) -> str:
     """A channel as a heading or a badge: "Instagram", "Website"."""
-    names = {
-        "instagram": "Instagram",
-        "facebook": "Facebook",
-        "website": _("Website"),
-        "print": _("Print"),
-    }
-    return names.get(code, code)
+    try:
+        return _(Channel(code).heading)
+    except ValueError:
+        return code
 
 
 def channel_in_sentence(code: str) -> str:
     """A channel inside a sentence: "Instagram", "the website"."""
-    names = {
-        "instagram": "Instagram",
-        "facebook": "Facebook",
-        "website": _("the website"),
-        "print": _("print"),
-    }
-    return names.get(code, code)
+    try:
+        return _(Channel(code).label)
+    except ValueError:
+        return code
 
 
 def channel_names() -> dict[str, str]:
-    return {code: channel_name(code) for code in ("instagram", "facebook", "website", "print")}
+    return {channel.value: channel_name(channel.value) for channel in Channel}
 
 
 def blocker_text(
@@ -59,6 +55,8 @@ def blocker_text(
         return _("This photo has not been scanned for faces yet.")
     if code == "scan_failed":
         return _("The face scan of this photo failed; scan it again before publishing.")
+    if code == "faces_unconfirmed":
+        return _("Nobody has confirmed yet that everyone in this photo is marked.")
     if code == "face_unreviewed":
         return _("Face %(face)s: nobody has said yet who this is.", face=face)
     if code == "face_suggested_only":
@@ -123,6 +121,33 @@ def keep_dates(text: Any) -> Markup:
     return Markup(_DATE.sub(lambda m: f'<span class="nowrap">{m.group(0)}</span>', escaped))
 
 
+def quarter_label(quarter: Any) -> str:
+    """A quarter as people read it: "kvartal 4 2026" / "Q4 2026" ("2026Q4" stays in file names)."""
+    text = str(quarter)
+    match = re.fullmatch(r"(\d{4})Q([1-4])", text)
+    if match is None:
+        return text
+    return _("Q%(number)s %(year)s", number=match.group(2), year=match.group(1))
+
+
+def name_of(person: Any) -> str:
+    """A person's name as shown; an erased person has only a number left ("Raderad person 4")."""
+    if getattr(person, "erased_at", None) is not None:
+        return _("Erased person %(id)s", id=person.id)
+    return str(getattr(person, "name", ""))
+
+
+def setting_help(text: str) -> Markup:
+    """A setting's help text in the reader's language, its `names` shown as code."""
+    translated = str(escape(get_translations().ugettext(text)))
+    return Markup(re.sub(r"`([^`]+)`", r"<code>\1</code>", translated))
+
+
+def code(text: str) -> Markup:
+    """A command or setting name inside a sentence, shown as code."""
+    return Markup("<code>%s</code>") % text
+
+
 def init_app(app: Any) -> None:
     app.jinja_env.filters["keep_dates"] = keep_dates
     app.jinja_env.globals.update(
@@ -130,4 +155,8 @@ def init_app(app: Any) -> None:
         channel_in_sentence=channel_in_sentence,
         blocker_text=blocker_text,
         error_text=error_text,
+        setting_help=setting_help,
+        quarter_label=quarter_label,
+        name_of=name_of,
+        code=code,
     )

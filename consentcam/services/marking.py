@@ -1,0 +1,275 @@
+"""Marking everyone in a photo: faces drawn by hand, and re-scans that find a face not yet marked."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import sqlalchemy as sa
+import sqlalchemy.orm as so
+
+from consentcam.domain.types import FaceSource, FaceState
+from consentcam.models import Face, Photo, User, utcnow
+from consentcam.runtime import Runtime
+from consentcam.services import confirmation, events
+from consentcam.services.scanning import enrolled_matcher, template_bytes
+from consentcam.wording import N_, WordedError
+
+if TYPE_CHECKING:
+    from consentcam.jobs import Jobs
+
+log = logging.getLogger(__name__)
+
+#: Smallest side of a drawn box, in full-resolution pixels: smaller is no recognisable face.
+MIN_BOX_SIDE = 16
+
+
+class MarkingError(WordedError, ValueError):
+    """A face cannot be drawn as asked; the message says why."""
+
+
+class BadBox(MarkingError):
+    """The drawn box does not describe a face inside the photo."""
+
+
+class ScanNotFinished(MarkingError):
+    """Faces are drawn on a scanned photo only (a running scan replaces the faces)."""
+
+
+def check_box(photo: Photo, box: Any) -> tuple[int, int, int, int]:
+    """Return ``box`` as four whole pixels inside the upright photo, or raise BadBox saying why."""
+    if (
+        not isinstance(box, list | tuple)
+        or len(box) != 4
+        or not all(isinstance(v, int) and not isinstance(v, bool) for v in box)
+    ):
+        raise BadBox(N_("give the box as four whole numbers: left, top, right, bottom"))
+    left, top, right, bottom = (int(v) for v in box)
+    if right <= left:
+        raise BadBox(N_("the box's right edge must be to the right of its left edge"))
+    if bottom <= top:
+        raise BadBox(N_("the box's bottom edge must be below its top edge"))
+    if left < 0 or top < 0 or right > photo.width or bottom > photo.height:
+        raise BadBox(
+            N_("the box must lie inside the photo (%(width)s × %(height)s pixels)"),
+            width=photo.width,
+            height=photo.height,
+        )
+    if right - left < MIN_BOX_SIDE or bottom - top < MIN_BOX_SIDE:
+        raise BadBox(
+            N_("the box is too small: draw at least %(side)s × %(side)s pixels"),
+            side=MIN_BOX_SIDE,
+        )
+    return left, top, right, bottom
+
+
+def add_drawn_face(
+    session: so.Session,
+    rt: Runtime,
+    photo: Photo,
+    box: Any,
+    *,
+    user: User | None,
+) -> Face:
+    """Mark a face the scanner missed, from a box drawn by hand; it then needs a decision.
+
+    The face gets the next number and no template yet: the worker computes one (and a
+    suggestion) when the face can be aligned (``encode_drawn_face``; enqueue it after the
+    commit). The photo's confirmation is undone, since the photo's faces changed. The caller
+    commits.
+    """
+    left, top, right, bottom = check_box(photo, box)
+    if photo.scan_state != "done":
+        raise ScanNotFinished(N_("this photo's scan is not finished yet"))
+    for attempt in range(3):
+        session.refresh(photo, ["faces"])
+        number = max((f.number for f in photo.faces), default=0) + 1
+        face = Face(
+            photo_id=photo.id,
+            number=number,
+            left=left,
+            top=top,
+            right=right,
+            bottom=bottom,
+            source=FaceSource.MANUAL.value,
+            state=FaceState.PENDING.value,
+        )
+        try:
+            # Someone else may add a face to this photo at the same moment and take the number.
+            with session.begin_nested():
+                session.add(face)
+        except sa.exc.IntegrityError:
+            if attempt == 2:
+                raise
+            continue
+        break
+    session.refresh(photo, ["faces"])
+    # A new face has no decision yet, so the photo's review is open again.
+    photo.reviewed_at = None
+    session.flush()
+    actor = user.email if user else None
+    events.record(
+        session,
+        "face.drawn",
+        f"face:{face.id}",
+        {"photo": photo.id, "face": number, "box": [left, top, right, bottom]},
+        actor=actor,
+    )
+    confirmation.undo_confirmation(
+        session, rt, photo, confirmation.UNDONE_FACE_DRAWN, actor=actor, details={"face": number}
+    )
+    return face
+
+
+def encode_drawn_face(session: so.Session, rt: Runtime, face_id: int) -> bool:
+    """Compute the template of a drawn face and suggest its person; return whether it aligned.
+
+    Runs in the worker (the only process that loads the face engine). Nothing is written when
+    the face was decided meanwhile: a template exists only to help that decision.
+    """
+    from consentcam.faces.decode import ImageRejected
+    from consentcam.faces.manual import encode_drawn_face as encode
+
+    face = session.get(Face, face_id)
+    if face is None or face.source != FaceSource.MANUAL.value or face.template is not None:
+        return False
+    photo = face.photo
+    box, source, name = face.box, rt.storage.path(photo.original_key), photo.original_name
+    session.commit()  # no transaction held while the engine works
+    try:
+        encoding = encode(source, box, max_pixels=rt.settings["MAX_PIXELS"], name=name)
+    except (ImageRejected, OSError) as exc:
+        log.warning("drawn face %s: could not read the photo: %s", face_id, exc)
+        return False
+    face = session.get(Face, face_id)
+    if face is None or face.state != FaceState.PENDING.value or face.photo.reviewed_at:
+        return False
+    if encoding is None:
+        events.record(
+            session,
+            "face.not_aligned",
+            f"face:{face.id}",
+            {"photo": face.photo_id, "face": face.number},
+            actor="scanner",
+        )
+        session.commit()
+        return False
+    face.template = rt.vault.encrypt(template_bytes(encoding))
+    match = enrolled_matcher(session, rt).match_many(np.stack([encoding]))[0]
+    if match.person_id is not None:
+        face.suggested_person_id = int(match.person_id)
+        face.distance = None if match.distance is None else float(match.distance)
+        face.gap = None if match.gap is None else float(match.gap)
+        face.state = FaceState.SUGGESTED.value
+    events.record(
+        session,
+        "face.encoded",
+        f"face:{face.id}",
+        {"photo": face.photo_id, "face": face.number, "suggested": face.suggested_person_id},
+        actor="scanner",
+    )
+    session.commit()
+    return True
+
+
+def _centre_inside(box: Sequence[int], others: Sequence[Sequence[int]]) -> bool:
+    cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+    return any(o[0] <= cx <= o[2] and o[1] <= cy <= o[3] for o in others)
+
+
+def merge_rescan(session: so.Session, rt: Runtime, photo: Photo, result: Any) -> list[Face]:
+    """Add the faces a new scan of a reviewed photo found that no marked face accounts for.
+
+    Faces already marked (found before or drawn by hand) keep their decisions; a found face
+    whose centre lies inside none of their boxes is added as a new face to review (the same
+    rule as the audit's re-scan), and the photo's confirmation is undone. The caller commits.
+    """
+    session.refresh(photo, ["faces"])
+    known = [f.box for f in photo.faces]
+    fresh = [d for d in result.faces if not _centre_inside(d.box, known)]
+    if not fresh:
+        return []
+    matcher = enrolled_matcher(session, rt)
+    matches = matcher.match_many(np.stack([d.encoding for d in fresh]))
+    number = max((f.number for f in photo.faces), default=0)
+    added: list[Face] = []
+    for found, match in zip(fresh, matches, strict=True):
+        number += 1
+        left, top, right, bottom = found.box
+        face = Face(
+            photo=photo,
+            number=number,
+            left=left,
+            top=top,
+            right=right,
+            bottom=bottom,
+            source=FaceSource.DETECTED.value,
+            sharpness=float(found.sharpness),
+            blurry=bool(found.blurry),
+            template=rt.vault.encrypt(template_bytes(found.encoding)),
+        )
+        if match.person_id is not None:
+            face.suggested_person_id = int(match.person_id)
+            face.distance = None if match.distance is None else float(match.distance)
+            face.gap = None if match.gap is None else float(match.gap)
+            face.state = FaceState.SUGGESTED.value
+        session.add(face)
+        added.append(face)
+    photo.reviewed_at = None
+    photo.scanned_at = utcnow()
+    session.flush()
+    events.record(
+        session,
+        "photo.rescanned",
+        f"photo:{photo.id}",
+        {"new_faces": [f.number for f in added]},
+        actor="scanner",
+    )
+    confirmation.undo_confirmation(
+        session,
+        rt,
+        photo,
+        confirmation.UNDONE_RESCAN_FOUND_FACE,
+        actor="scanner",
+        details={"faces": [f.number for f in added]},
+    )
+    return added
+
+
+def rescan_photo(session: so.Session, rt: Runtime, photo_id: int) -> list[Face]:
+    """Scan a scanned photo again with the current engine, keeping every decision made.
+
+    For photos scanned before the engine improved: a face it finds now that nobody marked is
+    added and the photo needs confirming again.
+    """
+    from consentcam.faces.pipeline import scan_image
+    from consentcam.services.scanning import scan_settings
+
+    photo = session.get(Photo, photo_id)
+    if photo is None or photo.scan_state != "done":
+        return []
+    source, name = rt.storage.path(photo.original_key), photo.original_name
+    session.commit()
+    result = scan_image(source, scan_settings(rt), name=name)
+    photo = session.get(Photo, photo_id)
+    if photo is None:
+        return []
+    added = merge_rescan(session, rt, photo, result)
+    session.commit()
+    return added
+
+
+def register(jobs: Jobs) -> None:
+    @jobs.task("encode_drawn_face", retries=1, retry_delay=10)
+    def encode_drawn_face_task(app: Any, face_id: int) -> None:
+        rt: Runtime = app.extensions["runtime"]
+        with rt.sessions() as session:
+            encode_drawn_face(session, rt, face_id)
+
+    @jobs.task("rescan_photo", retries=1, retry_delay=30)
+    def rescan_photo_task(app: Any, photo_id: int) -> None:
+        rt: Runtime = app.extensions["runtime"]
+        with rt.sessions() as session:
+            rescan_photo(session, rt, photo_id)

@@ -1,0 +1,50 @@
+"""Error pages: in the reader's language, styled like the app, and JSON for the API."""
+
+from __future__ import annotations
+
+import pytest
+
+
+def _swedish(client) -> None:  # type: ignore[no-untyped-def]
+    client.post("/language/sv", data={"next": "/"})
+
+
+def test_404_page_in_swedish_and_styled(owner_client) -> None:  # type: ignore[no-untyped-def]
+    _swedish(owner_client)
+    response = owner_client.get("/no-such-page")
+    html = response.get_data(as_text=True)
+    assert response.status_code == 404
+    assert '<html lang="sv">' in html and "Sidan finns inte" in html
+    assert "app.css" in html and "favicon.svg" in html
+    assert "Not Found" not in html
+
+
+def test_403_page_in_swedish(staff_client) -> None:  # type: ignore[no-untyped-def]
+    _swedish(staff_client)
+    response = staff_client.get("/settings/")
+    html = response.get_data(as_text=True)
+    assert response.status_code == 403
+    assert "Bara ägaren kan öppna den här sidan." in html and "Forbidden" not in html
+
+
+def test_api_errors_stay_json(owner_client) -> None:  # type: ignore[no-untyped-def]
+    response = owner_client.get("/api/v1/no-such-thing")
+    assert response.status_code in (401, 404) and response.is_json
+
+
+def test_500_page_rolls_back_and_says_nothing_was_saved(app) -> None:  # type: ignore[no-untyped-def]
+    from consentcam.web.errors import _server_error
+
+    with app.test_request_context("/", headers={"Accept-Language": "sv"}):
+        body, status = _server_error(RuntimeError("boom"))
+    assert status == 500 and "Inget sparades" in body and '<html lang="sv">' in body
+
+
+@pytest.mark.parametrize("path", ["/", "/people/", "/settings/"])
+def test_every_page_has_a_skip_link_and_a_favicon(owner_client, path) -> None:  # type: ignore[no-untyped-def]
+    html = owner_client.get(path).get_data(as_text=True)
+    assert 'class="skip-link" href="#content"' in html and 'id="content"' in html
+    assert 'rel="icon"' in html
+    icon = owner_client.get("/static/favicon.svg")
+    assert icon.status_code == 200 and icon.get_data().startswith(b"<svg")
+    icon.close()
