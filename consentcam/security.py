@@ -13,6 +13,8 @@ from flask import Flask, Response, jsonify, request
 from flask.wrappers import Request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
+from consentcam.public_url import trusted_hosts
+
 # No inline script and no inline style: an injected tag or attribute cannot run or restyle.
 CSP = "; ".join(
     (
@@ -191,57 +193,6 @@ def limit_sign_in(app: Flask, endpoint: str = "auth.login") -> None:
         return _too_many(max(1, wait))
 
     app.register_error_handler(429, too_many)
-
-
-_LOOPBACK_HOSTS = frozenset({"localhost", "localhost.localdomain", "ip6-localhost"})
-
-
-def is_loopback(host: str) -> bool:
-    import ipaddress
-
-    host = host.strip("[]").rstrip(".").lower()
-    if host in _LOOPBACK_HOSTS or host.endswith(".localhost"):
-        return True
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return address.is_loopback or address.is_unspecified
-
-
-def public_base(config: Any) -> str | None:
-    """PUBLIC_URL without its trailing slash, or None when unset, not http(s) or a loopback host.
-
-    The only source of absolute URLs (QR codes, links for Meta): the Host header of a request is
-    the sender's to choose.
-    """
-    base = str(config.get("PUBLIC_URL") or "").strip().rstrip("/")
-    try:
-        parts = urlsplit(base)
-    except ValueError:
-        return None
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        return None
-    if is_loopback(parts.hostname):
-        return None
-    return base
-
-
-def trusted_hosts(config: Any) -> list[str] | None:
-    """The Host names to answer (TRUSTED_HOSTS, else PUBLIC_URL's host), or None for any."""
-    listed = [h.strip().lower() for h in str(config.get("TRUSTED_HOSTS") or "").split(",")]
-    hosts = [h for h in listed if h]
-    if not hosts:
-        try:
-            public = urlsplit(str(config.get("PUBLIC_URL") or "")).hostname
-        except ValueError:
-            public = None
-        if public and not is_loopback(public):
-            hosts = [public]
-    if not hosts:
-        return None
-    # The app itself on this machine (service checks, the worker's own calls) always answers.
-    return [*hosts, "127.0.0.1", "localhost", "[::1]"]
 
 
 def wants_json() -> bool:

@@ -479,7 +479,7 @@ def create_public_link(
     photo_id: int | None = None,
 ) -> str:
     """A short-lived unguessable URL to a cleared copy; only the token's SHA-256 is stored."""
-    from consentcam.security import public_base
+    from consentcam.public_url import public_base
 
     base = public_base(rt.settings) or ""
     digest = cleared_digest(cleared_key)

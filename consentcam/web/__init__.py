@@ -133,7 +133,7 @@ def create_app(
             for ep, label in NAV
             if ep in app.view_functions and (owner or ep not in OWNER_ONLY_NAV)
         ]
-        from consentcam.security import public_base
+        from consentcam.public_url import public_base
 
         return {
             "LANGUAGES": LANGUAGES,

@@ -121,7 +121,7 @@ def public_root() -> str | None:
     PUBLIC_URL; else this request's own address, but only when the app answers listed hosts
     alone (TRUSTED_HOSTS), so it cannot be a Host header anyone chose.
     """
-    from consentcam.security import public_base
+    from consentcam.public_url import public_base
 
     base = public_base(current_app.config)
     if base:

@@ -38,7 +38,8 @@ from consentcam.consent_pdf import consent_form_pdf
 from consentcam.domain.types import Channel
 from consentcam.domain.vocabulary import EVIDENCE_EXTENSIONS
 from consentcam.models import ConsentRecord, Person, Photo, ReferenceUpload
-from consentcam.security import parse_id, public_base
+from consentcam.public_url import public_base
+from consentcam.security import parse_id
 from consentcam.services import people as people_service
 from consentcam.services.people import ConsentError, EvidenceTampered
 from consentcam.web import db, fragments, runtime
