@@ -544,7 +544,7 @@ def scan(ctx: Context, as_json: bool, paths: tuple[Path, ...]) -> None:
             else:
                 click.echo(f"{path}: error: {exc}", err=True)
             continue
-        faces = []
+        faces: list[dict[str, Any]] = []
         matches = (
             matcher.match_many(__import__("numpy").stack([f.encoding for f in result.faces]))
             if result.faces

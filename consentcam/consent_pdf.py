@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
+from typing import Any
 
 import segno
 from fpdf import FPDF
@@ -32,7 +33,7 @@ LABELS = {
 }
 
 
-_NEXT = {"new_x": XPos.LMARGIN, "new_y": YPos.NEXT, "align": "L"}
+_NEXT: dict[str, Any] = {"new_x": XPos.LMARGIN, "new_y": YPos.NEXT, "align": "L"}
 
 
 class FontMissing(RuntimeError):

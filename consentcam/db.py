@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 import sqlalchemy.orm as so
@@ -57,6 +57,11 @@ def make_engine(url: str, **kwargs: Any) -> sa.Engine:
         return engine
     kwargs.setdefault("pool_pre_ping", True)
     return sa.create_engine(url, **kwargs)
+
+
+def rowcount(result: sa.Result[Any]) -> int:
+    """How many rows an UPDATE or DELETE changed (its result is a CursorResult)."""
+    return int(cast("sa.CursorResult[Any]", result).rowcount or 0)
 
 
 def make_sessionmaker(engine: sa.Engine) -> so.sessionmaker[so.Session]:

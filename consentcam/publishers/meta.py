@@ -194,7 +194,9 @@ class MetaPublisher:
 
     # -- HTTP -------------------------------------------------------------------------------
 
-    def _call(self, method: str, path: str, params: dict[str, str] | None = None) -> dict[str, Any]:
+    def _call(
+        self, method: str, path: str, params: dict[str, str | None] | None = None
+    ) -> dict[str, Any]:
         params = dict(params or {})
         params["access_token"] = self._token
         encoded = urllib.parse.urlencode(params)

@@ -187,7 +187,7 @@ def render_pdf(
             new_y="NEXT",
         )
     else:
-        cols = (17, 50, 14, width - 81)
+        cols: tuple[float, ...] = (17, 50, 14, width - 81)
         _header_row(pdf, ("Severity", "What", "Post", "Details"), cols)
         pdf.set_font("DejaVu", "", 8)
         line_h = 4.0

@@ -324,7 +324,7 @@ class _Pub:
 
 # Only the columns the report shows: loading whole ORM objects for 10,000 posts and their faces
 # cost more than everything else the audit does.
-_PUB_COLUMNS = so.Bundle(
+_PUB_COLUMNS: so.Bundle[Any] = so.Bundle(
     "pub",
     Publication.id,
     Publication.channel,
@@ -336,7 +336,7 @@ _PUB_COLUMNS = so.Bundle(
     Publication.supplier_permission_id,
     Publication.faces_confirmed_at,
 )
-_PHOTO_COLUMNS = so.Bundle(
+_PHOTO_COLUMNS: so.Bundle[Any] = so.Bundle(
     "photo",
     Photo.id,
     Photo.sha256,
@@ -376,7 +376,7 @@ def build_snapshot(
     pubs = [_Pub(r[0], r[1], r[2] or "pad", r[3]) for r in rows]
 
     faces_by_photo: dict[int, list[Any]] = defaultdict(list)
-    for face in session.execute(
+    for face_row in session.execute(
         sa.select(
             Face.id,
             Face.photo_id,
@@ -393,9 +393,9 @@ def build_snapshot(
         )
         .order_by(Face.photo_id, Face.number)
     ):
-        faces_by_photo[face.photo_id].append(face)
+        faces_by_photo[face_row.photo_id].append(face_row)
     covered: dict[tuple[int, int], Any] = {}
-    for pf in session.execute(
+    for covered_row in session.execute(
         sa.select(
             PublicationFace.publication_id,
             PublicationFace.face_id,
@@ -406,7 +406,7 @@ def build_snapshot(
         .join(Publication)
         .where(_in_scope(quarter))
     ):
-        covered[(pf.publication_id, pf.face_id)] = pf
+        covered[(covered_row.publication_id, covered_row.face_id)] = covered_row
     tasks = session.execute(
         sa.select(
             RemovalTask.id, RemovalTask.publication_id, RemovalTask.due_at, RemovalTask.closed_at
@@ -521,10 +521,11 @@ def build_snapshot(
                 # Where a person stands now depends on the photo only through consents that
                 # list photos; without those one answer per person and channel serves every post.
                 key = (face.person_id, channel, photo_id if face.person_id in listing else 0)
-                current = status_now.get(key)
-                if current is None:
-                    current = consent_status_now(face, consents, channel, now, photo_id).value
-                    status_now[key] = current
+                known = status_now.get(key)
+                if known is None:
+                    known = consent_status_now(face, consents, channel, now, photo_id).value
+                    status_now[key] = known
+                current = known
             face_lines.append(
                 {
                     "face_id": face.face_id,
@@ -654,6 +655,7 @@ def rescan_targets(session: so.Session, quarter: Quarter) -> list[RescanTarget]:
     out = []
     for r in rows:
         own = faces.get(r[2], [])
+        assert r[1] is not None  # only posts with a cleared copy are asked for
         out.append(
             RescanTarget(
                 publication_id=r[0],

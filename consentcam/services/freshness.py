@@ -99,12 +99,12 @@ def remembered(
             store.move_to_end(key)
         key_lock = making.setdefault(key, threading.Lock())
     same_data = hit is not None and hit[1] == version
-    if same_data and time.monotonic() - hit[0] < ttl:  # type: ignore[index]
-        return hit[2]  # type: ignore[index, no-any-return]
+    if hit is not None and same_data and time.monotonic() - hit[0] < ttl:
+        return hit[2]
     slow = hit is not None and background is not None and hit[3] >= SLOW_SECONDS
-    if (same_data or slow) and not key_lock.acquire(blocking=False):
-        return hit[2]  # type: ignore[index, no-any-return] - another thread is renewing it
-    if slow:
+    if hit is not None and (same_data or slow) and not key_lock.acquire(blocking=False):
+        return hit[2]  # another thread is renewing it
+    if hit is not None and slow:
         assert background is not None
         thread = threading.Thread(
             target=_renew, args=(cache, key, version, background, key_lock), daemon=True
@@ -112,14 +112,14 @@ def remembered(
         with _lock:
             _renewals.append(thread)
         thread.start()
-        return hit[2]  # type: ignore[index, no-any-return]
+        return hit[2]
     if not same_data:
         key_lock.acquire()
     try:
         with _lock:
             again = store.get(key)
         if again is not None and again[1] == version and time.monotonic() - again[0] < ttl:
-            return again[2]  # type: ignore[no-any-return] - made while this thread waited
+            return again[2]  # made while this thread waited
         started = time.monotonic()
         value = compute()
         _store(cache, key, version, value, time.monotonic() - started)

@@ -461,7 +461,7 @@ def search_people(
     """
     # A page past the end is empty; a huge number must not overflow PostgreSQL's 32-bit OFFSET.
     page = max(1, min(page, (2**31 - 1) // max(1, per_page)))
-    where = [Person.erased_at.is_(None)]
+    where: list[sa.ColumnElement[bool]] = [Person.erased_at.is_(None)]
     text = query.strip()
     if text:
         # Literal text: a % or _ someone types is not a wildcard.

@@ -72,7 +72,7 @@ class ErasureRefused(PrivacyError):
 # --- Who is shown where ----------------------------------------------------------------------
 
 
-def live_publications_showing(person_ids: Iterable[int]) -> sa.Select[Any]:
+def live_publications_showing(person_ids: Iterable[int]) -> sa.CompoundSelect[int | None, int]:
     """(person_id, publication_id) of live posts showing each person, now or when published."""
     ids = sorted(set(person_ids))
     on_photo = (

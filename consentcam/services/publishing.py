@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 import sqlalchemy.orm as so
 
+from consentcam.db import rowcount
 from consentcam.domain import vocabulary
 from consentcam.domain.gate import GateDecision
 from consentcam.domain.types import Channel
@@ -296,6 +297,7 @@ def recheck_queue(
             Publication.queue_item_id.in_([i.id for i in items])
         )
     ):
+        assert item_id is not None  # the query asks for these items' publications only
         done.setdefault(item_id, set()).add(channel)
     changed: list[QueueItem] = []
     for item in items:
@@ -412,7 +414,7 @@ def _claim(session: so.Session, item_id: int) -> bool:
         .execution_options(synchronize_session=False)
     )
     session.commit()
-    return bool(result.rowcount)
+    return bool(rowcount(result))
 
 
 #: Where a post on each channel lives: the link pasted back must be on one of these hosts.
@@ -481,7 +483,7 @@ def create_public_link(
     """A short-lived unguessable URL to a cleared copy; only the token's SHA-256 is stored."""
     from consentcam.public_url import public_base
 
-    base = public_base(rt.settings) or ""
+    base = public_base(rt.settings, loopback=True) or ""
     digest = cleared_digest(cleared_key)
     if digest is None:
         raise PublisherError("only a cleared copy can have a public link", code="not_cleared")
@@ -515,10 +517,10 @@ def resolve_public_link(session: so.Session, token: str, at: datetime | None = N
         return None
     # By the copy's SHA-256, never by a path read from the row: a tampered row naming an
     # original (or "cleared/../originals/...") resolves to nothing.
-    digest = link.cleared_sha256 or cleared_digest(link.cleared_copy_key)
-    if digest is None or not re.fullmatch(r"[0-9a-f]{64}", digest):
+    copy = link.cleared_sha256 or cleared_digest(link.cleared_copy_key)
+    if copy is None or not re.fullmatch(r"[0-9a-f]{64}", copy):
         return None
-    return f"cleared/{digest[:2]}/{digest[2:4]}/{digest}.jpg"
+    return f"cleared/{copy[:2]}/{copy[2:4]}/{copy}.jpg"
 
 
 def revoke_public_links(session: so.Session, photo_ids: Iterable[int]) -> int:
@@ -527,14 +529,14 @@ def revoke_public_links(session: so.Session, photo_ids: Iterable[int]) -> int:
     if not ids:
         return 0
     result = session.execute(sa.delete(PublicLink).where(PublicLink.photo_id.in_(ids)))
-    return int(result.rowcount or 0)
+    return rowcount(result)
 
 
 def purge_public_links(session: so.Session, at: datetime | None = None) -> int:
     result = session.execute(
         sa.delete(PublicLink).where(PublicLink.expires_at < (at or utcnow()) - timedelta(days=1))
     )
-    return int(result.rowcount or 0)
+    return rowcount(result)
 
 
 def _record_publication(

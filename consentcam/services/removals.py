@@ -45,7 +45,9 @@ def is_overdue(task: RemovalTask, now: datetime | None = None) -> bool:
     return task.status == "open" and task.due_at <= (now or utcnow())
 
 
-def task_query(status: str | None = None, now: datetime | None = None) -> sa.Select[Any]:
+def task_query(
+    status: str | None = None, now: datetime | None = None
+) -> sa.Select[RemovalTask, Publication, str]:
     """Tasks with their publication and person, overdue first, then by due date.
 
     ``status`` is open, overdue (open and past due), done, or None for all.

@@ -11,6 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 import sqlalchemy.orm as so
 
+from consentcam.db import rowcount
 from consentcam.domain.types import Channel, FaceState
 from consentcam.models import (
     ConsentChannel,
@@ -94,7 +95,7 @@ def _change(
         .values(**values, reviewed_at=now, reviewed_by_id=user.id if user else None)
         .execution_options(synchronize_session=False)
     )
-    if result.rowcount != 1:
+    if rowcount(result) != 1:
         session.rollback()
         raise StaleFace(face.id)
     session.refresh(face)

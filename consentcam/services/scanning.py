@@ -13,6 +13,7 @@ import numpy as np
 import sqlalchemy as sa
 import sqlalchemy.orm as so
 
+from consentcam.db import rowcount
 from consentcam.models import ConsentRecord, Face, Photo, ReferenceFace, utcnow
 from consentcam.runtime import Runtime
 from consentcam.services import events
@@ -33,7 +34,7 @@ def template_array(data: bytes) -> np.ndarray:
     return np.frombuffer(data, dtype=np.float64)
 
 
-def biometric_person_ids(session: so.Session) -> sa.Select[tuple[int]]:
+def biometric_person_ids(session: so.Session) -> sa.Select[int]:
     """People who hold an active biometric consent (the only ones whose templates may be kept)."""
     now = utcnow()
     return (
@@ -119,7 +120,7 @@ def release_dead_claims(session: so.Session) -> int:
             Photo.scan_state == "scanning", Photo.scan_claimed_by.startswith(host)
         )
     ).all()
-    dead = [pid for pid, by in rows if not _alive(by[len(host) :])]
+    dead = [pid for pid, by in rows if by is not None and not _alive(by[len(host) :])]
     if dead:
         session.execute(
             sa.update(Photo)
@@ -168,7 +169,7 @@ def scan_photo(session: so.Session, rt: Runtime, photo_id: int) -> Photo | None:
     )
     source, name = rt.storage.path(photo.original_key), photo.original_name
     session.commit()
-    if claimed.rowcount != 1:
+    if rowcount(claimed) != 1:
         log.info("scan: photo %s is being scanned by another worker", photo_id)
         return session.get(Photo, photo_id)
     # No transaction is open during the scan: on SQLite that would hold the write lock for
@@ -213,6 +214,7 @@ def apply_scan(session: so.Session, rt: Runtime, photo: Photo, result: Any) -> N
             template=rt.vault.encrypt(template_bytes(found.encoding)),
         )
         if match.person_id is not None:
+            assert match.distance is not None  # a match always has its distance
             face.suggested_person_id = int(match.person_id)
             face.distance = float(match.distance)
             face.gap = None if match.gap is None else float(match.gap)

@@ -170,7 +170,7 @@ def api_delete_channels(
     return frozenset(out)
 
 
-def shown_publication_ids(person_id: int) -> sa.Select[tuple[int]]:
+def shown_publication_ids(person_id: int) -> sa.Select[int]:
     """Publications that show the person: as recorded when published, or on their photo now."""
     on_photo = sa.select(Face.photo_id).where(Face.person_id == person_id)
     recorded = sa.select(PublicationFace.publication_id).where(

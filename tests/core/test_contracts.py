@@ -75,6 +75,8 @@ def test_mypy_checks_the_whole_package_and_passes() -> None:
     strict = [o for o in PYPROJECT["tool"]["mypy"]["overrides"] if o.get("disallow_untyped_defs")]
     assert {"consentcam.domain.*", "consentcam.faces.*"} <= set(strict[0]["module"])
     assert strict[0]["warn_return_any"] and strict[0]["disallow_any_generics"]
+    # No module is left out: the whole package type-checks.
+    assert not [o for o in PYPROJECT["tool"]["mypy"]["overrides"] if o.get("ignore_errors")]
     done = _run(str(BIN / "mypy"))
     assert done.returncode == 0, done.stdout[-3000:]
     assert "Success: no issues found" in done.stdout
@@ -85,9 +87,9 @@ def test_ci_runs_every_check_before_the_tests() -> None:
     script = (ROOT / "run").read_text()
     tests_branch = script[script.index("\n  tests)") :]
     tests_branch = tests_branch[: tests_branch.index(";;")]
-    assert tests_branch.index("run_checks") < tests_branch.index("uv run pytest")
+    assert tests_branch.index("run_checks") < tests_branch.index(" run pytest")
     checks = script[script.index("run_checks() {") :]
     checks = checks[: checks.index("\n}\n")]
     for command in ("ruff check .", "ruff format --check .", "mypy", "lint-imports"):
-        assert f"uv run {command}" in checks, command
+        assert f" run {command} ||" in checks, command
     assert "return 1" in checks

@@ -136,7 +136,8 @@ def test_the_api_refuses_an_unknown_channel_with_the_parsers_words(
 def test_the_command_line_refuses_an_unknown_channel_with_the_parsers_words(
     tmp_path: Path,
 ) -> None:
-    instance = cli_init(tmp_path / "instance")
+    # The printed form names the business, so a consent needs its name first.
+    instance = cli_init(tmp_path / "instance", "--business", "Kraftkällan")
     evidence = tmp_path / "signed.pdf"
     evidence.write_bytes(b"%PDF-1.4\n% signed consent form\n")
     args = ["--instance", str(instance), "person", "add", "Lena Holm", "--evidence", str(evidence)]

@@ -279,7 +279,7 @@ def consent_new(person_id: int) -> Any:
     )
     # Channels, scope, photos and evidence kind are plain inputs (WTForms' choice fields add
     # nothing here: every value is checked by the service or below).
-    chosen = {
+    chosen: dict[str, Any] = {
         "channels": [c for c in request.form.getlist("channels") if c in CHANNELS],
         "scope": "listed" if request.form.get("scope") == "listed" else "all",
         "photo_ids": [n for v in request.form.getlist("photo_ids") if (n := parse_id(v))],
@@ -457,7 +457,12 @@ def reference_upload(person_id: int) -> Any:
         return redirect(url_for("people.detail", person_id=person.id) + "#references")
     try:
         queued = people_service.queue_reference(
-            session, runtime(), person, data, upload.filename or "reference", actor=_user()
+            session,
+            runtime(),
+            person,
+            data,
+            (upload and upload.filename) or "reference",
+            actor=_user(),
         )
     except ConsentError as exc:
         session.rollback()
