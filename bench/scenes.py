@@ -8,6 +8,7 @@ photo rather than on it; the photos' own faces stay where they are and count as 
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from dataclasses import dataclass
@@ -30,7 +31,7 @@ BACKGROUNDS: Final = (
     "unknown/alex_lacamoire1.jpg",
 )
 #: Version of the way scenes are made (part of the cached file names).
-SCENE_VERSION: Final = 1
+SCENE_VERSION: Final = 2
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,7 @@ def _known_boxes() -> dict[str, Box]:
     return out
 
 
+@functools.cache
 def face_pool() -> list[_Face]:
     """Every face we have a box for, cropped with a margin of 0.6 face widths on each side."""
     sources: list[tuple[str, Box]] = []
@@ -191,36 +193,30 @@ def compose(
     pasted: list[Box] = []
     order = rng.permutation(len(pool)).tolist()
     attempts = 0
-    while len(pasted) < count and attempts < 20000:
+    while len(pasted) < count and attempts < 3000:
         attempts += 1
         face = pool[order[len(pasted) % len(order)]]
         width = float(rng.uniform(*face_px))
+        angle = float(rng.uniform(*degrees))
+        # Where the face goes is drawn first; the (slow) image work only for a free spot.
+        fx = float(rng.uniform(1.2 * width, size[0] - 1.2 * width))
+        fy = float(rng.uniform(1.2 * width, size[1] - 1.2 * width))
+        head = (fx - 1.1 * width, fy - 1.1 * width, fx + 1.1 * width, fy + 1.1 * width)
+        if any(_overlaps(head, other, 0) for other in taken):
+            continue
         k = width / (face.box[2] - face.box[0])
         small = face.image.resize(
             (max(1, round(face.image.width * k)), max(1, round(face.image.height * k))),
             Image.Resampling.LANCZOS,
         )
-        box = tuple(v * k for v in face.box)
-        angle = float(rng.uniform(*degrees))
+        box = (face.box[0] * k, face.box[1] * k, face.box[2] * k, face.box[3] * k)
         small = _relight(small, rng)
-        turned, mask, (fx, fy) = _turn(small, _soft_mask(small.size, box), box, angle)
-        x = int(rng.integers(0, max(1, size[0] - turned.width)))
-        y = int(rng.integers(0, max(1, size[1] - turned.height)))
-        if x + turned.width > size[0] or y + turned.height > size[1]:
-            continue
-        half = width / 2
-        face_box = (x + fx - half, y + fy - half, x + fx + half, y + fy + half)
-        head = (
-            x + fx - 1.1 * width,
-            y + fy - 1.1 * width,
-            x + fx + 1.1 * width,
-            y + fy + 1.1 * width,
-        )
-        if any(_overlaps(head, other, 0) for other in taken):
-            continue
+        turned, mask, (cx, cy) = _turn(small, _soft_mask(small.size, box), box, angle)
+        x, y = round(fx - cx), round(fy - cy)
         canvas.paste(turned, (x, y), mask)
         taken.append(head)
-        pasted.append(face_box)
+        half = width / 2
+        pasted.append((x + cx - half, y + cy - half, x + cx + half, y + cy + half))
     truth = own + pasted
     tmp = path.with_suffix(".tmp")
     canvas.save(tmp, format="JPEG", quality=inputs.JPEG_QUALITY, subsampling=2)

@@ -22,11 +22,12 @@ def is_loopback(host: str) -> bool:
     return address.is_loopback or address.is_unspecified
 
 
-def public_base(config: Any) -> str | None:
+def public_base(config: Any, *, loopback: bool = False) -> str | None:
     """PUBLIC_URL without its trailing slash, or None when unset, not http(s) or a loopback host.
 
     The only source of absolute URLs (QR codes, links for Meta): the Host header of a request is
-    the sender's to choose.
+    the sender's to choose. A loopback PUBLIC_URL is refused for what a phone must open (a QR
+    code); ``loopback=True`` allows it where a program on this machine fetches (a test Graph API).
     """
     base = str(config.get("PUBLIC_URL") or "").strip().rstrip("/")
     try:
@@ -35,7 +36,7 @@ def public_base(config: Any) -> str | None:
         return None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return None
-    if is_loopback(parts.hostname):
+    if is_loopback(parts.hostname) and not loopback:
         return None
     return base
 

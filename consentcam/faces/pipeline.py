@@ -278,7 +278,11 @@ def _clip_candidates(
         if box[2] > box[0] and box[3] > box[1]:
             boxes.append(box)
             rolls.append(c.roll)
-            confirm.append(c.source == "blazeface" and (c.score or 0.0) < settings.confirm_score)
+            confirm.append(
+                c.source == "blazeface"
+                and (c.score or 0.0) < settings.confirm_score
+                and c.support < settings.confirm_support
+            )
     return boxes, rolls, confirm
 
 

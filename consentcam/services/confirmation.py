@@ -72,7 +72,12 @@ def confirm_photo(
     checked by the gate at once. The caller commits.
     """
     if not may_confirm(user):
-        raise NotAllowedToConfirm(N_("only the owner may confirm that everyone is marked"))
+        raise NotAllowedToConfirm(
+            N_(
+                "only the owner, or someone the owner lets publish, may confirm that "
+                "everyone is marked"
+            )
+        )
     assert user is not None
     if photo.scan_state != "done":
         raise ScanUnfinished(N_("this photo's scan is not finished yet, so it cannot be confirmed"))

@@ -115,6 +115,10 @@ def create_consent_link(
         )
     if person is not None and person.erased_at is not None:
         raise LinkError(N_("this person has been erased"))
+    missing = people_service.missing_form_details(rt.settings)
+    if missing:
+        # The form a customer would sign names the business and the responsible person.
+        raise LinkError(people_service.FormDetailsMissing(missing).template)
     now = now or utcnow()
     token = new_token()
     link = ConsentLink(

@@ -483,7 +483,7 @@ def create_public_link(
     """A short-lived unguessable URL to a cleared copy; only the token's SHA-256 is stored."""
     from consentcam.public_url import public_base
 
-    base = public_base(rt.settings) or ""
+    base = public_base(rt.settings, loopback=True) or ""
     digest = cleared_digest(cleared_key)
     if digest is None:
         raise PublisherError("only a cleared copy can have a public link", code="not_cleared")

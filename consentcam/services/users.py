@@ -13,6 +13,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from consentcam.models import ApiToken, User, UserSession, utcnow
 from consentcam.services import events
+from consentcam.wording import N_, WordedError
 
 MIN_PASSWORD = 12
 ROLES = ("owner", "staff")
@@ -24,7 +25,7 @@ SEEN_EVERY = timedelta(minutes=5)
 TOKEN_SCOPES = ("read", "write")
 
 
-class UserError(ValueError):
+class UserError(WordedError, ValueError):
     pass
 
 
@@ -66,14 +67,14 @@ def create_user(
 ) -> User:
     email = email.strip().lower()
     if "@" not in email:
-        raise UserError(f"{email!r} is not an e-mail address")
+        raise UserError(N_("%(email)s is not an e-mail address"), email=email)
     if role not in ROLES:
-        raise UserError(f"role must be one of {', '.join(ROLES)}")
+        raise UserError(N_("role must be one of %(roles)s"), roles=", ".join(ROLES))
     problem = password_problem(password)
     if problem:
         raise UserError(problem)
     if session.scalar(sa.select(User.id).where(User.email == email)) is not None:
-        raise UserError(f"there is already an account for {email}")
+        raise UserError(N_("there is already an account for %(email)s"), email=email)
     user = User(
         email=email, name=name.strip() or email, password_hash=hash_password(password), role=role
     )
@@ -120,7 +121,7 @@ def may_publish(user: object) -> bool:
 def set_may_publish(session: so.Session, user: User, allowed: bool, actor: User) -> bool:
     """Give or take back a staff member's grant to publish; returns whether it changed."""
     if not actor.is_owner:
-        raise UserError("only the owner may grant publishing")
+        raise UserError(N_("only the owner may grant publishing"))
     if user.is_owner or user.may_publish == allowed:
         return False
     user.may_publish = allowed
@@ -265,7 +266,7 @@ def purge_sessions(session: so.Session, at: datetime | None = None) -> int:
 def change_password(session: so.Session, user: User, current: str, new: str) -> None:
     """A signed-in user's own password change; every other session of theirs ends."""
     if not check_password_hash(user.password_hash, current):
-        raise UserError("the current password is not right")
+        raise UserError(N_("the current password is not right"))
     problem = password_problem(new)
     if problem:
         raise UserError(problem)
@@ -294,7 +295,7 @@ def create_token(
     ``scope`` "read" allows only GET; ``expires_in`` ends it by itself (None: until revoked).
     """
     if scope not in TOKEN_SCOPES:
-        raise UserError(f"scope must be one of {', '.join(TOKEN_SCOPES)}")
+        raise UserError(N_("scope must be one of %(scopes)s"), scopes=", ".join(TOKEN_SCOPES))
     clear = "cc_" + secrets.token_urlsafe(32)
     token = ApiToken(
         user_id=user.id,
@@ -348,7 +349,7 @@ def user_for_token(session: so.Session, clear: str) -> User | None:
 def deactivate_user(session: so.Session, user: User, actor: User) -> bool:
     """Close an account and end its sessions everywhere; returns False if it was closed already."""
     if user.id == actor.id:
-        raise UserError("you cannot deactivate your own account")
+        raise UserError(N_("you cannot deactivate your own account"))
     if not user.active:
         return False
     if user.is_owner:
@@ -356,7 +357,7 @@ def deactivate_user(session: so.Session, user: User, actor: User) -> bool:
             sa.select(sa.func.count(User.id)).where(User.role == "owner", User.active.is_(True))
         )
         if (owners or 0) <= 1:
-            raise UserError("the last owner cannot be deactivated")
+            raise UserError(N_("the last owner cannot be deactivated"))
     user.active = False
     user.session_version += 1
     session.execute(sa.delete(UserSession).where(UserSession.user_id == user.id))

@@ -9,12 +9,17 @@ from flask_babel import gettext as _
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 
-def page(status: int, title: str, message: str) -> Any:
-    """The error page (or JSON, for the API and scripts) for ``status``."""
+def page(status: int, title: str, message: str, exc: HTTPException | None = None) -> Any:
+    """The error page (or JSON, for the API and scripts) for ``status``.
+
+    JSON keeps the refusal's own words when it has some (``abort(403, description=...)``).
+    """
     from consentcam.security import wants_json
 
     if wants_json():
-        return jsonify({"error": message}), status
+        own = exc.description if exc is not None else None
+        generic = type(exc).description if exc is not None else None
+        return jsonify({"error": own if own and own != generic else message}), status
     try:
         from consentcam.web import select_locale
 
@@ -29,15 +34,16 @@ def page(status: int, title: str, message: str) -> Any:
     )
 
 
-def _forbidden(_exc: HTTPException) -> Any:
-    return page(403, _("Not for your account"), _("Only the owner can open this page."))
+def _forbidden(exc: HTTPException) -> Any:
+    return page(403, _("Not for your account"), _("Only the owner can open this page."), exc)
 
 
-def _not_found(_exc: HTTPException) -> Any:
+def _not_found(exc: HTTPException) -> Any:
     return page(
         404,
         _("Page not found"),
         _("There is nothing here. It may have been removed, or the address is mistyped."),
+        exc,
     )
 
 

@@ -195,7 +195,7 @@ def test_draw_the_missed_face_with_a_finger_confirm_and_publish_by_hand(
     # Published by hand: publish now, download the cleared copy, paste the link.
     with phone.expect_navigation():
         phone.locator("form[action$='/publish'] button").tap()
-    download = phone.locator("a.button.primary[href*='/download']")
+    download = phone.locator("form[action*='/download'] button.primary")
     # The worker takes the item up; the page polls and reloads itself when it has.
     expect(download).to_be_visible(timeout=90_000)
     with phone.expect_download() as got:

@@ -281,3 +281,13 @@ def test_an_erased_person_loses_their_links(rt: Any) -> None:
         with pytest.raises(links.LinkRefused):
             links.open_personal_link(s, token)
         assert links.open_requests(s)[0] == 0
+
+
+@pytest.mark.parametrize("missing", ["BUSINESS_NAME", "RESPONSIBLE_PERSON"])
+def test_no_consent_link_while_the_form_cannot_name_the_business(rt: Any, missing: str) -> None:
+    rt.settings[missing] = ""
+    with rt.sessions() as s:
+        person = people.add_person(s, "Lena Berg")
+        with pytest.raises(links.LinkError, match="in the settings before recording a consent"):
+            links.create_consent_link(s, rt, person, language="sv")
+        s.rollback()

@@ -41,6 +41,10 @@ def test_pages_render_for_owner_and_staff(
 ) -> None:
     login(client, role)
     response = client.get(path.format(id=item.id, photo=item.photo_id))
+    if role == "staff" and path.startswith("/queue/new"):
+        # Queuing is for the owner and staff she allows to publish.
+        assert response.status_code == 403
+        return
     assert response.status_code == 200
     expected = {
         "/published/": "Nothing published yet.",
@@ -144,6 +148,7 @@ def test_the_item_page_follows_the_worker_after_publish_now(
 
 
 def test_cancel(staff_client: Any, item: QueueItem, app_session: Any) -> None:
+    _allow_staff_to_publish(app_session)
     assert staff_client.post(f"/queue/{item.id}/cancel").status_code == 302
     app_session.expire_all()
     assert item.status == "cancelled"
@@ -200,9 +205,21 @@ def token(app: Any, users: dict[str, int]) -> str:
 
     rt = app.extensions["runtime"]
     with rt.sessions() as s:
-        _, raw = users_service.create_token(s, s.get(User, users["staff"]), "tests")
+        staff = s.get(User, users["staff"])
+        staff.may_publish = True  # queuing and publishing: staff the owner allows to publish
+        _, raw = users_service.create_token(s, staff, "tests")
         s.commit()
     return raw
+
+
+def _allow_staff_to_publish(session: Any) -> None:
+    import sqlalchemy as sa
+
+    from consentcam.models import User
+
+    for user in session.scalars(sa.select(User).where(User.role == "staff")):
+        user.may_publish = True
+    session.commit()
 
 
 def test_api_queue_roundtrip(client: Any, token: str, item: QueueItem, app_session: Any) -> None:

@@ -823,3 +823,20 @@ def test_consent_records_survive_sealing(app) -> None:  # type: ignore[no-untype
     with app.extensions["runtime"].sessions() as s:
         assert s.scalar(sa.select(sa.func.count(ConsentRecord.id))) == 2
         assert s.scalar(sa.select(sa.func.count(PersonKey.person_id))) == 1
+
+
+def test_the_owner_makes_a_read_only_token_that_expires(app, owner_client) -> None:  # type: ignore[no-untyped-def]
+    import re
+
+    page = owner_client.post(
+        "/settings/tokens", data={"name": "dashboard", "scope": "read", "days": "30"}
+    ).get_data(as_text=True)
+    clear = re.search(r'id="new-token">([^<]+)<', page).group(1)  # type: ignore[union-attr]
+    with app.extensions["runtime"].sessions() as s:
+        row = s.scalar(sa.select(ApiToken).where(ApiToken.name == "dashboard"))
+        assert row.scope == "read" and row.expires_at is not None
+        assert timedelta(days=29) < row.expires_at - utcnow() <= timedelta(days=30)
+    client = app.test_client()
+    head = {"Authorization": f"Bearer {clear}"}
+    assert client.get("/api/v1/people", headers=head).status_code == 200
+    assert client.post("/api/v1/people", json={"name": "X"}, headers=head).status_code == 403

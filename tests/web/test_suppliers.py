@@ -221,3 +221,25 @@ def test_swedish_supplier_page(owner_client, app) -> None:  # type: ignore[no-un
     owner_client.post("/language/sv", data={"next": "/suppliers/"})
     html = owner_client.get("/suppliers/").get_data(as_text=True)
     assert "Leverantörer" in html
+
+
+def test_the_photo_pages_supplier_box_posts_what_the_handler_reads(owner_client, app) -> None:  # type: ignore[no-untyped-def]
+    """The box on the photo page sent photo_id in the address while the handler read the form
+    body: a bare 404. Submit exactly what the page's form holds."""
+    import re
+
+    sid = _supplier(app)
+    photo = _photo(app)
+    html = owner_client.get(f"/photos/{photo}").get_data(as_text=True)
+    form = re.search(
+        r'<form method="post" action="(/suppliers/assign-photo[^"]*)">(.*?)</form>', html, re.S
+    )
+    assert form is not None
+    action, body = form.group(1), form.group(2)
+    fields = dict(re.findall(r'<input type="hidden" name="([a-z_]+)" value="([^"]*)"', body))
+    assert fields.get("photo_id") == str(photo) and "?" not in action
+    fields["supplier_id"] = str(sid)
+    response = owner_client.post(action, data=fields)
+    assert response.status_code == 302 and response.headers["Location"].endswith(f"/photos/{photo}")
+    with app.extensions["runtime"].sessions() as s:
+        assert s.get(Photo, photo).supplier_id == sid

@@ -174,6 +174,12 @@ def _http_error(exc: HTTPException) -> tuple[Response, int]:
     return response, exc.code or 500
 
 
+# Flask looks for a handler of the status code (the app's 403 and 404 pages) before one of the
+# exception class, so the API names its codes: its errors stay JSON with their own reason.
+for _code in (400, 401, 403, 404, 405, 409, 413, 422, 429):
+    bp.register_error_handler(_code, _http_error)
+
+
 @bp.get("/openapi.json")
 def openapi() -> Response:
     return jsonify(SPEC)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import zoneinfo
+from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -53,6 +54,9 @@ class UserForm(FlaskForm):
 
 class TokenForm(FlaskForm):
     name = StringField("Name", validators=[DataRequired(), Length(max=100)])
+    # Choices are set in the view, in the reader's language.
+    scope = SelectField("Access", default="write")
+    days = SelectField("Valid for", default="90")
 
 
 @bp.route("/", methods=["GET", "POST"])
@@ -219,9 +223,23 @@ def grant_publish(user_id: int) -> Any:
 def tokens() -> Any:
     session = db()
     form = TokenForm()
+    form.scope.choices = [("write", _("Read and write")), ("read", _("Read only"))]  # type: ignore[assignment]
+    form.days.choices = [  # type: ignore[assignment]
+        ("90", _("90 days")),
+        ("30", _("30 days")),
+        ("365", _("a year")),
+        ("0", _("until revoked")),
+    ]
     clear = None
     if form.validate_on_submit():
-        _token, clear = users_service.create_token(session, _user(), form.name.data or "")
+        days = int(form.days.data or "0")
+        _token, clear = users_service.create_token(
+            session,
+            _user(),
+            form.name.data or "",
+            scope=form.scope.data or "write",
+            expires_in=timedelta(days=days) if days else None,
+        )
         session.commit()
         form.name.data = ""
     listed = list(
