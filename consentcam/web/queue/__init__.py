@@ -252,7 +252,12 @@ def new() -> Any:
         else:
             session.commit()
             if item.status == "blocked":
-                flash(_("Queued, but blocked: it goes out by itself once the reasons shown are dealt with."), "warning")
+                flash(
+                    _(
+                        "Queued, but blocked: it goes out by itself once the reasons shown are dealt with."
+                    ),
+                    "warning",
+                )
             elif publishing.blockers_of(item):
                 flash(
                     _(
