@@ -365,13 +365,13 @@ def enrol_reference(
             name=name,
             count=len(result.faces),
         )
-    digest = hashlib.sha256(image).hexdigest()
-    key = (
-        stored_key
-        or rt.storage.put("references", rt.vault.encrypt(_clean_reference(rt, image, name)), "bin")[
-            0
-        ]
-    )
+    if stored_key is None:
+        kept = _clean_reference(rt, image, name)
+        key = rt.storage.put("references", rt.vault.encrypt(kept), "bin")[0]
+    else:  # an upload stored earlier, already re-encoded
+        kept, key = image, stored_key
+    # The SHA-256 of the bytes kept, so a backup or an audit can check the file.
+    digest = hashlib.sha256(kept).hexdigest()
     ref = ReferenceFace(
         person=person,
         source_key=key,
@@ -773,14 +773,13 @@ def queue_reference(
         probe(image, max_pixels=rt.settings["MAX_PIXELS"], name=name)
     except ImageRejected as exc:
         raise ConsentError(exc.template, **exc.params) from exc
-    key, _ = rt.storage.put(
-        "references", rt.vault.encrypt(_clean_reference(rt, image, name)), "bin"
-    )
+    kept = _clean_reference(rt, image, name)
+    key, _ = rt.storage.put("references", rt.vault.encrypt(kept), "bin")
     upload = ReferenceUpload(
         person_id=person.id,
         original_name=(name or "reference")[:300],
         source_key=key,
-        source_sha256=hashlib.sha256(image).hexdigest(),
+        source_sha256=hashlib.sha256(kept).hexdigest(),
         state="pending",
         created_by_id=actor.id if actor else None,
     )

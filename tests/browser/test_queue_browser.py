@@ -227,7 +227,7 @@ def test_queue_publish_by_hand_and_block_on_withdrawal(live_server, browser_page
         expect(main).not_to_contain_text(english)
     expect(phone.locator(".q-item a", has_text="Detaljer")).to_have_count(2)
     expect(phone.locator(".top-tools")).to_have_text(
-        re.compile(r"^\s*English\s+Logga\s+ut\s*$"), use_inner_text=True
+        re.compile(r"^\s*English\s+Ditt konto\s+Logga\s+ut\s*$"), use_inner_text=True
     )
     _fits_width(phone)
     screenshot(phone, "queue-after-withdrawal-390-sv")

@@ -528,7 +528,14 @@ def test_the_command_line_makes_a_link_and_reads_its_state(
         instance,
         {
             key: runtime.settings[key]
-            for key in ("SECRET_KEY", "ENCRYPTION_KEY", "DATABASE_URL", "MEDIA_DIR")
+            for key in (
+                "SECRET_KEY",
+                "ENCRYPTION_KEY",
+                "DATABASE_URL",
+                "MEDIA_DIR",
+                "BUSINESS_NAME",
+                "RESPONSIBLE_PERSON",
+            )
         }
         | {"QUEUE_URL": "immediate", "PUBLIC_URL": "https://photos.example.se"},
     )
