@@ -204,7 +204,9 @@ def test_missing_models_stop_with_one_clear_message(monkeypatch: pytest.MonkeyPa
     assert result.output.count("Error") == 1
 
 
-def test_missing_detector_model_stops_scan_before_any_photo(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_missing_detector_model_stops_scan_before_any_photo(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """The early check loads BlazeFace too: a missing model is one clear message, not a traceback."""
     import importlib.util
 
