@@ -46,9 +46,13 @@ class ScanSettings:
     turn_sides: long sides, in pixels, of the copies BlazeFace scans at all four quarter turns.
         It finds faces 16-96 px wide in a 192 px tile turned up to 45 degrees either way, so
         (192, 384) covers turned faces from about 4% of the photo's long side upwards.
-    tile_side: long side of the copy BlazeFace scans upright in tiles on photos larger than
-        ``detect_side``: faces from about 16/tile_side of the long side (1.7% at 960, 67 px on
-        a 12 MP photo). Each doubling is about four times its time.
+    tile_side, tile_step: long side of the copy BlazeFace scans upright in 192 px tiles, one
+        every ``tile_step`` px, on photos larger than ``detect_side``: faces from about
+        16/tile_side of the long side (1.25% at 1280, 50 px on a 12 MP photo). A face of 2% is
+        26 px there, where BlazeFace is sure of it; at 960 (19 px) it missed one in ten. Tiles
+        overlap by 192 - tile_step px, so a face that small always lies whole in one of them;
+        larger faces are HOG's and the turned passes' too. The time grows with the number of
+        tiles, (tile_side/tile_step)^2 roughly.
     min_score: BlazeFace's confidence needed to count a face (MediaPipe's default is 0.5).
     confirm_score, confirm_support, confirm_hog: a face BlazeFace alone found with a
         confidence below ``confirm_score`` counts only if at least ``confirm_support`` of its
@@ -57,6 +61,10 @@ class ScanSettings:
         ``confirm_hog`` (0 is HOG's own threshold; lower is more lenient). Hands and patterned
         walls score 0.5-0.6 with BlazeFace from one or two raw detections, and well under -0.7
         with HOG; a real face, even one looking down, draws a dozen raw detections or more.
+    confirm_hog_tiled: ``confirm_hog`` for photos larger than ``detect_side``, whose smallest
+        faces come from the tile pass: a face of 2% of a 12 MP photo's long side is 80 px,
+        scaled up to HOG's window for the check, where real faces scored down to about -1.0
+        (measured on the benchmark's class photos, bench/RESULTS.md).
     encode_face_px: minimum face-box width, in pixels of the image the encoding is computed from;
         if the reduced decode is too small for a face, a larger one is decoded for its encoding.
     blur_threshold: faces whose sharpness is below this are flagged ``blurry`` (a UI hint only).
@@ -71,11 +79,13 @@ class ScanSettings:
     blur_threshold: float = 40.0
     plan: Literal["combined", "hog"] = "combined"
     turn_sides: tuple[int, ...] = (192, 384)
-    tile_side: int = 960
+    tile_side: int = 1280
+    tile_step: int = 160
     min_score: float = 0.5
     confirm_score: float = 0.75
     confirm_support: int = 4
     confirm_hog: float = -0.7
+    confirm_hog_tiled: float = -1.2
 
     def __post_init__(self) -> None:
         if self.detect_side < 100:
@@ -90,6 +100,8 @@ class ScanSettings:
             raise ValueError("plan must be 'combined' or 'hog'")
         if any(side < 64 for side in (*self.turn_sides, self.tile_side)):
             raise ValueError("turn_sides and tile_side must be at least 64 pixels")
+        if not 16 <= self.tile_step <= 192:
+            raise ValueError("tile_step must be between 16 and 192 pixels")
         if not 0.0 < self.min_score <= self.confirm_score <= 1.0:
             raise ValueError("min_score must be between 0 and 1, and at most confirm_score")
 
@@ -99,7 +111,7 @@ class ScanSettings:
             Pass(side, (0, 1, 2, 3), step=96 if side <= 384 else 128) for side in self.turn_sides
         ]
         if long_side > self.detect_side:
-            out.append(Pass(self.tile_side, (0,), step=128))
+            out.append(Pass(self.tile_side, (0,), step=self.tile_step))
         return out
 
 
@@ -163,23 +175,19 @@ def _clip_box(box: tuple[float, float, float, float], width: int, height: int) -
 CONFIRM_SIDE: Final = 200
 
 
-def _hog_agrees(
-    upright: Image.Image, side: float, engine: FaceEngine, settings: ScanSettings
-) -> bool:
+def _hog_agrees(upright: Image.Image, side: float, engine: FaceEngine, threshold: float) -> bool:
     """Does HOG see a face of about this size at the centre of this upright-turned crop?"""
     cx, cy = upright.width / 2.0, upright.height / 2.0
     region = upright.crop((round(cx - side), round(cy - side), round(cx + side), round(cy + side)))
     region = region.resize((CONFIRM_SIDE, CONFIRM_SIDE), Image.Resampling.BILINEAR)
     mid = CONFIRM_SIDE / 2
-    for (left, top, right, bottom), score in engine.detect_scored(
-        as_array(region), 0, settings.confirm_hog
-    ):
+    for (left, top, right, bottom), score in engine.detect_scored(as_array(region), 0, threshold):
         width = right - left
         if (
             abs((left + right) / 2 - mid) < 0.3 * CONFIRM_SIDE / 2
             and abs((top + bottom) / 2 - mid) < 0.35 * CONFIRM_SIDE / 2
             and 0.25 * CONFIRM_SIDE < width < 0.75 * CONFIRM_SIDE
-            and score >= settings.confirm_hog
+            and score >= threshold
         ):
             return True
     return False
@@ -192,6 +200,7 @@ def _encode_turned(
     engine: FaceEngine,
     settings: ScanSettings,
     confirm: bool = False,
+    threshold: float | None = None,
 ) -> tuple[npt.NDArray[np.float64], float] | None:
     """Encoding and sharpness of a face turned by ``roll`` degrees, from an upright-turned crop.
 
@@ -207,7 +216,9 @@ def _encode_turned(
     crop = image.crop((round(cx - half), round(cy - half), round(cx + half), round(cy + half)))
     centre = (crop.width / 2.0, crop.height / 2.0)
     upright = crop.rotate(-roll, resample=Image.Resampling.BILINEAR, center=centre)
-    if confirm and not _hog_agrees(upright, side, engine, settings):
+    if confirm and not _hog_agrees(
+        upright, side, engine, settings.confirm_hog if threshold is None else threshold
+    ):
         return None
     local = (
         round(centre[0] - side / 2),
@@ -243,6 +254,7 @@ def _encode_from(
                 engine,
                 settings,
                 confirm=confirm[n] if confirm is not None else False,
+                threshold=settings.confirm_hog_tiled,
             )
             if turned is not None:
                 faces.append(DetectedFace(box, turned[0], turned[1], settings.blur_threshold))

@@ -117,7 +117,9 @@ def test_settings_name_their_passes() -> None:
     assert [p.side for p in small] == [192, 384]
     assert all(p.quarter_turns == (0, 1, 2, 3) for p in small)
     large = settings.passes(4000)
-    assert large[-1] == Pass(960, (0,), 128)
+    assert large[-1] == Pass(1280, (0,), 160)
+    with pytest.raises(ValueError, match="tile_step"):
+        ScanSettings(tile_step=200)
     with pytest.raises(ValueError, match="plan"):
         ScanSettings(plan="cnn")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="min_score"):
