@@ -173,3 +173,59 @@ def test_missing_model_file_names_the_file(monkeypatch: pytest.MonkeyPatch, tmp_
     # Once the file is back, the same process recovers (nothing was cached as broken).
     monkeypatch.undo()
     bf.get_detector().load()
+
+
+class _UnsureHog:
+    """A stand-in engine: HOG sees a centred face scored ``score``; encodings are zeros."""
+
+    def __init__(self, score: float) -> None:
+        self.score = score
+
+    def detect_scored(
+        self, rgb: np.ndarray, upsample: int = 0, adjust_threshold: float = 0.0
+    ) -> list[tuple[tuple[int, int, int, int], float]]:
+        assert rgb.shape[:2] == (200, 200)
+        return [((50, 50, 150, 150), self.score)] if self.score >= adjust_threshold else []
+
+    def encode(self, rgb: np.ndarray, boxes: list[object], num_jitters: int = 1) -> np.ndarray:
+        return np.zeros((len(boxes), 128))
+
+
+def test_unsure_tile_hits_on_large_photos_get_the_lenient_hog_check() -> None:
+    from PIL import Image
+
+    from consentcam.faces import pipeline
+
+    image = Image.new("RGB", (400, 300), (120, 110, 100))
+    box = (150, 100, 230, 180)
+    settings = ScanSettings()
+    assert settings.confirm_hog_tiled < settings.confirm_hog
+    between = (settings.confirm_hog + settings.confirm_hog_tiled) / 2
+    engine = _UnsureHog(between)
+
+    def kept(s: ScanSettings) -> int:
+        faces = pipeline._encode_from(
+            image,
+            [box],
+            image.size,
+            engine,
+            s,
+            rolls=[4.0],
+            confirm=[True],  # type: ignore[arg-type]
+        )
+        return len(faces)
+
+    # A large photo (the reduced-decode path): a face HOG scores between the two thresholds
+    # is kept, unless the large-photo threshold is set as strict as the other.
+    assert kept(settings) == 1
+    assert kept(ScanSettings(confirm_hog_tiled=settings.confirm_hog)) == 0
+    # A photo scanned at full size keeps the strict check.
+    native = pipeline._encode_turned(
+        image,
+        (150.0, 100.0, 230.0, 180.0),
+        4.0,
+        engine,
+        settings,
+        confirm=True,  # type: ignore[arg-type]
+    )
+    assert native is None
