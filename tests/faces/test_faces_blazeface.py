@@ -117,7 +117,7 @@ def test_settings_name_their_passes() -> None:
     assert [p.side for p in small] == [192, 384]
     assert all(p.quarter_turns == (0, 1, 2, 3) for p in small)
     large = settings.passes(4000)
-    assert large[-1] == Pass(1280, (0,), 160)
+    assert large[-1] == Pass(1280, (0,), 160, 20.0)
     with pytest.raises(ValueError, match="tile_step"):
         ScanSettings(tile_step=200)
     with pytest.raises(ValueError, match="plan"):
@@ -195,37 +195,39 @@ def test_unsure_tile_hits_on_large_photos_get_the_lenient_hog_check() -> None:
     from PIL import Image
 
     from consentcam.faces import pipeline
+    from consentcam.faces.plan import Candidate
 
-    image = Image.new("RGB", (400, 300), (120, 110, 100))
-    box = (150, 100, 230, 180)
     settings = ScanSettings()
     assert settings.confirm_hog_tiled < settings.confirm_hog
-    between = (settings.confirm_hog + settings.confirm_hog_tiled) / 2
-    engine = _UnsureHog(between)
+    box = (150.0, 100.0, 230.0, 180.0)
+    hits = [
+        Candidate(box, 4.0, 0.65, "blazeface", 1),  # unsure, but not very
+        Candidate(box, 4.0, 0.53, "blazeface", 1),  # barely a face
+        Candidate(box, 4.0, 0.9, "blazeface", 1),  # sure
+        Candidate(box, None, 0.55, "both", 0),  # HOG found it too
+    ]
+    _, _, large = pipeline._clip_candidates(hits, 400, 300, settings, large=True)
+    assert large == [settings.confirm_hog_tiled, settings.confirm_hog, None, None]
+    _, _, native = pipeline._clip_candidates(hits, 400, 300, settings, large=False)
+    assert native == [settings.confirm_hog, settings.confirm_hog, None, None]
 
-    def kept(s: ScanSettings) -> int:
+    # The threshold is what HOG's check is held to: a face HOG scores between the two passes
+    # the lenient check only.
+    image = Image.new("RGB", (400, 300), (120, 110, 100))
+    engine = _UnsureHog((settings.confirm_hog + settings.confirm_hog_tiled) / 2)
+
+    def kept(threshold: float | None) -> bool:
         faces = pipeline._encode_from(
             image,
-            [box],
+            [(150, 100, 230, 180)],
             image.size,
-            engine,
-            s,
+            engine,  # type: ignore[arg-type]
+            settings,
             rolls=[4.0],
-            confirm=[True],  # type: ignore[arg-type]
+            confirm=[threshold],
         )
-        return len(faces)
+        return len(faces) == 1
 
-    # A large photo (the reduced-decode path): a face HOG scores between the two thresholds
-    # is kept, unless the large-photo threshold is set as strict as the other.
-    assert kept(settings) == 1
-    assert kept(ScanSettings(confirm_hog_tiled=settings.confirm_hog)) == 0
-    # A photo scanned at full size keeps the strict check.
-    native = pipeline._encode_turned(
-        image,
-        (150.0, 100.0, 230.0, 180.0),
-        4.0,
-        engine,
-        settings,
-        confirm=True,  # type: ignore[arg-type]
-    )
-    assert native is None
+    assert kept(settings.confirm_hog_tiled)
+    assert not kept(settings.confirm_hog)
+    assert kept(None)
