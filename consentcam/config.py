@@ -212,6 +212,18 @@ def coerce(name: str, value: Any) -> Any:
         raise ValueError(f"setting {name}: {value!r} is not a valid {kind.__name__}") from exc
 
 
+#: Where a Runtime keeps the modification stamp of the config.toml it read.
+STAMP_KEY = "settings.config_stamp"
+
+
+def file_stamp(instance_path: Path) -> int | None:
+    """config.toml's modification time in nanoseconds, or None when there is none."""
+    try:
+        return (instance_path / CONFIG_FILE).stat().st_mtime_ns
+    except OSError:
+        return None
+
+
 def load(instance_path: Path, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     """Return the settings: defaults, then instance config.toml, then CONSENTCAM_* env, then overrides."""
     cfg: dict[str, Any] = dict(DEFAULTS)

@@ -60,6 +60,7 @@ class Jobs:
 
             def run(*args: Any, **kwargs: Any) -> Any:
                 with app.app_context():
+                    _follow_settings(app)
                     return fn(app, *args, **kwargs)
 
             run.__name__ = name
@@ -75,6 +76,7 @@ class Jobs:
 
         def run() -> Any:
             with app.app_context():
+                _follow_settings(app)
                 return fn(app)
 
         run.__name__ = name
@@ -82,6 +84,15 @@ class Jobs:
 
     def enqueue(self, name: str, *args: Any) -> Any:
         return self.tasks[name](*args)
+
+
+def _follow_settings(app: Flask) -> None:
+    """Before a job: take in settings the owner saved in the web process since this one started."""
+    from consentcam.services.settings import follow_config_file
+
+    runtime = app.extensions.get("runtime")
+    if runtime is not None:
+        app.config.update(follow_config_file(runtime))
 
 
 def init_app(app: Flask) -> Jobs:

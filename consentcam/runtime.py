@@ -28,9 +28,10 @@ class Runtime:
 
     @classmethod
     def build(cls, instance_path: Path, overrides: dict[str, Any] | None = None) -> Runtime:
+        stamp = config_mod.file_stamp(instance_path)  # before reading: a later save is seen
         settings = config_mod.load(instance_path, overrides)
         engine = make_engine(settings["DATABASE_URL"])
-        return cls(
+        rt = cls(
             settings=settings,
             instance_path=instance_path,
             engine=engine,
@@ -40,6 +41,8 @@ class Runtime:
             storage=Storage(settings["MEDIA_DIR"]),
             vault=Vault(settings.get("ENCRYPTION_KEY") or ""),
         )
+        rt.cache[config_mod.STAMP_KEY] = stamp
+        return rt
 
     def close(self) -> None:
         self.engine.dispose()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import tomllib
 import zoneinfo
 from collections.abc import Mapping
@@ -131,3 +132,31 @@ def save(
         actor=actor.email if actor else None,
     )
     return changed
+
+
+def follow_config_file(rt: Runtime) -> dict[str, Any]:
+    """Take in the settings the owner saved in another process; the ones that changed here.
+
+    The worker and every other web process read config.toml once at start; one stat per request
+    or job tells them when the owner has saved new settings since. Only the settings the owner
+    edits in the app are taken in, and a setting the environment gives keeps the environment's
+    value (the environment wins, as at start).
+    """
+    stamp = config_mod.file_stamp(rt.instance_path)
+    if stamp is None or rt.cache.get(config_mod.STAMP_KEY) == stamp:
+        return {}
+    rt.cache[config_mod.STAMP_KEY] = stamp
+    path = rt.instance_path / config_mod.CONFIG_FILE
+    try:
+        with path.open("rb") as fh:
+            data = tomllib.load(fh)
+    except (OSError, tomllib.TOMLDecodeError):
+        return {}
+    fresh: dict[str, Any] = {}
+    for name in EDITABLE:
+        if name.lower() in data and config_mod.ENV_PREFIX + name not in os.environ:
+            value = config_mod.coerce(name, data[name.lower()])
+            if rt.settings.get(name) != value:
+                fresh[name] = value
+    rt.settings.update(fresh)
+    return fresh

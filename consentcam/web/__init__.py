@@ -80,6 +80,14 @@ def create_app(
         MAX_FORM_MEMORY_SIZE=2 * 1024 * 1024,
     )
     app.extensions["runtime"] = rt
+
+    @app.before_request
+    def _follow_settings() -> None:
+        # The owner may have saved settings in another web process or through the CLI.
+        from consentcam.services.settings import follow_config_file
+
+        app.config.update(follow_config_file(rt))
+
     # Each blueprint keeps its own Swedish catalogue; Flask-Babel merges them all.
     catalogues = sorted(str(p) for p in Path(__file__).parent.glob("*/translations") if p.is_dir())
     app.config["BABEL_TRANSLATION_DIRECTORIES"] = ";".join(catalogues) or "translations"

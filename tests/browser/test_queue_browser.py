@@ -147,7 +147,9 @@ def test_queue_publish_by_hand_and_block_on_withdrawal(live_server, browser_page
     _queue_for_instagram(page, base, single, "Again next week")
     expect(page.locator("h1 .q-status")).to_contain_text("Ready")
     _queue_for_instagram(page, base, pair, "Two guests at the door")
-    expect(page.locator(".flash").first).to_contain_text("blocked until every face is covered")
+    expect(page.locator(".flash").first).to_contain_text(
+        "blocked: it goes out by itself once the reasons shown"
+    )
     expect(page.locator("h1 .q-status")).to_contain_text("Blocked")
     reasons = page.locator("ul.reasons")
     expect(reasons).to_contain_text("Face 1: nobody has said yet who this is.")

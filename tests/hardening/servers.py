@@ -60,6 +60,9 @@ def init_instance(instance: Path, *extra: str, env: dict[str, str] | None = None
         "owner@example.com",
         "--owner-password",
         OWNER_PASSWORD,
+        # The printed consent form names the business, so consents need its name first.
+        "--business",
+        "Kraftkällan",
         *extra,
         env=env,
     )

@@ -227,3 +227,46 @@ def test_config_file_refuses_control_characters_and_stays_valid_toml(tmp_path) -
     assert not (tmp_path / "config.toml").exists()
     config_mod.write_instance_config(tmp_path, {"business_name": 'a "quoted" \\ name', "x": 3})
     assert config_mod.load(tmp_path)["BUSINESS_NAME"] == 'a "quoted" \\ name'
+
+
+def test_settings_saved_in_one_process_reach_the_others(  # type: ignore[no-untyped-def]
+    owner_client, app, instance, settings, monkeypatch
+) -> None:
+    """The worker and other web processes take in what the owner saved, at their next request or job."""
+    from consentcam.runtime import Runtime
+    from consentcam.services.settings import follow_config_file
+    from consentcam.web import create_app
+
+    other = create_app(dict(settings), instance_path=instance)  # another web process
+    worker_rt = Runtime.build(instance, dict(settings))  # the worker's runtime
+    try:
+        other_rt = other.extensions["runtime"]
+        assert follow_config_file(worker_rt) == {}  # nothing saved yet: nothing taken in
+        before = other_rt.settings["BUSINESS_NAME"]
+        monkeypatch.setenv("CONSENTCAM_TIME_ZONE", "Europe/Oslo")
+        response = owner_client.post(
+            "/settings/",
+            data={
+                "business_name": "Kraftkällan Norr",
+                "responsible_person": "Ann-Christin Sundell",
+                "language": "sv",
+                "time_zone": "Europe/Helsinki",
+                "removal_due_days": "9",
+                "retention_amount": "2",
+                "retention_unit": "y",
+            },
+        )
+        assert response.status_code == 302
+        assert other_rt.settings["BUSINESS_NAME"] == before  # not before its next request
+        other.test_client().get("/login")
+        assert other_rt.settings["BUSINESS_NAME"] == "Kraftkällan Norr"
+        assert other.config["BUSINESS_NAME"] == "Kraftkällan Norr"
+        assert other_rt.settings["REMOVAL_DUE_DAYS"] == 9
+        # A setting the environment gives keeps the environment's value.
+        assert other_rt.settings["TIME_ZONE"] != "Europe/Helsinki"
+        taken = follow_config_file(worker_rt)
+        assert taken["BUSINESS_NAME"] == "Kraftkällan Norr" and "TIME_ZONE" not in taken
+        assert follow_config_file(worker_rt) == {}  # once only
+    finally:
+        other.extensions["runtime"].close()
+        worker_rt.close()

@@ -252,12 +252,17 @@ def new() -> Any:
         else:
             session.commit()
             if item.status == "blocked":
-                flash(_("Queued, but blocked until every face is covered."), "warning")
+                flash(
+                    _(
+                        "Queued, but blocked: it goes out by itself once the reasons shown are dealt with."
+                    ),
+                    "warning",
+                )
             elif publishing.blockers_of(item):
                 flash(
                     _(
                         "Queued. It goes out on the cleared channels; the others wait until "
-                        "every face is covered for them."
+                        "nothing blocks them any more."
                     ),
                     "warning",
                 )
