@@ -77,11 +77,20 @@ def main(ctx: click.Context, instance: Path) -> None:
 
 
 def require_engine(load: bool = True) -> None:
-    """Stop with one clear message when the face models cannot be loaded (or found, without load)."""
+    """Stop with one clear message when the face models cannot be loaded (or found, without load).
+
+    Both models a scan needs: dlib's (landmarks and encodings) and BlazeFace's (detection).
+    """
+    from consentcam.faces.blazeface import get_detector, locate_model
     from consentcam.faces.engine import EngineUnavailable, get_engine, locate_models
 
     try:
-        get_engine().load() if load else locate_models()
+        if load:
+            get_engine().load()
+            get_detector().load()
+        else:
+            locate_models()
+            locate_model()
     except EngineUnavailable as exc:
         raise click.ClickException(str(exc)) from exc
 

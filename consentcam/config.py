@@ -92,9 +92,11 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "DETECT_SIDE",
         2000,
-        "Long side, in pixels, of the copy face detection scans. Faces smaller than about "
-        "80/DETECT_SIDE of the photo's long side are not found (4% at 2000: 160 px on a 12 MP "
-        "photo); raise it for group photos, at (DETECT_SIDE/2000)^2 times the detection time.",
+        "Long side, in pixels, of the copy dlib's HOG detector scans (photos no larger are "
+        "scanned at full size). HOG alone finds faces from about 80/DETECT_SIDE of the photo's "
+        "long side (4% at 2000); BlazeFace's tiles find smaller ones, down to 2% of the long "
+        "side (80 px on a 12 MP photo), whatever this setting. Raising it costs "
+        "(DETECT_SIDE/2000)^2 times HOG's time.",
         int,
     ),
     Setting(

@@ -46,9 +46,15 @@ class ScanSettings:
     turn_sides: long sides, in pixels, of the copies BlazeFace scans at all four quarter turns.
         It finds faces 16-96 px wide in a 192 px tile turned up to 45 degrees either way, so
         (192, 384) covers turned faces from about 4% of the photo's long side upwards.
-    tile_side: long side of the copy BlazeFace scans upright in tiles on photos larger than
-        ``detect_side``: faces from about 16/tile_side of the long side (1.7% at 960, 67 px on
-        a 12 MP photo). Each doubling is about four times its time.
+    tile_side, tile_step: long side of the copy BlazeFace scans upright in 192 px tiles, one
+        every ``tile_step`` px, on photos larger than ``detect_side``: faces from about
+        16/tile_side of the long side (1.25% at 1280, 50 px on a 12 MP photo). A face of 2% is
+        26 px there, where BlazeFace is sure of it; at 960 (19 px) it missed one in ten. Tiles
+        overlap by 192 - tile_step px, so a face that small always lies whole in one of them;
+        larger faces are HOG's and the turned passes' too. The time grows with the number of
+        tiles, (tile_side/tile_step)^2 roughly. ``tile_min_face``: smallest face, in pixels of
+        that copy, the tile pass keeps (20: 1.6% at 1280; below, flat patches of wall scored
+        as faces, and a face that small is no longer identifiable anyway).
     min_score: BlazeFace's confidence needed to count a face (MediaPipe's default is 0.5).
     confirm_score, confirm_support, confirm_hog: a face BlazeFace alone found with a
         confidence below ``confirm_score`` counts only if at least ``confirm_support`` of its
@@ -57,6 +63,12 @@ class ScanSettings:
         ``confirm_hog`` (0 is HOG's own threshold; lower is more lenient). Hands and patterned
         walls score 0.5-0.6 with BlazeFace from one or two raw detections, and well under -0.7
         with HOG; a real face, even one looking down, draws a dozen raw detections or more.
+    confirm_hog_tiled, confirm_score_tiled: on photos larger than ``detect_side``, whose
+        smallest faces come from the tile pass, a face BlazeFace gives at least
+        ``confirm_score_tiled`` needs only ``confirm_hog_tiled`` from HOG: a face of 2% of a
+        12 MP photo's long side is 80 px, scaled up to HOG's window for the check, where real
+        faces scored down to about -1.0. Two weak votes, then; a face BlazeFace is less sure
+        of still needs ``confirm_hog`` (an ear beside a large face scored 0.53 and -1.04).
     encode_face_px: minimum face-box width, in pixels of the image the encoding is computed from;
         if the reduced decode is too small for a face, a larger one is decoded for its encoding.
     blur_threshold: faces whose sharpness is below this are flagged ``blurry`` (a UI hint only).
@@ -71,11 +83,15 @@ class ScanSettings:
     blur_threshold: float = 40.0
     plan: Literal["combined", "hog"] = "combined"
     turn_sides: tuple[int, ...] = (192, 384)
-    tile_side: int = 960
+    tile_side: int = 1280
+    tile_step: int = 160
+    tile_min_face: float = 20.0
     min_score: float = 0.5
     confirm_score: float = 0.75
     confirm_support: int = 4
     confirm_hog: float = -0.7
+    confirm_hog_tiled: float = -1.2
+    confirm_score_tiled: float = 0.6
 
     def __post_init__(self) -> None:
         if self.detect_side < 100:
@@ -90,6 +106,8 @@ class ScanSettings:
             raise ValueError("plan must be 'combined' or 'hog'")
         if any(side < 64 for side in (*self.turn_sides, self.tile_side)):
             raise ValueError("turn_sides and tile_side must be at least 64 pixels")
+        if not 16 <= self.tile_step <= 192:
+            raise ValueError("tile_step must be between 16 and 192 pixels")
         if not 0.0 < self.min_score <= self.confirm_score <= 1.0:
             raise ValueError("min_score must be between 0 and 1, and at most confirm_score")
 
@@ -99,7 +117,7 @@ class ScanSettings:
             Pass(side, (0, 1, 2, 3), step=96 if side <= 384 else 128) for side in self.turn_sides
         ]
         if long_side > self.detect_side:
-            out.append(Pass(self.tile_side, (0,), step=128))
+            out.append(Pass(self.tile_side, (0,), self.tile_step, self.tile_min_face))
         return out
 
 
@@ -163,23 +181,19 @@ def _clip_box(box: tuple[float, float, float, float], width: int, height: int) -
 CONFIRM_SIDE: Final = 200
 
 
-def _hog_agrees(
-    upright: Image.Image, side: float, engine: FaceEngine, settings: ScanSettings
-) -> bool:
+def _hog_agrees(upright: Image.Image, side: float, engine: FaceEngine, threshold: float) -> bool:
     """Does HOG see a face of about this size at the centre of this upright-turned crop?"""
     cx, cy = upright.width / 2.0, upright.height / 2.0
     region = upright.crop((round(cx - side), round(cy - side), round(cx + side), round(cy + side)))
     region = region.resize((CONFIRM_SIDE, CONFIRM_SIDE), Image.Resampling.BILINEAR)
     mid = CONFIRM_SIDE / 2
-    for (left, top, right, bottom), score in engine.detect_scored(
-        as_array(region), 0, settings.confirm_hog
-    ):
+    for (left, top, right, bottom), score in engine.detect_scored(as_array(region), 0, threshold):
         width = right - left
         if (
             abs((left + right) / 2 - mid) < 0.3 * CONFIRM_SIDE / 2
             and abs((top + bottom) / 2 - mid) < 0.35 * CONFIRM_SIDE / 2
             and 0.25 * CONFIRM_SIDE < width < 0.75 * CONFIRM_SIDE
-            and score >= settings.confirm_hog
+            and score >= threshold
         ):
             return True
     return False
@@ -191,13 +205,14 @@ def _encode_turned(
     roll: float,
     engine: FaceEngine,
     settings: ScanSettings,
-    confirm: bool = False,
+    confirm: float | None = None,
 ) -> tuple[npt.NDArray[np.float64], float] | None:
     """Encoding and sharpness of a face turned by ``roll`` degrees, from an upright-turned crop.
 
     dlib's 5-point landmarks and its encoder expect an upright face: the neighbourhood of the
     face is turned back by its roll first, and the face box is the centred square of its size.
-    With ``confirm``, None when HOG does not agree there is a face (see ScanSettings).
+    With ``confirm`` (HOG's threshold), None when HOG does not agree there is a face (see
+    ScanSettings).
     """
     left, top, right, bottom = box
     side = max(right - left, bottom - top)
@@ -207,7 +222,7 @@ def _encode_turned(
     crop = image.crop((round(cx - half), round(cy - half), round(cx + half), round(cy + half)))
     centre = (crop.width / 2.0, crop.height / 2.0)
     upright = crop.rotate(-roll, resample=Image.Resampling.BILINEAR, center=centre)
-    if confirm and not _hog_agrees(upright, side, engine, settings):
+    if confirm is not None and not _hog_agrees(upright, side, engine, confirm):
         return None
     local = (
         round(centre[0] - side / 2),
@@ -226,7 +241,7 @@ def _encode_from(
     engine: FaceEngine,
     settings: ScanSettings,
     rolls: list[float | None] | None = None,
-    confirm: list[bool] | None = None,
+    confirm: Sequence[float | None] | None = None,
 ) -> list[DetectedFace]:
     """Encode faces from a (possibly reduced) decode, one cropped neighbourhood per face."""
     sx = full_size[0] / image.width
@@ -242,7 +257,7 @@ def _encode_from(
                 roll,
                 engine,
                 settings,
-                confirm=confirm[n] if confirm is not None else False,
+                confirm=confirm[n] if confirm is not None else None,
             )
             if turned is not None:
                 faces.append(DetectedFace(box, turned[0], turned[1], settings.blur_threshold))
@@ -267,22 +282,32 @@ def _encode_from(
 
 
 def _clip_candidates(
-    candidates: list[Candidate], width: int, height: int, settings: ScanSettings
-) -> tuple[list[Box], list[float | None], list[bool]]:
-    """Clipped boxes, rolls, and which faces need HOG's confirmation (BlazeFace alone, unsure)."""
+    candidates: list[Candidate], width: int, height: int, settings: ScanSettings, large: bool
+) -> tuple[list[Box], list[float | None], list[float | None]]:
+    """Clipped boxes, rolls, and the HOG score each face needs to be confirmed.
+
+    None where no confirmation is needed (HOG found it, or BlazeFace is sure); ``large``: the
+    photo is larger than ``detect_side`` (see ScanSettings.confirm_hog_tiled).
+    """
     boxes: list[Box] = []
     rolls: list[float | None] = []
-    confirm: list[bool] = []
+    confirm: list[float | None] = []
     for c in candidates:
         box = _clip_box(c.box, width, height)
         if box[2] > box[0] and box[3] > box[1]:
             boxes.append(box)
             rolls.append(c.roll)
-            confirm.append(
-                c.source == "blazeface"
-                and (c.score or 0.0) < settings.confirm_score
-                and c.support < settings.confirm_support
-            )
+            score = c.score or 0.0
+            if (
+                c.source != "blazeface"
+                or score >= settings.confirm_score
+                or c.support >= settings.confirm_support
+            ):
+                confirm.append(None)
+            elif large and score >= settings.confirm_score_tiled:
+                confirm.append(settings.confirm_hog_tiled)
+            else:
+                confirm.append(settings.confirm_hog)
     return boxes, rolls, confirm
 
 
@@ -342,7 +367,9 @@ def scan_image(
         candidates = merge_with_hog([_float_box(b) for b in hog_boxes], found)
     else:
         candidates = [Candidate(_float_box(b), None, None, "hog") for b in hog_boxes]
-    boxes_full, rolls, confirm = _clip_candidates(candidates, width, height, settings)
+    boxes_full, rolls, confirm = _clip_candidates(
+        candidates, width, height, settings, large=max(width, height) > settings.detect_side
+    )
     if not boxes_full:
         return ScanResult(width, height, fmt, [], time.perf_counter() - started)
 

@@ -48,11 +48,15 @@ MIN_TILE_FACE_PX: Final = 14.0
 
 @dataclass(frozen=True, slots=True)
 class Pass:
-    """One detection pass: a copy ``side`` px on its long side, scanned at these quarter turns."""
+    """One detection pass: a copy ``side`` px on its long side, scanned at these quarter turns.
+
+    min_face: smallest face, in pixels of a 192 px tile, the pass keeps.
+    """
 
     side: int
     quarter_turns: tuple[int, ...] = (0,)
     step: int = 128
+    min_face: float = MIN_TILE_FACE_PX
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +114,7 @@ def _scan_level(
     step: int,
     detector: BlazeFace,
     min_score: float,
+    min_face: float = MIN_TILE_FACE_PX,
 ) -> Detections:
     """Every detection in one scaled copy at each quarter turn, in the copy's upright pixels."""
     height, width = level.shape[:2]
@@ -129,7 +134,7 @@ def _scan_level(
                     sides = np.minimum(
                         hits.boxes[:, 2] - hits.boxes[:, 0], hits.boxes[:, 3] - hits.boxes[:, 1]
                     )
-                    hits = hits.take(np.flatnonzero(sides >= MIN_TILE_FACE_PX))
+                    hits = hits.take(np.flatnonzero(sides >= min_face))
                 if not len(hits):
                     continue
                 offset = np.array([ox, oy], dtype=np.float64)
@@ -160,7 +165,7 @@ def detect_passes(
         size = (max(1, round(image.width * factor)), max(1, round(image.height * factor)))
         copy = image if size == image.size else image.resize(size, Image.Resampling.BILINEAR)
         level = to_input(np.asarray(copy, dtype=np.uint8))
-        hits = _scan_level(level, p.quarter_turns, p.step, detector, min_score)
+        hits = _scan_level(level, p.quarter_turns, p.step, detector, min_score, p.min_face)
         if not len(hits):
             continue
         sx, sy = full_w / size[0], full_h / size[1]

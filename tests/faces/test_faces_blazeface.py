@@ -117,7 +117,9 @@ def test_settings_name_their_passes() -> None:
     assert [p.side for p in small] == [192, 384]
     assert all(p.quarter_turns == (0, 1, 2, 3) for p in small)
     large = settings.passes(4000)
-    assert large[-1] == Pass(960, (0,), 128)
+    assert large[-1] == Pass(1280, (0,), 160, 20.0)
+    with pytest.raises(ValueError, match="tile_step"):
+        ScanSettings(tile_step=200)
     with pytest.raises(ValueError, match="plan"):
         ScanSettings(plan="cnn")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="min_score"):
@@ -171,3 +173,61 @@ def test_missing_model_file_names_the_file(monkeypatch: pytest.MonkeyPatch, tmp_
     # Once the file is back, the same process recovers (nothing was cached as broken).
     monkeypatch.undo()
     bf.get_detector().load()
+
+
+class _UnsureHog:
+    """A stand-in engine: HOG sees a centred face scored ``score``; encodings are zeros."""
+
+    def __init__(self, score: float) -> None:
+        self.score = score
+
+    def detect_scored(
+        self, rgb: np.ndarray, upsample: int = 0, adjust_threshold: float = 0.0
+    ) -> list[tuple[tuple[int, int, int, int], float]]:
+        assert rgb.shape[:2] == (200, 200)
+        return [((50, 50, 150, 150), self.score)] if self.score >= adjust_threshold else []
+
+    def encode(self, rgb: np.ndarray, boxes: list[object], num_jitters: int = 1) -> np.ndarray:
+        return np.zeros((len(boxes), 128))
+
+
+def test_unsure_tile_hits_on_large_photos_get_the_lenient_hog_check() -> None:
+    from PIL import Image
+
+    from consentcam.faces import pipeline
+    from consentcam.faces.plan import Candidate
+
+    settings = ScanSettings()
+    assert settings.confirm_hog_tiled < settings.confirm_hog
+    box = (150.0, 100.0, 230.0, 180.0)
+    hits = [
+        Candidate(box, 4.0, 0.65, "blazeface", 1),  # unsure, but not very
+        Candidate(box, 4.0, 0.53, "blazeface", 1),  # barely a face
+        Candidate(box, 4.0, 0.9, "blazeface", 1),  # sure
+        Candidate(box, None, 0.55, "both", 0),  # HOG found it too
+    ]
+    _, _, large = pipeline._clip_candidates(hits, 400, 300, settings, large=True)
+    assert large == [settings.confirm_hog_tiled, settings.confirm_hog, None, None]
+    _, _, native = pipeline._clip_candidates(hits, 400, 300, settings, large=False)
+    assert native == [settings.confirm_hog, settings.confirm_hog, None, None]
+
+    # The threshold is what HOG's check is held to: a face HOG scores between the two passes
+    # the lenient check only.
+    image = Image.new("RGB", (400, 300), (120, 110, 100))
+    engine = _UnsureHog((settings.confirm_hog + settings.confirm_hog_tiled) / 2)
+
+    def kept(threshold: float | None) -> bool:
+        faces = pipeline._encode_from(
+            image,
+            [(150, 100, 230, 180)],
+            image.size,
+            engine,  # type: ignore[arg-type]
+            settings,
+            rolls=[4.0],
+            confirm=[threshold],
+        )
+        return len(faces) == 1
+
+    assert kept(settings.confirm_hog_tiled)
+    assert not kept(settings.confirm_hog)
+    assert kept(None)
