@@ -163,6 +163,30 @@ def render_mail(name: str, language: str, **context: Any) -> tuple[str, str, str
     return subject, body, html
 
 
+def queue_new_link_mail(session: Any, person: Person, token: str) -> list[int]:
+    """Queue the e-mail that brings a person their new personal link; the mail ids."""
+    if not person.email:
+        return []
+    subject, text, html = render_mail(
+        "new_link",
+        select_locale(),
+        person=person,
+        my_url=external_url("mine.page", token=token),
+        business=current_app.config.get("BUSINESS_NAME") or "",
+    )
+    queued = mail.queue_mail(
+        session,
+        runtime(),
+        kind="new_link",
+        to=person.email,
+        subject=subject,
+        text=text,
+        html=html,
+        person_id=person.id,
+    )
+    return [queued.id] if queued else []
+
+
 def send_after_commit(ids: list[int]) -> None:
     mail.enqueue(current_app, ids)
 
@@ -691,24 +715,7 @@ def new_link(token: str) -> Any:
     fresh = links.issue_personal_link(session, person, actor_name=links.CUSTOMER)
     ids: list[int] = []
     if person.email and public_root() is not None:
-        subject, text, html = render_mail(
-            "new_link",
-            select_locale(),
-            person=person,
-            my_url=external_url("mine.page", token=fresh),
-            business=current_app.config.get("BUSINESS_NAME") or "",
-        )
-        queued = mail.queue_mail(
-            session,
-            runtime(),
-            kind="new_link",
-            to=person.email,
-            subject=subject,
-            text=text,
-            html=html,
-            person_id=person.id,
-        )
-        ids = [queued.id] if queued else []
+        ids = queue_new_link_mail(session, person, fresh)
     session.commit()
     send_after_commit(ids)
     flash(_("This is your new link: the old one no longer works. Save this page."), "success")

@@ -30,6 +30,7 @@ from consentcam.web.mine import (
     external_url,
     public_root,
     qr_png_data_uri,
+    queue_new_link_mail,
     render_mail,
     send_after_commit,
 )
@@ -223,25 +224,9 @@ def replace(person_id: int) -> Any:
         )
         return redirect(url_for("people.detail", person_id=person.id))
     token = links.issue_personal_link(session, person, actor_name=_user().email)
-    subject, text, html = render_mail(
-        "new_link",
-        select_locale(),
-        person=person,
-        my_url=external_url("mine.page", token=token),
-        business=current_app.config.get("BUSINESS_NAME") or "",
-    )
-    queued = mail.queue_mail(
-        session,
-        runtime(),
-        kind="new_link",
-        to=person.email,
-        subject=subject,
-        text=text,
-        html=html,
-        person_id=person.id,
-    )
+    ids = queue_new_link_mail(session, person, token)
     session.commit()
-    send_after_commit([queued.id] if queued else [])
+    send_after_commit(ids)
     flash(_("A new personal link was sent to %(email)s.", email=person.email), "info")
     return redirect(url_for("people.detail", person_id=person.id))
 
