@@ -167,22 +167,32 @@ def queue_new_link_mail(session: Any, person: Person, token: str) -> list[int]:
     """Queue the e-mail that brings a person their new personal link; the mail ids."""
     if not person.email:
         return []
-    subject, text, html = render_mail(
+    return queue_templated_mail(
+        session,
         "new_link",
         select_locale(),
+        to=person.email,
+        person_id=person.id,
         person=person,
         my_url=external_url("mine.page", token=token),
         business=current_app.config.get("BUSINESS_NAME") or "",
     )
+
+
+def queue_templated_mail(
+    session: Any, name: str, language: str, *, to: str, person_id: int | None, **context: Any
+) -> list[int]:
+    """Render mail/<name> in ``language`` and queue it for the worker; the mail ids."""
+    subject, text, html = render_mail(name, language, **context)
     queued = mail.queue_mail(
         session,
         runtime(),
-        kind="new_link",
-        to=person.email,
+        kind=name,
+        to=to,
         subject=subject,
         text=text,
         html=html,
-        person_id=person.id,
+        person_id=person_id,
     )
     return [queued.id] if queued else []
 
@@ -355,9 +365,12 @@ def _queue_receipt(signed: links.Signed, language: str) -> list[int]:
     if not person.email or public_root() is None:
         return []
     my_url = external_url("mine.page", token=signed.personal_token)
-    subject, text, html = render_mail(
+    return queue_templated_mail(
+        db(),
         "receipt",
         language,
+        to=person.email,
+        person_id=person.id,
         person=person,
         record=signed.record,
         channel_labels=_labels_in(language),
@@ -367,17 +380,6 @@ def _queue_receipt(signed: links.Signed, language: str) -> list[int]:
         ),
         business=current_app.config.get("BUSINESS_NAME") or "",
     )
-    queued = mail.queue_mail(
-        db(),
-        runtime(),
-        kind="receipt",
-        to=person.email,
-        subject=subject,
-        text=text,
-        html=html,
-        person_id=person.id,
-    )
-    return [queued.id] if queued else []
 
 
 def _labels_in(language: str) -> dict[str, str]:
