@@ -484,12 +484,11 @@ def worker(ctx: Context, workers: int | None) -> None:
     """Run background jobs (scans, publishing, removals) until stopped."""
     from huey.consumer import Consumer
 
-    from consentcam.web import create_app
+    from consentcam import jobs
 
     require_engine()
     rt = ctx.runtime()
-    app = create_app(instance_path=ctx.instance)
-    huey = app.extensions["jobs"].huey
+    huey = jobs.start(rt).huey
     count = workers or int(rt.settings.get("WORKERS") or 1)
     consumer = Consumer(
         huey,
@@ -500,9 +499,7 @@ def worker(ctx: Context, workers: int | None) -> None:
         # off to 10 s), so a photo uploaded after a quiet spell starts scanning at once.
         max_delay=IDLE_POLL_SECONDS,
     )
-    from consentcam.jobs import on_worker_start
-
-    counts = on_worker_start(app)
+    counts = jobs.on_worker_start(rt)
     click.echo(
         f"worker ready: swept {counts['swept']} leftover file(s), queued again "
         f"{counts['scans']} unfinished scan(s) and {counts['removals']} API removal(s)",
@@ -512,7 +509,6 @@ def worker(ctx: Context, workers: int | None) -> None:
         # The worker processes are forked from this one. The start-up above left an open
         # database connection in the pool; a forked child must not use its parent's SQLite
         # connection, so close them here and let each worker open its own.
-        app.extensions["runtime"].engine.dispose()
         rt.engine.dispose()
     consumer.run()
 

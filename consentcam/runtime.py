@@ -25,6 +25,8 @@ class Runtime:
     storage: Storage
     vault: Vault
     cache: dict[str, Any] = field(default_factory=dict)
+    #: The background job queue (consentcam.jobs.Jobs) once one is started in this process.
+    jobs: Any = None
 
     @classmethod
     def build(cls, instance_path: Path, overrides: dict[str, Any] | None = None) -> Runtime:

@@ -843,10 +843,9 @@ def progress_of(run: AuditRun) -> dict[str, Any]:
 def register(jobs: Jobs) -> None:
     @jobs.task("backfill_audit_minis")
     def backfill_minis_task(
-        app: Any, after_id: int = 0, made: int = 0, unreadable: int = 0
+        rt: Runtime, after_id: int = 0, made: int = 0, unreadable: int = 0
     ) -> None:
         """One batch of the backfill; queues the next behind whatever else is waiting."""
-        rt: Runtime = app.extensions["runtime"]
         done = backfill_minis(rt, after_id=after_id)
         made += done.made
         unreadable += done.unreadable
@@ -868,8 +867,7 @@ def register(jobs: Jobs) -> None:
         backfill_done_marker(rt).touch()
 
     @jobs.task("run_audit")
-    def run_audit_task(app: Any, run_id: int) -> None:
-        rt: Runtime = app.extensions["runtime"]
+    def run_audit_task(rt: Runtime, run_id: int) -> None:
         with rt.sessions() as session:
             run = session.get(AuditRun, run_id)
             if run is None or run.report_key:

@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from consentcam.services import people
 
 if TYPE_CHECKING:
     from consentcam.jobs import Jobs
+    from consentcam.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
 
 def register(jobs: Jobs) -> None:
     @jobs.task("enrol_reference", retries=0)
-    def enrol_reference(app: Any, upload_id: int) -> str | None:
-        rt = app.extensions["runtime"]
+    def enrol_reference(rt: Runtime, upload_id: int) -> str | None:
         with rt.sessions() as session:
             upload = people.enrol_upload(session, rt, upload_id)
             session.commit()

@@ -241,9 +241,9 @@ def retry_failed(session: so.Session, mail_id: int) -> OutgoingMail | None:
     return mail
 
 
-def enqueue(app: Any, ids: Iterable[int]) -> None:
+def enqueue(rt: Runtime, ids: Iterable[int]) -> None:
     """Hand committed messages to the worker."""
-    jobs = app.extensions.get("jobs")
+    jobs = rt.jobs
     if jobs is None:
         return
     for mail_id in ids:
@@ -251,22 +251,20 @@ def enqueue(app: Any, ids: Iterable[int]) -> None:
 
 
 def register(jobs: Any) -> None:
-    def send_mail_task(app: Any, mail_id: int) -> None:
-        rt: Runtime = app.extensions["runtime"]
+    def send_mail_task(rt: Runtime, mail_id: int) -> None:
         with rt.sessions() as session:
             delay = send_queued(session, rt, mail_id)
         if delay is not None:
-            jobs.tasks["send_mail"].schedule(args=(mail_id,), delay=delay)
+            jobs.schedule("send_mail", (mail_id,), delay)
 
     jobs.task("send_mail")(send_mail_task)
 
 
-def requeue_unsent(app: Any) -> int:
+def requeue_unsent(rt: Runtime) -> int:
     """Queue again every message still waiting (a worker stopped, a job lost)."""
-    rt: Runtime = app.extensions["runtime"]
     with rt.sessions() as session:
         ids = list(
             session.scalars(sa.select(OutgoingMail.id).where(OutgoingMail.state == "queued"))
         )
-    enqueue(app, ids)
+    enqueue(rt, ids)
     return len(ids)

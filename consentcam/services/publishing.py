@@ -49,6 +49,7 @@ from consentcam.runtime import Runtime
 from consentcam.services import events
 from consentcam.services.events import actor_of as _actor
 from consentcam.services.gate import decide_many
+from consentcam.uow import later, unit_of_work
 from consentcam.wording import N_, WordedError
 
 if TYPE_CHECKING:
@@ -331,13 +332,11 @@ def verdict_is_stale(session: so.Session, item: QueueItem, at: datetime | None =
     return sorted(map(key, now)) != sorted(map(key, stored))
 
 
-def recheck_photos(app: Any, photo_ids: list[int]) -> int:
+def recheck_photos(rt: Runtime, photo_ids: list[int]) -> int:
     """The queue items of these photos checked by the gate now (a job); the number changed."""
-    rt: Runtime = app.extensions["runtime"]
-    with rt.sessions() as session:
+    with unit_of_work(rt) as session:
         changed = recheck_queue(session, rt, photo_ids)
-        session.commit()
-        return len(changed)
+    return len(changed)
 
 
 def cancel(session: so.Session, item: QueueItem, actor: User | None = None) -> None:
@@ -854,36 +853,30 @@ def due_items(session: so.Session, at: datetime | None = None) -> list[int]:
 # -- background jobs --------------------------------------------------------------------------
 
 
-def run_publish_job(app: Any, item_id: int, final_attempt: bool) -> PublishOutcome:
-    rt: Runtime = app.extensions["runtime"]
+def run_publish_job(rt: Runtime, item_id: int, final_attempt: bool) -> PublishOutcome:
     with rt.sessions() as session:
         return publish_item(session, rt, item_id, final_attempt=final_attempt)
 
 
-def run_recheck(app: Any) -> int:
-    rt: Runtime = app.extensions["runtime"]
-    with rt.sessions() as session:
+def run_recheck(rt: Runtime) -> int:
+    with unit_of_work(rt) as session:
         changed = recheck_queue(session, rt)
         purge_public_links(session)
-        session.commit()
-        return len(changed)
+    return len(changed)
 
 
-def run_due(app: Any) -> list[int]:
-    rt: Runtime = app.extensions["runtime"]
-    with rt.sessions() as session:
+def run_due(rt: Runtime) -> list[int]:
+    with unit_of_work(rt) as session:
         ids = due_items(session)
-        session.commit()
-    jobs = app.extensions["jobs"]
-    for item_id in ids:
-        jobs.enqueue("publish_queue_item", item_id)
+        for item_id in ids:
+            later(session, "publish_queue_item", item_id)
     return ids
 
 
 def register(jobs: Jobs) -> None:
     from huey import crontab
 
-    config = jobs.app.config
+    config = jobs.rt.settings
     retries = int(config.get("PUBLISH_RETRIES", 5))
 
     @jobs.task(
@@ -893,15 +886,15 @@ def register(jobs: Jobs) -> None:
         retry_backoff=2,
         context=True,
     )
-    def publish_queue_item(app: Any, item_id: int, task: Any = None) -> str:
+    def publish_queue_item(rt: Runtime, item_id: int, task: Any = None) -> str:
         # huey counts retries down; on the last one a retryable error fails the item for good.
         final = task is None or not task.retries
-        return run_publish_job(app, item_id, final).status
+        return run_publish_job(rt, item_id, final).status
 
     jobs.periodic("recheck_queue", crontab(minute="*"), run_recheck)
 
     @jobs.task("recheck_photos")
-    def recheck_photos_task(app: Any, photo_ids: list[int]) -> int:
-        return recheck_photos(app, photo_ids)
+    def recheck_photos_task(rt: Runtime, photo_ids: list[int]) -> int:
+        return recheck_photos(rt, photo_ids)
 
     jobs.periodic("publish_due_items", crontab(minute="*"), run_due)

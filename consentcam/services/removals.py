@@ -6,7 +6,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 import sqlalchemy.orm as so
@@ -258,18 +258,16 @@ def delete_publication(
 
 def register(jobs: Jobs) -> None:
     @jobs.task("delete_publication")
-    def delete_publication_task(app: Any, task_id: int) -> None:
-        rt: Runtime = app.extensions["runtime"]
+    def delete_publication_task(rt: Runtime, task_id: int) -> None:
         with rt.sessions() as session:
             delay = delete_publication(session, rt, task_id)
         if delay is not None:
             # Re-enqueue with a growing delay rather than huey's fixed retry_delay.
-            jobs.tasks["delete_publication"].schedule(args=(task_id,), delay=delay)
+            jobs.schedule("delete_publication", (task_id,), delay)
 
 
-def requeue_open_api_tasks(app: Any) -> int:
+def requeue_open_api_tasks(rt: Runtime) -> int:
     """Queue again every open API removal (a worker stopped, a job lost)."""
-    rt: Runtime = app.extensions["runtime"]
     with rt.sessions() as session:
         ids = session.scalars(
             sa.select(RemovalTask.id).where(
@@ -277,5 +275,5 @@ def requeue_open_api_tasks(app: Any) -> int:
             )
         ).all()
     for task_id in ids:
-        app.extensions["jobs"].enqueue("delete_publication", task_id)
+        rt.jobs.enqueue("delete_publication", task_id)
     return len(ids)

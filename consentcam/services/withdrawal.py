@@ -219,13 +219,9 @@ def withdraw_consent(
             rt.storage.delete(key)
         except OSError:
             log.exception("could not delete reference image %s", key)
-    if enqueue and result.api_tasks:
-        from flask import current_app, has_app_context
-
-        if has_app_context() and "jobs" in current_app.extensions:
-            jobs = current_app.extensions["jobs"]
-            for task in result.api_tasks:
-                jobs.enqueue("delete_publication", task.id)
+    if enqueue and result.api_tasks and rt.jobs is not None:
+        for task in result.api_tasks:
+            rt.jobs.enqueue("delete_publication", task.id)
     return result
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -14,6 +16,7 @@ from flask_wtf.csrf import CSRFProtect
 
 from consentcam import config as config_mod
 from consentcam.runtime import Runtime
+from consentcam.uow import unit_of_work
 from consentcam.wording import N_
 
 LANGUAGES = ("en", "sv")
@@ -105,7 +108,7 @@ def create_app(
 
     from consentcam import jobs
 
-    jobs.init_app(app)
+    app.extensions["jobs"] = jobs.start(rt)
 
     import importlib
 
@@ -169,6 +172,16 @@ def db() -> so.Session:
         reading = request.method in ("GET", "HEAD") and not request.path.startswith("/api/")
         g.db = rt.read_sessions() if reading else rt.sessions()
     return g.db  # type: ignore[no-any-return]
+
+
+@contextmanager
+def transaction() -> Iterator[so.Session]:
+    """The request's unit of work: services change rows in it, the block's end commits once.
+
+    Tasks the services hand to `consentcam.uow.later` are queued after that commit.
+    """
+    with unit_of_work(runtime(), session=db()) as session:
+        yield session
 
 
 def runtime() -> Runtime:

@@ -164,7 +164,7 @@ def test_worker_start_queues_the_backfill_which_runs_batch_after_batch(
     monkeypatch.setattr(audits, "BACKFILL_BATCH", 2)
 
     with caplog.at_level(logging.INFO, logger="consentcam.services.audit"):
-        on_worker_start(app)
+        on_worker_start(app.extensions["runtime"])
 
     assert all(rt.storage.exists(photos.mini_key(sha)) for sha in shas)
     messages = [r.getMessage() for r in caplog.records if r.name == "consentcam.services.audit"]
@@ -179,10 +179,10 @@ def test_a_finished_backfill_is_not_queued_again_at_the_next_start(app, caplog) 
         for photo in _upload(s, rt):
             photo.scan_state = "done"
         s.commit()
-    on_worker_start(app)
+    on_worker_start(app.extensions["runtime"])
     assert audits.backfill_done_marker(rt).exists()
     with caplog.at_level(logging.INFO, logger="consentcam.services.audit"):
-        on_worker_start(app)
+        on_worker_start(app.extensions["runtime"])
     assert not [r for r in caplog.records if r.name == "consentcam.services.audit"]
 
 

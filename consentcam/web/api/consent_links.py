@@ -7,7 +7,7 @@ import io
 from typing import Any
 
 import segno
-from flask import abort, current_app, jsonify
+from flask import abort, jsonify
 
 from consentcam.models import ConsentLink, Person
 from consentcam.services import links, mail
@@ -149,7 +149,7 @@ def create_consent_link(person_id: int) -> Any:
         )
         ids = [queued.id] if queued else []
     session.commit()
-    mail.enqueue(current_app, ids)
+    mail.enqueue(runtime(), ids)
     body = {
         "link": links.consent_link_json(issued.link),
         "url": url,

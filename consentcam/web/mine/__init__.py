@@ -198,7 +198,7 @@ def queue_templated_mail(
 
 
 def send_after_commit(ids: list[int]) -> None:
-    mail.enqueue(current_app, ids)
+    mail.enqueue(runtime(), ids)
 
 
 def owner_language() -> str:
