@@ -26,7 +26,7 @@ from typing import Any
 
 from gunicorn import http
 from gunicorn.app.base import BaseApplication
-from gunicorn.workers.gthread import TConn, ThreadWorker
+from gunicorn.workers.gthread import STOP_KEEPALIVE_LINGER, TConn, ThreadWorker
 
 #: Seconds a connection may take to send a request's head before it is closed.
 HEAD_TIMEOUT = 30.0
@@ -157,6 +157,12 @@ class Worker(ThreadWorker):  # type: ignore[misc]
         if self.alive:
             self._make_room()
             self.set_accept_enabled(self.nr_conns < self.worker_connections)
+        else:
+            # Stopping: a head not yet complete gets as long as a kept-alive connection.
+            self.held_back = False
+            latest = time.monotonic() + STOP_KEEPALIVE_LINGER
+            for conn in self.heads:
+                conn.head_deadline = min(conn.head_deadline, latest)
         super().wait_for_and_dispatch_events(BALANCE_INTERVAL if self.held_back else timeout)
 
     # -- heads ----------------------------------------------------------------------------------
