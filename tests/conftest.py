@@ -40,6 +40,13 @@ TEST_PASSWORD_METHOD = "scrypt:256:8:1"
 users_service.use_password_method(TEST_PASSWORD_METHOD)
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Under pytest-xdist, the browser tests share one process (one Chromium, one at a time)."""
+    for item in items:
+        if "tests/browser/" in item.nodeid:
+            item.add_marker(pytest.mark.xdist_group("browser"))
+
+
 def _reachable(url: str) -> bool:
     parsed = urlparse(url.replace("postgresql+psycopg", "postgresql"))
     try:
@@ -73,6 +80,65 @@ def postgres_url() -> Iterator[str]:
     with admin.begin() as conn:
         conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
     admin.dispose()
+
+
+def _postgres_admin() -> sa.Engine:
+    """An engine on the test server's own database, outside transactions (CREATE DATABASE)."""
+    return sa.create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+
+
+def _postgres_database(name: str) -> str:
+    return sa.engine.make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+def postgres_template() -> Iterator[str]:
+    """One PostgreSQL database migrated to head per test process; tests get copies of it.
+
+    Named for this run and this process (pytest-xdist's worker), so parallel workers and other
+    runs against the same server never share one.
+    """
+    if not postgres_available():
+        pytest.skip("PostgreSQL is not running at " + POSTGRES_URL)
+    from consentcam.db import make_engine, upgrade
+
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    name = f"tpl_{worker}_{secrets.token_hex(4)}"
+    admin = _postgres_admin()
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    engine = make_engine(_postgres_database(name))
+    upgrade(engine)
+    engine.dispose()  # a template must have no open connection when it is copied
+    yield name
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture
+def migrated_postgres_url(postgres_template: str) -> Iterator[str]:
+    """A PostgreSQL database of this test's own at the newest schema (a copy of the template)."""
+    name = "t_" + secrets.token_hex(6)
+    admin = _postgres_admin()
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}" TEMPLATE "{postgres_template}"'))
+    yield _postgres_database(name)
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def migrated_database_url(
+    request: pytest.FixtureRequest, tmp_path: Path, migrated_sqlite: Path
+) -> str:
+    """Both back ends at the newest schema: a copy of the SQLite or the PostgreSQL template."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'consentcam.db'}"
+        copy_migrated(url, migrated_sqlite)
+        return url
+    return str(request.getfixturevalue("migrated_postgres_url"))
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])

@@ -31,8 +31,8 @@ from tests.withdrawal.helpers import consenting_person, photo_with, publish, que
 
 
 @pytest.fixture
-def rt(instance: Any, database_url: str) -> Any:
-    runtime = Runtime.build(instance, base_settings(instance, DATABASE_URL=database_url))
+def rt(instance: Any, migrated_database_url: str) -> Any:
+    runtime = Runtime.build(instance, base_settings(instance, DATABASE_URL=migrated_database_url))
     upgrade(runtime.engine)
     yield runtime
     runtime.close()
