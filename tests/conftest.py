@@ -41,10 +41,25 @@ users_service.use_password_method(TEST_PASSWORD_METHOD)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Under pytest-xdist, the browser tests share one process (one Chromium, one at a time)."""
+    """Order and group the tests for pytest-xdist (`./run tests` runs one process per core).
+
+    The browser tests share one process (one Chromium, one live server at a time), and so do
+    the tests of a module with a module-scoped fixture (it is then made once, not once per
+    process). The slow tests go first, so that no process is left with a long one at the end
+    while the other has nothing to do. The order is the same in every process, as xdist needs.
+    """
     for item in items:
         if "tests/browser/" in item.nodeid:
             item.add_marker(pytest.mark.xdist_group("browser"))
+        elif _has_module_fixture(item):
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::", 1)[0]))
+    items.sort(key=lambda item: 0 if item.get_closest_marker("slow") else 1)
+
+
+def _has_module_fixture(item: pytest.Item) -> bool:
+    info = getattr(item, "_fixtureinfo", None)
+    definitions = getattr(info, "name2fixturedefs", {}) or {}
+    return any(defs and defs[-1].scope == "module" for defs in definitions.values())
 
 
 def _reachable(url: str) -> bool:
