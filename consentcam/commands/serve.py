@@ -59,7 +59,7 @@ def serve(
     connection_limit: int,
     no_worker: bool,
 ) -> None:
-    """Run the web app (waitress) with a background worker beside it."""
+    """Run the web app (waitress; gunicorn with --processes N) with a background worker beside it."""
     from consentcam.db import upgrade
     from consentcam.storage import make_private
 
