@@ -115,10 +115,11 @@ def on_worker_start(rt: Runtime) -> dict[str, int]:
     """
     from consentcam.services import mail, removals, scanning
     from consentcam.services.sweeper import sweep
+    from consentcam.uow import unit_of_work
 
     swept = 0
     try:
-        with rt.sessions() as session:
+        with unit_of_work(rt) as session:
             swept = sweep(session, rt).removed
     except Exception:  # housekeeping must never keep the worker from starting
         log.exception("the sweep at worker start failed; starting anyway")
