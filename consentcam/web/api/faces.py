@@ -17,8 +17,8 @@ from consentcam.web.api.fields import (
     MAX_ID,
     EmptyBodyAllowed,
     Open,
-    array,
     boolean,
+    checked_by_service,
     integer,
     text,
 )
@@ -43,11 +43,13 @@ class Blurring(FaceAction):
 
 
 class DrawnFace(EmptyBodyAllowed, Open):
-    box = array(
-        integer(),
+    # The marking service checks the box and words its refusals (four numbers, inside the photo).
+    box = checked_by_service(
         required=True,
-        min_items=4,
-        max_items=4,
+        type="array",
+        items={"type": "integer"},
+        minItems=4,
+        maxItems=4,
         description=f"{BOX}; inside the photo, at least {marking.MIN_BOX_SIDE} px each way",
     )
 

@@ -346,6 +346,18 @@ def channel_choice(**doc: Any) -> fields.String:
     return text(choices=CHANNELS, **doc)
 
 
+class Checked(fields.Field[Any]):
+    """A value a service checks itself (and words its own refusal); described, passed on as is."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        return value
+
+
+def checked_by_service(*, required: bool = False, **doc: Any) -> Checked:
+    """A field the document describes (``type``, ``items``...) and the service alone checks."""
+    return Checked(metadata=_meta(**doc), **_common(required, False, MISSING, {}))
+
+
 # --- Query parameters: text in the URL, read strictly (ASCII digits only) ----------------------
 
 
