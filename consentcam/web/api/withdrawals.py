@@ -12,7 +12,7 @@ from consentcam.runtime import Runtime
 from consentcam.security import MAX_ID, parse_id, parse_int
 from consentcam.services import removals
 from consentcam.services.withdrawal import WithdrawalError, withdraw_consent
-from consentcam.web import db, runtime
+from consentcam.web import db, runtime, transaction
 from consentcam.web.api import api_user, bp, documented, json_body, require_owner, schema
 
 CHANNELS = [c.value for c in Channel]
@@ -337,7 +337,8 @@ def close_removal_task(task_id: int) -> Response:
     if task.status == "done":
         abort(409, description=f"removal task {task_id} was already closed")
     try:
-        removals.close_task(db(), task, api_user(), note)
+        with transaction() as session:
+            removals.close_task(session, task, api_user(), note)
     except removals.RemovalError as exc:
         abort(422, description=str(exc))
     return jsonify(task_json(task, pub, name))
