@@ -133,14 +133,11 @@ def _publish_channel(run: _Run, channel: str, final_attempt: bool) -> PublishOut
     try:
         # The public link is committed before Meta comes to fetch the photo through it.
         with unit_of_work(run.rt, run.session):
-            publisher, image_url = _prepare(run, channel)
-        if publisher is None:
+            publisher, request = _prepare(run, channel)
+        if publisher is None or request is None:
             return None  # posted by hand: the owner posts it and pastes the link back
-        result = publisher.publish(
-            PublishRequest(
-                channel=channel, caption=run.item.caption, image_url=image_url, image_bytes=None
-            )
-        )
+        # No transaction stays open while the channel answers.
+        result = publisher.publish(request)
     except PublisherError as exc:
         if _record_failure(run, channel, exc, final_attempt):
             raise
@@ -165,18 +162,22 @@ def _publish_channel(run: _Run, channel: str, final_attempt: bool) -> PublishOut
     return None
 
 
-def _prepare(run: _Run, channel: str) -> tuple[Publisher | None, str]:
-    """The channel's publisher and a public link to the cleared copy (None when posted by hand)."""
+def _prepare(run: _Run, channel: str) -> tuple[Publisher | None, PublishRequest | None]:
+    """The channel's publisher and its request, with a public link to the cleared copy
+    (None for both when the channel is posted by hand)."""
     from consentcam.publishers.registry import get_publisher
     from consentcam.services.cleared import make_cleared_copy
 
     publisher = get_publisher(run.session, run.rt, channel)
     if publisher.kind == "manual":
-        return None, ""
+        return None, None
     if run.cleared is None:
         run.cleared = make_cleared_copy(run.rt, run.photo, run.item.fit)
     link = create_public_link(run.session, run.rt, run.cleared.key, photo_id=run.photo.id)
-    return publisher, link
+    request = PublishRequest(
+        channel=channel, caption=run.item.caption, image_url=link, image_bytes=None
+    )
+    return publisher, request
 
 
 def _record_failure(run: _Run, channel: str, exc: PublisherError, final_attempt: bool) -> bool:
