@@ -134,11 +134,7 @@ def _record(session: Any, person: Person, body: dict[str, Any]) -> ConsentRecord
     missing = listings.missing_photos(session, photo_ids)
     if missing:
         raise ConsentError(f"no such photo(s): {', '.join(map(str, missing))}")
-    guardian = (body.get("guardian_name") or "").strip()
-    # rule: a minor's consent is signed by the guardian (the web form and the signing link
-    # check it too; switch to the one service rule once it exists).
-    if person.is_minor and not guardian:
-        raise ConsentError(f"{person.name} is a minor: give guardian_name (the guardian signs)")
+    guardian = people_service.guardian_signer(person.is_minor, body.get("guardian_name"))
     return people_service.give_consent(
         session,
         runtime(),
@@ -148,7 +144,7 @@ def _record(session: Any, person: Person, body: dict[str, Any]) -> ConsentRecord
         evidence_mime=body["evidence_mime"],
         evidence_kind=body["evidence_kind"],
         signer_name=guardian or body.get("signer_name") or person.name,
-        guardian=bool(guardian),
+        guardian=guardian is not None,
         scope=body["scope"],
         photo_ids=photo_ids if body["scope"] == "listed" else [],
         expires_at=body.get("expires_at"),

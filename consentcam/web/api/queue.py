@@ -9,7 +9,6 @@ from flask import Response, abort, jsonify
 
 from consentcam.models import QueueItem
 from consentcam.services import listings, publishing
-from consentcam.uow import later
 from consentcam.web import db, runtime, transaction
 from consentcam.web.api import api_user, bp, not_found
 from consentcam.web.api.fields import (
@@ -183,9 +182,7 @@ def publish_queue_item(item_id: int) -> tuple[Response, int]:
     item = _get_item(item_id)
     try:
         with transaction() as session:
-            ok = publishing.request_publish(session, runtime(), item, actor=api_user())
-            if ok:
-                later(session, "publish_queue_item", item.id)
+            ok = publishing.publish_now(session, runtime(), item, actor=api_user())
     except publishing.QueueError as exc:
         abort(409, description=str(exc))
     if not ok:
