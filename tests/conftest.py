@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import secrets
 import shutil
@@ -10,6 +11,7 @@ import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import closing
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 import pytest
@@ -41,25 +43,42 @@ users_service.use_password_method(TEST_PASSWORD_METHOD)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Order and group the tests for pytest-xdist (`./run tests` runs one process per core).
-
-    The browser tests share one process (one Chromium, one live server at a time), and so do
-    the tests of a module with a module-scoped fixture (it is then made once, not once per
-    process). The slow tests go first, so that no process is left with a long one at the end
-    while the other has nothing to do. The order is the same in every process, as xdist needs.
-    """
-    for item in items:
-        if "tests/browser/" in item.nodeid:
-            item.add_marker(pytest.mark.xdist_group("browser"))
-        elif _has_module_fixture(item):
-            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::", 1)[0]))
+    """The slow tests first, so that under pytest-xdist no process is left with a long one at
+    the end while the other has nothing to do (the order is the same in every process)."""
     items.sort(key=lambda item: 0 if item.get_closest_marker("slow") else 1)
 
 
-def _has_module_fixture(item: pytest.Item) -> bool:
-    info = getattr(item, "_fixtureinfo", None)
-    definitions = getattr(info, "name2fixturedefs", {}) or {}
-    return any(defs and defs[-1].scope == "module" for defs in definitions.values())
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """`--dist loadgroup` (as `./run tests` runs) with this suite's groups: every browser test
+    in one process (one Chromium, one live server at a time), and the tests of a module with a
+    module-scoped fixture in one process (the fixture is made once, not once per process).
+
+    xdist's own `xdist_group` marks cannot be used: it renames the items through an attribute
+    that pytest 9 no longer reads, so the scheduler never sees the groups.
+    """
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadGroupScheduling
+
+    class Grouped(LoadGroupScheduling):  # type: ignore[misc]
+        def _split_scope(self, nodeid: str) -> str:
+            return _group_of(nodeid) or str(super()._split_scope(nodeid))
+
+    return Grouped(config, log)
+
+
+def _group_of(nodeid: str) -> str | None:
+    path = nodeid.split("::", 1)[0]
+    if path.startswith("tests/browser/"):
+        return "browser"
+    return path if _has_module_fixture(path) else None
+
+
+@functools.cache
+def _has_module_fixture(path: str) -> bool:
+    source = Path(__file__).resolve().parents[1] / path
+    return source.is_file() and 'scope="module"' in source.read_text("utf-8")
 
 
 def _reachable(url: str) -> bool:
