@@ -115,6 +115,51 @@ def test_connections_are_shared_evenly_and_a_dead_process_is_not_waited_for(
         servers.stop(proc)
 
 
+def _whole_answer(conn: socket.socket) -> bytes:
+    """One HTTP answer read whole from ``conn``: its head, then Content-Length bytes of body."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = conn.recv(65536)
+        assert chunk, f"the connection closed mid-answer: {data[:200]!r}"
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = next(
+        int(line.split(b":", 1)[1])
+        for line in head.split(b"\r\n")
+        if line.lower().startswith(b"content-length:")
+    )
+    while len(body) < length:
+        chunk = conn.recv(65536)
+        assert chunk, "the connection closed mid-body"
+        body += chunk
+    return head + b"\r\n\r\n" + body
+
+
+def test_an_upload_and_a_kept_alive_client_are_served_by_the_processes(tmp_path: Path) -> None:
+    """A request's head is read by a process's event loop and its body by a request thread:
+    an upload (a multipart body) comes through whole, and a kept-alive connection gets an
+    answer to each of its requests."""
+    instance = tmp_path / "instance"
+    servers.init_instance(instance)
+    token = servers.token_for_owner(instance)
+    port = servers.free_port()
+    url = f"http://127.0.0.1:{port}"
+    log = tmp_path / "serve.log"
+    args = ["serve", "--host", "127.0.0.1", "--port", str(port), "--no-worker", "--processes", "2"]
+    proc = servers.start(args, instance, log)
+    try:
+        servers.wait_up(url, proc, log)
+        photo = servers.variant(servers.BASES[0], 1)
+        status, body = servers.upload(url, token, "p.jpg", photo)
+        assert status in (200, 201), body
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as conn:
+            for _ in range(3):
+                conn.sendall(REQUEST)
+                assert _whole_answer(conn).startswith(b"HTTP/1.1 200")
+    finally:
+        servers.stop(proc)
+
+
 @pytest.mark.skipif(not Path("/proc").exists(), reason="reads Linux's /proc")
 @pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGKILL])
 def test_the_worker_ends_with_the_server(tmp_path: Path, how: signal.Signals) -> None:
