@@ -11,6 +11,7 @@ from flask import abort, jsonify
 
 from consentcam.models import ConsentLink, Person
 from consentcam.services import links, mail
+from consentcam.uow import send_pending
 from consentcam.web import db, runtime
 from consentcam.web.api import api_user, bp, documented, json_body, require_owner, schema
 from consentcam.web.mine import external_url, public_root, render_mail
@@ -149,7 +150,7 @@ def create_consent_link(person_id: int) -> Any:
         )
         ids = [queued.id] if queued else []
     session.commit()
-    mail.enqueue(runtime(), ids)
+    send_pending(runtime(), session)  # the e-mail's send job, now that its row is committed
     body = {
         "link": links.consent_link_json(issued.link),
         "url": url,

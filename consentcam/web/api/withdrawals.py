@@ -12,7 +12,7 @@ from consentcam.runtime import Runtime
 from consentcam.security import MAX_ID, parse_id, parse_int
 from consentcam.services import removals
 from consentcam.services.withdrawal import WithdrawalError, withdraw_consent
-from consentcam.web import db, runtime
+from consentcam.web import db, runtime, transaction
 from consentcam.web.api import api_user, bp, documented, json_body, require_owner, schema
 
 CHANNELS = [c.value for c in Channel]
@@ -233,7 +233,8 @@ def withdraw_person(person_id: int) -> tuple[Response, int]:
         abort(404, description=f"no person {person_id}")
     rt: Runtime = runtime()
     try:
-        result = withdraw_consent(db(), rt, person, channels, biometric, api_user())
+        with transaction() as session:
+            result = withdraw_consent(session, rt, person, channels, biometric, api_user())
     except WithdrawalError as exc:
         abort(422, description=str(exc))
     return jsonify(result.as_json()), 200
