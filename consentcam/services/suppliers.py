@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -19,6 +20,7 @@ from consentcam.services.people import (
     EvidenceTampered,
     check_scan,
     parse_channels,
+    sniff_scan_mime,
 )
 from consentcam.wording import N_, WordedError
 
@@ -44,6 +46,19 @@ def add_supplier(
         session, "supplier.added", f"supplier:{supplier.id}", {"name": name}, actor=_actor(actor)
     )
     return supplier
+
+
+def document_type(document: bytes) -> str | None:
+    """The type of an uploaded permission document, read from its content (None: no document).
+
+    The browser's claim is not trusted; anything but a PDF, JPEG or PNG is refused.
+    """
+    if not document:
+        return None
+    mime = sniff_scan_mime(document)
+    if mime is None:
+        raise SupplierError(N_("The document must be a PDF, JPEG or PNG file."))
+    return mime
 
 
 def add_permission(
@@ -165,3 +180,66 @@ def set_photo_supplier(
         actor=_actor(actor),
     )
     return True
+
+
+# --- What the supplier pages show -----------------------------------------------------------------
+
+
+def get_supplier(session: so.Session, supplier_id: int) -> Supplier | None:
+    return session.get(Supplier, supplier_id)
+
+
+def get_permission(session: so.Session, permission_id: int) -> SupplierPermission | None:
+    return session.get(SupplierPermission, permission_id)
+
+
+def photo_to_mark(session: so.Session, photo_id: int) -> Photo | None:
+    """The photo whose supplier is being set, or None when there is no such photo."""
+    return session.get(Photo, photo_id)
+
+
+def suppliers_by_name(session: so.Session) -> list[Supplier]:
+    """Every supplier, by name in any case."""
+    return list(session.scalars(sa.select(Supplier).order_by(sa.func.lower(Supplier.name))))
+
+
+def photo_count(session: so.Session, supplier: Supplier) -> int:
+    """How many photos the supplier provided."""
+    return (
+        session.scalar(sa.select(sa.func.count(Photo.id)).where(Photo.supplier_id == supplier.id))
+        or 0
+    )
+
+
+@dataclass(frozen=True)
+class SupplierList:
+    """The suppliers' list: each supplier, its photo count and the channels its permissions
+    in force cover (by supplier id)."""
+
+    suppliers: list[Supplier]
+    photo_counts: dict[int, int]
+    active: dict[int, list[str]]
+
+
+def supplier_list(session: so.Session, at: datetime | None = None) -> SupplierList:
+    """Every supplier with how many photos it provided and the channels it may be published on."""
+    at = at or utcnow()
+    photo_counts: dict[int, int] = {
+        sid: count
+        for sid, count in session.execute(
+            sa.select(Photo.supplier_id, sa.func.count(Photo.id))
+            .where(Photo.supplier_id.is_not(None))
+            .group_by(Photo.supplier_id)
+        ).all()
+        if sid is not None
+    }
+    permissions: dict[int, list[SupplierPermission]] = {}
+    for p in session.scalars(sa.select(SupplierPermission)):
+        permissions.setdefault(p.supplier_id, []).append(p)
+    active = {
+        sid: sorted(
+            {c for p in perms if permission_state(p, at) == "active" for c in p.channel_list}
+        )
+        for sid, perms in permissions.items()
+    }
+    return SupplierList(suppliers_by_name(session), photo_counts, active)
