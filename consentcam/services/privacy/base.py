@@ -35,7 +35,9 @@ class ErasureRefused(PrivacyError):
 
 def find_person(session: so.Session, person_id: int) -> Person | None:
     """The person with this id, erased or not, or None."""
-    return session.get(Person, person_id)
+    from consentcam.services import listings
+
+    return listings.by_id(session, Person, person_id)
 
 
 def live_publications_showing(person_ids: Iterable[int]) -> sa.CompoundSelect[int | None, int]:

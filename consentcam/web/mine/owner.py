@@ -23,7 +23,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Email, Length, Optional
 
 from consentcam.models import ConsentLink, Person
-from consentcam.services import links, mail, privacy
+from consentcam.services import links, listings, mail
 from consentcam.web import db, runtime, select_locale, transaction
 from consentcam.web.auth import owner_required
 from consentcam.web.mine import (
@@ -68,8 +68,8 @@ def _user() -> Any:
 
 
 def _person(person_id: int) -> Person:
-    person = privacy.find_person(db(), person_id)
-    if person is None or person.erased_at is not None:
+    person = listings.person(db(), person_id)
+    if person is None:
         abort(404)
     return person
 

@@ -14,7 +14,7 @@ from wtforms import BooleanField
 from consentcam.domain.types import Channel
 from consentcam.models import Person
 from consentcam.security import parse_id
-from consentcam.services import privacy, withdrawal
+from consentcam.services import listings, withdrawal
 from consentcam.services.withdrawal import WithdrawalResult
 from consentcam.web import db, runtime, transaction
 from consentcam.web.auth import owner_required
@@ -87,8 +87,8 @@ def summary(result: WithdrawalResult) -> str:
 def new(person_id: int | None = None) -> Any:
     if person_id is None:
         person_id = parse_id(request.values.get("person_id", ""))
-    person = privacy.find_person(db(), person_id) if person_id else None
-    if person_id and (person is None or person.erased_at is not None):
+    person = listings.person(db(), person_id) if person_id else None
+    if person_id and person is None:
         abort(404)
     if person is None:
         people = withdrawal.people_to_choose(db())
