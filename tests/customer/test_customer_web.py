@@ -24,6 +24,7 @@ from consentcam.models import (
     utcnow,
 )
 from consentcam.services import links, mail, people, privacy
+from consentcam.uow import unit_of_work
 from tests.conftest import base_settings, login
 from tests.customer.smtp import Inbox, smtp_server, text_of
 from tests.web.people_helpers import data_url, signature_png
@@ -349,13 +350,13 @@ def test_a_failed_send_is_retried_then_shown_on_the_dashboard(app: Any, owner_cl
             )
             s.commit()
             mail_id = queued.id
-        with rt.sessions() as s:
+        with unit_of_work(rt) as s:
             delay = mail.send_queued(s, rt, mail_id)
         assert delay == 60
         with rt.sessions() as s:
             row = s.get(OutgoingMail, mail_id)
             assert row.state == "queued" and row.attempts == 1 and "451" in row.last_error
-        with rt.sessions() as s:
+        with unit_of_work(rt) as s:
             assert mail.send_queued(s, rt, mail_id) is None
         (message,) = inbox.wait_for(1)
         assert message["Subject"] == "Hej"
@@ -379,9 +380,9 @@ def test_a_failed_send_is_retried_then_shown_on_the_dashboard(app: Any, owner_cl
             )
             s.commit()
             mail_id = queued.id
-        with rt.sessions() as s:
+        with unit_of_work(rt) as s:
             assert mail.send_queued(s, rt, mail_id) == 60
-        with rt.sessions() as s:
+        with unit_of_work(rt) as s:
             assert mail.send_queued(s, rt, mail_id) is None
             assert s.get(OutgoingMail, mail_id).state == "failed"
     page = owner_client.get("/").get_data(as_text=True)

@@ -112,7 +112,6 @@ def create_consent_link(body: dict[str, Any], person_id: int) -> Any:
         )
         url = external_url("mine.sign", token=issued.token)
         ids = _queue_link_mail(session, person, issued.link, url, body["language"])
-    mail.enqueue(runtime(), ids)
     return jsonify(
         {
             "link": links.consent_link_json(issued.link),

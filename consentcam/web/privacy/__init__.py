@@ -13,7 +13,7 @@ from wtforms.validators import DataRequired
 
 from consentcam.models import Person
 from consentcam.services import privacy
-from consentcam.web import db, runtime
+from consentcam.web import db, runtime, transaction
 from consentcam.web.auth import owner_required
 from consentcam.web.words import error_text
 
@@ -30,7 +30,7 @@ class EraseForm(FlaskForm):
 
 
 def _person(person_id: int) -> Person:
-    person = db().get(Person, person_id)
+    person = privacy.find_person(db(), person_id)
     if person is None:
         abort(404)
     return person
@@ -59,8 +59,10 @@ def export_download(person_id: int) -> Any:
     person = _person(person_id)
     if not ExportForm().validate_on_submit():
         abort(400)
-    result = privacy.export_person(db(), runtime(), person, current_user._get_current_object())
-    db().commit()
+    with transaction() as session:
+        result = privacy.export_person(
+            session, runtime(), person, current_user._get_current_object()
+        )
     response = Response(result.data, mimetype="application/zip")
     response.headers["Content-Disposition"] = f'attachment; filename="{result.filename}"'
     response.headers["Cache-Control"] = "no-store"
@@ -86,10 +88,9 @@ def erase_confirm(person_id: int) -> Any:
         flash(_("Type the person's number and tick the box to confirm."), "error")
         return redirect(url_for("privacy.erase", person_id=person.id))
     try:
-        privacy.erase_person(db(), runtime(), person, current_user._get_current_object())
-        db().commit()
+        with transaction() as session:
+            privacy.erase_person(session, runtime(), person, current_user._get_current_object())
     except privacy.PrivacyError as exc:
-        db().rollback()
         flash(error_text(exc), "error")
         return redirect(url_for("privacy.erase", person_id=person_id))
     flash(_("Erased. Only the number %(id)s remains in the records.", id=person_id), "success")
