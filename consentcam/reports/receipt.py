@@ -39,6 +39,26 @@ def receipt_pdf(
     pdf.add_page()
     width = pdf.w - pdf.l_margin - pdf.r_margin
 
+    _head(pdf, business, title, my_url, my_label)
+    for label, value in rows:
+        pdf.set_font("DejaVu", "B", 10)
+        _line(pdf, width, 5.5, label)
+        pdf.set_font("DejaVu", "", 10)
+        _line(pdf, width, 5.5, value)
+        pdf.ln(1)
+
+    if signature_png:
+        pdf.ln(2)
+        pdf.image(io.BytesIO(signature_png), x=pdf.l_margin, w=60)
+        pdf.ln(2)
+
+    if form_body:
+        _form_text(pdf, width, form_title, form_body)
+    return bytes(pdf.output())
+
+
+def _head(pdf: FPDF, business: str, title: str, my_url: str, my_label: str) -> None:
+    """The business and title beside the QR code of the customer's own link, and the link."""
     qr_size = 32.0
     qr_x = pdf.w - pdf.r_margin - qr_size
     qr_png = io.BytesIO()
@@ -60,27 +80,16 @@ def receipt_pdf(
     _line(pdf, text_width, 4.5, my_url)
     pdf.set_y(max(pdf.get_y(), pdf.t_margin + qr_size) + 6)
 
-    for label, value in rows:
-        pdf.set_font("DejaVu", "B", 10)
-        _line(pdf, width, 5.5, label)
-        pdf.set_font("DejaVu", "", 10)
-        _line(pdf, width, 5.5, value)
-        pdf.ln(1)
 
-    if signature_png:
-        pdf.ln(2)
-        pdf.image(io.BytesIO(signature_png), x=pdf.l_margin, w=60)
-        pdf.ln(2)
-
-    if form_body:
-        pdf.ln(3)
-        pdf.set_font("DejaVu", "B", 12)
-        _line(pdf, width, 6, form_title)
-        lines = form_body.splitlines()
-        if lines and lines[0].strip() == form_title.strip():
-            lines = lines[1:]
-        pdf.set_font("DejaVu", "", 9.5)
-        for paragraph in "\n".join(lines).strip().split("\n\n"):
-            _line(pdf, width, 5, paragraph.strip())
-            pdf.ln(2.5)
-    return bytes(pdf.output())
+def _form_text(pdf: FPDF, width: float, form_title: str, form_body: str) -> None:
+    """The form's text as signed, under its title (not repeated when the text starts with it)."""
+    pdf.ln(3)
+    pdf.set_font("DejaVu", "B", 12)
+    _line(pdf, width, 6, form_title)
+    lines = form_body.splitlines()
+    if lines and lines[0].strip() == form_title.strip():
+        lines = lines[1:]
+    pdf.set_font("DejaVu", "", 9.5)
+    for paragraph in "\n".join(lines).strip().split("\n\n"):
+        _line(pdf, width, 5, paragraph.strip())
+        pdf.ln(2.5)
