@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -10,7 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 import sqlalchemy.orm as so
 
-from consentcam.models import ConsentFormVersion, ConsentLink, ConsentRecord, Person, User, utcnow
+from consentcam.models import ConsentLink, ConsentRecord, Person, User, utcnow
 from consentcam.runtime import Runtime
 from consentcam.services import events
 from consentcam.services import people as people_service
@@ -112,31 +111,6 @@ def open_consent_link(session: so.Session, token: str, now: datetime | None = No
     if link.person is not None and link.person.erased_at is not None:
         raise LinkRefused()
     return link
-
-
-def form_to_show(session: so.Session, rt: Runtime, language: str) -> ConsentFormVersion:
-    """The form version a customer reads before signing, stored or not, storing nothing.
-
-    The stored version of today's text; when the text changed, the version that signing will
-    store (``people.current_form`` numbers it the same way).
-    """
-    text = people_service.form_text(rt, language)
-    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
-    latest = session.scalar(
-        sa.select(ConsentFormVersion)
-        .where(ConsentFormVersion.language == language)
-        .order_by(ConsentFormVersion.version.desc())
-        .limit(1)
-    )
-    if latest is not None and latest.sha256 == digest:
-        return latest
-    return ConsentFormVersion(
-        language=language,
-        version=(latest.version + 1) if latest else 1,
-        title=text.splitlines()[0],
-        body=text,
-        sha256=digest,
-    )
 
 
 @dataclass(frozen=True)

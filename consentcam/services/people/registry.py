@@ -29,14 +29,6 @@ def hidden_characters(text: str) -> bool:
     return any(unicodedata.category(ch) in ("Cc", "Cf") for ch in text)
 
 
-def living_person(session: so.Session, person_id: int) -> Person | None:
-    """The person with this id, or None when there is none or they were erased."""
-    person = session.get(Person, person_id)
-    if person is None or person.erased_at is not None:
-        return None
-    return person
-
-
 def add_person(
     session: so.Session,
     name: str,

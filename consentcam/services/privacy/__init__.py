@@ -10,7 +10,6 @@ from consentcam.models import Publication
 from consentcam.services.privacy.base import (
     ErasureRefused,
     PrivacyError,
-    find_person,
     live_posts_of,
     live_publications_showing,
 )
@@ -48,7 +47,6 @@ __all__ = [
     "erase_person",
     "erased_name",
     "export_person",
-    "find_person",
     "live_posts_of",
     "live_publications_showing",
     "photo_with_others_blurred",

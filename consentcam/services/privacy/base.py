@@ -1,4 +1,4 @@
-"""What the privacy requests share: who a person is, and the live posts that still show them."""
+"""What the privacy requests share: their refusals, and the live posts that still show a person."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 import sqlalchemy as sa
 import sqlalchemy.orm as so
 
-from consentcam.models import Face, Person, Publication, PublicationFace
+from consentcam.models import Face, Publication, PublicationFace
 from consentcam.wording import N_, WordedError
 
 
@@ -31,13 +31,6 @@ class ErasureRefused(PrivacyError):
             count=len(self.publication_ids),
             posts=posts,
         )
-
-
-def find_person(session: so.Session, person_id: int) -> Person | None:
-    """The person with this id, erased or not, or None."""
-    from consentcam.services import listings
-
-    return listings.by_id(session, Person, person_id)
 
 
 def live_publications_showing(person_ids: Iterable[int]) -> sa.CompoundSelect[int | None, int]:

@@ -12,7 +12,7 @@ from consentcam.services import listings
 from consentcam.services import people as people_service
 from consentcam.services.people import ConsentError
 from consentcam.web import db, transaction
-from consentcam.web.api import api_user, bp, not_found
+from consentcam.web.api import api_user, bp, found
 from consentcam.web.api.fields import (
     Closed,
     Shape,
@@ -67,10 +67,7 @@ class PeopleQuery(Shape):
 
 
 def person_or_404(person_id: int) -> Person:
-    person = listings.person(db(), person_id)
-    if person is None:
-        not_found(f"no such person {person_id}")
-    return person
+    return found(listings.person(db(), person_id), f"no such person {person_id}")
 
 
 def person_json(person: Person, row: people_service.PersonRow | None = None) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from consentcam.domain.types import BlockReason, FaceSource, FaceState
 from consentcam.models import Photo
 from consentcam.services import confirmation, gate, listings, review
 from consentcam.web import db, runtime, transaction
-from consentcam.web.api import api_user, bp, not_found
+from consentcam.web.api import api_user, bp, found
 from consentcam.web.api.fields import (
     EmptyBodyAllowed,
     Open,
@@ -204,10 +204,9 @@ class Confirmation(EmptyBodyAllowed, Open):
 
 
 def photo_or_404(photo_id: int, with_faces: bool = False) -> Photo:
-    photo = listings.photo(db(), photo_id, with_faces=with_faces)
-    if photo is None:
-        not_found(f"there is no photo {photo_id}")
-    return photo
+    return found(
+        listings.photo(db(), photo_id, with_faces=with_faces), f"there is no photo {photo_id}"
+    )
 
 
 @bp.endpoint("POST", "/photos", tag="photos", body=UploadForm, files=True, response=Uploaded)

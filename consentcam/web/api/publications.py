@@ -9,7 +9,7 @@ from flask import Response, jsonify
 from consentcam.models import Publication
 from consentcam.services import listings
 from consentcam.web import db
-from consentcam.web.api import bp, not_found
+from consentcam.web.api import bp, found
 from consentcam.web.api.fields import (
     MAX_ID,
     Shape,
@@ -110,7 +110,5 @@ def list_publications(args: dict[str, Any]) -> Response:
 )
 def get_publication(publication_id: int) -> Response:
     """One publication with its faces as published"""
-    pub = listings.publication(db(), publication_id)
-    if pub is None:
-        not_found(f"no publication {publication_id}")
+    pub = found(listings.publication(db(), publication_id), f"no publication {publication_id}")
     return jsonify(publication_json(pub))

@@ -10,7 +10,7 @@ from flask import Response, abort, jsonify
 from consentcam.models import QueueItem
 from consentcam.services import listings, publishing
 from consentcam.web import db, runtime, transaction
-from consentcam.web.api import api_user, bp, not_found
+from consentcam.web.api import api_user, bp, found
 from consentcam.web.api.fields import (
     CHANNELS,
     MAX_ID,
@@ -131,10 +131,7 @@ def item_json(item: QueueItem) -> dict[str, Any]:
 
 
 def _get_item(item_id: int) -> QueueItem:
-    item = listings.queue_item(db(), item_id)
-    if item is None:
-        not_found(f"no queue item {item_id}")
-    return item
+    return found(listings.queue_item(db(), item_id), f"no queue item {item_id}")
 
 
 @bp.endpoint("GET", "/queue", tag="queue", query=QueueQuery, response=QueueItemListSchema)

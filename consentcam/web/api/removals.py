@@ -9,7 +9,7 @@ from flask import abort, jsonify
 from consentcam.models import Publication, RemovalTask, utcnow
 from consentcam.services import listings, removals
 from consentcam.web import db, transaction
-from consentcam.web.api import api_user, bp, not_found
+from consentcam.web.api import api_user, bp, found
 from consentcam.web.api.fields import (
     MAX_ID,
     Closed,
@@ -111,10 +111,7 @@ def list_removal_tasks(args: dict[str, Any]) -> Any:
 
 
 def _task_row(task_id: int) -> listings.TaskRow:
-    row = listings.removal_task(db(), task_id)
-    if row is None:
-        not_found(f"no removal task {task_id}")
-    return row
+    return found(listings.removal_task(db(), task_id), f"no removal task {task_id}")
 
 
 @bp.endpoint("GET", "/removal-tasks/<int:task_id>", tag="removals", response=RemovalTaskSchema)

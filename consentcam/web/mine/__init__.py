@@ -7,29 +7,23 @@ tokens, and are rate-limited per address (Flask-Limiter).
 
 from __future__ import annotations
 
-import base64
-import io
 import logging
 from typing import Any
 
-import segno
-from flask import (
-    Blueprint,
-    Flask,
-    Response,
-    current_app,
-    render_template,
-    request,
-    url_for,
-)
-from flask_babel import force_locale
+from flask import Blueprint, Flask, Response, current_app, render_template
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 
 from consentcam.domain.types import Channel
 from consentcam.models import Person
 from consentcam.services import mail
-from consentcam.web import runtime, select_locale
+from consentcam.web import select_locale
+from consentcam.web.outgoing import (
+    NoPublicAddress,
+    business_name,
+    external_url,
+    queue_templated_mail,
+)
 
 bp = Blueprint("mine", __name__)
 log = logging.getLogger(__name__)
@@ -100,58 +94,6 @@ def init_app(app: Flask) -> None:
 # --- Helpers -----------------------------------------------------------------------------------
 
 
-class NoPublicAddress(RuntimeError):
-    """No address others can be sent to: PUBLIC_URL is not set and any Host header is answered."""
-
-
-def public_root() -> str | None:
-    """The base of links that leave the app (QR codes, e-mails), or None.
-
-    PUBLIC_URL; else this request's own address, but only when the app answers listed hosts
-    alone (TRUSTED_HOSTS), so it cannot be a Host header anyone chose.
-    """
-    from consentcam.public_url import public_base
-
-    base = public_base(current_app.config)
-    if base:
-        return base
-    if current_app.config.get("TRUSTED_HOSTS"):
-        return request.url_root.rstrip("/")
-    return None
-
-
-def external_url(endpoint: str, **values: Any) -> str:
-    """An absolute URL for a link someone else opens (QR code, e-mail); NoPublicAddress if none."""
-    base = public_root()
-    if base is None:
-        raise NoPublicAddress(endpoint)
-    return base + url_for(endpoint, **values)
-
-
-def own_url(endpoint: str, **values: Any) -> str:
-    """An absolute URL shown only to whoever asked (their receipt): their own address is fine."""
-    base = public_root()
-    if base is not None:
-        return base + url_for(endpoint, **values)
-    return url_for(endpoint, _external=True, **values)
-
-
-def qr_png_data_uri(url: str, scale: int = 8) -> str:
-    out = io.BytesIO()
-    segno.make(url, error="m").save(out, kind="png", scale=scale, border=2)
-    return "data:image/png;base64," + base64.b64encode(out.getvalue()).decode("ascii")
-
-
-def render_mail(name: str, language: str, **context: Any) -> tuple[str, str, str]:
-    """(subject, plain text, HTML) of mail/<name>.txt and .html in ``language``."""
-    with force_locale(language):
-        text = render_template(f"mine/mail/{name}.txt", mail_language=language, **context)
-        html = render_template(f"mine/mail/{name}.html", mail_language=language, **context)
-        subject = text.splitlines()[0].removeprefix("Subject:").strip()
-        body = "\n".join(text.splitlines()[1:]).strip() + "\n"
-    return subject, body, html
-
-
 def queue_new_link_mail(session: Any, person: Person, token: str) -> list[int]:
     """Queue the e-mail that brings a person their new personal link; the mail ids (it is sent
     once the unit of work commits)."""
@@ -165,27 +107,8 @@ def queue_new_link_mail(session: Any, person: Person, token: str) -> list[int]:
         person_id=person.id,
         person=person,
         my_url=external_url("mine.page", token=token),
-        business=current_app.config.get("BUSINESS_NAME") or "",
+        business=business_name(),
     )
-
-
-def queue_templated_mail(
-    session: Any, name: str, language: str, *, to: str, person_id: int | None, **context: Any
-) -> list[int]:
-    """Render mail/<name> in ``language`` and queue it in the unit of work of ``session``; the
-    mail ids (the worker sends it once that commits)."""
-    subject, text, html = render_mail(name, language, **context)
-    queued = mail.queue_mail(
-        session,
-        runtime(),
-        kind=name,
-        to=to,
-        subject=subject,
-        text=text,
-        html=html,
-        person_id=person_id,
-    )
-    return [queued.id] if queued else []
 
 
 def owner_language() -> str:
@@ -208,7 +131,7 @@ def notify_owner(session: Any, kind: str, person: Person, **context: Any) -> lis
             person_id=None,
             person=person,
             person_url=person_url,
-            business=current_app.config.get("BUSINESS_NAME") or "",
+            business=business_name(),
             **context,
         )
     return ids
@@ -231,10 +154,6 @@ def _private(response: Response) -> Response:
 @bp.errorhandler(429)
 def _too_many(exc: Any) -> Any:
     return render_template("mine/too_many.html"), 429
-
-
-def mail_on() -> bool:
-    return mail.mail_enabled(runtime().settings)
 
 
 # The pages themselves (imported last: they use the helpers above).

@@ -14,16 +14,8 @@ from wtforms.validators import Length, Optional
 from consentcam.services import links, privacy
 from consentcam.services.withdrawal import WithdrawalError, WithdrawalResult
 from consentcam.web import db, runtime, select_locale, transaction
-from consentcam.web.mine import (
-    CHANNELS,
-    bp,
-    mail_on,
-    notify_owner,
-    public_root,
-    queue_new_link_mail,
-    queue_templated_mail,
-    refused,
-)
+from consentcam.web.mine import CHANNELS, bp, notify_owner, queue_new_link_mail, refused
+from consentcam.web.outgoing import business_name, mail_on, public_root, queue_templated_mail
 from consentcam.web.words import channel_in_sentence, channel_names, error_text
 
 
@@ -175,7 +167,7 @@ def send_code(token: str) -> Any:
                 person=link.person,
                 code=code,
                 minutes=links.CODE_MINUTES,
-                business=current_app.config.get("BUSINESS_NAME") or "",
+                business=business_name(),
             )
     except links.LinkError as exc:
         flash(error_text(exc), "error")

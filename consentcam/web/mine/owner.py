@@ -7,7 +7,6 @@ from typing import Any
 from flask import (
     Blueprint,
     abort,
-    current_app,
     flash,
     jsonify,
     redirect,
@@ -26,13 +25,13 @@ from consentcam.models import ConsentLink, Person
 from consentcam.services import links, listings, mail
 from consentcam.web import db, runtime, select_locale, transaction
 from consentcam.web.auth import owner_required
-from consentcam.web.mine import (
+from consentcam.web.mine import queue_new_link_mail
+from consentcam.web.outgoing import (
     external_url,
     mail_on,
     public_root,
     qr_png_data_uri,
-    queue_new_link_mail,
-    queue_templated_mail,
+    queue_consent_link_mail,
 )
 from consentcam.web.words import error_text
 
@@ -112,7 +111,7 @@ def _make_link(person: Person | None, form: LinkForm) -> Any:
                 actor=_user(),
             )
             url = external_url("mine.sign", token=issued.token)
-            ids = _queue_link_mail(session, issued, person, url)
+            ids = queue_consent_link_mail(session, issued, person, url)
     except links.LinkError as exc:
         flash(error_text(exc), "error")
         return None
@@ -126,25 +125,6 @@ def _make_link(person: Person | None, form: LinkForm) -> Any:
         mail_on=mail_on(),
         emailed=bool(ids),
         state="waiting",
-    )
-
-
-def _queue_link_mail(
-    session: Any, issued: links.IssuedLink, person: Person | None, url: str
-) -> list[int]:
-    """Queue the e-mail that brings the link, when it was made for an address; the mail ids."""
-    if not issued.link.sent_to:
-        return []
-    return queue_templated_mail(
-        session,
-        "consent_link",
-        issued.link.language,
-        to=issued.link.sent_to,
-        person_id=person.id if person else None,
-        person=person,
-        url=url,
-        minutes=links.link_minutes(runtime()),
-        business=current_app.config.get("BUSINESS_NAME") or "",
     )
 
 

@@ -6,7 +6,7 @@ import base64
 import binascii
 from typing import Any
 
-from flask import Response, current_app, redirect, render_template, request, url_for
+from flask import Response, redirect, render_template, request, url_for
 from flask_babel import force_locale, format_date
 from flask_babel import gettext as _
 from flask_wtf import FlaskForm
@@ -18,16 +18,15 @@ from consentcam.services import links
 from consentcam.services import people as people_service
 from consentcam.services.people import ConsentError
 from consentcam.web import db, runtime, select_locale, transaction
-from consentcam.web.mine import (
-    CHANNELS,
-    bp,
+from consentcam.web.mine import CHANNELS, bp, refused
+from consentcam.web.outgoing import (
+    business_name,
     external_url,
     mail_on,
     own_url,
     public_root,
     qr_png_data_uri,
     queue_templated_mail,
-    refused,
 )
 from consentcam.web.words import channel_names, error_text
 
@@ -77,7 +76,7 @@ def sign(token: str) -> Any:
             return done
     elif request.method == "POST":
         error = _("Please correct the marked fields.")
-    version = links.form_to_show(db(), runtime(), language)
+    version = people_service.form_to_show(db(), runtime(), language)
     form.language.data = language
     form.form_sha256.data = version.sha256
     return (
@@ -91,7 +90,7 @@ def sign(token: str) -> Any:
             chosen=chosen,
             channel_labels=channel_names(),
             error=error,
-            business=runtime().settings.get("BUSINESS_NAME") or "",
+            business=business_name(),
             minor=bool(person and person.is_minor),
             token=token,
         ),
@@ -158,7 +157,7 @@ def _queue_receipt(session: Any, signed: links.Signed, language: str) -> list[in
         receipt_url=external_url(
             "mine.receipt", token=signed.personal_token, consent_id=signed.record.id
         ),
-        business=current_app.config.get("BUSINESS_NAME") or "",
+        business=business_name(),
     )
 
 
@@ -190,7 +189,7 @@ def receipt(token: str, consent_id: int) -> Any:
         channel_labels=channel_names(),
         mail_on=mail_on(),
         sent=request.args.get("sent") == "1",
-        business=current_app.config.get("BUSINESS_NAME") or "",
+        business=business_name(),
     )
 
 
@@ -212,7 +211,7 @@ def receipt_pdf(token: str, consent_id: int) -> Any:
         signature = None
     version = record.form_version
     data = make_pdf(
-        business=rt.settings.get("BUSINESS_NAME") or "",
+        business=business_name(),
         title=_("Receipt of your consent"),
         rows=_receipt_rows(link.person, record),
         form_title=version.title if version else "",

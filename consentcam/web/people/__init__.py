@@ -37,6 +37,7 @@ from consentcam.domain.vocabulary import EVIDENCE_EXTENSIONS
 from consentcam.models import Person
 from consentcam.public_url import public_base
 from consentcam.security import parse_id
+from consentcam.services import listings
 from consentcam.services import people as people_service
 from consentcam.services.people import ConsentError, EvidenceTampered
 from consentcam.web import db, fragments, runtime, transaction
@@ -57,7 +58,7 @@ def _user() -> Any:
 
 
 def _person(person_id: int) -> Person:
-    person = people_service.living_person(db(), person_id)
+    person = listings.person(db(), person_id)
     if person is None:
         abort(404)
     return person

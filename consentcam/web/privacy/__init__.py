@@ -12,7 +12,7 @@ from wtforms import BooleanField, StringField
 from wtforms.validators import DataRequired
 
 from consentcam.models import Person
-from consentcam.services import privacy
+from consentcam.services import listings, privacy
 from consentcam.web import db, runtime, transaction
 from consentcam.web.auth import owner_required
 from consentcam.web.words import error_text
@@ -30,7 +30,7 @@ class EraseForm(FlaskForm):
 
 
 def _person(person_id: int) -> Person:
-    person = privacy.find_person(db(), person_id)
+    person = listings.person(db(), person_id, include_erased=True)
     if person is None:
         abort(404)
     return person
