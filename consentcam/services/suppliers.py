@@ -185,19 +185,6 @@ def set_photo_supplier(
 # --- What the supplier pages show -----------------------------------------------------------------
 
 
-def get_supplier(session: so.Session, supplier_id: int) -> Supplier | None:
-    return session.get(Supplier, supplier_id)
-
-
-def get_permission(session: so.Session, permission_id: int) -> SupplierPermission | None:
-    return session.get(SupplierPermission, permission_id)
-
-
-def photo_to_mark(session: so.Session, photo_id: int) -> Photo | None:
-    """The photo whose supplier is being set, or None when there is no such photo."""
-    return session.get(Photo, photo_id)
-
-
 def suppliers_by_name(session: so.Session) -> list[Supplier]:
     """Every supplier, by name in any case."""
     return list(session.scalars(sa.select(Supplier).order_by(sa.func.lower(Supplier.name))))

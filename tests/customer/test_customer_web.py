@@ -433,6 +433,48 @@ def test_the_api_makes_a_link_with_its_qr_code_and_reports_its_state(app: Any, u
     )
 
 
+def test_the_api_mails_a_link_as_the_owners_page_does(
+    app: Any, owner_client: Any, users: Any, smtp: Any
+) -> None:
+    from tests.hardening.helpers import owner_token
+
+    _, inbox = smtp
+    headers = {"Authorization": f"Bearer {owner_token(app, users)}"}
+    pid = _person(app)
+    made = app.test_client().post(
+        f"/api/v1/people/{pid}/consent-links",
+        json={"language": "sv", "email": "lena@example.com"},
+        headers=headers,
+    )
+    assert made.status_code == 201, made.get_data(as_text=True)
+    assert made.get_json()["emailed"] is True
+    by_api = inbox.wait_for(1)[0]
+    _make_link(owner_client, pid, email="lena@example.com")
+    by_page = inbox.wait_for(2)[1]
+    assert made.get_json()["url"] in text_of(by_api)
+
+    def without_link(message: Any) -> str:
+        return re.sub(r"http://localhost/c/[A-Za-z0-9_-]+", "LINK", text_of(message))
+
+    assert by_api["Subject"] == by_page["Subject"] and by_api["To"] == by_page["To"]
+    assert without_link(by_api) == without_link(by_page)
+
+
+def test_the_api_refuses_a_link_while_the_form_names_no_business(app: Any, users: Any) -> None:
+    from tests.hardening.helpers import owner_token
+
+    headers = {"Authorization": f"Bearer {owner_token(app, users)}"}
+    pid = _person(app)
+    _rt(app).settings["BUSINESS_NAME"] = ""
+    refused = app.test_client().post(
+        f"/api/v1/people/{pid}/consent-links", json={}, headers=headers
+    )
+    assert refused.status_code == 409
+    assert "business's name" in refused.get_json()["error"]
+    with _rt(app).sessions() as s:
+        assert s.scalar(sa.select(sa.func.count()).select_from(ConsentLink)) == 0
+
+
 def test_the_receipt_pdf_holds_what_was_agreed_and_the_own_link(
     app: Any, owner_client: Any
 ) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 import sqlalchemy.orm as so
 
+from consentcam.domain.vocabulary import iso
 from consentcam.models import ConsentLink, ConsentRecord, Person, User, utcnow
 from consentcam.runtime import Runtime
 from consentcam.services import events
@@ -90,11 +91,6 @@ def link_state(link: ConsentLink, now: datetime | None = None) -> str:
     if link.expires_at <= (now or utcnow()):
         return "expired"
     return "waiting"
-
-
-def find_consent_link(session: so.Session, link_id: int) -> ConsentLink | None:
-    """The consent link with this id (for the owner, who made it), or None."""
-    return session.get(ConsentLink, link_id)
 
 
 def open_consent_link(session: so.Session, token: str, now: datetime | None = None) -> ConsentLink:
@@ -249,8 +245,8 @@ def consent_link_json(link: ConsentLink, now: datetime | None = None) -> dict[st
         "person_id": link.person_id,
         "language": link.language,
         "state": link_state(link, now),
-        "created_at": link.created_at.isoformat(),
-        "expires_at": link.expires_at.isoformat(),
-        "used_at": link.used_at.isoformat() if link.used_at else None,
+        "created_at": iso(link.created_at),
+        "expires_at": iso(link.expires_at),
+        "used_at": iso(link.used_at),
         "consent_id": link.consent_id,
     }

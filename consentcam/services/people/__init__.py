@@ -77,6 +77,7 @@ from consentcam.services.people.registry import (
     add_person,
     hidden_characters,
     mark_minor,
+    person_fields,
     person_name,
     update_person,
 )
@@ -126,6 +127,7 @@ __all__ = [
     "missing_form_details",
     "open_removal_tasks",
     "parse_channels",
+    "person_fields",
     "person_name",
     "publications_showing",
     "queue_reference",

@@ -33,6 +33,7 @@ from consentcam.models import (
 from consentcam.runtime import Runtime
 from consentcam.services import events
 from consentcam.services.events import actor_of
+from consentcam.services.people import person_fields
 from consentcam.wording import N_
 
 log = logging.getLogger(__name__)
@@ -197,16 +198,22 @@ def _rows(session: so.Session, pid: int) -> _Rows:
 
 def _person_item(person: Person) -> dict[str, Any]:
     return {
-        "id": person.id,
-        "name": person.name,
-        "email": person.email,
-        "phone": person.phone,
-        "is_minor": person.is_minor,
-        "note": person.note,
-        "created_at": _iso(person.created_at),
+        **person_fields(person),
         "last_activity_at": _iso(person.last_activity_at),
         "erased_at": _iso(person.erased_at),
     }
+
+
+def _decrypted(rt: Runtime, key: str | None, what: str) -> bytes | None:
+    """A stored encrypted file, decrypted; None when there is none or it cannot be read (the
+    export goes on without it, and the log says which)."""
+    if not key:
+        return None
+    try:
+        return rt.vault.decrypt(rt.storage.read(key))
+    except (OSError, ValueError) as exc:
+        log.warning("export: %s unreadable: %s", what, exc)
+        return None
 
 
 def _consent_items(
@@ -216,15 +223,11 @@ def _consent_items(
     items = []
     for c in consents:
         evidence_file = None
-        if c.evidence_key:
-            try:
-                raw = rt.vault.decrypt(rt.storage.read(c.evidence_key))
-            except (OSError, ValueError) as exc:
-                log.warning("export: evidence of consent %s unreadable: %s", c.id, exc)
-            else:
-                ending = _EXT.get(c.evidence_mime or "", "bin")
-                evidence_file = f"consents/consent-{c.id}-evidence.{ending}"
-                archive.add(evidence_file, raw)
+        raw = _decrypted(rt, c.evidence_key, f"evidence of consent {c.id}")
+        if raw is not None:
+            ending = _EXT.get(c.evidence_mime or "", "bin")
+            evidence_file = f"consents/consent-{c.id}-evidence.{ending}"
+            archive.add(evidence_file, raw)
         version = c.form_version
         items.append(
             {
@@ -260,15 +263,11 @@ def _reference_items(
     items = []
     for number, r in enumerate(refs, start=1):
         ref_file = None
-        if r.source_key:
-            try:
-                raw = rt.vault.decrypt(rt.storage.read(r.source_key))
-            except (OSError, ValueError) as exc:
-                log.warning("export: reference %s unreadable: %s", r.id, exc)
-            else:
-                # With the ending its content has.
-                ref_file = f"reference-photos/{word}-{number}.{_image_ending(raw)}"
-                archive.add(ref_file, raw)
+        raw = _decrypted(rt, r.source_key, f"reference {r.id}")
+        if raw is not None:
+            # With the ending its content has.
+            ref_file = f"reference-photos/{word}-{number}.{_image_ending(raw)}"
+            archive.add(ref_file, raw)
         items.append(
             {
                 "id": r.id,

@@ -7,6 +7,7 @@ from typing import Any
 from flask import abort, jsonify
 
 from consentcam.domain.audit import Quarter
+from consentcam.domain.vocabulary import iso
 from consentcam.models import AuditRun
 from consentcam.services import audit as audits
 from consentcam.services import listings
@@ -71,12 +72,12 @@ def audit_json(run: AuditRun) -> dict[str, Any]:
         "quarter": run.quarter,
         "state": state["state"],
         "rescan": run.rescan,
-        "created_at": run.created_at.isoformat(),
+        "created_at": iso(run.created_at),
         "publication_count": run.publication_count,
         "finding_count": run.finding_count,
         "findings_by_kind": summary.get("findings_by_kind") or {},
         "report_sha256": run.report_sha256,
-        "signed_at": run.signed_at.isoformat() if run.signed_at else None,
+        "signed_at": iso(run.signed_at),
         "signer_name": run.signer_name,
         "progress": {"done": state["done"], "total": state["total"]},
     }

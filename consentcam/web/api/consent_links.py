@@ -7,6 +7,7 @@ from typing import Any
 
 from flask import abort, jsonify
 
+from consentcam.domain.vocabulary import iso
 from consentcam.services import links, listings
 from consentcam.web import db, runtime, transaction
 from consentcam.web.api import api_user, bp, found
@@ -64,22 +65,25 @@ def create_consent_link(body: dict[str, Any], person_id: int) -> Any:
     person = found(listings.person(db(), person_id), "no such person")
     if public_root() is None:
         abort(409, description="set PUBLIC_URL: a link must not take its address from the request")
-    with transaction() as session:
-        issued = links.create_consent_link(
-            session,
-            runtime(),
-            person,
-            language=body["language"],
-            email=body.get("email"),
-            actor=api_user(),
-        )
-        url = external_url("mine.sign", token=issued.token)
-        ids = queue_consent_link_mail(session, issued, person, url)
+    try:
+        with transaction() as session:
+            issued = links.create_consent_link(
+                session,
+                runtime(),
+                person,
+                language=body["language"],
+                email=body.get("email"),
+                actor=api_user(),
+            )
+            url = external_url("mine.sign", token=issued.token)
+            ids = queue_consent_link_mail(session, issued, person, url)
+    except links.LinkError as exc:  # the form cannot be signed yet (the settings it names)
+        abort(409, description=str(exc))
     return jsonify(
         {
             "link": links.consent_link_json(issued.link),
             "url": url,
-            "expires_at": issued.link.expires_at.isoformat(),
+            "expires_at": iso(issued.link.expires_at),
             "qr": qr_text(url, body["qr"]),
             "qr_format": body["qr"],
             "emailed": bool(ids),

@@ -6,7 +6,6 @@ from typing import Any
 
 from flask import abort, jsonify
 
-from consentcam.domain.vocabulary import iso
 from consentcam.models import Person
 from consentcam.services import listings
 from consentcam.services import people as people_service
@@ -74,13 +73,7 @@ def person_json(person: Person, row: people_service.PersonRow | None = None) -> 
     if row is None:
         row = listings.person_row(db(), person)
     return {
-        "id": person.id,
-        "name": person.name,
-        "email": person.email,
-        "phone": person.phone,
-        "is_minor": person.is_minor,
-        "note": person.note,
-        "created_at": iso(person.created_at),
+        **people_service.person_fields(person),
         "consent_count": row.consents,
         "active_channels": row.active_channels,
         "photo_count": row.photos,

@@ -10,6 +10,7 @@ from flask_smorest.fields import Upload
 from marshmallow import ValidationError, fields
 
 from consentcam.domain.types import BlockReason, FaceSource, FaceState
+from consentcam.domain.vocabulary import iso
 from consentcam.models import Photo
 from consentcam.services import confirmation, gate, listings, review
 from consentcam.web import db, runtime, transaction
@@ -269,7 +270,7 @@ def photo_gate(args: dict[str, Any], photo_id: int) -> Any:
     decisions = gate.decide(db(), photo, channels)
     at = next(iter(decisions.values())).at
     return jsonify(
-        {"photo_id": photo.id, "at": at.isoformat(), "verdicts": shared.verdict_json(decisions)}
+        {"photo_id": photo.id, "at": iso(at), "verdicts": shared.verdict_json(decisions)}
     )
 
 

@@ -6,6 +6,7 @@ from typing import Any
 
 from flask import Response, jsonify
 
+from consentcam.domain.vocabulary import iso
 from consentcam.models import Publication
 from consentcam.services import listings
 from consentcam.web import db
@@ -69,11 +70,11 @@ def publication_json(pub: Publication) -> dict[str, Any]:
         "external_id": pub.external_id,
         "url": pub.url,
         "caption": pub.caption or "",
-        "published_at": pub.published_at.isoformat(),
+        "published_at": iso(pub.published_at),
         "cleared_copy_sha256": pub.cleared_copy_sha256,
         "supplier_permission_id": pub.supplier_permission_id,
         "live": pub.live,
-        "removed_at": pub.removed_at.isoformat() if pub.removed_at else None,
+        "removed_at": iso(pub.removed_at),
         "faces": [
             {
                 "face_id": f.face_id,

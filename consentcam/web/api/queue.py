@@ -7,6 +7,7 @@ from typing import Any
 
 from flask import Response, abort, jsonify
 
+from consentcam.domain.vocabulary import iso
 from consentcam.models import QueueItem
 from consentcam.services import listings, publishing
 from consentcam.web import db, runtime, transaction
@@ -119,14 +120,14 @@ def item_json(item: QueueItem) -> dict[str, Any]:
         "photo_id": item.photo_id,
         "channels": item.channel_list,
         "caption": item.caption or "",
-        "scheduled_for": item.scheduled_for.isoformat() if item.scheduled_for else None,
+        "scheduled_for": iso(item.scheduled_for),
         "fit": item.fit,
         "status": item.status,
         "blockers": blockers,
         "publication_ids": listings.publication_ids(session, item),
         "manual_channels": manual,
-        "created_at": item.created_at.isoformat(),
-        "updated_at": item.updated_at.isoformat(),
+        "created_at": iso(item.created_at),
+        "updated_at": iso(item.updated_at),
     }
 
 

@@ -6,6 +6,7 @@ from typing import Any
 
 from flask import abort, jsonify
 
+from consentcam.domain.vocabulary import iso
 from consentcam.models import Publication, RemovalTask, utcnow
 from consentcam.services import listings, removals
 from consentcam.web import db, transaction
@@ -78,11 +79,11 @@ def task_json(task: RemovalTask, pub: Publication, person_name: str | None) -> d
         "method": task.method,
         "status": task.status,
         "overdue": removals.is_overdue(task),
-        "due_at": task.due_at.isoformat(),
+        "due_at": iso(task.due_at),
         "attempts": task.attempts,
         "last_error": task.last_error,
-        "created_at": task.created_at.isoformat(),
-        "closed_at": task.closed_at.isoformat() if task.closed_at else None,
+        "created_at": iso(task.created_at),
+        "closed_at": iso(task.closed_at),
         "closed_by": task.closed_by_name,
         "note": task.note,
     }

@@ -25,6 +25,7 @@ from consentcam.models import ConsentLink, Person
 from consentcam.services import links, listings, mail
 from consentcam.web import db, runtime, select_locale, transaction
 from consentcam.web.auth import owner_required
+from consentcam.web.lookups import or_404
 from consentcam.web.mine import queue_new_link_mail
 from consentcam.web.outgoing import (
     external_url,
@@ -67,10 +68,7 @@ def _user() -> Any:
 
 
 def _person(person_id: int) -> Person:
-    person = listings.person(db(), person_id)
-    if person is None:
-        abort(404)
-    return person
+    return or_404(listings.person(db(), person_id))
 
 
 @bp.route("/consent-links/new", methods=["GET", "POST"])
@@ -129,10 +127,7 @@ def _make_link(person: Person | None, form: LinkForm) -> Any:
 
 
 def _link(link_id: int) -> ConsentLink:
-    link = links.find_consent_link(db(), link_id)
-    if link is None:
-        abort(404)
-    return link
+    return or_404(listings.consent_link(db(), link_id))
 
 
 def state_of(link: ConsentLink) -> dict[str, Any]:

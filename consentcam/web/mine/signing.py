@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 from typing import Any
 
 from flask import Response, redirect, render_template, request, url_for
@@ -13,7 +11,7 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, HiddenField, StringField
 from wtforms.validators import Email, Length, Optional
 
-from consentcam.models import ConsentRecord, Person
+from consentcam.models import ConsentRecord, Person, PersonalLink
 from consentcam.services import links
 from consentcam.services import people as people_service
 from consentcam.services.people import ConsentError
@@ -40,18 +38,6 @@ class SignForm(FlaskForm):  # type: ignore[misc]  # Flask-WTF has no types
     email = EmailField("E-mail for the receipt", validators=[Optional(), Email(), Length(max=254)])
     biometric = BooleanField("Automatic face recognition")
     signature = HiddenField()
-
-
-def _decode_signature(value: str) -> bytes:
-    prefix = "data:image/png;base64,"
-    if not value:
-        raise ConsentError(_("The signature is empty: please sign in the box."))
-    if not value.startswith(prefix):
-        raise ConsentError(_("The signature is not a PNG image."))
-    try:
-        return base64.b64decode(value[len(prefix) :], validate=True)
-    except (binascii.Error, ValueError) as exc:
-        raise ConsentError(_("The signature is not a PNG image.")) from exc
 
 
 def _form_language() -> str:
@@ -116,7 +102,7 @@ def _sign(
                 token,
                 channels=chosen,
                 biometric=bool(form.biometric.data),
-                signature=_decode_signature(form.signature.data or ""),
+                signature=people_service.signature_from_data_url(form.signature.data or ""),
                 language=language,
                 form_sha256=form.form_sha256.data or None,
                 name=form.name.data or "",
@@ -169,15 +155,23 @@ def _labels_in(language: str) -> dict[str, str]:
 # --- The receipt ---------------------------------------------------------------------------------
 
 
-@bp.route("/m/<token>/receipt/<int:consent_id>")
-def receipt(token: str, consent_id: int) -> Any:
+def _own_consent(token: str, consent_id: int) -> tuple[PersonalLink, ConsentRecord] | None:
+    """The personal link of this token and one of its person's own consents; None for any
+    other token or consent (they all get the same refusal)."""
     try:
         link = links.open_personal_link(db(), token)
     except links.LinkRefused:
-        return refused()
+        return None
     record = links.own_consent(db(), link, consent_id)
-    if record is None:
+    return None if record is None else (link, record)
+
+
+@bp.route("/m/<token>/receipt/<int:consent_id>")
+def receipt(token: str, consent_id: int) -> Any:
+    found = _own_consent(token, consent_id)
+    if found is None:
         return refused()
+    link, record = found
     my_url = own_url("mine.page", token=token)
     return render_template(
         "mine/receipt.html",
@@ -197,13 +191,10 @@ def receipt(token: str, consent_id: int) -> Any:
 def receipt_pdf(token: str, consent_id: int) -> Any:
     from consentcam.reports.receipt import receipt_pdf as make_pdf
 
-    try:
-        link = links.open_personal_link(db(), token)
-    except links.LinkRefused:
+    found = _own_consent(token, consent_id)
+    if found is None:
         return refused()
-    record = links.own_consent(db(), link, consent_id)
-    if record is None:
-        return refused()
+    link, record = found
     rt = runtime()
     try:
         signature = people_service.read_evidence(rt, record)

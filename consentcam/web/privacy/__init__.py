@@ -15,6 +15,7 @@ from consentcam.models import Person
 from consentcam.services import listings, privacy
 from consentcam.web import db, runtime, transaction
 from consentcam.web.auth import owner_required
+from consentcam.web.lookups import or_404
 from consentcam.web.words import error_text
 
 bp = Blueprint("privacy", __name__, url_prefix="/people")
@@ -30,10 +31,7 @@ class EraseForm(FlaskForm):
 
 
 def _person(person_id: int) -> Person:
-    person = listings.person(db(), person_id, include_erased=True)
-    if person is None:
-        abort(404)
-    return person
+    return or_404(listings.person(db(), person_id, include_erased=True))
 
 
 def _back(person: Person) -> str:
