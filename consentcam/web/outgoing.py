@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import base64
 import io
+from dataclasses import dataclass
 from typing import Any
 
 import segno
 from flask import current_app, render_template, request, url_for
 from flask_babel import force_locale
 
-from consentcam.models import Person
+from consentcam.models import ConsentLink, Person, User
 from consentcam.services import links, mail
 from consentcam.web import runtime
 
@@ -108,18 +109,38 @@ def queue_templated_mail(
     return [queued.id] if queued else []
 
 
-def queue_consent_link_mail(
-    session: Any, issued: links.IssuedLink, person: Person | None, url: str
+@dataclass(frozen=True)
+class MadeLink:
+    """A consent link just made: the row, its address (the token is only in it) and the ids of
+    the e-mails that bring it (none without an address or while e-mail is off)."""
+
+    link: ConsentLink
+    url: str
+    mail_ids: list[int]
+
+
+def make_consent_link(
+    session: Any, person: Person | None, *, language: str, email: str | None, actor: User
+) -> MadeLink:
+    """Make a one-time consent link in the unit of work of ``session`` and queue its e-mail when
+    it was made for an address (links.LinkError when refused; NoPublicAddress without one)."""
+    issued = links.create_consent_link(
+        session, runtime(), person, language=language, email=email, actor=actor
+    )
+    url = external_url("mine.sign", token=issued.token)
+    return MadeLink(issued.link, url, _queue_consent_link_mail(session, issued.link, person, url))
+
+
+def _queue_consent_link_mail(
+    session: Any, link: ConsentLink, person: Person | None, url: str
 ) -> list[int]:
-    """Queue the e-mail that brings a consent link, when it was made for an address; the mail
-    ids (none when it was not, or e-mail is off)."""
-    if not issued.link.sent_to:
+    if not link.sent_to:
         return []
     return queue_templated_mail(
         session,
         "consent_link",
-        issued.link.language,
-        to=issued.link.sent_to,
+        link.language,
+        to=link.sent_to,
         person_id=person.id if person else None,
         person=person,
         url=url,

@@ -9,10 +9,10 @@ from flask import abort, jsonify
 
 from consentcam.domain.vocabulary import iso
 from consentcam.services import links, listings
-from consentcam.web import db, runtime, transaction
+from consentcam.web import db, transaction
 from consentcam.web.api import api_user, bp, found
 from consentcam.web.api.fields import Closed, Shape, boolean, email, integer, moment, nested, text
-from consentcam.web.outgoing import external_url, public_root, qr_code, queue_consent_link_mail
+from consentcam.web.outgoing import make_consent_link, public_root, qr_code
 
 LANGUAGES = ["en", "sv"]
 QR_KINDS = ["png", "svg"]
@@ -67,26 +67,23 @@ def create_consent_link(body: dict[str, Any], person_id: int) -> Any:
         abort(409, description="set PUBLIC_URL: a link must not take its address from the request")
     try:
         with transaction() as session:
-            issued = links.create_consent_link(
+            made = make_consent_link(
                 session,
-                runtime(),
                 person,
                 language=body["language"],
                 email=body.get("email"),
                 actor=api_user(),
             )
-            url = external_url("mine.sign", token=issued.token)
-            ids = queue_consent_link_mail(session, issued, person, url)
     except links.LinkError as exc:  # the form cannot be signed yet (the settings it names)
         abort(409, description=str(exc))
     return jsonify(
         {
-            "link": links.consent_link_json(issued.link),
-            "url": url,
-            "expires_at": iso(issued.link.expires_at),
-            "qr": qr_text(url, body["qr"]),
+            "link": links.consent_link_json(made.link),
+            "url": made.url,
+            "expires_at": iso(made.link.expires_at),
+            "qr": qr_text(made.url, body["qr"]),
             "qr_format": body["qr"],
-            "emailed": bool(ids),
+            "emailed": bool(made.mail_ids),
         }
     ), 201
 

@@ -28,11 +28,10 @@ from consentcam.web.auth import owner_required
 from consentcam.web.lookups import or_404
 from consentcam.web.mine import queue_new_link_mail
 from consentcam.web.outgoing import (
-    external_url,
     mail_on,
+    make_consent_link,
     public_root,
     qr_png_data_uri,
-    queue_consent_link_mail,
 )
 from consentcam.web.words import error_text
 
@@ -100,28 +99,25 @@ def _make_link(person: Person | None, form: LinkForm) -> Any:
     """Make the link (and queue its e-mail) in one transaction; its QR page, or None if refused."""
     try:
         with transaction() as session:
-            issued = links.create_consent_link(
+            made = make_consent_link(
                 session,
-                runtime(),
                 person,
                 language=form.language.data or "sv",
                 email=form.email.data or None,
                 actor=_user(),
             )
-            url = external_url("mine.sign", token=issued.token)
-            ids = queue_consent_link_mail(session, issued, person, url)
     except links.LinkError as exc:
         flash(error_text(exc), "error")
         return None
     # The token exists only in this answer: the QR page is rendered, not redirected to.
     return render_template(
         "links/show.html",
-        link=issued.link,
+        link=made.link,
         person=person,
-        url=url,
-        qr=qr_png_data_uri(url, scale=10),
+        url=made.url,
+        qr=qr_png_data_uri(made.url, scale=10),
         mail_on=mail_on(),
-        emailed=bool(ids),
+        emailed=bool(made.mail_ids),
         state="waiting",
     )
 
