@@ -24,7 +24,7 @@ import sqlalchemy as sa
 import sqlalchemy.orm as so
 
 from consentcam.models import OutgoingMail, User, utcnow
-from consentcam.runtime import Runtime
+from consentcam.runtime import Runtime, TaskQueue
 from consentcam.uow import later, unit_of_work
 
 log = logging.getLogger(__name__)
@@ -256,7 +256,7 @@ def enqueue(rt: Runtime, ids: Iterable[int]) -> None:
         jobs.enqueue("send_mail", mail_id)
 
 
-def register(jobs: Any) -> None:
+def register(jobs: TaskQueue) -> None:
     def send_mail_task(rt: Runtime, mail_id: int) -> None:
         with unit_of_work(rt) as session:
             delay = send_queued(session, rt, mail_id)

@@ -7,11 +7,9 @@ re-scan runs with no transaction open.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from typing import Any, Protocol
 
 from consentcam.domain.audit import Quarter
-from consentcam.runtime import Runtime
+from consentcam.runtime import Runtime, TaskQueue
 from consentcam.services.audit.minis import backfill_done_marker, backfill_minis
 from consentcam.services.audit.rescan import rescan_counts, rescan_targets
 from consentcam.services.audit.running import complete_run, mark_failed, record_progress
@@ -21,13 +19,7 @@ from consentcam.uow import unit_of_work
 log = logging.getLogger("consentcam.services.audit")
 
 
-class TaskRegistry(Protocol):
-    """Where tasks are declared (the job queue)."""
-
-    def task(self, name: str, **options: Any) -> Callable[[Callable[..., Any]], Any]: ...
-
-
-def register(jobs: TaskRegistry) -> None:
+def register(jobs: TaskQueue) -> None:
     jobs.task("backfill_audit_minis")(backfill_minis_task)
     jobs.task("run_audit")(run_audit_task)
 
