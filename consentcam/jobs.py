@@ -52,7 +52,7 @@ class Jobs:
         self.huey = huey
         self.tasks: dict[str, TaskWrapper] = {}
 
-    def task(self, name: str, **options: Any) -> Callable[[Callable[..., Any]], TaskWrapper]:
+    def task(self, name: str, **options: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         """Register `fn(rt, *args)` as a huey task named `name`."""
 
         def decorator(fn: Any) -> TaskWrapper:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from consentcam.services import people
 from consentcam.uow import unit_of_work
 
 if TYPE_CHECKING:
-    from consentcam.runtime import Runtime
+    from consentcam.runtime import Runtime, TaskQueue
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +29,6 @@ def enrol(rt: Runtime, upload_id: int) -> str | None:
     return upload.state
 
 
-def register(jobs: Any) -> None:
+def register(jobs: TaskQueue) -> None:
     """Declare the enrolment task on the job queue (consentcam.jobs.Jobs)."""
     jobs.task(people.ENROL_TASK, retries=0)(enrol)

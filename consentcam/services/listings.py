@@ -41,10 +41,13 @@ def by_id(session: so.Session, model: type[M], ident: int) -> M | None:
     return session.get(model, ident)
 
 
-def person(session: so.Session, ident: int) -> Person | None:
-    """A person who has not been erased."""
+def person(session: so.Session, ident: int, *, include_erased: bool = False) -> Person | None:
+    """The person with this id: only one who has not been erased, unless ``include_erased``
+    (the privacy pages show an erased person's export and erasure too)."""
     found = by_id(session, Person, ident)
-    return found if found is not None and found.erased_at is None else None
+    if found is None or (found.erased_at is not None and not include_erased):
+        return None
+    return found
 
 
 def consent(session: so.Session, ident: int) -> ConsentRecord | None:

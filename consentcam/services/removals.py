@@ -12,7 +12,7 @@ import sqlalchemy as sa
 import sqlalchemy.orm as so
 
 from consentcam.models import Person, Publication, RemovalTask, User, utcnow
-from consentcam.runtime import Runtime
+from consentcam.runtime import Runtime, TaskQueue
 from consentcam.services import events
 from consentcam.uow import unit_of_work
 from consentcam.wording import N_, WordedError
@@ -38,7 +38,7 @@ class RemovalError(WordedError, ValueError):
 
 def retry_delay(attempts: int) -> int:
     """Seconds to wait before the next try after ``attempts`` failed ones (doubling each time)."""
-    return FIRST_RETRY_SECONDS * 2 ** max(attempts - 1, 0)
+    return int(FIRST_RETRY_SECONDS * 2 ** max(attempts - 1, 0))
 
 
 def is_overdue(task: RemovalTask, now: datetime | None = None) -> bool:
@@ -304,7 +304,7 @@ def _close_automatically(
     )
 
 
-def register(jobs: Any) -> None:
+def register(jobs: TaskQueue) -> None:
     """Declare the removal task on the job queue (`consentcam.jobs.Jobs`)."""
 
     @jobs.task("delete_publication")

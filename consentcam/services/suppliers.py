@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -15,18 +15,28 @@ from consentcam.runtime import Runtime
 from consentcam.services import events
 from consentcam.services.events import actor_of as _actor
 from consentcam.services.people import (
-    EVIDENCE_TYPES,
     ConsentError,
-    EvidenceTampered,
     check_scan,
     parse_channels,
-    sniff_scan_mime,
+    read_stored_evidence,
+    store_evidence,
+    upload_type,
 )
 from consentcam.wording import N_, WordedError
 
 
 class SupplierError(WordedError, ValueError):
     """A supplier request that cannot be done as asked; the message says why."""
+
+
+@contextmanager
+def _in_supplier_words() -> Iterator[None]:
+    """The people service's refusals (channels, the checks of a signed paper) as SupplierError,
+    in their own words (so the pages still show them in Swedish)."""
+    try:
+        yield
+    except ConsentError as exc:
+        raise SupplierError(exc.template, **exc.params) from exc
 
 
 def add_supplier(
@@ -55,10 +65,8 @@ def document_type(document: bytes) -> str | None:
     """
     if not document:
         return None
-    mime = sniff_scan_mime(document)
-    if mime is None:
-        raise SupplierError(N_("The document must be a PDF, JPEG or PNG file."))
-    return mime
+    with _in_supplier_words():
+        return upload_type(document, "document")
 
 
 def add_permission(
@@ -75,24 +83,17 @@ def add_permission(
     actor: User | None = None,
 ) -> SupplierPermission:
     """Record a written permission; its document is stored encrypted with its SHA-256."""
-    try:
+    with _in_supplier_words():
         chosen = parse_channels(channels)
-    except ConsentError as exc:
-        raise SupplierError(exc.template, **exc.params) from exc
     if not chosen:
         raise SupplierError(N_("choose at least one channel"))
     if valid_until is not None and valid_until <= valid_from:
         raise SupplierError(N_("'valid until' must be after 'valid from'"))
     key = digest = None
     if document:
-        if document_mime not in EVIDENCE_TYPES:
-            raise SupplierError(N_("the document must be a PDF, JPEG or PNG file"))
-        try:
-            check_scan(document, document_mime)
-        except ConsentError as exc:
-            raise SupplierError(str(exc).replace("scan", "document")) from exc
-        digest = hashlib.sha256(document).hexdigest()
-        key, _ = rt.storage.put("evidence", rt.vault.encrypt(document), "bin")
+        with _in_supplier_words():
+            check_scan(document, document_mime or "", "document")
+        key, digest = store_evidence(rt, document)
     permission = SupplierPermission(
         supplier=supplier,
         channels=" ".join(c.value for c in chosen),
@@ -153,13 +154,12 @@ def read_document(rt: Runtime, permission: SupplierPermission) -> bytes:
     """Decrypt a permission document and prove it is the file that was recorded."""
     if not permission.document_key:
         raise FileNotFoundError(f"permission {permission.id} has no document")
-    data = rt.vault.decrypt(rt.storage.read(permission.document_key))
-    if hashlib.sha256(data).hexdigest() != permission.document_sha256:
-        raise EvidenceTampered(
-            f"document of supplier permission {permission.id} does not match its recorded "
-            f"SHA-256 {permission.document_sha256}"
-        )
-    return data
+    return read_stored_evidence(
+        rt,
+        permission.document_key,
+        permission.document_sha256,
+        f"document of supplier permission {permission.id}",
+    )
 
 
 def set_photo_supplier(
@@ -183,19 +183,6 @@ def set_photo_supplier(
 
 
 # --- What the supplier pages show -----------------------------------------------------------------
-
-
-def get_supplier(session: so.Session, supplier_id: int) -> Supplier | None:
-    return session.get(Supplier, supplier_id)
-
-
-def get_permission(session: so.Session, permission_id: int) -> SupplierPermission | None:
-    return session.get(SupplierPermission, permission_id)
-
-
-def photo_to_mark(session: so.Session, photo_id: int) -> Photo | None:
-    """The photo whose supplier is being set, or None when there is no such photo."""
-    return session.get(Photo, photo_id)
 
 
 def suppliers_by_name(session: so.Session) -> list[Supplier]:

@@ -31,8 +31,11 @@ from consentcam.services.people.evidence import (
     check_signature,
     evidence_from_form,
     read_evidence,
+    read_stored_evidence,
     signature_from_data_url,
     sniff_scan_mime,
+    store_evidence,
+    upload_type,
 )
 from consentcam.services.people.forms import (
     FORM_DETAILS,
@@ -73,8 +76,8 @@ from consentcam.services.people.references import (
 from consentcam.services.people.registry import (
     add_person,
     hidden_characters,
-    living_person,
     mark_minor,
+    person_fields,
     person_name,
     update_person,
 )
@@ -120,15 +123,16 @@ __all__ = [
     "has_biometric_consent",
     "hidden_characters",
     "listed_photos",
-    "living_person",
     "mark_minor",
     "missing_form_details",
     "open_removal_tasks",
     "parse_channels",
+    "person_fields",
     "person_name",
     "publications_showing",
     "queue_reference",
     "read_evidence",
+    "read_stored_evidence",
     "recent_photos",
     "recent_uploads",
     "record_consent_form",
@@ -139,6 +143,8 @@ __all__ = [
     "shown_form",
     "signature_from_data_url",
     "sniff_scan_mime",
+    "store_evidence",
     "store_current_forms",
     "update_person",
+    "upload_type",
 ]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -26,7 +25,7 @@ from consentcam.runtime import Runtime
 from consentcam.services import events
 from consentcam.services.events import actor_of as _actor
 from consentcam.services.people.errors import ConsentError
-from consentcam.services.people.evidence import EVIDENCE_TYPES, evidence_from_form
+from consentcam.services.people.evidence import EVIDENCE_TYPES, evidence_from_form, store_evidence
 from consentcam.services.people.forms import (
     check_form_unchanged,
     current_form,
@@ -159,8 +158,7 @@ def give_consent(
     given = given_at or utcnow()
     if expires_at is not None and expires_at <= given:
         raise ConsentError(N_("the expiry date must be after the date the consent is given"))
-    digest = hashlib.sha256(evidence).hexdigest()
-    key, _ = rt.storage.put("evidence", rt.vault.encrypt(evidence), "bin")
+    key, digest = store_evidence(rt, evidence)
     form = _signed_form(session, rt, language, form_sha256)
     record = ConsentRecord(
         person=person,

@@ -7,6 +7,7 @@ import binascii
 import hashlib
 import io
 from dataclasses import dataclass
+from typing import Literal
 
 from consentcam.domain import vocabulary
 from consentcam.models import ConsentRecord
@@ -104,36 +105,59 @@ def check_signature(data: bytes) -> None:
     _check_ink(data)
 
 
-def check_scan(data: bytes, mime: str) -> None:
-    """Refuse a scan of the paper form whose content is not the PDF, JPEG or PNG it claims."""
+#: What an uploaded file is called in its refusals: the scan of a signed consent form, or a
+#: supplier's signed permission document.
+Upload = Literal["scan", "document"]
+
+_UPLOAD_WORDS: dict[str, dict[str, str]] = {
+    "scan": {
+        "unknown": N_("The scan must be a PDF, JPEG or PNG file."),
+        "type": N_("the scan must be a PDF, JPEG or PNG file"),
+        "empty": N_("the scan file is empty"),
+        "large": N_("the scan is larger than %(mb)s MB; scan it at a lower resolution"),
+        "unreadable": N_("the scan cannot be read as an image (%(detail)s)"),
+        "format": N_("the scan is a %(format)s image, not %(expected)s"),
+    },
+    "document": {
+        "unknown": N_("The document must be a PDF, JPEG or PNG file."),
+        "type": N_("the document must be a PDF, JPEG or PNG file"),
+        "empty": N_("the document file is empty"),
+        "large": N_("the document is larger than %(mb)s MB; scan it at a lower resolution"),
+        "unreadable": N_("the document cannot be read as an image (%(detail)s)"),
+        "format": N_("the document is a %(format)s image, not %(expected)s"),
+    },
+}
+
+
+def _refusal(called: Upload, what: str, **params: object) -> ConsentError:
+    return ConsentError(_UPLOAD_WORDS[called][what], **params)
+
+
+def check_scan(data: bytes, mime: str, called: Upload = "scan") -> None:
+    """Refuse an uploaded scan (or document) whose content is not the PDF, JPEG or PNG it claims.
+
+    The one check of an uploaded signed paper, for a consent's scan and a supplier's document;
+    ``called`` is what its refusals call it.
+    """
     from consentcam.faces.decode import ImageRejected, probe
 
     if mime not in EVIDENCE_TYPES:
-        raise ConsentError(N_("the scan must be a PDF, JPEG or PNG file"))
+        raise _refusal(called, "type")
     if not data:
-        raise ConsentError(N_("the scan file is empty"))
+        raise _refusal(called, "empty")
     if len(data) > EVIDENCE_MAX_BYTES:
-        raise ConsentError(
-            N_("the scan is larger than %(mb)s MB; scan it at a lower resolution"),
-            mb=EVIDENCE_MAX_BYTES // (1024 * 1024),
-        )
+        raise _refusal(called, "large", mb=EVIDENCE_MAX_BYTES // (1024 * 1024))
     if mime == "application/pdf":
         if not data.startswith(b"%PDF-"):
             raise ConsentError(N_("the file is not a PDF"))
         return
     try:
-        info = probe(data, name="scan")
+        info = probe(data, name=called)
     except ImageRejected as exc:
-        raise ConsentError(
-            N_("the scan cannot be read as an image (%(detail)s)"), detail=str(exc)
-        ) from exc
+        raise _refusal(called, "unreadable", detail=str(exc)) from exc
     expected = "PNG" if mime == "image/png" else "JPEG"
     if info.format != expected:
-        raise ConsentError(
-            N_("the scan is a %(format)s image, not %(expected)s"),
-            format=info.format,
-            expected=expected,
-        )
+        raise _refusal(called, "format", format=info.format, expected=expected)
 
 
 def sniff_scan_mime(data: bytes) -> str | None:
@@ -147,6 +171,15 @@ def sniff_scan_mime(data: bytes) -> str | None:
     return None
 
 
+def upload_type(data: bytes, called: Upload = "scan") -> str:
+    """The type of an uploaded scan or document, read from its content; refused when it is not
+    a PDF, JPEG or PNG (the browser's claim is not trusted)."""
+    mime = sniff_scan_mime(data)
+    if mime is None:
+        raise _refusal(called, "unknown")
+    return mime
+
+
 def evidence_from_form(kind: str, *, signature: str = "", scan: bytes = b"") -> Evidence:
     """The evidence a consent form gives: the pad's drawing, or the uploaded scan of the paper.
 
@@ -156,9 +189,7 @@ def evidence_from_form(kind: str, *, signature: str = "", scan: bytes = b"") -> 
     if kind == "scan":
         if not scan:
             raise ConsentError(N_("Choose the scan or photo of the signed form."))
-        mime = sniff_scan_mime(scan)
-        if not mime:
-            raise ConsentError(N_("The scan must be a PDF, JPEG or PNG file."))
+        mime = upload_type(scan)
         check_scan(scan, mime)
         return Evidence(scan, mime, "scan")
     data = signature_from_data_url(signature)
@@ -166,14 +197,28 @@ def evidence_from_form(kind: str, *, signature: str = "", scan: bytes = b"") -> 
     return Evidence(data, "image/png", "signature")
 
 
+def store_evidence(rt: Runtime, data: bytes) -> tuple[str, str]:
+    """Store a signed paper or signature encrypted; its storage key and SHA-256."""
+    digest = hashlib.sha256(data).hexdigest()
+    key, _ = rt.storage.put("evidence", rt.vault.encrypt(data), "bin")
+    return key, digest
+
+
+def read_stored_evidence(rt: Runtime, key: str, sha256: str | None, what: str) -> bytes:
+    """Decrypt a stored evidence file and prove it is the file that was given (its SHA-256)."""
+    data = rt.vault.decrypt(rt.storage.read(key))
+    if hashlib.sha256(data).hexdigest() != sha256:
+        raise EvidenceTampered(
+            f"{what} does not match its recorded SHA-256 {sha256}: "
+            "the stored file was changed or damaged"
+        )
+    return data
+
+
 def read_evidence(rt: Runtime, record: ConsentRecord) -> bytes:
     """Decrypt a consent's evidence and prove it is the file that was given."""
     if not record.evidence_key:
         raise FileNotFoundError(f"consent {record.id} has no evidence file")
-    data = rt.vault.decrypt(rt.storage.read(record.evidence_key))
-    if hashlib.sha256(data).hexdigest() != record.evidence_sha256:
-        raise EvidenceTampered(
-            f"evidence of consent {record.id} does not match its recorded SHA-256 "
-            f"{record.evidence_sha256}: the stored file was changed or damaged"
-        )
-    return data
+    return read_stored_evidence(
+        rt, record.evidence_key, record.evidence_sha256, f"evidence of consent {record.id}"
+    )

@@ -98,35 +98,40 @@ def _latest_version(session: so.Session, language: str) -> ConsentFormVersion | 
     )
 
 
-def form_to_show(session: so.Session, rt: Runtime, language: str) -> FormShown:
-    """Today's form in `language`, read only (a GET shows it; recording a consent stores it)."""
-    text = form_text(rt, language)
-    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
-    latest = _latest_version(session, language)
-    stored = latest is not None and latest.sha256 == digest
-    number = (
-        latest.version if latest is not None and stored else (latest.version + 1 if latest else 1)
-    )
-    return FormShown(language, number, text.splitlines()[0], text, digest, stored)
+def _todays_form(session: so.Session, rt: Runtime, language: str) -> ConsentFormVersion:
+    """Today's form text as its version row: the stored one, or a new one not yet added.
 
-
-def current_form(session: so.Session, rt: Runtime, language: str) -> ConsentFormVersion:
-    """Return the stored version of today's form text, adding a new version when the text changed."""
+    The one numbering rule: a changed text gets the number after the latest stored version.
+    """
     text = form_text(rt, language)
     digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
     latest = _latest_version(session, language)
     if latest is not None and latest.sha256 == digest:
         return latest
-    version = ConsentFormVersion(
+    return ConsentFormVersion(
         language=language,
         version=(latest.version + 1) if latest else 1,
         title=text.splitlines()[0],
         body=text,
         sha256=digest,
     )
-    session.add(version)
-    session.flush()
-    return version
+
+
+def form_to_show(session: so.Session, rt: Runtime, language: str) -> FormShown:
+    """Today's form in `language`, read only (a GET shows it; recording a consent stores it)."""
+    form = _todays_form(session, rt, language)
+    return FormShown(
+        form.language, form.version, form.title, form.body, form.sha256, form.id is not None
+    )
+
+
+def current_form(session: so.Session, rt: Runtime, language: str) -> ConsentFormVersion:
+    """Return the stored version of today's form text, adding a new version when the text changed."""
+    form = _todays_form(session, rt, language)
+    if form.id is None:
+        session.add(form)
+        session.flush()
+    return form
 
 
 def store_current_forms(session: so.Session, rt: Runtime) -> list[ConsentFormVersion]:

@@ -36,6 +36,14 @@ def _clean_reference(rt: Runtime, image: bytes, name: str) -> bytes:
         raise ConsentError(exc.template, **exc.params) from exc
 
 
+def _store_reference(rt: Runtime, image: bytes, name: str) -> tuple[str, str]:
+    """Keep a reference photo, cleaned and encrypted; its storage key and the SHA-256 of the
+    bytes kept (so a backup or an audit can check the file)."""
+    kept = _clean_reference(rt, image, name)
+    key, _ = rt.storage.put("references", rt.vault.encrypt(kept), "bin")
+    return key, hashlib.sha256(kept).hexdigest()
+
+
 def require_biometric_consent(session: so.Session, person: Person) -> None:
     """Refuse reference photos for someone without active biometric consent."""
     if not has_biometric_consent(session, person):
@@ -70,12 +78,9 @@ def enrol_reference(
             count=len(result.faces),
         )
     if stored_key is None:
-        kept = _clean_reference(rt, image, name)
-        key = rt.storage.put("references", rt.vault.encrypt(kept), "bin")[0]
+        key, digest = _store_reference(rt, image, name)
     else:  # an upload stored earlier, already re-encoded
-        kept, key = image, stored_key
-    # The SHA-256 of the bytes kept, so a backup or an audit can check the file.
-    digest = hashlib.sha256(kept).hexdigest()
+        key, digest = stored_key, hashlib.sha256(image).hexdigest()
     ref = ReferenceFace(
         person=person,
         source_key=key,
@@ -116,13 +121,12 @@ def queue_reference(
         probe(image, max_pixels=rt.settings["MAX_PIXELS"], name=name)
     except ImageRejected as exc:
         raise ConsentError(exc.template, **exc.params) from exc
-    kept = _clean_reference(rt, image, name)
-    key, _ = rt.storage.put("references", rt.vault.encrypt(kept), "bin")
+    key, digest = _store_reference(rt, image, name)
     upload = ReferenceUpload(
         person_id=person.id,
         original_name=(name or "reference")[:300],
         source_key=key,
-        source_sha256=hashlib.sha256(kept).hexdigest(),
+        source_sha256=digest,
         state="pending",
         created_by_id=actor.id if actor else None,
     )

@@ -1,11 +1,13 @@
-"""A person's own details: add, change, and find a person who has not been erased."""
+"""A person's own details: add, change, and as the API and the access export give them."""
 
 from __future__ import annotations
 
 import unicodedata
+from typing import Any
 
 import sqlalchemy.orm as so
 
+from consentcam.domain.vocabulary import iso
 from consentcam.models import Person, User, utcnow
 from consentcam.services import events
 from consentcam.services.events import actor_of as _actor
@@ -29,12 +31,30 @@ def hidden_characters(text: str) -> bool:
     return any(unicodedata.category(ch) in ("Cc", "Cf") for ch in text)
 
 
-def living_person(session: so.Session, person_id: int) -> Person | None:
-    """The person with this id, or None when there is none or they were erased."""
-    person = session.get(Person, person_id)
-    if person is None or person.erased_at is not None:
-        return None
-    return person
+def _details(
+    name: str, email: str | None, phone: str | None, is_minor: bool, note: str | None
+) -> dict[str, Any]:
+    """A person's details as stored: the name checked, the rest trimmed (empty: none)."""
+    return {
+        "name": person_name(name),
+        "email": (email or "").strip() or None,
+        "phone": (phone or "").strip() or None,
+        "is_minor": bool(is_minor),
+        "note": (note or "").strip() or None,
+    }
+
+
+def person_fields(person: Person) -> dict[str, Any]:
+    """A person's own details as the JSON API and the access export give them."""
+    return {
+        "id": person.id,
+        "name": person.name,
+        "email": person.email,
+        "phone": person.phone,
+        "is_minor": person.is_minor,
+        "note": person.note,
+        "created_at": iso(person.created_at),
+    }
 
 
 def add_person(
@@ -47,10 +67,9 @@ def add_person(
     note: str | None = None,
     actor: User | None = None,
 ) -> Person:
-    name = person_name(name)
-    person = Person(
-        name=name, email=email or None, phone=phone or None, is_minor=is_minor, note=note or None
-    )
+    details = _details(name, email, phone, is_minor, note)
+    name = details["name"]
+    person = Person(**details)
     session.add(person)
     session.flush()
     # The name goes into the log sealed with the person's own key, shredded at erasure.
@@ -77,14 +96,7 @@ def update_person(
     actor: User | None = None,
 ) -> Person:
     """Change a person's details; the event lists the fields that changed."""
-    name = person_name(name)
-    new = {
-        "name": name,
-        "email": (email or "").strip() or None,
-        "phone": (phone or "").strip() or None,
-        "is_minor": bool(is_minor),
-        "note": (note or "").strip() or None,
-    }
+    new = _details(name, email, phone, is_minor, note)
     changed = sorted(k for k, v in new.items() if getattr(person, k) != v)
     for key, value in new.items():
         setattr(person, key, value)

@@ -171,10 +171,6 @@ def due_items(session: so.Session, at: datetime | None = None) -> list[int]:
 # -- what the pages show ------------------------------------------------------------------------
 
 
-def item_by_id(session: so.Session, item_id: int) -> QueueItem | None:
-    return session.get(QueueItem, item_id)
-
-
 def photo_to_queue(session: so.Session, photo_id: int) -> Photo | None:
     """The photo about to be queued (with its faces), or None."""
     return load_photos(session, [photo_id]).get(photo_id)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from consentcam.runtime import Runtime
+from consentcam.runtime import Runtime, TaskQueue
 from consentcam.services.publishing.items import due_items
 from consentcam.services.publishing.links import purge_public_links
 from consentcam.services.publishing.publish import PublishOutcome, publish_item
@@ -40,7 +40,7 @@ def run_due(rt: Runtime) -> list[int]:
     return ids
 
 
-def register(jobs: Any) -> None:
+def register(jobs: TaskQueue) -> None:
     """Declare the publishing tasks on the job queue (`consentcam.jobs.Jobs`)."""
     from huey import crontab
 

@@ -7,7 +7,7 @@ and response schemas and the summary; the document at /api/v1/openapi.json is wr
 from __future__ import annotations
 
 import importlib
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 from flask import Blueprint, Response, abort, current_app, g, jsonify, request
 from flask_login import current_user
@@ -17,6 +17,8 @@ from consentcam.models import User
 from consentcam.services import users
 from consentcam.web import csrf, roles, transaction
 from consentcam.web.api.declare import ApiBlueprint, document
+
+T = TypeVar("T")
 
 bp = ApiBlueprint("api", __name__, url_prefix="/api/v1")
 csrf.exempt(bp)
@@ -43,6 +45,13 @@ def api_user() -> User:
 
 def not_found(description: str) -> NoReturn:
     abort(404, description=description)
+
+
+def found(row: T | None, description: str) -> T:
+    """The row a look-up found; a 404 answer saying ``description`` when it found none."""
+    if row is None:
+        not_found(description)
+    return row
 
 
 @bp.before_request

@@ -7,12 +7,12 @@ from typing import Any
 from flask import abort, jsonify
 
 from consentcam.domain.audit import Quarter
+from consentcam.domain.vocabulary import iso
 from consentcam.models import AuditRun
 from consentcam.services import audit as audits
 from consentcam.services import listings
-from consentcam.uow import later
 from consentcam.web import db, runtime, transaction
-from consentcam.web.api import api_user, bp, not_found
+from consentcam.web.api import api_user, bp, found
 from consentcam.web.api.fields import (
     Closed,
     Shape,
@@ -72,22 +72,19 @@ def audit_json(run: AuditRun) -> dict[str, Any]:
         "quarter": run.quarter,
         "state": state["state"],
         "rescan": run.rescan,
-        "created_at": run.created_at.isoformat(),
+        "created_at": iso(run.created_at),
         "publication_count": run.publication_count,
         "finding_count": run.finding_count,
         "findings_by_kind": summary.get("findings_by_kind") or {},
         "report_sha256": run.report_sha256,
-        "signed_at": run.signed_at.isoformat() if run.signed_at else None,
+        "signed_at": iso(run.signed_at),
         "signer_name": run.signer_name,
         "progress": {"done": state["done"], "total": state["total"]},
     }
 
 
 def _run(audit_id: int) -> AuditRun:
-    run = listings.audit_run(db(), audit_id)
-    if run is None:
-        not_found(f"no audit {audit_id}")
-    return run
+    return found(listings.audit_run(db(), audit_id), f"no audit {audit_id}")
 
 
 @bp.endpoint("GET", "/audits", tag="audits", response=AuditListSchema)
@@ -105,16 +102,12 @@ def create_audit(body: dict[str, Any]) -> Any:
         quarter = Quarter.parse(body["quarter"])
     except ValueError as exc:
         abort(422, description=str(exc))
-    user, rescan = api_user(), body["rescan"]
     with transaction() as session:
-        run = audits.start_run(session, quarter, rescan=rescan, user=user)
-        session.flush()
-        if rescan:
-            later(session, "run_audit", run.id)
-    if not rescan:
-        with transaction() as session:
-            audits.complete_run(session, runtime(), run, actor=user.email)
-    else:
+        # Finished here, or (with a re-scan) by the worker once this commits.
+        run = audits.request_run(
+            session, runtime(), quarter, rescan=body["rescan"], user=api_user()
+        )
+    if run.rescan:
         db().expire(run)  # the worker may have moved it on already
     return jsonify(audit_json(run)), 201
 

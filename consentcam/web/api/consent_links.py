@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import base64
-import io
 from typing import Any
 
-import segno
 from flask import abort, jsonify
 
-from consentcam.models import ConsentLink, Person
-from consentcam.services import links, listings, mail
-from consentcam.web import db, runtime, transaction
-from consentcam.web.api import api_user, bp, not_found
+from consentcam.domain.vocabulary import iso
+from consentcam.services import links, listings
+from consentcam.web import db, transaction
+from consentcam.web.api import api_user, bp, found
 from consentcam.web.api.fields import Closed, Shape, boolean, email, integer, moment, nested, text
-from consentcam.web.mine import external_url, public_root, render_mail
+from consentcam.web.outgoing import make_consent_link, public_root, qr_code
 
 LANGUAGES = ["en", "sv"]
 QR_KINDS = ["png", "svg"]
@@ -48,42 +46,10 @@ class ConsentLinkIssuedSchema(Shape):
     emailed = boolean(required=True)
 
 
-def qr_code(url: str, kind: str) -> str:
-    out = io.BytesIO()
-    code = segno.make(url, error="m")
-    if kind == "png":
-        code.save(out, kind="png", scale=8, border=2)
-        return base64.b64encode(out.getvalue()).decode("ascii")
-    code.save(out, kind="svg", scale=8, border=2, xmldecl=False)
-    return out.getvalue().decode("utf-8")
-
-
-def _queue_link_mail(
-    session: Any, person: Person, link: ConsentLink, url: str, language: str
-) -> list[int]:
-    """Write the link's e-mail (when an address was given); the ids of the messages queued."""
-    if not link.sent_to:
-        return []
-    rt = runtime()
-    subject, text_body, html = render_mail(
-        "consent_link",
-        language,
-        person=person,
-        url=url,
-        minutes=links.link_minutes(rt),
-        business=rt.settings.get("BUSINESS_NAME") or "",
-    )
-    queued = mail.queue_mail(
-        session,
-        rt,
-        kind="consent_link",
-        to=link.sent_to,
-        subject=subject,
-        text=text_body,
-        html=html,
-        person_id=person.id,
-    )
-    return [queued.id] if queued else []
+def qr_text(url: str, kind: str) -> str:
+    """The QR code as the API answers it: SVG text, or base64 of a PNG."""
+    code = qr_code(url, kind)
+    return base64.b64encode(code).decode("ascii") if kind == "png" else code.decode("utf-8")
 
 
 @bp.endpoint(
@@ -96,31 +62,28 @@ def _queue_link_mail(
 )
 def create_consent_link(body: dict[str, Any], person_id: int) -> Any:
     """Make a one-time consent link (with its QR code) the person signs on their own phone"""
-    person = listings.person(db(), person_id)
-    if person is None:
-        not_found("no such person")
+    person = found(listings.person(db(), person_id), "no such person")
     if public_root() is None:
         abort(409, description="set PUBLIC_URL: a link must not take its address from the request")
-    with transaction() as session:
-        issued = links.create_consent_link(
-            session,
-            runtime(),
-            person,
-            language=body["language"],
-            email=body.get("email"),
-            actor=api_user(),
-        )
-        url = external_url("mine.sign", token=issued.token)
-        ids = _queue_link_mail(session, person, issued.link, url, body["language"])
-    mail.enqueue(runtime(), ids)
+    try:
+        with transaction() as session:
+            made = make_consent_link(
+                session,
+                person,
+                language=body["language"],
+                email=body.get("email"),
+                actor=api_user(),
+            )
+    except links.LinkError as exc:  # the form cannot be signed yet (the settings it names)
+        abort(409, description=str(exc))
     return jsonify(
         {
-            "link": links.consent_link_json(issued.link),
-            "url": url,
-            "expires_at": issued.link.expires_at.isoformat(),
-            "qr": qr_code(url, body["qr"]),
+            "link": links.consent_link_json(made.link),
+            "url": made.url,
+            "expires_at": iso(made.link.expires_at),
+            "qr": qr_text(made.url, body["qr"]),
             "qr_format": body["qr"],
-            "emailed": bool(ids),
+            "emailed": bool(made.mail_ids),
         }
     ), 201
 
@@ -128,7 +91,5 @@ def create_consent_link(body: dict[str, Any], person_id: int) -> Any:
 @bp.endpoint("GET", "/consent-links/<int:link_id>", tag="consent links", response=ConsentLinkSchema)
 def get_consent_link(link_id: int) -> Any:
     """The state of a consent link: waiting, used or expired"""
-    link = listings.consent_link(db(), link_id)
-    if link is None:
-        not_found("no such consent link")
+    link = found(listings.consent_link(db(), link_id), "no such consent link")
     return jsonify(links.consent_link_json(link))

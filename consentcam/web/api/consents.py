@@ -12,7 +12,7 @@ from consentcam.services import listings
 from consentcam.services import people as people_service
 from consentcam.services.people import ConsentError
 from consentcam.web import db, runtime, transaction
-from consentcam.web.api import api_user, bp, not_found
+from consentcam.web.api import api_user, bp, found
 from consentcam.web.api.fields import (
     CHANNELS,
     MAX_ID,
@@ -177,7 +177,5 @@ def give_consent(body: dict[str, Any], person_id: int) -> Any:
 @bp.endpoint("GET", "/consents/<int:consent_id>", tag="consent", response=ConsentSchema)
 def get_consent(consent_id: int) -> Any:
     """One consent record"""
-    record = listings.consent(db(), consent_id)
-    if record is None:
-        not_found(f"no such consent record {consent_id}")
+    record = found(listings.consent(db(), consent_id), f"no such consent record {consent_id}")
     return jsonify(consent_json(record))

@@ -12,7 +12,7 @@ from consentcam.models import Face
 from consentcam.services import listings, marking, review
 from consentcam.uow import later
 from consentcam.web import db, runtime, transaction
-from consentcam.web.api import api_user, bp, not_found
+from consentcam.web.api import api_user, bp, found
 from consentcam.web.api.fields import (
     MAX_ID,
     EmptyBodyAllowed,
@@ -55,10 +55,7 @@ class DrawnFace(EmptyBodyAllowed, Open):
 
 
 def _face_or_404(face_id: int) -> Face:
-    face = listings.face(db(), face_id)
-    if face is None:
-        not_found(f"there is no face {face_id}")
-    return face
+    return found(listings.face(db(), face_id), f"there is no face {face_id}")
 
 
 def _act(face_id: int, action: Callable[[Any, Face], Any]) -> Any:

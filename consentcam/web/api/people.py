@@ -6,13 +6,12 @@ from typing import Any
 
 from flask import abort, jsonify
 
-from consentcam.domain.vocabulary import iso
 from consentcam.models import Person
 from consentcam.services import listings
 from consentcam.services import people as people_service
 from consentcam.services.people import ConsentError
 from consentcam.web import db, transaction
-from consentcam.web.api import api_user, bp, not_found
+from consentcam.web.api import api_user, bp, found
 from consentcam.web.api.fields import (
     Closed,
     Shape,
@@ -67,23 +66,14 @@ class PeopleQuery(Shape):
 
 
 def person_or_404(person_id: int) -> Person:
-    person = listings.person(db(), person_id)
-    if person is None:
-        not_found(f"no such person {person_id}")
-    return person
+    return found(listings.person(db(), person_id), f"no such person {person_id}")
 
 
 def person_json(person: Person, row: people_service.PersonRow | None = None) -> dict[str, Any]:
     if row is None:
         row = listings.person_row(db(), person)
     return {
-        "id": person.id,
-        "name": person.name,
-        "email": person.email,
-        "phone": person.phone,
-        "is_minor": person.is_minor,
-        "note": person.note,
-        "created_at": iso(person.created_at),
+        **people_service.person_fields(person),
         "consent_count": row.consents,
         "active_channels": row.active_channels,
         "photo_count": row.photos,

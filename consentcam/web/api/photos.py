@@ -10,10 +10,11 @@ from flask_smorest.fields import Upload
 from marshmallow import ValidationError, fields
 
 from consentcam.domain.types import BlockReason, FaceSource, FaceState
+from consentcam.domain.vocabulary import iso
 from consentcam.models import Photo
 from consentcam.services import confirmation, gate, listings, review
 from consentcam.web import db, runtime, transaction
-from consentcam.web.api import api_user, bp, not_found
+from consentcam.web.api import api_user, bp, found
 from consentcam.web.api.fields import (
     EmptyBodyAllowed,
     Open,
@@ -204,10 +205,9 @@ class Confirmation(EmptyBodyAllowed, Open):
 
 
 def photo_or_404(photo_id: int, with_faces: bool = False) -> Photo:
-    photo = listings.photo(db(), photo_id, with_faces=with_faces)
-    if photo is None:
-        not_found(f"there is no photo {photo_id}")
-    return photo
+    return found(
+        listings.photo(db(), photo_id, with_faces=with_faces), f"there is no photo {photo_id}"
+    )
 
 
 @bp.endpoint("POST", "/photos", tag="photos", body=UploadForm, files=True, response=Uploaded)
@@ -270,7 +270,7 @@ def photo_gate(args: dict[str, Any], photo_id: int) -> Any:
     decisions = gate.decide(db(), photo, channels)
     at = next(iter(decisions.values())).at
     return jsonify(
-        {"photo_id": photo.id, "at": at.isoformat(), "verdicts": shared.verdict_json(decisions)}
+        {"photo_id": photo.id, "at": iso(at), "verdicts": shared.verdict_json(decisions)}
     )
 
 

@@ -6,10 +6,11 @@ from typing import Any
 
 from flask import Response, jsonify
 
+from consentcam.domain.vocabulary import iso
 from consentcam.models import Publication
 from consentcam.services import listings
 from consentcam.web import db
-from consentcam.web.api import bp, not_found
+from consentcam.web.api import bp, found
 from consentcam.web.api.fields import (
     MAX_ID,
     Shape,
@@ -69,11 +70,11 @@ def publication_json(pub: Publication) -> dict[str, Any]:
         "external_id": pub.external_id,
         "url": pub.url,
         "caption": pub.caption or "",
-        "published_at": pub.published_at.isoformat(),
+        "published_at": iso(pub.published_at),
         "cleared_copy_sha256": pub.cleared_copy_sha256,
         "supplier_permission_id": pub.supplier_permission_id,
         "live": pub.live,
-        "removed_at": pub.removed_at.isoformat() if pub.removed_at else None,
+        "removed_at": iso(pub.removed_at),
         "faces": [
             {
                 "face_id": f.face_id,
@@ -110,7 +111,5 @@ def list_publications(args: dict[str, Any]) -> Response:
 )
 def get_publication(publication_id: int) -> Response:
     """One publication with its faces as published"""
-    pub = listings.publication(db(), publication_id)
-    if pub is None:
-        not_found(f"no publication {publication_id}")
+    pub = found(listings.publication(db(), publication_id), f"no publication {publication_id}")
     return jsonify(publication_json(pub))

@@ -7,10 +7,11 @@ from typing import Any
 
 from flask import Response, abort, jsonify
 
+from consentcam.domain.vocabulary import iso
 from consentcam.models import QueueItem
 from consentcam.services import listings, publishing
 from consentcam.web import db, runtime, transaction
-from consentcam.web.api import api_user, bp, not_found
+from consentcam.web.api import api_user, bp, found
 from consentcam.web.api.fields import (
     CHANNELS,
     MAX_ID,
@@ -119,22 +120,19 @@ def item_json(item: QueueItem) -> dict[str, Any]:
         "photo_id": item.photo_id,
         "channels": item.channel_list,
         "caption": item.caption or "",
-        "scheduled_for": item.scheduled_for.isoformat() if item.scheduled_for else None,
+        "scheduled_for": iso(item.scheduled_for),
         "fit": item.fit,
         "status": item.status,
         "blockers": blockers,
         "publication_ids": listings.publication_ids(session, item),
         "manual_channels": manual,
-        "created_at": item.created_at.isoformat(),
-        "updated_at": item.updated_at.isoformat(),
+        "created_at": iso(item.created_at),
+        "updated_at": iso(item.updated_at),
     }
 
 
 def _get_item(item_id: int) -> QueueItem:
-    item = listings.queue_item(db(), item_id)
-    if item is None:
-        not_found(f"no queue item {item_id}")
-    return item
+    return found(listings.queue_item(db(), item_id), f"no queue item {item_id}")
 
 
 @bp.endpoint("GET", "/queue", tag="queue", query=QueueQuery, response=QueueItemListSchema)

@@ -6,10 +6,11 @@ from typing import Any
 
 from flask import abort, jsonify
 
+from consentcam.domain.vocabulary import iso
 from consentcam.models import Publication, RemovalTask, utcnow
 from consentcam.services import listings, removals
 from consentcam.web import db, transaction
-from consentcam.web.api import api_user, bp, not_found
+from consentcam.web.api import api_user, bp, found
 from consentcam.web.api.fields import (
     MAX_ID,
     Closed,
@@ -78,11 +79,11 @@ def task_json(task: RemovalTask, pub: Publication, person_name: str | None) -> d
         "method": task.method,
         "status": task.status,
         "overdue": removals.is_overdue(task),
-        "due_at": task.due_at.isoformat(),
+        "due_at": iso(task.due_at),
         "attempts": task.attempts,
         "last_error": task.last_error,
-        "created_at": task.created_at.isoformat(),
-        "closed_at": task.closed_at.isoformat() if task.closed_at else None,
+        "created_at": iso(task.created_at),
+        "closed_at": iso(task.closed_at),
         "closed_by": task.closed_by_name,
         "note": task.note,
     }
@@ -111,10 +112,7 @@ def list_removal_tasks(args: dict[str, Any]) -> Any:
 
 
 def _task_row(task_id: int) -> listings.TaskRow:
-    row = listings.removal_task(db(), task_id)
-    if row is None:
-        not_found(f"no removal task {task_id}")
-    return row
+    return found(listings.removal_task(db(), task_id), f"no removal task {task_id}")
 
 
 @bp.endpoint("GET", "/removal-tasks/<int:task_id>", tag="removals", response=RemovalTaskSchema)

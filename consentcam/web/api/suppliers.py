@@ -12,7 +12,7 @@ from consentcam.services import listings
 from consentcam.services import suppliers as suppliers_service
 from consentcam.services.suppliers import SupplierError
 from consentcam.web import db, runtime, transaction
-from consentcam.web.api import api_user, bp, not_found
+from consentcam.web.api import api_user, bp, found
 from consentcam.web.api.fields import (
     CHANNELS,
     Closed,
@@ -95,10 +95,7 @@ def permission_json(p: SupplierPermission) -> dict[str, Any]:
 
 
 def _supplier_or_404(supplier_id: int) -> Supplier:
-    supplier = listings.supplier(db(), supplier_id)
-    if supplier is None:
-        not_found(f"no such supplier {supplier_id}")
-    return supplier
+    return found(listings.supplier(db(), supplier_id), f"no such supplier {supplier_id}")
 
 
 @bp.endpoint("GET", "/suppliers", tag="suppliers", response=SupplierListSchema)
@@ -180,9 +177,10 @@ def create_permission(body: dict[str, Any], supplier_id: int) -> Any:
 )
 def revoke_permission(permission_id: int) -> Any:
     """Revoke a written permission now (idempotent)"""
-    permission = listings.supplier_permission(db(), permission_id)
-    if permission is None:
-        not_found(f"no such supplier permission {permission_id}")
+    permission = found(
+        listings.supplier_permission(db(), permission_id),
+        f"no such supplier permission {permission_id}",
+    )
     with transaction() as session:
         suppliers_service.revoke_permission(session, permission, actor=api_user())
     return jsonify(permission_json(permission))

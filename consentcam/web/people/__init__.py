@@ -9,7 +9,6 @@ from typing import Any
 from flask import (
     Blueprint,
     Response,
-    abort,
     current_app,
     flash,
     redirect,
@@ -37,10 +36,12 @@ from consentcam.domain.vocabulary import EVIDENCE_EXTENSIONS
 from consentcam.models import Person
 from consentcam.public_url import public_base
 from consentcam.security import parse_id
+from consentcam.services import listings
 from consentcam.services import people as people_service
 from consentcam.services.people import ConsentError, EvidenceTampered
 from consentcam.web import db, fragments, runtime, transaction
 from consentcam.web.auth import owner_required
+from consentcam.web.lookups import or_404
 from consentcam.web.words import channel_names as channel_labels
 from consentcam.web.words import error_text
 
@@ -57,10 +58,7 @@ def _user() -> Any:
 
 
 def _person(person_id: int) -> Person:
-    person = people_service.living_person(db(), person_id)
-    if person is None:
-        abort(404)
-    return person
+    return or_404(listings.person(db(), person_id))
 
 
 def record_url(person_id: int) -> str | None:
@@ -114,6 +112,17 @@ def index() -> Any:
     )
 
 
+def _details(form: PersonForm) -> dict[str, Any]:
+    """The person's details as the form gives them (the service checks and trims them)."""
+    return {
+        "name": form.name.data or "",
+        "email": form.email.data,
+        "phone": form.phone.data,
+        "is_minor": bool(form.is_minor.data),
+        "note": form.note.data,
+    }
+
+
 @bp.route("/new", methods=["GET", "POST"])
 @owner_required
 def new() -> Any:
@@ -121,15 +130,7 @@ def new() -> Any:
     if form.validate_on_submit():
         try:
             with transaction() as session:
-                person = people_service.add_person(
-                    session,
-                    form.name.data or "",
-                    email=form.email.data,
-                    phone=form.phone.data,
-                    is_minor=bool(form.is_minor.data),
-                    note=form.note.data,
-                    actor=_user(),
-                )
+                person = people_service.add_person(session, **_details(form), actor=_user())
         except ConsentError as exc:
             flash(error_text(exc), "error")
         else:
@@ -185,16 +186,7 @@ def edit(person_id: int) -> Any:
     if form.validate_on_submit():
         try:
             with transaction() as session:
-                people_service.update_person(
-                    session,
-                    person,
-                    name=form.name.data or "",
-                    email=form.email.data,
-                    phone=form.phone.data,
-                    is_minor=bool(form.is_minor.data),
-                    note=form.note.data,
-                    actor=_user(),
-                )
+                people_service.update_person(session, person, **_details(form), actor=_user())
         except ConsentError as exc:
             flash(error_text(exc), "error")
         else:
@@ -317,9 +309,7 @@ def consent_new(person_id: int) -> Any:
 @bp.route("/<int:person_id>/consents/<int:consent_id>/evidence")
 @owner_required
 def evidence(person_id: int, consent_id: int) -> Any:
-    record = people_service.consent_with_evidence(db(), person_id, consent_id)
-    if record is None:
-        abort(404)
+    record = or_404(people_service.consent_with_evidence(db(), person_id, consent_id))
     try:
         data = people_service.read_evidence(runtime(), record)
     except EvidenceTampered as exc:

@@ -44,9 +44,10 @@ from consentcam.domain.types import Channel
 from consentcam.models import QueueItem
 from consentcam.publishers.meta import DEFAULT_GRAPH_URL
 from consentcam.security import parse_id
-from consentcam.services import gate, publishing
+from consentcam.services import gate, listings, publishing
 from consentcam.web import db, runtime, transaction, words
 from consentcam.web.auth import owner_required
+from consentcam.web.lookups import or_404
 from consentcam.web.words import channel_name as channel_label
 
 bp = Blueprint("queue", __name__, static_folder="static", static_url_path="/static/queue")
@@ -157,10 +158,7 @@ def _user() -> Any:
 
 
 def _item(item_id: int) -> QueueItem:
-    item = publishing.item_by_id(db(), item_id)
-    if item is None:
-        abort(404)
-    return item
+    return or_404(listings.queue_item(db(), item_id))
 
 
 def _zone(name: str | None) -> ZoneInfo:
@@ -190,9 +188,7 @@ def new() -> Any:
     session = db()
     form = QueueForm()
     number = parse_id(request.values.get("photo_id", ""))
-    photo = publishing.photo_to_queue(session, number) if number else None
-    if photo is None:
-        abort(404)
+    photo = or_404(publishing.photo_to_queue(session, number) if number else None)
     verdict = gate.decide(session, photo, [c.value for c in Channel])
     if request.method == "GET":
         form.photo_id.data = str(photo.id)

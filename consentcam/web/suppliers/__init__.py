@@ -27,11 +27,13 @@ from wtforms.validators import DataRequired, Length, Optional
 from consentcam.domain.types import Channel
 from consentcam.models import Supplier, SupplierPermission
 from consentcam.security import parse_id, safe_next
+from consentcam.services import listings
 from consentcam.services import suppliers as suppliers_service
 from consentcam.services.people import EvidenceTampered
 from consentcam.services.suppliers import SupplierError
 from consentcam.web import db, runtime, transaction
 from consentcam.web.auth import owner_required
+from consentcam.web.lookups import or_404
 from consentcam.web.people import EVIDENCE_EXT
 from consentcam.web.words import channel_names as channel_labels
 from consentcam.web.words import error_text
@@ -62,10 +64,7 @@ def _start(day: Any) -> datetime:
 
 
 def _supplier(supplier_id: int) -> Supplier:
-    supplier = suppliers_service.get_supplier(db(), supplier_id)
-    if supplier is None:
-        abort(404)
-    return supplier
+    return or_404(listings.supplier(db(), supplier_id))
 
 
 @bp.route("/")
@@ -183,10 +182,7 @@ def permission_new(supplier_id: int) -> Any:
 
 
 def _permission(permission_id: int) -> SupplierPermission:
-    permission = suppliers_service.get_permission(db(), permission_id)
-    if permission is None:
-        abort(404)
-    return permission
+    return or_404(listings.supplier_permission(db(), permission_id))
 
 
 @bp.route("/permissions/<int:permission_id>/revoke", methods=["POST"])
@@ -229,9 +225,7 @@ def document(permission_id: int) -> Any:
 def assign_photo() -> Any:
     """Mark a photo as provided by a supplier (empty supplier_id: by nobody)."""
     pid = parse_id(request.form.get("photo_id", ""))
-    photo = suppliers_service.photo_to_mark(db(), pid) if pid else None
-    if photo is None:
-        abort(404)
+    photo = or_404(listings.photo(db(), pid) if pid else None)
     raw = request.form.get("supplier_id", "").strip()
     supplier_id = parse_id(raw)
     if raw and supplier_id is None:

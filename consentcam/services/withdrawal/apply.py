@@ -1,18 +1,17 @@
-"""Withdraw a person's consent in one transaction: end it, block the queue, open removal tasks."""
+"""Carry out a withdrawal in the caller's transaction: load the rows, ask the domain, apply its plan."""
 
 from __future__ import annotations
 
 import json
 import logging
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 import sqlalchemy.orm as so
 
-from consentcam.domain import vocabulary
 from consentcam.domain.types import Channel, utc_day
 from consentcam.domain.withdrawal import (
     PublicationView,
@@ -32,12 +31,11 @@ from consentcam.models import (
     ReferenceFace,
     RemovalTask,
     User,
-    utcnow,
 )
 from consentcam.runtime import Runtime
 from consentcam.services import events
 from consentcam.services.gate import consents_for
-from consentcam.wording import N_, WordedError
+from consentcam.services.withdrawal.result import OpenedTask, WithdrawalResult
 
 if TYPE_CHECKING:
     from consentcam.publishers.base import Publisher
@@ -50,97 +48,9 @@ _OPEN_QUEUE = ("ready", "scheduled")
 PublisherLookup = Callable[[so.Session, Runtime, str], "Publisher"]
 
 
-class WithdrawalError(WordedError, ValueError):
-    """A withdrawal request that cannot be carried out as asked; the message says why."""
-
-
-@dataclass(frozen=True)
-class OpenedTask:
-    """A removal task this withdrawal opened."""
-
-    id: int
-    publication_id: int
-    channel: str
-    method: str
-    url: str | None
-    due_at: datetime
-
-
-@dataclass(frozen=True)
-class WithdrawalResult:
-    """What one withdrawal changed; an empty result means it had all been done before."""
-
-    person_id: int
-    at: datetime
-    channels: tuple[str, ...]
-    withdrawn: tuple[tuple[int, str], ...]
-    biometric_withdrawn: tuple[int, ...]
-    blocked_queue_item_ids: tuple[int, ...]
-    tasks: tuple[OpenedTask, ...]
-    references_deleted: int
-    face_templates_deleted: int
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def changed(self) -> bool:
-        return bool(
-            self.withdrawn
-            or self.biometric_withdrawn
-            or self.blocked_queue_item_ids
-            or self.tasks
-            or self.references_deleted
-            or self.face_templates_deleted
-        )
-
-    @property
-    def api_tasks(self) -> tuple[OpenedTask, ...]:
-        return tuple(t for t in self.tasks if t.method == "api")
-
-    @property
-    def manual_tasks(self) -> tuple[OpenedTask, ...]:
-        return tuple(t for t in self.tasks if t.method == "manual")
-
-    @property
-    def due_at(self) -> datetime | None:
-        return min((t.due_at for t in self.tasks), default=None)
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "person_id": self.person_id,
-            "at": self.at.isoformat(),
-            "channels": list(self.channels),
-            "changed": self.changed,
-            "withdrawn": [{"consent_id": c, "channel": ch} for c, ch in self.withdrawn],
-            "biometric_withdrawn": list(self.biometric_withdrawn),
-            "blocked_queue_item_ids": list(self.blocked_queue_item_ids),
-            "removal_tasks": [
-                {
-                    "id": t.id,
-                    "publication_id": t.publication_id,
-                    "channel": t.channel,
-                    "method": t.method,
-                    "url": t.url,
-                    "due_at": t.due_at.isoformat(),
-                }
-                for t in self.tasks
-            ],
-            "references_deleted": self.references_deleted,
-            "face_templates_deleted": self.face_templates_deleted,
-        }
-
-
 def removal_due(rt: Runtime) -> timedelta:
     """The deadline for taking a post down, from the REMOVAL_DUE_DAYS setting (1 to 31 days)."""
     return timedelta(days=int(rt.settings.get("REMOVAL_DUE_DAYS") or 7))
-
-
-def parse_channels(value: Any) -> frozenset[Channel]:
-    """Read the channels to withdraw: "all", or a list of channel names (empty: none)."""
-    if value is None or value == "all":
-        return frozenset(Channel)
-    if not isinstance(value, str | list | tuple | set | frozenset):
-        raise WithdrawalError(N_('channels must be "all" or a list of channel names'))
-    return frozenset(vocabulary.parse_channels(value, WithdrawalError))
 
 
 def default_publisher_lookup(session: so.Session, rt: Runtime, channel: str) -> Publisher:
@@ -181,51 +91,24 @@ def shown_publication_ids(person_id: int) -> sa.Select[int]:
     )
 
 
-def withdraw_consent(
-    session: so.Session,
-    rt: Runtime,
-    person: Person,
-    channels: Any,
-    biometric: bool,
-    actor: User | None,
-    at: datetime | None = None,
-    *,
-    publisher_lookup: PublisherLookup | None = None,
-    enqueue: bool = True,
-    actor_name: str | None = None,
-) -> WithdrawalResult:
-    """Withdraw ``person``'s consent for ``channels`` ("all" or a list) and, if asked, biometrics.
+@dataclass(frozen=True)
+class _Scene:
+    """The rows a withdrawal acts on, and the plan the domain made from them."""
 
-    Everything is written in one transaction and committed durably before this returns; if any
-    step fails nothing is applied. Doing it again changes nothing and opens nothing new.
-    API deletions are queued as background jobs after the commit. ``actor_name`` names who
-    withdrew in the event log when no user did (the customer on their own page).
-    """
-    targets = parse_channels(channels)
-    if not targets and not biometric:
-        raise WithdrawalError(N_("choose the channels to withdraw, or automatic recognition"))
-    at = at or utcnow()
-    try:
-        result, plan, files = _apply(
-            session, rt, person, targets, biometric, actor, at, publisher_lookup, actor_name
-        )
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    # Files go only once the rows that point to them are gone for good.
-    for key in files:
-        try:
-            rt.storage.delete(key)
-        except OSError:
-            log.exception("could not delete reference image %s", key)
-    if enqueue and result.api_tasks and rt.jobs is not None:
-        for task in result.api_tasks:
-            rt.jobs.enqueue("delete_publication", task.id)
-    return result
+    queue_rows: list[QueueItem]
+    pubs: list[Publication]
+    plan: WithdrawalPlan
 
 
-def _apply(
+@dataclass(frozen=True)
+class _Who:
+    """Who withdrew: a user (id and e-mail), or a name alone (the customer on their own page)."""
+
+    user_id: int | None
+    name: str | None
+
+
+def apply_withdrawal(
     session: so.Session,
     rt: Runtime,
     person: Person,
@@ -235,17 +118,99 @@ def _apply(
     at: datetime,
     publisher_lookup: PublisherLookup | None,
     name: str | None = None,
-) -> tuple[WithdrawalResult, WithdrawalPlan, list[str]]:
+) -> tuple[WithdrawalResult, list[str]]:
+    """Write the withdrawal (flushed, not committed); returns it and the files to delete after
+    the commit."""
     pid = person.id
-    consents = consents_for(session, [pid]).get(pid, [])
+    scene = _scene(session, rt, pid, targets, biometric, at, publisher_lookup)
+    plan = scene.plan
+    # The log names who withdrew: a user, or ``name`` (the customer through their own link).
+    who = _Who(actor.id, actor.email) if actor else _Who(None, name)
+    # 1. Consent ends at once for the named channels.
+    _end_consent(session, pid, targets, plan, at, who)
+    # 2. Every queued post that still needs the consent is stopped.
+    _block_queue(session, person, plan, scene.queue_rows, at, who.name)
+    # 3. One removal task per live post that shows the person on a withdrawn channel.
+    opened = _open_removal_tasks(session, pid, plan, scene.pubs, at, who.name)
+    # 4. Without biometric consent no template of the person may remain.
+    refs, templates, files = (
+        _delete_templates(session, pid, at, who.name) if biometric else (0, 0, [])
+    )
+    result = WithdrawalResult(
+        person_id=pid,
+        at=at,
+        channels=tuple(sorted(c.value for c in targets)),
+        withdrawn=tuple((c, ch.value) for c, ch in plan.withdraw),
+        biometric_withdrawn=tuple(plan.withdraw_biometric),
+        blocked_queue_item_ids=tuple(plan.block_queue_item_ids),
+        tasks=tuple(opened),
+        references_deleted=refs,
+        face_templates_deleted=templates,
+    )
+    if result.changed:
+        person.last_activity_at = at
+    session.flush()
+    return result, files
 
+
+def _scene(
+    session: so.Session,
+    rt: Runtime,
+    pid: int,
+    targets: frozenset[Channel],
+    biometric: bool,
+    at: datetime,
+    publisher_lookup: PublisherLookup | None,
+) -> _Scene:
+    """Load what the withdrawal may touch and let the domain plan it."""
+    consents = consents_for(session, [pid]).get(pid, [])
     photo_ids = sa.select(Face.photo_id).where(Face.person_id == pid)
-    queue_rows = session.scalars(
-        sa.select(QueueItem).where(
-            QueueItem.status.in_(_OPEN_QUEUE), QueueItem.photo_id.in_(photo_ids)
+    queue_rows = list(
+        session.scalars(
+            sa.select(QueueItem).where(
+                QueueItem.status.in_(_OPEN_QUEUE), QueueItem.photo_id.in_(photo_ids)
+            )
         )
-    ).all()
-    queue_views = [
+    )
+    pubs = list(
+        session.scalars(
+            sa.select(Publication).where(
+                Publication.live.is_(True), Publication.id.in_(shown_publication_ids(pid))
+            )
+        )
+    )
+    pub_views = _publication_views(pid, pubs)
+    existing = frozenset(
+        session.scalars(
+            sa.select(RemovalTask.publication_id).where(
+                RemovalTask.publication_id.in_([p.id for p in pubs])
+            )
+        )
+    )
+    wanted = {p.channel.value for p in pub_views if p.channel in targets and p.id not in existing}
+    plan = plan_withdrawal(
+        pid,
+        targets,
+        biometric,
+        at,
+        consents,
+        _queue_views(pid, queue_rows),
+        pub_views,
+        existing,
+        api_delete_channels(session, rt, wanted, publisher_lookup),
+        removal_due(rt),
+    )
+    if not targets:
+        # Automatic recognition alone: the domain reads "no channels" as all, so keep only
+        # the biometric part of its plan.
+        plan = replace(
+            plan, channels=frozenset(), withdraw=(), block_queue_item_ids=(), removal_tasks=()
+        )
+    return _Scene(queue_rows, pubs, plan)
+
+
+def _queue_views(pid: int, rows: list[QueueItem]) -> list[QueueItemView]:
+    return [
         QueueItemView(
             id=q.id,
             photo_id=q.photo_id,
@@ -255,15 +220,12 @@ def _apply(
             status=q.status,
             person_ids=frozenset({pid}),
         )
-        for q in queue_rows
+        for q in rows
     ]
 
-    pubs = session.scalars(
-        sa.select(Publication).where(
-            Publication.live.is_(True), Publication.id.in_(shown_publication_ids(pid))
-        )
-    ).all()
-    pub_views = [
+
+def _publication_views(pid: int, pubs: list[Publication]) -> list[PublicationView]:
+    return [
         PublicationView(
             id=p.id,
             photo_id=p.photo_id,
@@ -276,50 +238,28 @@ def _apply(
         for p in pubs
         if p.channel in Channel._value2member_map_
     ]
-    existing = frozenset(
-        session.scalars(
-            sa.select(RemovalTask.publication_id).where(
-                RemovalTask.publication_id.in_([p.id for p in pubs])
-            )
-        ).all()
-    )
-    wanted = {p.channel.value for p in pub_views if p.channel in targets and p.id not in existing}
-    api_channels = api_delete_channels(session, rt, wanted, publisher_lookup)
 
-    plan = plan_withdrawal(
-        pid,
-        targets,
-        biometric,
-        at,
-        consents,
-        queue_views,
-        pub_views,
-        existing,
-        api_channels,
-        removal_due(rt),
-    )
-    if not targets:
-        # Automatic recognition alone: the domain reads "no channels" as all, so keep only
-        # the biometric part of its plan.
-        plan = replace(
-            plan, channels=frozenset(), withdraw=(), block_queue_item_ids=(), removal_tasks=()
-        )
-    # The log names who withdrew: a user, or ``name`` (the customer through their own link).
-    actor_name = actor.email if actor else name
-    actor_id = actor.id if actor else None
 
-    # 1. Consent ends at once for the named channels.
+def _end_consent(
+    session: so.Session,
+    pid: int,
+    targets: frozenset[Channel],
+    plan: WithdrawalPlan,
+    at: datetime,
+    who: _Who,
+) -> None:
+    """Mark the planned channels and biometric agreements withdrawn, and log it."""
     if plan.withdraw:
         rows = session.scalars(
             sa.select(ConsentChannel).where(
                 ConsentChannel.consent_id.in_({c for c, _ in plan.withdraw})
             )
-        ).all()
+        )
         wanted_pairs = {(c, ch.value) for c, ch in plan.withdraw}
         for row in rows:
             if (row.consent_id, row.channel) in wanted_pairs:
                 row.withdrawn_at = at
-                row.withdrawn_by_id = actor_id
+                row.withdrawn_by_id = who.user_id
     if plan.withdraw_biometric:
         for record in session.scalars(
             sa.select(ConsentRecord).where(ConsentRecord.id.in_(plan.withdraw_biometric))
@@ -342,21 +282,31 @@ def _apply(
                 "withdrawn": [[c, ch.value] for c, ch in plan.withdraw],
                 "biometric": list(plan.withdraw_biometric),
             },
-            actor=actor_name,
+            actor=who.name,
             at=at,
         )
 
-    # 2. Every queued post that still needs the consent is stopped.
+
+def _block_queue(
+    session: so.Session,
+    person: Person,
+    plan: WithdrawalPlan,
+    queue_rows: list[QueueItem],
+    at: datetime,
+    actor_name: str | None,
+) -> None:
+    """Block each planned queue item, with a reason per face of the person and channel."""
     by_id = {q.id: q for q in queue_rows}
     blocked_photo_ids = {by_id[i].photo_id for i in plan.block_queue_item_ids}
     faces_on: dict[int, list[tuple[int | None, int | None]]] = {}
     if blocked_photo_ids:
         for face_id, photo_id, number in session.execute(
             sa.select(Face.id, Face.photo_id, Face.number)
-            .where(Face.person_id == pid, Face.photo_id.in_(blocked_photo_ids))
+            .where(Face.person_id == person.id, Face.photo_id.in_(blocked_photo_ids))
             .order_by(Face.photo_id, Face.number)
         ):
             faces_on.setdefault(photo_id, []).append((face_id, number))
+    withdrawn = {t.value for t in plan.channels}
     for item_id in plan.block_queue_item_ids:
         item = by_id[item_id]
         reasons = _blockers(item.blockers)
@@ -364,7 +314,7 @@ def _apply(
             _withdrawn_entries(
                 person,
                 faces_on.get(item.photo_id) or [(None, None)],
-                [c for c in item.channel_list if c in {t.value for t in plan.channels}],
+                [c for c in item.channel_list if c in withdrawn],
                 at,
             )
         )
@@ -374,12 +324,21 @@ def _apply(
             session,
             "queue.blocked",
             f"queue_item:{item.id}",
-            {"person": pid, "reason": "consent_withdrawn"},
+            {"person": person.id, "reason": "consent_withdrawn"},
             actor=actor_name,
             at=at,
         )
 
-    # 3. One removal task per live post that shows the person on a withdrawn channel.
+
+def _open_removal_tasks(
+    session: so.Session,
+    pid: int,
+    plan: WithdrawalPlan,
+    pubs: list[Publication],
+    at: datetime,
+    actor_name: str | None,
+) -> list[OpenedTask]:
+    """Open the planned removal tasks, each with its event."""
     pub_by_id = {p.id: p for p in pubs}
     opened: list[OpenedTask] = []
     for planned in plan.removal_tasks:
@@ -411,52 +370,39 @@ def _apply(
         opened.append(
             OpenedTask(task.id, pub.id, pub.channel, planned.method, pub.url, planned.due_at)
         )
+    return opened
 
-    # 4. Without biometric consent no template of the person may remain.
-    refs_deleted = 0
-    templates_cleared = 0
-    files: list[str] = []
-    if biometric:
-        refs = session.scalars(sa.select(ReferenceFace).where(ReferenceFace.person_id == pid)).all()
-        for ref in refs:
-            if ref.source_key:
-                files.append(ref.source_key)
-            session.delete(ref)
-        refs_deleted = len(refs)
-        faces = session.scalars(
-            sa.select(Face).where(
-                sa.or_(Face.person_id == pid, Face.suggested_person_id == pid),
-                Face.template.is_not(None),
-            )
-        ).all()
-        for face in faces:
-            face.template = None
-        templates_cleared = len(faces)
-        if refs_deleted or templates_cleared:
-            events.record(
-                session,
-                "templates.deleted",
-                f"person:{pid}",
-                {"references": refs_deleted, "face_templates": templates_cleared},
-                actor=actor_name,
-                at=at,
-            )
 
-    result = WithdrawalResult(
-        person_id=pid,
-        at=at,
-        channels=tuple(sorted(c.value for c in targets)),
-        withdrawn=tuple((c, ch.value) for c, ch in plan.withdraw),
-        biometric_withdrawn=tuple(plan.withdraw_biometric),
-        blocked_queue_item_ids=tuple(plan.block_queue_item_ids),
-        tasks=tuple(opened),
-        references_deleted=refs_deleted,
-        face_templates_deleted=templates_cleared,
-    )
-    if result.changed:
-        person.last_activity_at = at
-    session.flush()
-    return result, plan, files
+def _delete_templates(
+    session: so.Session, pid: int, at: datetime, actor_name: str | None
+) -> tuple[int, int, list[str]]:
+    """Delete the person's reference faces and every face template made for them.
+
+    Returns (references deleted, templates cleared, the reference files to delete once the rows
+    are committed away).
+    """
+    refs = session.scalars(sa.select(ReferenceFace).where(ReferenceFace.person_id == pid)).all()
+    files = [ref.source_key for ref in refs if ref.source_key]
+    for ref in refs:
+        session.delete(ref)
+    faces = session.scalars(
+        sa.select(Face).where(
+            sa.or_(Face.person_id == pid, Face.suggested_person_id == pid),
+            Face.template.is_not(None),
+        )
+    ).all()
+    for face in faces:
+        face.template = None
+    if refs or faces:
+        events.record(
+            session,
+            "templates.deleted",
+            f"person:{pid}",
+            {"references": len(refs), "face_templates": len(faces)},
+            actor=actor_name,
+            at=at,
+        )
+    return len(refs), len(faces), files
 
 
 def _withdrawn_entries(
