@@ -98,6 +98,7 @@ def _seed_consents_and_publishing(
         ConsentRecord,
         Publication,
         QueueItem,
+        QueueItemChannel,
         RemovalTask,
     )
 
@@ -133,7 +134,6 @@ def _seed_consents_and_publishing(
         [
             {
                 "photo_id": pid,
-                "channels": "instagram facebook",
                 "caption": "Summer class",
                 "status": rng.choice(("blocked", "ready", "published")),
                 "scheduled_for": now + timedelta(days=rng.randrange(-30, 30)),
@@ -144,6 +144,10 @@ def _seed_consents_and_publishing(
         ],
     )
     item_ids = session.scalars(sa.select(QueueItem.id)).all()
+    session.execute(
+        sa.insert(QueueItemChannel),
+        [{"queue_item_id": i, "channel": c} for i in item_ids for c in ("instagram", "facebook")],
+    )
     session.execute(
         sa.insert(Publication),
         [

@@ -23,6 +23,7 @@ from urllib.parse import unquote, urlsplit
 import sqlalchemy as sa
 import sqlalchemy.orm as so
 
+from consentcam.domain.types import MailState
 from consentcam.models import OutgoingMail, User, utcnow
 from consentcam.runtime import Runtime
 
@@ -185,7 +186,7 @@ def send_queued(session: so.Session, rt: Runtime, mail_id: int) -> int | None:
         mail.last_error = str(exc)[:ERROR_MAX]
         retries = max(1, int(rt.settings.get("MAIL_RETRIES") or 5))
         if mail.attempts >= retries:
-            mail.state = "failed"
+            mail.state = MailState.FAILED
             log.error("e-mail %s to %s failed for good: %s", mail.id, mail.to_address, exc)
             session.commit()
             return None
@@ -195,7 +196,7 @@ def send_queued(session: so.Session, rt: Runtime, mail_id: int) -> int | None:
         )
         session.commit()
         return delay
-    mail.state = "sent"
+    mail.state = MailState.SENT
     mail.sent_at = utcnow()
     mail.last_error = None
     mail.body_enc = None
@@ -235,7 +236,7 @@ def retry_failed(session: so.Session, mail_id: int) -> OutgoingMail | None:
     mail = session.get(OutgoingMail, mail_id)
     if mail is None or mail.state != "failed" or mail.body_enc is None:
         return None
-    mail.state = "queued"
+    mail.state = MailState.QUEUED
     mail.attempts = 0
     session.flush()
     return mail

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 import sqlalchemy.orm as so
 
 from consentcam.domain import vocabulary
-from consentcam.domain.types import Channel, Scope
+from consentcam.domain.types import Channel, Scope, UploadState
 from consentcam.models import (
     ConsentChannel,
     ConsentFormVersion,
@@ -810,7 +810,7 @@ def enrol_upload(session: so.Session, rt: Runtime, upload_id: int) -> ReferenceU
         # Without a template the image has no purpose left; do not keep biometric source data.
         rt.storage.delete(upload.source_key)
         upload.source_key = None
-        upload.state = "failed"
+        upload.state = UploadState.FAILED
         upload.error = message
         upload.finished_at = utcnow()
         events.record(
@@ -835,7 +835,7 @@ def enrol_upload(session: so.Session, rt: Runtime, upload_id: int) -> ReferenceU
         )
     except (ConsentError, ImageRejected, EngineUnavailable) as exc:
         return fail(str(exc))
-    upload.state = "done"
+    upload.state = UploadState.DONE
     upload.reference_face_id = ref.id
     upload.finished_at = utcnow()
     return upload

@@ -17,6 +17,7 @@ import sqlalchemy.orm as so
 from PIL import Image
 
 from consentcam.domain.retention import PersonActivity, parse_period, plan_purge
+from consentcam.domain.types import FaceState
 from consentcam.domain.vocabulary import EVIDENCE_EXTENSIONS
 from consentcam.domain.vocabulary import iso as _iso
 from consentcam.models import (
@@ -525,12 +526,12 @@ def erase_person(
             f.gap = None
         if f.person_id == pid:
             f.person_id = None
-            f.state = "pending"
+            f.state = FaceState.PENDING
             f.reviewed_at = None
             f.reviewed_by_id = None
             unlinked += 1
         elif f.state == "suggested" and f.suggested_person_id is None:
-            f.state = "pending"
+            f.state = FaceState.PENDING
 
     _scrub_queue_reasons(session, person.name, erased_name(pid))
     person.name = erased_name(pid)

@@ -34,7 +34,7 @@ import sqlalchemy.orm as so
 from consentcam.db import rowcount
 from consentcam.domain import vocabulary
 from consentcam.domain.gate import GateDecision
-from consentcam.domain.types import Channel
+from consentcam.domain.types import Channel, QueueStatus
 from consentcam.models import (
     Photo,
     Publication,
@@ -155,7 +155,7 @@ def _apply_verdict(
         new_blockers += [b for b in blockers_of(item) if b.get("code") == PUBLISH_FAILED]
     encoded = json.dumps(new_blockers, ensure_ascii=False) if new_blockers else None
     changed = new_status != before or encoded != item.blockers
-    item.status = new_status
+    item.status = QueueStatus(new_status)
     item.blockers = encoded
     if new_status != before:
         if new_status == "blocked":
@@ -237,7 +237,7 @@ def queue_photo(
     session.flush()
     decisions = decide_many(session, [photo], chosen, at)[photo.id]
     entries = blocker_entries(decisions)
-    item.status = _status_for(item, chosen, entries, at)
+    item.status = QueueStatus(_status_for(item, chosen, entries, at))
     item.blockers = json.dumps(entries, ensure_ascii=False) if entries else None
     events.record(
         session,
@@ -345,7 +345,7 @@ def cancel(session: so.Session, item: QueueItem, actor: User | None = None) -> N
     if item.status == "publishing" and not pending_manual_channels(session, item):
         raise QueueError(N_("this item is being published right now"))
     before = item.status
-    item.status = "cancelled"
+    item.status = QueueStatus.CANCELLED
     events.record(
         session,
         "queue.cancelled",
@@ -397,7 +397,7 @@ def request_publish(
     todo = [c for c in item.channel_list if c not in done]
     decisions = decide_many(session, [photo], todo, at)[photo.id]
     if item.status in ("failed", "scheduled"):
-        item.status = "ready"
+        item.status = QueueStatus.READY
     if item.scheduled_for is not None and item.scheduled_for > at:
         item.scheduled_for = None  # "now" means now, whatever time was planned
     _apply_verdict(session, item, decisions, at, _actor(actor))
@@ -621,7 +621,7 @@ def _fail(
         "retryable": exc.retryable,
     }
     item.blockers = json.dumps([entry], ensure_ascii=False)
-    item.status = "failed" if final else "ready"
+    item.status = QueueStatus.FAILED if final else QueueStatus.READY
     events.record(
         session,
         "queue.failed" if final else "queue.retrying",
@@ -664,7 +664,7 @@ def publish_item(
     refused = blocked_channels(entries)
     cleared_todo = [c for c in todo if c not in refused]
     if entries and not cleared_todo:
-        item.status = "blocked"
+        item.status = QueueStatus.BLOCKED
         item.blockers = json.dumps(entries, ensure_ascii=False)
         events.record(
             session,
@@ -737,7 +737,7 @@ def _finish_status(
     done = published_channels(session, item)
     pending = [c for c in item.channel_list if c not in done]
     if not pending:
-        item.status = "published"
+        item.status = QueueStatus.PUBLISHED
         item.blockers = None
         return
     if entries is None:
@@ -746,10 +746,12 @@ def _finish_status(
     refused = blocked_channels(entries)
     item.blockers = json.dumps(entries, ensure_ascii=False) if entries else None
     if any(c not in refused for c in pending):
-        item.status = "publishing"  # waiting for a hand-made post on the remaining channels
+        item.status = (
+            QueueStatus.PUBLISHING
+        )  # waiting for a hand-made post on the remaining channels
     else:
         before = item.status
-        item.status = "blocked"  # the rest goes out when the gate clears it
+        item.status = QueueStatus.BLOCKED  # the rest goes out when the gate clears it
         events.record(
             session,
             "queue.blocked",
@@ -845,7 +847,7 @@ def due_items(session: so.Session, at: datetime | None = None) -> list[int]:
         .order_by(QueueItem.scheduled_for)
     ).all()
     for item in items:
-        item.status = "ready"
+        item.status = QueueStatus.READY
     session.flush()
     return [i.id for i in items]
 

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 import sqlalchemy.orm as so
 
+from consentcam.domain.types import RemovalMethod, RemovalStatus
 from consentcam.models import Person, Publication, RemovalTask, User, utcnow
 from consentcam.runtime import Runtime
 from consentcam.services import events
@@ -145,7 +146,7 @@ def close_task(
     note = (note or "").strip() or None
     if note is not None and len(note) > 2000:
         raise RemovalError(N_("the note may be at most 2000 characters"))
-    task.status = "done"
+    task.status = RemovalStatus.DONE
     task.closed_at = at
     task.closed_by_id = user.id
     task.closed_by_name = user.name
@@ -164,7 +165,7 @@ def close_task(
 
 
 def _to_manual(session: so.Session, task: RemovalTask, error: str) -> None:
-    task.method = "manual"
+    task.method = RemovalMethod.MANUAL
     task.last_error = error
     events.record(
         session,
@@ -197,7 +198,7 @@ def delete_publication(
     pub = task.publication
     if not pub.live:
         # Someone took it down another way; the task has nothing left to do.
-        task.status = "done"
+        task.status = RemovalStatus.DONE
         task.closed_at = utcnow()
         task.closed_by_name = AUTOMATIC
         events.record(
@@ -237,7 +238,7 @@ def delete_publication(
     else:
         if result.deleted:
             at = utcnow()
-            task.status = "done"
+            task.status = RemovalStatus.DONE
             task.closed_at = at
             task.closed_by_name = AUTOMATIC
             task.last_error = None

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 import sqlalchemy.orm as so
 
 from consentcam.domain import vocabulary
-from consentcam.domain.types import Channel, utc_day
+from consentcam.domain.types import Channel, QueueStatus, utc_day
 from consentcam.domain.withdrawal import (
     PublicationView,
     QueueItemView,
@@ -368,7 +368,7 @@ def _apply(
                 at,
             )
         )
-        item.status = "blocked"
+        item.status = QueueStatus.BLOCKED
         item.blockers = json.dumps(reasons, ensure_ascii=False)
         events.record(
             session,

@@ -42,7 +42,7 @@ from consentcam.public_url import public_base
 from consentcam.security import parse_id
 from consentcam.services import people as people_service
 from consentcam.services.people import ConsentError, EvidenceTampered
-from consentcam.web import db, fragments, runtime
+from consentcam.web import db, runtime
 from consentcam.web.auth import owner_required
 from consentcam.web.words import channel_names as channel_labels
 from consentcam.web.words import error_text
@@ -187,8 +187,7 @@ def detail(person_id: int) -> Any:
             "day": timedelta(days=1),
         }
 
-    body = fragments.part("person", person.id, "people/_detail.html", content)
-    return render_template("people/detail.html", person=person, body=body)
+    return render_template("people/detail.html", **content())
 
 
 @bp.route("/<int:person_id>/edit", methods=["GET", "POST"])
