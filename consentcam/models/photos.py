@@ -134,6 +134,8 @@ class Photo(Base):
     __table_args__ = (
         sa.Index("ix_photo_list", "uploaded_at", "id"),
         sa.Index("ix_photo_review_list", "review_state", "uploaded_at", "id"),
+        # The review list: photos nobody has confirmed yet, oldest first.
+        sa.Index("ix_photo_waiting", "review_state", "faces_confirmed_at", "uploaded_at", "id"),
     )
 
     faces: so.Mapped[list[Face]] = so.relationship(

@@ -34,6 +34,18 @@ REVIEW_FILTERS = {
 GATE_FILTERS = {"cleared": GateState.CLEARED, "blocked": GateState.BLOCKED}
 
 
+#: What the list shows of each photo (its tile), and orders it by.
+LISTED = (
+    Photo.id,
+    Photo.original_name,
+    Photo.uploaded_at,
+    Photo.scan_state,
+    Photo.faces_confirmed_at,
+    Photo.face_count,
+    Photo.undecided_faces,
+)
+
+
 class UnknownFilter(WordedError, ValueError):
     """A filter of the photo list that does not exist."""
 
@@ -226,7 +238,12 @@ def photo_list(
     photos, newer, older = _keyset_page(
         session, state, overdue, after, before, max(0, number - 1) * per_page, per_page
     )
-    verdicts = verdicts_on(session, [p.id for p in photos], overdue)
+    if state in GATE_FILTERS and not overdue.standings:
+        verdicts: dict[int, GateState | None] = dict.fromkeys(
+            (p.id for p in photos), GATE_FILTERS[state]
+        )
+    else:
+        verdicts = verdicts_on(session, [p.id for p in photos], overdue)
     pages = max(1, math.ceil(counts[state or "all"] / per_page))
     number = min(max(1, number), pages)
     return PhotoList(state, channel, photos, verdicts, counts, number, pages, newer, older)
@@ -251,6 +268,8 @@ def _keyset_page(
         if along_verdicts
         else (Photo.uploaded_at, Photo.id)
     )
+    # A tile shows only these: the rest of each row stays in the database.
+    query = query.options(so.load_only(*LISTED))
     cursor = _cursor(session, before if before is not None else after)
     if cursor is not None and before is not None:
         rows = list(

@@ -214,8 +214,11 @@ def _store(
                     photo_id=photo.id, channel=channel, state=state, uploaded_at=photo.uploaded_at
                 )
             )
-        elif had.state != state:
-            had.state = state
+        else:
+            if had.state != state:
+                had.state = state
+            if had.uploaded_at != photo.uploaded_at:
+                had.uploaded_at = photo.uploaded_at
 
 
 def due_photos(session: so.Session, at: datetime | None = None) -> list[Photo]:
@@ -224,7 +227,7 @@ def due_photos(session: so.Session, at: datetime | None = None) -> list[Photo]:
         session.scalars(
             sa.select(Photo)
             .where(Photo.gate_due_at <= (at or utcnow()))
-            .order_by(Photo.id)
+            .order_by(Photo.gate_due_at, Photo.id)  # along the index (id order would scan all)
             .options(so.selectinload(Photo.faces).defer(Face.template))
         )
     )
@@ -270,7 +273,7 @@ def register(jobs: Any) -> None:
 
 #: Per model, the attributes a photo's standing depends on (None: any change counts).
 _WATCHED: dict[type[Any], tuple[str, ...] | None] = {
-    Photo: ("scan_state", "faces_confirmed_at", "supplier_id"),
+    Photo: ("scan_state", "faces_confirmed_at", "supplier_id", "uploaded_at"),
     Face: ("state", "person_id", "blur", "not_identifiable_reason", "photo_id"),
     ConsentRecord: ("person_id", "scope", "given_at", "expires_at"),
     ConsentChannel: ("channel", "withdrawn_at", "consent_id"),

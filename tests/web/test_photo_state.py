@@ -294,3 +294,7 @@ def test_a_change_rolled_back_leaves_no_mark_behind(runtime: Any, session: Any) 
     assert stored(session, photo.id)["undecided"] == 1
     session.rollback()  # ends the read, so the check's own session may begin
     assert_in_step(runtime)
+
+
+def test_the_worker_works_out_overdue_photos_every_minute(app: Any) -> None:
+    assert "refresh_due_photos" in app.extensions["jobs"].tasks

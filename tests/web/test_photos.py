@@ -264,6 +264,24 @@ def test_the_list_pages_on_from_the_last_photo_shown(app, owner_client) -> None:
     assert owner_client.get("/photos/?after=abc&before=-1").status_code == 200
 
 
+def test_the_review_list_pages_on_oldest_first(app, owner_client, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from consentcam.web import photos as photo_pages
+
+    monkeypatch.setattr(photo_pages, "REVIEW_PAGE", 2)
+    rt = _rt(app)
+    rels = ("unknown/obama1.jpg", "unknown/obama3.jpg", "unknown/two_people.jpg")
+    with rt.sessions() as s:
+        ids = [photo_with_faces(rt, s, 0, rel, confirmed=False).id for rel in rels]
+    first = owner_client.get("/photos/review").get_data(as_text=True)
+    shown = [int(n) for n in re.findall(r'data-photo="(\d+)"', first)]
+    assert shown == ids[:2] and "3 photos are waiting" in first
+    later = _link(first, "next")
+    assert later == f"/photos/review?after={ids[1]}"
+    rest = owner_client.get(later).get_data(as_text=True)
+    assert [int(n) for n in re.findall(r'data-photo="(\d+)"', rest)] == ids[2:]
+    assert _link(rest, "next") is None
+
+
 def test_review_actions_through_the_page_change_the_verdict(app, staff_client) -> None:  # type: ignore[no-untyped-def]
     rt = _rt(app)
     with rt.sessions() as s:

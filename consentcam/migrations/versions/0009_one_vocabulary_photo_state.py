@@ -56,6 +56,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("photo_channel_state")
+    op.drop_index("ix_photo_waiting", table_name="photo")
     op.drop_index("ix_photo_review_list", table_name="photo")
     op.drop_index("ix_photo_list", table_name="photo")
     op.drop_index(op.f("ix_photo_gate_due_at"), table_name="photo")
@@ -152,6 +153,9 @@ def _add_photo_state() -> None:
     op.create_index(op.f("ix_photo_gate_due_at"), "photo", ["gate_due_at"])
     op.create_index("ix_photo_list", "photo", ["uploaded_at", "id"])
     op.create_index("ix_photo_review_list", "photo", ["review_state", "uploaded_at", "id"])
+    op.create_index(
+        "ix_photo_waiting", "photo", ["review_state", "faces_confirmed_at", "uploaded_at", "id"]
+    )
     op.create_table(
         "photo_channel_state",
         sa.Column("photo_id", sa.Integer(), nullable=False),
