@@ -71,16 +71,7 @@ class Overdue:
     @classmethod
     def load(cls, session: so.Session, channel: Channel, at: datetime) -> Overdue:
         standings = photo_state.due_standings(session, at)
-        stored: dict[int, GateState] = {}
-        if standings:
-            stored = dict(
-                session.execute(
-                    sa.select(PhotoChannelState.photo_id, PhotoChannelState.state).where(
-                        PhotoChannelState.channel == channel,
-                        PhotoChannelState.photo_id.in_(list(standings)),
-                    )
-                ).all()
-            )
+        stored = stored_verdicts(session, list(standings), channel) if standings else {}
         return cls(at, channel, standings, stored)
 
     def matching(self, state: GateState) -> list[int]:
@@ -305,19 +296,29 @@ def _cursor(session: so.Session, photo_id: int | None) -> tuple[datetime, int] |
     return None if uploaded is None else (uploaded, photo_id)
 
 
+def stored_verdicts(
+    session: so.Session, photo_ids: Sequence[int], channel: Channel
+) -> dict[int, GateState]:
+    """The verdicts stored for these photos on ``channel`` (a photo with none is left out).
+
+    Asked by photo alone, along the primary key: with the channel in the query too, SQLite
+    prefers the list's index and walks every verdict on the channel.
+    """
+    rows = session.execute(
+        sa.select(
+            PhotoChannelState.photo_id, PhotoChannelState.channel, PhotoChannelState.state
+        ).where(PhotoChannelState.photo_id.in_(list(photo_ids)))
+    )
+    return {pid: GateState(state) for pid, on, state in rows if on == channel}
+
+
 def verdicts_on(
     session: so.Session, photo_ids: Sequence[int], overdue: Overdue
 ) -> dict[int, GateState | None]:
     """Each photo's verdict on the overdue snapshot's channel: cleared, blocked or neither."""
     verdicts: dict[int, GateState | None] = dict.fromkeys(photo_ids)
     if photo_ids:
-        for pid, state in session.execute(
-            sa.select(PhotoChannelState.photo_id, PhotoChannelState.state).where(
-                PhotoChannelState.channel == overdue.channel,
-                PhotoChannelState.photo_id.in_(list(photo_ids)),
-            )
-        ):
-            verdicts[pid] = GateState(state)
+        verdicts.update(stored_verdicts(session, photo_ids, overdue.channel))
     for pid, standing in overdue.standings.items():
         if pid in verdicts:
             verdicts[pid] = standing.on(overdue.channel)

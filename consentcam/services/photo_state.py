@@ -245,15 +245,19 @@ def refresh_due(rt: Runtime, batch: int = BATCH, seconds: float = JOB_SECONDS) -
     started = time.monotonic()
     total = 0
     while time.monotonic() - started < seconds:
-        with unit_of_work(rt) as session:
+        # Looked for without the write lock: most minutes there is nothing to do.
+        with rt.read_sessions() as reading:
             ids = list(
-                session.scalars(
+                reading.scalars(
                     sa.select(Photo.id)
                     .where(Photo.gate_due_at <= utcnow())
                     .order_by(Photo.gate_due_at, Photo.id)
                     .limit(batch)
                 )
             )
+        if not ids:
+            break
+        with unit_of_work(rt) as session:
             total += refresh(session, ids)
         if len(ids) < batch:
             break
