@@ -199,10 +199,7 @@ def wrk_load(
 
 #: The two ways the pages are measured: quiet, and while someone reviews faces (a change of a
 #: photo's standing every second). Every request is rendered from the database either way.
-MODES: tuple[tuple[str, dict[str, str], float], ...] = (
-    ("", {}, 0.0),
-    (" [a change every second]", {}, 1.0),
-)
+MODES: tuple[tuple[str, float], ...] = (("", 0.0), (" [a change every second]", 1.0))
 
 
 class Changer:
@@ -267,7 +264,7 @@ def _measure(
     instance: Path,
     folder: Path,
     urls: dict[str, list[str]],
-    extra_env: dict[str, str],
+    number: str,
     clients: int,
     seconds: float,
     change_every: float = 0.0,
@@ -275,7 +272,7 @@ def _measure(
     """Start `consentcam serve` on the instance, load each page, stop it."""
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
-    env = dict(os.environ, CONSENTCAM_INSTANCE=str(instance), **extra_env)
+    env = dict(os.environ, CONSENTCAM_INSTANCE=str(instance))
     command = [sys.executable, "-m", "consentcam", "serve", "--port", str(port), "--no-worker"]
     command += ["--processes", str(PROCESSES), "--threads", str(THREADS)]
     with (folder / "serve.log").open("ab") as log:
@@ -293,16 +290,15 @@ def _measure(
         if not shutil.which("wrk"):
             # Without wrk (apt-get install wrk) the Python client shares the server's cores.
             tool = f"Python threads (no wrk), {clients} clients, {seconds:.0f} s, pages mixed"
-            ctx.log(f"6. {tool}")
+            ctx.log(f"{number} {tool}")
             return tool, load(base, opener, urls, clients, seconds)
         tool = f"wrk, {clients} connections, {seconds:.0f} s per page after 3 s warm-up"
         jar = [h for h in opener.handlers if isinstance(h, urllib.request.HTTPCookieProcessor)]
         cookie = "; ".join(f"{c.name}={c.value}" for c in jar[0].cookiejar)
         results = {}
         for name, paths in urls.items():
-            what = f" {extra_env}" if extra_env else ""
-            what += f" (a change every {change_every:g} s)" if change_every else ""
-            ctx.log(f"6. {name}{what}: {tool}")
+            what = f" (a change every {change_every:g} s)" if change_every else ""
+            ctx.log(f"{number} {name}{what}: {tool}")
             with Changer(instance, change_every) as changer:
                 results[name] = wrk_load(
                     base, cookie, paths, clients, seconds, folder, group=proc.pid
@@ -348,9 +344,9 @@ def _pages(
             "/people/<id>": [f"/people/{pid}" for pid in rng.sample(person_ids, 50)],
             "/": ["/"],
         }
-        for label, extra_env, change_every in MODES:
+        for label, change_every in MODES:
             tool, results = _measure(
-                ctx, instance, folder, urls, extra_env, clients, seconds, change_every
+                ctx, instance, folder, urls, number, clients, seconds, change_every
             )
             for name, r in results.items():
                 head = f"{number} page {name}, {counts['photos']:,} photos, {clients} clients"

@@ -13,7 +13,7 @@ photos themselves).
 
 Revision ID: 0009_one_vocabulary_photo_state
 Revises: 0008_customer_links
-Create Date: 2026-12-01
+Create Date: 2026-11-28
 """
 
 from __future__ import annotations
