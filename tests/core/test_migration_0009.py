@@ -112,6 +112,12 @@ def _fill_0008(engine: sa.Engine) -> None:
                 }
             ],
         )
+    _fill_photos(engine, t)
+
+
+def _fill_photos(engine: sa.Engine, t: Any) -> None:
+    """Photos in every review state, their faces, and a queue item with its channels as text."""
+    with engine.begin() as conn:
         conn.execute(
             t["photo"].insert(),
             [
