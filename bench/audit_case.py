@@ -53,6 +53,7 @@ def seed(
         RemovalTask,
         Supplier,
         SupplierPermission,
+        SupplierPermissionChannel,
     )
     from consentcam.runtime import Runtime
     from consentcam.services import photos as photo_service
@@ -88,7 +89,6 @@ def seed(
                 [
                     {
                         "supplier_id": sid,
-                        "channels": " ".join(CHANNELS),
                         "valid_from": year_ago,
                         "valid_until": None,
                         # The last supplier revoked its permission this quarter: a lapsed one.
@@ -101,6 +101,14 @@ def seed(
                 session.execute(
                     sa.select(SupplierPermission.supplier_id, SupplierPermission.id)
                 ).all()
+            )
+            session.execute(
+                sa.insert(SupplierPermissionChannel),
+                [
+                    {"permission_id": p, "channel": c}
+                    for p in perm_by_supplier.values()
+                    for c in CHANNELS
+                ],
             )
 
             session.execute(

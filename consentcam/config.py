@@ -82,14 +82,6 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("MAX_PIXELS", 100_000_000, "Largest image accepted, in pixels.", int),
     Setting("MAX_UPLOAD_MB", 64, "Largest request body accepted, in megabytes.", int),
     Setting(
-        "PAGE_CACHE_SECONDS",
-        5.0,
-        "How long each web process may serve a rendered part of the photo list, a person's page "
-        "or the dashboard again while no data changed (any write shows at once; this bounds only "
-        "what changes with the clock, such as a consent expiring). 0 renders every request.",
-        float,
-    ),
-    Setting(
         "DETECT_SIDE",
         2000,
         "Long side, in pixels, of the copy dlib's HOG detector scans (photos no larger are "

@@ -28,6 +28,7 @@ TASK_MODULES = (
     "consentcam.services.publishing",
     "consentcam.services.audit",
     "consentcam.services.mail",
+    "consentcam.services.photo_state",
 )
 
 

@@ -76,6 +76,81 @@ class ScanState(StrEnum):
     FAILED = "failed"
 
 
+class ReviewState(StrEnum):
+    """Where a photo stands in review, as the photo list filters it.
+
+    A scanned photo needs review while one of its faces has no decision yet (a blurred face
+    needs none) or nobody has confirmed that everyone in it is marked.
+    """
+
+    SCANNING = "scanning"
+    FAILED = "failed"
+    NEEDS_REVIEW = "needs_review"
+    REVIEWED = "reviewed"
+
+
+class GateState(StrEnum):
+    """Where a scanned, confirmed photo stands on one channel in the photo list.
+
+    Cleared: the gate lets it out. Blocked: every face has a decision and still the gate
+    refuses it. A photo with a face still to decide and no supplier's permission covering it is
+    neither (it needs review first).
+    """
+
+    CLEARED = "cleared"
+    BLOCKED = "blocked"
+
+
+class QueueStatus(StrEnum):
+    """Where a queue item is on its way out (services.publishing says what each one means)."""
+
+    BLOCKED = "blocked"
+    READY = "ready"
+    SCHEDULED = "scheduled"
+    PUBLISHING = "publishing"
+    PUBLISHED = "published"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class RemovalStatus(StrEnum):
+    """A removal task is open until the post is down (or closed by hand)."""
+
+    OPEN = "open"
+    DONE = "done"
+
+
+class RemovalMethod(StrEnum):
+    """How a post comes down: through the platform's API, or by hand."""
+
+    API = "api"
+    MANUAL = "manual"
+
+
+class UploadState(StrEnum):
+    """A reference photo waiting for enrolment, enrolled, or refused."""
+
+    PENDING = "pending"
+    DONE = "done"
+    FAILED = "failed"
+
+
+class MailState(StrEnum):
+    """An outgoing e-mail waiting for the worker, sent, failed after its retries, or cancelled."""
+
+    QUEUED = "queued"
+    SENT = "sent"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class RequestStatus(StrEnum):
+    """A customer's request the owner must act on: open until it is done."""
+
+    OPEN = "open"
+    DONE = "done"
+
+
 class BlockReason(StrEnum):
     """Why a photo or one of its faces keeps the photo from being published."""
 

@@ -7,7 +7,8 @@ from typing import Any
 import sqlalchemy as sa
 import sqlalchemy.orm as so
 
-from consentcam.models import Face, Photo, User, utcnow
+from consentcam.domain.types import FaceSource, ReviewState, ScanState
+from consentcam.models import Photo, User, utcnow
 from consentcam.runtime import Runtime
 from consentcam.services import events
 from consentcam.wording import N_, WordedError
@@ -69,7 +70,7 @@ def confirm_photo(
 
     Refused while the scan is unfinished (or failed), and when ``stamp`` no longer matches the
     photo's faces. Confirming again renews who and when. Open queue items of the photo are
-    checked by the gate at once. The caller commits.
+    checked by the gate at once. Runs in the caller's unit of work.
     """
     if not may_confirm(user):
         raise NotAllowedToConfirm(
@@ -79,7 +80,7 @@ def confirm_photo(
             )
         )
     assert user is not None
-    if photo.scan_state != "done":
+    if photo.scan_state != ScanState.DONE:
         raise ScanUnfinished(N_("this photo's scan is not finished yet, so it cannot be confirmed"))
     session.refresh(photo, ["faces"])
     if stamp is not None and stamp != faces_stamp(photo):
@@ -96,7 +97,7 @@ def confirm_photo(
         f"photo:{photo.id}",
         {
             "faces": len(photo.faces),
-            "drawn": sum(f.source == "manual" for f in photo.faces),
+            "drawn": sum(f.source == FaceSource.MANUAL for f in photo.faces),
             "by": photo.faces_confirmed_by,
         },
         actor=user.email,
@@ -116,7 +117,7 @@ def undo_confirmation(
 ) -> bool:
     """Take back the photo's confirmation because its faces changed; return whether it had one.
 
-    Open queue items of the photo are blocked at once. The caller commits.
+    Open queue items of the photo are blocked at once. Runs in the caller's unit of work.
     """
     if photo.faces_confirmed_at is None:
         return False
@@ -143,8 +144,10 @@ def _recheck(session: so.Session, rt: Runtime, photo: Photo) -> None:
 
 
 def waiting_for_confirmation() -> sa.ColumnElement[bool]:
-    """Scanned photos nobody has confirmed yet (the review list)."""
-    return sa.and_(Photo.scan_state == "done", Photo.faces_confirmed_at.is_(None))
+    """Scanned photos nobody has confirmed yet (the review list): part of those needing review."""
+    return sa.and_(
+        Photo.review_state == ReviewState.NEEDS_REVIEW, Photo.faces_confirmed_at.is_(None)
+    )
 
 
 def next_to_review(session: so.Session, after: Photo | None = None) -> Photo | None:
@@ -155,14 +158,16 @@ def next_to_review(session: so.Session, after: Photo | None = None) -> Photo | N
     return session.scalar(query.order_by(Photo.uploaded_at, Photo.id).limit(1))
 
 
-def waiting_photos(session: so.Session, limit: int = 100) -> tuple[list[Photo], int]:
-    """Photos waiting for review (oldest first, with their faces), and how many there are."""
+def waiting_photos(
+    session: so.Session, limit: int = 100, after: int | None = None
+) -> tuple[list[Photo], int]:
+    """Photos waiting for review, oldest first (after photo ``after``, when given), and how many
+    are waiting in all. Each photo's face counts are stored on it: no face is loaded."""
     total = session.scalar(sa.select(sa.func.count(Photo.id)).where(waiting_for_confirmation()))
-    rows = session.scalars(
-        sa.select(Photo)
-        .where(waiting_for_confirmation())
-        .order_by(Photo.uploaded_at, Photo.id)
-        .limit(limit)
-        .options(so.selectinload(Photo.faces).defer(Face.template))
-    ).all()
+    query = sa.select(Photo).where(waiting_for_confirmation())
+    if after is not None:
+        uploaded = session.scalar(sa.select(Photo.uploaded_at).where(Photo.id == after))
+        if uploaded is not None:
+            query = query.where(sa.tuple_(Photo.uploaded_at, Photo.id) > (uploaded, after))
+    rows = session.scalars(query.order_by(Photo.uploaded_at, Photo.id).limit(limit)).all()
     return list(rows), int(total or 0)

@@ -23,6 +23,7 @@ from urllib.parse import unquote, urlsplit
 import sqlalchemy as sa
 import sqlalchemy.orm as so
 
+from consentcam.domain.types import MailState
 from consentcam.models import OutgoingMail, User, utcnow
 from consentcam.runtime import Runtime, TaskQueue
 from consentcam.uow import later, unit_of_work
@@ -190,7 +191,7 @@ def send_queued(session: so.Session, rt: Runtime, mail_id: int) -> int | None:
         mail.last_error = str(exc)[:ERROR_MAX]
         retries = max(1, int(rt.settings.get("MAIL_RETRIES") or 5))
         if mail.attempts >= retries:
-            mail.state = "failed"
+            mail.state = MailState.FAILED
             log.error("e-mail %s to %s failed for good: %s", mail.id, mail.to_address, exc)
             return None
         delay = retry_delay(rt, mail.attempts)
@@ -198,7 +199,7 @@ def send_queued(session: so.Session, rt: Runtime, mail_id: int) -> int | None:
             "e-mail %s failed (try %s), retrying in %ss: %s", mail.id, mail.attempts, delay, exc
         )
         return delay
-    mail.state = "sent"
+    mail.state = MailState.SENT
     mail.sent_at = utcnow()
     mail.last_error = None
     mail.body_enc = None
@@ -239,7 +240,7 @@ def retry_failed(session: so.Session, mail_id: int) -> OutgoingMail | None:
     mail = session.get(OutgoingMail, mail_id)
     if mail is None or mail.state != "failed" or mail.body_enc is None:
         return None
-    mail.state = "queued"
+    mail.state = MailState.QUEUED
     mail.attempts = 0
     session.flush()
     later(session, "send_mail", mail.id)

@@ -10,11 +10,12 @@ import numpy as np
 import sqlalchemy as sa
 import sqlalchemy.orm as so
 
-from consentcam.domain.types import FaceSource, FaceState
+from consentcam.domain.types import FaceSource, FaceState, ScanState
 from consentcam.models import Face, Photo, User, utcnow
 from consentcam.runtime import Runtime
 from consentcam.services import confirmation, events
 from consentcam.services.scanning import enrolled_matcher, template_bytes
+from consentcam.uow import later, unit_of_work
 from consentcam.wording import N_, WordedError
 
 if TYPE_CHECKING:
@@ -76,12 +77,12 @@ def add_drawn_face(
     """Mark a face the scanner missed, from a box drawn by hand; it then needs a decision.
 
     The face gets the next number and no template yet: the worker computes one (and a
-    suggestion) when the face can be aligned (``encode_drawn_face``; enqueue it after the
-    commit). The photo's confirmation is undone, since the photo's faces changed. The caller
-    commits.
+    suggestion) when the face can be aligned (``encode_drawn_face``, queued here to run after
+    the commit). The photo's confirmation is undone, since the photo's faces changed. Runs in
+    the caller's unit of work.
     """
     left, top, right, bottom = check_box(photo, box)
-    if photo.scan_state != "done":
+    if photo.scan_state != ScanState.DONE:
         raise ScanNotFinished(N_("this photo's scan is not finished yet"))
     for attempt in range(3):
         session.refresh(photo, ["faces"])
@@ -93,8 +94,8 @@ def add_drawn_face(
             top=top,
             right=right,
             bottom=bottom,
-            source=FaceSource.MANUAL.value,
-            state=FaceState.PENDING.value,
+            source=FaceSource.MANUAL,
+            state=FaceState.PENDING,
         )
         try:
             # Someone else may add a face to this photo at the same moment and take the number.
@@ -120,31 +121,42 @@ def add_drawn_face(
     confirmation.undo_confirmation(
         session, rt, photo, confirmation.UNDONE_FACE_DRAWN, actor=actor, details={"face": number}
     )
+    # Once committed, the worker computes its template and suggests a person if it can.
+    later(session, "encode_drawn_face", face.id)
     return face
 
 
 def encode_drawn_face(session: so.Session, rt: Runtime, face_id: int) -> bool:
     """Compute the template of a drawn face and suggest its person; return whether it aligned.
 
-    Runs in the worker (the only process that loads the face engine). Nothing is written when
-    the face was decided meanwhile: a template exists only to help that decision.
+    Runs in the worker (the only process that loads the face engine), in two units of work on
+    ``session`` with the engine's work between them (no transaction held meanwhile). Nothing is
+    written when the face was decided meanwhile: a template exists only to help that decision.
     """
     from consentcam.faces.decode import ImageRejected
     from consentcam.faces.manual import encode_drawn_face as encode
 
-    face = session.get(Face, face_id)
-    if face is None or face.source != FaceSource.MANUAL.value or face.template is not None:
-        return False
-    photo = face.photo
-    box, source, name = face.box, rt.storage.path(photo.original_key), photo.original_name
-    session.commit()  # no transaction held while the engine works
+    with unit_of_work(rt, session):
+        face = session.get(Face, face_id)
+        if face is None or face.source != FaceSource.MANUAL or face.template is not None:
+            return False
+        photo = face.photo
+        box, source, name = face.box, rt.storage.path(photo.original_key), photo.original_name
     try:
         encoding = encode(source, box, max_pixels=rt.settings["MAX_PIXELS"], name=name)
     except (ImageRejected, OSError) as exc:
         log.warning("drawn face %s: could not read the photo: %s", face_id, exc)
         return False
+    with unit_of_work(rt, session):
+        return _record_encoding(session, rt, face_id, encoding)
+
+
+def _record_encoding(
+    session: so.Session, rt: Runtime, face_id: int, encoding: np.ndarray | None
+) -> bool:
+    """Keep a drawn face's template and suggestion (or say it did not align)."""
     face = session.get(Face, face_id)
-    if face is None or face.state != FaceState.PENDING.value or face.photo.reviewed_at:
+    if face is None or face.state != FaceState.PENDING or face.photo.reviewed_at:
         return False
     if encoding is None:
         events.record(
@@ -154,7 +166,6 @@ def encode_drawn_face(session: so.Session, rt: Runtime, face_id: int) -> bool:
             {"photo": face.photo_id, "face": face.number},
             actor="scanner",
         )
-        session.commit()
         return False
     face.template = rt.vault.encrypt(template_bytes(encoding))
     match = enrolled_matcher(session, rt).match_many(np.stack([encoding]))[0]
@@ -162,7 +173,7 @@ def encode_drawn_face(session: so.Session, rt: Runtime, face_id: int) -> bool:
         face.suggested_person_id = int(match.person_id)
         face.distance = None if match.distance is None else float(match.distance)
         face.gap = None if match.gap is None else float(match.gap)
-        face.state = FaceState.SUGGESTED.value
+        face.state = FaceState.SUGGESTED
     events.record(
         session,
         "face.encoded",
@@ -170,7 +181,6 @@ def encode_drawn_face(session: so.Session, rt: Runtime, face_id: int) -> bool:
         {"photo": face.photo_id, "face": face.number, "suggested": face.suggested_person_id},
         actor="scanner",
     )
-    session.commit()
     return True
 
 
@@ -184,7 +194,8 @@ def merge_rescan(session: so.Session, rt: Runtime, photo: Photo, result: Any) ->
 
     Faces already marked (found before or drawn by hand) keep their decisions; a found face
     whose centre lies inside none of their boxes is added as a new face to review (the same
-    rule as the audit's re-scan), and the photo's confirmation is undone. The caller commits.
+    rule as the audit's re-scan), and the photo's confirmation is undone. Runs in the caller's
+    unit of work.
     """
     session.refresh(photo, ["faces"])
     known = [f.box for f in photo.faces]
@@ -205,7 +216,7 @@ def merge_rescan(session: so.Session, rt: Runtime, photo: Photo, result: Any) ->
             top=top,
             right=right,
             bottom=bottom,
-            source=FaceSource.DETECTED.value,
+            source=FaceSource.DETECTED,
             sharpness=float(found.sharpness),
             blurry=bool(found.blurry),
             template=rt.vault.encrypt(template_bytes(found.encoding)),
@@ -214,7 +225,7 @@ def merge_rescan(session: so.Session, rt: Runtime, photo: Photo, result: Any) ->
             face.suggested_person_id = int(match.person_id)
             face.distance = None if match.distance is None else float(match.distance)
             face.gap = None if match.gap is None else float(match.gap)
-            face.state = FaceState.SUGGESTED.value
+            face.state = FaceState.SUGGESTED
         session.add(face)
         added.append(face)
     photo.reviewed_at = None
@@ -242,23 +253,23 @@ def rescan_photo(session: so.Session, rt: Runtime, photo_id: int) -> list[Face]:
     """Scan a scanned photo again with the current engine, keeping every decision made.
 
     For photos scanned before the engine improved: a face it finds now that nobody marked is
-    added and the photo needs confirming again.
+    added and the photo needs confirming again. Two units of work on ``session``, with the scan
+    between them (no transaction held meanwhile).
     """
     from consentcam.faces.pipeline import scan_image
     from consentcam.services.scanning import scan_settings
 
-    photo = session.get(Photo, photo_id)
-    if photo is None or photo.scan_state != "done":
-        return []
-    source, name = rt.storage.path(photo.original_key), photo.original_name
-    session.commit()
+    with unit_of_work(rt, session):
+        photo = session.get(Photo, photo_id)
+        if photo is None or photo.scan_state != ScanState.DONE:
+            return []
+        source, name = rt.storage.path(photo.original_key), photo.original_name
     result = scan_image(source, scan_settings(rt), name=name)
-    photo = session.get(Photo, photo_id)
-    if photo is None:
-        return []
-    added = merge_rescan(session, rt, photo, result)
-    session.commit()
-    return added
+    with unit_of_work(rt, session):
+        photo = session.get(Photo, photo_id)
+        if photo is None:
+            return []
+        return merge_rescan(session, rt, photo, result)
 
 
 def register(jobs: Jobs) -> None:

@@ -102,7 +102,8 @@ def ingest(
     """Store an uploaded photo and create its row; the same bytes twice give the same photo.
 
     Raises ImageRejected (naming the file) before anything is written when the bytes are not an
-    acceptable image.
+    acceptable image. Runs in the caller's unit of work; the caller queues the new photo's scan
+    (`later(session, "scan_photo", photo.id)`) to start once it commits.
     """
     check_extension(name)
     # Photo.sha256 is of the uploaded bytes, so the same upload twice is the same photo.
@@ -115,6 +116,26 @@ def ingest(
         raise ImageRejected(
             N_("%(name)s: %(format)s images are not accepted"), name=name, format=info.format
         )
+    key, thumb_key = _store_files(rt, data, name, digest)
+    photo = Photo(
+        sha256=digest,
+        original_key=key,
+        original_name=_clean_name(name),
+        format=info.format.upper(),
+        size_bytes=len(data),
+        width=info.width,
+        height=info.height,
+        source=source,
+        supplier_id=supplier_id,
+        uploaded_by_id=user.id if user else None,
+        thumbnail_key=thumb_key,
+    )
+    return _add(session, photo, user)
+
+
+def _store_files(rt: Runtime, data: bytes, name: str, digest: str) -> tuple[str, str]:
+    """Store the clean re-encode, its thumbnail and its audit copy; the original's and the
+    thumbnail's keys."""
     # Never keep the uploaded bytes: a clean re-encode drops metadata and anything smuggled in.
     with _decodes:
         try:
@@ -129,25 +150,16 @@ def ingest(
     # failed transaction is swept like the original and thumbnail: no photo has its SHA-256).
     if mini is not None:
         store_mini(rt, digest, mini)
-    photo = Photo(
-        sha256=digest,
-        original_key=key,
-        original_name=_clean_name(name),
-        format=info.format.upper(),
-        size_bytes=len(data),
-        width=info.width,
-        height=info.height,
-        source=source,
-        supplier_id=supplier_id,
-        uploaded_by_id=user.id if user else None,
-        thumbnail_key=thumb_key,
-    )
+    return key, thumb_key
+
+
+def _add(session: so.Session, photo: Photo, user: User | None) -> Ingested:
+    """Add the new photo's row, or find the same photo another request stored a moment ago."""
     try:
         with session.begin_nested():
             session.add(photo)
     except sa.exc.IntegrityError:
-        # Another request stored the same bytes a moment ago: that photo is this photo.
-        existing = session.scalar(sa.select(Photo).where(Photo.sha256 == digest))
+        existing = session.scalar(sa.select(Photo).where(Photo.sha256 == photo.sha256))
         if existing is None:
             raise
         return Ingested(existing, False)
@@ -155,8 +167,8 @@ def ingest(
         session,
         "photo.uploaded",
         f"photo:{photo.id}",
-        {"sha256": digest, "name": photo.original_name, "source": source},
-        actor=user.email if user else source,
+        {"sha256": photo.sha256, "name": photo.original_name, "source": photo.source},
+        actor=user.email if user else photo.source,
     )
     return Ingested(photo, True)
 
@@ -307,3 +319,18 @@ def store_mini(rt: Runtime, sha256: str, data: bytes) -> str:
 def _clean_name(name: str) -> str:
     base = name.replace("\\", "/").rsplit("/", 1)[-1]
     return "".join(ch for ch in base if ch.isprintable())[:200] or "photo"
+
+
+def photo_by_id(session: so.Session, photo_id: int) -> Photo | None:
+    return session.get(Photo, photo_id)
+
+
+def photos_by_ids(session: so.Session, ids: list[int]) -> list[Photo]:
+    """The photos named that exist, with their faces (for the upload page's progress)."""
+    if not ids:
+        return []
+    return list(
+        session.scalars(
+            sa.select(Photo).where(Photo.id.in_(ids)).options(so.selectinload(Photo.faces))
+        )
+    )

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 import sqlalchemy.orm as so
 
+from consentcam.domain.types import RemovalMethod, RemovalStatus
 from consentcam.models import Person, Publication, RemovalTask, User, utcnow
 from consentcam.runtime import Runtime, TaskQueue
 from consentcam.services import events
@@ -188,7 +189,7 @@ def close_task(
     note = (note or "").strip() or None
     if note is not None and len(note) > 2000:
         raise RemovalError(N_("the note may be at most 2000 characters"))
-    task.status = "done"
+    task.status = RemovalStatus.DONE
     task.closed_at = at
     task.closed_by_id = user.id
     task.closed_by_name = user.name
@@ -207,7 +208,7 @@ def close_task(
 
 
 def _to_manual(session: so.Session, task: RemovalTask, error: str) -> None:
-    task.method = "manual"
+    task.method = RemovalMethod.MANUAL
     task.last_error = error
     events.record(
         session,
@@ -291,7 +292,7 @@ def _close_automatically(
     session: so.Session, task: RemovalTask, at: datetime, details: dict[str, Any]
 ) -> None:
     """Close an API task whose post is down, with its `removal.closed` event."""
-    task.status = "done"
+    task.status = RemovalStatus.DONE
     task.closed_at = at
     task.closed_by_name = AUTOMATIC
     events.record(

@@ -1,10 +1,11 @@
-"""Reviewing faces: confirm, assign, create a person, mark not identifiable, blur; list photos by state."""
+"""Reviewing faces: confirm, assign, create a person, mark not identifiable, blur.
+
+The photo list and its counts are in services.photo_list (re-exported here: PHOTO_STATES,
+photo_page, count_states). Every action runs in the caller's unit of work: nothing here commits.
+"""
 
 from __future__ import annotations
 
-import math
-from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -12,27 +13,39 @@ import sqlalchemy as sa
 import sqlalchemy.orm as so
 
 from consentcam.db import rowcount
-from consentcam.domain.types import Channel, FaceState
-from consentcam.models import (
-    ConsentChannel,
-    ConsentPhoto,
-    ConsentRecord,
-    Face,
-    Person,
-    Photo,
-    ReferenceFace,
-    SupplierPermission,
-    User,
-    utcnow,
-)
+from consentcam.domain import standing
+from consentcam.domain.types import FaceState, ScanState
+from consentcam.models import Face, Person, Photo, ReferenceFace, Supplier, User, utcnow
 from consentcam.runtime import Runtime
-from consentcam.services import events, people
+from consentcam.services import events, people, photo_state
 from consentcam.services.events import actor_of as _actor
+from consentcam.services.photo_list import PHOTO_STATES, PhotoPage, count_states, photo_page
 from consentcam.services.scanning import forget_unmatched_templates
 from consentcam.wording import N_, WordedError
 
-# Filters of the photo list, in the order the owner sees them.
-PHOTO_STATES = ("needs_review", "cleared", "blocked", "scanning", "failed")
+__all__ = [
+    "MAX_REASON",
+    "PHOTO_STATES",
+    "PhotoPage",
+    "ReviewError",
+    "StaleFace",
+    "assign_face",
+    "confidence",
+    "confirm_face",
+    "count_states",
+    "create_person_for_face",
+    "face_by_id",
+    "face_decided",
+    "face_version",
+    "keep_references",
+    "mark_not_identifiable",
+    "person_by_id",
+    "photo_for_review",
+    "photo_page",
+    "set_blur",
+    "supplier_choices",
+]
+
 MAX_REASON = 300
 
 
@@ -61,7 +74,35 @@ def face_version(face: Face) -> str:
 
 def face_decided(face: Face) -> bool:
     """A face has a decision once someone said who it is, that it is not identifiable, or to blur it."""
-    return face.blur or face.state in (FaceState.CONFIRMED.value, FaceState.NOT_IDENTIFIABLE.value)
+    return standing.face_decided(face.state, face.blur)
+
+
+def photo_for_review(session: so.Session, photo_id: int) -> Photo | None:
+    """A photo with its faces and their people (named and suggested) loaded, for its page."""
+    return session.scalar(
+        sa.select(Photo)
+        .where(Photo.id == photo_id)
+        .options(
+            so.selectinload(Photo.faces).selectinload(Face.person),
+            so.selectinload(Photo.faces).selectinload(Face.suggested_person),
+        )
+    )
+
+
+def face_by_id(session: so.Session, face_id: int) -> Face | None:
+    return session.get(Face, face_id)
+
+
+def person_by_id(session: so.Session, person_id: int | None) -> Person | None:
+    """The person to assign a face to (None when there is none by that number, or erased)."""
+    person = session.get(Person, person_id) if person_id else None
+    return person if person is not None and person.erased_at is None else None
+
+
+def supplier_choices(session: so.Session) -> list[tuple[int, str]]:
+    """Every supplier a photo can be said to come from, by name."""
+    rows = session.execute(sa.select(Supplier.id, Supplier.name).order_by(Supplier.name))
+    return [(r[0], r[1]) for r in rows]
 
 
 def _change(
@@ -76,7 +117,7 @@ def _change(
     A conditional UPDATE is atomic in the database, so of two reviewers who loaded the same
     version exactly one succeeds, on SQLite and PostgreSQL alike.
     """
-    if face.photo.scan_state != "done":
+    if face.photo.scan_state != ScanState.DONE:
         raise ReviewError(N_("this photo's scan is not finished yet"))
     if expected_version is not None and expected_version != face_version(face):
         raise StaleFace(face.id)
@@ -96,8 +137,9 @@ def _change(
         .execution_options(synchronize_session=False)
     )
     if rowcount(result) != 1:
-        session.rollback()
-        raise StaleFace(face.id)
+        raise StaleFace(face.id)  # the caller's unit of work rolls back
+    # A bulk UPDATE no flush sees: the photo's standing is worked out before the commit.
+    photo_state.mark(session, photos=[face.photo_id])
     session.refresh(face)
     return now
 
@@ -142,7 +184,7 @@ def keep_references(session: so.Session, photo: Photo) -> int:
     """
     kept = 0
     for face in photo.faces:
-        if face.template is None or face.state != FaceState.CONFIRMED.value or face.blurry:
+        if face.template is None or face.state != FaceState.CONFIRMED or face.blurry:
             continue
         person = face.person
         if person is None or not people.has_biometric_consent(session, person):
@@ -185,7 +227,7 @@ def confirm_face(
         face,
         version,
         {
-            "state": FaceState.CONFIRMED.value,
+            "state": FaceState.CONFIRMED,
             "person_id": person_id,
             "not_identifiable_reason": None,
         },
@@ -213,7 +255,7 @@ def assign_face(
         face,
         version,
         {
-            "state": FaceState.CONFIRMED.value,
+            "state": FaceState.CONFIRMED,
             "person_id": person.id,
             "not_identifiable_reason": None,
         },
@@ -276,7 +318,7 @@ def mark_not_identifiable(
         face,
         version,
         {
-            "state": FaceState.NOT_IDENTIFIABLE.value,
+            "state": FaceState.NOT_IDENTIFIABLE,
             "person_id": None,
             "not_identifiable_reason": reason,
         },
@@ -299,173 +341,6 @@ def set_blur(
     _change(session, face, version, {"blur": bool(blur)}, user)
     _after(session, rt, face, "face.blur_set", {"blur": bool(blur)}, user)
     return face
-
-
-# ---- Listing photos by review state, in SQL so that it stays fast with many photos. ----
-
-
-def _undecided_face() -> sa.ColumnElement[bool]:
-    return sa.exists().where(
-        Face.photo_id == Photo.id,
-        Face.blur.is_(False),
-        Face.state.in_((FaceState.PENDING.value, FaceState.SUGGESTED.value)),
-    )
-
-
-def _supplier_covers(channel: Channel, now: datetime) -> sa.ColumnElement[bool]:
-    padded = sa.literal(" ") + SupplierPermission.channels + sa.literal(" ")
-    return sa.exists().where(
-        SupplierPermission.supplier_id == Photo.supplier_id,
-        padded.like(f"% {channel.value} %"),
-        SupplierPermission.valid_from <= now,
-        sa.or_(SupplierPermission.valid_until.is_(None), SupplierPermission.valid_until > now),
-        sa.or_(SupplierPermission.revoked_at.is_(None), SupplierPermission.revoked_at > now),
-    )
-
-
-def _consent_in_force(channel: Channel, now: datetime) -> tuple[sa.ColumnElement[bool], ...]:
-    """A consent record (joined with its channel row) that allows `channel` at `now`."""
-    return (
-        ConsentChannel.consent_id == ConsentRecord.id,
-        ConsentChannel.channel == channel.value,
-        sa.or_(ConsentChannel.withdrawn_at.is_(None), ConsentChannel.withdrawn_at > now),
-        ConsentRecord.given_at <= now,
-        sa.or_(ConsentRecord.expires_at.is_(None), ConsentRecord.expires_at > now),
-    )
-
-
-def _uncovered_person(channel: Channel, now: datetime) -> sa.ColumnElement[bool]:
-    """A confirmed, unblurred face whose person has no active consent for the channel.
-
-    The same rule as domain.gate, written as SQL so a filter needs no query per photo. People
-    whose consent covers every photo are one uncorrelated set (the database builds it once per
-    query instead of joining consents again for each of the 30,000 faces); only faces outside it
-    look for a consent that lists their photo.
-    """
-    in_force = _consent_in_force(channel, now)
-    covered_everywhere = (
-        sa.select(ConsentRecord.person_id)
-        .select_from(ConsentRecord)
-        .join(ConsentChannel, in_force[0])
-        .where(ConsentRecord.scope == "all", *in_force[1:])
-    )
-    covered_here = (
-        sa.select(ConsentPhoto.consent_id)
-        .join(ConsentRecord, ConsentRecord.id == ConsentPhoto.consent_id)
-        .join(ConsentChannel, in_force[0])
-        .where(
-            ConsentPhoto.photo_id == Photo.id,
-            ConsentRecord.person_id == Face.person_id,
-            *in_force[1:],
-        )
-        .correlate_except(ConsentPhoto, ConsentRecord, ConsentChannel)
-        .exists()
-    )
-    return sa.exists().where(
-        Face.photo_id == Photo.id,
-        Face.blur.is_(False),
-        Face.state == FaceState.CONFIRMED.value,
-        sa.or_(Face.person_id.is_(None), Face.person_id.not_in(covered_everywhere)),
-        ~covered_here,
-    )
-
-
-def state_filter(
-    state: str, channel: Channel, now: datetime | None = None
-) -> sa.ColumnElement[bool]:
-    """The SQL condition for one filter of the photo list."""
-    now = now or utcnow()
-    done = Photo.scan_state == "done"
-    if state == "failed":
-        return Photo.scan_state == "failed"
-    if state == "scanning":
-        return Photo.scan_state.in_(("pending", "scanning"))
-    # A photo needs review while a face is undecided or nobody has confirmed that everyone in
-    # it is marked (the gate clears nothing before that, not even a photo with no face found).
-    unconfirmed = Photo.faces_confirmed_at.is_(None)
-    if state == "needs_review":
-        return sa.and_(done, sa.or_(unconfirmed, _undecided_face()))
-    cleared = sa.and_(
-        done,
-        ~unconfirmed,
-        sa.or_(
-            _supplier_covers(channel, now),
-            sa.and_(~_undecided_face(), ~_uncovered_person(channel, now)),
-        ),
-    )
-    if state == "cleared":
-        return cleared
-    if state == "blocked":
-        return sa.and_(done, ~unconfirmed, ~_undecided_face(), sa.not_(cleared))
-    raise ReviewError(f"unknown photo state {state!r} (use {', '.join(PHOTO_STATES)})")
-
-
-@dataclass(frozen=True)
-class PhotoPage:
-    photos: Sequence[Photo]
-    total: int
-    page: int
-    per_page: int
-
-    @property
-    def pages(self) -> int:
-        return max(1, math.ceil(self.total / self.per_page))
-
-
-def photo_page(
-    session: so.Session,
-    *,
-    state: str | None = None,
-    channel: Channel | str = Channel.INSTAGRAM,
-    page: int = 1,
-    per_page: int = 30,
-    total: int | None = None,
-) -> PhotoPage:
-    """One page of photos, newest first, with their faces loaded in one more query.
-
-    ``total`` is the number of photos in the filter when the caller already knows it (the
-    filter counts of the list): counting again would cost as much as the whole page.
-    """
-    channel = Channel(channel)
-    condition = state_filter(state, channel) if state else sa.true()
-    if total is None:
-        total = session.scalar(sa.select(sa.func.count(Photo.id)).where(condition)) or 0
-    rows = session.scalars(
-        sa.select(Photo)
-        .where(condition)
-        .order_by(Photo.uploaded_at.desc(), Photo.id.desc())
-        .offset((page - 1) * per_page)
-        .limit(per_page)
-        # A list never needs the faces' templates (a kilobyte each): leave them in the database.
-        .options(so.selectinload(Photo.faces).defer(Face.template))
-    ).all()
-    return PhotoPage(rows, total, page, per_page)
-
-
-def count_states(
-    session: so.Session, channel: Channel | str = Channel.INSTAGRAM, now: datetime | None = None
-) -> dict[str, int]:
-    """How many photos are in each filter (and "all"), in one pass over the photos."""
-    channel = Channel(channel)
-    now = now or utcnow()
-    row = session.execute(
-        sa.select(
-            sa.func.count(Photo.id),
-            *(sa.func.count(Photo.id).filter(state_filter(s, channel, now)) for s in PHOTO_STATES),
-        )
-    ).one()
-    return {s: int(n or 0) for s, n in zip(("all", *PHOTO_STATES), row, strict=True)}
-
-
-def needs_review_count(session: so.Session) -> int:
-    return (
-        session.scalar(
-            sa.select(sa.func.count(Photo.id)).where(
-                state_filter("needs_review", Channel.INSTAGRAM)
-            )
-        )
-        or 0
-    )
 
 
 def confidence(distance: float | None, threshold: float) -> str:

@@ -1,4 +1,8 @@
-"""Scanning a stored photo: detect and encode faces, suggest enrolled people, write Face rows."""
+"""Scanning a stored photo: detect and encode faces, suggest enrolled people, write Face rows.
+
+A scan works in steps, each its own unit of work: claim the photo, scan it with no transaction
+open, then write what was found (or that the photo could not be read).
+"""
 
 from __future__ import annotations
 
@@ -14,9 +18,11 @@ import sqlalchemy as sa
 import sqlalchemy.orm as so
 
 from consentcam.db import rowcount
+from consentcam.domain.types import FaceState, ScanState
 from consentcam.models import ConsentRecord, Face, Photo, ReferenceFace, utcnow
 from consentcam.runtime import Runtime
 from consentcam.services import events
+from consentcam.uow import unit_of_work
 
 if TYPE_CHECKING:
     from consentcam.faces.match import Matcher
@@ -109,26 +115,32 @@ def claimable(now: datetime, me: str | None = None) -> sa.ColumnElement[bool]:
         Photo.scan_claimed_at < now - SCAN_LEASE,
         *([Photo.scan_claimed_by == me] if me else []),
     )
-    return sa.or_(Photo.scan_state == "pending", sa.and_(Photo.scan_state == "scanning", stale))
+    return sa.or_(
+        Photo.scan_state == ScanState.PENDING,
+        sa.and_(Photo.scan_state == ScanState.SCANNING, stale),
+    )
 
 
 def release_dead_claims(session: so.Session) -> int:
-    """Hand back the scans of this machine's workers that were killed mid-scan."""
+    """Hand back the scans of this machine's workers that were killed mid-scan.
+
+    Runs in the caller's unit of work. (Waiting and being scanned are one review state, so no
+    photo's standing moves.)
+    """
     host = socket.gethostname() + ":"
     rows = session.execute(
         sa.select(Photo.id, Photo.scan_claimed_by).where(
-            Photo.scan_state == "scanning", Photo.scan_claimed_by.startswith(host)
+            Photo.scan_state == ScanState.SCANNING, Photo.scan_claimed_by.startswith(host)
         )
     ).all()
     dead = [pid for pid, by in rows if by is not None and not _alive(by[len(host) :])]
     if dead:
         session.execute(
             sa.update(Photo)
-            .where(Photo.id.in_(dead), Photo.scan_state == "scanning")
-            .values(scan_state="pending", scan_claimed_at=None, scan_claimed_by=None)
+            .where(Photo.id.in_(dead), Photo.scan_state == ScanState.SCANNING)
+            .values(scan_state=ScanState.PENDING, scan_claimed_at=None, scan_claimed_by=None)
             .execution_options(synchronize_session=False)
         )
-    session.commit()
     return len(dead)
 
 
@@ -143,19 +155,48 @@ def _alive(pid_text: str) -> bool:
 
 
 def scan_photo(session: so.Session, rt: Runtime, photo_id: int) -> Photo | None:
-    """Scan one photo exactly once: a photo already scanned is left as it is."""
+    """Scan one photo exactly once: a photo already scanned is left as it is.
+
+    Three steps on ``session``, each committed on its own: the claim, the scan (no transaction
+    open: on SQLite that would hold the write lock for seconds and make workers take turns),
+    and the faces found (or the failure).
+    """
     from consentcam.faces.decode import ImageRejected
     from consentcam.faces.pipeline import scan_image
 
+    with unit_of_work(rt, session):
+        claim = _claim(session, rt, photo_id)
+    if claim is None:
+        return session.get(Photo, photo_id)
+    source, name = claim
+    try:
+        result = scan_image(source, scan_settings(rt), name=name)
+    except ImageRejected as exc:
+        with unit_of_work(rt, session):
+            return _record_failure(session, photo_id, exc)
+    with unit_of_work(rt, session):
+        photo = session.get(Photo, photo_id)
+        if photo is None:
+            return None
+        session.refresh(photo)
+        apply_scan(session, rt, photo, result)
+    return photo
+
+
+def _claim(session: so.Session, rt: Runtime, photo_id: int) -> tuple[Any, str] | None:
+    """Claim the photo's scan for this worker; its file and name, or None when not to scan.
+
+    Atomic: when two workers got the same job (a re-queue at start-up, a retried delivery),
+    only the one whose update still sees the attempts it read goes on, and a photo another
+    live worker is scanning stays theirs until their claim expires. (Waiting and being scanned
+    are one review state, so the photo's standing does not move.)
+    """
     photo = session.get(Photo, photo_id)
     if photo is None:
         log.warning("scan: photo %s no longer exists", photo_id)
         return None
-    if photo.scan_state == "done":
-        return photo
-    # Claim the scan atomically: when two workers got the same job (a re-queue at start-up, a
-    # retried delivery), only the one whose update still sees the attempts it read goes on, and
-    # a photo another live worker is scanning stays theirs until their claim expires.
+    if photo.scan_state == ScanState.DONE:
+        return None
     seen = photo.scan_attempts
     now = utcnow()
     me = claimant()
@@ -163,31 +204,29 @@ def scan_photo(session: so.Session, rt: Runtime, photo_id: int) -> Photo | None:
         sa.update(Photo)
         .where(Photo.id == photo_id, Photo.scan_attempts == seen, claimable(now, me))
         .values(
-            scan_state="scanning", scan_attempts=seen + 1, scan_claimed_at=now, scan_claimed_by=me
+            scan_state=ScanState.SCANNING,
+            scan_attempts=seen + 1,
+            scan_claimed_at=now,
+            scan_claimed_by=me,
         )
         .execution_options(synchronize_session=False)
     )
-    source, name = rt.storage.path(photo.original_key), photo.original_name
-    session.commit()
     if rowcount(claimed) != 1:
         log.info("scan: photo %s is being scanned by another worker", photo_id)
-        return session.get(Photo, photo_id)
-    # No transaction is open during the scan: on SQLite that would hold the write lock for
-    # seconds and make workers take turns.
-    try:
-        result = scan_image(source, scan_settings(rt), name=name)
-    except ImageRejected as exc:
-        session.refresh(photo)
-        photo.scan_state = "failed"
-        photo.scan_error = str(exc)
-        events.record(
-            session, "photo.scan_failed", f"photo:{photo.id}", {"error": str(exc)}, actor="scanner"
-        )
-        session.commit()
-        return photo
+        return None
+    return rt.storage.path(photo.original_key), photo.original_name
+
+
+def _record_failure(session: so.Session, photo_id: int, exc: Exception) -> Photo | None:
+    photo = session.get(Photo, photo_id)
+    if photo is None:
+        return None
     session.refresh(photo)
-    apply_scan(session, rt, photo, result)
-    session.commit()
+    photo.scan_state = ScanState.FAILED
+    photo.scan_error = str(exc)
+    events.record(
+        session, "photo.scan_failed", f"photo:{photo.id}", {"error": str(exc)}, actor="scanner"
+    )
     return photo
 
 
@@ -218,13 +257,13 @@ def apply_scan(session: so.Session, rt: Runtime, photo: Photo, result: Any) -> N
             face.suggested_person_id = int(match.person_id)
             face.distance = float(match.distance)
             face.gap = None if match.gap is None else float(match.gap)
-            face.state = "suggested"
+            face.state = FaceState.SUGGESTED
             if auto > 0 and match.distance < auto:
-                face.state = "confirmed"
+                face.state = FaceState.CONFIRMED
                 face.person_id = int(match.person_id)
                 face.reviewed_at = utcnow()
         session.add(face)
-    photo.scan_state = "done"
+    photo.scan_state = ScanState.DONE
     photo.scan_error = None
     photo.scanned_at = utcnow()
     photo.scan_seconds = float(result.seconds)
@@ -264,7 +303,7 @@ def requeue_stale_scans(rt: Runtime) -> int:
     with rt.sessions() as session:
         ids = session.scalars(
             sa.select(Photo.id).where(
-                Photo.scan_state == "scanning",
+                Photo.scan_state == ScanState.SCANNING,
                 Photo.scan_claimed_at < utcnow() - SCAN_LEASE,
                 Photo.scan_attempts < 5,
             )
@@ -280,7 +319,7 @@ def requeue_unfinished(rt: Runtime) -> int:
     Photos a live worker is scanning are left to it; their claim expires if it dies elsewhere.
     """
     jobs = rt.jobs
-    with rt.sessions() as session:
+    with unit_of_work(rt) as session:
         release_dead_claims(session)
         ids = session.scalars(
             sa.select(Photo.id).where(claimable(utcnow()), Photo.scan_attempts < 5)

@@ -206,6 +206,82 @@ def test_list_paginates_without_a_query_per_photo(app, owner_client) -> None:  #
     assert second.count('class="photo-tile"') == 16
 
 
+def _tile_ids(page: str) -> list[int]:
+    return [int(n) for n in re.findall(r'<a href="/photos/(\d+)" class="photo-tile">', page)]
+
+
+def _link(page: str, rel: str) -> str | None:
+    found = re.search(rf'<a class="button" href="([^"]+)" rel="{rel}">', page)
+    return found.group(1).replace("&amp;", "&") if found else None
+
+
+def test_the_list_pages_on_from_the_last_photo_shown(app, owner_client) -> None:  # type: ignore[no-untyped-def]
+    """Older and Newer page from a photo (keyset), newest first, each photo once, in a filter."""
+    rt = _rt(app)
+    with rt.sessions() as s:
+        base = photo_with_faces(rt, s, 1)
+        for i in range(64):
+            s.add(
+                Photo(
+                    sha256=f"{i:064x}",
+                    original_key=base.original_key,
+                    original_name=f"p{i}.jpg",
+                    format="JPEG",
+                    size_bytes=1,
+                    width=10,
+                    height=10,
+                    scan_state="done",
+                    # Some share an upload time: the photo's number orders those.
+                    uploaded_at=datetime(2026, 1, 1 + i // 3, tzinfo=UTC),
+                    thumbnail_key=base.thumbnail_key,
+                )
+            )
+        s.commit()
+        newest_first = [
+            p.id
+            for p in s.scalars(sa.select(Photo).order_by(Photo.uploaded_at.desc(), Photo.id.desc()))
+        ]
+    seen: list[int] = []
+    url: str | None = "/photos/?state=needs_review"
+    pages = []
+    while url:
+        page = owner_client.get(url).get_data(as_text=True)
+        pages.append(page)
+        seen += _tile_ids(page)
+        url = _link(page, "next")
+    assert seen == newest_first and len(pages) == 3
+    assert "Page 3 of 3" in pages[-1] and "after=" in (_link(pages[1], "next") or "")
+    # Newer goes back the same way: the second page, then the first.
+    back = owner_client.get(_link(pages[-1], "prev")).get_data(as_text=True)
+    assert _tile_ids(back) == newest_first[30:60] and "Page 2 of 3" in back
+    first = owner_client.get(_link(back, "prev")).get_data(as_text=True)
+    assert _tile_ids(first) == newest_first[:30] and _link(first, "prev") is None
+    # A photo that is gone starts the list again; a number that is not one is ignored.
+    assert (
+        _tile_ids(owner_client.get("/photos/?after=999999").get_data(as_text=True))
+        == (newest_first[:30])
+    )
+    assert owner_client.get("/photos/?after=abc&before=-1").status_code == 200
+
+
+def test_the_review_list_pages_on_oldest_first(app, owner_client, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from consentcam.web import photos as photo_pages
+
+    monkeypatch.setattr(photo_pages, "REVIEW_PAGE", 2)
+    rt = _rt(app)
+    rels = ("unknown/obama1.jpg", "unknown/obama3.jpg", "unknown/two_people.jpg")
+    with rt.sessions() as s:
+        ids = [photo_with_faces(rt, s, 0, rel, confirmed=False).id for rel in rels]
+    first = owner_client.get("/photos/review").get_data(as_text=True)
+    shown = [int(n) for n in re.findall(r'data-photo="(\d+)"', first)]
+    assert shown == ids[:2] and "3 photos are waiting" in first
+    later = _link(first, "next")
+    assert later == f"/photos/review?after={ids[1]}"
+    rest = owner_client.get(later).get_data(as_text=True)
+    assert [int(n) for n in re.findall(r'data-photo="(\d+)"', rest)] == ids[2:]
+    assert _link(rest, "next") is None
+
+
 def test_review_actions_through_the_page_change_the_verdict(app, staff_client) -> None:  # type: ignore[no-untyped-def]
     rt = _rt(app)
     with rt.sessions() as s:

@@ -7,6 +7,7 @@ from datetime import datetime
 import sqlalchemy as sa
 import sqlalchemy.orm as so
 
+from consentcam.domain.types import RequestStatus
 from consentcam.models import (
     ConsentChannel,
     ConsentLink,
@@ -43,7 +44,7 @@ def close_request(
     request = session.get(CustomerRequest, request_id)
     if request is None or request.status != "open":
         return request
-    request.status = "done"
+    request.status = RequestStatus.DONE
     request.closed_at = now or utcnow()
     request.closed_by_id = actor.id if actor else None
     session.flush()

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 import sqlalchemy.orm as so
 
+from consentcam.domain.types import UploadState
 from consentcam.models import Person, ReferenceFace, ReferenceUpload, User, utcnow
 from consentcam.runtime import Runtime
 from consentcam.services import events
@@ -156,7 +157,7 @@ def _failed(session: so.Session, upload: ReferenceUpload, message: str) -> Enrol
     # Without a template the image has no purpose left: the file goes once this is committed.
     key = upload.source_key
     upload.source_key = None
-    upload.state = "failed"
+    upload.state = UploadState.FAILED
     upload.error = message
     upload.finished_at = utcnow()
     events.record(
@@ -198,7 +199,7 @@ def enrol_upload(session: so.Session, rt: Runtime, upload_id: int) -> Enrolment:
         )
     except (ConsentError, ImageRejected, EngineUnavailable) as exc:
         return _failed(session, upload, str(exc))
-    upload.state = "done"
+    upload.state = UploadState.DONE
     upload.reference_face_id = ref.id
     upload.finished_at = utcnow()
     return Enrolment(upload)

@@ -13,6 +13,7 @@ import sqlalchemy as sa
 import sqlalchemy.orm as so
 
 from consentcam.domain.retention import PersonActivity, parse_period, plan_purge
+from consentcam.domain.types import FaceState
 from consentcam.models import (
     ConsentRecord,
     Face,
@@ -172,12 +173,12 @@ def _unlink_faces(session: so.Session, pid: int) -> int:
             f.gap = None
         if f.person_id == pid:
             f.person_id = None
-            f.state = "pending"
+            f.state = FaceState.PENDING
             f.reviewed_at = None
             f.reviewed_by_id = None
             unlinked += 1
         elif f.state == "suggested" and f.suggested_person_id is None:
-            f.state = "pending"
+            f.state = FaceState.PENDING
     return unlinked
 
 

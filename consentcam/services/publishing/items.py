@@ -9,6 +9,7 @@ from datetime import datetime
 import sqlalchemy as sa
 import sqlalchemy.orm as so
 
+from consentcam.domain.types import QueueStatus
 from consentcam.models import Photo, Publication, QueueItem, User, utcnow
 from consentcam.runtime import Runtime
 from consentcam.services import events
@@ -85,7 +86,7 @@ def queue_photo(
     session.add(item)
     session.flush()
     entries = blocker_entries(decide_many(session, [photo], chosen, at)[photo.id])
-    item.status = status_for(item, chosen, entries, at)
+    item.status = QueueStatus(status_for(item, chosen, entries, at))
     item.blockers = encode_blockers(entries)
     events.record(
         session,
@@ -111,7 +112,7 @@ def cancel(session: so.Session, item: QueueItem, actor: User | None = None) -> N
     if item.status == "publishing" and not pending_manual_channels(session, item):
         raise QueueError(N_("this item is being published right now"))
     before = item.status
-    item.status = "cancelled"
+    item.status = QueueStatus.CANCELLED
     events.record(
         session,
         "queue.cancelled",
@@ -136,7 +137,7 @@ def request_publish(
     at = utcnow()
     _photo, decisions = decide_todo(session, item, at)
     if item.status in ("failed", "scheduled"):
-        item.status = "ready"
+        item.status = QueueStatus.READY
     if item.scheduled_for is not None and item.scheduled_for > at:
         item.scheduled_for = None  # "now" means now, whatever time was planned
     apply_verdict(session, item, decisions, at, _actor(actor))
@@ -163,7 +164,7 @@ def due_items(session: so.Session, at: datetime | None = None) -> list[int]:
         .order_by(QueueItem.scheduled_for)
     ).all()
     for item in items:
-        item.status = "ready"
+        item.status = QueueStatus.READY
     session.flush()
     return [i.id for i in items]
 

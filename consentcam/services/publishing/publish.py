@@ -11,7 +11,7 @@ import sqlalchemy.orm as so
 
 from consentcam.db import rowcount
 from consentcam.domain.gate import GateDecision
-from consentcam.domain.types import Channel
+from consentcam.domain.types import Channel, QueueStatus
 from consentcam.models import Photo, QueueItem, utcnow
 from consentcam.publishers.base import Publisher, PublisherError, PublishRequest
 from consentcam.runtime import Runtime
@@ -122,7 +122,7 @@ def _block_if_refused(run: _Run) -> bool:
     """Block the item when the gate refuses every channel still to go; say whether it did."""
     if not run.entries or run.cleared_todo:
         return False
-    run.item.status = "blocked"
+    run.item.status = QueueStatus.BLOCKED
     run.item.blockers = encode_blockers(run.entries)
     record_blocked(run.session, run.item, "publishing", run.entries, "gate", at_publish=True)
     return True
@@ -204,7 +204,7 @@ def _fail(
         "retryable": exc.retryable,
     }
     item.blockers = encode_blockers([entry])
-    item.status = "failed" if final else "ready"
+    item.status = QueueStatus.FAILED if final else QueueStatus.READY
     events.record(
         session,
         "queue.failed" if final else "queue.retrying",

@@ -9,6 +9,7 @@ from typing import Any
 import sqlalchemy.orm as so
 
 from consentcam.domain.gate import GateDecision
+from consentcam.domain.types import QueueStatus
 from consentcam.models import Photo, Publication, PublicationFace, QueueItem, User
 from consentcam.services import events
 from consentcam.services.events import actor_of as _actor
@@ -115,7 +116,7 @@ def finish_status(
     done = published_channels(session, item)
     pending = [c for c in item.channel_list if c not in done]
     if not pending:
-        item.status = "published"
+        item.status = QueueStatus.PUBLISHED
         item.blockers = None
         return
     if entries is None:
@@ -124,8 +125,10 @@ def finish_status(
     refused = blocked_channels(entries)
     item.blockers = encode_blockers(entries)
     if any(c not in refused for c in pending):
-        item.status = "publishing"  # waiting for a hand-made post on the remaining channels
+        item.status = (
+            QueueStatus.PUBLISHING
+        )  # waiting for a hand-made post on the remaining channels
     else:
         before = item.status
-        item.status = "blocked"  # the rest goes out when the gate clears it
+        item.status = QueueStatus.BLOCKED  # the rest goes out when the gate clears it
         record_blocked(session, item, before, entries, "gate")

@@ -12,7 +12,7 @@ import sqlalchemy.orm as so
 
 from consentcam.domain import vocabulary
 from consentcam.domain.gate import GateDecision
-from consentcam.domain.types import Channel
+from consentcam.domain.types import Channel, QueueStatus
 from consentcam.models import Photo, Publication, QueueItem, utcnow
 from consentcam.runtime import Runtime
 from consentcam.services import events
@@ -130,7 +130,7 @@ def apply_verdict(
         new_blockers += [b for b in blockers_of(item) if b.get("code") == PUBLISH_FAILED]
     encoded = encode_blockers(new_blockers)
     changed = new_status != before or encoded != item.blockers
-    item.status = new_status
+    item.status = QueueStatus(new_status)
     item.blockers = encoded
     if new_status != before and new_status == "blocked":
         record_blocked(session, item, before, entries, actor)

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 import sqlalchemy.orm as so
 
-from consentcam.domain.types import Channel, utc_day
+from consentcam.domain.types import Channel, QueueStatus, utc_day
 from consentcam.domain.withdrawal import (
     PublicationView,
     QueueItemView,
@@ -318,7 +318,7 @@ def _block_queue(
                 at,
             )
         )
-        item.status = "blocked"
+        item.status = QueueStatus.BLOCKED
         item.blockers = json.dumps(reasons, ensure_ascii=False)
         events.record(
             session,

@@ -39,7 +39,7 @@ from consentcam.security import parse_id
 from consentcam.services import listings
 from consentcam.services import people as people_service
 from consentcam.services.people import ConsentError, EvidenceTampered
-from consentcam.web import db, fragments, runtime, transaction
+from consentcam.web import db, runtime, transaction
 from consentcam.web.auth import owner_required
 from consentcam.web.lookups import or_404
 from consentcam.web.words import channel_names as channel_labels
@@ -172,10 +172,7 @@ def _detail_content(person: Person) -> dict[str, Any]:
 @login_required
 def detail(person_id: int) -> Any:
     person = _person(person_id)
-    body = fragments.part(
-        "person", person.id, "people/_detail.html", lambda: _detail_content(person)
-    )
-    return render_template("people/detail.html", person=person, body=body)
+    return render_template("people/detail.html", **_detail_content(person))
 
 
 @bp.route("/<int:person_id>/edit", methods=["GET", "POST"])

@@ -5,8 +5,6 @@ from __future__ import annotations
 import io
 from typing import Any
 
-import sqlalchemy as sa
-import sqlalchemy.orm as so
 from flask import (
     Blueprint,
     Response,
@@ -23,17 +21,21 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from PIL import Image
 
+from consentcam.domain.types import ScanState
 from consentcam.faces.decode import ImageRejected, load_upright
-from consentcam.models import Face, Person, Photo, Supplier
+from consentcam.models import Face, Person, Photo
 from consentcam.security import parse_id
-from consentcam.services import confirmation, gate, marking, review
+from consentcam.services import confirmation, gate, marking, photo_list, review
 from consentcam.services import people as people_service
-from consentcam.web import db, fragments, runtime, words
+from consentcam.services import photos as photos_service
+from consentcam.web import db, runtime, transaction, words
 from consentcam.web.photos import shared
 from consentcam.wording import N_
 
 bp = Blueprint("photos", __name__, url_prefix="/photos")
 PER_PAGE = 30
+#: Photos on one page of the review list (oldest first).
+REVIEW_PAGE = 100
 # Names offered by the picker: a short list while typing, a longer one on a page without script.
 SEARCH_MATCHES = 20
 PAGE_MATCHES = 50
@@ -52,7 +54,7 @@ def _user() -> Any:
 
 
 def _photo(photo_id: int) -> Photo:
-    photo = db().get(Photo, photo_id)
+    photo = photos_service.photo_by_id(db(), photo_id)
     if photo is None:
         abort(404)
     return photo
@@ -66,7 +68,8 @@ def _wants_json() -> bool:
 @bp.route("/")
 @login_required
 def index() -> Any:
-    session = db()
+    """The photos of a filter, newest first: a page older (``after``) or newer (``before``) than
+    a photo, from the start, or page ``page`` of a link from before."""
     state = request.args.get("state") or None
     if state not in (None, *review.PHOTO_STATES):
         abort(404)
@@ -74,46 +77,33 @@ def index() -> Any:
     if channel not in shared.CHANNELS:
         channel = "instagram"
     page = request.args.get("page", 1, type=int) or 1
-    page = max(1, min(page, 100_000))
-
-    # The filter counts are remembered too (a pass over every photo), and the page reuses its
-    # filter's count instead of counting again. The body is kept per set of counts, so counts
-    # renewed in the background show at once.
-    counts = fragments.counted(("photo_states", channel), lambda s: review.count_states(s, channel))
-
-    def content() -> dict[str, Any]:
-        result = review.photo_page(
-            session,
-            state=state,
-            channel=channel,
-            page=page,
-            per_page=PER_PAGE,
-            total=counts[state or "all"],
-        )
-        verdicts = (
-            gate.decide_many(session, list(result.photos), [channel]) if result.photos else {}
-        )
-        return {
-            "result": result,
-            "state": state,
-            "channel": channel,
-            "counts": counts,
-            "verdicts": verdicts,
-            "state_labels": STATE_LABELS,
-        }
-
-    key = (state, channel, page, tuple(counts.values()))
-    body = fragments.part("photos", key, "photos/_list.html", content)
-    return render_template("photos/index.html", body=body)
+    listed = photo_list.photo_list(
+        db(),
+        state=state,
+        channel=channel,
+        after=parse_id(request.args.get("after", "")),
+        before=parse_id(request.args.get("before", "")),
+        number=max(1, min(page, 100_000)),
+        per_page=PER_PAGE,
+    )
+    return render_template("photos/index.html", listed=listed, state_labels=STATE_LABELS)
 
 
 @bp.route("/review")
 @login_required
 def waiting() -> Any:
     """Photos waiting for a person to look at them, oldest first: one tap opens the next."""
-    photos, total = confirmation.waiting_photos(db(), limit=100)
-    undecided = {p.id: sum(not review.face_decided(f) for f in p.faces) for p in photos}
-    return render_template("photos/review.html", photos=photos, total=total, undecided=undecided)
+    after = parse_id(request.args.get("after", ""))
+    photos, total = confirmation.waiting_photos(db(), limit=REVIEW_PAGE + 1, after=after)
+    more = len(photos) > REVIEW_PAGE
+    photos = photos[:REVIEW_PAGE]
+    return render_template(
+        "photos/review.html",
+        photos=photos,
+        total=total,
+        after=after,
+        next_after=photos[-1].id if more else None,
+    )
 
 
 @bp.route("/upload", methods=["GET", "POST"])
@@ -151,16 +141,9 @@ def status() -> Any:
         if number is not None:
             ids.append(number)
     ids = ids[:200]
-    session = db()
-    photos = (
-        session.scalars(
-            sa.select(Photo).where(Photo.id.in_(ids)).options(so.selectinload(Photo.faces))
-        ).all()
-        if ids
-        else []
-    )
+    photos = photos_service.photos_by_ids(db(), ids)
     items = [shared.photo_json(p) for p in photos]
-    done = sum(p.scan_state in ("done", "failed") for p in photos)
+    done = sum(p.scan_state in (ScanState.DONE, ScanState.FAILED) for p in photos)
     return jsonify({"photos": items, "finished": done, "total": len(photos)})
 
 
@@ -209,14 +192,7 @@ def _private(response: Response) -> Response:
 @login_required
 def detail(photo_id: int) -> Any:
     session = db()
-    photo = session.scalar(
-        sa.select(Photo)
-        .where(Photo.id == photo_id)
-        .options(
-            so.selectinload(Photo.faces).selectinload(Face.person),
-            so.selectinload(Photo.faces).selectinload(Face.suggested_person),
-        )
-    )
+    photo = review.photo_for_review(session, photo_id)
     if photo is None:
         abort(404)
     decisions = gate.decide(session, photo, list(shared.CHANNELS))
@@ -229,11 +205,7 @@ def detail(photo_id: int) -> Any:
         else []
     )
     supplier_form = "suppliers.assign_photo" in current_app.view_functions
-    suppliers = (
-        session.execute(sa.select(Supplier.id, Supplier.name).order_by(Supplier.name)).all()
-        if supplier_form
-        else []
-    )
+    suppliers = review.supplier_choices(session) if supplier_form else []
     threshold = float(current_app.config["MATCH_THRESHOLD"])
     next_photo = (
         confirmation.next_to_review(session, after=photo) if photo.faces_confirmed_at else None
@@ -271,21 +243,18 @@ def people_search() -> Any:
 
 
 def _face_action(face_id: int, action: Any) -> Any:
-    session = db()
-    face = session.get(Face, face_id)
+    face = review.face_by_id(db(), face_id)
     if face is None:
         abort(404)
     photo_id = face.photo_id
     version = request.form.get("version") or None
     try:
-        action(session, face, version)
-        session.commit()
+        with transaction() as session:
+            action(session, face, version)
     except review.StaleFace:
-        session.rollback()
         flash(_("Someone else changed this face meanwhile; here is how it looks now."), "error")
         return redirect(url_for("photos.detail", photo_id=photo_id))
     except review.ReviewError as exc:
-        session.rollback()
         flash(_("That did not work: %(why)s", why=words.error_text(exc)), "error")
         return redirect(url_for("photos.detail", photo_id=photo_id) + f"#face-{face_id}")
     return redirect(url_for("photos.detail", photo_id=photo_id) + f"#face-{face_id}")
@@ -302,10 +271,8 @@ def confirm(face_id: int) -> Any:
 @bp.post("/faces/<int:face_id>/assign")
 @login_required
 def assign(face_id: int) -> Any:
-    def act(s: so.Session, f: Face, v: str | None) -> None:
-        raw = request.form.get("person_id", "")
-        number = parse_id(raw)
-        person = s.get(Person, number) if number else None
+    def act(s: Any, f: Face, v: str | None) -> None:
+        person = review.person_by_id(s, parse_id(request.form.get("person_id", "")))
         if person is None:
             raise review.ReviewError(_("choose a person from the list"))
         review.assign_face(s, runtime(), f, person, version=v, user=_user())
@@ -318,7 +285,7 @@ def assign(face_id: int) -> Any:
 def new_person(face_id: int) -> Any:
     created: list[Person] = []
 
-    def act(s: so.Session, f: Face, v: str | None) -> None:
+    def act(s: Any, f: Face, v: str | None) -> None:
         created.append(
             review.create_person_for_face(
                 s, runtime(), f, request.form.get("name", ""), version=v, user=_user()
@@ -374,44 +341,43 @@ def _form_box(values: Any) -> list[int] | None:
 @login_required
 def draw_face(photo_id: int) -> Any:
     """Add a face the scanner missed, from a box drawn on the review page."""
-    session = db()
     photo = _photo(photo_id)
     box = _form_box(request.form)
     try:
-        if box is None:
-            raise marking.BadBox(N_("give the box as four whole numbers: left, top, right, bottom"))
-        face = marking.add_drawn_face(session, runtime(), photo, box, user=_user())
-        session.commit()
+        with transaction() as session:
+            if box is None:
+                raise marking.BadBox(
+                    N_("give the box as four whole numbers: left, top, right, bottom")
+                )
+            # Once committed, the worker suggests a person for it if it can.
+            face = marking.add_drawn_face(session, runtime(), photo, box, user=_user())
     except marking.MarkingError as exc:
-        session.rollback()
         flash(_("That did not work: %(why)s", why=words.error_text(exc)), "error")
         keep: dict[str, Any] = dict(
             zip(("left", "top", "right", "bottom"), box or (), strict=False)
         )
         return redirect(url_for("photos.detail", photo_id=photo_id, draw=1, **keep) + "#draw-form")
-    face_id = face.id
-    # After the commit, so the worker finds the face; it suggests a person if it can.
-    current_app.extensions["jobs"].enqueue("encode_drawn_face", face_id)
     flash(_("Face %(n)d is marked. Now say who it is, or blur it.", n=face.number), "info")
-    return redirect(url_for("photos.detail", photo_id=photo_id) + f"#face-{face_id}")
+    return redirect(url_for("photos.detail", photo_id=photo_id) + f"#face-{face.id}")
 
 
 @bp.post("/<int:photo_id>/confirm")
 @login_required
 def confirm_photo(photo_id: int) -> Any:
     """Record that everyone in the photo is marked (the owner's word; nothing clears before)."""
-    session = db()
     photo = _photo(photo_id)
     try:
-        confirmation.confirm_photo(
-            session, runtime(), photo, user=_user(), stamp=request.form.get("faces_stamp") or None
-        )
-        session.commit()
+        with transaction() as session:
+            confirmation.confirm_photo(
+                session,
+                runtime(),
+                photo,
+                user=_user(),
+                stamp=request.form.get("faces_stamp") or None,
+            )
     except confirmation.NotAllowedToConfirm:
-        session.rollback()
         abort(403)
     except confirmation.ConfirmationError as exc:
-        session.rollback()
         flash(_("That did not work: %(why)s", why=words.error_text(exc)), "error")
         return redirect(url_for("photos.detail", photo_id=photo_id) + "#confirmation")
     flash(_("Confirmed: everyone in this photo is marked."), "info")

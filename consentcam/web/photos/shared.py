@@ -5,19 +5,19 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import sqlalchemy.orm as so
 from flask import current_app, url_for
 from flask_babel import gettext as _
 from werkzeug.datastructures import FileStorage
 
 from consentcam.domain import vocabulary
 from consentcam.domain.gate import Blocker, GateDecision
-from consentcam.domain.types import Channel
+from consentcam.domain.types import Channel, ScanState
 from consentcam.faces.decode import ImageRejected
 from consentcam.models import Face, Photo, User
 from consentcam.runtime import Runtime
 from consentcam.services import confirmation, review
 from consentcam.services import photos as photos_service
+from consentcam.uow import later, unit_of_work
 from consentcam.web import words
 from consentcam.wording import N_
 
@@ -25,7 +25,7 @@ CHANNELS = tuple(c.value for c in Channel)
 
 
 def upload_one(
-    session: so.Session,
+    session: Any,
     rt: Runtime,
     file: FileStorage,
     user: User,
@@ -35,29 +35,30 @@ def upload_one(
 ) -> tuple[dict[str, Any], int]:
     """Take one uploaded file in: store it, commit, queue its scan; return its result and status.
 
-    Each file gets its own transaction so one bad file never sinks the others. A refusal is in
-    the reader's language when `worded` (the upload page), else in English (the API).
+    Each file is its own unit of work on ``session`` (the request's), so one bad file never
+    sinks the others. A refusal is in the reader's language when `worded` (the upload page),
+    else in English (the API).
     """
     name = file.filename or "photo"
     data = file.read()
     try:
-        if not data:
-            raise ImageRejected(N_("%(name)s: the file is empty"), name=name)
-        ingested = photos_service.ingest(session, rt, data, name, source=source, user=user)
-        session.commit()
+        with unit_of_work(rt, session):
+            if not data:
+                raise ImageRejected(N_("%(name)s: the file is empty"), name=name)
+            ingested = photos_service.ingest(session, rt, data, name, source=source, user=user)
+            photo = ingested.photo
+            scan = ingested.created or photo.scan_state == ScanState.PENDING
+            if scan:
+                later(session, "scan_photo", photo.id)  # queued once the photo is committed
     except ImageRejected as exc:
-        session.rollback()
         return {
             "name": name,
             "status": "rejected",
             "error": words.error_text(exc) if worded else str(exc),
             "photo": None,
         }, 422
-    photo = ingested.photo
-    if ingested.created or photo.scan_state in ("pending",):
-        # After the commit, so the worker finds the row.
-        current_app.extensions["jobs"].enqueue("scan_photo", photo.id)
-        session.expire(photo)
+    if scan:
+        session.expire(photo)  # a scan that ran at once changed it in another session
     status = "created" if ingested.created else "duplicate"
     return {"name": name, "status": status, "error": None, "photo": photo_json(photo)}, (
         201 if ingested.created else 200
@@ -79,7 +80,7 @@ def photo_json(photo: Photo, *, faces: bool = False) -> dict[str, Any]:
         "scan_error": photo.scan_error,
         "scanned_at": photo.scanned_at.isoformat() if photo.scanned_at else None,
         "reviewed_at": photo.reviewed_at.isoformat() if photo.reviewed_at else None,
-        "face_count": len(photo.faces) if photo.scan_state == "done" else None,
+        "face_count": len(photo.faces) if photo.scan_state == ScanState.DONE else None,
         "undecided_faces": sum(not review.face_decided(f) for f in photo.faces),
         "faces_confirmed_at": (
             photo.faces_confirmed_at.isoformat() if photo.faces_confirmed_at else None

@@ -24,7 +24,7 @@ from wtforms.validators import Length
 from consentcam.models import Publication, RemovalTask, utcnow
 from consentcam.security import MAX_ID
 from consentcam.services import removals
-from consentcam.web import db, fragments, transaction
+from consentcam.web import db, transaction
 from consentcam.web.auth import owner_required
 from consentcam.web.words import error_text
 
@@ -40,7 +40,7 @@ class CloseForm(FlaskForm):
 def overdue_badge() -> int:
     """Overdue removals, counted once per request for the navigation badge."""
     if "removals_overdue" not in g:
-        g.removals_overdue = fragments.counted("removals_overdue", removals.overdue_count)
+        g.removals_overdue = removals.overdue_count(db())
     return int(g.removals_overdue)
 
 

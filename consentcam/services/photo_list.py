@@ -1,0 +1,325 @@
+"""The photo list: photos by review state or by the gate's verdict on a channel, and the counts.
+
+Everything here reads the standing each photo stores (services.photo_state): a filter is one
+index range, a page of it is found from the last photo shown (keyset, newest first), and the
+filter counts are counts over indexed columns, however many photos there are. Photos whose
+stored verdicts the clock has overtaken (usually none) are worked out here and counted where
+they stand now.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+import sqlalchemy.orm as so
+
+from consentcam.domain.standing import Standing
+from consentcam.domain.types import Channel, GateState, ReviewState
+from consentcam.models import Face, Photo, PhotoChannelState, utcnow
+from consentcam.services import photo_state
+from consentcam.wording import N_, WordedError
+
+#: Filters of the photo list, in the order the owner sees them.
+PHOTO_STATES = ("needs_review", "cleared", "blocked", "scanning", "failed")
+REVIEW_FILTERS = {
+    "needs_review": ReviewState.NEEDS_REVIEW,
+    "scanning": ReviewState.SCANNING,
+    "failed": ReviewState.FAILED,
+}
+GATE_FILTERS = {"cleared": GateState.CLEARED, "blocked": GateState.BLOCKED}
+
+
+#: What the list shows of each photo (its tile), and orders it by.
+LISTED = (
+    Photo.id,
+    Photo.original_name,
+    Photo.uploaded_at,
+    Photo.scan_state,
+    Photo.faces_confirmed_at,
+    Photo.face_count,
+    Photo.undecided_faces,
+)
+
+
+class UnknownFilter(WordedError, ValueError):
+    """A filter of the photo list that does not exist."""
+
+
+def _check(state: str | None) -> None:
+    if state is not None and state not in PHOTO_STATES:
+        raise UnknownFilter(
+            N_("unknown photo state %(state)r (use %(allowed)s)"),
+            state=state,
+            allowed=", ".join(PHOTO_STATES),
+        )
+
+
+@dataclass(frozen=True)
+class Overdue:
+    """The photos whose stored verdicts ran out, where they stand now and what was stored."""
+
+    at: datetime
+    channel: Channel
+    standings: dict[int, Standing] = field(default_factory=dict)
+    stored: dict[int, GateState] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, session: so.Session, channel: Channel, at: datetime) -> Overdue:
+        standings = photo_state.due_standings(session, at)
+        stored = stored_verdicts(session, list(standings), channel) if standings else {}
+        return cls(at, channel, standings, stored)
+
+    def matching(self, state: GateState) -> list[int]:
+        return [pid for pid, s in self.standings.items() if s.on(self.channel) is state]
+
+
+def count_states(
+    session: so.Session,
+    channel: Channel | str = Channel.INSTAGRAM,
+    now: datetime | None = None,
+    overdue: Overdue | None = None,
+) -> dict[str, int]:
+    """How many photos are in each filter, and in all ("all")."""
+    channel = Channel(channel)
+    overdue = overdue or Overdue.load(session, channel, now or utcnow())
+    review = review_counts(session)
+    gate: dict[GateState, int] = dict.fromkeys(GateState, 0)
+    for state, n in session.execute(
+        sa.select(PhotoChannelState.state, sa.func.count())
+        .where(PhotoChannelState.channel == channel)
+        .group_by(PhotoChannelState.state)
+    ):
+        gate[GateState(state)] = int(n)
+    for state in overdue.stored.values():
+        gate[state] -= 1
+    for standing in overdue.standings.values():
+        now_state = standing.on(channel)
+        if now_state is not None:
+            gate[now_state] += 1
+    return {
+        "all": sum(review.values()),
+        "needs_review": review[ReviewState.NEEDS_REVIEW],
+        "cleared": gate[GateState.CLEARED],
+        "blocked": gate[GateState.BLOCKED],
+        "scanning": review[ReviewState.SCANNING],
+        "failed": review[ReviewState.FAILED],
+    }
+
+
+def review_counts(session: so.Session) -> dict[ReviewState, int]:
+    """How many photos are in each review state (one pass over an index)."""
+    counts = dict.fromkeys(ReviewState, 0)
+    for state, n in session.execute(
+        sa.select(Photo.review_state, sa.func.count()).group_by(Photo.review_state)
+    ):
+        counts[ReviewState(state)] = int(n)
+    return counts
+
+
+def _filtered(state: str | None, overdue: Overdue) -> sa.Select[Photo]:
+    """The photos in a filter, as a query still to be ordered and cut."""
+    query = sa.select(Photo)
+    if state in REVIEW_FILTERS:
+        return query.where(Photo.review_state == REVIEW_FILTERS[state])
+    if state in GATE_FILTERS:
+        verdict = GATE_FILTERS[state]
+        stored = sa.select(PhotoChannelState.photo_id).where(
+            PhotoChannelState.channel == overdue.channel, PhotoChannelState.state == verdict
+        )
+        fresh = sa.or_(Photo.gate_due_at.is_(None), Photo.gate_due_at > overdue.at)
+        return query.where(
+            sa.or_(sa.and_(fresh, Photo.id.in_(stored)), Photo.id.in_(overdue.matching(verdict)))
+        )
+    return query
+
+
+def _verdict_join(state: str, channel: Channel) -> sa.Select[Photo]:
+    """A verdict filter when no photo is overdue: along the verdicts' own index."""
+    return (
+        sa.select(Photo)
+        .join(PhotoChannelState, PhotoChannelState.photo_id == Photo.id)
+        .where(PhotoChannelState.channel == channel, PhotoChannelState.state == GATE_FILTERS[state])
+    )
+
+
+@dataclass(frozen=True)
+class PhotoPage:
+    """One numbered page of the list (the JSON API pages by number)."""
+
+    photos: Sequence[Photo]
+    total: int
+    page: int
+    per_page: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, math.ceil(self.total / self.per_page))
+
+
+def photo_page(
+    session: so.Session,
+    *,
+    state: str | None = None,
+    channel: Channel | str = Channel.INSTAGRAM,
+    page: int = 1,
+    per_page: int = 30,
+    total: int | None = None,
+) -> PhotoPage:
+    """Page ``page`` of the photos in a filter, newest first, with their faces loaded.
+
+    ``total`` is the number of photos in the filter when the caller already knows it.
+    """
+    _check(state)
+    channel = Channel(channel)
+    overdue = Overdue.load(session, channel, utcnow())
+    if total is None:
+        total = count_states(session, channel, overdue=overdue)[state or "all"]
+    rows = session.scalars(
+        _filtered(state, overdue)
+        .order_by(Photo.uploaded_at.desc(), Photo.id.desc())
+        .offset((page - 1) * per_page)
+        .limit(per_page)
+        # A list never needs the faces' templates (a kilobyte each): leave them in the database.
+        .options(so.selectinload(Photo.faces).defer(Face.template))
+    ).all()
+    return PhotoPage(rows, total, page, per_page)
+
+
+@dataclass(frozen=True)
+class PhotoList:
+    """What the photo list page shows: the filter counts, one page and each photo's verdict.
+
+    ``newer`` and ``older`` are the photos to page on from (None: nothing that way);
+    ``number`` is the page's number among ``pages``.
+    """
+
+    state: str | None
+    channel: Channel
+    photos: Sequence[Photo]
+    verdicts: dict[int, GateState | None]
+    counts: dict[str, int]
+    number: int
+    pages: int
+    newer: int | None
+    older: int | None
+
+
+def photo_list(
+    session: so.Session,
+    *,
+    state: str | None = None,
+    channel: Channel | str = Channel.INSTAGRAM,
+    after: int | None = None,
+    before: int | None = None,
+    number: int = 1,
+    per_page: int = 30,
+) -> PhotoList:
+    """The photo list page: ``per_page`` photos of a filter, newest first, older than photo
+    ``after`` or newer than photo ``before`` (or from the start, or from page ``number``
+    when no photo is given), with the filter counts and each photo's verdict on ``channel``."""
+    _check(state)
+    channel = Channel(channel)
+    overdue = Overdue.load(session, channel, utcnow())
+    counts = count_states(session, channel, overdue=overdue)
+    photos, newer, older = _keyset_page(
+        session, state, overdue, after, before, max(0, number - 1) * per_page, per_page
+    )
+    if state in GATE_FILTERS and not overdue.standings:
+        verdicts: dict[int, GateState | None] = dict.fromkeys(
+            (p.id for p in photos), GATE_FILTERS[state]
+        )
+    else:
+        verdicts = verdicts_on(session, [p.id for p in photos], overdue)
+    pages = max(1, math.ceil(counts[state or "all"] / per_page))
+    number = min(max(1, number), pages)
+    return PhotoList(state, channel, photos, verdicts, counts, number, pages, newer, older)
+
+
+def _keyset_page(
+    session: so.Session,
+    state: str | None,
+    overdue: Overdue,
+    after: int | None,
+    before: int | None,
+    offset: int,
+    per_page: int,
+) -> tuple[list[Photo], int | None, int | None]:
+    """One page and the photos to page on from: (photos, newer, older)."""
+    along_verdicts = state in GATE_FILTERS and not overdue.standings
+    query = (
+        _verdict_join(state or "", overdue.channel) if along_verdicts else _filtered(state, overdue)
+    )
+    keys: tuple[Any, Any] = (
+        (PhotoChannelState.uploaded_at, PhotoChannelState.photo_id)
+        if along_verdicts
+        else (Photo.uploaded_at, Photo.id)
+    )
+    # A tile shows only these: the rest of each row stays in the database.
+    query = query.options(so.load_only(*LISTED))
+    cursor = _cursor(session, before if before is not None else after)
+    if cursor is not None and before is not None:
+        rows = list(
+            session.scalars(
+                query.where(sa.tuple_(*keys) > cursor)
+                .order_by(keys[0].asc(), keys[1].asc())
+                .limit(per_page + 1)
+            )
+        )
+        more_newer = len(rows) > per_page
+        photos = list(reversed(rows[:per_page]))
+        return (
+            photos,
+            (photos[0].id if photos and more_newer else None),
+            (photos[-1].id if photos else None),
+        )
+    if cursor is not None:
+        query = query.where(sa.tuple_(*keys) < cursor)
+    elif offset:
+        query = query.offset(offset)
+    rows = list(session.scalars(query.order_by(keys[0].desc(), keys[1].desc()).limit(per_page + 1)))
+    photos = rows[:per_page]
+    newer = photos[0].id if photos and (cursor is not None or offset) else None
+    older = photos[-1].id if len(rows) > per_page else None
+    return photos, newer, older
+
+
+def _cursor(session: so.Session, photo_id: int | None) -> tuple[datetime, int] | None:
+    """Where photo ``photo_id`` stands in the newest-first order (None: not a photo)."""
+    if photo_id is None:
+        return None
+    uploaded = session.scalar(sa.select(Photo.uploaded_at).where(Photo.id == photo_id))
+    return None if uploaded is None else (uploaded, photo_id)
+
+
+def stored_verdicts(
+    session: so.Session, photo_ids: Sequence[int], channel: Channel
+) -> dict[int, GateState]:
+    """The verdicts stored for these photos on ``channel`` (a photo with none is left out).
+
+    Asked by photo alone, along the primary key: with the channel in the query too, SQLite
+    prefers the list's index and walks every verdict on the channel.
+    """
+    rows = session.execute(
+        sa.select(
+            PhotoChannelState.photo_id, PhotoChannelState.channel, PhotoChannelState.state
+        ).where(PhotoChannelState.photo_id.in_(list(photo_ids)))
+    )
+    return {pid: GateState(state) for pid, on, state in rows if on == channel}
+
+
+def verdicts_on(
+    session: so.Session, photo_ids: Sequence[int], overdue: Overdue
+) -> dict[int, GateState | None]:
+    """Each photo's verdict on the overdue snapshot's channel: cleared, blocked or neither."""
+    verdicts: dict[int, GateState | None] = dict.fromkeys(photo_ids)
+    if photo_ids:
+        verdicts.update(stored_verdicts(session, photo_ids, overdue.channel))
+    for pid, standing in overdue.standings.items():
+        if pid in verdicts:
+            verdicts[pid] = standing.on(overdue.channel)
+    return verdicts
