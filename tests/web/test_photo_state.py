@@ -181,6 +181,7 @@ def test_consent_given_withdrawn_and_erased_moves_every_photo_of_the_person(
     states = assert_in_step(runtime)
     assert all(states[p.id]["channels"][IG] == CLEARED for p in shown)
     withdrawal.withdraw_consent(session, runtime, anna, ["instagram"], False, owner)
+    session.commit()
     states = assert_in_step(runtime)
     assert all(
         states[p.id]["channels"] == {IG: BLOCKED, FB: CLEARED, WEB: BLOCKED, PRINT: BLOCKED}

@@ -10,7 +10,6 @@ from flask import abort, jsonify
 
 from consentcam.models import Face
 from consentcam.services import listings, marking, review
-from consentcam.uow import later
 from consentcam.web import db, runtime, transaction
 from consentcam.web.api import api_user, bp, found
 from consentcam.web.api.fields import (
@@ -142,10 +141,8 @@ def draw_face(body: dict[str, Any], photo_id: int) -> Any:
     photo = photo_or_404(photo_id)
     try:
         with transaction() as session:
+            # The service queues the face's encoding for after the commit.
             face = marking.add_drawn_face(session, runtime(), photo, body["box"], user=api_user())
-            session.flush()
-            # Queued after the commit, so the worker finds the face.
-            later(session, "encode_drawn_face", face.id)
     except marking.ScanNotFinished as exc:
         abort(409, description=str(exc))
     except marking.MarkingError as exc:
