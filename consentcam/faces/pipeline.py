@@ -83,15 +83,17 @@ class ScanSettings:
     blur_threshold: float = 40.0
     plan: Literal["combined", "hog"] = "combined"
     turn_sides: tuple[int, ...] = (192, 384)
-    tile_side: int = 1280
-    tile_step: int = 160
-    tile_min_face: float = 20.0
+    tile_side: int = 1760
+    tile_step: int = 144
+    tile_min_face: float = 27.5
     min_score: float = 0.5
     confirm_score: float = 0.75
     confirm_support: int = 4
     confirm_hog: float = -0.7
     confirm_hog_tiled: float = -1.2
     confirm_score_tiled: float = 0.6
+    smaller_face: float = 0.75
+    tile_min_score: float = 0.4
 
     def __post_init__(self) -> None:
         if self.detect_side < 100:
@@ -117,7 +119,9 @@ class ScanSettings:
             Pass(side, (0, 1, 2, 3), step=96 if side <= 384 else 128) for side in self.turn_sides
         ]
         if long_side > self.detect_side:
-            out.append(Pass(self.tile_side, (0,), self.tile_step, self.tile_min_face))
+            out.append(
+                Pass(self.tile_side, (0,), self.tile_step, self.tile_min_face, self.tile_min_score)
+            )
         return out
 
 
@@ -180,6 +184,10 @@ def _clip_box(box: tuple[float, float, float, float], width: int, height: int) -
 #: window is 80 px).
 CONFIRM_SIDE: Final = 200
 
+#: One face ready to encode: its box (upright full-resolution pixels), dlib's aligned chip of
+#: it and its sharpness.
+_Chip = tuple[Box, npt.NDArray[np.uint8], float]
+
 
 def _hog_agrees(upright: Image.Image, side: float, engine: FaceEngine, threshold: float) -> bool:
     """Does HOG see a face of about this size at the centre of this upright-turned crop?"""
@@ -199,15 +207,14 @@ def _hog_agrees(upright: Image.Image, side: float, engine: FaceEngine, threshold
     return False
 
 
-def _encode_turned(
+def _turned_chip(
     image: Image.Image,
     box: tuple[float, float, float, float],
     roll: float,
     engine: FaceEngine,
-    settings: ScanSettings,
     confirm: float | None = None,
-) -> tuple[npt.NDArray[np.float64], float] | None:
-    """Encoding and sharpness of a face turned by ``roll`` degrees, from an upright-turned crop.
+) -> tuple[npt.NDArray[np.uint8], float] | None:
+    """Aligned chip and sharpness of a face turned by ``roll`` degrees, from an upright crop.
 
     dlib's 5-point landmarks and its encoder expect an upright face: the neighbourhood of the
     face is turned back by its roll first, and the face box is the centred square of its size.
@@ -230,55 +237,92 @@ def _encode_turned(
         round(centre[0] + side / 2),
         round(centre[1] + side / 2),
     )
-    encoding = engine.encode(as_array(upright), [local], settings.num_jitters)[0]
-    return encoding, _sharpness(upright, local)
+    chip = engine.chips(as_array(upright), [local])[0]
+    return chip, _sharpness(upright, local)
 
 
-def _encode_from(
+def _upright_chip(
+    image: Image.Image, box: tuple[float, float, float, float], engine: FaceEngine
+) -> tuple[npt.NDArray[np.uint8], float]:
+    """Aligned chip and sharpness of an upright face, from a cropped neighbourhood of it."""
+    left, top, right, bottom = box
+    # A generous margin so the aligned 150x150 chip (25% padding, any roll) lies inside.
+    margin = max(right - left, bottom - top)
+    c_left = max(int(left - margin), 0)
+    c_top = max(int(top - margin), 0)
+    c_right = min(int(right + margin) + 1, image.width)
+    c_bottom = min(int(bottom + margin) + 1, image.height)
+    crop = as_array(image.crop((c_left, c_top, c_right, c_bottom)))
+    local: Box = (
+        round(left) - c_left,
+        round(top) - c_top,
+        round(right) - c_left,
+        round(bottom) - c_top,
+    )
+    return engine.chips(crop, [local])[0], _sharpness(image, box)
+
+
+def _chips_from(
     image: Image.Image,
     boxes_full: list[Box],
     full_size: tuple[int, int],
     engine: FaceEngine,
-    settings: ScanSettings,
     rolls: list[float | None] | None = None,
     confirm: Sequence[float | None] | None = None,
-) -> list[DetectedFace]:
-    """Encode faces from a (possibly reduced) decode, one cropped neighbourhood per face."""
+) -> list[_Chip]:
+    """Chips of the faces from a (possibly reduced) decode, one cropped neighbourhood per face.
+
+    A turned face HOG's check rejects (see ScanSettings) is left out.
+    """
     sx = full_size[0] / image.width
     sy = full_size[1] / image.height
-    faces: list[DetectedFace] = []
+    out: list[_Chip] = []
     for n, box in enumerate(boxes_full):
-        left, top, right, bottom = box[0] / sx, box[1] / sy, box[2] / sx, box[3] / sy
+        local = (box[0] / sx, box[1] / sy, box[2] / sx, box[3] / sy)
         roll = rolls[n] if rolls is not None else None
-        if roll is not None:
-            turned = _encode_turned(
-                image,
-                (left, top, right, bottom),
-                roll,
-                engine,
-                settings,
-                confirm=confirm[n] if confirm is not None else None,
-            )
-            if turned is not None:
-                faces.append(DetectedFace(box, turned[0], turned[1], settings.blur_threshold))
+        if roll is None:
+            out.append((box, *_upright_chip(image, local, engine)))
             continue
-        # A generous margin so the aligned 150x150 chip (25% padding, any roll) lies inside.
-        margin = max(right - left, bottom - top)
-        c_left = max(int(left - margin), 0)
-        c_top = max(int(top - margin), 0)
-        c_right = min(int(right + margin) + 1, image.width)
-        c_bottom = min(int(bottom + margin) + 1, image.height)
-        crop = as_array(image.crop((c_left, c_top, c_right, c_bottom)))
-        local: Box = (
-            round(left) - c_left,
-            round(top) - c_top,
-            round(right) - c_left,
-            round(bottom) - c_top,
-        )
-        encoding = engine.encode(crop, [local], settings.num_jitters)[0]
-        sharp = _sharpness(image, (left, top, right, bottom))
-        faces.append(DetectedFace(box, encoding, sharp, settings.blur_threshold))
-    return faces
+        turned = _turned_chip(image, local, roll, engine, confirm[n] if confirm else None)
+        if turned is not None:
+            out.append((box, *turned))
+    return out
+
+
+def _native_chips(
+    image: Image.Image,
+    rgb: npt.NDArray[np.uint8],
+    boxes: list[Box],
+    rolls: list[float | None],
+    confirm: list[float | None],
+    engine: FaceEngine,
+) -> list[_Chip]:
+    """Chips of the faces of a photo scanned at full size, in the order of ``boxes``.
+
+    HOG's own boxes are aligned on the whole photo, exactly as face_recognition does.
+    """
+    upright = [i for i, roll in enumerate(rolls) if roll is None]
+    chips = engine.chips(rgb, [boxes[i] for i in upright])
+    found: dict[int, _Chip] = {}
+    for chip, i in zip(chips, upright, strict=True):
+        found[i] = (boxes[i], chip, _sharpness(image, _float_box(boxes[i])))
+    for i, roll in enumerate(rolls):
+        if roll is not None:
+            turned = _turned_chip(image, _float_box(boxes[i]), roll, engine, confirm[i])
+            if turned is not None:
+                found[i] = (boxes[i], *turned)
+    return [found[i] for i in sorted(found)]
+
+
+def _encode(chips: list[_Chip], engine: FaceEngine, settings: ScanSettings) -> list[DetectedFace]:
+    """Every face's encoding, all chips of the photo through the network at once."""
+    if not chips:
+        return []
+    encodings = engine.encode_chips(np.stack([c[1] for c in chips]), settings.num_jitters)
+    return [
+        DetectedFace(box, encoding, sharpness, settings.blur_threshold)
+        for (box, _, sharpness), encoding in zip(chips, encodings, strict=True)
+    ]
 
 
 def _clip_candidates(
@@ -298,7 +342,9 @@ def _clip_candidates(
             boxes.append(box)
             rolls.append(c.roll)
             score = c.score or 0.0
-            if (
+            if c.source == "blazeface" and score < settings.min_score:
+                confirm.append(settings.confirm_hog)
+            elif (
                 c.source != "blazeface"
                 or score >= settings.confirm_score
                 or c.support >= settings.confirm_support
@@ -309,6 +355,79 @@ def _clip_candidates(
             else:
                 confirm.append(settings.confirm_hog)
     return boxes, rolls, confirm
+
+
+def _hog_boxes(
+    work: Image.Image, full_size: tuple[int, int], settings: ScanSettings, engine: FaceEngine
+) -> tuple[list[Box], npt.NDArray[np.uint8] | None]:
+    """HOG's boxes (upright full-resolution pixels), and the photo's pixels if it is native.
+
+    A photo no larger than ``detect_side`` is scanned exactly as face_recognition's
+    full-resolution upsample-1 scan; a larger one on a copy reduced to ``detect_side``.
+    """
+    width, height = full_size
+    if max(width, height) <= settings.detect_side:
+        rgb = as_array(work)
+        boxes = engine.detect(rgb, settings.native_upsample)
+        return [b for b in boxes if b[2] > b[0] and b[3] > b[1]], rgb
+    factor = settings.detect_side / max(work.size)
+    det_image = work
+    if factor < 1.0:
+        det_size = (max(1, round(work.width * factor)), max(1, round(work.height * factor)))
+        det_image = work.resize(det_size, Image.Resampling.BILINEAR, reducing_gap=2.0)
+    found = engine.detect(as_array(det_image), settings.upsample)
+    sx, sy = width / det_image.width, height / det_image.height
+    boxes = [_clip_box((b[0] * sx, b[1] * sy, b[2] * sx, b[3] * sy), width, height) for b in found]
+    return [b for b in boxes if b[2] > b[0] and b[3] > b[1]], None
+
+
+def _find_faces(
+    work: Image.Image,
+    full_size: tuple[int, int],
+    settings: ScanSettings,
+    engine: FaceEngine,
+    detector: BlazeFace | None,
+) -> tuple[list[Box], list[float | None], list[float | None], npt.NDArray[np.uint8] | None]:
+    """Boxes, rolls and HOG checks (see _clip_candidates) of every candidate face.
+
+    The last value is the photo's pixels when it is scanned at full size (see _hog_boxes).
+    """
+    hog_boxes, rgb = _hog_boxes(work, full_size, settings, engine)
+    long_side = max(full_size)
+    if settings.plan == "combined":
+        assert detector is not None
+        passes = settings.passes(long_side)
+        found = detect_passes(work, full_size, passes, detector, settings.min_score)
+        smaller = settings.smaller_face if long_side > settings.detect_side else 0.0
+        candidates = merge_with_hog([_float_box(b) for b in hog_boxes], found, smaller_face=smaller)
+    else:
+        candidates = [Candidate(_float_box(b), None, None, "hog") for b in hog_boxes]
+    large = long_side > settings.detect_side
+    return (*_clip_candidates(candidates, *full_size, settings, large=large), rgb)
+
+
+def _detailed_work(
+    source: ImageSource,
+    work: Image.Image,
+    boxes: list[Box],
+    full_size: tuple[int, int],
+    settings: ScanSettings,
+    name: str | None,
+) -> Image.Image:
+    """The reduced decode, or a larger one when it is too coarse to encode the smallest face."""
+    work_scale = full_size[0] / work.width
+    smallest = min(min(b[2] - b[0], b[3] - b[1]) for b in boxes)
+    if work_scale <= 1.0 or smallest / work_scale >= settings.encode_face_px:
+        return work
+    needed_side = max(full_size) * settings.encode_face_px / max(smallest, 1)
+    larger, _, _, _ = _decode(
+        source,
+        max_pixels=settings.max_pixels,
+        max_side=max(int(needed_side) + 1, settings.detect_side),
+        name=name,
+        exact=False,
+    )
+    return larger
 
 
 def scan_image(
@@ -337,83 +456,16 @@ def scan_image(
         name=name,
         exact=False,
     )
-    native = max(width, height) <= settings.detect_side
-    rgb: npt.NDArray[np.uint8] | None = None
-    if native:
-        # Small enough: HOG exactly as face_recognition's full-resolution upsample-1 path.
-        rgb = as_array(work)
-        hog_boxes = engine.detect(rgb, settings.native_upsample)
+    boxes, rolls, confirm, rgb = _find_faces(work, (width, height), settings, engine, detector)
+    if not boxes:
+        chips: list[_Chip] = []
+    elif rgb is not None:
+        chips = _native_chips(work, rgb, boxes, rolls, confirm, engine)
     else:
-        factor = settings.detect_side / max(work.size)
-        if factor < 1.0:
-            det_size = (max(1, round(work.width * factor)), max(1, round(work.height * factor)))
-            det_image = work.resize(det_size, Image.Resampling.BILINEAR, reducing_gap=2.0)
-        else:
-            det_image = work
-        det_boxes = engine.detect(as_array(det_image), settings.upsample)
-        sx, sy = width / det_image.width, height / det_image.height
-        del det_image
-        hog_boxes = [
-            _clip_box((b[0] * sx, b[1] * sy, b[2] * sx, b[3] * sy), width, height)
-            for b in det_boxes
-        ]
-    hog_boxes = [b for b in hog_boxes if b[2] > b[0] and b[3] > b[1]]
-
-    if settings.plan == "combined":
-        assert detector is not None
-        found = detect_passes(
-            work, (width, height), settings.passes(max(width, height)), detector, settings.min_score
-        )
-        candidates = merge_with_hog([_float_box(b) for b in hog_boxes], found)
-    else:
-        candidates = [Candidate(_float_box(b), None, None, "hog") for b in hog_boxes]
-    boxes_full, rolls, confirm = _clip_candidates(
-        candidates, width, height, settings, large=max(width, height) > settings.detect_side
-    )
-    if not boxes_full:
-        return ScanResult(width, height, fmt, [], time.perf_counter() - started)
-
-    if native:
-        assert rgb is not None
-        # HOG's own boxes: encoded on the whole photo, exactly as face_recognition does.
-        upright = [i for i, r in enumerate(rolls) if r is None]
-        encodings = engine.encode(rgb, [boxes_full[i] for i in upright], settings.num_jitters)
-        faces: list[DetectedFace | None] = [None] * len(boxes_full)
-        for n, i in enumerate(upright):
-            box = boxes_full[i]
-            faces[i] = DetectedFace(
-                box,
-                encodings[n],
-                _sharpness(work, (box[0], box[1], box[2], box[3])),
-                settings.blur_threshold,
-            )
-        for i, roll in enumerate(rolls):
-            if roll is not None:
-                turned = _encode_turned(
-                    work, _float_box(boxes_full[i]), roll, engine, settings, confirm[i]
-                )
-                if turned is not None:
-                    faces[i] = DetectedFace(
-                        boxes_full[i], turned[0], turned[1], settings.blur_threshold
-                    )
-        done = [f for f in faces if f is not None]
-        return ScanResult(width, height, fmt, done, time.perf_counter() - started)
-
-    # Is the reduced decode detailed enough to encode every face without upsampling it?
-    work_scale = width / work.width
-    smallest = min(min(b[2] - b[0], b[3] - b[1]) for b in boxes_full)
-    if work_scale > 1.0 and smallest / work_scale < settings.encode_face_px:
-        needed_side = max(width, height) * settings.encode_face_px / max(smallest, 1)
-        del work
-        work, _, _, _ = _decode(
-            source,
-            max_pixels=settings.max_pixels,
-            max_side=max(int(needed_side) + 1, settings.detect_side),
-            name=name,
-            exact=False,
-        )
-    faces_out = _encode_from(work, boxes_full, (width, height), engine, settings, rolls, confirm)
-    return ScanResult(width, height, fmt, faces_out, time.perf_counter() - started)
+        work = _detailed_work(source, work, boxes, (width, height), settings, name)
+        chips = _chips_from(work, boxes, (width, height), engine, rolls, confirm)
+    faces = _encode(chips, engine, settings)
+    return ScanResult(width, height, fmt, faces, time.perf_counter() - started)
 
 
 def _float_box(box: Sequence[float]) -> tuple[float, float, float, float]:

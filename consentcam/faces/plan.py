@@ -51,12 +51,14 @@ class Pass:
     """One detection pass: a copy ``side`` px on its long side, scanned at these quarter turns.
 
     min_face: smallest face, in pixels of a 192 px tile, the pass keeps.
+    min_score: BlazeFace's confidence a detection of this pass needs; None: the scan's own.
     """
 
     side: int
     quarter_turns: tuple[int, ...] = (0,)
     step: int = 128
     min_face: float = MIN_TILE_FACE_PX
+    min_score: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,7 +158,11 @@ def detect_passes(
     min_score: float,
     nms_iou: float = 0.3,
 ) -> Detections:
-    """Run every pass over ``image`` (any decode of the photo) and merge: upright full-res pixels."""
+    """Run every pass over ``image`` (any decode of the photo) and merge: upright full-res pixels.
+
+    A pass may keep detections below ``min_score`` (see Pass.min_score); those count for no
+    support: a face made only of them has support 0.
+    """
     full_w, full_h = full_size
     found: list[Detections] = []
     for p in passes:
@@ -165,14 +171,16 @@ def detect_passes(
         size = (max(1, round(image.width * factor)), max(1, round(image.height * factor)))
         copy = image if size == image.size else image.resize(size, Image.Resampling.BILINEAR)
         level = to_input(np.asarray(copy, dtype=np.uint8))
-        hits = _scan_level(level, p.quarter_turns, p.step, detector, min_score, p.min_face)
+        score = min_score if p.min_score is None else p.min_score
+        hits = _scan_level(level, p.quarter_turns, p.step, detector, score, p.min_face)
         if not len(hits):
             continue
         sx, sy = full_w / size[0], full_h / size[1]
         scale = np.array([sx, sy, sx, sy])
+        support = hits.counts() * (hits.scores >= min_score)
         found.append(
             Detections(
-                hits.boxes * scale, hits.scores, hits.keypoints * np.array([sx, sy]), hits.support
+                hits.boxes * scale, hits.scores, hits.keypoints * np.array([sx, sy]), support
             )
         )
     return weighted_nms(Detections.concat(found), nms_iou)
@@ -206,10 +214,14 @@ def merge_with_hog(
     hog_boxes: Sequence[tuple[float, float, float, float]],
     found: Detections,
     same_face_iou: float = 0.3,
+    smaller_face: float = 0.0,
 ) -> list[Candidate]:
     """HOG boxes and BlazeFace faces as one list: overlapping above ``same_face_iou`` is one face.
 
-    Where both saw a face, HOG's box is kept (the landmarks and encodings were tuned on it).
+    Where both saw a face, HOG's box is kept (the landmarks and encodings were tuned on it),
+    unless BlazeFace's box is narrower than ``smaller_face`` times HOG's: HOG, scanning a
+    reduced copy, has no window smaller than about 80 px there and boxes a smaller face with
+    the face's surroundings; BlazeFace's finer tiles box it as it is.
     """
     out: list[Candidate] = []
     blaze = [
@@ -220,20 +232,16 @@ def merge_with_hog(
     overlap = iou_matrix(hog, blaze_boxes) if len(hog) and len(blaze) else None
     matched: set[int] = set()
     for h, box in enumerate(hog_boxes):
+        kept = (box[0], box[1], box[2], box[3])
         score = None
         if overlap is not None and overlap.shape[1]:
             j = int(np.argmax(overlap[h]))
             if overlap[h, j] > same_face_iou:
                 matched.add(j)
                 score = float(found.scores[blaze[j][1]])
-        out.append(
-            Candidate(
-                (box[0], box[1], box[2], box[3]),
-                None,
-                score,
-                "both" if score is not None else "hog",
-            )
-        )
+                if blaze[j][0][2] - blaze[j][0][0] < smaller_face * (box[2] - box[0]):
+                    kept = blaze[j][0]
+        out.append(Candidate(kept, None, score, "both" if score is not None else "hog"))
     for j, (box, i) in enumerate(blaze):
         if j in matched:
             continue
