@@ -4,22 +4,21 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Final, Literal
+from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
 from PIL import Image
 
-from consentcam.faces.blazeface import BlazeFace, get_detector
+from consentcam.faces.blazeface import BlazeFace, Detections, get_detector
+from consentcam.faces.chips import Chip, chips_from, native_chips
 from consentcam.faces.decode import DEFAULT_MAX_PIXELS, ImageSource, _decode, as_array
 from consentcam.faces.engine import Box, FaceEngine, get_engine
 from consentcam.faces.plan import Candidate, Pass, detect_passes, merge_with_hog
 
 __all__ = ["DetectedFace", "ScanResult", "ScanSettings", "scan_image"]
-
-#: Side of the square grey face crop on which sharpness is measured, so values compare across sizes.
-SHARPNESS_SIDE: Final = 128
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,25 +150,6 @@ class ScanResult:
     seconds: float
 
 
-def laplacian_variance(grey: npt.NDArray[np.float64]) -> float:
-    """Variance of the 4-neighbour Laplacian: a standard, cheap focus measure."""
-    if grey.shape[0] < 3 or grey.shape[1] < 3:
-        return 0.0
-    lap = (
-        grey[:-2, 1:-1] + grey[2:, 1:-1] + grey[1:-1, :-2] + grey[1:-1, 2:] - 4.0 * grey[1:-1, 1:-1]
-    )
-    return float(lap.var())
-
-
-def _sharpness(image: Image.Image, box: tuple[float, float, float, float]) -> float:
-    left, top, right, bottom = box
-    if right - left < 2 or bottom - top < 2:
-        return 0.0
-    crop = image.crop((left, top, right, bottom)).convert("L")
-    crop = crop.resize((SHARPNESS_SIDE, SHARPNESS_SIDE), Image.Resampling.BILINEAR)
-    return laplacian_variance(np.asarray(crop, dtype=np.float64))
-
-
 def _clip_box(box: tuple[float, float, float, float], width: int, height: int) -> Box:
     left, top, right, bottom = box
     return (
@@ -180,141 +160,7 @@ def _clip_box(box: tuple[float, float, float, float], width: int, height: int) -
     )
 
 
-#: Side of the square the HOG confirmation runs on: the face is scaled to half of it (HOG's
-#: window is 80 px).
-CONFIRM_SIDE: Final = 200
-
-#: One face ready to encode: its box (upright full-resolution pixels), dlib's aligned chip of
-#: it and its sharpness.
-_Chip = tuple[Box, npt.NDArray[np.uint8], float]
-
-
-def _hog_agrees(upright: Image.Image, side: float, engine: FaceEngine, threshold: float) -> bool:
-    """Does HOG see a face of about this size at the centre of this upright-turned crop?"""
-    cx, cy = upright.width / 2.0, upright.height / 2.0
-    region = upright.crop((round(cx - side), round(cy - side), round(cx + side), round(cy + side)))
-    region = region.resize((CONFIRM_SIDE, CONFIRM_SIDE), Image.Resampling.BILINEAR)
-    mid = CONFIRM_SIDE / 2
-    for (left, top, right, bottom), score in engine.detect_scored(as_array(region), 0, threshold):
-        width = right - left
-        if (
-            abs((left + right) / 2 - mid) < 0.3 * CONFIRM_SIDE / 2
-            and abs((top + bottom) / 2 - mid) < 0.35 * CONFIRM_SIDE / 2
-            and 0.25 * CONFIRM_SIDE < width < 0.75 * CONFIRM_SIDE
-            and score >= threshold
-        ):
-            return True
-    return False
-
-
-def _turned_chip(
-    image: Image.Image,
-    box: tuple[float, float, float, float],
-    roll: float,
-    engine: FaceEngine,
-    confirm: float | None = None,
-) -> tuple[npt.NDArray[np.uint8], float] | None:
-    """Aligned chip and sharpness of a face turned by ``roll`` degrees, from an upright crop.
-
-    dlib's 5-point landmarks and its encoder expect an upright face: the neighbourhood of the
-    face is turned back by its roll first, and the face box is the centred square of its size.
-    With ``confirm`` (HOG's threshold), None when HOG does not agree there is a face (see
-    ScanSettings).
-    """
-    left, top, right, bottom = box
-    side = max(right - left, bottom - top)
-    cx, cy = (left + right) / 2.0, (top + bottom) / 2.0
-    # Room for the aligned chip (25% padding) at any roll once turned.
-    half = 1.5 * side
-    crop = image.crop((round(cx - half), round(cy - half), round(cx + half), round(cy + half)))
-    centre = (crop.width / 2.0, crop.height / 2.0)
-    upright = crop.rotate(-roll, resample=Image.Resampling.BILINEAR, center=centre)
-    if confirm is not None and not _hog_agrees(upright, side, engine, confirm):
-        return None
-    local = (
-        round(centre[0] - side / 2),
-        round(centre[1] - side / 2),
-        round(centre[0] + side / 2),
-        round(centre[1] + side / 2),
-    )
-    chip = engine.chips(as_array(upright), [local])[0]
-    return chip, _sharpness(upright, local)
-
-
-def _upright_chip(
-    image: Image.Image, box: tuple[float, float, float, float], engine: FaceEngine
-) -> tuple[npt.NDArray[np.uint8], float]:
-    """Aligned chip and sharpness of an upright face, from a cropped neighbourhood of it."""
-    left, top, right, bottom = box
-    # A generous margin so the aligned 150x150 chip (25% padding, any roll) lies inside.
-    margin = max(right - left, bottom - top)
-    c_left = max(int(left - margin), 0)
-    c_top = max(int(top - margin), 0)
-    c_right = min(int(right + margin) + 1, image.width)
-    c_bottom = min(int(bottom + margin) + 1, image.height)
-    crop = as_array(image.crop((c_left, c_top, c_right, c_bottom)))
-    local: Box = (
-        round(left) - c_left,
-        round(top) - c_top,
-        round(right) - c_left,
-        round(bottom) - c_top,
-    )
-    return engine.chips(crop, [local])[0], _sharpness(image, box)
-
-
-def _chips_from(
-    image: Image.Image,
-    boxes_full: list[Box],
-    full_size: tuple[int, int],
-    engine: FaceEngine,
-    rolls: list[float | None] | None = None,
-    confirm: Sequence[float | None] | None = None,
-) -> list[_Chip]:
-    """Chips of the faces from a (possibly reduced) decode, one cropped neighbourhood per face.
-
-    A turned face HOG's check rejects (see ScanSettings) is left out.
-    """
-    sx = full_size[0] / image.width
-    sy = full_size[1] / image.height
-    out: list[_Chip] = []
-    for n, box in enumerate(boxes_full):
-        local = (box[0] / sx, box[1] / sy, box[2] / sx, box[3] / sy)
-        roll = rolls[n] if rolls is not None else None
-        if roll is None:
-            out.append((box, *_upright_chip(image, local, engine)))
-            continue
-        turned = _turned_chip(image, local, roll, engine, confirm[n] if confirm else None)
-        if turned is not None:
-            out.append((box, *turned))
-    return out
-
-
-def _native_chips(
-    image: Image.Image,
-    rgb: npt.NDArray[np.uint8],
-    boxes: list[Box],
-    rolls: list[float | None],
-    confirm: list[float | None],
-    engine: FaceEngine,
-) -> list[_Chip]:
-    """Chips of the faces of a photo scanned at full size, in the order of ``boxes``.
-
-    HOG's own boxes are aligned on the whole photo, exactly as face_recognition does.
-    """
-    upright = [i for i, roll in enumerate(rolls) if roll is None]
-    chips = engine.chips(rgb, [boxes[i] for i in upright])
-    found: dict[int, _Chip] = {}
-    for chip, i in zip(chips, upright, strict=True):
-        found[i] = (boxes[i], chip, _sharpness(image, _float_box(boxes[i])))
-    for i, roll in enumerate(rolls):
-        if roll is not None:
-            turned = _turned_chip(image, _float_box(boxes[i]), roll, engine, confirm[i])
-            if turned is not None:
-                found[i] = (boxes[i], *turned)
-    return [found[i] for i in sorted(found)]
-
-
-def _encode(chips: list[_Chip], engine: FaceEngine, settings: ScanSettings) -> list[DetectedFace]:
+def _encode(chips: list[Chip], engine: FaceEngine, settings: ScanSettings) -> list[DetectedFace]:
     """Every face's encoding, all chips of the photo through the network at once."""
     if not chips:
         return []
@@ -357,28 +203,59 @@ def _clip_candidates(
     return boxes, rolls, confirm
 
 
-def _hog_boxes(
-    work: Image.Image, full_size: tuple[int, int], settings: ScanSettings, engine: FaceEngine
-) -> tuple[list[Box], npt.NDArray[np.uint8] | None]:
-    """HOG's boxes (upright full-resolution pixels), and the photo's pixels if it is native.
+def _hog_input(
+    work: Image.Image, full_size: tuple[int, int], settings: ScanSettings
+) -> tuple[npt.NDArray[np.uint8], int]:
+    """The pixels HOG scans and the upsample it scans them with.
 
     A photo no larger than ``detect_side`` is scanned exactly as face_recognition's
     full-resolution upsample-1 scan; a larger one on a copy reduced to ``detect_side``.
     """
-    width, height = full_size
-    if max(width, height) <= settings.detect_side:
-        rgb = as_array(work)
-        boxes = engine.detect(rgb, settings.native_upsample)
-        return [b for b in boxes if b[2] > b[0] and b[3] > b[1]], rgb
+    if max(full_size) <= settings.detect_side:
+        return as_array(work), settings.native_upsample
     factor = settings.detect_side / max(work.size)
     det_image = work
     if factor < 1.0:
         det_size = (max(1, round(work.width * factor)), max(1, round(work.height * factor)))
         det_image = work.resize(det_size, Image.Resampling.BILINEAR, reducing_gap=2.0)
-    found = engine.detect(as_array(det_image), settings.upsample)
-    sx, sy = width / det_image.width, height / det_image.height
-    boxes = [_clip_box((b[0] * sx, b[1] * sy, b[2] * sx, b[3] * sy), width, height) for b in found]
-    return [b for b in boxes if b[2] > b[0] and b[3] > b[1]], None
+    return as_array(det_image), settings.upsample
+
+
+def _hog_boxes(
+    pixels: npt.NDArray[np.uint8], upsample: int, full_size: tuple[int, int], engine: FaceEngine
+) -> list[Box]:
+    """HOG's boxes in ``pixels`` (see _hog_input), in upright full-resolution pixels."""
+    width, height = full_size
+    found = engine.detect(pixels, upsample)
+    if pixels.shape[:2] != (height, width):
+        sx, sy = width / pixels.shape[1], height / pixels.shape[0]
+        found = [
+            _clip_box((b[0] * sx, b[1] * sy, b[2] * sx, b[3] * sy), width, height) for b in found
+        ]
+    return [b for b in found if b[2] > b[0] and b[3] > b[1]]
+
+
+def _both_detectors(
+    work: Image.Image,
+    full_size: tuple[int, int],
+    settings: ScanSettings,
+    engine: FaceEngine,
+    detector: BlazeFace,
+) -> tuple[list[Box], Detections, npt.NDArray[np.uint8]]:
+    """HOG's boxes, BlazeFace's faces and HOG's pixels.
+
+    On a photo larger than ``detect_side``, where BlazeFace's tiles take about as long as HOG,
+    HOG runs on a second thread meanwhile (dlib and LiteRT release the GIL while they work).
+    """
+    pixels, upsample = _hog_input(work, full_size, settings)
+    passes = settings.passes(max(full_size))
+    if max(full_size) <= settings.detect_side:
+        hog = _hog_boxes(pixels, upsample, full_size, engine)
+        return hog, detect_passes(work, full_size, passes, detector, settings.min_score), pixels
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="consentcam-hog") as beside:
+        pending = beside.submit(_hog_boxes, pixels, upsample, full_size, engine)
+        found = detect_passes(work, full_size, passes, detector, settings.min_score)
+        return pending.result(), found, pixels
 
 
 def _find_faces(
@@ -390,20 +267,22 @@ def _find_faces(
 ) -> tuple[list[Box], list[float | None], list[float | None], npt.NDArray[np.uint8] | None]:
     """Boxes, rolls and HOG checks (see _clip_candidates) of every candidate face.
 
-    The last value is the photo's pixels when it is scanned at full size (see _hog_boxes).
+    The last value is the photo's pixels when it is scanned at full size (see _hog_input).
     """
-    hog_boxes, rgb = _hog_boxes(work, full_size, settings, engine)
-    long_side = max(full_size)
+    large = max(full_size) > settings.detect_side
     if settings.plan == "combined":
         assert detector is not None
-        passes = settings.passes(long_side)
-        found = detect_passes(work, full_size, passes, detector, settings.min_score)
-        smaller = settings.smaller_face if long_side > settings.detect_side else 0.0
+        hog_boxes, found, pixels = _both_detectors(work, full_size, settings, engine, detector)
+        smaller = settings.smaller_face if large else 0.0
         candidates = merge_with_hog([_float_box(b) for b in hog_boxes], found, smaller_face=smaller)
     else:
+        pixels, upsample = _hog_input(work, full_size, settings)
+        hog_boxes = _hog_boxes(pixels, upsample, full_size, engine)
         candidates = [Candidate(_float_box(b), None, None, "hog") for b in hog_boxes]
-    large = long_side > settings.detect_side
-    return (*_clip_candidates(candidates, *full_size, settings, large=large), rgb)
+    return (
+        *_clip_candidates(candidates, *full_size, settings, large=large),
+        None if large else pixels,
+    )
 
 
 def _detailed_work(
@@ -458,12 +337,12 @@ def scan_image(
     )
     boxes, rolls, confirm, rgb = _find_faces(work, (width, height), settings, engine, detector)
     if not boxes:
-        chips: list[_Chip] = []
+        chips: list[Chip] = []
     elif rgb is not None:
-        chips = _native_chips(work, rgb, boxes, rolls, confirm, engine)
+        chips = native_chips(work, rgb, boxes, rolls, confirm, engine)
     else:
         work = _detailed_work(source, work, boxes, (width, height), settings, name)
-        chips = _chips_from(work, boxes, (width, height), engine, rolls, confirm)
+        chips = chips_from(work, boxes, (width, height), engine, rolls, confirm)
     faces = _encode(chips, engine, settings)
     return ScanResult(width, height, fmt, faces, time.perf_counter() - started)
 

@@ -256,4 +256,40 @@ def merge_with_hog(
                 int(found.counts()[i]),
             )
         )
-    return out
+    return _without_nested(out)
+
+
+#: A face that lies this much (share of its area) inside a face at least NESTED_SCALE times as
+#: wide is the same face, found again at another scale (part of it, or with its surroundings).
+NESTED_INSIDE: Final = 0.8
+NESTED_SCALE: Final = 1.5
+
+
+def _without_nested(candidates: list[Candidate]) -> list[Candidate]:
+    """The candidates but one of each pair nested in the other (see NESTED_INSIDE).
+
+    Of such a pair the box HOG stands behind stays, else the one BlazeFace is surer of; a
+    HOG box is never dropped.
+    """
+    boxes = np.array([c.box for c in candidates], dtype=np.float64).reshape(-1, 4)
+    widths = boxes[:, 2] - boxes[:, 0]
+    areas = widths * (boxes[:, 3] - boxes[:, 1])
+    left = np.maximum(boxes[:, None, 0], boxes[None, :, 0])
+    top = np.maximum(boxes[:, None, 1], boxes[None, :, 1])
+    right = np.minimum(boxes[:, None, 2], boxes[None, :, 2])
+    bottom = np.minimum(boxes[:, None, 3], boxes[None, :, 3])
+    inter = np.clip(right - left, 0, None) * np.clip(bottom - top, 0, None)
+    # inside[j, i]: candidate j lies inside candidate i, which is much larger.
+    inside = (inter >= NESTED_INSIDE * areas[:, None]) & (
+        widths[None, :] >= NESTED_SCALE * widths[:, None]
+    )
+    dropped: set[int] = set()
+    for j, i in zip(*np.nonzero(inside), strict=True):
+        small, large = candidates[j], candidates[i]
+        if large.source != "blazeface" or (large.score or 0.0) >= (small.score or 0.0):
+            loser, other = int(j), int(i)
+        else:
+            loser, other = int(i), int(j)
+        if candidates[loser].source == "blazeface" and other not in dropped:
+            dropped.add(loser)
+    return [c for n, c in enumerate(candidates) if n not in dropped]

@@ -289,18 +289,16 @@ def _conv(x: Float32, conv: _Conv) -> Float32:
     """Convolution of an (n, h, w, c) batch as one matrix product over its patches."""
     n, h, w, c = x.shape
     k, s, p = conv.size, conv.stride, conv.padding
-    oh, ow = (h + 2 * p - k) // s + 1, (w + 2 * p - k) // s + 1
-    # Patches, zero where the kernel reaches past the border (dlib pads with zeros).
-    cols = np.zeros((n, oh, ow, k * k, c), dtype=np.float32)
-    for i in range(k):
-        for j in range(k):
-            dy, dx = i - p, j - p
-            y0, y1 = max(0, -(dy // s)), min(oh, (h - 1 - dy) // s + 1)
-            x0, x1 = max(0, -(dx // s)), min(ow, (w - 1 - dx) // s + 1)
-            rows = slice(y0 * s + dy, (y1 - 1) * s + dy + 1, s)
-            columns = slice(x0 * s + dx, (x1 - 1) * s + dx + 1, s)
-            cols[:, y0:y1, x0:x1, i * k + j, :] = x[:, rows, columns, :]
-    out = cols.reshape(-1, k * k * c) @ conv.weights
+    if p:  # dlib pads with zeros
+        padded = np.zeros((n, h + 2 * p, w + 2 * p, c), dtype=np.float32)
+        padded[:, p : p + h, p : p + w] = x
+        x, h, w = padded, h + 2 * p, w + 2 * p
+    oh, ow = (h - k) // s + 1, (w - k) // s + 1
+    sn, sh, sw, sc = x.strides
+    patches = np.lib.stride_tricks.as_strided(
+        x, (n, oh, ow, k, k, c), (sn, sh * s, sw * s, sh, sw, sc), writeable=False
+    )
+    out = np.ascontiguousarray(patches).reshape(-1, k * k * c) @ conv.weights
     out += conv.bias
     return out.reshape(n, oh, ow, -1)
 

@@ -194,7 +194,7 @@ class _UnsureHog:
 def test_unsure_tile_hits_on_large_photos_get_the_lenient_hog_check() -> None:
     from PIL import Image
 
-    from consentcam.faces import pipeline
+    from consentcam.faces import chips, pipeline
     from consentcam.faces.plan import Candidate
 
     settings = ScanSettings()
@@ -217,7 +217,7 @@ def test_unsure_tile_hits_on_large_photos_get_the_lenient_hog_check() -> None:
     engine = _UnsureHog((settings.confirm_hog + settings.confirm_hog_tiled) / 2)
 
     def kept(threshold: float | None) -> bool:
-        faces = pipeline._chips_from(
+        faces = chips.chips_from(
             image,
             [(150, 100, 230, 180)],
             image.size,
