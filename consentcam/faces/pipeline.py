@@ -46,22 +46,29 @@ class ScanSettings:
         It finds faces 16-96 px wide in a 192 px tile turned up to 45 degrees either way, so
         (192, 384) covers turned faces from about 4% of the photo's long side upwards.
     tile_side, tile_step: long side of the copy BlazeFace scans upright in 192 px tiles, one
-        every ``tile_step`` px, on photos larger than ``detect_side``: faces from about
-        16/tile_side of the long side (1.25% at 1280, 50 px on a 12 MP photo). A face of 2% is
-        26 px there, where BlazeFace is sure of it; at 960 (19 px) it missed one in ten. Tiles
-        overlap by 192 - tile_step px, so a face that small always lies whole in one of them;
-        larger faces are HOG's and the turned passes' too. The time grows with the number of
-        tiles, (tile_side/tile_step)^2 roughly. ``tile_min_face``: smallest face, in pixels of
-        that copy, the tile pass keeps (20: 1.6% at 1280; below, flat patches of wall scored
-        as faces, and a face that small is no longer identifiable anyway).
+        every ``tile_step`` px, on photos larger than ``detect_side``. A face of 2% of the
+        long side (80 px on a 12 MP photo) is 35 px there: BlazeFace is sure of most faces
+        from about 26 px, but of a dark face looking down only from about 35 (at 1280, 26 px,
+        it scored such faces 0.05). Tiles overlap by 192 - tile_step = 48 px, so a face up to
+        2.7% lies whole in one of them; larger ones are HOG's and the turned passes' too. The
+        time grows with the number of tiles, (tile_side/tile_step)^2 roughly (108 on a 4:3
+        photo). ``tile_min_face``: smallest face, in pixels of that copy, the tile pass keeps
+        (27.5: 1.6%; below, flat patches of wall scored as faces, and a face that small is
+        no longer identifiable anyway). ``tile_min_score``: the tile pass also keeps faces
+        from this confidence; under ``min_score`` a face needs HOG's ``confirm_hog``.
+    smaller_face: on photos larger than ``detect_side``, where HOG scans a reduced copy and
+        has no window smaller than about 80 px there, a face HOG and BlazeFace both found
+        keeps BlazeFace's box when it is narrower than this share of HOG's (HOG then boxed a
+        smaller face with its surroundings).
     min_score: BlazeFace's confidence needed to count a face (MediaPipe's default is 0.5).
     confirm_score, confirm_support, confirm_hog: a face BlazeFace alone found with a
         confidence below ``confirm_score`` counts only if at least ``confirm_support`` of its
-        raw detections (anchors, tiles, turns and scales) agree, or if dlib's HOG detector, run
-        on the face turned upright and scaled to 100 px, gives it a score of at least
-        ``confirm_hog`` (0 is HOG's own threshold; lower is more lenient). Hands and patterned
-        walls score 0.5-0.6 with BlazeFace from one or two raw detections, and well under -0.7
-        with HOG; a real face, even one looking down, draws a dozen raw detections or more.
+        raw detections (anchors, tiles, turns and scales) from ``min_score`` up agree, or if
+        dlib's HOG detector, run on the face turned upright and scaled to 100 px, gives it a
+        score of at least ``confirm_hog`` (0 is HOG's own threshold; lower is more lenient).
+        Hands and patterned walls score 0.5-0.6 with BlazeFace from one or two raw
+        detections, and well under -0.7 with HOG; a real face, even one looking down, draws a
+        dozen raw detections or more.
     confirm_hog_tiled, confirm_score_tiled: on photos larger than ``detect_side``, whose
         smallest faces come from the tile pass, a face BlazeFace gives at least
         ``confirm_score_tiled`` needs only ``confirm_hog_tiled`` from HOG: a face of 2% of a
@@ -111,6 +118,8 @@ class ScanSettings:
             raise ValueError("tile_step must be between 16 and 192 pixels")
         if not 0.0 < self.min_score <= self.confirm_score <= 1.0:
             raise ValueError("min_score must be between 0 and 1, and at most confirm_score")
+        if not 0.0 < self.tile_min_score <= self.min_score:
+            raise ValueError("tile_min_score must be between 0 and min_score")
 
     def passes(self, long_side: int) -> list[Pass]:
         """BlazeFace's passes over a photo whose long side is ``long_side`` pixels."""
