@@ -268,8 +268,9 @@ NESTED_SCALE: Final = 1.5
 def _without_nested(candidates: list[Candidate]) -> list[Candidate]:
     """The candidates but one of each pair nested in the other (see NESTED_INSIDE).
 
-    Of such a pair the box HOG stands behind stays, else the one BlazeFace is surer of; a
-    HOG box is never dropped.
+    Of two faces BlazeFace saw, one inside the other, the one it is surer of stays; a box HOG
+    found stays in any case (HOG alone sometimes boxes a face with its surroundings, and the
+    face inside is the true one).
     """
     boxes = np.array([c.box for c in candidates], dtype=np.float64).reshape(-1, 4)
     widths = boxes[:, 2] - boxes[:, 0]
@@ -286,10 +287,9 @@ def _without_nested(candidates: list[Candidate]) -> list[Candidate]:
     dropped: set[int] = set()
     for j, i in zip(*np.nonzero(inside), strict=True):
         small, large = candidates[j], candidates[i]
-        if large.source != "blazeface" or (large.score or 0.0) >= (small.score or 0.0):
-            loser, other = int(j), int(i)
-        else:
-            loser, other = int(i), int(j)
-        if candidates[loser].source == "blazeface" and other not in dropped:
+        if small.score is None or large.score is None:
+            continue
+        loser = int(j) if large.score >= small.score else int(i)
+        if candidates[loser].source == "blazeface" and not {int(i), int(j)} & dropped:
             dropped.add(loser)
     return [c for n, c in enumerate(candidates) if n not in dropped]
