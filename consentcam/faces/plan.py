@@ -165,11 +165,16 @@ def detect_passes(
     """
     full_w, full_h = full_size
     found: list[Detections] = []
-    for p in passes:
+    source = image
+    for p in sorted(passes, key=lambda p: -p.side):
         # Never finer than the photo itself: a copy larger than full resolution adds no detail.
         factor = min(p.side, max(full_size)) / max(image.size)
         size = (max(1, round(image.width * factor)), max(1, round(image.height * factor)))
-        copy = image if size == image.size else image.resize(size, Image.Resampling.BILINEAR)
+        if max(source.size) < 2 * max(size):
+            source = image
+        # Each copy from the last one when that is at least twice as large (cheaper, as sharp).
+        copy = image if size == image.size else source.resize(size, Image.Resampling.BILINEAR)
+        source = copy
         level = to_input(np.asarray(copy, dtype=np.uint8))
         score = min_score if p.min_score is None else p.min_score
         hits = _scan_level(level, p.quarter_turns, p.step, detector, score, p.min_face)
