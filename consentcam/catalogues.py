@@ -139,12 +139,23 @@ def update(*, write: bool = True, prune: bool = False, root: Path = ROOT) -> Rep
         name: (_read(po_path(name)) if po_path(name).exists() else _new_catalogue())
         for name in names
     }
+    report = Report()
+    _add_found(found, catalogues, names, report)
+    for name, catalog in catalogues.items():
+        _review(name, catalog, found, prune, report)
+        _save(name, catalog, write, report)
+    return report
+
+
+def _add_found(
+    found: dict[Key, Found], catalogues: dict[str, Catalog], names: list[str], report: Report
+) -> None:
+    """Put every extracted string in the catalogue that holds it, else its blueprint's."""
     holders: dict[Key, list[str]] = {}
     for name, catalog in catalogues.items():
         for message in catalog:
             if message.id:
                 holders.setdefault(_key(message), []).append(name)
-    report = Report()
     for key, item in found.items():
         where = holders.get(key) or [owner_of(item.locations[0][0], names)]
         for name in where:
@@ -162,42 +173,48 @@ def update(*, write: bool = True, prune: bool = False, root: Path = ROOT) -> Rep
             message.locations = sorted(set(item.locations))
             if item.python_format:
                 message.flags.add("python-format")
-    for name, catalog in catalogues.items():
-        for message in list(catalog):
-            if not message.id:
-                continue
-            key = _key(message)
-            if key not in found:
-                report.unused.setdefault(name, []).append(key[1])
-                message.locations = []
-                if prune:
-                    catalog.delete(
-                        message.id if isinstance(message.id, str) else message.id[0],
-                        message.context,
-                    )
-                continue
-            strings = (
-                (message.string,)
-                if isinstance(message.string, str)
-                else tuple(message.string or ())
-            )
-            if not all(strings) or message.fuzzy:
-                report.untranslated.setdefault(name, []).append(key[1])
-        before = po_path(name).read_bytes() if po_path(name).exists() else b""
-        out = io.BytesIO()
-        write_po(out, catalog, width=WIDTH, omit_header=False, sort_output=False)
-        if out.getvalue() != before:
-            report.changed.append(name)
-            if write:
-                po_path(name).parent.mkdir(parents=True, exist_ok=True)
-                po_path(name).write_bytes(out.getvalue())
+
+
+def _review(
+    name: str, catalog: Catalog, found: dict[Key, Found], prune: bool, report: Report
+) -> None:
+    """Note the strings no longer in the code (dropped with ``prune``) and those without Swedish."""
+    for message in list(catalog):
+        if not message.id:
+            continue
+        key = _key(message)
+        if key not in found:
+            report.unused.setdefault(name, []).append(key[1])
+            message.locations = []
+            if prune:
+                catalog.delete(
+                    message.id if isinstance(message.id, str) else message.id[0],
+                    message.context,
+                )
+            continue
+        strings = (
+            (message.string,) if isinstance(message.string, str) else tuple(message.string or ())
+        )
+        if not all(strings) or message.fuzzy:
+            report.untranslated.setdefault(name, []).append(key[1])
+
+
+def _save(name: str, catalog: Catalog, write: bool, report: Report) -> None:
+    """Write the .po when it changed and compile the .mo (only with ``write``)."""
+    before = po_path(name).read_bytes() if po_path(name).exists() else b""
+    out = io.BytesIO()
+    write_po(out, catalog, width=WIDTH, omit_header=False, sort_output=False)
+    if out.getvalue() != before:
+        report.changed.append(name)
         if write:
-            compiled = io.BytesIO()
-            write_mo(compiled, catalog, use_fuzzy=False)
-            mo = po_path(name).with_suffix(".mo")
-            if not mo.exists() or mo.read_bytes() != compiled.getvalue():
-                mo.write_bytes(compiled.getvalue())
-    return report
+            po_path(name).parent.mkdir(parents=True, exist_ok=True)
+            po_path(name).write_bytes(out.getvalue())
+    if write:
+        compiled = io.BytesIO()
+        write_mo(compiled, catalog, use_fuzzy=False)
+        mo = po_path(name).with_suffix(".mo")
+        if not mo.exists() or mo.read_bytes() != compiled.getvalue():
+            mo.write_bytes(compiled.getvalue())
 
 
 def main(argv: list[str] | None = None) -> int:

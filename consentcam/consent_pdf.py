@@ -50,6 +50,52 @@ def _font(name: str) -> Path:
     )
 
 
+def new_page(title: str, business: str) -> FPDF:
+    """An A4 document of one page, with DejaVu loaded and the margins every printout uses."""
+    pdf = FPDF(format="A4", unit="mm")
+    pdf.set_title(title)
+    pdf.set_author(business or "consentcam")
+    pdf.set_creator("consentcam")
+    pdf.set_margins(18, 16, 18)
+    pdf.set_auto_page_break(auto=True, margin=18)
+    pdf.add_font("DejaVu", "", str(_font("DejaVuSans.ttf")))
+    pdf.add_font("DejaVu", "B", str(_font("DejaVuSans-Bold.ttf")))
+    pdf.add_page()
+    return pdf
+
+
+def place_qr(pdf: FPDF, url: str, x: float, size: float) -> None:
+    """A QR code of ``url``, ``size`` mm wide, at the top margin."""
+    png = io.BytesIO()
+    segno.make(url, error="m").save(png, kind="png", scale=8, border=2)
+    png.seek(0)
+    pdf.image(png, x=x, y=pdf.t_margin, w=size, h=size)
+
+
+def print_heading(pdf: FPDF, width: float, business: str, title: str) -> None:
+    """The business's name (when set) and the title, from the top left."""
+    pdf.set_xy(pdf.l_margin, pdf.t_margin)
+    if business:
+        pdf.set_font("DejaVu", "B", 10)
+        pdf.multi_cell(width, 5, business, **_NEXT)
+    pdf.set_font("DejaVu", "B", 17)
+    pdf.multi_cell(width, 8, title, **_NEXT)
+
+
+def print_form_text(
+    pdf: FPDF, title: str, body: str, *, size: float, height: float, gap: float
+) -> None:
+    """A form's text as stored, paragraph by paragraph (its first line, the title, left out)."""
+    lines = body.splitlines()
+    if lines and lines[0].strip() == title.strip():
+        lines = lines[1:]
+    pdf.set_font("DejaVu", "", size)
+    width = pdf.w - pdf.l_margin - pdf.r_margin
+    for paragraph in "\n".join(lines).strip().split("\n\n"):
+        pdf.multi_cell(width, height, paragraph.strip(), **_NEXT)
+        pdf.ln(gap)
+
+
 def consent_form_pdf(
     *,
     title: str,
@@ -62,35 +108,18 @@ def consent_form_pdf(
 ) -> bytes:
     """Render one consent form version as an A4 PDF and return its bytes."""
     labels = LABELS.get(language, LABELS["en"])
-    pdf = FPDF(format="A4", unit="mm")
-    pdf.set_title(title)
-    pdf.set_author(business or "consentcam")
-    pdf.set_creator("consentcam")
-    pdf.set_margins(18, 16, 18)
-    pdf.set_auto_page_break(auto=True, margin=18)
-    pdf.add_font("DejaVu", "", str(_font("DejaVuSans.ttf")))
-    pdf.add_font("DejaVu", "B", str(_font("DejaVuSans-Bold.ttf")))
-    pdf.add_page()
-
+    pdf = new_page(title, business)
     qr_size = 34.0
     qr_x = pdf.w - pdf.r_margin - qr_size
     # No address (PUBLIC_URL unset): no QR code rather than one built from a request's Host.
     if record_url:
-        qr_png = io.BytesIO()
-        segno.make(record_url, error="m").save(qr_png, kind="png", scale=8, border=2)
-        qr_png.seek(0)
-        pdf.image(qr_png, x=qr_x, y=pdf.t_margin, w=qr_size, h=qr_size)
+        place_qr(pdf, record_url, qr_x, qr_size)
         pdf.set_xy(qr_x - 2, pdf.t_margin + qr_size)
         pdf.set_font("DejaVu", "", 6.5)
         pdf.multi_cell(qr_size + 4, 3, labels["qr"], align="C", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
 
     text_width = qr_x - pdf.l_margin - 6
-    pdf.set_xy(pdf.l_margin, pdf.t_margin)
-    if business:
-        pdf.set_font("DejaVu", "B", 10)
-        pdf.multi_cell(text_width, 5, business, **_NEXT)
-    pdf.set_font("DejaVu", "B", 17)
-    pdf.multi_cell(text_width, 8, title, **_NEXT)
+    print_heading(pdf, text_width, business, title)
     pdf.ln(2)
     pdf.set_font("DejaVu", "", 11)
     pdf.multi_cell(text_width, 6, f"{labels['for']}: {person_name}", **_NEXT)
@@ -99,14 +128,7 @@ def consent_form_pdf(
     pdf.set_y(max(pdf.get_y(), pdf.t_margin + qr_size + 10) + 4)
 
     # The body is printed as stored: the first line is the title, printed above already.
-    lines = body.splitlines()
-    if lines and lines[0].strip() == title.strip():
-        lines = lines[1:]
-    pdf.set_font("DejaVu", "", 10.5)
-    width = pdf.w - pdf.l_margin - pdf.r_margin
-    for paragraph in "\n".join(lines).strip().split("\n\n"):
-        pdf.multi_cell(width, 5.6, paragraph.strip(), **_NEXT)
-        pdf.ln(3.5)
+    print_form_text(pdf, title, body, size=10.5, height=5.6, gap=3.5)
 
     # The footer sits inside the bottom margin, so automatic page breaks must not move it.
     pdf.set_auto_page_break(auto=False)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, cast
 
@@ -14,6 +12,9 @@ from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+
+#: The database session type, for code that only names it (the web layer imports no SQLAlchemy).
+Session = so.Session
 
 
 def _lower(value: Any) -> Any:
@@ -97,20 +98,6 @@ def _checkpoint_after_commit(session: so.Session) -> None:
             checkpoint(engine)
         except sa.exc.OperationalError:  # pragma: no cover - busy: the next checkpoint does it
             pass
-
-
-@contextmanager
-def session_scope(factory: so.sessionmaker[so.Session]) -> Iterator[so.Session]:
-    """Yield a session that commits on success and rolls back on error."""
-    session = factory()
-    try:
-        yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
 
 
 def alembic_config(url: str) -> AlembicConfig:

@@ -15,7 +15,7 @@ from huey import Huey, MemoryHuey, RedisHuey, SqliteHuey
 from huey.api import TaskWrapper
 
 if TYPE_CHECKING:
-    from flask import Flask
+    from consentcam.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -45,23 +45,22 @@ def make_huey(queue_url: str, name: str = "consentcam") -> Huey:
 
 
 class Jobs:
-    """The app's task functions, registered on one huey instance."""
+    """The app's task functions, registered on one huey instance; each runs with the Runtime."""
 
-    def __init__(self, app: Flask, huey: Huey) -> None:
-        self.app = app
+    def __init__(self, rt: Runtime, huey: Huey) -> None:
+        self.rt = rt
         self.huey = huey
         self.tasks: dict[str, TaskWrapper] = {}
 
-    def task(self, name: str, **options: Any) -> Callable[[Callable[..., Any]], TaskWrapper]:
-        """Register `fn(app, *args)` as a huey task named `name`."""
+    def task(self, name: str, **options: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        """Register `fn(rt, *args)` as a huey task named `name`."""
 
         def decorator(fn: Any) -> TaskWrapper:
-            app = self.app
+            rt = self.rt
 
             def run(*args: Any, **kwargs: Any) -> Any:
-                with app.app_context():
-                    _follow_settings(app)
-                    return fn(app, *args, **kwargs)
+                _follow_settings(rt)
+                return fn(rt, *args, **kwargs)
 
             run.__name__ = name
             wrapper = self.huey.task(name=name, **options)(run)
@@ -71,13 +70,12 @@ class Jobs:
         return decorator
 
     def periodic(self, name: str, schedule: Any, fn: Any) -> None:
-        """Run `fn(app)` on a huey crontab schedule (e.g. `crontab(minute="*")`)."""
-        app = self.app
+        """Run `fn(rt)` on a huey crontab schedule (e.g. `crontab(minute="*")`)."""
+        rt = self.rt
 
         def run() -> Any:
-            with app.app_context():
-                _follow_settings(app)
-                return fn(app)
+            _follow_settings(rt)
+            return fn(rt)
 
         run.__name__ = name
         self.tasks[name] = self.huey.periodic_task(schedule, name=name)(run)
@@ -85,27 +83,30 @@ class Jobs:
     def enqueue(self, name: str, *args: Any) -> Any:
         return self.tasks[name](*args)
 
+    def schedule(self, name: str, args: tuple[Any, ...], delay: float) -> Any:
+        """Run task `name` with `args` once `delay` seconds have passed."""
+        return self.tasks[name].schedule(args=args, delay=delay)
 
-def _follow_settings(app: Flask) -> None:
+
+def _follow_settings(rt: Runtime) -> None:
     """Before a job: take in settings the owner saved in the web process since this one started."""
     from consentcam.services.settings import follow_config_file
 
-    runtime = app.extensions.get("runtime")
-    if runtime is not None:
-        app.config.update(follow_config_file(runtime))
+    follow_config_file(rt)
 
 
-def init_app(app: Flask) -> Jobs:
+def start(rt: Runtime) -> Jobs:
+    """Build the job queue from the settings, register every task and attach it to `rt`."""
     # QUEUE_NAME lets several instances (or test runs) share one Redis database.
-    huey = make_huey(app.config["QUEUE_URL"], app.config.get("QUEUE_NAME") or "consentcam")
-    jobs = Jobs(app, huey)
-    app.extensions["jobs"] = jobs
+    huey = make_huey(rt.settings["QUEUE_URL"], rt.settings.get("QUEUE_NAME") or "consentcam")
+    jobs = Jobs(rt, huey)
+    rt.jobs = jobs
     for module_name in TASK_MODULES:
         importlib.import_module(module_name).register(jobs)
     return jobs
 
 
-def on_worker_start(app: Flask) -> dict[str, int]:
+def on_worker_start(rt: Runtime) -> dict[str, int]:
     """Ready a (re)started worker: sweep a killed process's leftovers, queue lost work again.
 
     Also queues the backfill of the audit's small photo copies until a pass has finished.
@@ -114,32 +115,35 @@ def on_worker_start(app: Flask) -> dict[str, int]:
     """
     from consentcam.services import mail, removals, scanning
     from consentcam.services.sweeper import sweep
+    from consentcam.uow import unit_of_work
 
-    rt = app.extensions["runtime"]
     swept = 0
     try:
-        with rt.sessions() as session:
+        with unit_of_work(rt) as session:
             swept = sweep(session, rt).removed
     except Exception:  # housekeeping must never keep the worker from starting
         log.exception("the sweep at worker start failed; starting anyway")
     # A worker killed mid-job leaves its rows in progress: nobody else would pick them up.
-    scans = scanning.requeue_unfinished(app)
-    api_removals = removals.requeue_open_api_tasks(app)
+    scans = scanning.requeue_unfinished(rt)
+    api_removals = removals.requeue_open_api_tasks(rt)
     try:
-        mail.requeue_unsent(app)
+        mail.requeue_unsent(rt)
     except Exception:  # housekeeping must never keep the worker from starting
         log.exception("could not queue the unsent e-mails again; starting anyway")
-    # Small audit copies of photos stored before upload made them, in batches behind the scans;
-    # once a pass has finished, upload makes them all and there is nothing to walk again.
-    from consentcam.services.audit import backfill_done_marker
-
-    if not backfill_done_marker(rt).exists():
-        try:
-            app.extensions["jobs"].enqueue("backfill_audit_minis", 0)
-        except Exception:
-            log.exception("could not queue the backfill of audit thumbnails; starting anyway")
+    _queue_backfill(rt)
     return {"swept": swept, "scans": scans, "removals": api_removals}
 
 
-def get_jobs(app: Flask) -> Jobs:
-    return app.extensions["jobs"]  # type: ignore[no-any-return]
+def _queue_backfill(rt: Runtime) -> None:
+    """Small audit copies of photos stored before upload made them, in batches behind the scans.
+
+    Once a pass has finished, upload makes them all and there is nothing to walk again.
+    """
+    from consentcam.services.audit import backfill_done_marker
+
+    if backfill_done_marker(rt).exists():
+        return
+    try:
+        rt.jobs.enqueue("backfill_audit_minis", 0)
+    except Exception:
+        log.exception("could not queue the backfill of audit thumbnails; starting anyway")

@@ -1,4 +1,4 @@
-"""Maintenance commands: sweep the media folder, rotate the encryption key, back up and restore."""
+"""Maintenance work behind the commands (consentcam.commands.maintenance): key rotation, backups."""
 
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ from consentcam import config as config_mod
 from consentcam.crypto import Vault, new_key
 from consentcam.models import ChannelConnection, Face, OutgoingMail, ReferenceFace
 from consentcam.runtime import Runtime
+from consentcam.uow import unit_of_work
 
 #: Encrypted columns: (model, primary key column, encrypted column).
 ENCRYPTED_COLUMNS = (
@@ -75,7 +76,7 @@ def _under(fernet: Fernet, token: bytes) -> bool:
 
 
 def rotate_rows(
-    session_factory: so.sessionmaker[so.Session],
+    rt: Runtime,
     vault: Vault,
     newest: Fernet,
     progress: Callable[[str, int], None] | None = None,
@@ -85,30 +86,40 @@ def rotate_rows(
     for model, pk, column in ENCRYPTED_COLUMNS:
         last = 0
         while True:
-            with session_factory() as session:
-                rows = session.execute(
-                    sa.select(pk, column)
-                    .where(pk > last, column.is_not(None))
-                    .order_by(pk)
-                    .limit(BATCH)
-                ).all()
-                if not rows:
-                    break
-                for row_id, token in rows:
-                    last = row_id
-                    assert token is not None  # the query skips empty columns
-                    if _under(newest, bytes(token)):
-                        continue  # done by an earlier run that was interrupted
-                    session.execute(
-                        sa.update(model)
-                        .where(pk == row_id)
-                        .values({column.key: vault.rotate(bytes(token))})
-                    )
-                    changed += 1
-                session.commit()
+            with unit_of_work(rt) as session:
+                done, last = _rotate_batch(session, vault, newest, (model, pk, column), last)
+            if done is None:
+                break
+            changed += done
             if progress:
                 progress(model.__tablename__, last)
     return changed
+
+
+def _rotate_batch(
+    session: so.Session, vault: Vault, newest: Fernet, target: tuple[Any, Any, Any], last: int
+) -> tuple[int | None, int]:
+    """Re-encrypt the next BATCH rows of one column after id ``last``.
+
+    Returns how many changed (None when no row was left) and the last id seen.
+    """
+    model, pk, column = target
+    rows = session.execute(
+        sa.select(pk, column).where(pk > last, column.is_not(None)).order_by(pk).limit(BATCH)
+    ).all()
+    if not rows:
+        return None, last
+    changed = 0
+    for row_id, token in rows:
+        last = row_id
+        assert token is not None  # the query skips empty columns
+        if _under(newest, bytes(token)):
+            continue  # done by an earlier run that was interrupted
+        session.execute(
+            sa.update(model).where(pk == row_id).values({column.key: vault.rotate(bytes(token))})
+        )
+        changed += 1
+    return changed, last
 
 
 def rotate_files(rt: Runtime, vault: Vault, newest: Fernet) -> int:
@@ -150,7 +161,7 @@ def rotate_key(instance: Path, echo: Callable[[str], None] = click.echo) -> tupl
     try:
         vault = Vault(keys)
         newest = Fernet(keys[0].encode("ascii"))
-        rows = rotate_rows(rt.sessions, vault, newest)
+        rows = rotate_rows(rt, vault, newest)
         files = rotate_files(rt, vault, newest)
     finally:
         rt.close()
@@ -292,13 +303,8 @@ def restore_backup(
     if (instance / config_mod.CONFIG_FILE).exists():
         raise click.ClickException(f"{instance} is already an instance: restore into a new folder")
     instance.mkdir(parents=True, exist_ok=True)
-    with tarfile.open(archive, "r:gz") as tar:
-        manifest = json.load(tar.extractfile("manifest.json"))  # type: ignore[arg-type]
-        if manifest.get("format") != BACKUP_FORMAT:
-            raise click.ClickException("this backup was made by an unknown version")
-        # The data filter refuses absolute paths, links and anything escaping the folder.
-        staging = instance / ".restore"
-        tar.extractall(staging, filter="data")
+    staging = instance / ".restore"
+    manifest = _unpack(archive, staging)
     try:
         config = tomllib.loads((staging / "config.toml").read_text("utf-8"))
         if encryption_key:
@@ -309,128 +315,61 @@ def restore_backup(
             )
         if database_url:
             config["database_url"] = database_url
-        media = instance / "media"
         if (staging / "media").exists():
-            shutil.move(str(staging / "media"), media)
-        db_info = manifest["database"]
-        if db_info["kind"] == "sqlite" and not database_url:
-            shutil.move(str(staging / db_info["file"]), instance / "consentcam.db")
-        elif db_info["kind"] == "postgresql":
-            if not database_url:
-                raise click.ClickException("restoring a PostgreSQL backup needs --database-url")
-            psql = shutil.which("psql")
-            if not psql:
-                raise click.ClickException("psql is not installed: restore database.sql by hand")
-            subprocess.run(
-                [
-                    psql,
-                    "-v",
-                    "ON_ERROR_STOP=1",
-                    "-q",
-                    "-f",
-                    str(staging / db_info["file"]),
-                    _pg_url(database_url),
-                ],
-                check=True,
-            )
-        else:
-            raise click.ClickException(
-                "a SQLite backup restores into the instance's own SQLite file"
-            )
+            shutil.move(str(staging / "media"), instance / "media")
+        _restore_database(manifest["database"], staging, instance, database_url)
         config_mod.write_instance_config(instance, config)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+    bad = _migrate_and_check(instance, manifest)
+    if bad:
+        raise click.ClickException(f"{len(bad)} file(s) did not restore intact, e.g. {bad[0]}")
+    return manifest
+
+
+def _unpack(archive: Path, staging: Path) -> dict[str, Any]:
+    """Extract the backup into ``staging``; its manifest."""
+    with tarfile.open(archive, "r:gz") as tar:
+        manifest: dict[str, Any] = json.load(tar.extractfile("manifest.json"))  # type: ignore[arg-type]
+        if manifest.get("format") != BACKUP_FORMAT:
+            raise click.ClickException("this backup was made by an unknown version")
+        # The data filter refuses absolute paths, links and anything escaping the folder.
+        tar.extractall(staging, filter="data")
+    return manifest
+
+
+def _restore_database(
+    db_info: dict[str, Any], staging: Path, instance: Path, database_url: str | None
+) -> None:
+    """Put the SQLite file in place, or load the SQL dump into the given PostgreSQL database."""
+    if db_info["kind"] == "sqlite" and not database_url:
+        shutil.move(str(staging / db_info["file"]), instance / "consentcam.db")
+    elif db_info["kind"] == "postgresql":
+        if not database_url:
+            raise click.ClickException("restoring a PostgreSQL backup needs --database-url")
+        psql = shutil.which("psql")
+        if not psql:
+            raise click.ClickException("psql is not installed: restore database.sql by hand")
+        dump = str(staging / db_info["file"])
+        subprocess.run(
+            [psql, "-v", "ON_ERROR_STOP=1", "-q", "-f", dump, _pg_url(database_url)], check=True
+        )
+    else:
+        raise click.ClickException("a SQLite backup restores into the instance's own SQLite file")
+
+
+def _migrate_and_check(instance: Path, manifest: dict[str, Any]) -> list[str]:
+    """Migrate the restored database; the media files that are missing or changed."""
     from consentcam.db import upgrade
 
+    media = instance / "media"
     rt = Runtime.build(instance)
     try:
         upgrade(rt.engine)
-        bad = [
+        return [
             rel
             for rel, digest in manifest["files"].items()
             if not (media / rel).is_file() or _sha256_file(media / rel) != digest
         ]
     finally:
         rt.close()
-    if bad:
-        raise click.ClickException(f"{len(bad)} file(s) did not restore intact, e.g. {bad[0]}")
-    return manifest
-
-
-# ---------------------------------------------------------------- commands
-
-
-def register(main: click.Group) -> None:
-    """Add the maintenance commands to the `consentcam` group."""
-
-    @main.command("sweep")
-    @click.option("--dry-run", is_flag=True, help="Only list what would be removed.")
-    @click.option(
-        "--min-age",
-        default=600.0,
-        show_default=True,
-        help="Seconds a file without a row must have existed (uploads in flight are younger).",
-    )
-    @click.pass_obj
-    def sweep_command(ctx: Any, dry_run: bool, min_age: float) -> None:
-        """Remove media files no row refers to, and partial files of killed processes."""
-        from consentcam.services.sweeper import sweep
-
-        rt = ctx.runtime()
-        with rt.sessions() as session:
-            result = sweep(session, rt, dry_run, min_age=min_age)
-        verb = "would remove" if dry_run else "removed"
-        click.echo(
-            f"{verb} {len(result.orphans)} unreferenced file(s) and "
-            f"{len(result.temporaries)} partial file(s)"
-        )
-        for key in result.missing:
-            click.echo(f"missing: {key} is referenced but not on disk", err=True)
-
-    @main.command("rotate-key")
-    @click.pass_obj
-    def rotate_key_command(ctx: Any) -> None:
-        """Re-encrypt templates, evidence and tokens under a new key, then drop the old one.
-
-        Stop the server and workers first (or restart them right after): a running process
-        knows only the keys it started with. Safe to run again if it is interrupted.
-        """
-        rotate_key(ctx.instance)
-
-    @main.command("backup")
-    @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path))
-    @click.option("--without-key", is_flag=True, help="Leave the encryption key out of the backup.")
-    @click.pass_obj
-    def backup_command(ctx: Any, output: Path, without_key: bool) -> None:
-        """Write a consistent snapshot of the database, media files and config to one file."""
-        manifest = make_backup(ctx.instance, output, with_key=not without_key)
-        click.echo(f"backup written to {output} ({len(manifest['files'])} file(s))")
-        if not without_key:
-            click.echo(
-                "warning: the backup contains the encryption key; keep it as safe as the "
-                "instance itself (or use --without-key and store the key apart)",
-                err=True,
-            )
-
-    @main.command("restore")
-    @click.argument("archive", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-    @click.option(
-        "--instance",
-        "target",
-        required=True,
-        type=click.Path(file_okay=False, path_type=Path),
-        help="A new, empty instance folder to restore into.",
-    )
-    @click.option("--database-url", default=None, help="Restore into this (PostgreSQL) database.")
-    @click.option("--encryption-key", default=None, envvar="CONSENTCAM_RESTORE_KEY")
-    def restore_command(
-        archive: Path, target: Path, database_url: str | None, encryption_key: str | None
-    ) -> None:
-        """Restore a backup into a new instance folder."""
-        from consentcam.storage import make_private
-
-        manifest = restore_backup(
-            archive, target.resolve(), database_url=database_url, encryption_key=encryption_key
-        )
-        make_private(target.resolve(), deep=True)
-        click.echo(f"restored {len(manifest['files'])} file(s) into {target}")

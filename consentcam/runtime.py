@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 import sqlalchemy.orm as so
@@ -13,6 +14,24 @@ from consentcam import config as config_mod
 from consentcam.crypto import Vault
 from consentcam.db import make_engine, make_sessionmaker
 from consentcam.storage import Storage
+
+
+class TaskQueue(Protocol):
+    """What the services see of the job queue (`consentcam.jobs.Jobs`): register and queue tasks."""
+
+    rt: Runtime
+
+    def task(self, name: str, **options: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        """Register `fn(rt, *args)` as the task `name` (a decorator)."""
+
+    def periodic(self, name: str, schedule: Any, fn: Callable[..., Any]) -> None:
+        """Run `fn(rt)` on a schedule."""
+
+    def enqueue(self, name: str, *args: Any) -> Any:
+        """Queue task `name` now."""
+
+    def schedule(self, name: str, args: tuple[Any, ...], delay: float) -> Any:
+        """Queue task `name` to run once `delay` seconds have passed."""
 
 
 @dataclass
@@ -25,6 +44,8 @@ class Runtime:
     storage: Storage
     vault: Vault
     cache: dict[str, Any] = field(default_factory=dict)
+    #: The background job queue (consentcam.jobs.Jobs) once one is started in this process.
+    jobs: Any = None
 
     @classmethod
     def build(cls, instance_path: Path, overrides: dict[str, Any] | None = None) -> Runtime:

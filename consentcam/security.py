@@ -226,6 +226,34 @@ def _secure_cookies(app: Flask) -> bool:
 
 def init_app(app: Flask) -> None:
     """Wire headers, cookies, proxies, the 413 page and the sign-in limit into the app."""
+    _configure_limits_and_cookies(app)
+    proxies = int(app.config.get("TRUSTED_PROXIES") or 0)
+    if proxies:
+        # Behind a reverse proxy the scheme and client address come from its X-Forwarded-* headers.
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies, x_port=proxies
+        )
+    app.request_class = ClosingRequest
+    # Flask answers a request whose Host is not listed with 400 (Flask's own TRUSTED_HOSTS).
+    app.config["TRUSTED_HOSTS"] = trusted_hosts(app.config)
+    max_mb = int(app.config.get("MAX_CONTENT_LENGTH") or 0) // (1024 * 1024)
+
+    @app.before_request
+    def _limits() -> Any:
+        request.environ["consentcam.max_mb"] = max_mb
+        return None
+
+    app.url_value_preprocessor(_ids_in_range)
+    secure = bool(app.config["SESSION_COOKIE_SECURE"])
+    app.after_request(lambda response: _headers(response, secure))
+    app.teardown_request(_close_uploads)
+    app.register_error_handler(RequestEntityTooLarge, too_large)
+
+
+def _configure_limits_and_cookies(app: Flask) -> None:
+    """The largest request body, and cookies that are HTTP-only (and HTTPS-only when secure)."""
     if not app.config.get("MAX_CONTENT_LENGTH"):
         # Flask's defaults hold MAX_CONTENT_LENGTH=None, so a setdefault elsewhere never bites.
         app.config["MAX_CONTENT_LENGTH"] = int(app.config.get("MAX_UPLOAD_MB") or 64) * 1024 * 1024
@@ -236,62 +264,43 @@ def init_app(app: Flask) -> None:
         SESSION_COOKIE_HTTPONLY=True,
         REMEMBER_COOKIE_HTTPONLY=True,
     )
-    proxies = int(app.config.get("TRUSTED_PROXIES") or 0)
-    if proxies:
-        # Behind a reverse proxy the scheme and client address come from its X-Forwarded-* headers.
-        from werkzeug.middleware.proxy_fix import ProxyFix
 
-        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
-            app.wsgi_app, x_for=proxies, x_proto=proxies, x_host=proxies, x_port=proxies
-        )
-    app.request_class = ClosingRequest
-    hosts = trusted_hosts(app.config)
-    # Flask answers a request whose Host is not listed with 400 (Flask's own TRUSTED_HOSTS).
-    app.config["TRUSTED_HOSTS"] = hosts
-    max_mb = int(app.config.get("MAX_CONTENT_LENGTH") or 0) // (1024 * 1024)
 
-    @app.before_request
-    def _limits() -> Any:
-        request.environ["consentcam.max_mb"] = max_mb
-        return None
+def _ids_in_range(_endpoint: str | None, values: dict[str, Any] | None) -> None:
+    # No row has an id past 31 bits (PostgreSQL would overflow comparing one): a plain 404.
+    for value in (values or {}).values():
+        if isinstance(value, int) and not 0 <= value <= MAX_ID:
+            from flask import abort
 
-    @app.url_value_preprocessor
-    def _ids_in_range(_endpoint: str | None, values: dict[str, Any] | None) -> None:
-        # No row has an id past 31 bits (PostgreSQL would overflow comparing one): a plain 404.
-        for value in (values or {}).values():
-            if isinstance(value, int) and not 0 <= value <= MAX_ID:
-                from flask import abort
+            abort(404)
 
-                abort(404)
 
-    @app.after_request
-    def _headers(response: Response) -> Response:
-        headers = response.headers
-        headers.setdefault("Content-Security-Policy", CSP)
-        headers.setdefault("X-Content-Type-Options", "nosniff")
-        headers.setdefault("X-Frame-Options", "DENY")
-        headers.setdefault("Referrer-Policy", "same-origin")
-        headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
-        headers.setdefault("Permissions-Policy", "camera=(self), geolocation=(), microphone=()")
-        if request.is_secure or (secure and request.scheme == "https"):
-            headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
-        if not (request.endpoint or "").endswith("static"):
-            # Pages, photos, JSON, CSV and PDF show people's names, faces and consent: nothing
-            # but the static files may stay in any cache, the browser's own included.
-            cache = headers.get("Cache-Control", "")
-            if "no-store" not in cache:
-                headers["Cache-Control"] = "no-store"
-        return response
+def _headers(response: Response, secure: bool) -> Response:
+    """Security headers on every answer; no-store on everything but the static files."""
+    headers = response.headers
+    headers.setdefault("Content-Security-Policy", CSP)
+    headers.setdefault("X-Content-Type-Options", "nosniff")
+    headers.setdefault("X-Frame-Options", "DENY")
+    headers.setdefault("Referrer-Policy", "same-origin")
+    headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+    headers.setdefault("Permissions-Policy", "camera=(self), geolocation=(), microphone=()")
+    if request.is_secure or (secure and request.scheme == "https"):
+        headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+    if not (request.endpoint or "").endswith("static"):
+        # Pages, photos, JSON, CSV and PDF show people's names, faces and consent: nothing
+        # but the static files may stay in any cache, the browser's own included.
+        cache = headers.get("Cache-Control", "")
+        if "no-store" not in cache:
+            headers["Cache-Control"] = "no-store"
+    return response
 
-    @app.teardown_request
-    def _close_uploads(_exc: BaseException | None) -> None:
-        for stream in request.environ.pop("consentcam.upload_files", []):
-            try:
-                stream.close()
-            except OSError:
-                pass
 
-    app.register_error_handler(RequestEntityTooLarge, too_large)
+def _close_uploads(_exc: BaseException | None) -> None:
+    for stream in request.environ.pop("consentcam.upload_files", []):
+        try:
+            stream.close()
+        except OSError:
+            pass
 
 
 def _too_many(wait: int) -> Any:

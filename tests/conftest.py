@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import secrets
 import shutil
@@ -10,6 +11,7 @@ import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import closing
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 import pytest
@@ -38,6 +40,45 @@ REDIS_URL = os.environ.get("CONSENTCAM_TEST_REDIS_URL", "redis://127.0.0.1:6379/
 # a fresh process still hashes with the full-strength scrypt.
 TEST_PASSWORD_METHOD = "scrypt:256:8:1"
 users_service.use_password_method(TEST_PASSWORD_METHOD)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The slow tests first, so that under pytest-xdist no process is left with a long one at
+    the end while the other has nothing to do (the order is the same in every process)."""
+    items.sort(key=lambda item: 0 if item.get_closest_marker("slow") else 1)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """`--dist loadgroup` (as `./run tests` runs) with this suite's groups: every browser test
+    in one process (one Chromium, one live server at a time), and the tests of a module with a
+    module-scoped fixture in one process (the fixture is made once, not once per process).
+
+    xdist's own `xdist_group` marks cannot be used: it renames the items through an attribute
+    that pytest 9 no longer reads, so the scheduler never sees the groups.
+    """
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadGroupScheduling
+
+    class Grouped(LoadGroupScheduling):  # type: ignore[misc]
+        def _split_scope(self, nodeid: str) -> str:
+            return _group_of(nodeid) or str(super()._split_scope(nodeid))
+
+    return Grouped(config, log)
+
+
+def _group_of(nodeid: str) -> str | None:
+    path = nodeid.split("::", 1)[0]
+    if path.startswith("tests/browser/"):
+        return "browser"
+    return path if _has_module_fixture(path) else None
+
+
+@functools.cache
+def _has_module_fixture(path: str) -> bool:
+    source = Path(__file__).resolve().parents[1] / path
+    return source.is_file() and 'scope="module"' in source.read_text("utf-8")
 
 
 def _reachable(url: str) -> bool:
@@ -73,6 +114,65 @@ def postgres_url() -> Iterator[str]:
     with admin.begin() as conn:
         conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
     admin.dispose()
+
+
+def _postgres_admin() -> sa.Engine:
+    """An engine on the test server's own database, outside transactions (CREATE DATABASE)."""
+    return sa.create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+
+
+def _postgres_database(name: str) -> str:
+    return sa.engine.make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+def postgres_template() -> Iterator[str]:
+    """One PostgreSQL database migrated to head per test process; tests get copies of it.
+
+    Named for this run and this process (pytest-xdist's worker), so parallel workers and other
+    runs against the same server never share one.
+    """
+    if not postgres_available():
+        pytest.skip("PostgreSQL is not running at " + POSTGRES_URL)
+    from consentcam.db import make_engine, upgrade
+
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    name = f"tpl_{worker}_{secrets.token_hex(4)}"
+    admin = _postgres_admin()
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    engine = make_engine(_postgres_database(name))
+    upgrade(engine)
+    engine.dispose()  # a template must have no open connection when it is copied
+    yield name
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture
+def migrated_postgres_url(postgres_template: str) -> Iterator[str]:
+    """A PostgreSQL database of this test's own at the newest schema (a copy of the template)."""
+    name = "t_" + secrets.token_hex(6)
+    admin = _postgres_admin()
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}" TEMPLATE "{postgres_template}"'))
+    yield _postgres_database(name)
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def migrated_database_url(
+    request: pytest.FixtureRequest, tmp_path: Path, migrated_sqlite: Path
+) -> str:
+    """Both back ends at the newest schema: a copy of the SQLite or the PostgreSQL template."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'consentcam.db'}"
+        copy_migrated(url, migrated_sqlite)
+        return url
+    return str(request.getfixturevalue("migrated_postgres_url"))
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])

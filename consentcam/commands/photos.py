@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 import click
-import sqlalchemy as sa
 
-from consentcam.cli import Context, pass_ctx, require_engine
+from consentcam.commands.context import Context, pass_ctx, require_engine
+from consentcam.uow import unit_of_work
 
 
 @click.group("photo")
@@ -21,27 +21,25 @@ def photo_group() -> None:
 @pass_ctx
 def confirm(ctx: Context, photo_id: int, email: str) -> None:
     """Record that everyone in the photo is marked (after looking at it)."""
-    from consentcam.models import Photo, User
-    from consentcam.services import confirmation
+    from consentcam.models import Photo
+    from consentcam.services import confirmation, users
 
     rt = ctx.runtime()
-    with rt.sessions() as session:
-        user = session.scalar(sa.select(User).where(sa.func.lower(User.email) == email.lower()))
-        if user is None:
-            raise click.ClickException(f"there is no user {email}")
-        photo = session.get(Photo, photo_id)
-        if photo is None:
-            raise click.ClickException(f"there is no photo {photo_id}")
-        try:
+    try:
+        with unit_of_work(rt) as session:
+            user = users.user_by_email(session, email)
+            if user is None:
+                raise click.ClickException(f"there is no user {email}")
+            photo = session.get(Photo, photo_id)
+            if photo is None:
+                raise click.ClickException(f"there is no photo {photo_id}")
             confirmation.confirm_photo(session, rt, photo, user=user)
-        except confirmation.ConfirmationError as exc:
-            session.rollback()
-            raise click.ClickException(str(exc)) from exc
-        session.commit()
-        click.echo(
-            f"Photo {photo_id}: everyone is marked, confirmed by {photo.faces_confirmed_by} "
-            f"at {photo.faces_confirmed_at:%Y-%m-%d %H:%M} UTC."
-        )
+    except confirmation.ConfirmationError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(
+        f"Photo {photo_id}: everyone is marked, confirmed by {photo.faces_confirmed_by} "
+        f"at {photo.faces_confirmed_at:%Y-%m-%d %H:%M} UTC."
+    )
 
 
 @photo_group.command("rescan")
@@ -55,6 +53,8 @@ def rescan(ctx: Context, photo_ids: tuple[int, ...], every: bool, as_json: bool)
     A face found now that nobody marked is added for review, and the photo must be confirmed
     again. Use it after the face engine improved.
     """
+    import sqlalchemy as sa
+
     from consentcam.models import Photo
     from consentcam.services import marking
 
@@ -62,15 +62,16 @@ def rescan(ctx: Context, photo_ids: tuple[int, ...], every: bool, as_json: bool)
         raise click.ClickException("name the photos to scan again, or give --all")
     require_engine()
     rt = ctx.runtime()
-    with rt.sessions() as session:
-        if every:
+    if every:
+        with unit_of_work(rt) as session:
             photo_ids = tuple(
                 session.scalars(
                     sa.select(Photo.id).where(Photo.scan_state == "done").order_by(Photo.id)
                 )
             )
     for photo_id in photo_ids:
-        with rt.sessions() as session:
+        # One unit of work per photo: a photo done is kept if a later one fails.
+        with unit_of_work(rt) as session:
             added = marking.rescan_photo(session, rt, photo_id)
             numbers = [f.number for f in added]
         if as_json:

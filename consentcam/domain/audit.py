@@ -15,6 +15,7 @@ from consentcam.domain.types import (
     BlockReason,
     Channel,
     Consent,
+    ConsentCheck,
     FaceState,
     SupplierPermission,
     active_supplier_permission,
@@ -230,6 +231,29 @@ def consent_status_now(
     return _STATUS_BY_REASON[check.reason]
 
 
+def consent_status_then(
+    consent: Consent | None, channel: Channel, at: datetime, photo_id: int
+) -> ConsentStatus:
+    """Say where one consent record stood for ``channel`` at ``at`` (e.g. the one a post was
+    published under, at its publishing moment); no record is no consent."""
+    if consent is None:
+        return ConsentStatus.NO_CONSENT
+    reason = consent.why_inactive(channel, at, photo_id)
+    return ConsentStatus.ACTIVE if reason is None else _STATUS_BY_REASON[reason]
+
+
+PermissionState = Literal["active", "lapsed", "missing"]
+
+
+def permission_state(
+    perm: SupplierPermission | None, channel: Channel, at: datetime
+) -> PermissionState:
+    """Say whether a supplier's permission covers ``channel`` at ``at`` (missing: none on record)."""
+    if perm is None:
+        return "missing"
+    return "active" if perm.is_active(channel, at) else "lapsed"
+
+
 def audit_findings(
     publications: Sequence[AuditPublication],
     consents: Mapping[int, Sequence[Consent]],
@@ -248,38 +272,11 @@ def audit_findings(
     """
     require_aware(at, "at")
     names = names or {}
-    findings: list[Finding] = []
-
+    still_open = [t for t in sorted(removal_tasks, key=lambda t: t.id) if t.is_open(at)]
+    findings = [_task_finding(task, at) for task in still_open]
     open_tasks: dict[int, list[RemovalTaskView]] = {}
-    for task in sorted(removal_tasks, key=lambda t: t.id):
-        if not task.is_open(at):
-            continue
+    for task in still_open:
         open_tasks.setdefault(task.publication_id, []).append(task)
-        overdue = task.due_at <= at
-        params = {"task": str(task.id), "due": utc_day(task.due_at)}
-        if overdue:
-            findings.append(
-                Finding(
-                    FindingKind.REMOVAL_OVERDUE,
-                    "high",
-                    task.publication_id,
-                    f"Removal task {task.id} was due on {params['due']} and is still open.",
-                    task_id=task.id,
-                    params=params,
-                )
-            )
-        else:
-            findings.append(
-                Finding(
-                    FindingKind.REMOVAL_OPEN,
-                    "medium",
-                    task.publication_id,
-                    f"Removal task {task.id} is open; it is due on {params['due']}.",
-                    task_id=task.id,
-                    params=params,
-                )
-            )
-
     for pub in publications:
         if pub.live:
             removal_under_way = any(t.due_at > at for t in open_tasks.get(pub.id, ()))
@@ -288,9 +285,30 @@ def audit_findings(
                     pub, consents, supplier_permissions, at, names, removal_under_way
                 )
             )
-
     findings.sort(key=_order)
     return findings
+
+
+def _task_finding(task: RemovalTaskView, at: datetime) -> Finding:
+    """An open removal task: overdue (high) or still within its deadline (medium)."""
+    params = {"task": str(task.id), "due": utc_day(task.due_at)}
+    if task.due_at <= at:
+        return Finding(
+            FindingKind.REMOVAL_OVERDUE,
+            "high",
+            task.publication_id,
+            f"Removal task {task.id} was due on {params['due']} and is still open.",
+            task_id=task.id,
+            params=params,
+        )
+    return Finding(
+        FindingKind.REMOVAL_OPEN,
+        "medium",
+        task.publication_id,
+        f"Removal task {task.id} is open; it is due on {params['due']}.",
+        task_id=task.id,
+        params=params,
+    )
 
 
 def _order(f: Finding) -> tuple[int, int, int, int, str]:
@@ -303,6 +321,29 @@ def _order(f: Finding) -> tuple[int, int, int, int, str]:
     )
 
 
+class _Post:
+    """A live publication being checked, with the words its findings start with."""
+
+    def __init__(
+        self,
+        pub: AuditPublication,
+        at: datetime,
+        names: Mapping[int, str],
+        removal_under_way: bool,
+    ) -> None:
+        self.pub = pub
+        self.at = at
+        self.names = names
+        self.removal_under_way = removal_under_way
+        channel = pub.channel
+        self.base = {
+            "publication": str(pub.id),
+            "channel": channel.label,
+            "channel_code": str(channel),
+        }
+        self.where = f"Post {pub.id} on {channel.label}"
+
+
 def _publication_findings(
     pub: AuditPublication,
     consents: Mapping[int, Sequence[Consent]],
@@ -311,11 +352,33 @@ def _publication_findings(
     names: Mapping[int, str],
     removal_under_way: bool,
 ) -> list[Finding]:
-    out: list[Finding] = []
-    channel = pub.channel
-    base = {"publication": str(pub.id), "channel": channel.label, "channel_code": str(channel)}
-    where = f"Post {pub.id} on {channel.label}"
+    post = _Post(pub, at, names, removal_under_way)
+    out = _copy_findings(post)
+    supplier = active_supplier_permission(pub.supplier_id, supplier_permissions, pub.channel, at)
+    if pub.supplier_permission_id_at_publish is not None and supplier is None:
+        out.append(
+            Finding(
+                FindingKind.SUPPLIER_PERMISSION_LAPSED,
+                "high",
+                pub.id,
+                f"{post.where}: the supplier's permission it was published under no longer "
+                f"covers {pub.channel.label}.",
+                params={**post.base, "permission": str(pub.supplier_permission_id_at_publish)},
+            )
+        )
+    if supplier is not None:
+        return out
+    for face in pub.faces:
+        found = _face_check(post, face, consents)
+        if found is not None:
+            out.append(found)
+    return out
 
+
+def _copy_findings(post: _Post) -> list[Finding]:
+    """What is wrong with the post as a whole: its copy, its confirmation, its re-scan."""
+    pub, where, base = post.pub, post.where, post.base
+    out: list[Finding] = []
     if not pub.cleared_copy_present:
         out.append(
             Finding(
@@ -357,80 +420,61 @@ def _publication_findings(
                 params={**base, "count": str(unaccounted)},
             )
         )
-
-    supplier = active_supplier_permission(pub.supplier_id, supplier_permissions, channel, at)
-    if pub.supplier_permission_id_at_publish is not None and supplier is None:
-        out.append(
-            Finding(
-                FindingKind.SUPPLIER_PERMISSION_LAPSED,
-                "high",
-                pub.id,
-                f"{where}: the supplier's permission it was published under no longer covers "
-                f"{channel.label}.",
-                params={**base, "permission": str(pub.supplier_permission_id_at_publish)},
-            )
-        )
-    if supplier is not None:
-        return out
-
-    for face in pub.faces:
-        params = {**base, "face": str(face.number)}
-        if face.blur:
-            continue
-        if face.state is FaceState.NOT_IDENTIFIABLE:
-            if face.not_identifiable_reason and face.not_identifiable_reason.strip():
-                continue
-            message = f"{where}, face {face.number}: marked not identifiable without a reason."
-            out.append(
-                _face_finding(FindingKind.FACE_NOT_CONFIRMED, "high", pub, face, message, params)
-            )
-            continue
-        if face.state is not FaceState.CONFIRMED or face.person_id is None:
-            message = f"{where}, face {face.number}: nobody has confirmed who this is."
-            out.append(
-                _face_finding(FindingKind.FACE_NOT_CONFIRMED, "high", pub, face, message, params)
-            )
-            continue
-
-        pid = face.person_id
-        check = check_consents(consents.get(pid, ()), pid, channel, at, pub.photo_id)
-        if check.active:
-            continue
-        who = person_label(pid, names)
-        params["person"] = who
-        head = f"{where}, face {face.number} ({who})"
-        reason = check.reason
-        moment = (
-            reason_moment(check.evidence, reason, channel)
-            if check.evidence is not None and reason is not None
-            else None
-        )
-        if moment is not None:
-            params["date"] = utc_day(moment)
-        if reason is BlockReason.CONSENT_WITHDRAWN:
-            severity: Severity = "medium" if removal_under_way else "high"
-            tail = " A removal task is under way." if removal_under_way else ""
-            message = f"{head}: consent was withdrawn on {params.get('date')}, still online.{tail}"
-            out.append(
-                _face_finding(
-                    FindingKind.CONSENT_WITHDRAWN_ONLINE, severity, pub, face, message, params
-                )
-            )
-        elif reason is BlockReason.CONSENT_EXPIRED:
-            message = f"{head}: consent expired on {params.get('date')}, still online."
-            out.append(
-                _face_finding(
-                    FindingKind.CONSENT_EXPIRED_ONLINE, "high", pub, face, message, params
-                )
-            )
-        else:
-            status = _STATUS_BY_REASON[reason] if reason is not None else ConsentStatus.NO_CONSENT
-            params["status"] = str(status)
-            message = f"{head}: no consent covers this post ({_STATUS_WORDS[status]})."
-            out.append(
-                _face_finding(FindingKind.NO_CONSENT_ONLINE, "high", pub, face, message, params)
-            )
     return out
+
+
+def _face_check(
+    post: _Post, face: AuditFace, consents: Mapping[int, Sequence[Consent]]
+) -> Finding | None:
+    """What is wrong with one face of a live post with no supplier's permission (None: nothing)."""
+    pub, where = post.pub, post.where
+    params = {**post.base, "face": str(face.number)}
+    if face.blur:
+        return None
+    if face.state is FaceState.NOT_IDENTIFIABLE:
+        if face.not_identifiable_reason and face.not_identifiable_reason.strip():
+            return None
+        message = f"{where}, face {face.number}: marked not identifiable without a reason."
+        return _face_finding(FindingKind.FACE_NOT_CONFIRMED, "high", pub, face, message, params)
+    if face.state is not FaceState.CONFIRMED or face.person_id is None:
+        message = f"{where}, face {face.number}: nobody has confirmed who this is."
+        return _face_finding(FindingKind.FACE_NOT_CONFIRMED, "high", pub, face, message, params)
+    pid = face.person_id
+    check = check_consents(consents.get(pid, ()), pid, pub.channel, post.at, pub.photo_id)
+    if check.active:
+        return None
+    return _consent_finding(post, face, check, params)
+
+
+def _consent_finding(
+    post: _Post, face: AuditFace, check: ConsentCheck, params: dict[str, str]
+) -> Finding:
+    """A confirmed face whose person's consent does not cover the live post."""
+    pub, channel = post.pub, post.pub.channel
+    who = person_label(face.person_id, post.names)
+    params["person"] = who
+    head = f"{post.where}, face {face.number} ({who})"
+    reason = check.reason
+    moment = (
+        reason_moment(check.evidence, reason, channel)
+        if check.evidence is not None and reason is not None
+        else None
+    )
+    if moment is not None:
+        params["date"] = utc_day(moment)
+    if reason is BlockReason.CONSENT_WITHDRAWN:
+        severity: Severity = "medium" if post.removal_under_way else "high"
+        tail = " A removal task is under way." if post.removal_under_way else ""
+        message = f"{head}: consent was withdrawn on {params.get('date')}, still online.{tail}"
+        kind = FindingKind.CONSENT_WITHDRAWN_ONLINE
+        return _face_finding(kind, severity, pub, face, message, params)
+    if reason is BlockReason.CONSENT_EXPIRED:
+        message = f"{head}: consent expired on {params.get('date')}, still online."
+        return _face_finding(FindingKind.CONSENT_EXPIRED_ONLINE, "high", pub, face, message, params)
+    status = _STATUS_BY_REASON[reason] if reason is not None else ConsentStatus.NO_CONSENT
+    params["status"] = str(status)
+    message = f"{head}: no consent covers this post ({_STATUS_WORDS[status]})."
+    return _face_finding(FindingKind.NO_CONSENT_ONLINE, "high", pub, face, message, params)
 
 
 _STATUS_WORDS: Mapping[ConsentStatus, str] = {

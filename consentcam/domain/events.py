@@ -133,44 +133,10 @@ def verify_chain(
     seen: set[str] = {GENESIS}
     all_seqs = [e.seq for e in events]
     for index, event in enumerate(events):
-        try:
-            digest = event_hash(
-                event.prev_hash, event.seq, event.kind, event.subject, event.payload, event.at
-            )
-        except (TypeError, ValueError) as exc:
-            return ChainProblem(event.seq, "changed", f"Event {event.seq} cannot be read: {exc}")
-        if digest != event.hash:
-            return ChainProblem(
-                event.seq,
-                "changed",
-                f"Event {event.seq} was changed after it was written: its hash does not match.",
-            )
-        if event.seq != expected_seq:
-            if event.seq > expected_seq and expected_seq not in all_seqs[index + 1 :]:
-                missing = (
-                    f"Event {expected_seq} is missing"
-                    if event.seq == expected_seq + 1
-                    else f"Events {expected_seq} to {event.seq - 1} are missing"
-                )
-                return ChainProblem(expected_seq, "removed", f"{missing} from the log.")
-            return ChainProblem(
-                expected_seq,
-                "reordered",
-                f"Event {event.seq} is stored where event {expected_seq} should be.",
-            )
-        if event.prev_hash != prev_hash:
-            if event.prev_hash in seen:
-                return ChainProblem(
-                    event.seq,
-                    "reordered",
-                    f"Event {event.seq} links to an earlier event than the one before it.",
-                )
-            return ChainProblem(
-                event.seq,
-                "removed",
-                f"Event {event.seq} does not link to the event before it: an event was removed "
-                "and the rest renumbered, or the event before it was rewritten.",
-            )
+        problem = _sealed(event) or _placed(event, expected_seq, all_seqs, index)
+        problem = problem or _linked(event, prev_hash, seen)
+        if problem is not None:
+            return problem
         prev_hash = event.hash
         seen.add(event.hash)
         expected_seq += 1
@@ -182,3 +148,59 @@ def verify_chain(
             "events at the end were removed or rewritten.",
         )
     return None
+
+
+def _sealed(event: EventView) -> ChainProblem | None:
+    """The event's own hash still matches what it holds."""
+    try:
+        digest = event_hash(
+            event.prev_hash, event.seq, event.kind, event.subject, event.payload, event.at
+        )
+    except (TypeError, ValueError) as exc:
+        return ChainProblem(event.seq, "changed", f"Event {event.seq} cannot be read: {exc}")
+    if digest != event.hash:
+        return ChainProblem(
+            event.seq,
+            "changed",
+            f"Event {event.seq} was changed after it was written: its hash does not match.",
+        )
+    return None
+
+
+def _placed(
+    event: EventView, expected_seq: int, all_seqs: Sequence[int], index: int
+) -> ChainProblem | None:
+    """The event, stored at ``index`` of the log whose numbers are ``all_seqs``, carries the
+    number that comes next."""
+    if event.seq == expected_seq:
+        return None
+    if event.seq > expected_seq and expected_seq not in all_seqs[index + 1 :]:
+        missing = (
+            f"Event {expected_seq} is missing"
+            if event.seq == expected_seq + 1
+            else f"Events {expected_seq} to {event.seq - 1} are missing"
+        )
+        return ChainProblem(expected_seq, "removed", f"{missing} from the log.")
+    return ChainProblem(
+        expected_seq,
+        "reordered",
+        f"Event {event.seq} is stored where event {expected_seq} should be.",
+    )
+
+
+def _linked(event: EventView, prev_hash: str, seen: set[str]) -> ChainProblem | None:
+    """The event links to the one stored before it (``seen``: the hashes of all before it)."""
+    if event.prev_hash == prev_hash:
+        return None
+    if event.prev_hash in seen:
+        return ChainProblem(
+            event.seq,
+            "reordered",
+            f"Event {event.seq} links to an earlier event than the one before it.",
+        )
+    return ChainProblem(
+        event.seq,
+        "removed",
+        f"Event {event.seq} does not link to the event before it: an event was removed "
+        "and the rest renumbered, or the event before it was rewritten.",
+    )

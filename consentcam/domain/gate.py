@@ -154,24 +154,48 @@ def _face_outcome(
     consents: Mapping[int, Sequence[Consent]],
     names: Mapping[int, str],
 ) -> Clearance | Blocker:
+    """How one face stands: covered (blur, a reasoned not-identifiable mark, consent) or why not."""
     if face.blur:
         return Clearance(face.id, ClearedBy.BLUR)
     params = {"face": str(face.number), "channel": channel.label, "channel_code": str(channel)}
+    unconfirmed = _unconfirmed_outcome(face, params, names)
+    if unconfirmed is not None:
+        return unconfirmed
+    return _consent_outcome(face, photo_id, channel, at, consents, names, params)
 
-    def block(code: BlockReason, message: str, person_id: int | None = None) -> Blocker:
-        return Blocker(face.id, face.number, person_id, code, message, params)
 
+def _block(
+    face: FaceView,
+    code: BlockReason,
+    message: str,
+    params: Mapping[str, str],
+    person_id: int | None = None,
+) -> Blocker:
+    return Blocker(face.id, face.number, person_id, code, message, params)
+
+
+def _unconfirmed_outcome(
+    face: FaceView, params: dict[str, str], names: Mapping[int, str]
+) -> Clearance | Blocker | None:
+    """A face nobody has tied to a person: covered only by a reasoned not-identifiable mark.
+
+    None for a confirmed face (its person's consent decides).
+    """
     if face.state is FaceState.NOT_IDENTIFIABLE:
         if face.not_identifiable_reason and face.not_identifiable_reason.strip():
             return Clearance(face.id, ClearedBy.NOT_IDENTIFIABLE)
-        return block(
+        return _block(
+            face,
             BlockReason.NO_REASON_GIVEN,
             f"Face {face.number}: marked as not identifiable, but no reason was given.",
+            params,
         )
     if face.state is FaceState.PENDING:
-        return block(
+        return _block(
+            face,
             BlockReason.FACE_UNREVIEWED,
             f"Face {face.number}: nobody has said yet who this is.",
+            params,
         )
     if face.state is FaceState.SUGGESTED:
         suggested = face.suggested_person_id
@@ -183,8 +207,20 @@ def _face_outcome(
                 f"Face {face.number}: looks like {params['person']}, "
                 "but nobody has confirmed it yet."
             )
-        return block(BlockReason.FACE_SUGGESTED_ONLY, text, suggested)
+        return _block(face, BlockReason.FACE_SUGGESTED_ONLY, text, params, suggested)
+    return None
 
+
+def _consent_outcome(
+    face: FaceView,
+    photo_id: int,
+    channel: Channel,
+    at: datetime,
+    consents: Mapping[int, Sequence[Consent]],
+    names: Mapping[int, str],
+    params: dict[str, str],
+) -> Clearance | Blocker:
+    """A confirmed face: covered by its person's active consent, or blocked saying why not."""
     person_id = face.person_id
     assert person_id is not None  # FaceView refuses a confirmed face without a person
     check = check_consents(consents.get(person_id, ()), person_id, channel, at, photo_id)
@@ -218,4 +254,4 @@ def _face_outcome(
             "and this photo is not one of them."
         ),
     }
-    return block(reason, messages[reason], person_id)
+    return _block(face, reason, messages[reason], params, person_id)

@@ -135,48 +135,76 @@ def plan_withdrawal(
     validate_removal_due(removal_due)
     targets = frozenset(Channel(c) for c in channels) or frozenset(Channel)
     own = sorted((c for c in consents if c.person_id == person_id), key=lambda c: c.id)
+    biometric = [c.id for c in own if c.biometric_active(at)] if withdraw_biometric else []
+    tasks = _removal_tasks(
+        person_id,
+        targets,
+        publications,
+        existing_task_publication_ids,
+        api_delete_channels,
+        at + removal_due,
+    )
+    return WithdrawalPlan(
+        person_id=person_id,
+        at=at,
+        channels=targets,
+        withdraw=_channels_to_withdraw(own, targets, at),
+        withdraw_biometric=tuple(biometric),
+        block_queue_item_ids=_items_to_block(person_id, targets, queue_items),
+        removal_tasks=tasks,
+        delete_templates=bool(biometric),
+    )
 
+
+def _channels_to_withdraw(
+    own: Sequence[Consent], targets: frozenset[Channel], at: datetime
+) -> tuple[tuple[int, Channel], ...]:
+    """(consent id, channel) of each target channel still standing, or withdrawn after ``at``."""
     withdraw: list[tuple[int, Channel]] = []
     for consent in own:
         for channel in sorted(targets & consent.channels.keys()):
             withdrawn_at = consent.channels[channel]
             if withdrawn_at is None or withdrawn_at > at:
                 withdraw.append((consent.id, channel))
+    return tuple(withdraw)
 
-    biometric: list[int] = []
-    if withdraw_biometric:
-        biometric = [c.id for c in own if c.biometric_active(at)]
 
-    blocked = sorted(
-        {
-            item.id
-            for item in queue_items
-            if item.status in _BLOCKABLE
-            and person_id in item.person_ids
-            and item.channels & targets
-        }
+def _items_to_block(
+    person_id: int, targets: frozenset[Channel], queue_items: Sequence[QueueItemView]
+) -> tuple[int, ...]:
+    """Queued items that could still go out showing the person on a withdrawn channel."""
+    return tuple(
+        sorted(
+            {
+                item.id
+                for item in queue_items
+                if item.status in _BLOCKABLE
+                and person_id in item.person_ids
+                and item.channels & targets
+            }
+        )
     )
 
+
+def _removal_tasks(
+    person_id: int,
+    targets: frozenset[Channel],
+    publications: Sequence[PublicationView],
+    existing: frozenset[int],
+    api_delete_channels: frozenset[Channel],
+    due_at: datetime,
+) -> tuple[RemovalTaskPlan, ...]:
+    """One task per live publication showing the person on a withdrawn channel, none twice."""
     tasks: dict[int, RemovalTaskPlan] = {}
     for pub in sorted(publications, key=lambda p: p.id):
         if (
             pub.live
             and person_id in pub.person_ids
             and pub.channel in targets
-            and pub.id not in existing_task_publication_ids
+            and pub.id not in existing
             and pub.id not in tasks
         ):
             api = pub.can_api_delete and pub.channel in api_delete_channels
             method: RemovalMethod = "api" if api else "manual"
-            tasks[pub.id] = RemovalTaskPlan(pub.id, method, at + removal_due)
-
-    return WithdrawalPlan(
-        person_id=person_id,
-        at=at,
-        channels=targets,
-        withdraw=tuple(withdraw),
-        withdraw_biometric=tuple(biometric),
-        block_queue_item_ids=tuple(blocked),
-        removal_tasks=tuple(tasks.values()),
-        delete_templates=bool(biometric),
-    )
+            tasks[pub.id] = RemovalTaskPlan(pub.id, method, due_at)
+    return tuple(tasks.values())

@@ -72,6 +72,44 @@ def face_person(face: dict[str, object], gettext: Callable[[str], str] = str) ->
     return str(person) if person else gettext(N_("nobody named"))
 
 
+# Each finding's text with the facts it names; "face_not_confirmed" has two (see _template).
+FINDING_TEXTS = {
+    "removal_overdue": N_("Removal task %(task)s was due on %(due)s and is still open."),
+    "removal_open": N_("Removal task %(task)s is open; it is due on %(due)s."),
+    "cleared_copy_missing": N_(
+        "Post %(publication)s on %(channel)s: the published copy is missing from storage."
+    ),
+    "unaccounted_face": N_(
+        "Post %(publication)s on %(channel)s: a new scan found faces nobody has "
+        "reviewed (%(count)s)."
+    ),
+    "supplier_permission_lapsed": N_(
+        "Post %(publication)s on %(channel)s: the supplier's permission it was "
+        "published under no longer covers it."
+    ),
+    "face_not_confirmed": N_(
+        "Post %(publication)s on %(channel)s, face %(face)s: nobody has confirmed who this is."
+    ),
+    "consent_withdrawn_online": N_(
+        "Post %(publication)s on %(channel)s, face %(face)s (%(person)s): consent "
+        "was withdrawn on %(date)s and the post is still online."
+    ),
+    "consent_expired_online": N_(
+        "Post %(publication)s on %(channel)s, face %(face)s (%(person)s): consent "
+        "expired on %(date)s and the post is still online."
+    ),
+    "no_consent_online": N_(
+        "Post %(publication)s on %(channel)s, face %(face)s (%(person)s): no consent "
+        "covers this post (%(status)s)."
+    ),
+}
+NOT_IDENTIFIABLE_TEXT = N_(
+    "Post %(publication)s on %(channel)s, face %(face)s: marked as not "
+    "identifiable without a reason."
+)
+REMOVAL_UNDER_WAY = N_("A removal task is under way.")
+
+
 def finding_text(
     finding: Mapping[str, Any],
     gettext: Callable[..., str],
@@ -90,77 +128,22 @@ def finding_text(
         p["date"] = day(p["date"])
     if "channel_code" in p:
         p["channel"] = gettext(CHANNEL_NAMES.get(p["channel_code"], p["channel_code"]))
+    template = _template(kind, message)
+    if template is None:
+        return message
     try:
-        if kind == "removal_overdue":
-            return gettext(N_("Removal task %(task)s was due on %(due)s and is still open."), **p)
-        if kind == "removal_open":
-            return gettext(N_("Removal task %(task)s is open; it is due on %(due)s."), **p)
-        if kind == "cleared_copy_missing":
-            return gettext(
-                N_(
-                    "Post %(publication)s on %(channel)s: the published copy is missing from storage."
-                ),
-                **p,
-            )
-        if kind == "unaccounted_face":
-            return gettext(
-                N_(
-                    "Post %(publication)s on %(channel)s: a new scan found faces nobody has "
-                    "reviewed (%(count)s)."
-                ),
-                **p,
-            )
-        if kind == "supplier_permission_lapsed":
-            return gettext(
-                N_(
-                    "Post %(publication)s on %(channel)s: the supplier's permission it was "
-                    "published under no longer covers it."
-                ),
-                **p,
-            )
-        if kind == "face_not_confirmed":
-            if "not identifiable" in message:
-                return gettext(
-                    N_(
-                        "Post %(publication)s on %(channel)s, face %(face)s: marked as not "
-                        "identifiable without a reason."
-                    ),
-                    **p,
-                )
-            return gettext(
-                N_(
-                    "Post %(publication)s on %(channel)s, face %(face)s: nobody has confirmed who this is."
-                ),
-                **p,
-            )
-        if kind == "consent_withdrawn_online":
-            text = gettext(
-                N_(
-                    "Post %(publication)s on %(channel)s, face %(face)s (%(person)s): consent "
-                    "was withdrawn on %(date)s and the post is still online."
-                ),
-                **p,
-            )
-            if finding.get("severity") == "medium":
-                text += " " + gettext(N_("A removal task is under way."))
-            return text
-        if kind == "consent_expired_online":
-            return gettext(
-                N_(
-                    "Post %(publication)s on %(channel)s, face %(face)s (%(person)s): consent "
-                    "expired on %(date)s and the post is still online."
-                ),
-                **p,
-            )
         if kind == "no_consent_online":
             p["status"] = gettext(STATUS_WORDS.get(p.get("status", ""), p.get("status", "")))
-            return gettext(
-                N_(
-                    "Post %(publication)s on %(channel)s, face %(face)s (%(person)s): no consent "
-                    "covers this post (%(status)s)."
-                ),
-                **p,
-            )
+        text = gettext(template, **p)
+        if kind == "consent_withdrawn_online" and finding.get("severity") == "medium":
+            text += " " + gettext(REMOVAL_UNDER_WAY)
+        return text
     except (KeyError, ValueError, TypeError):
         return message
-    return message
+
+
+def _template(kind: object, message: str) -> str | None:
+    """The text of a finding of this kind (None for a kind without one)."""
+    if kind == "face_not_confirmed" and "not identifiable" in message:
+        return NOT_IDENTIFIABLE_TEXT
+    return FINDING_TEXTS.get(kind) if isinstance(kind, str) else None

@@ -10,18 +10,15 @@ from typing import Any
 from fpdf import FPDF
 
 from consentcam.reports import (
-    CHANNEL_NAMES,
     FINDING_LABELS,
-    STATUS_COLOURS,
     STATUS_LABELS,
-    STATUS_ORDER,
     channel_label,
     face_person,
     finding_text,
     i18n,
     words,
 )
-from consentcam.reports.chart import bars, totals
+from consentcam.reports.chart import draw_chart, totals
 from consentcam.wording import N_
 
 # DejaVu prints å, ä, ö and every Latin letter; a copy ships in consentcam/fonts for machines
@@ -98,6 +95,22 @@ class _Report(FPDF):
         self.cell(0, 5, f"{self.title_text} · {self.page_word} {self.page_no()}/{{nb}}", align="C")
 
 
+class _Language:
+    """The report's language: its texts, days and moments, as the snapshot asks."""
+
+    def __init__(self, snapshot: dict[str, Any]) -> None:
+        self.language = str(snapshot.get("language") or "en")
+        env = i18n.environment(self.language, str(snapshot.get("time_zone") or ""))
+        self.day: Callable[[str], str] = env.filters["day"]
+        self.moment: Callable[[str], str] = env.filters["moment"]
+
+    def tr(self, text: str, **params: Any) -> str:
+        return i18n.gettext(self.language, text, **params)
+
+    def status_word(self, status: str | None) -> str:
+        return "–" if status is None else self.tr(words(status)) if status else ""
+
+
 def render_pdf(
     snapshot: dict[str, Any], *, html_sha256: str | None = None, signed: str | None = None
 ) -> bytes:
@@ -105,33 +118,41 @@ def render_pdf(
 
     In the snapshot's language (the business's when the audit ran), like the HTML report.
     """
-    language = str(snapshot.get("language") or "en")
-    env = i18n.environment(language, str(snapshot.get("time_zone") or ""))
-    day, moment = env.filters["day"], env.filters["moment"]
+    lang = _Language(snapshot)
+    pdf = _new_report(snapshot, lang)
+    width = pdf.w - pdf.l_margin - pdf.r_margin
+    _front(pdf, snapshot, lang, signed)
+    _findings(pdf, snapshot["findings"], width, lang)
+    _summary(pdf, snapshot, width, lang)
+    _publications(pdf, snapshot["publications"], width, lang)
+    _integrity(pdf, snapshot, html_sha256, lang)
+    return bytes(pdf.output())
 
-    def tr(text: str, **params: Any) -> str:
-        return i18n.gettext(language, text, **params)
 
-    def status_word(status: str | None) -> str:
-        return "–" if status is None else tr(words(status)) if status else ""
-
-    quarter = i18n.quarter_label(language, snapshot["quarter"])
+def _new_report(snapshot: dict[str, Any], lang: _Language) -> _Report:
+    """An A4 document with the fonts, margins and footer of the report, on its first page."""
+    quarter = i18n.quarter_label(lang.language, snapshot["quarter"])
     pdf = _Report(orientation="P", unit="mm", format="A4")
     pdf.title_text = (
-        tr("Audit %(quarter)s", quarter=quarter)
+        lang.tr("Audit %(quarter)s", quarter=quarter)
         + " · "
         + (snapshot.get("business") or "consentcam")
     )
-    pdf.page_word = tr("page")
-    pdf.set_lang(language)
+    pdf.page_word = lang.tr("page")
+    pdf.set_lang(lang.language)
     pdf.add_font("DejaVu", "", str(font_path("DejaVuSans.ttf")))
     pdf.add_font("DejaVu", "B", str(font_path("DejaVuSans-Bold.ttf")))
     pdf.set_margins(12, 12, 12)
     pdf.set_auto_page_break(True, margin=16)
     pdf.alias_nb_pages()
     pdf.add_page()
-    width = pdf.w - pdf.l_margin - pdf.r_margin
+    return pdf
 
+
+def _front(pdf: FPDF, snapshot: dict[str, Any], lang: _Language, signed: str | None) -> None:
+    """The title, the period and who is responsible, the sign-off and the totals."""
+    tr = lang.tr
+    quarter = i18n.quarter_label(lang.language, snapshot["quarter"])
     pdf.set_font("DejaVu", "B", 17)
     pdf.cell(
         0, 9, tr("Quarterly audit %(quarter)s", quarter=quarter), new_x="LMARGIN", new_y="NEXT"
@@ -144,11 +165,11 @@ def render_pdf(
         f"{snapshot.get('business') or ''} · "
         + tr(
             "period %(start)s to %(end)s",
-            start=day(snapshot["period"]["start"]),
-            end=day(_last_day(snapshot["period"]["end"])),
+            start=lang.day(snapshot["period"]["start"]),
+            end=lang.day(_last_day(snapshot["period"]["end"])),
         )
         + " · "
-        + tr("made %(when)s", when=moment(snapshot["generated_at"]))
+        + tr("made %(when)s", when=lang.moment(snapshot["generated_at"]))
         + " · "
         + tr("Responsible person: %(name)s.", name=snapshot.get("responsible") or "–"),
         new_x="LMARGIN",
@@ -176,6 +197,13 @@ def render_pdf(
         align="L",
     )
 
+
+_FINDING_COLUMNS = ("Severity", "What", "Post", "Details")
+
+
+def _findings(pdf: FPDF, findings: list[dict[str, Any]], width: float, lang: _Language) -> None:
+    """The findings table: severity, what, which post and the finding in words."""
+    tr = lang.tr
     _heading(pdf, tr("Findings (%(n)s)", n=len(findings)))
     if not findings:
         pdf.set_font("DejaVu", "", 9.5)
@@ -186,38 +214,42 @@ def render_pdf(
             new_x="LMARGIN",
             new_y="NEXT",
         )
-    else:
-        cols: tuple[float, ...] = (17, 50, 14, width - 81)
-        _header_row(pdf, ("Severity", "What", "Post", "Details"), cols)
-        pdf.set_font("DejaVu", "", 8)
-        line_h = 4.0
-        for f in findings:
-            lines = _wrap(pdf, finding_text(f, tr, day), cols[3] - 1)
-            h = line_h * len(lines) + 1
-            if pdf.will_page_break(h):
-                pdf.add_page()
-                _header_row(pdf, ("Severity", "What", "Post", "Details"), cols)
-                pdf.set_font("DejaVu", "", 8)
-            y = pdf.get_y()
-            x = pdf.l_margin
-            base = y + _baseline(line_h, 8)
-            pdf.set_text_color(*(_RED if f["severity"] == "high" else _AMBER))
-            pdf.text(x + _PAD, base, tr("high") if f["severity"] == "high" else tr("medium"))
-            pdf.set_text_color(*_INK)
-            pdf.text(
-                x + cols[0] + _PAD,
-                base,
-                _fit(tr(FINDING_LABELS.get(f["kind"], f["kind"])), cols[1], 8),
-            )
-            pdf.text(x + cols[0] + cols[1] + _PAD, base, f"#{f['publication_id']}")
-            for n, line in enumerate(lines):
-                pdf.text(x + cols[0] + cols[1] + cols[2] + _PAD, base + n * line_h, line)
-            pdf.set_y(y + h)
-            pdf.set_draw_color(230, 233, 236)
-            pdf.line(x, y + h - 0.5, x + width, y + h - 0.5)
+        return
+    cols: tuple[float, ...] = (17, 50, 14, width - 81)
+    _header_row(pdf, _FINDING_COLUMNS, cols)
+    pdf.set_font("DejaVu", "", 8)
+    line_h = 4.0
+    for f in findings:
+        lines = _wrap(pdf, finding_text(f, tr, lang.day), cols[3] - 1)
+        h = line_h * len(lines) + 1
+        if pdf.will_page_break(h):
+            pdf.add_page()
+            _header_row(pdf, _FINDING_COLUMNS, cols)
+            pdf.set_font("DejaVu", "", 8)
+        y = pdf.get_y()
+        x = pdf.l_margin
+        base = y + _baseline(line_h, 8)
+        pdf.set_text_color(*(_RED if f["severity"] == "high" else _AMBER))
+        pdf.text(x + _PAD, base, tr("high") if f["severity"] == "high" else tr("medium"))
+        pdf.set_text_color(*_INK)
+        pdf.text(
+            x + cols[0] + _PAD,
+            base,
+            _fit(tr(FINDING_LABELS.get(f["kind"], f["kind"])), cols[1], 8),
+        )
+        pdf.text(x + cols[0] + cols[1] + _PAD, base, f"#{f['publication_id']}")
+        for n, line in enumerate(lines):
+            pdf.text(x + cols[0] + cols[1] + cols[2] + _PAD, base + n * line_h, line)
+        pdf.set_y(y + h)
+        pdf.set_draw_color(230, 233, 236)
+        pdf.line(x, y + h - 0.5, x + width, y + h - 0.5)
 
+
+def _summary(pdf: FPDF, snapshot: dict[str, Any], width: float, lang: _Language) -> None:
+    """The chart per channel, and how the published copies were (or were not) re-scanned."""
+    tr = lang.tr
     _heading(pdf, tr("Summary by channel"))
-    _chart(pdf, snapshot["chart"], width, tr)
+    draw_chart(pdf, snapshot["chart"], width, tr)
     pdf.set_font("DejaVu", "", 8.5)
     pdf.set_text_color(95, 107, 115)
     if snapshot.get("rescan"):
@@ -239,91 +271,139 @@ def render_pdf(
         )
     pdf.set_text_color(29, 35, 39)
 
-    _heading(pdf, tr("Publications (%(n)s)", n=len(pubs)))
-    cols = (13, 21, 19, 22, 9, 40, 31, width - 155)
-    names = tuple(
-        tr(n)
-        for n in (
-            N_("Post"),
-            N_("Channel"),
-            N_("Published"),
-            N_("Status"),
-            N_("Face"),
-            N_("Person"),
-            N_("When published"),
-            N_("Now"),
-        )
-    )
-    _header_row(pdf, names, cols)
-    pdf.set_font("DejaVu", "", 7.5)
-    row_h = 4.6
-    # Left edge of each column, and where its text sits: one text() per non-empty cell is several
-    # times cheaper than cell(), which lays out every string as styled fragments.
-    lefts = [pdf.l_margin + sum(cols[:j]) + _PAD for j in range(len(cols))]
-    limits = [_fit_limit(w, 7.5) for w in cols]
-    drop = _baseline(row_h, 7.5)
+
+_PUBLICATION_COLUMNS = (
+    N_("Post"),
+    N_("Channel"),
+    N_("Published"),
+    N_("Status"),
+    N_("Face"),
+    N_("Person"),
+    N_("When published"),
+    N_("Now"),
+)
+_ROW_H = 4.6
+_ROW_SIZE = 7.5
+
+
+class _Table:
+    """The publications table's columns: their widths, where text sits, how much fits."""
+
+    def __init__(self, pdf: FPDF, width: float, lang: _Language) -> None:
+        self.cols = (13, 21, 19, 22, 9, 40, 31, width - 155)
+        self.names = tuple(lang.tr(n) for n in _PUBLICATION_COLUMNS)
+        # Left edge of each column, and where its text sits: one text() per non-empty cell is
+        # several times cheaper than cell(), which lays out every string as styled fragments.
+        self.lefts = [pdf.l_margin + sum(self.cols[:j]) + _PAD for j in range(len(self.cols))]
+        self.limits = [_fit_limit(w, _ROW_SIZE) for w in self.cols]
+        self.drop = _baseline(_ROW_H, _ROW_SIZE)
+
+    def header(self, pdf: FPDF) -> None:
+        _header_row(pdf, self.names, self.cols)
+        pdf.set_font("DejaVu", "", _ROW_SIZE)
+
+
+def _publications(pdf: FPDF, pubs: list[dict[str, Any]], width: float, lang: _Language) -> None:
+    """Every publication: its status, then one line per face (and its supplier's permission)."""
+    _heading(pdf, lang.tr("Publications (%(n)s)", n=len(pubs)))
+    table = _Table(pdf, width, lang)
+    table.header(pdf)
     for p in pubs:
-        label = STATUS_LABELS[p["status"]]
-        status = tr(label)
-        extra = []
-        if not p["cleared_copy_present"]:
-            extra.append(tr("copy missing"))
-        if p.get("unaccounted"):
-            extra.append(tr("faces nobody accounts for: %(n)s", n=p["unaccounted"]))
-        perm = p.get("supplier_permission")
-        rows = [
-            (str(f["number"]), face_person(f, tr), status_word(f["then"]), f["now"] or "")
-            for f in p["faces"]
-        ]
-        if perm:
-            rows.append(
-                (
-                    "",
-                    tr("supplier permission #%(id)s", id=perm["id"]),
-                    status_word(perm["then"]),
-                    perm["now"] or "",
-                )
-            )
-        if not rows:
-            rows = [("", tr("no faces"), "", "")]
-        if pdf.will_page_break(row_h * len(rows)):
+        rows = _face_rows(p, lang)
+        if pdf.will_page_break(_ROW_H * len(rows)):
             pdf.add_page()
-            _header_row(pdf, names, cols)
-            pdf.set_font("DejaVu", "", 7.5)
+            table.header(pdf)
         y = pdf.get_y()
-        for i, (num, person, then, now) in enumerate(rows):
-            first = i == 0
-            cells = (
-                f"#{p['id']}" if first else "",
-                channel_label(p["channel"]) if first else "",
-                day(p["published_at"]) if first and p["published_at"] else "",
-                status if first else (", ".join(extra) if i == 1 else ""),
-                num,
-                person,
-                then,
-                status_word(now) if now else "",
+        for i, (cells, row) in enumerate(zip(_cells(p, rows, lang), rows, strict=True)):
+            base = y + i * _ROW_H + table.drop
+            _draw_cells(
+                pdf, table, cells, base, bad_status=i == 0 and p["status"] == "findings", now=row[3]
             )
-            if first and extra and len(rows) == 1:
-                cells = (*cells[:3], f"{status}; {', '.join(extra)}", *cells[4:])
-            base = y + i * row_h + drop
-            for j, text in enumerate(cells):
-                if not text:
-                    continue
-                bad = (j == 3 and first and p["status"] == "findings") or (
-                    j == 7 and words(now) not in _FINE_NOW
-                )
-                if len(text) > limits[j]:
-                    text = text[: limits[j] - 1] + "…"
-                if bad:
-                    pdf.set_text_color(*_RED)
-                    pdf.text(lefts[j], base, text)
-                    pdf.set_text_color(*_INK)
-                else:
-                    pdf.text(lefts[j], base, text)
-        pdf.set_y(y + row_h * len(rows))
+        pdf.set_y(y + _ROW_H * len(rows))
         pdf.set_draw_color(230, 233, 236)
         pdf.line(pdf.l_margin, pdf.get_y(), pdf.l_margin + width, pdf.get_y())
 
+
+def _face_rows(p: dict[str, Any], lang: _Language) -> list[tuple[str, str, str, str]]:
+    """(face number, person, status when published, status now) for each line of a post."""
+    tr = lang.tr
+    rows = [
+        (str(f["number"]), face_person(f, tr), lang.status_word(f["then"]), f["now"] or "")
+        for f in p["faces"]
+    ]
+    perm = p.get("supplier_permission")
+    if perm:
+        rows.append(
+            (
+                "",
+                tr("supplier permission #%(id)s", id=perm["id"]),
+                lang.status_word(perm["then"]),
+                perm["now"] or "",
+            )
+        )
+    return rows or [("", tr("no faces"), "", "")]
+
+
+def _cells(
+    p: dict[str, Any], rows: list[tuple[str, str, str, str]], lang: _Language
+) -> list[tuple[str, ...]]:
+    """The text of every cell of a post's lines; the post's own columns on the first only."""
+    label = STATUS_LABELS[p["status"]]
+    status = lang.tr(label)
+    extra = []
+    if not p["cleared_copy_present"]:
+        extra.append(lang.tr("copy missing"))
+    if p.get("unaccounted"):
+        extra.append(lang.tr("faces nobody accounts for: %(n)s", n=p["unaccounted"]))
+    out = []
+    for i, (num, person, then, now) in enumerate(rows):
+        first = i == 0
+        cells: tuple[str, ...] = (
+            f"#{p['id']}" if first else "",
+            channel_label(p["channel"]) if first else "",
+            lang.day(p["published_at"]) if first and p["published_at"] else "",
+            status if first else (", ".join(extra) if i == 1 else ""),
+            num,
+            person,
+            then,
+            lang.status_word(now) if now else "",
+        )
+        if first and extra and len(rows) == 1:
+            cells = (*cells[:3], f"{status}; {', '.join(extra)}", *cells[4:])
+        out.append(cells)
+    return out
+
+
+def _draw_cells(
+    pdf: FPDF,
+    table: _Table,
+    cells: tuple[str, ...],
+    base: float,
+    *,
+    bad_status: bool,
+    now: str,
+) -> None:
+    """Write one line of the table at ``base``: in red the post's status when it has findings
+    (``bad_status``), and the face's status ``now`` when it is not fine."""
+    for j, text in enumerate(cells):
+        if not text:
+            continue
+        bad = (j == 3 and bad_status) or (j == 7 and words(now) not in _FINE_NOW)
+        if len(text) > table.limits[j]:
+            text = text[: table.limits[j] - 1] + "…"
+        if bad:
+            pdf.set_text_color(*_RED)
+            pdf.text(table.lefts[j], base, text)
+            pdf.set_text_color(*_INK)
+        else:
+            pdf.text(table.lefts[j], base, text)
+
+
+def _integrity(
+    pdf: FPDF, snapshot: dict[str, Any], html_sha256: str | None, lang: _Language
+) -> None:
+    """The event log's head and the signed original's hash this rendering belongs to."""
+    tr = lang.tr
     _heading(pdf, tr("Integrity"))
     pdf.set_font("DejaVu", "", 8)
     head = snapshot.get("event_head")
@@ -345,7 +425,6 @@ def render_pdf(
         )
     )
     pdf.multi_cell(0, 4.2, "\n".join(lines), new_x="LMARGIN", new_y="NEXT", align="L")
-    return bytes(pdf.output())
 
 
 def _last_day(end: str) -> str:
@@ -373,57 +452,3 @@ def _header_row(pdf: FPDF, names: tuple[str, ...], cols: tuple[float, ...]) -> N
     # With the fill colour equal to the ink, text() writes no colour operators for plain text
     # (it wraps each string in its own colour otherwise): a tenth of the PDF's time at 10,000 rows.
     pdf.set_fill_color(*_INK)
-
-
-def _chart(
-    pdf: FPDF,
-    chart: dict[str, dict[str, int]],
-    width: float,
-    tr: Callable[..., str] = lambda text, **kw: text,
-) -> None:
-    """Draw the stacked bars with rectangles and text, like the HTML's SVG."""
-    layout, _ = bars(chart)
-    label_w, row_h, gap = 28.0, 7.0, 3.0
-    plot_w = width - label_w - 14
-    needed = 10 + max(1, len(chart)) * (row_h + gap)
-    if pdf.will_page_break(needed):
-        pdf.add_page()
-    x0, y0 = pdf.l_margin, pdf.get_y()
-    # Legend
-    pdf.set_font("DejaVu", "", 8.5)
-    lx = x0 + label_w
-    for status in STATUS_ORDER:
-        pdf.set_fill_color(*STATUS_COLOURS[status])
-        pdf.rect(lx, y0 + 1, 3.5, 3.5, style="F")
-        pdf.set_xy(lx + 5, y0)
-        label = tr(STATUS_LABELS[status])
-        pdf.cell(pdf.get_string_width(label) + 2, 5.5, label)
-        lx += pdf.get_string_width(label) + 12
-    top = y0 + 8
-    if not chart:
-        pdf.set_xy(x0 + label_w, top)
-        pdf.cell(0, 6, tr("No publications in this quarter."))
-    pdf.set_font("DejaVu", "", 9)
-    for row, (channel, counts) in enumerate(chart.items()):
-        y = top + row * (row_h + gap)
-        pdf.set_xy(x0, y)
-        name = tr(CHANNEL_NAMES[channel]) if channel in CHANNEL_NAMES else channel_label(channel)
-        pdf.cell(label_w - 3, row_h, name, align="R")
-        used = sum(b.share for b in layout if b.row == row)
-        pdf.set_xy(x0 + label_w + plot_w * used + 1.5, y)
-        pdf.set_text_color(95, 107, 115)
-        pdf.cell(12, row_h, str(sum(counts.values())))
-        pdf.set_text_color(29, 35, 39)
-    pdf.set_font("DejaVu", "B", 8.5)
-    for b in layout:
-        y = top + b.row * (row_h + gap)
-        w = max(plot_w * b.share, 0.6)
-        bx = x0 + label_w + plot_w * b.start
-        pdf.set_fill_color(*STATUS_COLOURS[b.status])
-        pdf.rect(bx, y, w, row_h, style="F")
-        if w > 7:
-            pdf.set_text_color(255, 255, 255)
-            pdf.set_xy(bx, y)
-            pdf.cell(w, row_h, str(b.count), align="C")
-            pdf.set_text_color(29, 35, 39)
-    pdf.set_xy(x0, top + max(1, len(chart)) * (row_h + gap) + 1)

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import io
 
-import segno
 from fpdf import FPDF
 from fpdf.enums import XPos, YPos
 
-from consentcam.consent_pdf import _font
+from consentcam.consent_pdf import new_page, place_qr, print_form_text, print_heading
 
 
 def _line(pdf: FPDF, width: float, height: float, text: str) -> None:
@@ -28,31 +27,13 @@ def receipt_pdf(
     my_label: str,
 ) -> bytes:
     """Render the receipt on A4: the facts as label/value rows, the signature, the signed text."""
-    pdf = FPDF(format="A4", unit="mm")
-    pdf.set_title(title)
-    pdf.set_author(business or "consentcam")
-    pdf.set_creator("consentcam")
-    pdf.set_margins(18, 16, 18)
-    pdf.set_auto_page_break(auto=True, margin=18)
-    pdf.add_font("DejaVu", "", str(_font("DejaVuSans.ttf")))
-    pdf.add_font("DejaVu", "B", str(_font("DejaVuSans-Bold.ttf")))
-    pdf.add_page()
+    pdf = new_page(title, business)
     width = pdf.w - pdf.l_margin - pdf.r_margin
-
     qr_size = 32.0
     qr_x = pdf.w - pdf.r_margin - qr_size
-    qr_png = io.BytesIO()
-    segno.make(my_url, error="m").save(qr_png, kind="png", scale=8, border=2)
-    qr_png.seek(0)
-    pdf.image(qr_png, x=qr_x, y=pdf.t_margin, w=qr_size, h=qr_size)
+    place_qr(pdf, my_url, qr_x, qr_size)
     text_width = qr_x - pdf.l_margin - 6
-
-    pdf.set_xy(pdf.l_margin, pdf.t_margin)
-    if business:
-        pdf.set_font("DejaVu", "B", 10)
-        _line(pdf, text_width, 5, business)
-    pdf.set_font("DejaVu", "B", 17)
-    _line(pdf, text_width, 8, title)
+    print_heading(pdf, text_width, business, title)
     pdf.ln(2)
     pdf.set_font("DejaVu", "", 9)
     _line(pdf, text_width, 4.5, my_label)
@@ -76,11 +57,5 @@ def receipt_pdf(
         pdf.ln(3)
         pdf.set_font("DejaVu", "B", 12)
         _line(pdf, width, 6, form_title)
-        lines = form_body.splitlines()
-        if lines and lines[0].strip() == form_title.strip():
-            lines = lines[1:]
-        pdf.set_font("DejaVu", "", 9.5)
-        for paragraph in "\n".join(lines).strip().split("\n\n"):
-            _line(pdf, width, 5, paragraph.strip())
-            pdf.ln(2.5)
+        print_form_text(pdf, form_title, form_body, size=9.5, height=5, gap=2.5)
     return bytes(pdf.output())

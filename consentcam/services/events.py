@@ -1,10 +1,17 @@
-"""Append events to the hash-chained log and verify it."""
+"""Append events to the hash-chained log and verify it, also against heads kept outside it.
+
+The newest head known is kept in a file beside the database (``event-head``) and with every
+signed audit, so removing events at the end of the log, which the links alone cannot show, is
+caught too.
+"""
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 import sqlalchemy.orm as so
@@ -17,7 +24,10 @@ from consentcam.domain.events import (
     event_hash,
     verify_chain,
 )
-from consentcam.models import Event, PersonKey, User, utcnow
+from consentcam.models import AuditRun, Event, PersonKey, User, utcnow
+
+if TYPE_CHECKING:
+    from consentcam.runtime import Runtime
 
 
 def actor_of(user: User | None) -> str | None:
@@ -150,3 +160,82 @@ def verify(
         for e in session.scalars(sa.select(Event).order_by(Event.seq))
     ]
     return len(views), verify_chain(views, expected_head=expected_head)
+
+
+# --- The log's head, kept apart from the database ---------------------------------------------
+
+
+def event_head_path(rt: Runtime) -> Path:
+    return Path(rt.instance_path) / "event-head"
+
+
+def write_event_head(rt: Runtime, seq: int, digest: str) -> None:
+    """Keep the newest known head of the log in a file beside the database."""
+    from consentcam.storage import Storage
+
+    Storage.write_atomic(event_head_path(rt), f"{seq} {digest}\n".encode("ascii"))
+
+
+def read_event_head(rt: Runtime) -> tuple[int, str] | None:
+    path = event_head_path(rt)
+    if not path.is_file():
+        return None
+    try:
+        seq, digest = path.read_text("ascii").split()
+        return int(seq), digest
+    except ValueError:
+        return None
+
+
+def checkpoint_head(rt: Runtime, seq: int, digest: str) -> None:
+    """Keep a committed head in the event-head file unless a later one is kept there already."""
+    current = read_event_head(rt)
+    if current is None or current[0] <= seq:
+        write_event_head(rt, seq, digest)
+
+
+def known_heads(session: so.Session, rt: Runtime) -> list[tuple[str, int, str]]:
+    """Heads kept outside the log: (where, seq, hash), newest first."""
+    out: list[tuple[str, int, str]] = []
+    head = read_event_head(rt)
+    if head is not None:
+        out.append(("instance event-head file", head[0], head[1]))
+    signed = session.scalars(
+        sa.select(AuditRun).where(AuditRun.signed_at.is_not(None)).order_by(AuditRun.id.desc())
+    )
+    for run in signed:
+        kept = (json.loads(run.summary) if run.summary else {}).get("event_head_at_signing")
+        if kept:
+            out.append((f"signed audit {run.id}", int(kept["seq"]), str(kept["hash"])))
+            break
+    return sorted(out, key=lambda h: -h[1])
+
+
+@dataclass(frozen=True)
+class LogCheck:
+    count: int
+    problem: ChainProblem | None
+    head_source: str | None
+
+
+def verify_log(session: so.Session, rt: Runtime, *, checkpoint: bool = True) -> LogCheck:
+    """Verify the whole chain, including that it still holds the newest head kept outside it.
+
+    When the chain is intact and ``checkpoint`` is set, its present head is written to the
+    event-head file, so later removals at the end are caught too.
+    """
+    heads = known_heads(session, rt)
+    count, problem = verify(session)
+    source = None
+    if problem is None:
+        for where, _seq, digest in heads:
+            count, problem = verify(session, expected_head=digest)
+            if problem is not None:
+                source = where
+                break
+    if problem is None and checkpoint and count:
+        head = session.execute(
+            sa.select(Event.seq, Event.hash).order_by(Event.seq.desc()).limit(1)
+        ).one()
+        write_event_head(rt, head.seq, head.hash)
+    return LogCheck(count, problem, source)

@@ -1,9 +1,9 @@
 """Outgoing e-mail: queued in the database, sent over SMTP by the worker, retried, failures kept.
 
 The caller renders the message (plain text and simple HTML, in the reader's language, with no
-images and no tracking) and queues it in its own transaction; after the commit it hands the ids
-to ``enqueue``. With no ``SMTP_URL`` e-mail is off: nothing is queued and the pages show the
-links as QR codes and text to copy instead.
+images and no tracking) and queues it in its own unit of work; the worker's job to send it is
+queued once that commits. With no ``SMTP_URL`` e-mail is off: nothing is queued and the pages
+show the links as QR codes and text to copy instead.
 """
 
 from __future__ import annotations
@@ -24,7 +24,8 @@ import sqlalchemy as sa
 import sqlalchemy.orm as so
 
 from consentcam.models import OutgoingMail, User, utcnow
-from consentcam.runtime import Runtime
+from consentcam.runtime import Runtime, TaskQueue
+from consentcam.uow import later, unit_of_work
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +90,8 @@ def queue_mail(
     html: str,
     person_id: int | None = None,
 ) -> OutgoingMail | None:
-    """Queue one message in the caller's transaction; None when e-mail is off or no address."""
+    """Queue one message in the caller's transaction, to be sent once it commits; None when
+    e-mail is off or there is no address."""
     to = (to or "").strip()
     if not mail_enabled(rt.settings) or not to:
         return None
@@ -104,6 +106,7 @@ def queue_mail(
     )
     session.add(mail)
     session.flush()
+    later(session, "send_mail", mail.id)
     return mail
 
 
@@ -169,7 +172,9 @@ def retry_delay(rt: Runtime, attempts: int) -> int:
 
 
 def send_queued(session: so.Session, rt: Runtime, mail_id: int) -> int | None:
-    """Send one queued message and commit; returns seconds until a retry, or None when done.
+    """Send one queued message; returns seconds until a retry, or None when done.
+
+    The outcome (sent, or the failed try) is written in the caller's unit of work.
 
     A message is tried MAIL_RETRIES times; then it stays "failed" with its error for the
     dashboard. Once sent, its body (which may hold a personal link) is dropped.
@@ -187,20 +192,18 @@ def send_queued(session: so.Session, rt: Runtime, mail_id: int) -> int | None:
         if mail.attempts >= retries:
             mail.state = "failed"
             log.error("e-mail %s to %s failed for good: %s", mail.id, mail.to_address, exc)
-            session.commit()
             return None
         delay = retry_delay(rt, mail.attempts)
         log.warning(
             "e-mail %s failed (try %s), retrying in %ss: %s", mail.id, mail.attempts, delay, exc
         )
-        session.commit()
         return delay
     mail.state = "sent"
     mail.sent_at = utcnow()
     mail.last_error = None
     mail.body_enc = None
     forget_old(session, mail.sent_at)
-    session.commit()
+    session.flush()
     return None
 
 
@@ -231,42 +234,43 @@ def failed_mails(session: so.Session, limit: int = 5) -> tuple[int, list[Outgoin
 
 
 def retry_failed(session: so.Session, mail_id: int) -> OutgoingMail | None:
-    """Put a failed message back in the queue (the owner fixed the settings); the caller enqueues."""
+    """Put a failed message back in the queue (the owner fixed the settings), to be sent again
+    once the caller's unit of work commits."""
     mail = session.get(OutgoingMail, mail_id)
     if mail is None or mail.state != "failed" or mail.body_enc is None:
         return None
     mail.state = "queued"
     mail.attempts = 0
     session.flush()
+    later(session, "send_mail", mail.id)
     return mail
 
 
-def enqueue(app: Any, ids: Iterable[int]) -> None:
-    """Hand committed messages to the worker."""
-    jobs = app.extensions.get("jobs")
+def enqueue(rt: Runtime, ids: Iterable[int]) -> None:
+    """Hand committed messages to the worker (those queued in a unit of work are handed over by
+    its commit)."""
+    jobs = rt.jobs
     if jobs is None:
         return
     for mail_id in ids:
         jobs.enqueue("send_mail", mail_id)
 
 
-def register(jobs: Any) -> None:
-    def send_mail_task(app: Any, mail_id: int) -> None:
-        rt: Runtime = app.extensions["runtime"]
-        with rt.sessions() as session:
+def register(jobs: TaskQueue) -> None:
+    def send_mail_task(rt: Runtime, mail_id: int) -> None:
+        with unit_of_work(rt) as session:
             delay = send_queued(session, rt, mail_id)
         if delay is not None:
-            jobs.tasks["send_mail"].schedule(args=(mail_id,), delay=delay)
+            jobs.schedule("send_mail", (mail_id,), delay)
 
     jobs.task("send_mail")(send_mail_task)
 
 
-def requeue_unsent(app: Any) -> int:
+def requeue_unsent(rt: Runtime) -> int:
     """Queue again every message still waiting (a worker stopped, a job lost)."""
-    rt: Runtime = app.extensions["runtime"]
     with rt.sessions() as session:
         ids = list(
             session.scalars(sa.select(OutgoingMail.id).where(OutgoingMail.state == "queued"))
         )
-    enqueue(app, ids)
+    enqueue(rt, ids)
     return len(ids)

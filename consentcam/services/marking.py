@@ -263,13 +263,11 @@ def rescan_photo(session: so.Session, rt: Runtime, photo_id: int) -> list[Face]:
 
 def register(jobs: Jobs) -> None:
     @jobs.task("encode_drawn_face", retries=1, retry_delay=10)
-    def encode_drawn_face_task(app: Any, face_id: int) -> None:
-        rt: Runtime = app.extensions["runtime"]
+    def encode_drawn_face_task(rt: Runtime, face_id: int) -> None:
         with rt.sessions() as session:
             encode_drawn_face(session, rt, face_id)
 
     @jobs.task("rescan_photo", retries=1, retry_delay=30)
-    def rescan_photo_task(app: Any, photo_id: int) -> None:
-        rt: Runtime = app.extensions["runtime"]
+    def rescan_photo_task(rt: Runtime, photo_id: int) -> None:
         with rt.sessions() as session:
             rescan_photo(session, rt, photo_id)

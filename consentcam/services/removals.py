@@ -12,12 +12,12 @@ import sqlalchemy as sa
 import sqlalchemy.orm as so
 
 from consentcam.models import Person, Publication, RemovalTask, User, utcnow
-from consentcam.runtime import Runtime
+from consentcam.runtime import Runtime, TaskQueue
 from consentcam.services import events
+from consentcam.uow import unit_of_work
 from consentcam.wording import N_, WordedError
 
 if TYPE_CHECKING:
-    from consentcam.jobs import Jobs
     from consentcam.publishers.base import Publisher
 
 log = logging.getLogger(__name__)
@@ -38,7 +38,7 @@ class RemovalError(WordedError, ValueError):
 
 def retry_delay(attempts: int) -> int:
     """Seconds to wait before the next try after ``attempts`` failed ones (doubling each time)."""
-    return FIRST_RETRY_SECONDS * 2 ** max(attempts - 1, 0)
+    return int(FIRST_RETRY_SECONDS * 2 ** max(attempts - 1, 0))
 
 
 def is_overdue(task: RemovalTask, now: datetime | None = None) -> bool:
@@ -116,6 +116,49 @@ def overdue_count(session: so.Session, now: datetime | None = None) -> int:
     )
 
 
+def task_row(
+    session: so.Session, task_id: int
+) -> tuple[RemovalTask, Publication, str | None] | None:
+    """One task with its publication and its person's name (None when there is no such task)."""
+    row = session.execute(task_query(None).where(RemovalTask.id == task_id)).first()
+    if row is None:
+        return None
+    return row[0], row[1], row[2]
+
+
+@dataclass(frozen=True)
+class TaskPage:
+    """One page of the removal list and what its filter shows."""
+
+    rows: list[tuple[RemovalTask, Publication, str | None]]
+    counts: RemovalCounts  # of the person's tasks when the list is one person's
+    overdue: int  # everyone's overdue tasks (the menu's badge), whatever the list shows
+    person: Person | None
+
+
+def task_page(
+    session: so.Session,
+    status: str | None,
+    *,
+    person_id: int | None = None,
+    now: datetime | None = None,
+    limit: int = 100,
+) -> TaskPage:
+    """The first ``limit`` tasks of a status (None: all), of one person's when ``person_id``."""
+    now = now or utcnow()
+    query = task_query(status, now)
+    person = None
+    if person_id:
+        person = session.get(Person, person_id)
+        query = query.where(RemovalTask.person_id == person_id)
+    rows: list[tuple[RemovalTask, Publication, str | None]] = [
+        (r[0], r[1], r[2]) for r in session.execute(query.limit(limit)).all()
+    ]
+    counts_shown = counts(session, now, person_id or None)
+    overdue = counts(session, now).overdue if person_id else counts_shown.overdue
+    return TaskPage(rows, counts_shown, overdue, person)
+
+
 def _take_down(session: so.Session, task: RemovalTask, at: datetime) -> None:
     pub = task.publication
     if pub.live:
@@ -159,7 +202,7 @@ def close_task(
         actor=user.email,
         at=at,
     )
-    session.commit()
+    session.flush()
     return task
 
 
@@ -186,96 +229,109 @@ def delete_publication(
 
     Returns the seconds to wait before trying again, or None when there is nothing more to do
     (deleted, already closed, or handed to the owner as a manual step with the error shown).
+    The caller's unit of work commits the task's new state (and queues the retry after it).
     """
-    from consentcam.publishers.base import PublisherError
     from consentcam.services.withdrawal import default_publisher_lookup
 
-    lookup = publisher_lookup or default_publisher_lookup
     task = session.get(RemovalTask, task_id)
     if task is None or task.status != "open" or task.method != "api":
         return None
-    pub = task.publication
-    if not pub.live:
+    retry: int | None = None
+    if not task.publication.live:
         # Someone took it down another way; the task has nothing left to do.
-        task.status = "done"
-        task.closed_at = utcnow()
-        task.closed_by_name = AUTOMATIC
-        events.record(
-            session,
-            "removal.closed",
-            f"removal_task:{task.id}",
-            {"publication": pub.id, "method": "api", "note": "already down"},
-            actor=AUTOMATIC,
-        )
-        session.commit()
-        return None
-    if not pub.external_id:
+        _close_automatically(session, task, utcnow(), {"note": "already down"})
+    elif not task.publication.external_id:
         _to_manual(
             session,
             task,
             "The post has no id at the channel, so it cannot be deleted automatically.",
         )
-        session.commit()
-        return None
+    else:
+        retry = _try_delete(session, rt, task, publisher_lookup or default_publisher_lookup)
+    session.flush()
+    return retry
+
+
+def _try_delete(
+    session: so.Session, rt: Runtime, task: RemovalTask, lookup: PublisherLookup
+) -> int | None:
+    """One API deletion of the task's post; the seconds before the next try, or None."""
+    from consentcam.publishers.base import PublisherError
+
+    pub = task.publication
+    assert pub.external_id is not None  # checked by the caller
     task.attempts += 1
-    retry: int | None = None
     try:
         result = lookup(session, rt, pub.channel).delete(pub.channel, pub.external_id)
     except PublisherError as exc:
         task.last_error = str(exc)
         if exc.retryable and task.attempts < MAX_ATTEMPTS:
-            retry = retry_delay(task.attempts)
-        else:
-            _to_manual(session, task, str(exc))
+            return retry_delay(task.attempts)
+        _to_manual(session, task, str(exc))
+        return None
     except Exception as exc:  # noqa: BLE001 - a network fault must not lose the task
         log.exception("deleting publication %s failed", pub.id)
         task.last_error = f"{type(exc).__name__}: {exc}"
         if task.attempts < MAX_ATTEMPTS:
-            retry = retry_delay(task.attempts)
-        else:
-            _to_manual(session, task, task.last_error)
+            return retry_delay(task.attempts)
+        _to_manual(session, task, task.last_error)
+        return None
+    if result.deleted:
+        at = utcnow()
+        task.last_error = None
+        task.closed_by_name = AUTOMATIC  # who took the post down, in its event
+        _take_down(session, task, at)
+        _close_automatically(session, task, at, {"attempts": task.attempts})
     else:
-        if result.deleted:
-            at = utcnow()
-            task.status = "done"
-            task.closed_at = at
-            task.closed_by_name = AUTOMATIC
-            task.last_error = None
-            _take_down(session, task, at)
-            events.record(
-                session,
-                "removal.closed",
-                f"removal_task:{task.id}",
-                {"publication": pub.id, "method": "api", "attempts": task.attempts},
-                actor=AUTOMATIC,
-                at=at,
-            )
-        else:
-            _to_manual(session, task, result.message or "The channel did not delete the post.")
-    session.commit()
-    return retry
+        _to_manual(session, task, result.message or "The channel did not delete the post.")
+    return None
 
 
-def register(jobs: Jobs) -> None:
+def _close_automatically(
+    session: so.Session, task: RemovalTask, at: datetime, details: dict[str, Any]
+) -> None:
+    """Close an API task whose post is down, with its `removal.closed` event."""
+    task.status = "done"
+    task.closed_at = at
+    task.closed_by_name = AUTOMATIC
+    events.record(
+        session,
+        "removal.closed",
+        f"removal_task:{task.id}",
+        {"publication": task.publication_id, "method": "api", **details},
+        actor=AUTOMATIC,
+        at=at,
+    )
+
+
+def register(jobs: TaskQueue) -> None:
+    """Declare the removal task on the job queue (`consentcam.jobs.Jobs`)."""
+
     @jobs.task("delete_publication")
-    def delete_publication_task(app: Any, task_id: int) -> None:
-        rt: Runtime = app.extensions["runtime"]
-        with rt.sessions() as session:
+    def delete_publication_task(rt: Runtime, task_id: int) -> None:
+        with unit_of_work(rt) as session:
             delay = delete_publication(session, rt, task_id)
         if delay is not None:
-            # Re-enqueue with a growing delay rather than huey's fixed retry_delay.
-            jobs.tasks["delete_publication"].schedule(args=(task_id,), delay=delay)
+            # Queued again once the attempt is committed, with a growing delay rather than
+            # huey's fixed retry_delay.
+            jobs.schedule("delete_publication", (task_id,), delay)
 
 
-def requeue_open_api_tasks(app: Any) -> int:
-    """Queue again every open API removal (a worker stopped, a job lost)."""
-    rt: Runtime = app.extensions["runtime"]
-    with rt.sessions() as session:
-        ids = session.scalars(
+def open_api_task_ids(session: so.Session) -> list[int]:
+    """Open removals the API is to carry out."""
+    return list(
+        session.scalars(
             sa.select(RemovalTask.id).where(
                 RemovalTask.status == "open", RemovalTask.method == "api"
             )
         ).all()
+    )
+
+
+def requeue_open_api_tasks(rt: Runtime) -> int:
+    """Queue again every open API removal (a worker stopped, a job lost)."""
+    with rt.sessions() as session:
+        ids = open_api_task_ids(session)
     for task_id in ids:
-        app.extensions["jobs"].enqueue("delete_publication", task_id)
+        rt.jobs.enqueue("delete_publication", task_id)
     return len(ids)

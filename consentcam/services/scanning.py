@@ -252,17 +252,15 @@ def register(jobs: Jobs) -> None:
     from huey import crontab
 
     @jobs.task("scan_photo", retries=2, retry_delay=10)
-    def scan_photo_task(app: Any, photo_id: int) -> None:
-        rt: Runtime = app.extensions["runtime"]
+    def scan_photo_task(rt: Runtime, photo_id: int) -> None:
         with rt.sessions() as session:
             scan_photo(session, rt, photo_id)
 
     jobs.periodic("requeue_stale_scans", crontab(minute="*/10"), requeue_stale_scans)
 
 
-def requeue_stale_scans(app: Any) -> int:
+def requeue_stale_scans(rt: Runtime) -> int:
     """Queue again the scans of a worker on another machine that died mid-scan (claim expired)."""
-    rt: Runtime = app.extensions["runtime"]
     with rt.sessions() as session:
         ids = session.scalars(
             sa.select(Photo.id).where(
@@ -272,17 +270,16 @@ def requeue_stale_scans(app: Any) -> int:
             )
         ).all()
     for photo_id in ids:
-        app.extensions["jobs"].enqueue("scan_photo", photo_id)
+        rt.jobs.enqueue("scan_photo", photo_id)
     return len(ids)
 
 
-def requeue_unfinished(app: Any) -> int:
+def requeue_unfinished(rt: Runtime) -> int:
     """Queue again every photo whose scan never finished (a worker killed mid-scan, a lost job).
 
     Photos a live worker is scanning are left to it; their claim expires if it dies elsewhere.
     """
-    rt: Runtime = app.extensions["runtime"]
-    jobs = app.extensions["jobs"]
+    jobs = rt.jobs
     with rt.sessions() as session:
         release_dead_claims(session)
         ids = session.scalars(

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -14,17 +15,28 @@ from consentcam.runtime import Runtime
 from consentcam.services import events
 from consentcam.services.events import actor_of as _actor
 from consentcam.services.people import (
-    EVIDENCE_TYPES,
     ConsentError,
-    EvidenceTampered,
     check_scan,
     parse_channels,
+    read_stored_evidence,
+    store_evidence,
+    upload_type,
 )
 from consentcam.wording import N_, WordedError
 
 
 class SupplierError(WordedError, ValueError):
     """A supplier request that cannot be done as asked; the message says why."""
+
+
+@contextmanager
+def _in_supplier_words() -> Iterator[None]:
+    """The people service's refusals (channels, the checks of a signed paper) as SupplierError,
+    in their own words (so the pages still show them in Swedish)."""
+    try:
+        yield
+    except ConsentError as exc:
+        raise SupplierError(exc.template, **exc.params) from exc
 
 
 def add_supplier(
@@ -46,6 +58,17 @@ def add_supplier(
     return supplier
 
 
+def document_type(document: bytes) -> str | None:
+    """The type of an uploaded permission document, read from its content (None: no document).
+
+    The browser's claim is not trusted; anything but a PDF, JPEG or PNG is refused.
+    """
+    if not document:
+        return None
+    with _in_supplier_words():
+        return upload_type(document, "document")
+
+
 def add_permission(
     session: so.Session,
     rt: Runtime,
@@ -60,24 +83,17 @@ def add_permission(
     actor: User | None = None,
 ) -> SupplierPermission:
     """Record a written permission; its document is stored encrypted with its SHA-256."""
-    try:
+    with _in_supplier_words():
         chosen = parse_channels(channels)
-    except ConsentError as exc:
-        raise SupplierError(exc.template, **exc.params) from exc
     if not chosen:
         raise SupplierError(N_("choose at least one channel"))
     if valid_until is not None and valid_until <= valid_from:
         raise SupplierError(N_("'valid until' must be after 'valid from'"))
     key = digest = None
     if document:
-        if document_mime not in EVIDENCE_TYPES:
-            raise SupplierError(N_("the document must be a PDF, JPEG or PNG file"))
-        try:
-            check_scan(document, document_mime)
-        except ConsentError as exc:
-            raise SupplierError(str(exc).replace("scan", "document")) from exc
-        digest = hashlib.sha256(document).hexdigest()
-        key, _ = rt.storage.put("evidence", rt.vault.encrypt(document), "bin")
+        with _in_supplier_words():
+            check_scan(document, document_mime or "", "document")
+        key, digest = store_evidence(rt, document)
     permission = SupplierPermission(
         supplier=supplier,
         channels=" ".join(c.value for c in chosen),
@@ -138,13 +154,12 @@ def read_document(rt: Runtime, permission: SupplierPermission) -> bytes:
     """Decrypt a permission document and prove it is the file that was recorded."""
     if not permission.document_key:
         raise FileNotFoundError(f"permission {permission.id} has no document")
-    data = rt.vault.decrypt(rt.storage.read(permission.document_key))
-    if hashlib.sha256(data).hexdigest() != permission.document_sha256:
-        raise EvidenceTampered(
-            f"document of supplier permission {permission.id} does not match its recorded "
-            f"SHA-256 {permission.document_sha256}"
-        )
-    return data
+    return read_stored_evidence(
+        rt,
+        permission.document_key,
+        permission.document_sha256,
+        f"document of supplier permission {permission.id}",
+    )
 
 
 def set_photo_supplier(
@@ -165,3 +180,53 @@ def set_photo_supplier(
         actor=_actor(actor),
     )
     return True
+
+
+# --- What the supplier pages show -----------------------------------------------------------------
+
+
+def suppliers_by_name(session: so.Session) -> list[Supplier]:
+    """Every supplier, by name in any case."""
+    return list(session.scalars(sa.select(Supplier).order_by(sa.func.lower(Supplier.name))))
+
+
+def photo_count(session: so.Session, supplier: Supplier) -> int:
+    """How many photos the supplier provided."""
+    return (
+        session.scalar(sa.select(sa.func.count(Photo.id)).where(Photo.supplier_id == supplier.id))
+        or 0
+    )
+
+
+@dataclass(frozen=True)
+class SupplierList:
+    """The suppliers' list: each supplier, its photo count and the channels its permissions
+    in force cover (by supplier id)."""
+
+    suppliers: list[Supplier]
+    photo_counts: dict[int, int]
+    active: dict[int, list[str]]
+
+
+def supplier_list(session: so.Session, at: datetime | None = None) -> SupplierList:
+    """Every supplier with how many photos it provided and the channels it may be published on."""
+    at = at or utcnow()
+    photo_counts: dict[int, int] = {
+        sid: count
+        for sid, count in session.execute(
+            sa.select(Photo.supplier_id, sa.func.count(Photo.id))
+            .where(Photo.supplier_id.is_not(None))
+            .group_by(Photo.supplier_id)
+        ).all()
+        if sid is not None
+    }
+    permissions: dict[int, list[SupplierPermission]] = {}
+    for p in session.scalars(sa.select(SupplierPermission)):
+        permissions.setdefault(p.supplier_id, []).append(p)
+    active = {
+        sid: sorted(
+            {c for p in perms if permission_state(p, at) == "active" for c in p.channel_list}
+        )
+        for sid, perms in permissions.items()
+    }
+    return SupplierList(suppliers_by_name(session), photo_counts, active)

@@ -202,15 +202,17 @@ def touch_session(row: UserSession, at: datetime | None = None) -> bool:
     return True
 
 
-def save_seen(sessions: so.sessionmaker[so.Session], row: UserSession) -> None:
-    """Write a session's last use and new expiry in a short transaction of its own."""
-    with sessions() as s:
-        s.execute(
-            sa.update(UserSession)
-            .where(UserSession.id == row.id)
-            .values(last_seen_at=row.last_seen_at, expires_at=row.expires_at)
-        )
-        s.commit()
+def save_seen(session: so.Session, row: UserSession) -> None:
+    """Write a session's last use and new expiry (the caller's short unit of work of its own)."""
+    session.execute(
+        sa.update(UserSession)
+        .where(UserSession.id == row.id)
+        .values(last_seen_at=row.last_seen_at, expires_at=row.expires_at)
+    )
+
+
+def session_row(session: so.Session, row_id: int) -> UserSession | None:
+    return session.get(UserSession, row_id)
 
 
 def rotate_session(session: so.Session, user: User, row: UserSession) -> str:
@@ -369,6 +371,44 @@ def deactivate_user(session: so.Session, user: User, actor: User) -> bool:
         session, "user.deactivated", f"user:{user.id}", {"email": user.email}, actor=actor.email
     )
     return True
+
+
+def user_by_id(session: so.Session, user_id: int) -> User | None:
+    return session.get(User, user_id)
+
+
+def user_by_email(session: so.Session, email: str) -> User | None:
+    """The account of this e-mail address (in any case), or None."""
+    return session.scalar(sa.select(User).where(sa.func.lower(User.email) == email.strip().lower()))
+
+
+def all_users(session: so.Session) -> list[User]:
+    """Every account, the active ones first, by e-mail."""
+    return list(session.scalars(sa.select(User).order_by(User.active.desc(), User.email)))
+
+
+def all_tokens(session: so.Session) -> list[ApiToken]:
+    """Every API token, the live ones first, newest first."""
+    return list(
+        session.scalars(
+            sa.select(ApiToken).order_by(
+                ApiToken.revoked_at.is_not(None), ApiToken.created_at.desc()
+            )
+        )
+    )
+
+
+def token_by_id(session: so.Session, token_id: int) -> ApiToken | None:
+    return session.get(ApiToken, token_id)
+
+
+def reset_password(session: so.Session, user: User, password: str) -> None:
+    """Set a forgotten password anew (the command line's reset) and end every session."""
+    problem = password_problem(password)
+    if problem:
+        raise UserError(problem)
+    user.password_hash = hash_password(password)
+    sign_out_everywhere(session, user)
 
 
 def sign_out_everywhere(session: so.Session, user: User) -> None:

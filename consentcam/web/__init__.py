@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import sqlalchemy.orm as so
 from flask import Flask, g, request, session
 from flask_babel import Babel
 from flask_login import LoginManager
@@ -14,7 +15,11 @@ from flask_wtf.csrf import CSRFProtect
 
 from consentcam import config as config_mod
 from consentcam.runtime import Runtime
+from consentcam.uow import unit_of_work
 from consentcam.wording import N_
+
+if TYPE_CHECKING:
+    from consentcam.db import Session
 
 LANGUAGES = ("en", "sv")
 
@@ -64,9 +69,24 @@ def create_app(
     path = Path(instance_path).resolve() if instance_path else config_mod.instance_path_from_env()
     app = Flask(__name__, instance_path=str(path), instance_relative_config=True)
     rt = Runtime.build(path, test_config)
+    _configure(app, rt)
+    _follow_settings(app, rt)
+    _init_extensions(app)
+    from consentcam import jobs
+
+    app.extensions["jobs"] = jobs.start(rt)
+    _register_blueprints(app)
+    _add_request_hooks(app)
+    return app
+
+
+def _configure(app: Flask, rt: Runtime) -> None:
+    """The instance's settings, and the cookie, CSRF and form limits every page relies on."""
     app.config.update(rt.settings)
     if not app.config.get("SECRET_KEY"):
-        raise RuntimeError(f"no SECRET_KEY for instance {path}: run `consentcam init` first")
+        raise RuntimeError(
+            f"no SECRET_KEY for instance {rt.instance_path}: run `consentcam init` first"
+        )
     app.config.setdefault("MAX_CONTENT_LENGTH", int(rt.settings["MAX_UPLOAD_MB"]) * 1024 * 1024)
     app.config.update(
         SESSION_COOKIE_HTTPONLY=True,
@@ -80,18 +100,13 @@ def create_app(
         MAX_FORM_MEMORY_SIZE=2 * 1024 * 1024,
     )
     app.extensions["runtime"] = rt
-
-    @app.before_request
-    def _follow_settings() -> None:
-        # The owner may have saved settings in another web process or through the CLI.
-        from consentcam.services.settings import follow_config_file
-
-        app.config.update(follow_config_file(rt))
-
     # Each blueprint keeps its own Swedish catalogue; Flask-Babel merges them all.
     catalogues = sorted(str(p) for p in Path(__file__).parent.glob("*/translations") if p.is_dir())
     app.config["BABEL_TRANSLATION_DIRECTORIES"] = ";".join(catalogues) or "translations"
 
+
+def _init_extensions(app: Flask) -> None:
+    """Sign-in, CSRF, languages and the web hardening of consentcam.security."""
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
     login_manager.login_message_category = "info"
@@ -103,26 +118,36 @@ def create_app(
 
     security.init_app(app)
 
-    from consentcam import jobs
 
-    jobs.init_app(app)
-
+def _register_blueprints(app: Flask) -> None:
+    """The shared words and error pages, every blueprint, then the role checks over them all."""
     import importlib
 
-    from consentcam.web import errors, words
+    from consentcam.web import errors, roles, words
 
     words.init_app(app)
     errors.init_app(app)
-
     for name in BLUEPRINTS:
         module = importlib.import_module(name)
         app.register_blueprint(module.bp)
         if hasattr(module, "init_app"):
             module.init_app(app)
-
-    from consentcam.web import roles
-
     roles.init_app(app)
+
+
+def _follow_settings(app: Flask, rt: Runtime) -> None:
+    """Before every request (first of all hooks): take in settings saved elsewhere."""
+
+    @app.before_request
+    def _follow_settings() -> None:
+        # The owner may have saved settings in another web process or through the CLI.
+        from consentcam.services.settings import follow_config_file
+
+        app.config.update(follow_config_file(rt))
+
+
+def _add_request_hooks(app: Flask) -> None:
+    """Close the request's session at teardown, and give every template the page frame."""
 
     @app.teardown_appcontext
     def _close_session(_exc: BaseException | None) -> None:
@@ -130,27 +155,30 @@ def create_app(
         if db_session is not None:
             db_session.close()
 
-    @app.context_processor
-    def _inject() -> dict[str, Any]:
-        from flask_babel import gettext
-        from flask_login import current_user
+    app.context_processor(_frame)
 
-        owner = bool(getattr(current_user, "is_owner", False))
-        nav = [
-            (ep, gettext(label))
-            for ep, label in NAV
-            if ep in app.view_functions and (owner or ep not in OWNER_ONLY_NAV)
-        ]
-        from consentcam.public_url import public_base
 
-        return {
-            "LANGUAGES": LANGUAGES,
-            "current_language": select_locale(),
-            "nav_links": nav,
-            "no_public_url": public_base(app.config) is None,
-        }
+def _frame() -> dict[str, Any]:
+    """What every page's frame shows: languages, the navigation for this user, set-up notes."""
+    from flask import current_app
+    from flask_babel import gettext
+    from flask_login import current_user
 
-    return app
+    from consentcam.public_url import public_base
+
+    owner = bool(getattr(current_user, "is_owner", False))
+    views = current_app.view_functions
+    nav = [
+        (ep, gettext(label))
+        for ep, label in NAV
+        if ep in views and (owner or ep not in OWNER_ONLY_NAV)
+    ]
+    return {
+        "LANGUAGES": LANGUAGES,
+        "current_language": select_locale(),
+        "nav_links": nav,
+        "no_public_url": public_base(current_app.config) is None,
+    }
 
 
 def _localize(message: str) -> str:
@@ -159,7 +187,7 @@ def _localize(message: str) -> str:
     return str(gettext(message))
 
 
-def db() -> so.Session:
+def db() -> Session:
     """The request's database session (created on first use, closed at teardown)."""
     if "db" not in g:
         from flask import current_app
@@ -169,6 +197,16 @@ def db() -> so.Session:
         reading = request.method in ("GET", "HEAD") and not request.path.startswith("/api/")
         g.db = rt.read_sessions() if reading else rt.sessions()
     return g.db  # type: ignore[no-any-return]
+
+
+@contextmanager
+def transaction() -> Iterator[Session]:
+    """The request's unit of work: services change rows in it, the block's end commits once.
+
+    Tasks the services hand to `consentcam.uow.later` are queued after that commit.
+    """
+    with unit_of_work(runtime(), session=db()) as session:
+        yield session
 
 
 def runtime() -> Runtime:

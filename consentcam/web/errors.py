@@ -50,8 +50,7 @@ def _not_found(exc: HTTPException) -> Any:
 def _server_error(_exc: HTTPException | Exception) -> Any:
     db_session = g.pop("db", None)
     if db_session is not None:
-        # Nothing half-done is kept: the unit of work that failed is rolled back.
-        db_session.rollback()
+        # Nothing half-done is kept: closing the session rolls its unit of work back.
         db_session.close()
     return page(
         500,

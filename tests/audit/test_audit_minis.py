@@ -15,6 +15,7 @@ from consentcam.jobs import on_worker_start
 from consentcam.models import Photo, utcnow
 from consentcam.services import audit as audits
 from consentcam.services import photos
+from consentcam.services.audit import minis
 from tests.audit.scenario import publish
 from tests.conftest import FACES
 
@@ -82,7 +83,7 @@ def test_an_audit_after_upload_makes_no_file_and_embeds_the_stored_copies(
     def refuse(source):  # the audit must not make a single copy
         raise AssertionError(f"the audit made a small copy of {source!r}")
 
-    monkeypatch.setattr(audits, "make_mini", refuse)
+    monkeypatch.setattr(minis, "make_mini", refuse)
     run = audits.run_audit(session, runtime, quarter)
     session.commit()
 
@@ -161,10 +162,10 @@ def test_worker_start_queues_the_backfill_which_runs_batch_after_batch(
         shas = [p.sha256 for p in uploaded]
     for sha in shas:
         rt.storage.delete(photos.mini_key(sha))
-    monkeypatch.setattr(audits, "BACKFILL_BATCH", 2)
+    monkeypatch.setattr(minis, "BACKFILL_BATCH", 2)
 
     with caplog.at_level(logging.INFO, logger="consentcam.services.audit"):
-        on_worker_start(app)
+        on_worker_start(app.extensions["runtime"])
 
     assert all(rt.storage.exists(photos.mini_key(sha)) for sha in shas)
     messages = [r.getMessage() for r in caplog.records if r.name == "consentcam.services.audit"]
@@ -179,10 +180,10 @@ def test_a_finished_backfill_is_not_queued_again_at_the_next_start(app, caplog) 
         for photo in _upload(s, rt):
             photo.scan_state = "done"
         s.commit()
-    on_worker_start(app)
+    on_worker_start(app.extensions["runtime"])
     assert audits.backfill_done_marker(rt).exists()
     with caplog.at_level(logging.INFO, logger="consentcam.services.audit"):
-        on_worker_start(app)
+        on_worker_start(app.extensions["runtime"])
     assert not [r for r in caplog.records if r.name == "consentcam.services.audit"]
 
 

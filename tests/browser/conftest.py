@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from tests.hardening.servers import answers
+from tests.hardening.servers import answers, init_instance
 from tests.waits import wait_until
 
 # Every expect() retries for up to 15 s: pages are checked as they settle on a busy machine.
@@ -40,17 +40,6 @@ def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def _cli(instance: Path, *args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "consentcam", "--instance", str(instance), *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
 
 
 def _wait_until_up(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 60) -> None:
@@ -86,20 +75,8 @@ def serving(
     """The live server of `live_server`, for fixtures of a wider scope (a module's walk)."""
     instance = tmp_path / "instance"
     env = {k: v for k, v in os.environ.items() if not k.startswith("CONSENTCAM_")}
-    created = _cli(
-        instance,
-        "init",
-        "--owner-email",
-        OWNER_EMAIL,
-        "--owner-password",
-        OWNER_PASSWORD,
-        "--owner-name",
-        "Ann-Christin Sundell",
-        "--business",
-        BUSINESS,
-        env=env,
-    )
-    assert created.returncode == 0, created.stderr + created.stdout
+    # `consentcam init` in this process (no interpreter to start): OWNER_EMAIL, OWNER_PASSWORD.
+    init_instance(instance, "--owner-name", "Ann-Christin Sundell", env=env)
     extra = live_server_settings or {}
     env.update({f"CONSENTCAM_{key}": str(value) for key, value in extra.items()})
     port = _free_port()

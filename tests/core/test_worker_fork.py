@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
+import consentcam.jobs
 import consentcam.web
 from consentcam.cli import main
 from consentcam.runtime import Runtime
@@ -32,23 +33,27 @@ def _start_worker(instance: Path, monkeypatch: pytest.MonkeyPatch, workers: int)
     """Run `consentcam worker`; say what the consumer would inherit when it starts its workers."""
     from huey.consumer import Consumer
 
-    apps: list[Any] = []
-    create_app = consentcam.web.create_app
+    started: list[Any] = []
+    start = consentcam.jobs.start
 
-    def recording_create_app(*args: Any, **kwargs: Any) -> Any:
-        apps.append(create_app(*args, **kwargs))
-        return apps[-1]
+    def recording_start(rt: Runtime) -> Any:
+        started.append(rt)
+        return start(rt)
+
+    def no_web_app(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("the worker must not build the web app")
 
     seen: dict[str, Any] = {}
 
     def run(consumer: Consumer) -> None:
-        pool = apps[0].extensions["runtime"].engine.pool
+        pool = started[0].engine.pool
         seen["worker_type"] = consumer.worker_type
         seen["max_delay"] = consumer.max_delay
         seen["open_connections"] = pool.checkedin() + pool.checkedout()
         seen["queued"] = sorted(t.name for t in consumer.huey.pending())
 
-    monkeypatch.setattr(consentcam.web, "create_app", recording_create_app)
+    monkeypatch.setattr(consentcam.jobs, "start", recording_start)
+    monkeypatch.setattr(consentcam.web, "create_app", no_web_app)
     monkeypatch.setattr(Consumer, "run", run)
     result = CliRunner().invoke(
         main, ["--instance", str(instance), "worker", "--workers", str(workers)]

@@ -75,7 +75,7 @@ def test_on_worker_start_sweeps_and_runs_lost_scans_and_removals(app: Flask) -> 
         )
         s.commit()
 
-    counts = on_worker_start(app)
+    counts = on_worker_start(app.extensions["runtime"])
 
     assert counts == {"swept": 1, "scans": 1, "removals": 1}
     assert not rt.storage.exists(orphan)
@@ -92,7 +92,7 @@ def test_on_worker_start_sweeps_and_runs_lost_scans_and_removals(app: Flask) -> 
             )
         )
     # Nothing is left to do: a second start finds no work.
-    assert on_worker_start(app) == {"swept": 0, "scans": 0, "removals": 0}
+    assert on_worker_start(app.extensions["runtime"]) == {"swept": 0, "scans": 0, "removals": 0}
 
 
 def test_a_failing_sweep_does_not_keep_the_worker_from_starting(
@@ -109,7 +109,7 @@ def test_a_failing_sweep_does_not_keep_the_worker_from_starting(
         photo = photos.ingest(s, rt, (FACES / "unknown/obama1.jpg").read_bytes(), "o.jpg").photo
         s.commit()
         _open_api_removal(s, photo)
-    counts = on_worker_start(app)
+    counts = on_worker_start(app.extensions["runtime"])
     assert counts["swept"] == 0 and counts["scans"] == 1 and counts["removals"] == 1
 
 

@@ -24,6 +24,7 @@ from consentcam.models import (
     utcnow,
 )
 from consentcam.services import links, mail, people, privacy
+from consentcam.uow import unit_of_work
 from tests.conftest import base_settings, login
 from tests.customer.smtp import Inbox, smtp_server, text_of
 from tests.web.people_helpers import data_url, signature_png
@@ -349,13 +350,13 @@ def test_a_failed_send_is_retried_then_shown_on_the_dashboard(app: Any, owner_cl
             )
             s.commit()
             mail_id = queued.id
-        with rt.sessions() as s:
+        with unit_of_work(rt) as s:
             delay = mail.send_queued(s, rt, mail_id)
         assert delay == 60
         with rt.sessions() as s:
             row = s.get(OutgoingMail, mail_id)
             assert row.state == "queued" and row.attempts == 1 and "451" in row.last_error
-        with rt.sessions() as s:
+        with unit_of_work(rt) as s:
             assert mail.send_queued(s, rt, mail_id) is None
         (message,) = inbox.wait_for(1)
         assert message["Subject"] == "Hej"
@@ -379,9 +380,9 @@ def test_a_failed_send_is_retried_then_shown_on_the_dashboard(app: Any, owner_cl
             )
             s.commit()
             mail_id = queued.id
-        with rt.sessions() as s:
+        with unit_of_work(rt) as s:
             assert mail.send_queued(s, rt, mail_id) == 60
-        with rt.sessions() as s:
+        with unit_of_work(rt) as s:
             assert mail.send_queued(s, rt, mail_id) is None
             assert s.get(OutgoingMail, mail_id).state == "failed"
     page = owner_client.get("/").get_data(as_text=True)
@@ -430,6 +431,48 @@ def test_the_api_makes_a_link_with_its_qr_code_and_reports_its_state(app: Any, u
         client.post("/api/v1/people/999999/consent-links", json={}, headers=headers).status_code
         == 404
     )
+
+
+def test_the_api_mails_a_link_as_the_owners_page_does(
+    app: Any, owner_client: Any, users: Any, smtp: Any
+) -> None:
+    from tests.hardening.helpers import owner_token
+
+    _, inbox = smtp
+    headers = {"Authorization": f"Bearer {owner_token(app, users)}"}
+    pid = _person(app)
+    made = app.test_client().post(
+        f"/api/v1/people/{pid}/consent-links",
+        json={"language": "sv", "email": "lena@example.com"},
+        headers=headers,
+    )
+    assert made.status_code == 201, made.get_data(as_text=True)
+    assert made.get_json()["emailed"] is True
+    by_api = inbox.wait_for(1)[0]
+    _make_link(owner_client, pid, email="lena@example.com")
+    by_page = inbox.wait_for(2)[1]
+    assert made.get_json()["url"] in text_of(by_api)
+
+    def without_link(message: Any) -> str:
+        return re.sub(r"http://localhost/c/[A-Za-z0-9_-]+", "LINK", text_of(message))
+
+    assert by_api["Subject"] == by_page["Subject"] and by_api["To"] == by_page["To"]
+    assert without_link(by_api) == without_link(by_page)
+
+
+def test_the_api_refuses_a_link_while_the_form_names_no_business(app: Any, users: Any) -> None:
+    from tests.hardening.helpers import owner_token
+
+    headers = {"Authorization": f"Bearer {owner_token(app, users)}"}
+    pid = _person(app)
+    _rt(app).settings["BUSINESS_NAME"] = ""
+    refused = app.test_client().post(
+        f"/api/v1/people/{pid}/consent-links", json={}, headers=headers
+    )
+    assert refused.status_code == 409
+    assert "business's name" in refused.get_json()["error"]
+    with _rt(app).sessions() as s:
+        assert s.scalar(sa.select(sa.func.count()).select_from(ConsentLink)) == 0
 
 
 def test_the_receipt_pdf_holds_what_was_agreed_and_the_own_link(

@@ -31,8 +31,8 @@ from tests.withdrawal.helpers import consenting_person, photo_with, publish, que
 
 
 @pytest.fixture
-def rt(instance: Any, database_url: str) -> Any:
-    runtime = Runtime.build(instance, base_settings(instance, DATABASE_URL=database_url))
+def rt(instance: Any, migrated_database_url: str) -> Any:
+    runtime = Runtime.build(instance, base_settings(instance, DATABASE_URL=migrated_database_url))
     upgrade(runtime.engine)
     yield runtime
     runtime.close()
@@ -291,3 +291,40 @@ def test_no_consent_link_while_the_form_cannot_name_the_business(rt: Any, missin
         with pytest.raises(links.LinkError, match="in the settings before recording a consent"):
             links.create_consent_link(s, rt, person, language="sv")
         s.rollback()
+
+
+def test_the_form_shown_is_numbered_as_signing_stores_it(rt: Any) -> None:
+    """Showing today's form writes nothing, and names the version that signing then stores."""
+    from consentcam.models import ConsentFormVersion
+
+    with rt.sessions() as s:
+        shown = people.form_to_show(s, rt, "sv")
+        assert (shown.version, shown.stored) == (1, False)
+        assert s.scalar(sa.select(sa.func.count()).select_from(ConsentFormVersion)) == 0
+        stored = people.current_form(s, rt, "sv")
+        s.commit()
+        assert (stored.version, stored.sha256) == (shown.version, shown.sha256)
+        again = people.form_to_show(s, rt, "sv")
+        assert (again.version, again.stored) == (1, True)
+        rt.settings["BUSINESS_NAME"] = "Kraftkällan Norr"  # the form's text changes
+        changed = people.form_to_show(s, rt, "sv")
+        assert (changed.version, changed.stored) == (2, False)
+        assert "Kraftkällan Norr" in changed.body
+        assert s.scalar(sa.select(sa.func.count()).select_from(ConsentFormVersion)) == 1
+        assert people.current_form(s, rt, "sv").version == 2
+
+
+def test_one_person_look_up_erased_people_only_when_asked(rt: Any) -> None:
+    from consentcam.services import listings
+
+    with rt.sessions() as s:
+        person = people.add_person(s, "Lena Berg")
+        s.commit()
+        pid = person.id
+        assert listings.person(s, pid) is person
+        privacy.erase_person(s, rt, person, actor=None)
+        s.commit()
+        assert listings.person(s, pid) is None
+        assert listings.person(s, pid, include_erased=True) is person
+        assert listings.person(s, 2**31, include_erased=True) is None
+        assert listings.person(s, 0, include_erased=True) is None

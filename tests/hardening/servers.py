@@ -53,19 +53,21 @@ def cli(
 
 
 def init_instance(instance: Path, *extra: str, env: dict[str, str] | None = None) -> None:
-    cli(
-        instance,
-        "init",
-        "--owner-email",
-        "owner@example.com",
-        "--owner-password",
-        OWNER_PASSWORD,
-        # The printed consent form names the business, so consents need its name first.
-        "--business",
-        "Kraftkällan",
-        *extra,
-        env=env,
-    )
+    """`consentcam init` through the real command line, in this process (no interpreter to
+    start): the environment is ``env`` (default: this one without CONSENTCAM_ variables)."""
+    from click.testing import CliRunner
+
+    from consentcam.cli import main
+
+    wanted = env or clean_env()
+    # CliRunner sets the variables given and unsets those mapped to None, for the call only.
+    scoped: dict[str, str | None] = {k: None for k in os.environ if k not in wanted}
+    scoped.update({k: v for k, v in wanted.items() if os.environ.get(k) != v})
+    args = ["--owner-email", "owner@example.com", "--owner-password", OWNER_PASSWORD]
+    # The printed consent form names the business, so consents need its name first.
+    args += ["--business", "Kraftkällan", *extra]
+    result = CliRunner().invoke(main, ["--instance", str(instance), "init", *args], env=scoped)
+    assert result.exit_code == 0, result.output
 
 
 def free_port() -> int:
@@ -149,24 +151,24 @@ def variant(base: str, n: int, side: int = 700) -> bytes:
         return out.getvalue()
 
 
-def token_for_owner(instance: Path, env: dict[str, str] | None = None) -> str:
-    code = (
-        "import sys; from pathlib import Path; import sqlalchemy as sa;"
-        "from consentcam.runtime import Runtime; from consentcam.models import User;"
-        "from consentcam.services import users;"
-        "rt = Runtime.build(Path(sys.argv[1]));"
-        "s = rt.sessions(); u = s.scalars(sa.select(User)).first();"
-        "print(users.create_token(s, u, 'tests')[1]); s.commit()"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", code, str(instance)],
-        env=env or clean_env(),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    return done.stdout.strip().splitlines()[-1]
+def token_for_owner(instance: Path) -> str:
+    """A new API token of the instance's owner (made in this process)."""
+    import sqlalchemy as sa
+
+    from consentcam.models import User
+    from consentcam.runtime import Runtime
+    from consentcam.services import users
+
+    rt = Runtime.build(instance)
+    try:
+        with rt.sessions() as s:
+            owner = s.scalars(sa.select(User).where(User.role == "owner")).first()
+            assert owner is not None
+            clear = users.create_token(s, owner, "tests")[1]
+            s.commit()
+        return clear
+    finally:
+        rt.close()
 
 
 def api(

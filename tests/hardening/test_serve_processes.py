@@ -1,5 +1,5 @@
-"""`consentcam serve --processes N`: long-lived connections are shared evenly between the
-processes, and a process that dies leaves the others accepting."""
+"""`consentcam serve --processes N` (gunicorn): long-lived connections are shared evenly between
+the processes, and a process that dies is replaced without the others waiting for it."""
 
 from __future__ import annotations
 
@@ -67,6 +67,12 @@ def _per_process(port: int, pids: list[int], total: int) -> list[int]:
     return counts()
 
 
+def _replaced(server: int, dead: int) -> list[int]:
+    """The server's two web processes once ``dead`` is reaped and replaced (else empty)."""
+    found = servers.children(server)
+    return found if len(found) == 2 and dead not in found else []
+
+
 @pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="reads Linux's /proc")
 def test_connections_are_shared_evenly_and_a_dead_process_is_not_waited_for(
     tmp_path: Path,
@@ -88,17 +94,69 @@ def test_connections_are_shared_evenly_and_a_dead_process_is_not_waited_for(
         assert sum(counts) == 16, counts
         assert max(counts) - min(counts) <= 2, f"connections per process: {counts}"
 
-        # One process dies: the other takes every new connection, however many it holds.
+        # One process dies: the server replaces it, and the dead one holds nobody back.
         os.kill(pids[0], signal.SIGKILL)
         wait_gone(pids[:1])
         for conn in conns:
             conn.close()
+        now = wait_until(
+            lambda: _replaced(proc.pid, pids[0]),
+            timeout=60,
+            message=lambda: f"web processes: {servers.children(proc.pid)}",
+        )
+        assert pids[1] in now, now
         conns = _open_all(port, 12)
-        assert _per_process(port, pids[1:], 12) == [12]
-        assert proc.poll() is None, "the server keeps running on its remaining process"
+        counts = _per_process(port, now, 12)
+        assert sum(counts) == 12 and max(counts) - min(counts) <= 2, counts
+        assert proc.poll() is None, "the server keeps running"
     finally:
         for conn in conns:
             conn.close()
+        servers.stop(proc)
+
+
+def _whole_answer(conn: socket.socket) -> bytes:
+    """One HTTP answer read whole from ``conn``: its head, then Content-Length bytes of body."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = conn.recv(65536)
+        assert chunk, f"the connection closed mid-answer: {data[:200]!r}"
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = next(
+        int(line.split(b":", 1)[1])
+        for line in head.split(b"\r\n")
+        if line.lower().startswith(b"content-length:")
+    )
+    while len(body) < length:
+        chunk = conn.recv(65536)
+        assert chunk, "the connection closed mid-body"
+        body += chunk
+    return head + b"\r\n\r\n" + body
+
+
+def test_an_upload_and_a_kept_alive_client_are_served_by_the_processes(tmp_path: Path) -> None:
+    """A request's head is read by a process's event loop and its body by a request thread:
+    an upload (a multipart body) comes through whole, and a kept-alive connection gets an
+    answer to each of its requests."""
+    instance = tmp_path / "instance"
+    servers.init_instance(instance)
+    token = servers.token_for_owner(instance)
+    port = servers.free_port()
+    url = f"http://127.0.0.1:{port}"
+    log = tmp_path / "serve.log"
+    args = ["serve", "--host", "127.0.0.1", "--port", str(port), "--no-worker", "--processes", "2"]
+    proc = servers.start(args, instance, log)
+    try:
+        servers.wait_up(url, proc, log)
+        photo = servers.variant(servers.BASES[0], 1)
+        status, body = servers.upload(url, token, "p.jpg", photo)
+        assert status in (200, 201), body
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as conn:
+            for _ in range(3):
+                conn.sendall(REQUEST)
+                assert _whole_answer(conn).startswith(b"HTTP/1.1 200")
+    finally:
         servers.stop(proc)
 
 

@@ -54,7 +54,15 @@ def _routes(app: Any) -> list[tuple[str, str, str]]:
 
 
 def _owner_only(app: Any, endpoint: str) -> bool:
-    """Read the view's own source: @owner_required or require_owner() makes it owner-only."""
+    """Read the view's own source: @owner_required or require_owner() makes it owner-only.
+
+    An API operation is owner-only by the role table alone (the API checks every request
+    against it once its token is known), so for those the table is read instead.
+    """
+    from consentcam.web import roles
+
+    if endpoint.startswith("api.") and roles.ROUTE_ROLES.get(endpoint) == roles.OWNER:
+        return True
     view = inspect.unwrap(app.view_functions[endpoint])
     try:
         source = inspect.getsource(view)

@@ -51,13 +51,13 @@ def signature_b64() -> str:
 
 
 @pytest.fixture
-def pg_app(instance: Path, postgres_url: str) -> Iterator[PgApp]:
+def pg_app(instance: Path, migrated_postgres_url: str) -> Iterator[PgApp]:
     """create_app on a private PostgreSQL schema, migrated, with users and a signed-in owner."""
     from consentcam.db import upgrade
     from consentcam.services import users as users_service
     from consentcam.web import create_app
 
-    settings = base_settings(instance, DATABASE_URL=postgres_url, QUEUE_URL="immediate")
+    settings = base_settings(instance, DATABASE_URL=migrated_postgres_url, QUEUE_URL="immediate")
     app = create_app(settings, instance_path=instance)
     rt = app.extensions["runtime"]
     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 from datetime import timedelta
 from typing import Any
@@ -90,6 +91,6 @@ def test_real_photo_from_enrolment_to_instagram_and_facebook(
         assert im.getexif() == {} and "exif" not in im.info and "icc_profile" not in im.info
         assert b"Exif" not in fetched.body
         assert 320 <= im.width <= 1440 and 0.8 <= im.width / im.height <= 1.91
-        assert publishing.hashlib.sha256(fetched.body).hexdigest() == pubs[0].cleared_copy_sha256
+        assert hashlib.sha256(fetched.body).hexdigest() == pubs[0].cleared_copy_sha256
     created = s.scalars(sa.select(Event.kind).where(Event.kind == "publication.created")).all()
     assert len(created) == 2

@@ -308,14 +308,14 @@ def test_periodic_jobs_publish_due_items_and_recheck(
         app_session, app_rt, photo.id, ["facebook"], scheduled_for=utcnow() + timedelta(hours=1)
     )
     app_session.commit()
-    assert publishing.run_due(live_app) == []
+    assert publishing.run_due(live_app.extensions["runtime"]) == []
     app_session.execute(sa.update(QueueItem).values(scheduled_for=utcnow() - timedelta(minutes=1)))
     app_session.commit()
-    assert publishing.run_due(live_app) == [item.id]
+    assert publishing.run_due(live_app.extensions["runtime"]) == [item.id]
     app_session.expire_all()
     assert item.status == "published"
     app_session.commit()  # end the read, so the job's session may write
-    assert publishing.run_recheck(live_app) == 0
+    assert publishing.run_recheck(live_app.extensions["runtime"]) == 0
     assert {"recheck_queue", "publish_due_items", "publish_queue_item"} <= set(
         live_app.extensions["jobs"].tasks
     )

@@ -124,13 +124,15 @@ def test_the_item_page_follows_the_worker_after_publish_now(
 ) -> None:
     """After "Publish now" the page polls until the worker has taken the post up, then shows
     the next step (here: download the cleared copy) without the owner reloading."""
-    import consentcam.web.queue as queue_web
+    queued: list[tuple[Any, ...]] = []
 
-    queued: list[int] = []
-    monkeypatch.setattr(queue_web, "_enqueue_publish", queued.append)  # the worker is slow today
+    def enqueue(name: str, *args: Any) -> None:
+        queued.append((name, *args))  # the worker is slow today
+
+    monkeypatch.setattr(app_rt.jobs, "enqueue", enqueue)
     response = owner_client.post(f"/queue/{item.id}/publish")
     assert response.status_code == 302 and "started=1" in response.headers["Location"]
-    assert queued == [item.id]
+    assert queued == [("publish_queue_item", item.id)]
     page = owner_client.get(response.headers["Location"]).get_data(as_text=True)
     assert 'id="publishing"' in page and "queue-progress.js" in page
     assert "Publish now" not in page  # no second job while the first is on its way

@@ -345,3 +345,60 @@ def test_no_consent_while_the_business_details_are_missing(owner_client, app, mi
     assert owner_client.get(f"/people/{person}/form.pdf").status_code == 409
     with pytest.raises(people_service.FormDetailsMissing):
         people_service.form_text(rt, "sv")
+
+
+def test_showing_the_form_writes_nothing_and_recording_stores_its_version(
+    owner_client, app
+) -> None:  # type: ignore[no-untyped-def]
+    from consentcam.models import ConsentFormVersion
+
+    rt = app.extensions["runtime"]
+
+    def versions() -> list[tuple[str, int]]:
+        with rt.sessions() as s:
+            rows = s.scalars(sa.select(ConsentFormVersion).order_by(ConsentFormVersion.id))
+            return [(v.language, v.version) for v in rows]
+
+    pid = add_person(app)
+    page = owner_client.get(f"/people/{pid}/consents/new?lang=sv").get_data(as_text=True)
+    assert "sv-v1" in page
+    assert owner_client.get(f"/people/{pid}/form.pdf?lang=sv").status_code == 200
+    assert versions() == []
+    posted = owner_client.post(
+        f"/people/{pid}/consents/new", data=signed_form(language="sv", form_sha256="")
+    )
+    assert posted.status_code == 302
+    assert versions() == [("sv", 1)]
+    # A changed form text is shown as the next version, and stored only when signed.
+    rt.settings["BUSINESS_NAME"] = "Kraftkällan Syd"
+    assert "sv-v2" in owner_client.get(f"/people/{pid}/consents/new?lang=sv").get_data(as_text=True)
+    assert versions() == [("sv", 1)]
+
+
+def test_one_guardian_rule() -> None:
+    from consentcam.services.people import ConsentError, guardian_signer
+
+    assert guardian_signer(True, "  Mamma Lind ") == "Mamma Lind"
+    assert guardian_signer(False, "") is None
+    assert guardian_signer(False, "Pappa Lind") == "Pappa Lind"
+    for empty in ("", "   ", None):
+        with pytest.raises(ConsentError) as refused:
+            guardian_signer(True, empty)
+        assert refused.value.template == (
+            "A minor's consent is signed by a guardian: enter the guardian's name."
+        )
+
+
+def test_a_minor_marked_on_the_form_stays_unmarked_when_the_consent_is_refused(
+    owner_client, app
+) -> None:  # type: ignore[no-untyped-def]
+    pid = add_person(app, "Liten Lisa")
+    refused = owner_client.post(
+        f"/people/{pid}/consents/new",
+        data=signed_form(minor="y", guardian_name="Mamma Lind", channels=["nowhere"]),
+    )
+    assert refused.status_code == 422
+    rt = app.extensions["runtime"]
+    with rt.sessions() as s:
+        assert not s.get(Person, pid).is_minor
+    assert _records(app, pid) == []

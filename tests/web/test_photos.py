@@ -322,12 +322,12 @@ def test_people_search_finds_names_in_any_case_and_at_most_twenty(app, client, u
     assert _names(client.get("/photos/people-search")) == []
 
 
-def test_find_people_escapes_wildcards_on_both_databases(instance, database_url) -> None:  # type: ignore[no-untyped-def]
+def test_find_people_escapes_wildcards_on_both_databases(instance, migrated_database_url) -> None:  # type: ignore[no-untyped-def]
     from consentcam.db import upgrade
     from consentcam.runtime import Runtime
     from tests.conftest import base_settings
 
-    rt = Runtime.build(instance, base_settings(instance, DATABASE_URL=database_url))
+    rt = Runtime.build(instance, base_settings(instance, DATABASE_URL=migrated_database_url))
     try:
         upgrade(rt.engine)
         with rt.sessions() as s:

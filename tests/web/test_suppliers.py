@@ -155,6 +155,52 @@ def test_bad_permission_is_refused(owner_client, app, data, message) -> None:  #
     assert list(rt.storage.keys("evidence")) == []
 
 
+@pytest.mark.parametrize(
+    ("document", "english", "swedish"),
+    [
+        (
+            b"\xff\xd8\xff" + b"not really a photo",
+            "the document cannot be read as an image",
+            "dokumentet går inte att läsa som bild",
+        ),
+        (
+            b"GIF89a...",
+            "The document must be a PDF, JPEG or PNG file.",
+            "Dokumentet måste vara en PDF-, JPEG- eller PNG-fil.",
+        ),
+    ],
+)
+def test_a_bad_document_is_refused_in_the_readers_language(  # type: ignore[no-untyped-def]
+    owner_client, app, document, english, swedish
+) -> None:
+    """The checks of a consent's scan name the supplier's document as a document, in Swedish too."""
+    sid = _supplier(app)
+    for language, words, other in (("en", english, swedish), ("sv", swedish, english)):
+        response = owner_client.post(
+            f"/suppliers/{sid}/permissions/new",
+            data={
+                "channels": ["instagram"],
+                "valid_from": "2026-01-01",
+                "document": (io.BytesIO(document), "permission.jpg"),
+            },
+            content_type="multipart/form-data",
+            headers={"Accept-Language": language},
+        )
+        page = response.get_data(as_text=True)
+        assert response.status_code == 422
+        assert words in page and other not in page
+        assert "the scan" not in page and "inskannade blanketten" not in page
+
+
+def test_the_service_words_a_document_as_a_document() -> None:
+    from consentcam.services import suppliers
+    from consentcam.services.suppliers import SupplierError
+
+    with pytest.raises(SupplierError) as caught:
+        suppliers.document_type(b"GIF89a...")
+    assert caught.value.template == "The document must be a PDF, JPEG or PNG file."
+
+
 def test_revoke_permission(owner_client, app) -> None:  # type: ignore[no-untyped-def]
     sid = _supplier(app)
     pid = _permission(app, sid)

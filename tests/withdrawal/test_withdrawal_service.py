@@ -271,6 +271,9 @@ def test_biometric_withdrawal_deletes_references_their_files_and_face_templates(
     result = withdraw_consent(session, runtime, lena, [], True, owner, at=T, enqueue=False)
     assert result.references_deleted == 2 and result.face_templates_deleted == 2
     assert session.scalars(sa.select(ReferenceFace.person_id)).all() == [omar.id]
+    # The files go only once the rows that point to them are committed away.
+    assert all(runtime.storage.exists(k) for k in keys)
+    session.commit()
     assert not any(runtime.storage.exists(k) for k in keys)
     assert runtime.storage.exists(omars.source_key)
     assert session.get(Face, photo.faces[0].id).template is None
@@ -283,6 +286,31 @@ def test_biometric_withdrawal_deletes_references_their_files_and_face_templates(
     assert "templates.deleted" in event_kinds(session)
     again = withdraw_consent(session, runtime, lena, [], True, owner, enqueue=False)
     assert not again.changed
+
+
+def test_files_and_api_deletions_wait_for_the_commit(
+    session: Any, runtime: Any, owner: User, scene: dict[str, Any]
+) -> None:
+    """A withdrawal rolled back deletes no file and queues no deletion; committed, it does both."""
+    from consentcam.uow import pending
+
+    lena = consenting_person(session, runtime, "Lena Berg", biometric=True)
+    key = reference(session, runtime, lena, b"one").source_key
+    session.commit()
+    fake = FakePublisher(deletable=frozenset({"facebook"}))
+    result = withdraw_consent(
+        session, runtime, scene["lena"], "all", False, owner, at=T, publisher_lookup=fake.lookup
+    )
+    assert pending(session) == [("delete_publication", (t.id,)) for t in result.api_tasks] != []
+    withdraw_consent(session, runtime, lena, [], True, owner, at=T)
+    session.rollback()
+    session.commit()
+    assert runtime.storage.exists(key)
+    assert session.scalar(sa.select(sa.func.count()).select_from(RemovalTask)) == 0
+    withdraw_consent(session, runtime, session.get(Person, lena.id), [], True, owner, at=T)
+    assert runtime.storage.exists(key)
+    session.commit()
+    assert not runtime.storage.exists(key)
 
 
 def test_nothing_to_withdraw_is_refused(session: Any, runtime: Any, owner: User) -> None:

@@ -3,176 +3,93 @@
 from __future__ import annotations
 
 import base64
-import io
 from typing import Any
 
-import segno
-from flask import abort, current_app, jsonify
+from flask import abort, jsonify
 
-from consentcam.models import ConsentLink, Person
-from consentcam.services import links, mail
-from consentcam.web import db, runtime
-from consentcam.web.api import api_user, bp, documented, json_body, require_owner, schema
-from consentcam.web.mine import external_url, public_root, render_mail
+from consentcam.domain.vocabulary import iso
+from consentcam.services import links, listings
+from consentcam.web import db, transaction
+from consentcam.web.api import api_user, bp, found
+from consentcam.web.api.fields import Closed, Shape, boolean, email, integer, moment, nested, text
+from consentcam.web.outgoing import make_consent_link, public_root, qr_code
 
-DATE_TIME = {"type": "string", "format": "date-time"}
-
-CONSENT_LINK = schema(
-    "ConsentLink",
-    {
-        "type": "object",
-        "required": [
-            "id",
-            "person_id",
-            "language",
-            "state",
-            "created_at",
-            "expires_at",
-            "used_at",
-            "consent_id",
-        ],
-        "properties": {
-            "id": {"type": "integer"},
-            "person_id": {"type": "integer", "nullable": True},
-            "language": {"type": "string", "enum": ["en", "sv"]},
-            "state": {"type": "string", "enum": ["waiting", "used", "expired"]},
-            "created_at": DATE_TIME,
-            "expires_at": DATE_TIME,
-            "used_at": {**DATE_TIME, "nullable": True},
-            "consent_id": {"type": "integer", "nullable": True},
-        },
-    },
-)
-CONSENT_LINK_NEW = schema(
-    "ConsentLinkNew",
-    {
-        "type": "object",
-        "properties": {
-            "language": {"type": "string", "enum": ["en", "sv"], "default": "sv"},
-            "email": {
-                "type": "string",
-                "format": "email",
-                "maxLength": 254,
-                "nullable": True,
-                "description": "Also send the link to this address (when e-mail is on)",
-            },
-            "qr": {"type": "string", "enum": ["png", "svg"], "default": "svg"},
-        },
-        "additionalProperties": False,
-    },
-)
-CONSENT_LINK_ISSUED = schema(
-    "ConsentLinkIssued",
-    {
-        "type": "object",
-        "required": ["link", "url", "expires_at", "qr", "qr_format", "emailed"],
-        "properties": {
-            "link": CONSENT_LINK,
-            "url": {
-                "type": "string",
-                "description": "The link to sign; shown only here (only its hash is stored)",
-            },
-            "expires_at": DATE_TIME,
-            "qr": {"type": "string", "description": "The QR code: SVG text, or base64 of a PNG"},
-            "qr_format": {"type": "string", "enum": ["png", "svg"]},
-            "emailed": {"type": "boolean"},
-        },
-    },
-)
+LANGUAGES = ["en", "sv"]
+QR_KINDS = ["png", "svg"]
 
 
-def qr_code(url: str, kind: str) -> str:
-    out = io.BytesIO()
-    code = segno.make(url, error="m")
-    if kind == "png":
-        code.save(out, kind="png", scale=8, border=2)
-        return base64.b64encode(out.getvalue()).decode("ascii")
-    code.save(out, kind="svg", scale=8, border=2, xmldecl=False)
-    return out.getvalue().decode("utf-8")
+class ConsentLinkSchema(Shape):
+    id = integer(required=True)
+    person_id = integer(required=True, nullable=True)
+    language = text(required=True, choices=LANGUAGES)
+    state = text(required=True, choices=["waiting", "used", "expired"])
+    created_at = moment(required=True)
+    expires_at = moment(required=True)
+    used_at = moment(required=True, nullable=True)
+    consent_id = integer(required=True, nullable=True)
 
 
-@bp.post("/people/<int:person_id>/consent-links")
-@documented(
-    "/people/{person_id}/consent-links",
-    "post",
-    "Make a one-time consent link (with its QR code) the person signs on their own phone",
+class ConsentLinkNewSchema(Closed):
+    language = text(choices=LANGUAGES, default="sv")
+    email = email(description="Also send the link to this address (when e-mail is on)")
+    qr = text(choices=QR_KINDS, default="svg")
+
+
+class ConsentLinkIssuedSchema(Shape):
+    link = nested(ConsentLinkSchema, required=True)
+    url = text(
+        required=True, description="The link to sign; shown only here (only its hash is stored)"
+    )
+    expires_at = moment(required=True)
+    qr = text(required=True, description="The QR code: SVG text, or base64 of a PNG")
+    qr_format = text(required=True, choices=QR_KINDS)
+    emailed = boolean(required=True)
+
+
+def qr_text(url: str, kind: str) -> str:
+    """The QR code as the API answers it: SVG text, or base64 of a PNG."""
+    code = qr_code(url, kind)
+    return base64.b64encode(code).decode("ascii") if kind == "png" else code.decode("utf-8")
+
+
+@bp.endpoint(
+    "POST",
+    "/people/<int:person_id>/consent-links",
     tag="consent links",
-    body=CONSENT_LINK_NEW,
-    response=CONSENT_LINK_ISSUED,
+    body=ConsentLinkNewSchema,
+    response=ConsentLinkIssuedSchema,
     status=201,
-    owner_only=True,
 )
-def create_consent_link(person_id: int) -> Any:
-    require_owner()
-    data = json_body()
-    unknown = set(data) - {"language", "email", "qr"}
-    if unknown:
-        abort(422, description=f"unknown fields: {', '.join(sorted(unknown))}")
-    language = data.get("language", "sv")
-    kind = data.get("qr", "svg")
-    email = data.get("email")
-    if language not in ("en", "sv"):
-        abort(422, description="language must be 'en' or 'sv'")
-    if kind not in ("png", "svg"):
-        abort(422, description="qr must be 'png' or 'svg'")
-    if email is not None and (not isinstance(email, str) or "@" not in email or len(email) > 254):
-        abort(422, description="email must be an e-mail address")
-    session = db()
-    person = session.get(Person, person_id)
-    if person is None or person.erased_at is not None:
-        abort(404, description="no such person")
+def create_consent_link(body: dict[str, Any], person_id: int) -> Any:
+    """Make a one-time consent link (with its QR code) the person signs on their own phone"""
+    person = found(listings.person(db(), person_id), "no such person")
     if public_root() is None:
         abort(409, description="set PUBLIC_URL: a link must not take its address from the request")
-    issued = links.create_consent_link(
-        session, runtime(), person, language=language, email=email, actor=api_user()
-    )
-    url = external_url("mine.sign", token=issued.token)
-    ids: list[int] = []
-    if issued.link.sent_to:
-        subject, text, html = render_mail(
-            "consent_link",
-            language,
-            person=person,
-            url=url,
-            minutes=links.link_minutes(runtime()),
-            business=runtime().settings.get("BUSINESS_NAME") or "",
-        )
-        queued = mail.queue_mail(
-            session,
-            runtime(),
-            kind="consent_link",
-            to=issued.link.sent_to,
-            subject=subject,
-            text=text,
-            html=html,
-            person_id=person.id,
-        )
-        ids = [queued.id] if queued else []
-    session.commit()
-    mail.enqueue(current_app, ids)
-    body = {
-        "link": links.consent_link_json(issued.link),
-        "url": url,
-        "expires_at": issued.link.expires_at.isoformat(),
-        "qr": qr_code(url, kind),
-        "qr_format": kind,
-        "emailed": bool(ids),
-    }
-    return jsonify(body), 201
+    try:
+        with transaction() as session:
+            made = make_consent_link(
+                session,
+                person,
+                language=body["language"],
+                email=body.get("email"),
+                actor=api_user(),
+            )
+    except links.LinkError as exc:  # the form cannot be signed yet (the settings it names)
+        abort(409, description=str(exc))
+    return jsonify(
+        {
+            "link": links.consent_link_json(made.link),
+            "url": made.url,
+            "expires_at": iso(made.link.expires_at),
+            "qr": qr_text(made.url, body["qr"]),
+            "qr_format": body["qr"],
+            "emailed": bool(made.mail_ids),
+        }
+    ), 201
 
 
-@bp.get("/consent-links/<int:link_id>")
-@documented(
-    "/consent-links/{link_id}",
-    "get",
-    "The state of a consent link: waiting, used or expired",
-    tag="consent links",
-    response=CONSENT_LINK,
-    owner_only=True,
-)
+@bp.endpoint("GET", "/consent-links/<int:link_id>", tag="consent links", response=ConsentLinkSchema)
 def get_consent_link(link_id: int) -> Any:
-    require_owner()
-    link = db().get(ConsentLink, link_id)
-    if link is None:
-        abort(404, description="no such consent link")
+    """The state of a consent link: waiting, used or expired"""
+    link = found(listings.consent_link(db(), link_id), "no such consent link")
     return jsonify(links.consent_link_json(link))

@@ -9,7 +9,6 @@ from flask import (
     Blueprint,
     Response,
     abort,
-    current_app,
     flash,
     jsonify,
     redirect,
@@ -27,7 +26,7 @@ from consentcam.domain.audit import Quarter
 from consentcam.models import AuditRun, User, utcnow
 from consentcam.services import audit as audits
 from consentcam.services.records import record_of_processing
-from consentcam.web import db, runtime
+from consentcam.web import db, runtime, transaction
 from consentcam.web.auth import owner_required
 from consentcam.web.words import error_text
 from consentcam.wording import N_
@@ -51,7 +50,7 @@ SIGNED_OFF = N_("Signed off by %(name)s on %(at)s.")
 
 
 def _run(audit_id: int) -> AuditRun:
-    run = db().get(AuditRun, audit_id)
+    run = audits.get_run(db(), audit_id)
     if run is None:
         abort(404)
     return run
@@ -95,14 +94,10 @@ def run() -> Any:
         flash(_("Choose a quarter, written like 2026Q4."), "error")
         return redirect(url_for("audits.index"))
     user: User = current_user._get_current_object()
-    new = audits.start_run(db(), quarter, rescan=bool(form.rescan.data), user=user)
-    db().commit()
-    if form.rescan.data:
-        # Face detection is CPU heavy: the worker does it while this page shows progress.
-        current_app.extensions["jobs"].enqueue("run_audit", new.id)
-    else:
-        audits.complete_run(db(), runtime(), new, actor=user.email)
-        db().commit()
+    with transaction() as session:
+        new = audits.request_run(
+            session, runtime(), quarter, rescan=bool(form.rescan.data), user=user
+        )
     return redirect(url_for("audits.detail", audit_id=new.id))
 
 
@@ -110,7 +105,6 @@ def run() -> Any:
 @owner_required
 def detail(audit_id: int) -> Any:
     run = _run(audit_id)
-    db().refresh(run)
     state = audits.progress_of(run)
     problem = None
     if run.report_key:
@@ -249,14 +243,12 @@ def sign(audit_id: int) -> Any:
         )
         return redirect(url_for("audits.detail", audit_id=run.id))
     try:
-        audits.sign(
-            db(), runtime(), run, current_user._get_current_object(), form.signer_name.data or ""
-        )
-        db().commit()
+        with transaction() as session:
+            user = current_user._get_current_object()
+            audits.sign(session, runtime(), run, user, form.signer_name.data or "")
     except (audits.AuditError, audits.ReportTampered) as exc:
-        db().rollback()
         flash(error_text(exc), "error")
-        return redirect(url_for("audits.detail", audit_id=run.id))
+        return redirect(url_for("audits.detail", audit_id=audit_id))
     audits.checkpoint_signed(runtime(), run)
     flash(_("Signed off. The report can no longer be changed."), "success")
     return redirect(url_for("audits.detail", audit_id=run.id))

@@ -19,10 +19,11 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, PasswordField
 from wtforms.validators import DataRequired, Email
 
-from consentcam.models import User, UserSession
+from consentcam.models import User
 from consentcam.security import safe_next
 from consentcam.services import users
-from consentcam.web import LANGUAGES, db, login_manager, runtime
+from consentcam.uow import unit_of_work
+from consentcam.web import LANGUAGES, db, login_manager, runtime, transaction
 
 bp = Blueprint("auth", __name__)
 F = TypeVar("F", bound=Callable[..., Any])
@@ -38,7 +39,8 @@ def load_user(user_id: str) -> User | None:
     g.user_session_id = row.id
     if users.touch_session(row):
         # A page view reads only; the session's last use is written in its own short transaction.
-        users.save_seen(runtime().sessions, row)
+        with unit_of_work(runtime()) as s:
+            users.save_seen(s, row)
     return user
 
 
@@ -48,12 +50,11 @@ def _rotate_remember_token(_app: Any, user: User) -> None:
     row_id = g.pop("user_session_id", None)
     if row_id is None:
         return
-    with runtime().sessions() as s:
-        row = s.get(UserSession, row_id)
+    with unit_of_work(runtime()) as s:
+        row = users.session_row(s, row_id)
         if row is None:
             return
         users.rotate_session(s, user, row)
-        s.commit()
     session["_user_id"] = user.get_id()
     session["_remember"] = "set"
 
@@ -93,10 +94,10 @@ def login() -> Any:
             if lang:
                 session["lang"] = lang
             remember = bool(form.remember.data)
-            users.start_session(
-                db(), user, remember=remember, user_agent=request.headers.get("User-Agent")
-            )
-            db().commit()
+            with transaction() as s:
+                users.start_session(
+                    s, user, remember=remember, user_agent=request.headers.get("User-Agent")
+                )
             login_user(user, remember=remember)
             return redirect(safe_next(request.args.get("next"), url_for("dashboard.index")))
     return render_template("auth/login.html", form=form)
@@ -106,8 +107,8 @@ def login() -> Any:
 @login_required
 def logout() -> Any:
     # The session's row goes: this cookie, a saved copy of it and its remember-me all stop working.
-    users.end_session(db(), str(session.get("_user_id") or ""))
-    db().commit()
+    with transaction() as s:
+        users.end_session(s, str(session.get("_user_id") or ""))
     logout_user()
     session.clear()
     flash(_("You are signed out."), "info")
@@ -118,10 +119,10 @@ def logout() -> Any:
 @login_required
 def logout_everywhere() -> Any:
     """Sign out here and on every other device (also ends remember-me cookies)."""
-    user = db().get(User, current_user.id)
-    if user is not None:
-        users.sign_out_everywhere(db(), user)
-        db().commit()
+    with transaction() as s:
+        user = users.user_by_id(s, current_user.id)
+        if user is not None:
+            users.sign_out_everywhere(s, user)
     logout_user()
     session.clear()
     flash(_("You are signed out on every device."), "info")
@@ -145,7 +146,7 @@ class PasswordForm(FlaskForm):
 @login_required
 def account() -> Any:
     """The signed-in user's own page: change the password, see and end sessions one by one."""
-    user = db().get(User, current_user.id)
+    user = users.user_by_id(db(), current_user.id)
     rows = users.sessions_of(db(), user) if user is not None else []
     current_id = g.get("user_session_id")
     return render_template(
@@ -157,18 +158,17 @@ def account() -> Any:
 @login_required
 def password() -> Any:
     form = PasswordForm()
-    user = db().get(User, current_user.id)
-    if user is None or not form.validate_on_submit():
-        flash(_("Fill in both passwords."), "error")
-        return redirect(url_for("auth.account"))
-    user.session_token = current_user.session_token
     try:
-        users.change_password(db(), user, form.current.data or "", form.new.data or "")
+        with transaction() as s:
+            user = users.user_by_id(s, current_user.id)
+            if user is None or not form.validate_on_submit():
+                flash(_("Fill in both passwords."), "error")
+                return redirect(url_for("auth.account"))
+            user.session_token = current_user.session_token
+            users.change_password(s, user, form.current.data or "", form.new.data or "")
     except users.UserError as exc:
-        db().rollback()
         flash(_password_error(str(exc)), "error")
         return redirect(url_for("auth.account"))
-    db().commit()
     flash(_("Your password is changed. Your other devices are signed out."), "info")
     return redirect(url_for("auth.account"))
 
@@ -183,10 +183,10 @@ def _password_error(message: str) -> str:
 @login_required
 def end_session(session_id: int) -> Any:
     """Sign out one device (a lost phone) without touching the others."""
-    user = db().get(User, current_user.id)
-    if user is None or not users.end_session_by_id(db(), user, session_id):
-        abort(404)
-    db().commit()
+    with transaction() as s:
+        user = users.user_by_id(s, current_user.id)
+        if user is None or not users.end_session_by_id(s, user, session_id):
+            abort(404)
     if session_id == g.get("user_session_id"):
         logout_user()
         session.clear()

@@ -7,7 +7,6 @@ from typing import Any
 from flask import (
     Blueprint,
     abort,
-    current_app,
     flash,
     jsonify,
     redirect,
@@ -23,16 +22,16 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Email, Length, Optional
 
 from consentcam.models import ConsentLink, Person
-from consentcam.services import links, mail
-from consentcam.web import db, runtime, select_locale
+from consentcam.services import links, listings, mail
+from consentcam.web import db, runtime, select_locale, transaction
 from consentcam.web.auth import owner_required
-from consentcam.web.mine import (
-    external_url,
+from consentcam.web.lookups import or_404
+from consentcam.web.mine import queue_new_link_mail
+from consentcam.web.outgoing import (
+    mail_on,
+    make_consent_link,
     public_root,
     qr_png_data_uri,
-    queue_new_link_mail,
-    render_mail,
-    send_after_commit,
 )
 from consentcam.web.words import error_text
 
@@ -68,21 +67,13 @@ def _user() -> Any:
 
 
 def _person(person_id: int) -> Person:
-    person = db().get(Person, person_id)
-    if person is None or person.erased_at is not None:
-        abort(404)
-    return person
-
-
-def _mail_on() -> bool:
-    return mail.mail_enabled(runtime().settings)
+    return or_404(listings.person(db(), person_id))
 
 
 @bp.route("/consent-links/new", methods=["GET", "POST"])
 @bp.route("/people/<int:person_id>/consent-link", methods=["GET", "POST"])
 @owner_required
 def new(person_id: int | None = None) -> Any:
-    session = db()
     person = _person(person_id) if person_id is not None else None
     form = LinkForm()
     if request.method == "GET":
@@ -91,69 +82,48 @@ def new(person_id: int | None = None) -> Any:
     if form.validate_on_submit() and public_root() is None:
         flash(_no_address(), "error")
     elif form.validate_on_submit():
-        try:
-            issued = links.create_consent_link(
-                session,
-                runtime(),
-                person,
-                language=form.language.data or "sv",
-                email=form.email.data or None,
-                actor=_user(),
-            )
-        except links.LinkError as exc:
-            session.rollback()
-            flash(error_text(exc), "error")
-        else:
-            url = external_url("mine.sign", token=issued.token)
-            ids: list[int] = []
-            if issued.link.sent_to:
-                subject, text, html = render_mail(
-                    "consent_link",
-                    issued.link.language,
-                    person=person,
-                    url=url,
-                    minutes=links.link_minutes(runtime()),
-                    business=current_app.config.get("BUSINESS_NAME") or "",
-                )
-                queued = mail.queue_mail(
-                    session,
-                    runtime(),
-                    kind="consent_link",
-                    to=issued.link.sent_to,
-                    subject=subject,
-                    text=text,
-                    html=html,
-                    person_id=person.id if person else None,
-                )
-                ids = [queued.id] if queued else []
-            session.commit()
-            send_after_commit(ids)
-            # The token exists only in this answer: the QR page is rendered, not redirected to.
-            return render_template(
-                "links/show.html",
-                link=issued.link,
-                person=person,
-                url=url,
-                qr=qr_png_data_uri(url, scale=10),
-                mail_on=_mail_on(),
-                emailed=bool(ids),
-                state="waiting",
-            )
+        made = _make_link(person, form)
+        if made is not None:
+            return made
     return render_template(
         "links/new.html",
         form=form,
         person=person,
-        mail_on=_mail_on(),
+        mail_on=mail_on(),
         minutes=links.link_minutes(runtime()),
         no_address=_no_address() if public_root() is None else None,
     )
 
 
+def _make_link(person: Person | None, form: LinkForm) -> Any:
+    """Make the link (and queue its e-mail) in one transaction; its QR page, or None if refused."""
+    try:
+        with transaction() as session:
+            made = make_consent_link(
+                session,
+                person,
+                language=form.language.data or "sv",
+                email=form.email.data or None,
+                actor=_user(),
+            )
+    except links.LinkError as exc:
+        flash(error_text(exc), "error")
+        return None
+    # The token exists only in this answer: the QR page is rendered, not redirected to.
+    return render_template(
+        "links/show.html",
+        link=made.link,
+        person=person,
+        url=made.url,
+        qr=qr_png_data_uri(made.url, scale=10),
+        mail_on=mail_on(),
+        emailed=bool(made.mail_ids),
+        state="waiting",
+    )
+
+
 def _link(link_id: int) -> ConsentLink:
-    link = db().get(ConsentLink, link_id)
-    if link is None:
-        abort(404)
-    return link
+    return or_404(listings.consent_link(db(), link_id))
 
 
 def state_of(link: ConsentLink) -> dict[str, Any]:
@@ -181,7 +151,7 @@ def show(link_id: int) -> Any:
         person=link.person,
         url=None,
         qr=None,
-        mail_on=_mail_on(),
+        mail_on=mail_on(),
         emailed=False,
         state=links.link_state(link),
     )
@@ -199,8 +169,8 @@ def revoke(person_id: int) -> Any:
     person = _person(person_id)
     if not ConfirmForm().validate_on_submit():
         abort(400)
-    ended = links.revoke_personal_links(db(), person, actor=_user())
-    db().commit()
+    with transaction() as session:
+        ended = links.revoke_personal_links(session, person, actor=_user())
     if ended:
         flash(_("The personal link of %(name)s no longer works.", name=person.name), "info")
     return redirect(url_for("people.detail", person_id=person.id))
@@ -210,23 +180,21 @@ def revoke(person_id: int) -> Any:
 @owner_required
 def replace(person_id: int) -> Any:
     """Give the person a new personal link by e-mail (the old one stops working)."""
-    session = db()
     person = _person(person_id)
     if not ConfirmForm().validate_on_submit():
         abort(400)
     if public_root() is None:
         flash(_no_address(), "error")
         return redirect(url_for("people.detail", person_id=person.id))
-    if not person.email or not _mail_on():
+    if not person.email or not mail_on():
         flash(
             _("A new personal link is sent by e-mail: add an e-mail address and turn e-mail on."),
             "error",
         )
         return redirect(url_for("people.detail", person_id=person.id))
-    token = links.issue_personal_link(session, person, actor_name=_user().email)
-    ids = queue_new_link_mail(session, person, token)
-    session.commit()
-    send_after_commit(ids)
+    with transaction() as session:
+        token = links.issue_personal_link(session, person, actor_name=_user().email)
+        queue_new_link_mail(session, person, token)
     flash(_("A new personal link was sent to %(email)s.", email=person.email), "info")
     return redirect(url_for("people.detail", person_id=person.id))
 
@@ -236,8 +204,8 @@ def replace(person_id: int) -> Any:
 def request_done(request_id: int) -> Any:
     if not ConfirmForm().validate_on_submit():
         abort(400)
-    links.close_request(db(), request_id, _user())
-    db().commit()
+    with transaction() as session:
+        links.close_request(session, request_id, _user())
     return redirect(url_for("dashboard.index"))
 
 
@@ -246,10 +214,9 @@ def request_done(request_id: int) -> Any:
 def mail_retry(mail_id: int) -> Any:
     if not ConfirmForm().validate_on_submit():
         abort(400)
-    queued = mail.retry_failed(db(), mail_id)
-    db().commit()
+    with transaction() as session:
+        queued = mail.retry_failed(session, mail_id)
     if queued is not None:
-        send_after_commit([queued.id])
         flash(_("The e-mail is queued again."), "info")
     return redirect(url_for("dashboard.index"))
 
@@ -261,7 +228,7 @@ def person_links(person_id: int) -> dict[str, Any]:
     return {
         "personal": personal,
         "form": ConfirmForm(),
-        "mail_on": _mail_on(),
+        "mail_on": mail_on(),
     }
 
 
@@ -275,7 +242,7 @@ def customer_notices() -> dict[str, Any]:
         "requests": requests,
         "failed_total": failed_total,
         "failed": failed,
-        "mail_on": _mail_on(),
+        "mail_on": mail_on(),
         "form": ConfirmForm(),
     }
 

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import logging
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
-import sqlalchemy as sa
 from flask import (
     Blueprint,
     Response,
-    abort,
     current_app,
     flash,
     redirect,
@@ -37,13 +33,15 @@ from wtforms.validators import DataRequired, Email, Length, Optional
 from consentcam.consent_pdf import consent_form_pdf
 from consentcam.domain.types import Channel
 from consentcam.domain.vocabulary import EVIDENCE_EXTENSIONS
-from consentcam.models import ConsentRecord, Person, Photo, ReferenceUpload
+from consentcam.models import Person
 from consentcam.public_url import public_base
 from consentcam.security import parse_id
+from consentcam.services import listings
 from consentcam.services import people as people_service
 from consentcam.services.people import ConsentError, EvidenceTampered
-from consentcam.web import db, fragments, runtime
+from consentcam.web import db, fragments, runtime, transaction
 from consentcam.web.auth import owner_required
+from consentcam.web.lookups import or_404
 from consentcam.web.words import channel_names as channel_labels
 from consentcam.web.words import error_text
 
@@ -60,10 +58,7 @@ def _user() -> Any:
 
 
 def _person(person_id: int) -> Person:
-    person = db().get(Person, person_id)
-    if person is None or person.erased_at is not None:
-        abort(404)
-    return person
+    return or_404(listings.person(db(), person_id))
 
 
 def record_url(person_id: int) -> str | None:
@@ -117,77 +112,69 @@ def index() -> Any:
     )
 
 
+def _details(form: PersonForm) -> dict[str, Any]:
+    """The person's details as the form gives them (the service checks and trims them)."""
+    return {
+        "name": form.name.data or "",
+        "email": form.email.data,
+        "phone": form.phone.data,
+        "is_minor": bool(form.is_minor.data),
+        "note": form.note.data,
+    }
+
+
 @bp.route("/new", methods=["GET", "POST"])
 @owner_required
 def new() -> Any:
     form = PersonForm()
     if form.validate_on_submit():
         try:
-            person = people_service.add_person(
-                db(),
-                form.name.data or "",
-                email=form.email.data,
-                phone=form.phone.data,
-                is_minor=bool(form.is_minor.data),
-                note=form.note.data,
-                actor=_user(),
-            )
+            with transaction() as session:
+                person = people_service.add_person(session, **_details(form), actor=_user())
         except ConsentError as exc:
             flash(error_text(exc), "error")
         else:
-            db().commit()
             flash(_("%(name)s was added.", name=person.name), "info")
             return redirect(url_for("people.detail", person_id=person.id))
     return render_template("people/edit.html", form=form, person=None)
 
 
+def _detail_content(person: Person) -> dict[str, Any]:
+    """What the person's page shows (rendered once, then remembered while nothing changes)."""
+    session = db()
+    consents = people_service.consents_newest_first(session, person)
+    now = datetime.now(UTC)
+    views = current_app.view_functions
+    return {
+        "person": person,
+        "consents": consents,
+        # "Withdraw consent" only while something is left to withdraw.
+        "withdrawable": people_service.anything_to_withdraw(consents, now),
+        "consent_state": people_service.consent_state,
+        "photos": people_service.confirmed_photos(session, person),
+        "publications": people_service.publications_showing(session, person),
+        "removal_tasks": people_service.open_removal_tasks(session, person),
+        "uploads": people_service.recent_uploads(session, person, limit=20),
+        "references": people_service.reference_count(session, person),
+        "biometric": people_service.has_biometric_consent(session, person),
+        "reference_form": ReferenceForm(),
+        "channel_labels": channel_labels(),
+        "has_thumbnails": "photos.thumbnail" in views,
+        "has_photo_pages": "photos.detail" in views,
+        "can_withdraw": "withdrawals.new" in views,
+        "has_privacy_tools": "privacy.export" in views,
+        "now": now,
+        "day": timedelta(days=1),
+    }
+
+
 @bp.route("/<int:person_id>")
 @login_required
 def detail(person_id: int) -> Any:
-    session = db()
     person = _person(person_id)
-
-    def content() -> dict[str, Any]:
-        uploads = list(
-            session.scalars(
-                sa.select(ReferenceUpload)
-                .where(ReferenceUpload.person_id == person.id)
-                .order_by(ReferenceUpload.created_at.desc())
-                .limit(20)
-            )
-        )
-        consents = people_service.consents_newest_first(session, person)
-        now = datetime.now(UTC)
-        return {
-            "person": person,
-            "consents": consents,
-            # "Withdraw consent" only while something is left to withdraw.
-            "withdrawable": any(
-                (
-                    any(ch.withdrawn_at is None for ch in c.channels)
-                    or (c.biometric and c.biometric_withdrawn_at is None)
-                )
-                and (c.expires_at is None or c.expires_at > now)
-                for c in consents
-            ),
-            "consent_state": people_service.consent_state,
-            "photos": people_service.confirmed_photos(session, person),
-            "publications": people_service.publications_showing(session, person),
-            "removal_tasks": people_service.open_removal_tasks(session, person),
-            "uploads": uploads,
-            "references": people_service.reference_count(session, person),
-            "biometric": people_service.has_biometric_consent(session, person),
-            "reference_form": ReferenceForm(),
-            "channel_labels": channel_labels(),
-            "has_thumbnails": "photos.thumbnail" in current_app.view_functions,
-            "has_photo_pages": "photos.detail" in current_app.view_functions,
-            "can_withdraw": "withdrawals.new" in current_app.view_functions,
-            "has_privacy_tools": "privacy.export" in current_app.view_functions,
-            "now": datetime.now(UTC),
-            "day": timedelta(days=1),
-        }
-
-    body = fragments.part("person", person.id, "people/_detail.html", content)
+    body = fragments.part(
+        "person", person.id, "people/_detail.html", lambda: _detail_content(person)
+    )
     return render_template("people/detail.html", person=person, body=body)
 
 
@@ -198,20 +185,11 @@ def edit(person_id: int) -> Any:
     form = PersonForm(obj=person)
     if form.validate_on_submit():
         try:
-            people_service.update_person(
-                db(),
-                person,
-                name=form.name.data or "",
-                email=form.email.data,
-                phone=form.phone.data,
-                is_minor=bool(form.is_minor.data),
-                note=form.note.data,
-                actor=_user(),
-            )
+            with transaction() as session:
+                people_service.update_person(session, person, **_details(form), actor=_user())
         except ConsentError as exc:
             flash(error_text(exc), "error")
         else:
-            db().commit()
             flash(_("The changes are saved."), "info")
             return redirect(url_for("people.detail", person_id=person.id))
     return render_template("people/edit.html", form=form, person=person)
@@ -224,18 +202,6 @@ def _language() -> str:
     from consentcam.web import select_locale
 
     return select_locale()
-
-
-def _decode_signature(value: str) -> bytes:
-    prefix = "data:image/png;base64,"
-    if not value:
-        raise ConsentError(_("The signature is empty: please sign in the box."))
-    if not value.startswith(prefix):
-        raise ConsentError(_("The signature is not a PNG image."))
-    try:
-        return base64.b64decode(value[len(prefix) :], validate=True)
-    except (binascii.Error, ValueError) as exc:
-        raise ConsentError(_("The signature is not a PNG image.")) from exc
 
 
 def _expiry(day: Any) -> datetime | None:
@@ -253,11 +219,63 @@ def _form_not_ready(person: Person, exc: ConsentError) -> Any:
     )
 
 
+def _chosen() -> dict[str, Any]:
+    """The form's plain inputs: channels, scope, photos and evidence kind.
+
+    WTForms' choice fields add nothing here: the service checks every value.
+    """
+    return {
+        "channels": [c for c in request.form.getlist("channels") if c in CHANNELS],
+        "scope": "listed" if request.form.get("scope") == "listed" else "all",
+        "photo_ids": [n for v in request.form.getlist("photo_ids") if (n := parse_id(v))],
+        "evidence_kind": "scan" if request.form.get("evidence_kind") == "scan" else "signature",
+    }
+
+
+def _answers(
+    form: ConsentForm, chosen: dict[str, Any], language: str
+) -> people_service.ConsentAnswers:
+    """The owner's consent form as the service reads it."""
+    upload = form.scan.data if chosen["evidence_kind"] == "scan" else None
+    return people_service.ConsentAnswers(
+        language=language,
+        channels=chosen["channels"],
+        scope=chosen["scope"],
+        photo_ids=chosen["photo_ids"] if chosen["scope"] == "listed" else [],
+        evidence_kind=chosen["evidence_kind"],
+        signature=form.signature.data or "",
+        scan=upload.read() if upload else b"",
+        minor=bool(form.minor.data),
+        guardian_name=form.guardian_name.data or "",
+        signer_name=form.signer_name.data or "",
+        expires_at=_expiry(form.expires_on.data),
+        biometric=bool(form.biometric.data),
+        note=form.note.data or None,
+        form_sha256=request.form.get("form_sha256") or None,
+    )
+
+
+def _consent_page(person: Person, form: ConsentForm, version: Any, **page: Any) -> Any:
+    form.form_sha256.data = version.sha256
+    return (
+        render_template(
+            "people/consent.html",
+            person=person,
+            form=form,
+            version=version,
+            photos=people_service.recent_photos(db(), PHOTO_CHOICES),
+            channels=CHANNELS,
+            channel_labels=channel_labels(),
+            has_thumbnails="photos.thumbnail" in current_app.view_functions,
+            **page,
+        ),
+        422 if page["error"] else 200,
+    )
+
+
 @bp.route("/<int:person_id>/consents/new", methods=["GET", "POST"])
 @owner_required
 def consent_new(person_id: int) -> Any:
-    session = db()
-    rt = runtime()
     person = _person(person_id)
     language = _language()
     form = ConsentForm()
@@ -266,127 +284,32 @@ def consent_new(person_id: int) -> Any:
         form.signer_name.data = person.name
     form.language.data = language
     try:
-        version = people_service.current_form(session, rt, language)
+        # Read only: the form version is stored when a consent on it is recorded.
+        version = people_service.form_to_show(db(), runtime(), language)
     except people_service.FormDetailsMissing as exc:
         return _form_not_ready(person, exc)
-    session.commit()
-    recent = list(
-        session.scalars(
-            sa.select(Photo)
-            .order_by(Photo.uploaded_at.desc(), Photo.id.desc())
-            .limit(PHOTO_CHOICES)
-        )
-    )
-    # Channels, scope, photos and evidence kind are plain inputs (WTForms' choice fields add
-    # nothing here: every value is checked by the service or below).
-    chosen: dict[str, Any] = {
-        "channels": [c for c in request.form.getlist("channels") if c in CHANNELS],
-        "scope": "listed" if request.form.get("scope") == "listed" else "all",
-        "photo_ids": [n for v in request.form.getlist("photo_ids") if (n := parse_id(v))],
-        "evidence_kind": "scan" if request.form.get("evidence_kind") == "scan" else "signature",
-    }
+    chosen = _chosen()
     error: str | None = None
     if request.method == "POST" and form.validate():
         try:
-            if request.form.get("form_sha256") and request.form["form_sha256"] != version.sha256:
-                raise ConsentError(
-                    _("The form text changed while you were filling it in: read it again and sign.")
+            with transaction() as session:
+                record = people_service.record_consent_form(
+                    session, runtime(), person, _answers(form, chosen, language), actor=_user()
                 )
-            minor = bool(form.minor.data)
-            guardian = (form.guardian_name.data or "").strip()
-            if minor and not guardian:
-                raise ConsentError(
-                    _("A minor's consent is signed by a guardian: enter the guardian's name.")
-                )
-            if chosen["evidence_kind"] == "scan":
-                upload = form.scan.data
-                data = upload.read() if upload else b""
-                mime = people_service.sniff_scan_mime(data) or ""
-                if not data:
-                    raise ConsentError(_("Choose the scan or photo of the signed form."))
-                if not mime:
-                    raise ConsentError(_("The scan must be a PDF, JPEG or PNG file."))
-                people_service.check_scan(data, mime)
-                kind = "scan"
-            else:
-                data = _decode_signature(form.signature.data or "")
-                people_service.check_signature(data)
-                mime, kind = "image/png", "signature"
-            photo_ids = chosen["photo_ids"] if chosen["scope"] == "listed" else []
-            known = (
-                set(session.scalars(sa.select(Photo.id).where(Photo.id.in_(photo_ids))))
-                if photo_ids
-                else set()
-            )
-            if set(photo_ids) - known:
-                raise ConsentError(_("Some of the chosen photos do not exist."))
-            if minor and not person.is_minor:
-                people_service.update_person(
-                    session,
-                    person,
-                    name=person.name,
-                    email=person.email,
-                    phone=person.phone,
-                    is_minor=True,
-                    note=person.note,
-                    actor=_user(),
-                )
-            record = people_service.give_consent(
-                session,
-                rt,
-                person,
-                channels=chosen["channels"],
-                evidence=data,
-                evidence_mime=mime,
-                evidence_kind=kind,
-                signer_name=guardian if minor else (form.signer_name.data or person.name),
-                guardian=minor,
-                scope=chosen["scope"],
-                photo_ids=photo_ids,
-                expires_at=_expiry(form.expires_on.data),
-                biometric=bool(form.biometric.data),
-                language=language,
-                actor=_user(),
-                note=form.note.data or None,
-                form_sha256=version.sha256,
-            )
         except ConsentError as exc:
-            session.rollback()
             error = error_text(exc)
         else:
-            session.commit()
             flash(_("The consent is recorded."), "info")
             return redirect(url_for("people.detail", person_id=person.id) + f"#consent-{record.id}")
     elif request.method == "POST":
         error = _("Please correct the marked fields.")
-    form.form_sha256.data = version.sha256
-    status = 422 if error else 200
-    return (
-        render_template(
-            "people/consent.html",
-            person=person,
-            form=form,
-            version=version,
-            language=language,
-            error=error,
-            photos=recent,
-            chosen=chosen,
-            channels=CHANNELS,
-            channel_labels=channel_labels(),
-            has_thumbnails="photos.thumbnail" in current_app.view_functions,
-        ),
-        status,
-    )
+    return _consent_page(person, form, version, language=language, error=error, chosen=chosen)
 
 
 @bp.route("/<int:person_id>/consents/<int:consent_id>/evidence")
 @owner_required
 def evidence(person_id: int, consent_id: int) -> Any:
-    record = db().get(ConsentRecord, consent_id)
-    if record is None or record.person_id != person_id or not record.evidence_key:
-        abort(404)
-    if record.person.erased_at is not None:
-        abort(404)
+    record = or_404(people_service.consent_with_evidence(db(), person_id, consent_id))
     try:
         data = people_service.read_evidence(runtime(), record)
     except EvidenceTampered as exc:
@@ -413,15 +336,13 @@ def evidence(person_id: int, consent_id: int) -> Any:
 @bp.route("/<int:person_id>/form.pdf")
 @owner_required
 def form_pdf(person_id: int) -> Any:
-    session = db()
     rt = runtime()
     person = _person(person_id)
     language = _language()
     try:
-        version = people_service.current_form(session, rt, language)
+        version = people_service.form_to_show(db(), rt, language)
     except people_service.FormDetailsMissing as exc:
         return _form_not_ready(person, exc)
-    session.commit()
     data = consent_form_pdf(
         title=version.title,
         body=version.body,
@@ -445,8 +366,8 @@ def form_pdf(person_id: int) -> Any:
 @bp.route("/<int:person_id>/references", methods=["POST"])
 @owner_required
 def reference_upload(person_id: int) -> Any:
-    session = db()
     person = _person(person_id)
+    back = url_for("people.detail", person_id=person.id) + "#references"
     form = ReferenceForm()
     upload = form.photo.data if form.validate_on_submit() else None
     data = upload.read() if upload else b""
@@ -454,22 +375,14 @@ def reference_upload(person_id: int) -> Any:
         upload.close()
     if not data:
         flash(_("Choose a photo that shows only this person's face."), "error")
-        return redirect(url_for("people.detail", person_id=person.id) + "#references")
+        return redirect(back)
+    name = (upload and upload.filename) or "reference"
     try:
-        queued = people_service.queue_reference(
-            session,
-            runtime(),
-            person,
-            data,
-            (upload and upload.filename) or "reference",
-            actor=_user(),
-        )
+        # Face encoding runs in the worker, queued once this is committed.
+        with transaction() as session:
+            people_service.queue_reference(session, runtime(), person, data, name, actor=_user())
     except ConsentError as exc:
-        session.rollback()
         flash(error_text(exc), "error")
-        return redirect(url_for("people.detail", person_id=person.id) + "#references")
-    session.commit()
-    # Face encoding runs in the worker, never in this request thread.
-    current_app.extensions["jobs"].enqueue("enrol_reference", queued.id)
+        return redirect(back)
     flash(_("The reference photo is uploaded; it is enrolled in the background."), "info")
-    return redirect(url_for("people.detail", person_id=person.id) + "#references")
+    return redirect(back)

@@ -12,9 +12,10 @@ from wtforms import BooleanField, StringField
 from wtforms.validators import DataRequired
 
 from consentcam.models import Person
-from consentcam.services import privacy
-from consentcam.web import db, runtime
+from consentcam.services import listings, privacy
+from consentcam.web import db, runtime, transaction
 from consentcam.web.auth import owner_required
+from consentcam.web.lookups import or_404
 from consentcam.web.words import error_text
 
 bp = Blueprint("privacy", __name__, url_prefix="/people")
@@ -30,10 +31,7 @@ class EraseForm(FlaskForm):
 
 
 def _person(person_id: int) -> Person:
-    person = db().get(Person, person_id)
-    if person is None:
-        abort(404)
-    return person
+    return or_404(listings.person(db(), person_id, include_erased=True))
 
 
 def _back(person: Person) -> str:
@@ -59,8 +57,10 @@ def export_download(person_id: int) -> Any:
     person = _person(person_id)
     if not ExportForm().validate_on_submit():
         abort(400)
-    result = privacy.export_person(db(), runtime(), person, current_user._get_current_object())
-    db().commit()
+    with transaction() as session:
+        result = privacy.export_person(
+            session, runtime(), person, current_user._get_current_object()
+        )
     response = Response(result.data, mimetype="application/zip")
     response.headers["Content-Disposition"] = f'attachment; filename="{result.filename}"'
     response.headers["Cache-Control"] = "no-store"
@@ -86,10 +86,9 @@ def erase_confirm(person_id: int) -> Any:
         flash(_("Type the person's number and tick the box to confirm."), "error")
         return redirect(url_for("privacy.erase", person_id=person.id))
     try:
-        privacy.erase_person(db(), runtime(), person, current_user._get_current_object())
-        db().commit()
+        with transaction() as session:
+            privacy.erase_person(session, runtime(), person, current_user._get_current_object())
     except privacy.PrivacyError as exc:
-        db().rollback()
         flash(error_text(exc), "error")
         return redirect(url_for("privacy.erase", person_id=person_id))
     flash(_("Erased. Only the number %(id)s remains in the records.", id=person_id), "success")

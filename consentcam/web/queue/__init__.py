@@ -7,8 +7,6 @@ from datetime import UTC
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import sqlalchemy as sa
-import sqlalchemy.orm as so
 from flask import (
     Blueprint,
     abort,
@@ -41,13 +39,15 @@ from wtforms import (
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import URL, DataRequired, Length, Optional
 
+from consentcam.domain.gate import GateDecision
 from consentcam.domain.types import Channel
-from consentcam.models import ChannelConnection, Photo, Publication, QueueItem
-from consentcam.publishers.meta import DEFAULT_GRAPH_URL, graph_url_problem
+from consentcam.models import QueueItem
+from consentcam.publishers.meta import DEFAULT_GRAPH_URL
 from consentcam.security import parse_id
-from consentcam.services import events, publishing
-from consentcam.web import db, runtime, words
+from consentcam.services import gate, listings, publishing
+from consentcam.web import db, runtime, transaction, words
 from consentcam.web.auth import owner_required
+from consentcam.web.lookups import or_404
 from consentcam.web.words import channel_name as channel_label
 
 bp = Blueprint("queue", __name__, static_folder="static", static_url_path="/static/queue")
@@ -158,10 +158,7 @@ def _user() -> Any:
 
 
 def _item(item_id: int) -> QueueItem:
-    item = db().get(QueueItem, item_id)
-    if item is None:
-        abort(404)
-    return item
+    return or_404(listings.queue_item(db(), item_id))
 
 
 def _zone(name: str | None) -> ZoneInfo:
@@ -171,36 +168,16 @@ def _zone(name: str | None) -> ZoneInfo:
         return ZoneInfo(DEFAULT_ZONE)
 
 
-def _enqueue_publish(item_id: int) -> None:
-    current_app.extensions["jobs"].enqueue("publish_queue_item", item_id)
-
-
 @bp.route("/queue/")
 @login_required
 def index() -> Any:
-    session = db()
-    status = request.args.get("status", "open")
-    query = sa.select(QueueItem).options(so.selectinload(QueueItem.photo))
-    if status == "open":
-        query = query.where(
-            QueueItem.status.in_(("blocked", "ready", "scheduled", "publishing", "failed"))
-        )
-    elif status in publishing.STATUSES:
-        query = query.where(QueueItem.status == status)
-    else:
-        status = "all"
-    items = session.scalars(query.order_by(QueueItem.created_at.desc()).limit(200)).all()
-    counts = dict(
-        session.execute(
-            sa.select(QueueItem.status, sa.func.count()).group_by(QueueItem.status)
-        ).all()
-    )
+    page = publishing.queue_page(db(), request.args.get("status", "open"))
     return render_template(
         "queue/index.html",
-        items=items,
-        status=status,
-        counts=counts,
-        reasons_map={i.id: grouped_blockers(i) for i in items},
+        items=page.items,
+        status=page.status,
+        counts=page.counts,
+        reasons_map={i.id: grouped_blockers(i) for i in page.items},
         action_form=ActionForm(),
     )
 
@@ -210,68 +187,74 @@ def index() -> Any:
 def new() -> Any:
     session = db()
     form = QueueForm()
-    raw_id = request.values.get("photo_id", "")
-    number = parse_id(raw_id)
-    photo = session.get(Photo, number) if number else None
-    if photo is None:
-        abort(404)
-    from consentcam.services.gate import decide
-
-    verdict = decide(session, photo, [c.value for c in Channel])
+    number = parse_id(request.values.get("photo_id", ""))
+    photo = or_404(publishing.photo_to_queue(session, number) if number else None)
+    verdict = gate.decide(session, photo, [c.value for c in Channel])
     if request.method == "GET":
         form.photo_id.data = str(photo.id)
         # Tick only the channels the photo is cleared for now; a blocked one can still be ticked.
         form.channels.data = [c for c in ("instagram", "facebook") if verdict[Channel(c)].cleared]
-    reasons = {
+    if form.validate_on_submit():
+        item = _queue_from_form(form, photo.id)
+        if item is not None:
+            _flash_queued(item)
+            return redirect(url_for("queue.detail", item_id=item.id))
+    return render_template(
+        "queue/new.html", form=form, photo=photo, verdict=verdict, reasons=_reasons(verdict)
+    )
+
+
+def _reasons(verdict: dict[Channel, GateDecision]) -> dict[str, list[str]]:
+    """The gate's reasons, worded, for each channel it refuses."""
+    return {
         str(channel): [
             blocker_text(entry) for entry in publishing.blocker_entries({channel: decision})
         ]
         for channel, decision in verdict.items()
         if not decision.cleared
     }
-    if form.validate_on_submit():
-        scheduled = None
-        if form.scheduled_for.data:
-            scheduled = form.scheduled_for.data.replace(
-                tzinfo=_zone(form.time_zone.data)
-            ).astimezone(UTC)
-        try:
-            item = publishing.queue_photo(
+
+
+def _queue_from_form(form: QueueForm, photo_id: int) -> QueueItem | None:
+    """Queue the photo as the form asks; None (the reason flashed) when the queue refuses."""
+    scheduled = None
+    if form.scheduled_for.data:
+        scheduled = form.scheduled_for.data.replace(tzinfo=_zone(form.time_zone.data)).astimezone(
+            UTC
+        )
+    try:
+        with transaction() as session:
+            return publishing.queue_photo(
                 session,
                 runtime(),
-                photo.id,
+                photo_id,
                 form.channels.data or [],
                 caption=form.caption.data or "",
                 scheduled_for=scheduled,
                 fit=form.fit.data or "pad",
                 actor=_user(),
             )
-        except publishing.QueueError as exc:
-            session.rollback()
-            flash(words.error_text(exc, status=_status_word), "error")
-        else:
-            session.commit()
-            if item.status == "blocked":
-                flash(
-                    _(
-                        "Queued, but blocked: it goes out by itself once the reasons shown are dealt with."
-                    ),
-                    "warning",
-                )
-            elif publishing.blockers_of(item):
-                flash(
-                    _(
-                        "Queued. It goes out on the cleared channels; the others wait until "
-                        "nothing blocks them any more."
-                    ),
-                    "warning",
-                )
-            else:
-                flash(_("Queued."), "info")
-            return redirect(url_for("queue.detail", item_id=item.id))
-    return render_template(
-        "queue/new.html", form=form, photo=photo, verdict=verdict, reasons=reasons
-    )
+    except publishing.QueueError as exc:
+        flash(words.error_text(exc, status=_status_word), "error")
+        return None
+
+
+def _flash_queued(item: QueueItem) -> None:
+    if item.status == "blocked":
+        flash(
+            _("Queued, but blocked: it goes out by itself once the reasons shown are dealt with."),
+            "warning",
+        )
+    elif publishing.blockers_of(item):
+        flash(
+            _(
+                "Queued. It goes out on the cleared channels; the others wait until "
+                "nothing blocks them any more."
+            ),
+            "warning",
+        )
+    else:
+        flash(_("Queued."), "info")
 
 
 @bp.route("/queue/<int:item_id>")
@@ -279,9 +262,7 @@ def new() -> Any:
 def detail(item_id: int) -> Any:
     session = db()
     item = _item(item_id)
-    pubs = session.scalars(
-        sa.select(Publication).where(Publication.queue_item_id == item.id).order_by(Publication.id)
-    ).all()
+    pubs = publishing.publications_of(session, item)
     manual = _manual_channels(session, item)
     # After a change the worker re-checks the queue; until it has, say so instead of showing
     # reasons that may no longer hold (and ask it to do this photo now).
@@ -326,32 +307,26 @@ def progress(item_id: int) -> Any:
     """The item's publishing state, for its page to poll while the worker publishes."""
     session = db()
     item = _item(item_id)
-    published = session.scalar(
-        sa.select(sa.func.count(Publication.id)).where(Publication.queue_item_id == item.id)
-    )
-    return jsonify(
-        {"state": _progress_state(item, _manual_channels(session, item), published or 0)}
-    )
+    published = publishing.publication_count(session, item)
+    return jsonify({"state": _progress_state(item, _manual_channels(session, item), published)})
 
 
 @bp.post("/queue/<int:item_id>/publish")
 @login_required
 def publish(item_id: int) -> Any:
-    session = db()
     item = _item(item_id)
     if not ActionForm().validate_on_submit():
         abort(400)
     try:
-        ok = publishing.request_publish(session, runtime(), item, actor=_user())
+        with transaction() as session:
+            # The publishing job is queued once this is committed.
+            ok = publishing.publish_now(session, runtime(), item, actor=_user())
     except publishing.QueueError as exc:
-        session.rollback()
         flash(words.error_text(exc, status=_status_word), "error")
         return redirect(url_for("queue.detail", item_id=item_id))
-    session.commit()
     if not ok:
         flash(_("Not published: the photo is blocked. See the reasons below."), "error")
         return redirect(url_for("queue.detail", item_id=item_id))
-    _enqueue_publish(item.id)
     flash(_("Publishing started."), "info")
     return redirect(url_for("queue.detail", item_id=item_id, started=1))
 
@@ -359,17 +334,15 @@ def publish(item_id: int) -> Any:
 @bp.post("/queue/<int:item_id>/cancel")
 @login_required
 def cancel(item_id: int) -> Any:
-    session = db()
     item = _item(item_id)
     if not ActionForm().validate_on_submit():
         abort(400)
     try:
-        publishing.cancel(session, item, actor=_user())
+        with transaction() as session:
+            publishing.cancel(session, item, actor=_user())
     except publishing.QueueError as exc:
-        session.rollback()
         flash(words.error_text(exc, status=_status_word), "error")
         return redirect(url_for("queue.detail", item_id=item_id))
-    session.commit()
     flash(_("Taken off the queue."), "info")
     return redirect(url_for("queue.index"))
 
@@ -382,29 +355,20 @@ def download(item_id: int, channel: str) -> Any:
     A POST with the form's CSRF token: the download is recorded as an event, and a GET must
     change nothing (a link preview or a prefetch would otherwise record one).
     """
-    session = db()
     item = _item(item_id)
     if channel not in item.channel_list:
         abort(404)
-    try:
-        cleared = publishing.cleared_copy_for_manual(session, runtime(), item, channel)
-    except publishing.QueueError as exc:
-        session.commit()  # keep the item's new blocked status
-        flash(words.error_text(exc, status=_status_word), "error")
+    # Committed either way: a refusal keeps the item's new blocked status.
+    with transaction() as session:
+        cleared = publishing.download_cleared_copy(session, runtime(), item, channel, _user())
+    if isinstance(cleared, publishing.QueueError):
+        flash(words.error_text(cleared, status=_status_word), "error")
         return redirect(url_for("queue.detail", item_id=item_id))
-    events.record(
-        session,
-        "queue.downloaded",
-        f"queue_item:{item.id}",
-        {"channel": channel, "cleared_copy_sha256": cleared.sha256},
-        actor=_user().email,
-    )
-    session.commit()
     response = send_file(
         runtime().storage.path(cleared.key),
         mimetype="image/jpeg",
         as_attachment=True,
-        download_name=f"consentcam-{item.id}-{channel}.jpg",
+        download_name=f"consentcam-{item_id}-{channel}.jpg",
     )
     response.headers["Cache-Control"] = "private, no-store"
     return response
@@ -413,21 +377,19 @@ def download(item_id: int, channel: str) -> Any:
 @bp.post("/queue/<int:item_id>/manual/<channel>")
 @login_required
 def manual(item_id: int, channel: str) -> Any:
-    session = db()
     item = _item(item_id)
     form = ManualForm()
     if not form.validate_on_submit():
         flash(_("Paste the full link of the post, starting with https://"), "error")
         return redirect(url_for("queue.detail", item_id=item_id))
     try:
-        publishing.record_manual_publication(
-            session, runtime(), item, channel, form.url.data or "", actor=_user()
-        )
+        with transaction() as session:
+            publishing.record_manual_publication(
+                session, runtime(), item, channel, form.url.data or "", actor=_user()
+            )
     except publishing.QueueError as exc:
-        session.rollback()
         flash(words.error_text(exc, status=_status_word), "error")
         return redirect(url_for("queue.detail", item_id=item_id))
-    session.commit()
     flash(_("Recorded as published on %(channel)s.", channel=channel_label(channel)), "info")
     return redirect(url_for("queue.detail", item_id=item_id))
 
@@ -435,74 +397,34 @@ def manual(item_id: int, channel: str) -> Any:
 @bp.route("/published/")
 @login_required
 def publications() -> Any:
-    session = db()
-    live = request.args.get("live", "all")
-    query = sa.select(Publication).options(
-        so.selectinload(Publication.photo), so.selectinload(Publication.faces)
-    )
-    if live == "live":
-        query = query.where(Publication.live.is_(True))
-    elif live == "removed":
-        query = query.where(Publication.live.is_(False))
-    else:
-        live = "all"
-    rows = session.scalars(query.order_by(Publication.published_at.desc()).limit(300)).all()
+    rows, live = publishing.publications_page(db(), request.args.get("live", "all"))
     return render_template("publications/index.html", publications=rows, live=live)
 
 
 @bp.route("/settings/connections", methods=["GET", "POST"])
 @owner_required
 def connections() -> Any:
-    session = db()
     form = ConnectionForm()
     if form.validate_on_submit():
-        channel = form.channel.data or "instagram"
-        conn = session.scalar(
-            sa.select(ChannelConnection).where(ChannelConnection.channel == channel)
+        choice = publishing.ConnectionChoice(
+            channel=form.channel.data or "instagram",
+            kind=form.kind.data or "manual",
+            account_id=form.account_id.data or "",
+            access_token=form.access_token.data or "",
+            graph_url=form.graph_url.data or "",
+            can_delete=bool(form.can_delete.data),
         )
-        if conn is None:
-            conn = ChannelConnection(channel=channel)
-            session.add(conn)
-        conn.kind = form.kind.data or "manual"
-        if conn.kind == "meta":
-            if not (form.account_id.data or "").strip():
-                flash(_("A Meta connection needs the account id."), "error")
-                session.rollback()
-                return redirect(url_for("queue.connections"))
-            graph = (form.graph_url.data or "").strip() or DEFAULT_GRAPH_URL
-            if graph_url_problem(graph):
-                flash(_("The Graph API address must start with https://"), "error")
-                session.rollback()
-                return redirect(url_for("queue.connections"))
-            conn.account_id = (form.account_id.data or "").strip()
-            conn.graph_url = graph
-            if form.access_token.data:
-                conn.access_token_enc = runtime().vault.encrypt(
-                    form.access_token.data.strip().encode()
-                )
-            if conn.access_token_enc is None:
-                flash(_("A Meta connection needs an access token."), "error")
-                session.rollback()
-                return redirect(url_for("queue.connections"))
-        conn.can_delete = bool(form.can_delete.data) and conn.kind == "meta"
-        session.flush()
-        events.record(
-            session,
-            "connection.saved",
-            f"connection:{channel}",
-            {
-                "kind": conn.kind,
-                "account_id": conn.account_id if conn.kind == "meta" else None,
-                "graph_url": conn.graph_url if conn.kind == "meta" else None,
-                "can_delete": conn.can_delete,
-                "token_changed": bool(form.access_token.data),
-            },
-            actor=_user().email,
-        )
-        session.commit()
-        flash(_("Connection saved."), "info")
+        try:
+            with transaction() as session:
+                publishing.save_connection(session, runtime(), choice, _user())
+        except publishing.ConnectionSetupError as exc:
+            flash(words.error_text(exc), "error")
+        else:
+            flash(_("Connection saved."), "info")
         return redirect(url_for("queue.connections"))
-    rows = {c.channel: c for c in session.scalars(sa.select(ChannelConnection)).all()}
     return render_template(
-        "queue/connections.html", form=form, connections=rows, default_graph=DEFAULT_GRAPH_URL
+        "queue/connections.html",
+        form=form,
+        connections=publishing.connections_by_channel(db()),
+        default_graph=DEFAULT_GRAPH_URL,
     )

@@ -21,10 +21,10 @@ from flask_wtf import FlaskForm
 from wtforms import TextAreaField
 from wtforms.validators import Length
 
-from consentcam.models import Person, Publication, RemovalTask, utcnow
+from consentcam.models import Publication, RemovalTask, utcnow
 from consentcam.security import MAX_ID
 from consentcam.services import removals
-from consentcam.web import db, fragments
+from consentcam.web import db, fragments, transaction
 from consentcam.web.auth import owner_required
 from consentcam.web.words import error_text
 
@@ -62,22 +62,18 @@ def index() -> Any:
     if person_id is not None and not 0 < person_id <= MAX_ID:
         abort(404)  # no such person (and PostgreSQL would overflow comparing the id)
     now = utcnow()
-    query = removals.task_query(None if status == "all" else status, now)
-    person = None
-    if person_id:
-        person = db().get(Person, person_id)
-        query = query.where(RemovalTask.person_id == person_id)
-    rows = db().execute(query.limit(PAGE_SIZE)).all()
-    counts = removals.counts(db(), now, person_id or None)
+    page = removals.task_page(
+        db(), None if status == "all" else status, person_id=person_id, now=now, limit=PAGE_SIZE
+    )
     # The menu's badge counts everyone's overdue tasks, whatever this list shows.
-    g.removals_overdue = removals.counts(db(), now).overdue if person_id else counts.overdue
+    g.removals_overdue = page.overdue
     return render_template(
         "removals/index.html",
-        rows=rows,
+        rows=page.rows,
         status=status,
-        counts=counts,
+        counts=page.counts,
         now=now,
-        person=person,
+        person=page.person,
         has_thumbs=_has_thumbs(),
     )
 
@@ -87,10 +83,10 @@ def _has_thumbs() -> bool:
 
 
 def _load(task_id: int) -> tuple[RemovalTask, Publication, str | None]:
-    row = db().execute(removals.task_query(None).where(RemovalTask.id == task_id)).first()
+    row = removals.task_row(db(), task_id)
     if row is None:
         abort(404)
-    return row[0], row[1], row[2]
+    return row
 
 
 @bp.route("/<int:task_id>")
@@ -111,15 +107,16 @@ def detail(task_id: int) -> Any:
 @bp.route("/<int:task_id>/close", methods=["POST"])
 @owner_required
 def close(task_id: int) -> Any:
-    task, pub, name = _load(task_id)
+    task, _pub, _name = _load(task_id)
     form = CloseForm()
     if not form.validate_on_submit():
         flash(_("The note may be at most 2000 characters."), "error")
-        return redirect(url_for("removals.detail", task_id=task.id))
+        return redirect(url_for("removals.detail", task_id=task_id))
     try:
-        removals.close_task(db(), task, current_user._get_current_object(), form.note.data)
+        with transaction() as session:
+            removals.close_task(session, task, current_user._get_current_object(), form.note.data)
     except removals.RemovalError as exc:
         flash(error_text(exc), "error")
     else:
         flash(_("Marked as taken down. Thank you."), "success")
-    return redirect(url_for("removals.detail", task_id=task.id))
+    return redirect(url_for("removals.detail", task_id=task_id))

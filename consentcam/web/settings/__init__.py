@@ -6,7 +6,6 @@ import zoneinfo
 from datetime import timedelta
 from typing import Any
 
-import sqlalchemy as sa
 from flask import (
     Blueprint,
     abort,
@@ -24,13 +23,12 @@ from wtforms import EmailField, PasswordField, SelectField, StringField
 from wtforms.validators import DataRequired, Email, Length
 
 from consentcam import config as config_mod
-from consentcam.models import ApiToken, User
 from consentcam.services import people as people_service
 from consentcam.services import settings as settings_service
 from consentcam.services import users as users_service
 from consentcam.services.settings import SettingsError
 from consentcam.services.users import UserError
-from consentcam.web import db, runtime
+from consentcam.web import db, runtime, transaction
 from consentcam.web.auth import owner_required
 from consentcam.web.words import error_text
 
@@ -83,14 +81,13 @@ def index() -> Any:
             error = _("The form has expired: reload the page and try again.")
         else:
             try:
-                changed = settings_service.save(db(), rt, raw, _user())
+                with transaction() as session:
+                    changed = settings_service.save(session, rt, raw, _user())
             except SettingsError as exc:
-                db().rollback()
                 error, error_field = error_text(exc, setting=setting_label), exc.field
             else:
                 if changed:
                     current_app.config.update({k: rt.settings[k] for k in changed})
-                    db().commit()
                     flash(
                         _(
                             "The settings are saved. The consent form text changes with them: "
@@ -150,30 +147,28 @@ def setting_label(name: str) -> str:
 @bp.route("/users", methods=["GET", "POST"])
 @owner_required
 def users() -> Any:
-    session = db()
     form = UserForm()
     form.role.choices = [("staff", _("Staff")), ("owner", _("Owner"))]  # type: ignore[assignment]
     error = None
     if form.validate_on_submit():
         try:
-            created = users_service.create_user(
-                session,
-                form.email.data or "",
-                form.name.data or "",
-                form.password.data or "",
-                role=form.role.data or "staff",
-                actor=_user().email,
-            )
+            with transaction() as session:
+                created = users_service.create_user(
+                    session,
+                    form.email.data or "",
+                    form.name.data or "",
+                    form.password.data or "",
+                    role=form.role.data or "staff",
+                    actor=_user().email,
+                )
         except UserError as exc:
-            session.rollback()
             error = error_text(exc)
         else:
-            session.commit()
             flash(_("The account for %(email)s is ready.", email=created.email), "info")
             return redirect(url_for("settings.users"))
     elif request.method == "POST":
         error = _("Please correct the marked fields.")
-    accounts = list(session.scalars(sa.select(User).order_by(User.active.desc(), User.email)))
+    accounts = users_service.all_users(db())
     return (
         render_template("settings/users.html", form=form, accounts=accounts, error=error),
         422 if error else 200,
@@ -183,20 +178,18 @@ def users() -> Any:
 @bp.route("/users/<int:user_id>/deactivate", methods=["POST"])
 @owner_required
 def deactivate(user_id: int) -> Any:
-    session = db()
-    user = session.get(User, user_id)
-    if user is None:
-        abort(404)
     try:
-        if users_service.deactivate_user(session, user, _user()):
-            flash(
-                _("%(email)s is deactivated and signed out everywhere.", email=user.email), "info"
-            )
+        with transaction() as session:
+            user = users_service.user_by_id(session, user_id)
+            if user is None:
+                abort(404)
+            if users_service.deactivate_user(session, user, _user()):
+                flash(
+                    _("%(email)s is deactivated and signed out everywhere.", email=user.email),
+                    "info",
+                )
     except UserError as exc:
-        session.rollback()
         flash(error_text(exc), "error")
-        return redirect(url_for("settings.users"))
-    session.commit()
     return redirect(url_for("settings.users"))
 
 
@@ -204,13 +197,13 @@ def deactivate(user_id: int) -> Any:
 @owner_required
 def grant_publish(user_id: int) -> Any:
     """Give a staff member the right to clear faces, confirm photos, queue and publish (or take it)."""
-    session = db()
-    user = session.get(User, user_id)
-    if user is None or not user.active:
-        abort(404)
     allowed = request.form.get("allowed") == "1"
-    if users_service.set_may_publish(session, user, allowed, _user()):
-        session.commit()
+    with transaction() as session:
+        user = users_service.user_by_id(session, user_id)
+        if user is None or not user.active:
+            abort(404)
+        changed = users_service.set_may_publish(session, user, allowed, _user())
+    if changed:
         if allowed:
             flash(_("%(email)s may now clear faces, queue and publish.", email=user.email), "info")
         else:
@@ -221,7 +214,6 @@ def grant_publish(user_id: int) -> Any:
 @bp.route("/tokens", methods=["GET", "POST"])
 @owner_required
 def tokens() -> Any:
-    session = db()
     form = TokenForm()
     form.scope.choices = [("write", _("Read and write")), ("read", _("Read only"))]  # type: ignore[assignment]
     form.days.choices = [  # type: ignore[assignment]
@@ -233,22 +225,16 @@ def tokens() -> Any:
     clear = None
     if form.validate_on_submit():
         days = int(form.days.data or "0")
-        _token, clear = users_service.create_token(
-            session,
-            _user(),
-            form.name.data or "",
-            scope=form.scope.data or "write",
-            expires_in=timedelta(days=days) if days else None,
-        )
-        session.commit()
-        form.name.data = ""
-    listed = list(
-        session.scalars(
-            sa.select(ApiToken).order_by(
-                ApiToken.revoked_at.is_not(None), ApiToken.created_at.desc()
+        with transaction() as session:
+            _token, clear = users_service.create_token(
+                session,
+                _user(),
+                form.name.data or "",
+                scope=form.scope.data or "write",
+                expires_in=timedelta(days=days) if days else None,
             )
-        )
-    )
+        form.name.data = ""
+    listed = users_service.all_tokens(db())
     # The clear token is in this one response only; never cache it.
     response = render_template("settings/tokens.html", form=form, tokens=listed, clear=clear)
     return response, 200, {"Cache-Control": "no-store"}
@@ -257,10 +243,10 @@ def tokens() -> Any:
 @bp.route("/tokens/<int:token_id>/revoke", methods=["POST"])
 @owner_required
 def revoke_token(token_id: int) -> Any:
-    token = db().get(ApiToken, token_id)
-    if token is None:
-        abort(404)
-    users_service.revoke_token(db(), token, _user())
-    db().commit()
+    with transaction() as session:
+        token = users_service.token_by_id(session, token_id)
+        if token is None:
+            abort(404)
+        users_service.revoke_token(session, token, _user())
     flash(_("The token is revoked."), "info")
     return redirect(url_for("settings.tokens"))

@@ -6,7 +6,6 @@ import logging
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
-import sqlalchemy as sa
 from flask import (
     Blueprint,
     Response,
@@ -26,13 +25,15 @@ from wtforms import DateField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
 from consentcam.domain.types import Channel
-from consentcam.models import Photo, Supplier, SupplierPermission
+from consentcam.models import Supplier, SupplierPermission
 from consentcam.security import parse_id, safe_next
+from consentcam.services import listings
 from consentcam.services import suppliers as suppliers_service
-from consentcam.services.people import EvidenceTampered, sniff_scan_mime
+from consentcam.services.people import EvidenceTampered
 from consentcam.services.suppliers import SupplierError
-from consentcam.web import db, runtime
+from consentcam.web import db, runtime, transaction
 from consentcam.web.auth import owner_required
+from consentcam.web.lookups import or_404
 from consentcam.web.people import EVIDENCE_EXT
 from consentcam.web.words import channel_names as channel_labels
 from consentcam.web.words import error_text
@@ -63,44 +64,18 @@ def _start(day: Any) -> datetime:
 
 
 def _supplier(supplier_id: int) -> Supplier:
-    supplier = db().get(Supplier, supplier_id)
-    if supplier is None:
-        abort(404)
-    return supplier
+    return or_404(listings.supplier(db(), supplier_id))
 
 
 @bp.route("/")
 @login_required
 def index() -> Any:
-    session = db()
-    suppliers = list(session.scalars(sa.select(Supplier).order_by(sa.func.lower(Supplier.name))))
-    photo_counts = dict(
-        session.execute(
-            sa.select(Photo.supplier_id, sa.func.count(Photo.id))
-            .where(Photo.supplier_id.is_not(None))
-            .group_by(Photo.supplier_id)
-        ).all()
-    )
-    permissions: dict[int, list[SupplierPermission]] = {}
-    for p in session.scalars(sa.select(SupplierPermission)):
-        permissions.setdefault(p.supplier_id, []).append(p)
-    now = datetime.now(UTC)
-    active = {
-        sid: sorted(
-            {
-                c
-                for p in perms
-                if suppliers_service.permission_state(p, now) == "active"
-                for c in p.channel_list
-            }
-        )
-        for sid, perms in permissions.items()
-    }
+    listing = suppliers_service.supplier_list(db(), datetime.now(UTC))
     return render_template(
         "suppliers/index.html",
-        suppliers=suppliers,
-        photo_counts=photo_counts,
-        active=active,
+        suppliers=listing.suppliers,
+        photo_counts=listing.photo_counts,
+        active=listing.active,
         channel_labels=channel_labels(),
     )
 
@@ -111,14 +86,13 @@ def new() -> Any:
     form = SupplierForm()
     if form.validate_on_submit():
         try:
-            supplier = suppliers_service.add_supplier(
-                db(), form.name.data or "", contact=form.contact.data, actor=_user()
-            )
+            with transaction() as session:
+                supplier = suppliers_service.add_supplier(
+                    session, form.name.data or "", contact=form.contact.data, actor=_user()
+                )
         except SupplierError as exc:
-            db().rollback()
             flash(error_text(exc), "error")
         else:
-            db().commit()
             flash(_("%(name)s was added.", name=supplier.name), "info")
             return redirect(url_for("suppliers.detail", supplier_id=supplier.id))
     return render_template("suppliers/new.html", form=form)
@@ -128,63 +102,69 @@ def new() -> Any:
 @login_required
 def detail(supplier_id: int) -> Any:
     supplier = _supplier(supplier_id)
-    photos = db().scalar(sa.select(sa.func.count(Photo.id)).where(Photo.supplier_id == supplier.id))
+    photos = suppliers_service.photo_count(db(), supplier)
     return render_template(
         "suppliers/detail.html",
         supplier=supplier,
         permissions=list(reversed(supplier.permissions)),
         state=suppliers_service.permission_state,
-        photos=photos or 0,
+        photos=photos,
         channel_labels=channel_labels(),
         now=datetime.now(UTC),
         day=timedelta(days=1),
     )
 
 
+def _day_start(day: Any) -> datetime | None:
+    return _start(day) if day else None
+
+
+def _record_permission(
+    supplier: Supplier, form: PermissionForm, channels: list[str]
+) -> SupplierPermission | str:
+    """Record the permission the form gives; returns it, or the refusal's words."""
+    upload = form.document.data
+    data = upload.read() if upload else b""
+    if upload:
+        upload.close()
+    until = _day_start(form.valid_until.data)
+    try:
+        with transaction() as session:
+            return suppliers_service.add_permission(
+                session,
+                runtime(),
+                supplier,
+                channels=channels,
+                valid_from=_start(form.valid_from.data),
+                # "Valid until 31 December" covers that whole day.
+                valid_until=until + timedelta(days=1) if until else None,
+                document=data or None,
+                document_mime=suppliers_service.document_type(data),
+                note=form.note.data,
+                actor=_user(),
+            )
+    except SupplierError as exc:
+        return error_text(exc)
+
+
 @bp.route("/<int:supplier_id>/permissions/new", methods=["GET", "POST"])
 @owner_required
 def permission_new(supplier_id: int) -> Any:
-    session = db()
     supplier = _supplier(supplier_id)
     form = PermissionForm()
     channels = [c for c in request.form.getlist("channels") if c in CHANNELS]
     error = None
-    if request.method == "POST":
-        if form.validate():
-            upload = form.document.data
-            data = upload.read() if upload else b""
-            if upload:
-                upload.close()
-            mime = sniff_scan_mime(data) if data else None
-            try:
-                if data and mime is None:
-                    raise SupplierError(_("The document must be a PDF, JPEG or PNG file."))
-                until = form.valid_until.data
-                permission = suppliers_service.add_permission(
-                    session,
-                    runtime(),
-                    supplier,
-                    channels=channels,
-                    valid_from=_start(form.valid_from.data),
-                    # "Valid until 31 December" covers that whole day.
-                    valid_until=_start(until) + timedelta(days=1) if until else None,
-                    document=data or None,
-                    document_mime=mime,
-                    note=form.note.data,
-                    actor=_user(),
-                )
-            except SupplierError as exc:
-                session.rollback()
-                error = error_text(exc)
-            else:
-                session.commit()
-                flash(_("The permission is recorded."), "info")
-                return redirect(
-                    url_for("suppliers.detail", supplier_id=supplier.id)
-                    + f"#permission-{permission.id}"
-                )
+    if request.method == "POST" and form.validate():
+        result = _record_permission(supplier, form, channels)
+        if isinstance(result, str):
+            error = result
         else:
-            error = _("Please correct the marked fields.")
+            flash(_("The permission is recorded."), "info")
+            return redirect(
+                url_for("suppliers.detail", supplier_id=supplier.id) + f"#permission-{result.id}"
+            )
+    elif request.method == "POST":
+        error = _("Please correct the marked fields.")
     elif form.valid_from.data is None:
         form.valid_from.data = datetime.now(UTC).date()
     return (
@@ -202,19 +182,17 @@ def permission_new(supplier_id: int) -> Any:
 
 
 def _permission(permission_id: int) -> SupplierPermission:
-    permission = db().get(SupplierPermission, permission_id)
-    if permission is None:
-        abort(404)
-    return permission
+    return or_404(listings.supplier_permission(db(), permission_id))
 
 
 @bp.route("/permissions/<int:permission_id>/revoke", methods=["POST"])
 @owner_required
 def revoke(permission_id: int) -> Any:
     permission = _permission(permission_id)
-    if suppliers_service.revoke_permission(db(), permission, actor=_user()):
+    with transaction() as session:
+        revoked = suppliers_service.revoke_permission(session, permission, actor=_user())
+    if revoked:
         flash(_("The permission is revoked."), "info")
-    db().commit()
     return redirect(url_for("suppliers.detail", supplier_id=permission.supplier_id))
 
 
@@ -246,23 +224,18 @@ def document(permission_id: int) -> Any:
 @owner_required
 def assign_photo() -> Any:
     """Mark a photo as provided by a supplier (empty supplier_id: by nobody)."""
-    session = db()
-    photo_id = request.form.get("photo_id", "")
+    pid = parse_id(request.form.get("photo_id", ""))
+    photo = or_404(listings.photo(db(), pid) if pid else None)
     raw = request.form.get("supplier_id", "").strip()
-    pid = parse_id(photo_id)
-    photo = session.get(Photo, pid) if pid else None
-    if photo is None:
-        abort(404)
     supplier_id = parse_id(raw)
     if raw and supplier_id is None:
         abort(400)
     try:
-        changed = suppliers_service.set_photo_supplier(session, photo, supplier_id, _user())
+        with transaction() as session:
+            changed = suppliers_service.set_photo_supplier(session, photo, supplier_id, _user())
     except SupplierError as exc:
-        session.rollback()
         flash(error_text(exc), "error")
     else:
-        session.commit()
         if changed:
             flash(_("The photo's supplier is saved."), "info")
     fallback = (

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import sqlalchemy as sa
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import format_date, ngettext
 from flask_babel import gettext as _
@@ -13,12 +12,14 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField
 
 from consentcam.domain.types import Channel
-from consentcam.models import ConsentChannel, ConsentRecord, Person
+from consentcam.models import Person
 from consentcam.security import parse_id
-from consentcam.services.withdrawal import WithdrawalError, WithdrawalResult, withdraw_consent
-from consentcam.web import db, runtime
+from consentcam.services import listings, withdrawal
+from consentcam.services.withdrawal import WithdrawalResult
+from consentcam.web import db, runtime, transaction
 from consentcam.web.auth import owner_required
 from consentcam.web.words import channel_in_sentence as channel_label
+from consentcam.web.words import error_text
 
 bp = Blueprint("withdrawals", __name__)
 
@@ -84,57 +85,21 @@ def summary(result: WithdrawalResult) -> str:
 @bp.route("/people/<int:person_id>/withdraw", methods=["GET", "POST"])
 @owner_required
 def new(person_id: int | None = None) -> Any:
-    session = db()
     if person_id is None:
-        raw = request.values.get("person_id", "")
-        person_id = parse_id(raw)
-    person = session.get(Person, person_id) if person_id else None
-    if person_id and (person is None or person.erased_at is not None):
+        person_id = parse_id(request.values.get("person_id", ""))
+    person = listings.person(db(), person_id) if person_id else None
+    if person_id and person is None:
         abort(404)
     if person is None:
-        people = session.scalars(
-            sa.select(Person).where(Person.erased_at.is_(None)).order_by(Person.name)
-        ).all()
+        people = withdrawal.people_to_choose(db())
         return render_template("withdrawals/choose.html", people=people)
-
-    # What the person has agreed to now: the channels still standing and biometric consent.
-    rows = session.execute(
-        sa.select(ConsentChannel.channel, ConsentChannel.withdrawn_at)
-        .join(ConsentRecord, ConsentChannel.consent_id == ConsentRecord.id)
-        .where(ConsentRecord.person_id == person.id)
-    ).all()
-    standing = sorted({r.channel for r in rows if r.withdrawn_at is None})
-    biometric_active = bool(
-        session.scalar(
-            sa.select(sa.func.count())
-            .select_from(ConsentRecord)
-            .where(
-                ConsentRecord.person_id == person.id,
-                ConsentRecord.biometric.is_(True),
-                ConsentRecord.biometric_withdrawn_at.is_(None),
-            )
-        )
-    )
     form = WithdrawForm()
     if form.validate_on_submit():
-        channels: Any = "all" if form.everything.data else request.form.getlist("channels")
-        if not channels and not form.biometric.data:
-            flash(_("Choose the channels to withdraw, or every channel."), "error")
-        else:
-            try:
-                result = withdraw_consent(
-                    session,
-                    runtime(),
-                    person,
-                    channels,
-                    bool(form.biometric.data),
-                    current_user._get_current_object(),
-                )
-            except WithdrawalError as exc:
-                flash(str(exc), "error")
-            else:
-                flash(summary(result), "success")
-                return redirect(url_for("removals.index", person_id=person.id, status="open"))
+        done = _withdraw(person, form)
+        if done is not None:
+            flash(summary(done), "success")
+            return redirect(url_for("removals.index", person_id=person.id, status="open"))
+    standing, biometric_active = withdrawal.standing_consent(db(), person)
     chosen = request.form.getlist("channels") if request.method == "POST" else []
     return render_template(
         "withdrawals/new.html",
@@ -145,3 +110,24 @@ def new(person_id: int | None = None) -> Any:
         biometric_active=biometric_active,
         all_channels=[c.value for c in Channel],
     )
+
+
+def _withdraw(person: Person, form: WithdrawForm) -> WithdrawalResult | None:
+    """Carry out the form's withdrawal in one transaction; None (with a message) if refused."""
+    channels: Any = "all" if form.everything.data else request.form.getlist("channels")
+    if not channels and not form.biometric.data:
+        flash(_("Choose the channels to withdraw, or every channel."), "error")
+        return None
+    try:
+        with transaction() as session:
+            return withdrawal.withdraw_consent(
+                session,
+                runtime(),
+                person,
+                channels,
+                bool(form.biometric.data),
+                current_user._get_current_object(),
+            )
+    except withdrawal.WithdrawalError as exc:
+        flash(error_text(exc), "error")
+        return None
