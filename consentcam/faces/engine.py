@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import logging
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -11,6 +12,8 @@ from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
+
+from consentcam.faces.resnet import CHIP_SIDE, FaceNet, ModelFormatError, load_network
 
 __all__ = [
     "Box",
@@ -31,6 +34,10 @@ ENCODER_FILE: Final = "dlib_face_recognition_resnet_model_v1.dat"
 _INSTALL_HINT: Final = (
     "install it with `uv sync` (or `pip install face-recognition-models dlib-bin`)"
 )
+#: Padding around the face in dlib's aligned chip (face_recognition's and dlib's default).
+CHIP_PADDING: Final = 0.25
+
+logger = logging.getLogger(__name__)
 
 
 class EngineUnavailable(RuntimeError):
@@ -91,6 +98,9 @@ class _Models:
     shape_predictor: Any
     encoder: Any
     rectangle: Any
+    face_chip: Any
+    #: dlib's encoder network run on numpy; None when its file could not be read that way.
+    net: FaceNet | None
 
 
 _load_lock = threading.Lock()
@@ -114,18 +124,37 @@ def _load_models() -> _Models:
                     f"{_INSTALL_HINT}."
                 ) from None
             try:
-                _models = _Models(
-                    detector=dlib.get_frontal_face_detector(),
-                    shape_predictor=dlib.shape_predictor(str(files.shape_predictor)),
-                    encoder=dlib.face_recognition_model_v1(str(files.encoder)),
-                    rectangle=dlib.rectangle,
-                )
+                detector = dlib.get_frontal_face_detector()
+                shape_predictor = dlib.shape_predictor(str(files.shape_predictor))
+                encoder = dlib.face_recognition_model_v1(str(files.encoder))
             except RuntimeError as exc:
                 raise EngineUnavailable(
                     f"Face recognition is unavailable: a model file could not be read ({exc}); "
                     f"reinstall the '{MODELS_PACKAGE}' package ({_INSTALL_HINT})."
                 ) from None
+            _models = _Models(
+                detector,
+                shape_predictor,
+                encoder,
+                dlib.rectangle,
+                dlib.get_face_chip,
+                _load_net(files.encoder),
+            )
     return _models
+
+
+def _load_net(path: Path) -> FaceNet | None:
+    """dlib's encoder network for numpy, or None (dlib's own, slower, encoder is then used)."""
+    try:
+        return load_network(path)
+    except (OSError, ModelFormatError) as exc:
+        logger.warning(
+            "Face encodings fall back to dlib's own, slower, encoder: %s could not be read "
+            "as its network (%s).",
+            path,
+            exc,
+        )
+        return None
 
 
 def _reset_for_tests() -> None:
@@ -191,14 +220,39 @@ class FaceEngine:
         num_jitters: int = 1,
     ) -> npt.NDArray[np.float64]:
         """128-d encodings (k x 128, float64) of the faces at ``boxes`` in ``rgb``."""
+        return self.encode_chips(self.chips(rgb, boxes), num_jitters)
+
+    def chips(self, rgb: npt.NDArray[np.uint8], boxes: Sequence[Box]) -> npt.NDArray[np.uint8]:
+        """dlib's aligned 150 px chips (k x 150 x 150 x 3) of the faces at ``boxes`` in ``rgb``.
+
+        Each face is aligned on its 5 landmarks, exactly as dlib's compute_face_descriptor
+        aligns it before encoding.
+        """
         models = _load_models()
         image = _check_rgb(rgb)
-        out = np.empty((len(boxes), 128), dtype=np.float64)
+        out = np.empty((len(boxes), CHIP_SIDE, CHIP_SIDE, 3), dtype=np.uint8)
         with _call_lock:
             for i, (left, top, right, bottom) in enumerate(boxes):
                 rect = models.rectangle(int(left), int(top), int(right), int(bottom))
                 shape = models.shape_predictor(image, rect)
-                descriptor = models.encoder.compute_face_descriptor(image, shape, int(num_jitters))
+                out[i] = models.face_chip(image, shape, CHIP_SIDE, CHIP_PADDING)
+        return out
+
+    def encode_chips(
+        self, chips: npt.NDArray[np.uint8], num_jitters: int = 1
+    ) -> npt.NDArray[np.float64]:
+        """128-d encodings (k x 128, float64) of aligned chips from ``chips``.
+
+        dlib's network, on numpy (several faces at once) when its weights could be read;
+        dlib's own encoder otherwise, and for ``num_jitters`` above 1 (random jitter).
+        """
+        models = _load_models()
+        if models.net is not None and num_jitters <= 1:
+            return models.net.encode(chips)
+        out = np.empty((len(chips), 128), dtype=np.float64)
+        with _call_lock:
+            for i, chip in enumerate(chips):
+                descriptor = models.encoder.compute_face_descriptor(chip, int(num_jitters))
                 out[i] = np.asarray(descriptor, dtype=np.float64)
         return out
 

@@ -57,13 +57,26 @@ def encode_drawn_face(
     image, width, height, _ = _decode(
         source, max_pixels=max_pixels, max_side=None, name=name, exact=False
     )
-    sx, sy = image.width / width, image.height / height
-    left, top, right, bottom = (
-        box[0] * sx,
-        box[1] * sy,
-        box[2] * sx,
-        box[3] * sy,
-    )
+    neighbourhood = _neighbourhood(image, box, (width, height))
+    if neighbourhood is None:
+        return None
+    crop, local = neighbourhood
+    for turn in _TURNS:
+        turned = crop if turn is None else crop.transpose(turn)
+        rgb = as_array(turned)
+        face = _drawn_face(engine.detect(rgb, 1), turn, crop.size, local)
+        if face is not None:
+            encoding: npt.NDArray[np.float64] = engine.encode(rgb, [face])[0]
+            return encoding
+    return None
+
+
+def _neighbourhood(
+    image: Image.Image, box: Sequence[int], full_size: tuple[int, int]
+) -> tuple[Image.Image, tuple[float, float, float, float]] | None:
+    """The drawn box's neighbourhood scaled so the box is FACE_SIDE px, and the box in it."""
+    sx, sy = image.width / full_size[0], image.height / full_size[1]
+    left, top, right, bottom = box[0] * sx, box[1] * sy, box[2] * sx, box[3] * sy
     side = max(right - left, bottom - top)
     if side < 2:
         return None
@@ -75,31 +88,34 @@ def encode_drawn_face(
     scale = FACE_SIDE / side
     crop = image.crop((c_left, c_top, c_right, c_bottom))
     size = (max(1, round(crop.width * scale)), max(1, round(crop.height * scale)))
-    crop = crop.resize(size, Image.Resampling.BILINEAR)
     local = (
         (left - c_left) * scale,
         (top - c_top) * scale,
         (right - c_left) * scale,
         (bottom - c_top) * scale,
     )
-    drawn_side = side * scale
-    for turn in _TURNS:
-        turned = crop if turn is None else crop.transpose(turn)
-        rgb = as_array(turned)
-        best: tuple[float, Box] | None = None
-        for found in engine.detect(rgb, 1):
-            cu, cv = (found[0] + found[2]) / 2, (found[1] + found[3]) / 2
-            cx, cy = _back(turn, cu, cv, crop.width, crop.height)
-            if not (local[0] <= cx <= local[2] and local[1] <= cy <= local[3]):
-                continue
-            found_side = max(found[2] - found[0], found[3] - found[1])
-            if not 0.4 <= found_side / drawn_side <= 2.5:
-                continue
-            # The detection closest to the drawn box's centre is the face that was meant.
-            miss = abs(cx - (local[0] + local[2]) / 2) + abs(cy - (local[1] + local[3]) / 2)
-            if best is None or miss < best[0]:
-                best = (miss, found)
-        if best is not None:
-            encoding: npt.NDArray[np.float64] = engine.encode(rgb, [best[1]])[0]
-            return encoding
-    return None
+    return crop.resize(size, Image.Resampling.BILINEAR), local
+
+
+def _drawn_face(
+    found: Sequence[Box],
+    turn: Image.Transpose | None,
+    crop_size: tuple[int, int],
+    local: tuple[float, float, float, float],
+) -> Box | None:
+    """The detected face (in the turned crop) that was meant: centre inside the drawn box, a
+    size that fits it, and the closest to its centre."""
+    drawn_side = max(local[2] - local[0], local[3] - local[1])
+    best: tuple[float, Box] | None = None
+    for face in found:
+        cu, cv = (face[0] + face[2]) / 2, (face[1] + face[3]) / 2
+        cx, cy = _back(turn, cu, cv, *crop_size)
+        if not (local[0] <= cx <= local[2] and local[1] <= cy <= local[3]):
+            continue
+        found_side = max(face[2] - face[0], face[3] - face[1])
+        if not 0.4 <= found_side / drawn_side <= 2.5:
+            continue
+        miss = abs(cx - (local[0] + local[2]) / 2) + abs(cy - (local[1] + local[3]) / 2)
+        if best is None or miss < best[0]:
+            best = (miss, face)
+    return None if best is None else best[1]

@@ -4,22 +4,21 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Final, Literal
+from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
 from PIL import Image
 
-from consentcam.faces.blazeface import BlazeFace, get_detector
+from consentcam.faces.blazeface import BlazeFace, Detections, get_detector
+from consentcam.faces.chips import Chip, chips_from, native_chips
 from consentcam.faces.decode import DEFAULT_MAX_PIXELS, ImageSource, _decode, as_array
 from consentcam.faces.engine import Box, FaceEngine, get_engine
 from consentcam.faces.plan import Candidate, Pass, detect_passes, merge_with_hog
 
 __all__ = ["DetectedFace", "ScanResult", "ScanSettings", "scan_image"]
-
-#: Side of the square grey face crop on which sharpness is measured, so values compare across sizes.
-SHARPNESS_SIDE: Final = 128
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,22 +46,29 @@ class ScanSettings:
         It finds faces 16-96 px wide in a 192 px tile turned up to 45 degrees either way, so
         (192, 384) covers turned faces from about 4% of the photo's long side upwards.
     tile_side, tile_step: long side of the copy BlazeFace scans upright in 192 px tiles, one
-        every ``tile_step`` px, on photos larger than ``detect_side``: faces from about
-        16/tile_side of the long side (1.25% at 1280, 50 px on a 12 MP photo). A face of 2% is
-        26 px there, where BlazeFace is sure of it; at 960 (19 px) it missed one in ten. Tiles
-        overlap by 192 - tile_step px, so a face that small always lies whole in one of them;
-        larger faces are HOG's and the turned passes' too. The time grows with the number of
-        tiles, (tile_side/tile_step)^2 roughly. ``tile_min_face``: smallest face, in pixels of
-        that copy, the tile pass keeps (20: 1.6% at 1280; below, flat patches of wall scored
-        as faces, and a face that small is no longer identifiable anyway).
+        every ``tile_step`` px, on photos larger than ``detect_side``. A face of 2% of the
+        long side (80 px on a 12 MP photo) is 35 px there: BlazeFace is sure of most faces
+        from about 26 px, but of a dark face looking down only from about 35 (at 1280, 26 px,
+        it scored such faces 0.05). Tiles overlap by 192 - tile_step = 48 px, so a face up to
+        2.7% lies whole in one of them; larger ones are HOG's and the turned passes' too. The
+        time grows with the number of tiles, (tile_side/tile_step)^2 roughly (108 on a 4:3
+        photo). ``tile_min_face``: smallest face, in pixels of that copy, the tile pass keeps
+        (27.5: 1.6%; below, flat patches of wall scored as faces, and a face that small is
+        no longer identifiable anyway). ``tile_min_score``: the tile pass also keeps faces
+        from this confidence; under ``min_score`` a face needs HOG's ``confirm_hog``.
+    smaller_face: on photos larger than ``detect_side``, where HOG scans a reduced copy and
+        has no window smaller than about 80 px there, a face HOG and BlazeFace both found
+        keeps BlazeFace's box when it is narrower than this share of HOG's (HOG then boxed a
+        smaller face with its surroundings).
     min_score: BlazeFace's confidence needed to count a face (MediaPipe's default is 0.5).
     confirm_score, confirm_support, confirm_hog: a face BlazeFace alone found with a
         confidence below ``confirm_score`` counts only if at least ``confirm_support`` of its
-        raw detections (anchors, tiles, turns and scales) agree, or if dlib's HOG detector, run
-        on the face turned upright and scaled to 100 px, gives it a score of at least
-        ``confirm_hog`` (0 is HOG's own threshold; lower is more lenient). Hands and patterned
-        walls score 0.5-0.6 with BlazeFace from one or two raw detections, and well under -0.7
-        with HOG; a real face, even one looking down, draws a dozen raw detections or more.
+        raw detections (anchors, tiles, turns and scales) from ``min_score`` up agree, or if
+        dlib's HOG detector, run on the face turned upright and scaled to 100 px, gives it a
+        score of at least ``confirm_hog`` (0 is HOG's own threshold; lower is more lenient).
+        Hands and patterned walls score 0.5-0.6 with BlazeFace from one or two raw
+        detections, and well under -0.7 with HOG; a real face, even one looking down, draws a
+        dozen raw detections or more.
     confirm_hog_tiled, confirm_score_tiled: on photos larger than ``detect_side``, whose
         smallest faces come from the tile pass, a face BlazeFace gives at least
         ``confirm_score_tiled`` needs only ``confirm_hog_tiled`` from HOG: a face of 2% of a
@@ -83,15 +89,17 @@ class ScanSettings:
     blur_threshold: float = 40.0
     plan: Literal["combined", "hog"] = "combined"
     turn_sides: tuple[int, ...] = (192, 384)
-    tile_side: int = 1280
-    tile_step: int = 160
-    tile_min_face: float = 20.0
+    tile_side: int = 1760
+    tile_step: int = 144
+    tile_min_face: float = 27.5
     min_score: float = 0.5
     confirm_score: float = 0.75
     confirm_support: int = 4
     confirm_hog: float = -0.7
     confirm_hog_tiled: float = -1.2
     confirm_score_tiled: float = 0.6
+    smaller_face: float = 0.75
+    tile_min_score: float = 0.4
 
     def __post_init__(self) -> None:
         if self.detect_side < 100:
@@ -110,6 +118,8 @@ class ScanSettings:
             raise ValueError("tile_step must be between 16 and 192 pixels")
         if not 0.0 < self.min_score <= self.confirm_score <= 1.0:
             raise ValueError("min_score must be between 0 and 1, and at most confirm_score")
+        if not 0.0 < self.tile_min_score <= self.min_score:
+            raise ValueError("tile_min_score must be between 0 and min_score")
 
     def passes(self, long_side: int) -> list[Pass]:
         """BlazeFace's passes over a photo whose long side is ``long_side`` pixels."""
@@ -117,7 +127,9 @@ class ScanSettings:
             Pass(side, (0, 1, 2, 3), step=96 if side <= 384 else 128) for side in self.turn_sides
         ]
         if long_side > self.detect_side:
-            out.append(Pass(self.tile_side, (0,), self.tile_step, self.tile_min_face))
+            out.append(
+                Pass(self.tile_side, (0,), self.tile_step, self.tile_min_face, self.tile_min_score)
+            )
         return out
 
 
@@ -147,25 +159,6 @@ class ScanResult:
     seconds: float
 
 
-def laplacian_variance(grey: npt.NDArray[np.float64]) -> float:
-    """Variance of the 4-neighbour Laplacian: a standard, cheap focus measure."""
-    if grey.shape[0] < 3 or grey.shape[1] < 3:
-        return 0.0
-    lap = (
-        grey[:-2, 1:-1] + grey[2:, 1:-1] + grey[1:-1, :-2] + grey[1:-1, 2:] - 4.0 * grey[1:-1, 1:-1]
-    )
-    return float(lap.var())
-
-
-def _sharpness(image: Image.Image, box: tuple[float, float, float, float]) -> float:
-    left, top, right, bottom = box
-    if right - left < 2 or bottom - top < 2:
-        return 0.0
-    crop = image.crop((left, top, right, bottom)).convert("L")
-    crop = crop.resize((SHARPNESS_SIDE, SHARPNESS_SIDE), Image.Resampling.BILINEAR)
-    return laplacian_variance(np.asarray(crop, dtype=np.float64))
-
-
 def _clip_box(box: tuple[float, float, float, float], width: int, height: int) -> Box:
     left, top, right, bottom = box
     return (
@@ -176,109 +169,15 @@ def _clip_box(box: tuple[float, float, float, float], width: int, height: int) -
     )
 
 
-#: Side of the square the HOG confirmation runs on: the face is scaled to half of it (HOG's
-#: window is 80 px).
-CONFIRM_SIDE: Final = 200
-
-
-def _hog_agrees(upright: Image.Image, side: float, engine: FaceEngine, threshold: float) -> bool:
-    """Does HOG see a face of about this size at the centre of this upright-turned crop?"""
-    cx, cy = upright.width / 2.0, upright.height / 2.0
-    region = upright.crop((round(cx - side), round(cy - side), round(cx + side), round(cy + side)))
-    region = region.resize((CONFIRM_SIDE, CONFIRM_SIDE), Image.Resampling.BILINEAR)
-    mid = CONFIRM_SIDE / 2
-    for (left, top, right, bottom), score in engine.detect_scored(as_array(region), 0, threshold):
-        width = right - left
-        if (
-            abs((left + right) / 2 - mid) < 0.3 * CONFIRM_SIDE / 2
-            and abs((top + bottom) / 2 - mid) < 0.35 * CONFIRM_SIDE / 2
-            and 0.25 * CONFIRM_SIDE < width < 0.75 * CONFIRM_SIDE
-            and score >= threshold
-        ):
-            return True
-    return False
-
-
-def _encode_turned(
-    image: Image.Image,
-    box: tuple[float, float, float, float],
-    roll: float,
-    engine: FaceEngine,
-    settings: ScanSettings,
-    confirm: float | None = None,
-) -> tuple[npt.NDArray[np.float64], float] | None:
-    """Encoding and sharpness of a face turned by ``roll`` degrees, from an upright-turned crop.
-
-    dlib's 5-point landmarks and its encoder expect an upright face: the neighbourhood of the
-    face is turned back by its roll first, and the face box is the centred square of its size.
-    With ``confirm`` (HOG's threshold), None when HOG does not agree there is a face (see
-    ScanSettings).
-    """
-    left, top, right, bottom = box
-    side = max(right - left, bottom - top)
-    cx, cy = (left + right) / 2.0, (top + bottom) / 2.0
-    # Room for the aligned chip (25% padding) at any roll once turned.
-    half = 1.5 * side
-    crop = image.crop((round(cx - half), round(cy - half), round(cx + half), round(cy + half)))
-    centre = (crop.width / 2.0, crop.height / 2.0)
-    upright = crop.rotate(-roll, resample=Image.Resampling.BILINEAR, center=centre)
-    if confirm is not None and not _hog_agrees(upright, side, engine, confirm):
-        return None
-    local = (
-        round(centre[0] - side / 2),
-        round(centre[1] - side / 2),
-        round(centre[0] + side / 2),
-        round(centre[1] + side / 2),
-    )
-    encoding = engine.encode(as_array(upright), [local], settings.num_jitters)[0]
-    return encoding, _sharpness(upright, local)
-
-
-def _encode_from(
-    image: Image.Image,
-    boxes_full: list[Box],
-    full_size: tuple[int, int],
-    engine: FaceEngine,
-    settings: ScanSettings,
-    rolls: list[float | None] | None = None,
-    confirm: Sequence[float | None] | None = None,
-) -> list[DetectedFace]:
-    """Encode faces from a (possibly reduced) decode, one cropped neighbourhood per face."""
-    sx = full_size[0] / image.width
-    sy = full_size[1] / image.height
-    faces: list[DetectedFace] = []
-    for n, box in enumerate(boxes_full):
-        left, top, right, bottom = box[0] / sx, box[1] / sy, box[2] / sx, box[3] / sy
-        roll = rolls[n] if rolls is not None else None
-        if roll is not None:
-            turned = _encode_turned(
-                image,
-                (left, top, right, bottom),
-                roll,
-                engine,
-                settings,
-                confirm=confirm[n] if confirm is not None else None,
-            )
-            if turned is not None:
-                faces.append(DetectedFace(box, turned[0], turned[1], settings.blur_threshold))
-            continue
-        # A generous margin so the aligned 150x150 chip (25% padding, any roll) lies inside.
-        margin = max(right - left, bottom - top)
-        c_left = max(int(left - margin), 0)
-        c_top = max(int(top - margin), 0)
-        c_right = min(int(right + margin) + 1, image.width)
-        c_bottom = min(int(bottom + margin) + 1, image.height)
-        crop = as_array(image.crop((c_left, c_top, c_right, c_bottom)))
-        local: Box = (
-            round(left) - c_left,
-            round(top) - c_top,
-            round(right) - c_left,
-            round(bottom) - c_top,
-        )
-        encoding = engine.encode(crop, [local], settings.num_jitters)[0]
-        sharp = _sharpness(image, (left, top, right, bottom))
-        faces.append(DetectedFace(box, encoding, sharp, settings.blur_threshold))
-    return faces
+def _encode(chips: list[Chip], engine: FaceEngine, settings: ScanSettings) -> list[DetectedFace]:
+    """Every face's encoding, all chips of the photo through the network at once."""
+    if not chips:
+        return []
+    encodings = engine.encode_chips(np.stack([c[1] for c in chips]), settings.num_jitters)
+    return [
+        DetectedFace(box, encoding, sharpness, settings.blur_threshold)
+        for (box, _, sharpness), encoding in zip(chips, encodings, strict=True)
+    ]
 
 
 def _clip_candidates(
@@ -298,7 +197,9 @@ def _clip_candidates(
             boxes.append(box)
             rolls.append(c.roll)
             score = c.score or 0.0
-            if (
+            if c.source == "blazeface" and score < settings.min_score:
+                confirm.append(settings.confirm_hog)
+            elif (
                 c.source != "blazeface"
                 or score >= settings.confirm_score
                 or c.support >= settings.confirm_support
@@ -309,6 +210,112 @@ def _clip_candidates(
             else:
                 confirm.append(settings.confirm_hog)
     return boxes, rolls, confirm
+
+
+def _hog_input(
+    work: Image.Image, full_size: tuple[int, int], settings: ScanSettings
+) -> tuple[npt.NDArray[np.uint8], int]:
+    """The pixels HOG scans and the upsample it scans them with.
+
+    A photo no larger than ``detect_side`` is scanned exactly as face_recognition's
+    full-resolution upsample-1 scan; a larger one on a copy reduced to ``detect_side``.
+    """
+    if max(full_size) <= settings.detect_side:
+        return as_array(work), settings.native_upsample
+    factor = settings.detect_side / max(work.size)
+    det_image = work
+    if factor < 1.0:
+        det_size = (max(1, round(work.width * factor)), max(1, round(work.height * factor)))
+        det_image = work.resize(det_size, Image.Resampling.BILINEAR, reducing_gap=2.0)
+    return as_array(det_image), settings.upsample
+
+
+def _hog_boxes(
+    pixels: npt.NDArray[np.uint8], upsample: int, full_size: tuple[int, int], engine: FaceEngine
+) -> list[Box]:
+    """HOG's boxes in ``pixels`` (see _hog_input), in upright full-resolution pixels."""
+    width, height = full_size
+    found = engine.detect(pixels, upsample)
+    if pixels.shape[:2] != (height, width):
+        sx, sy = width / pixels.shape[1], height / pixels.shape[0]
+        found = [
+            _clip_box((b[0] * sx, b[1] * sy, b[2] * sx, b[3] * sy), width, height) for b in found
+        ]
+    return [b for b in found if b[2] > b[0] and b[3] > b[1]]
+
+
+def _both_detectors(
+    work: Image.Image,
+    full_size: tuple[int, int],
+    settings: ScanSettings,
+    engine: FaceEngine,
+    detector: BlazeFace,
+) -> tuple[list[Box], Detections, npt.NDArray[np.uint8]]:
+    """HOG's boxes, BlazeFace's faces and HOG's pixels.
+
+    On a photo larger than ``detect_side``, where BlazeFace's tiles take about as long as HOG,
+    HOG runs on a second thread meanwhile (dlib and LiteRT release the GIL while they work).
+    """
+    pixels, upsample = _hog_input(work, full_size, settings)
+    passes = settings.passes(max(full_size))
+    if max(full_size) <= settings.detect_side:
+        hog = _hog_boxes(pixels, upsample, full_size, engine)
+        return hog, detect_passes(work, full_size, passes, detector, settings.min_score), pixels
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="consentcam-hog") as beside:
+        pending = beside.submit(_hog_boxes, pixels, upsample, full_size, engine)
+        found = detect_passes(work, full_size, passes, detector, settings.min_score)
+        return pending.result(), found, pixels
+
+
+def _find_faces(
+    work: Image.Image,
+    full_size: tuple[int, int],
+    settings: ScanSettings,
+    engine: FaceEngine,
+    detector: BlazeFace | None,
+) -> tuple[list[Box], list[float | None], list[float | None], npt.NDArray[np.uint8] | None]:
+    """Boxes, rolls and HOG checks (see _clip_candidates) of every candidate face.
+
+    The last value is the photo's pixels when it is scanned at full size (see _hog_input).
+    """
+    large = max(full_size) > settings.detect_side
+    if settings.plan == "combined":
+        assert detector is not None
+        hog_boxes, found, pixels = _both_detectors(work, full_size, settings, engine, detector)
+        smaller = settings.smaller_face if large else 0.0
+        candidates = merge_with_hog([_float_box(b) for b in hog_boxes], found, smaller_face=smaller)
+    else:
+        pixels, upsample = _hog_input(work, full_size, settings)
+        hog_boxes = _hog_boxes(pixels, upsample, full_size, engine)
+        candidates = [Candidate(_float_box(b), None, None, "hog") for b in hog_boxes]
+    return (
+        *_clip_candidates(candidates, *full_size, settings, large=large),
+        None if large else pixels,
+    )
+
+
+def _detailed_work(
+    source: ImageSource,
+    work: Image.Image,
+    boxes: list[Box],
+    full_size: tuple[int, int],
+    settings: ScanSettings,
+    name: str | None,
+) -> Image.Image:
+    """The reduced decode, or a larger one when it is too coarse to encode the smallest face."""
+    work_scale = full_size[0] / work.width
+    smallest = min(min(b[2] - b[0], b[3] - b[1]) for b in boxes)
+    if work_scale <= 1.0 or smallest / work_scale >= settings.encode_face_px:
+        return work
+    needed_side = max(full_size) * settings.encode_face_px / max(smallest, 1)
+    larger, _, _, _ = _decode(
+        source,
+        max_pixels=settings.max_pixels,
+        max_side=max(int(needed_side) + 1, settings.detect_side),
+        name=name,
+        exact=False,
+    )
+    return larger
 
 
 def scan_image(
@@ -337,83 +344,16 @@ def scan_image(
         name=name,
         exact=False,
     )
-    native = max(width, height) <= settings.detect_side
-    rgb: npt.NDArray[np.uint8] | None = None
-    if native:
-        # Small enough: HOG exactly as face_recognition's full-resolution upsample-1 path.
-        rgb = as_array(work)
-        hog_boxes = engine.detect(rgb, settings.native_upsample)
+    boxes, rolls, confirm, rgb = _find_faces(work, (width, height), settings, engine, detector)
+    if not boxes:
+        chips: list[Chip] = []
+    elif rgb is not None:
+        chips = native_chips(work, rgb, boxes, rolls, confirm, engine)
     else:
-        factor = settings.detect_side / max(work.size)
-        if factor < 1.0:
-            det_size = (max(1, round(work.width * factor)), max(1, round(work.height * factor)))
-            det_image = work.resize(det_size, Image.Resampling.BILINEAR, reducing_gap=2.0)
-        else:
-            det_image = work
-        det_boxes = engine.detect(as_array(det_image), settings.upsample)
-        sx, sy = width / det_image.width, height / det_image.height
-        del det_image
-        hog_boxes = [
-            _clip_box((b[0] * sx, b[1] * sy, b[2] * sx, b[3] * sy), width, height)
-            for b in det_boxes
-        ]
-    hog_boxes = [b for b in hog_boxes if b[2] > b[0] and b[3] > b[1]]
-
-    if settings.plan == "combined":
-        assert detector is not None
-        found = detect_passes(
-            work, (width, height), settings.passes(max(width, height)), detector, settings.min_score
-        )
-        candidates = merge_with_hog([_float_box(b) for b in hog_boxes], found)
-    else:
-        candidates = [Candidate(_float_box(b), None, None, "hog") for b in hog_boxes]
-    boxes_full, rolls, confirm = _clip_candidates(
-        candidates, width, height, settings, large=max(width, height) > settings.detect_side
-    )
-    if not boxes_full:
-        return ScanResult(width, height, fmt, [], time.perf_counter() - started)
-
-    if native:
-        assert rgb is not None
-        # HOG's own boxes: encoded on the whole photo, exactly as face_recognition does.
-        upright = [i for i, r in enumerate(rolls) if r is None]
-        encodings = engine.encode(rgb, [boxes_full[i] for i in upright], settings.num_jitters)
-        faces: list[DetectedFace | None] = [None] * len(boxes_full)
-        for n, i in enumerate(upright):
-            box = boxes_full[i]
-            faces[i] = DetectedFace(
-                box,
-                encodings[n],
-                _sharpness(work, (box[0], box[1], box[2], box[3])),
-                settings.blur_threshold,
-            )
-        for i, roll in enumerate(rolls):
-            if roll is not None:
-                turned = _encode_turned(
-                    work, _float_box(boxes_full[i]), roll, engine, settings, confirm[i]
-                )
-                if turned is not None:
-                    faces[i] = DetectedFace(
-                        boxes_full[i], turned[0], turned[1], settings.blur_threshold
-                    )
-        done = [f for f in faces if f is not None]
-        return ScanResult(width, height, fmt, done, time.perf_counter() - started)
-
-    # Is the reduced decode detailed enough to encode every face without upsampling it?
-    work_scale = width / work.width
-    smallest = min(min(b[2] - b[0], b[3] - b[1]) for b in boxes_full)
-    if work_scale > 1.0 and smallest / work_scale < settings.encode_face_px:
-        needed_side = max(width, height) * settings.encode_face_px / max(smallest, 1)
-        del work
-        work, _, _, _ = _decode(
-            source,
-            max_pixels=settings.max_pixels,
-            max_side=max(int(needed_side) + 1, settings.detect_side),
-            name=name,
-            exact=False,
-        )
-    faces_out = _encode_from(work, boxes_full, (width, height), engine, settings, rolls, confirm)
-    return ScanResult(width, height, fmt, faces_out, time.perf_counter() - started)
+        work = _detailed_work(source, work, boxes, (width, height), settings, name)
+        chips = chips_from(work, boxes, (width, height), engine, rolls, confirm)
+    faces = _encode(chips, engine, settings)
+    return ScanResult(width, height, fmt, faces, time.perf_counter() - started)
 
 
 def _float_box(box: Sequence[float]) -> tuple[float, float, float, float]:

@@ -51,12 +51,14 @@ class Pass:
     """One detection pass: a copy ``side`` px on its long side, scanned at these quarter turns.
 
     min_face: smallest face, in pixels of a 192 px tile, the pass keeps.
+    min_score: BlazeFace's confidence a detection of this pass needs; None: the scan's own.
     """
 
     side: int
     quarter_turns: tuple[int, ...] = (0,)
     step: int = 128
     min_face: float = MIN_TILE_FACE_PX
+    min_score: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,23 +158,34 @@ def detect_passes(
     min_score: float,
     nms_iou: float = 0.3,
 ) -> Detections:
-    """Run every pass over ``image`` (any decode of the photo) and merge: upright full-res pixels."""
+    """Run every pass over ``image`` (any decode of the photo) and merge: upright full-res pixels.
+
+    A pass may keep detections below ``min_score`` (see Pass.min_score); those count for no
+    support: a face made only of them has support 0.
+    """
     full_w, full_h = full_size
     found: list[Detections] = []
-    for p in passes:
+    source = image
+    for p in sorted(passes, key=lambda p: -p.side):
         # Never finer than the photo itself: a copy larger than full resolution adds no detail.
         factor = min(p.side, max(full_size)) / max(image.size)
         size = (max(1, round(image.width * factor)), max(1, round(image.height * factor)))
-        copy = image if size == image.size else image.resize(size, Image.Resampling.BILINEAR)
+        if max(source.size) < 2 * max(size):
+            source = image
+        # Each copy from the last one when that is at least twice as large (cheaper, as sharp).
+        copy = image if size == image.size else source.resize(size, Image.Resampling.BILINEAR)
+        source = copy
         level = to_input(np.asarray(copy, dtype=np.uint8))
-        hits = _scan_level(level, p.quarter_turns, p.step, detector, min_score, p.min_face)
+        score = min_score if p.min_score is None else p.min_score
+        hits = _scan_level(level, p.quarter_turns, p.step, detector, score, p.min_face)
         if not len(hits):
             continue
         sx, sy = full_w / size[0], full_h / size[1]
         scale = np.array([sx, sy, sx, sy])
+        support = hits.counts() * (hits.scores >= min_score)
         found.append(
             Detections(
-                hits.boxes * scale, hits.scores, hits.keypoints * np.array([sx, sy]), hits.support
+                hits.boxes * scale, hits.scores, hits.keypoints * np.array([sx, sy]), support
             )
         )
     return weighted_nms(Detections.concat(found), nms_iou)
@@ -206,10 +219,14 @@ def merge_with_hog(
     hog_boxes: Sequence[tuple[float, float, float, float]],
     found: Detections,
     same_face_iou: float = 0.3,
+    smaller_face: float = 0.0,
 ) -> list[Candidate]:
     """HOG boxes and BlazeFace faces as one list: overlapping above ``same_face_iou`` is one face.
 
-    Where both saw a face, HOG's box is kept (the landmarks and encodings were tuned on it).
+    Where both saw a face, HOG's box is kept (the landmarks and encodings were tuned on it),
+    unless BlazeFace's box is narrower than ``smaller_face`` times HOG's: HOG, scanning a
+    reduced copy, has no window smaller than about 80 px there and boxes a smaller face with
+    the face's surroundings; BlazeFace's finer tiles box it as it is.
     """
     out: list[Candidate] = []
     blaze = [
@@ -220,20 +237,16 @@ def merge_with_hog(
     overlap = iou_matrix(hog, blaze_boxes) if len(hog) and len(blaze) else None
     matched: set[int] = set()
     for h, box in enumerate(hog_boxes):
+        kept = (box[0], box[1], box[2], box[3])
         score = None
         if overlap is not None and overlap.shape[1]:
             j = int(np.argmax(overlap[h]))
             if overlap[h, j] > same_face_iou:
                 matched.add(j)
                 score = float(found.scores[blaze[j][1]])
-        out.append(
-            Candidate(
-                (box[0], box[1], box[2], box[3]),
-                None,
-                score,
-                "both" if score is not None else "hog",
-            )
-        )
+                if blaze[j][0][2] - blaze[j][0][0] < smaller_face * (box[2] - box[0]):
+                    kept = blaze[j][0]
+        out.append(Candidate(kept, None, score, "both" if score is not None else "hog"))
     for j, (box, i) in enumerate(blaze):
         if j in matched:
             continue
@@ -248,4 +261,40 @@ def merge_with_hog(
                 int(found.counts()[i]),
             )
         )
-    return out
+    return _without_nested(out)
+
+
+#: A face that lies this much (share of its area) inside a face at least NESTED_SCALE times as
+#: wide is the same face, found again at another scale (part of it, or with its surroundings).
+NESTED_INSIDE: Final = 0.8
+NESTED_SCALE: Final = 1.5
+
+
+def _without_nested(candidates: list[Candidate]) -> list[Candidate]:
+    """The candidates but one of each pair nested in the other (see NESTED_INSIDE).
+
+    Of two faces BlazeFace saw, one inside the other, the one it is surer of stays; a box HOG
+    found stays in any case (HOG alone sometimes boxes a face with its surroundings, and the
+    face inside is the true one).
+    """
+    boxes = np.array([c.box for c in candidates], dtype=np.float64).reshape(-1, 4)
+    widths = boxes[:, 2] - boxes[:, 0]
+    areas = widths * (boxes[:, 3] - boxes[:, 1])
+    left = np.maximum(boxes[:, None, 0], boxes[None, :, 0])
+    top = np.maximum(boxes[:, None, 1], boxes[None, :, 1])
+    right = np.minimum(boxes[:, None, 2], boxes[None, :, 2])
+    bottom = np.minimum(boxes[:, None, 3], boxes[None, :, 3])
+    inter = np.clip(right - left, 0, None) * np.clip(bottom - top, 0, None)
+    # inside[j, i]: candidate j lies inside candidate i, which is much larger.
+    inside = (inter >= NESTED_INSIDE * areas[:, None]) & (
+        widths[None, :] >= NESTED_SCALE * widths[:, None]
+    )
+    dropped: set[int] = set()
+    for j, i in zip(*np.nonzero(inside), strict=True):
+        small, large = candidates[j], candidates[i]
+        if small.score is None or large.score is None:
+            continue
+        loser = int(j) if large.score >= small.score else int(i)
+        if candidates[loser].source == "blazeface" and not {int(i), int(j)} & dropped:
+            dropped.add(loser)
+    return [c for n, c in enumerate(candidates) if n not in dropped]

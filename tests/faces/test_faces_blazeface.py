@@ -117,7 +117,7 @@ def test_settings_name_their_passes() -> None:
     assert [p.side for p in small] == [192, 384]
     assert all(p.quarter_turns == (0, 1, 2, 3) for p in small)
     large = settings.passes(4000)
-    assert large[-1] == Pass(1280, (0,), 160, 20.0)
+    assert large[-1] == Pass(1760, (0,), 144, 27.5, 0.4)
     with pytest.raises(ValueError, match="tile_step"):
         ScanSettings(tile_step=200)
     with pytest.raises(ValueError, match="plan"):
@@ -176,7 +176,7 @@ def test_missing_model_file_names_the_file(monkeypatch: pytest.MonkeyPatch, tmp_
 
 
 class _UnsureHog:
-    """A stand-in engine: HOG sees a centred face scored ``score``; encodings are zeros."""
+    """A stand-in engine: HOG sees a centred face scored ``score``; chips are black."""
 
     def __init__(self, score: float) -> None:
         self.score = score
@@ -187,14 +187,14 @@ class _UnsureHog:
         assert rgb.shape[:2] == (200, 200)
         return [((50, 50, 150, 150), self.score)] if self.score >= adjust_threshold else []
 
-    def encode(self, rgb: np.ndarray, boxes: list[object], num_jitters: int = 1) -> np.ndarray:
-        return np.zeros((len(boxes), 128))
+    def chips(self, rgb: np.ndarray, boxes: list[object]) -> np.ndarray:
+        return np.zeros((len(boxes), 150, 150, 3), dtype=np.uint8)
 
 
 def test_unsure_tile_hits_on_large_photos_get_the_lenient_hog_check() -> None:
     from PIL import Image
 
-    from consentcam.faces import pipeline
+    from consentcam.faces import chips, pipeline
     from consentcam.faces.plan import Candidate
 
     settings = ScanSettings()
@@ -217,12 +217,11 @@ def test_unsure_tile_hits_on_large_photos_get_the_lenient_hog_check() -> None:
     engine = _UnsureHog((settings.confirm_hog + settings.confirm_hog_tiled) / 2)
 
     def kept(threshold: float | None) -> bool:
-        faces = pipeline._encode_from(
+        faces = chips.chips_from(
             image,
             [(150, 100, 230, 180)],
             image.size,
             engine,  # type: ignore[arg-type]
-            settings,
             rolls=[4.0],
             confirm=[threshold],
         )
