@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import sqlalchemy as sa
@@ -12,14 +12,11 @@ import sqlalchemy.orm as so
 
 from consentcam.domain.types import FaceSource, FaceState, ScanState
 from consentcam.models import Face, Photo, User, utcnow
-from consentcam.runtime import Runtime
+from consentcam.runtime import Runtime, TaskQueue
 from consentcam.services import confirmation, events
 from consentcam.services.scanning import enrolled_matcher, template_bytes
 from consentcam.uow import later, unit_of_work
 from consentcam.wording import N_, WordedError
-
-if TYPE_CHECKING:
-    from consentcam.jobs import Jobs
 
 log = logging.getLogger(__name__)
 
@@ -272,7 +269,7 @@ def rescan_photo(session: so.Session, rt: Runtime, photo_id: int) -> list[Face]:
         return merge_rescan(session, rt, photo, result)
 
 
-def register(jobs: Jobs) -> None:
+def register(jobs: TaskQueue) -> None:
     @jobs.task("encode_drawn_face", retries=1, retry_delay=10)
     def encode_drawn_face_task(rt: Runtime, face_id: int) -> None:
         with rt.sessions() as session:

@@ -334,7 +334,7 @@ def _collect(session: so.Session, _context: Any) -> None:
         if whole or _changed(obj, watched):
             _note(marks, obj)
     for ids in (marks.photos, marks.people, marks.consents, marks.suppliers, marks.permissions):
-        ids.discard(None)  # type: ignore[arg-type]
+        ids.discard(None)
 
 
 @sa.event.listens_for(so.Session, "before_commit")

@@ -20,13 +20,12 @@ import sqlalchemy.orm as so
 from consentcam.db import rowcount
 from consentcam.domain.types import FaceState, ScanState
 from consentcam.models import ConsentRecord, Face, Photo, ReferenceFace, utcnow
-from consentcam.runtime import Runtime
+from consentcam.runtime import Runtime, TaskQueue
 from consentcam.services import events
 from consentcam.uow import unit_of_work
 
 if TYPE_CHECKING:
     from consentcam.faces.match import Matcher
-    from consentcam.jobs import Jobs
 
 log = logging.getLogger(__name__)
 _matcher_lock = threading.Lock()
@@ -287,7 +286,7 @@ def forget_unmatched_templates(session: so.Session, photo: Photo) -> int:
     return count
 
 
-def register(jobs: Jobs) -> None:
+def register(jobs: TaskQueue) -> None:
     from huey import crontab
 
     @jobs.task("scan_photo", retries=2, retry_delay=10)
