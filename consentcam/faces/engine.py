@@ -138,16 +138,37 @@ def _load_models() -> _Models:
                 encoder,
                 dlib.rectangle,
                 dlib.get_face_chip,
-                _load_net(files.encoder),
+                _load_net(files.encoder, encoder),
             )
     return _models
 
 
-def _load_net(path: Path) -> FaceNet | None:
-    """dlib's encoder network for numpy, or None (dlib's own, slower, encoder is then used)."""
+#: Largest difference per value allowed between the numpy network and dlib's encoder on the
+#: probe chip at load (they agree to about 1e-6).
+NET_TOLERANCE: Final = 1e-4
+
+
+def _probe_chip() -> npt.NDArray[np.uint8]:
+    """A fixed 150 px colour pattern that every weight of the network has a say in."""
+    y, x = np.mgrid[0:CHIP_SIDE, 0:CHIP_SIDE]
+    channels = [(x * 7 + y * 3) % 256, (x * y) % 251, (255 - 2 * y + x) % 256]
+    return np.ascontiguousarray(np.stack(channels, axis=-1).astype(np.uint8))
+
+
+def _load_net(path: Path, encoder: Any) -> FaceNet | None:
+    """dlib's encoder network for numpy, or None (dlib's own, slower, encoder is then used).
+
+    Before it is used, it must encode a probe chip as dlib's own encoder does.
+    """
     try:
-        return load_network(path)
-    except (OSError, ModelFormatError) as exc:
+        net = load_network(path)
+        probe = _probe_chip()
+        ours = net.encode(probe[None])[0]
+        theirs = np.asarray(encoder.compute_face_descriptor(probe, 1), dtype=np.float64)
+        difference = float(np.abs(ours - theirs).max())
+        if not difference <= NET_TOLERANCE:
+            raise ModelFormatError(f"it encodes a probe {difference:.1e} away from dlib")
+    except Exception as exc:  # whatever the reason, dlib's own encoder still works
         logger.warning(
             "Face encodings fall back to dlib's own, slower, encoder: %s could not be read "
             "as its network (%s).",
@@ -155,6 +176,7 @@ def _load_net(path: Path) -> FaceNet | None:
             exc,
         )
         return None
+    return net
 
 
 def _reset_for_tests() -> None:

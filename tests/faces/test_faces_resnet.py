@@ -84,19 +84,33 @@ def forget_models() -> Iterator[None]:
     engine_mod._reset_for_tests()
 
 
-@pytest.mark.usefixtures("forget_models")
-def test_an_unreadable_network_falls_back_to_dlib_with_a_warning(
-    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, real_chips: np.ndarray
-) -> None:
-    def unreadable(path: Path) -> resnet.FaceNet:
-        raise resnet.ModelFormatError("unexpected layer 'con_7'")
+def _unreadable(path: Path) -> resnet.FaceNet:
+    raise resnet.ModelFormatError("unexpected layer 'con_7'")
 
-    monkeypatch.setattr(engine_mod, "load_network", unreadable)
+
+def _slightly_off(path: Path) -> resnet.FaceNet:
+    net = resnet.load_network(path)
+    net._fc = net._fc * np.float32(1.01)  # a network that is not quite dlib's
+    return net
+
+
+@pytest.mark.usefixtures("forget_models")
+@pytest.mark.parametrize(
+    ("loader", "reason"), [(_unreadable, "con_7"), (_slightly_off, "away from dlib")]
+)
+def test_a_network_that_cannot_be_used_falls_back_to_dlib_with_a_warning(
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    real_chips: np.ndarray,
+    loader: object,
+    reason: str,
+) -> None:
+    monkeypatch.setattr(engine_mod, "load_network", loader)
     with caplog.at_level(logging.WARNING, logger="consentcam.faces.engine"):
         engine = FaceEngine()
         engine.load()
     assert engine_mod._load_models().net is None
-    assert "dlib's own" in caplog.text and "con_7" in caplog.text
+    assert "dlib's own" in caplog.text and reason in caplog.text
     assert np.array_equal(engine.encode_chips(real_chips[:3]), _dlib_encodings(real_chips[:3]))
 
 
