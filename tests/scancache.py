@@ -6,7 +6,8 @@ them returns a copy of the first answer instead of running HOG, BlazeFace and th
 
 Only calls with the process-wide engine and detector are remembered (a test handing in its own
 engine or detector always scans), failures are never remembered, and every call still loads the
-models first, so a test that takes the models away still sees EngineUnavailable.
+models first, so a test that takes the models away still sees EngineUnavailable. Set
+CONSENTCAM_TEST_SCAN_CACHE=0 to scan every time.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from consentcam.faces.engine import get_engine
 _original: Callable[..., pipeline.ScanResult] = pipeline.scan_image
 _results: dict[tuple[str, str], pipeline.ScanResult] = {}
 _lock = threading.Lock()
+_wanted = os.environ.get("CONSENTCAM_TEST_SCAN_CACHE", "1") != "0"
 enabled = True
 
 
@@ -59,7 +61,8 @@ def scan_image(
     def scan() -> pipeline.ScanResult:
         return _original(source, settings, engine=engine, name=name, detector=detector)
 
-    data = _source_bytes(source) if enabled and engine is None and detector is None else None
+    remember = _wanted and enabled and engine is None and detector is None
+    data = _source_bytes(source) if remember else None
     if data is None:
         return scan()
     settings = settings or pipeline.ScanSettings()
