@@ -24,6 +24,7 @@ from werkzeug.test import TestResponse
 from consentcam.crypto import new_key
 from consentcam.runtime import Runtime
 from consentcam.services import users as users_service
+from tests import scancache
 
 # The fake Graph API's fixtures (graph, live_app) for every test that publishes.
 pytest_plugins = ["tests.fakegraph.fixtures"]
@@ -40,6 +41,20 @@ REDIS_URL = os.environ.get("CONSENTCAM_TEST_REDIS_URL", "redis://127.0.0.1:6379/
 # a fresh process still hashes with the full-strength scrypt.
 TEST_PASSWORD_METHOD = "scrypt:256:8:1"
 users_service.use_password_method(TEST_PASSWORD_METHOD)
+
+# A repeated scan of the same photo bytes is answered from the first scan's result (the real
+# engine, once per image and settings per process). The engine's own tests always scan.
+scancache.install()
+_ALWAYS_SCAN = ("tests/faces/", "tests/bench/")
+
+
+@pytest.fixture(autouse=True)
+def _scan_cache(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Remembered scans everywhere except in the tests of the engine and its timing."""
+    path = Path(str(request.node.path)).resolve().relative_to(Path(__file__).resolve().parents[1])
+    scancache.enabled = not str(path.as_posix()).startswith(_ALWAYS_SCAN)
+    yield
+    scancache.enabled = True
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
