@@ -60,11 +60,6 @@ def _forget_after_rollback(session: so.Session, transaction: so.SessionTransacti
         session.info.pop(AFTER_COMMIT_CALLS, None)
 
 
-def pending(session: so.Session) -> list[tuple[str, tuple[Any, ...]]]:
-    """The tasks waiting for this session's commit (a copy)."""
-    return list(session.info.get(AFTER_COMMIT, ()))
-
-
 @contextmanager
 def unit_of_work(rt: Runtime, session: so.Session | None = None) -> Iterator[so.Session]:
     """Open one transaction: commit when the block ends, roll back when it raises.

@@ -6,7 +6,7 @@ One module per part of the domain; every model is importable from here.
 from __future__ import annotations
 
 from consentcam.models.accounts import ApiToken, User, UserSession
-from consentcam.models.base import NAMING, Base, EnumText, UTCDateTime, channel_order, utcnow
+from consentcam.models.base import NAMING, Base, EnumText, UTCDateTime, utcnow
 from consentcam.models.people import (
     ConsentChannel,
     ConsentFormVersion,
@@ -76,6 +76,5 @@ __all__ = [
     "UTCDateTime",
     "User",
     "UserSession",
-    "channel_order",
     "utcnow",
 ]

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 import sqlalchemy.orm as so
 from sqlalchemy.types import TypeDecorator
 
 from consentcam.domain.types import Channel
+from consentcam.domain.vocabulary import parse_channels
 
 
 def utcnow() -> datetime:
@@ -66,26 +66,33 @@ class EnumText(TypeDecorator[E]):
         return None if value is None else self.enum(value)
 
 
-def channel_order(channels: Iterable[str]) -> list[Channel]:
-    """The channels named, each once, in the channels' own order (instagram, facebook, ...)."""
-    named = {Channel(c.strip()) for c in channels if c and c.strip()}
-    return [c for c in Channel if c in named]
+class ChannelChoice:
+    """The channels a row covers, kept as child rows (one per channel) and read as words.
 
+    A model mixes this in beside its own `channel_rows` relationship and says how to make one of
+    its child rows (`_channel_row`). Reading and writing go through the one channel parser.
+    """
 
-class ChannelRow(Protocol):
-    """A child row naming one channel (of a permission, a queue item)."""
+    channel_rows: Any
+
+    @staticmethod
+    def _channel_row(channel: Channel) -> Any:
+        raise NotImplementedError
 
     @property
-    def channel(self) -> Channel: ...
+    def channel_list(self) -> list[str]:
+        """The channels covered, in the channels' own order."""
+        return list(parse_channels([str(r.channel) for r in self.channel_rows]))
 
+    @property
+    def channels(self) -> str:
+        """The channels as one space-separated text (`channel_list` as words)."""
+        return " ".join(self.channel_list)
 
-R = TypeVar("R", bound=ChannelRow)
-
-
-def channel_rows(rows: Sequence[R], names: Iterable[str], make: Callable[[Channel], R]) -> list[R]:
-    """The child rows naming ``names``, in the channels' order: those there kept, others made."""
-    have = {r.channel: r for r in rows}
-    return [have.get(c) or make(c) for c in channel_order(names)]
+    @channels.setter
+    def channels(self, value: str) -> None:
+        have = {r.channel: r for r in self.channel_rows}
+        self.channel_rows = [have.get(c) or self._channel_row(c) for c in parse_channels(value)]
 
 
 NAMING = {

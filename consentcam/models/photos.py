@@ -15,7 +15,7 @@ from consentcam.domain.types import (
     ReviewState,
     ScanState,
 )
-from consentcam.models.base import Base, EnumText, channel_order, channel_rows, utcnow
+from consentcam.models.base import Base, ChannelChoice, EnumText, utcnow
 from consentcam.models.people import Person
 
 
@@ -32,7 +32,7 @@ class Supplier(Base):
     )
 
 
-class SupplierPermission(Base):
+class SupplierPermission(ChannelChoice, Base):
     """A supplier's written permission to publish the people in the photos it provides."""
 
     __tablename__ = "supplier_permission"
@@ -53,22 +53,9 @@ class SupplierPermission(Base):
         cascade="all, delete-orphan", lazy="selectin"
     )
 
-    @property
-    def channel_list(self) -> list[str]:
-        """The channels it covers, in the channels' own order."""
-        return list(channel_order(r.channel for r in self.channel_rows))
-
-    @property
-    def channels(self) -> str:
-        """The channels as one space-separated text (`channel_list` as words)."""
-        return " ".join(self.channel_list)
-
-    @channels.setter
-    def channels(self, value: str) -> None:
-        names = value.replace(",", " ").split()
-        self.channel_rows = channel_rows(
-            self.channel_rows, names, lambda c: SupplierPermissionChannel(channel=c)
-        )
+    @staticmethod
+    def _channel_row(channel: Channel) -> SupplierPermissionChannel:
+        return SupplierPermissionChannel(channel=channel)
 
 
 class SupplierPermissionChannel(Base):

@@ -9,11 +9,11 @@ import sqlalchemy.orm as so
 
 from consentcam.domain.gate import ClearedBy
 from consentcam.domain.types import Channel, QueueStatus, RemovalMethod, RemovalStatus
-from consentcam.models.base import Base, EnumText, channel_order, channel_rows, utcnow
+from consentcam.models.base import Base, ChannelChoice, EnumText, utcnow
 from consentcam.models.photos import Photo
 
 
-class QueueItem(Base):
+class QueueItem(ChannelChoice, Base):
     """A photo waiting to be published on one or more channels."""
 
     __tablename__ = "queue_item"
@@ -38,22 +38,9 @@ class QueueItem(Base):
         cascade="all, delete-orphan", lazy="selectin"
     )
 
-    @property
-    def channel_list(self) -> list[str]:
-        """The channels to publish on, in the channels' own order."""
-        return list(channel_order(r.channel for r in self.channel_rows))
-
-    @property
-    def channels(self) -> str:
-        """The channels as one space-separated text (`channel_list` as words)."""
-        return " ".join(self.channel_list)
-
-    @channels.setter
-    def channels(self, value: str) -> None:
-        names = value.replace(",", " ").split()
-        self.channel_rows = channel_rows(
-            self.channel_rows, names, lambda c: QueueItemChannel(channel=c)
-        )
+    @staticmethod
+    def _channel_row(channel: Channel) -> QueueItemChannel:
+        return QueueItemChannel(channel=channel)
 
 
 class QueueItemChannel(Base):
