@@ -86,7 +86,7 @@ def queue_photo(
     session.add(item)
     session.flush()
     entries = blocker_entries(decide_many(session, [photo], chosen, at)[photo.id])
-    item.status = QueueStatus(status_for(item, chosen, entries, at))
+    item.status = status_for(item, chosen, entries, at)
     item.blockers = encode_blockers(entries)
     events.record(
         session,

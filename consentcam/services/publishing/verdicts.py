@@ -71,10 +71,10 @@ def encode_blockers(entries: Sequence[dict[str, Any]]) -> str | None:
     return json.dumps(list(entries), ensure_ascii=False) if entries else None
 
 
-def _status_when_clear(item: QueueItem, at: datetime) -> str:
+def _status_when_clear(item: QueueItem, at: datetime) -> QueueStatus:
     if item.scheduled_for is not None and item.scheduled_for > at:
-        return "scheduled"
-    return "ready"
+        return QueueStatus.SCHEDULED
+    return QueueStatus.READY
 
 
 def blocked_channels(entries: Iterable[dict[str, Any]]) -> set[str]:
@@ -84,11 +84,11 @@ def blocked_channels(entries: Iterable[dict[str, Any]]) -> set[str]:
 
 def status_for(
     item: QueueItem, todo: Sequence[str], entries: list[dict[str, Any]], at: datetime
-) -> str:
+) -> QueueStatus:
     """Blocked only when no channel still to publish is cleared; else ready (or scheduled)."""
     refused = blocked_channels(entries)
     if entries and all(c in refused for c in todo):
-        return "blocked"
+        return QueueStatus.BLOCKED
     return _status_when_clear(item, at)
 
 
@@ -130,7 +130,7 @@ def apply_verdict(
         new_blockers += [b for b in blockers_of(item) if b.get("code") == PUBLISH_FAILED]
     encoded = encode_blockers(new_blockers)
     changed = new_status != before or encoded != item.blockers
-    item.status = QueueStatus(new_status)
+    item.status = new_status
     item.blockers = encoded
     if new_status != before and new_status == "blocked":
         record_blocked(session, item, before, entries, actor)
