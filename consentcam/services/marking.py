@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import sqlalchemy as sa
 import sqlalchemy.orm as so
 
+from consentcam.domain.boxes import centre_inside, same_face
 from consentcam.domain.types import FaceSource, FaceState, ScanState
 from consentcam.models import Face, Photo, User, utcnow
 from consentcam.runtime import Runtime, TaskQueue
@@ -81,6 +81,9 @@ def add_drawn_face(
     left, top, right, bottom = check_box(photo, box)
     if photo.scan_state != ScanState.DONE:
         raise ScanNotFinished(N_("this photo's scan is not finished yet"))
+    marked = next((f for f in photo.faces if same_face((left, top, right, bottom), f.box)), None)
+    if marked is not None:
+        raise BadBox(N_("this face is marked already (face %(number)s)"), number=marked.number)
     for attempt in range(3):
         session.refresh(photo, ["faces"])
         number = max((f.number for f in photo.faces), default=0) + 1
@@ -181,11 +184,6 @@ def _record_encoding(
     return True
 
 
-def _centre_inside(box: Sequence[int], others: Sequence[Sequence[int]]) -> bool:
-    cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
-    return any(o[0] <= cx <= o[2] and o[1] <= cy <= o[3] for o in others)
-
-
 def merge_rescan(session: so.Session, rt: Runtime, photo: Photo, result: Any) -> list[Face]:
     """Add the faces a new scan of a reviewed photo found that no marked face accounts for.
 
@@ -196,7 +194,7 @@ def merge_rescan(session: so.Session, rt: Runtime, photo: Photo, result: Any) ->
     """
     session.refresh(photo, ["faces"])
     known = [f.box for f in photo.faces]
-    fresh = [d for d in result.faces if not _centre_inside(d.box, known)]
+    fresh = [d for d in result.faces if not centre_inside(d.box, known)]
     if not fresh:
         return []
     matcher = enrolled_matcher(session, rt)

@@ -179,6 +179,9 @@ def test_a_face_drawn_by_hand_gets_the_same_decisions_as_a_detected_one(
         ([10, 10, 60.5, 60], "four whole numbers"),
         ("10,10,60,60", "four whole numbers"),
         ([True, 10, 60, 60], "four whole numbers"),
+        # Face 1 is at (10, 10, 90, 90): a box over it, or around it, is the same face.
+        ([15, 12, 85, 95], r"marked already \(face 1\)"),
+        ([0, 0, 200, 200], r"marked already \(face 1\)"),
     ],
 )
 def test_a_bad_box_is_refused_and_nothing_is_stored(
@@ -411,6 +414,13 @@ def test_api_draws_a_face_and_confirms_the_photo(app: Any, client: Any, tokens: 
     face = response.get_json()
     assert face["source"] == "manual" and face["box"] == [300, 20, 380, 100]
     assert face["number"] == 2 and face["state"] in ("pending", "suggested")
+    # Drawn again (a second tap): refused, and no third face is stored.
+    again = client.post(
+        f"/api/v1/photos/{photo}/faces", json={"box": [305, 25, 385, 105]}, headers=h
+    )
+    assert again.status_code == 422 and "face 2" in again.get_json()["error"]
+    faces = client.get(f"/api/v1/photos/{photo}", headers=h).get_json()["faces"]
+    assert [f["number"] for f in faces] == [1, 2]
 
     gate_json = client.get(f"/api/v1/photos/{photo}/gate", headers=h).get_json()
     codes = {b["code"] for v in gate_json["verdicts"] for b in v["blockers"]}

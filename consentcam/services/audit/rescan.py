@@ -12,6 +12,7 @@ import sqlalchemy as sa
 import sqlalchemy.orm as so
 
 from consentcam.domain.audit import Quarter
+from consentcam.domain.boxes import centre_inside
 from consentcam.models import Face, Photo, Publication, PublicationFace, QueueItem
 from consentcam.runtime import Runtime
 from consentcam.services.audit.stored import in_scope
@@ -67,12 +68,7 @@ def cleared_box(
 
 def unaccounted_faces(detected: Sequence[Box], accounted: Sequence[FloatBox]) -> int:
     """Count detected faces whose centre lies inside no accounted-for box."""
-    count = 0
-    for left, top, right, bottom in detected:
-        cx, cy = (left + right) / 2, (top + bottom) / 2
-        if not any(a[0] <= cx <= a[2] and a[1] <= cy <= a[3] for a in accounted):
-            count += 1
-    return count
+    return sum(1 for box in detected if not centre_inside(box, accounted))
 
 
 @dataclass(frozen=True)
