@@ -37,6 +37,11 @@ def later(session: so.Session, task: str, *args: Any) -> None:
     session.info.setdefault(AFTER_COMMIT, []).append((task, args))
 
 
+def pending(session: so.Session) -> list[tuple[str, tuple[Any, ...]]]:
+    """The tasks waiting for this session's commit (a copy)."""
+    return list(session.info.get(AFTER_COMMIT, ()))
+
+
 def after_commit(session: so.Session, call: Callable[[], None]) -> None:
     """Call `call()` in this process once the session's transaction has committed, never if it
     rolls back or is closed: a file is deleted only after the rows that point to it are gone."""

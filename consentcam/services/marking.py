@@ -63,6 +63,13 @@ def check_box(photo: Photo, box: Any) -> tuple[int, int, int, int]:
     return left, top, right, bottom
 
 
+def _refuse_a_marked_face(photo: Photo, box: tuple[int, int, int, int]) -> None:
+    """A box over (or around) a face already marked is that face: refused, naming it."""
+    marked = next((f for f in photo.faces if same_face(box, f.box)), None)
+    if marked is not None:
+        raise BadBox(N_("this face is marked already (face %(number)s)"), number=marked.number)
+
+
 def add_drawn_face(
     session: so.Session,
     rt: Runtime,
@@ -81,9 +88,7 @@ def add_drawn_face(
     left, top, right, bottom = check_box(photo, box)
     if photo.scan_state != ScanState.DONE:
         raise ScanNotFinished(N_("this photo's scan is not finished yet"))
-    marked = next((f for f in photo.faces if same_face((left, top, right, bottom), f.box)), None)
-    if marked is not None:
-        raise BadBox(N_("this face is marked already (face %(number)s)"), number=marked.number)
+    _refuse_a_marked_face(photo, (left, top, right, bottom))
     for attempt in range(3):
         session.refresh(photo, ["faces"])
         number = max((f.number for f in photo.faces), default=0) + 1
