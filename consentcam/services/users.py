@@ -171,6 +171,13 @@ def parse_session_id(session_id: str) -> tuple[int, int, str] | None:
     return int(uid), int(version), token
 
 
+_SESSION_USER = (
+    sa.select(UserSession, User)
+    .join(User, User.id == UserSession.user_id)
+    .where(UserSession.token_hash == sa.bindparam("digest"))
+)
+
+
 def user_for_session(
     session: so.Session, session_id: str, at: datetime | None = None
 ) -> tuple[User, UserSession] | None:
@@ -179,14 +186,14 @@ def user_for_session(
     if parsed is None:
         return None
     uid, version, token = parsed
-    row = session.scalar(
-        sa.select(UserSession).where(UserSession.token_hash == token_digest(token))
-    )
-    now = at or utcnow()
-    if row is None or row.user_id != uid or row.expires_at <= now:
+    # One statement for both rows: every page view asks it first.
+    found = session.execute(_SESSION_USER, {"digest": token_digest(token)}).one_or_none()
+    if found is None:
         return None
-    user = session.get(User, uid)
-    if user is None or not user.active or user.session_version != version:
+    row, user = found
+    if row.user_id != uid or row.expires_at <= (at or utcnow()):
+        return None
+    if not user.active or user.session_version != version:
         return None
     user.session_token = token
     return user, row

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -16,6 +17,7 @@ from flask_wtf.csrf import CSRFProtect
 from consentcam import config as config_mod
 from consentcam.runtime import Runtime
 from consentcam.uow import unit_of_work
+from consentcam.web import translate
 from consentcam.wording import N_
 
 if TYPE_CHECKING:
@@ -114,6 +116,7 @@ def _init_extensions(app: Flask) -> None:
     login_manager.localize_callback = _localize
     csrf.init_app(app)
     babel.init_app(app, locale_selector=select_locale, timezone_selector=select_time_zone)
+    translate.install(app)
     from consentcam import security
 
     security.init_app(app)
@@ -158,27 +161,48 @@ def _add_request_hooks(app: Flask) -> None:
     app.context_processor(_frame)
 
 
+@dataclass(frozen=True)
+class NavLink:
+    """One link of the main navigation, as the page frame shows it."""
+
+    endpoint: str
+    url: str
+    label: str
+    current: bool
+
+
 def _frame() -> dict[str, Any]:
     """What every page's frame shows: languages, the navigation for this user, set-up notes."""
     from flask import current_app
-    from flask_babel import gettext
     from flask_login import current_user
 
     from consentcam.public_url import public_base
 
-    owner = bool(getattr(current_user, "is_owner", False))
-    views = current_app.view_functions
-    nav = [
-        (ep, gettext(label))
-        for ep, label in NAV
-        if ep in views and (owner or ep not in OWNER_ONLY_NAV)
-    ]
+    links = nav_links(current_user) if current_user.is_authenticated else []
     return {
         "LANGUAGES": LANGUAGES,
         "current_language": select_locale(),
-        "nav_links": nav,
+        "nav_links": links,
+        "nav_current": next((link.label for link in links if link.current), ""),
         "no_public_url": public_base(current_app.config) is None,
     }
+
+
+def nav_links(user: Any) -> list[NavLink]:
+    """The navigation for ``user``. The link of this page is current; else the first link of
+    the same blueprint (Queue on a queue item, not Published)."""
+    from flask import current_app, url_for
+    from flask_babel import gettext
+
+    owner = bool(getattr(user, "is_owner", False))
+    views = current_app.view_functions
+    shown = [ep for ep, _label in NAV if ep in views and (owner or ep not in OWNER_ONLY_NAV)]
+    here = request.endpoint or ""
+    area = here.split(".")[0]
+    first_of_area = next((ep for ep in shown if ep.split(".")[0] == area), None)
+    current = here if here in shown else first_of_area
+    labels = dict(NAV)
+    return [NavLink(ep, url_for(ep), gettext(labels[ep]), ep == current) for ep in shown]
 
 
 def _localize(message: str) -> str:

@@ -29,7 +29,7 @@ from consentcam.services import confirmation, gate, marking, photo_list, review
 from consentcam.services import people as people_service
 from consentcam.services import photos as photos_service
 from consentcam.web import db, runtime, transaction, words
-from consentcam.web.photos import shared
+from consentcam.web.photos import shared, tiles
 from consentcam.wording import N_
 
 bp = Blueprint("photos", __name__, url_prefix="/photos")
@@ -86,7 +86,12 @@ def index() -> Any:
         number=max(1, min(page, 100_000)),
         per_page=PER_PAGE,
     )
-    return render_template("photos/index.html", listed=listed, state_labels=STATE_LABELS)
+    return render_template(
+        "photos/index.html",
+        listed=listed,
+        tiles=tiles.tiles(listed.photos, listed.verdicts),
+        state_labels=STATE_LABELS,
+    )
 
 
 @bp.route("/review")
