@@ -202,7 +202,12 @@ def nav_links(user: Any) -> list[NavLink]:
     first_of_area = next((ep for ep in shown if ep.split(".")[0] == area), None)
     current = here if here in shown else first_of_area
     labels = dict(NAV)
-    return [NavLink(ep, url_for(ep), gettext(labels[ep]), ep == current) for ep in shown]
+    # The links take no arguments: under one script root their URLs never change.
+    known = current_app.extensions.setdefault("consentcam.nav_urls", {})
+    urls = known.get(request.script_root)
+    if urls is None:
+        urls = known[request.script_root] = {ep: url_for(ep) for ep, _label in NAV if ep in views}
+    return [NavLink(ep, urls[ep], gettext(labels[ep]), ep == current) for ep in shown]
 
 
 def _localize(message: str) -> str:

@@ -88,13 +88,17 @@ def revoke_personal_links(
     return len(ended)
 
 
+_ACTIVE_PERSONAL_LINK = (
+    sa.select(PersonalLink)
+    .where(PersonalLink.person_id == sa.bindparam("person"), PersonalLink.revoked_at.is_(None))
+    .order_by(PersonalLink.id.desc())
+    .limit(1)
+)
+
+
 def active_personal_link(session: so.Session, person_id: int) -> PersonalLink | None:
-    return session.scalar(
-        sa.select(PersonalLink)
-        .where(PersonalLink.person_id == person_id, PersonalLink.revoked_at.is_(None))
-        .order_by(PersonalLink.id.desc())
-        .limit(1)
-    )
+    # Built once: a person's page asks it on every view.
+    return session.scalar(_ACTIVE_PERSONAL_LINK, {"person": person_id})
 
 
 def open_personal_link(session: so.Session, token: str) -> PersonalLink:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from consentcam.services.people.consent import (
     ConsentAnswers,
     anything_to_withdraw,
+    biometric_among,
     consent_state,
     give_consent,
     guardian_signer,
@@ -120,6 +121,7 @@ __all__ = [
     "form_to_show",
     "give_consent",
     "guardian_signer",
+    "biometric_among",
     "has_biometric_consent",
     "hidden_characters",
     "listed_photos",

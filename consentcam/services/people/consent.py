@@ -269,13 +269,18 @@ def record_consent_form(
 
 
 def has_biometric_consent(session: so.Session, person: Person, at: datetime | None = None) -> bool:
+    return biometric_among(person.consents, at)
+
+
+def biometric_among(consents: Iterable[ConsentRecord], at: datetime | None = None) -> bool:
+    """Whether one of these consents allows face templates at ``at`` (now)."""
     at = at or utcnow()
     return any(
         c.biometric
         and c.biometric_withdrawn_at is None
         and c.given_at <= at
         and (c.expires_at is None or at < c.expires_at)
-        for c in person.consents
+        for c in consents
     )
 
 

@@ -205,23 +205,23 @@ def enrol_upload(session: so.Session, rt: Runtime, upload_id: int) -> Enrolment:
     return Enrolment(upload)
 
 
+# Asked on every view of a person's page: built once, given the person's id.
+_REFERENCE_COUNT = sa.select(sa.func.count(ReferenceFace.id)).where(
+    ReferenceFace.person_id == sa.bindparam("person")
+)
+_RECENT_UPLOADS = (
+    sa.select(ReferenceUpload)
+    .where(ReferenceUpload.person_id == sa.bindparam("person"))
+    .order_by(ReferenceUpload.created_at.desc())
+    .limit(sa.bindparam("limit"))
+)
+
+
 def reference_count(session: so.Session, person: Person) -> int:
     """How many reference faces are enrolled, counted in SQL without loading the templates."""
-    return (
-        session.scalar(
-            sa.select(sa.func.count(ReferenceFace.id)).where(ReferenceFace.person_id == person.id)
-        )
-        or 0
-    )
+    return session.scalar(_REFERENCE_COUNT, {"person": person.id}) or 0
 
 
 def recent_uploads(session: so.Session, person: Person, limit: int = 20) -> list[ReferenceUpload]:
     """The person's latest reference uploads, newest first (their page shows how each went)."""
-    return list(
-        session.scalars(
-            sa.select(ReferenceUpload)
-            .where(ReferenceUpload.person_id == person.id)
-            .order_by(ReferenceUpload.created_at.desc())
-            .limit(limit)
-        )
-    )
+    return list(session.scalars(_RECENT_UPLOADS, {"person": person.id, "limit": limit}))

@@ -156,7 +156,8 @@ def _detail_content(person: Person) -> dict[str, Any]:
         "removal_tasks": people_service.open_removal_tasks(session, person),
         "uploads": people_service.recent_uploads(session, person, limit=20),
         "references": people_service.reference_count(session, person),
-        "biometric": people_service.has_biometric_consent(session, person),
+        # From the consents already loaded: the same answer without asking again.
+        "biometric": people_service.biometric_among(consents, now),
         "reference_form": ReferenceForm(),
         "channel_labels": channel_labels(),
         "has_thumbnails": "photos.thumbnail" in views,
