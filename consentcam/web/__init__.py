@@ -192,7 +192,8 @@ def nav_links(user: Any) -> list[NavLink]:
     """The navigation for ``user``. The link of this page is current; else the first link of
     the same blueprint (Queue on a queue item, not Published)."""
     from flask import current_app, url_for
-    from flask_babel import gettext
+
+    from consentcam.web.translate import gettext
 
     owner = bool(getattr(user, "is_owner", False))
     views = current_app.view_functions
@@ -211,7 +212,7 @@ def nav_links(user: Any) -> list[NavLink]:
 
 
 def _localize(message: str) -> str:
-    from flask_babel import gettext
+    from consentcam.web.translate import gettext
 
     return str(gettext(message))
 

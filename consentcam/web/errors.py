@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Flask, g, jsonify, render_template
-from flask_babel import gettext as _
 from werkzeug.exceptions import HTTPException, InternalServerError
+
+from consentcam.web.translate import gettext as _
 
 
 def page(status: int, title: str, message: str, exc: HTTPException | None = None) -> Any:

@@ -11,19 +11,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask, g
+from flask import Flask, g, has_app_context
 from flask_babel import get_translations
 
 
 def catalogue() -> Any:
     """The translations of the request's language (Flask-Babel's, looked up once)."""
-    state = g.get("_flask_babel") if g else None
+    if not has_app_context():
+        return get_translations()
+    state = g.get("_flask_babel")
     if state is not None:
         kept = state.__dict__.get("consentcam_catalogue")
         if kept is not None and kept[0] is getattr(state, "babel_locale", None):
             return kept[1]
     translations = get_translations()
-    state = g.get("_flask_babel") if g else None
+    state = g.get("_flask_babel")
     if state is not None:
         state.consentcam_catalogue = (getattr(state, "babel_locale", None), translations)
     return translations

@@ -16,7 +16,6 @@ from flask import (
     request,
     url_for,
 )
-from flask_babel import gettext as _
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, StringField
@@ -28,6 +27,7 @@ from consentcam.services import audit as audits
 from consentcam.services.records import record_of_processing
 from consentcam.web import db, runtime, transaction
 from consentcam.web.auth import owner_required
+from consentcam.web.translate import gettext as _
 from consentcam.web.words import error_text
 from consentcam.wording import N_
 

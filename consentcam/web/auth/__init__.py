@@ -7,7 +7,6 @@ from functools import wraps
 from typing import Any, TypeVar
 
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, session, url_for
-from flask_babel import gettext as _
 from flask_login import (
     current_user,
     login_required,
@@ -24,6 +23,7 @@ from consentcam.security import safe_next
 from consentcam.services import users
 from consentcam.uow import unit_of_work
 from consentcam.web import LANGUAGES, db, login_manager, runtime, transaction
+from consentcam.web.translate import gettext as _
 
 bp = Blueprint("auth", __name__)
 F = TypeVar("F", bound=Callable[..., Any])

@@ -6,7 +6,6 @@ from typing import Any
 
 from flask import Response, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import format_date, ngettext
-from flask_babel import gettext as _
 from flask_wtf import FlaskForm
 from wtforms import StringField
 from wtforms.validators import Length, Optional
@@ -16,6 +15,7 @@ from consentcam.services.withdrawal import WithdrawalError, WithdrawalResult
 from consentcam.web import db, runtime, select_locale, transaction
 from consentcam.web.mine import CHANNELS, bp, notify_owner, queue_new_link_mail, refused
 from consentcam.web.outgoing import business_name, mail_on, public_root, queue_templated_mail
+from consentcam.web.translate import gettext as _
 from consentcam.web.words import channel_in_sentence, channel_names, error_text
 
 

@@ -14,7 +14,6 @@ from flask import (
     request,
     url_for,
 )
-from flask_babel import gettext as _
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from wtforms import EmailField, SelectField
@@ -33,6 +32,7 @@ from consentcam.web.outgoing import (
     public_root,
     qr_png_data_uri,
 )
+from consentcam.web.translate import gettext as _
 from consentcam.web.words import error_text
 
 bp = Blueprint("links", __name__)

@@ -6,7 +6,6 @@ from typing import Any
 
 from flask import Response, redirect, render_template, request, url_for
 from flask_babel import force_locale, format_date
-from flask_babel import gettext as _
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, HiddenField, StringField
 from wtforms.validators import Email, Length, Optional
@@ -26,6 +25,7 @@ from consentcam.web.outgoing import (
     qr_png_data_uri,
     queue_templated_mail,
 )
+from consentcam.web.translate import gettext as _
 from consentcam.web.words import channel_names, error_text
 
 

@@ -16,7 +16,6 @@ from flask import (
     request,
     url_for,
 )
-from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
@@ -42,6 +41,7 @@ from consentcam.services.people import ConsentError, EvidenceTampered
 from consentcam.web import db, runtime, transaction
 from consentcam.web.auth import owner_required
 from consentcam.web.lookups import or_404
+from consentcam.web.translate import gettext as _
 from consentcam.web.words import channel_names as channel_labels
 from consentcam.web.words import error_text
 

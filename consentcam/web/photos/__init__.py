@@ -17,7 +17,6 @@ from flask import (
     request,
     url_for,
 )
-from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from PIL import Image
 
@@ -30,6 +29,7 @@ from consentcam.services import people as people_service
 from consentcam.services import photos as photos_service
 from consentcam.web import db, runtime, transaction, words
 from consentcam.web.photos import shared, tiles
+from consentcam.web.translate import gettext as _
 from consentcam.wording import N_
 
 bp = Blueprint("photos", __name__, url_prefix="/photos")

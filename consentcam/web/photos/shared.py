@@ -6,7 +6,6 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from flask import current_app, url_for
-from flask_babel import gettext as _
 from werkzeug.datastructures import FileStorage
 
 from consentcam.domain import vocabulary
@@ -19,6 +18,7 @@ from consentcam.services import confirmation, review
 from consentcam.services import photos as photos_service
 from consentcam.uow import later, unit_of_work
 from consentcam.web import words
+from consentcam.web.translate import gettext as _
 from consentcam.wording import N_
 
 CHANNELS = tuple(c.value for c in Channel)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, Response, abort, flash, redirect, render_template, url_for
-from flask_babel import gettext as _
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, StringField
@@ -16,6 +15,7 @@ from consentcam.services import listings, privacy
 from consentcam.web import db, runtime, transaction
 from consentcam.web.auth import owner_required
 from consentcam.web.lookups import or_404
+from consentcam.web.translate import gettext as _
 from consentcam.web.words import error_text
 
 bp = Blueprint("privacy", __name__, url_prefix="/people")

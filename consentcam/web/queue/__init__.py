@@ -19,7 +19,6 @@ from flask import (
     send_file,
     url_for,
 )
-from flask_babel import gettext as _
 from flask_babel import pgettext
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
@@ -48,6 +47,7 @@ from consentcam.services import gate, listings, publishing
 from consentcam.web import db, runtime, transaction, words
 from consentcam.web.auth import owner_required
 from consentcam.web.lookups import or_404
+from consentcam.web.translate import gettext as _
 from consentcam.web.words import channel_name as channel_label
 
 bp = Blueprint("queue", __name__, static_folder="static", static_url_path="/static/queue")

@@ -15,7 +15,6 @@ from flask import (
     request,
     url_for,
 )
-from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 from wtforms import TextAreaField
@@ -26,6 +25,7 @@ from consentcam.security import MAX_ID
 from consentcam.services import removals
 from consentcam.web import db, transaction
 from consentcam.web.auth import owner_required
+from consentcam.web.translate import gettext as _
 from consentcam.web.words import error_text
 
 bp = Blueprint("removals", __name__, url_prefix="/removals")

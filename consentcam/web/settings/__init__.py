@@ -16,7 +16,6 @@ from flask import (
     request,
     url_for,
 )
-from flask_babel import gettext as _
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField, SelectField, StringField
@@ -30,6 +29,7 @@ from consentcam.services.settings import SettingsError
 from consentcam.services.users import UserError
 from consentcam.web import db, runtime, transaction
 from consentcam.web.auth import owner_required
+from consentcam.web.translate import gettext as _
 from consentcam.web.words import error_text
 
 bp = Blueprint("settings", __name__, url_prefix="/settings")

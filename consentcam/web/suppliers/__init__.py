@@ -17,7 +17,6 @@ from flask import (
     request,
     url_for,
 )
-from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
@@ -35,6 +34,7 @@ from consentcam.web import db, runtime, transaction
 from consentcam.web.auth import owner_required
 from consentcam.web.lookups import or_404
 from consentcam.web.people import EVIDENCE_EXT
+from consentcam.web.translate import gettext as _
 from consentcam.web.words import channel_names as channel_labels
 from consentcam.web.words import error_text
 

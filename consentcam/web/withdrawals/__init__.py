@@ -6,7 +6,6 @@ from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import format_date, ngettext
-from flask_babel import gettext as _
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from wtforms import BooleanField
@@ -18,6 +17,7 @@ from consentcam.services import listings, withdrawal
 from consentcam.services.withdrawal import WithdrawalResult
 from consentcam.web import db, runtime, transaction
 from consentcam.web.auth import owner_required
+from consentcam.web.translate import gettext as _
 from consentcam.web.words import channel_in_sentence as channel_label
 from consentcam.web.words import error_text
 

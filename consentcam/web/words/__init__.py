@@ -7,10 +7,10 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from flask_babel import get_translations
-from flask_babel import gettext as _
 from markupsafe import Markup, escape
 
 from consentcam.domain.types import Channel
+from consentcam.web.translate import gettext as _
 
 # A day or a moment as the gate words it: 2026-11-25, or 2026-11-25 14:30.
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}(?: \d{2}:\d{2}(?::\d{2})?)?")
