@@ -56,6 +56,7 @@ def seed(
         SupplierPermissionChannel,
     )
     from consentcam.runtime import Runtime
+    from consentcam.services import photo_tally
     from consentcam.services import photos as photo_service
 
     rt = Runtime.build(instance)
@@ -291,6 +292,8 @@ def seed(
                 )
             if task_rows:
                 session.execute(sa.insert(RemovalTask), task_rows)
+            # The photos were inserted without the ORM: count them as the app's writes would.
+            photo_tally.recount(session)
             session.commit()
             return {
                 "publications": len(pub_rows),

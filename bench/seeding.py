@@ -110,11 +110,12 @@ def seed(instance: Path, photos: int, faces_per_photo: int, people: int) -> dict
 
 
 def work_out_standing(rt: Any, batch: int = 2000) -> None:
-    """Work out where every photo stands, as the app's own writes do (bulk inserts skip that)."""
+    """Work out where every photo stands, and count the photos, as the app's own writes do
+    (bulk inserts skip both)."""
     import sqlalchemy as sa
 
     from consentcam.models import Photo
-    from consentcam.services import photo_state
+    from consentcam.services import photo_state, photo_tally
     from consentcam.uow import unit_of_work
 
     with rt.sessions() as session:
@@ -122,6 +123,9 @@ def work_out_standing(rt: Any, batch: int = 2000) -> None:
     for start in range(0, len(ids), batch):
         with unit_of_work(rt) as session:
             photo_state.refresh(session, ids[start : start + batch])
+    # The counters moved from states the bulk-inserted photos were never counted in.
+    with unit_of_work(rt) as session:
+        photo_tally.recount(session)
 
 
 def _seed_consents_and_publishing(

@@ -152,6 +152,20 @@ class PhotoChannelState(Base):
     uploaded_at: so.Mapped[datetime]
 
 
+class PhotoTally(Base):
+    """How many photos are in one review state, or have one verdict on one channel.
+
+    Keys are ``review:<state>`` and ``verdict:<channel>:<state>``. Kept in step with the photos'
+    own columns and verdict rows by services.photo_state (services.photo_tally), in the same
+    unit of work, so the photo list and the start page read a dozen rows instead of counting.
+    """
+
+    __tablename__ = "photo_tally"
+
+    key: so.Mapped[str] = so.mapped_column(sa.String(60), primary_key=True)
+    n: so.Mapped[int] = so.mapped_column(default=0, server_default="0")
+
+
 class Face(Base):
     __tablename__ = "face"
     __table_args__ = (sa.UniqueConstraint("photo_id", "number"),)

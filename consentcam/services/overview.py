@@ -1,7 +1,7 @@
 """The start page's answers: what needs attention today, each an indexed count.
 
-Photos are counted by the review state each stores (services.photo_state), so the counts cost
-the same few index passes with ten photos or a hundred thousand.
+Photos are counted by the counters kept on write (services.photo_tally), so the photo counts
+cost one primary-key lookup each with ten photos or a hundred thousand.
 """
 
 from __future__ import annotations
@@ -14,12 +14,30 @@ import sqlalchemy.orm as so
 
 from consentcam.domain.audit import Quarter
 from consentcam.domain.types import FaceState, QueueStatus, RemovalStatus, ReviewState
-from consentcam.models import AuditRun, ConsentRecord, Face, Photo, QueueItem, RemovalTask
-from consentcam.services import removals
+from consentcam.models import (
+    AuditRun,
+    ConsentRecord,
+    Face,
+    Photo,
+    PhotoTally,
+    QueueItem,
+    RemovalTask,
+)
+from consentcam.services import photo_tally, removals
+
+#: The photo counters the start page shows, in the order of its statement's first columns.
+_PHOTO_COUNTERS = tuple(
+    photo_tally.review_key(s)
+    for s in (ReviewState.NEEDS_REVIEW, ReviewState.SCANNING, ReviewState.FAILED)
+)
 
 
 def _count(model: Any, *where: sa.ColumnElement[bool]) -> sa.ScalarSelect[int]:
     return sa.select(sa.func.count()).select_from(model).where(*where).scalar_subquery()
+
+
+def _counter(key: str) -> sa.ScalarSelect[int]:
+    return sa.select(PhotoTally.n).where(PhotoTally.key == key).scalar_subquery()
 
 
 def attention_counts(session: so.Session, now: datetime) -> dict[str, Any]:
@@ -35,10 +53,8 @@ def attention_counts(session: so.Session, now: datetime) -> dict[str, Any]:
     row = session.execute(
         sa.select(
             # A scanned photo waits for a person while a face is undecided or nobody has
-            # confirmed that everyone in it is marked.
-            _count(Photo, Photo.review_state == ReviewState.NEEDS_REVIEW),
-            _count(Photo, Photo.review_state == ReviewState.SCANNING),
-            _count(Photo, Photo.review_state == ReviewState.FAILED),
+            # confirmed that everyone in it is marked (the photos' review states, counted).
+            *(_counter(key) for key in _PHOTO_COUNTERS),
             _count(QueueItem, QueueItem.status == QueueStatus.BLOCKED),
             _count(RemovalTask, is_open),
             _count(RemovalTask, is_open, RemovalTask.due_at <= now),
@@ -50,10 +66,13 @@ def attention_counts(session: so.Session, now: datetime) -> dict[str, Any]:
             sa.exists().where(Face.state.in_(decided)),
         )
     ).one()
+    # What this unit of work changed and has not written yet (nothing on a page view).
+    waiting = photo_tally.pending(session)
+    photos = [int(row[i] or 0) + waiting.get(key, 0) for i, key in enumerate(_PHOTO_COUNTERS)]
     return {
-        "to_review": int(row[0] or 0),
-        "waiting": int(row[1] or 0),
-        "failed": int(row[2] or 0),
+        "to_review": photos[0],
+        "waiting": photos[1],
+        "failed": photos[2],
         "blocked": int(row[3] or 0),
         "open_removals": int(row[4] or 0),
         "overdue_removals": int(row[5] or 0),

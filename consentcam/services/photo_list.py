@@ -2,9 +2,9 @@
 
 Everything here reads the standing each photo stores (services.photo_state): a filter is one
 index range, a page of it is found from the last photo shown (keyset, newest first), and the
-filter counts are counts over indexed columns, however many photos there are. Photos whose
-stored verdicts the clock has overtaken (usually none) are worked out here and counted where
-they stand now.
+filter counts are the counters kept on write (services.photo_tally): one small query, however
+many photos there are. Photos whose stored verdicts the clock has overtaken (usually none: one
+probe of an index says so) are worked out here and counted where they stand now.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import sqlalchemy.orm as so
 from consentcam.domain.standing import Standing
 from consentcam.domain.types import Channel, GateState, ReviewState
 from consentcam.models import Face, Photo, PhotoChannelState, utcnow
-from consentcam.services import photo_state
+from consentcam.services import photo_state, photo_tally
 from consentcam.wording import N_, WordedError
 
 #: Filters of the photo list, in the order the owner sees them.
@@ -44,6 +44,13 @@ LISTED = (
     Photo.face_count,
     Photo.undecided_faces,
 )
+
+
+#: A photo's stored verdict on the list's channel, beside its tile (an outer join by key).
+_VERDICT = so.aliased(PhotoChannelState, name="verdict")
+
+#: Is any photo's stored verdict overtaken by the clock? One probe of the index on gate_due_at.
+_ANY_DUE = sa.select(Photo.id).where(Photo.gate_due_at <= sa.bindparam("at")).limit(1)
 
 
 class UnknownFilter(WordedError, ValueError):
@@ -70,6 +77,8 @@ class Overdue:
 
     @classmethod
     def load(cls, session: so.Session, channel: Channel, at: datetime) -> Overdue:
+        if session.execute(_ANY_DUE, {"at": at}).first() is None:
+            return cls(at, channel)  # the usual case: nothing to work out
         standings = photo_state.due_standings(session, at)
         stored = stored_verdicts(session, list(standings), channel) if standings else {}
         return cls(at, channel, standings, stored)
@@ -87,14 +96,9 @@ def count_states(
     """How many photos are in each filter, and in all ("all")."""
     channel = Channel(channel)
     overdue = overdue or Overdue.load(session, channel, now or utcnow())
-    review = review_counts(session)
-    gate: dict[GateState, int] = dict.fromkeys(GateState, 0)
-    for state, n in session.execute(
-        sa.select(PhotoChannelState.state, sa.func.count())
-        .where(PhotoChannelState.channel == channel)
-        .group_by(PhotoChannelState.state)
-    ):
-        gate[GateState(state)] = int(n)
+    counters = photo_tally.read(session)
+    review = photo_tally.review_counts(counters)
+    gate = photo_tally.verdict_counts(counters, channel)
     for state in overdue.stored.values():
         gate[state] -= 1
     for standing in overdue.standings.values():
@@ -112,39 +116,49 @@ def count_states(
 
 
 def review_counts(session: so.Session) -> dict[ReviewState, int]:
-    """How many photos are in each review state (one pass over an index)."""
-    counts = dict.fromkeys(ReviewState, 0)
-    for state, n in session.execute(
-        sa.select(Photo.review_state, sa.func.count()).group_by(Photo.review_state)
-    ):
-        counts[ReviewState(state)] = int(n)
-    return counts
+    """How many photos are in each review state (the counters kept on write)."""
+    return photo_tally.review_counts(photo_tally.read(session))
 
 
-def _filtered(state: str | None, overdue: Overdue) -> sa.Select[Photo]:
-    """The photos in a filter, as a query still to be ordered and cut."""
-    query = sa.select(Photo)
+def _conditions(state: str | None, overdue: Overdue) -> list[sa.ColumnElement[bool]]:
+    """What puts a photo in a filter (nothing for all photos)."""
     if state in REVIEW_FILTERS:
-        return query.where(Photo.review_state == REVIEW_FILTERS[state])
+        return [Photo.review_state == REVIEW_FILTERS[state]]
     if state in GATE_FILTERS:
         verdict = GATE_FILTERS[state]
         stored = sa.select(PhotoChannelState.photo_id).where(
             PhotoChannelState.channel == overdue.channel, PhotoChannelState.state == verdict
         )
         fresh = sa.or_(Photo.gate_due_at.is_(None), Photo.gate_due_at > overdue.at)
-        return query.where(
+        return [
             sa.or_(sa.and_(fresh, Photo.id.in_(stored)), Photo.id.in_(overdue.matching(verdict)))
+        ]
+    return []
+
+
+def _filtered(state: str | None, overdue: Overdue) -> sa.Select[Photo]:
+    """The photos in a filter, as a query still to be ordered and cut."""
+    return sa.select(Photo).where(*_conditions(state, overdue))
+
+
+def _tiles(state: str | None, overdue: Overdue) -> tuple[Any, tuple[Any, Any]]:
+    """The tiles of a filter (the columns a tile shows, and the photo's stored verdict on the
+    channel as ``verdict``), still to be ordered and cut; and the two keys of their order."""
+    if state in GATE_FILTERS and not overdue.standings:
+        # No photo is overdue: along the verdicts' own index, each with the filter's verdict.
+        along = (
+            sa.select(*LISTED, PhotoChannelState.state.label("verdict"))
+            .join(PhotoChannelState, PhotoChannelState.photo_id == Photo.id)
+            .where(
+                PhotoChannelState.channel == overdue.channel,
+                PhotoChannelState.state == GATE_FILTERS[state],
+            )
         )
-    return query
-
-
-def _verdict_join(state: str, channel: Channel) -> sa.Select[Photo]:
-    """A verdict filter when no photo is overdue: along the verdicts' own index."""
-    return (
-        sa.select(Photo)
-        .join(PhotoChannelState, PhotoChannelState.photo_id == Photo.id)
-        .where(PhotoChannelState.channel == channel, PhotoChannelState.state == GATE_FILTERS[state])
+        return along, (PhotoChannelState.uploaded_at, PhotoChannelState.photo_id)
+    query = sa.select(*LISTED, _VERDICT.state.label("verdict")).outerjoin(
+        _VERDICT, sa.and_(_VERDICT.photo_id == Photo.id, _VERDICT.channel == overdue.channel)
     )
+    return query.where(*_conditions(state, overdue)), (Photo.uploaded_at, Photo.id)
 
 
 @dataclass(frozen=True)
@@ -200,7 +214,9 @@ class PhotoList:
 
     state: str | None
     channel: Channel
-    photos: Sequence[Photo]
+    #: The tiles: rows with a photo's ``id``, ``original_name``, ``uploaded_at``,
+    #: ``scan_state``, ``faces_confirmed_at``, ``face_count`` and ``undecided_faces``.
+    photos: Sequence[Any]
     verdicts: dict[int, GateState | None]
     counts: dict[str, int]
     number: int
@@ -229,12 +245,10 @@ def photo_list(
     photos, newer, older = _keyset_page(
         session, state, overdue, after, before, max(0, number - 1) * per_page, per_page
     )
-    if state in GATE_FILTERS and not overdue.standings:
-        verdicts: dict[int, GateState | None] = dict.fromkeys(
-            (p.id for p in photos), GATE_FILTERS[state]
-        )
-    else:
-        verdicts = verdicts_on(session, [p.id for p in photos], overdue)
+    verdicts: dict[int, GateState | None] = {p.id: p.verdict for p in photos}
+    for pid, standing in overdue.standings.items():
+        if pid in verdicts:  # worked out now: the stored verdict no longer holds
+            verdicts[pid] = standing.on(channel)
     pages = max(1, math.ceil(counts[state or "all"] / per_page))
     number = min(max(1, number), pages)
     return PhotoList(state, channel, photos, verdicts, counts, number, pages, newer, older)
@@ -248,23 +262,14 @@ def _keyset_page(
     before: int | None,
     offset: int,
     per_page: int,
-) -> tuple[list[Photo], int | None, int | None]:
-    """One page and the photos to page on from: (photos, newer, older)."""
-    along_verdicts = state in GATE_FILTERS and not overdue.standings
-    query = (
-        _verdict_join(state or "", overdue.channel) if along_verdicts else _filtered(state, overdue)
-    )
-    keys: tuple[Any, Any] = (
-        (PhotoChannelState.uploaded_at, PhotoChannelState.photo_id)
-        if along_verdicts
-        else (Photo.uploaded_at, Photo.id)
-    )
-    # A tile shows only these: the rest of each row stays in the database.
-    query = query.options(so.load_only(*LISTED))
+) -> tuple[list[Any], int | None, int | None]:
+    """One page of tiles and the photos to page on from: (tiles, newer, older)."""
+    # Plain rows of the columns a tile shows: the rest of each photo stays in the database.
+    query, keys = _tiles(state, overdue)
     cursor = _cursor(session, before if before is not None else after)
     if cursor is not None and before is not None:
         rows = list(
-            session.scalars(
+            session.execute(
                 query.where(sa.tuple_(*keys) > cursor)
                 .order_by(keys[0].asc(), keys[1].asc())
                 .limit(per_page + 1)
@@ -281,7 +286,7 @@ def _keyset_page(
         query = query.where(sa.tuple_(*keys) < cursor)
     elif offset:
         query = query.offset(offset)
-    rows = list(session.scalars(query.order_by(keys[0].desc(), keys[1].desc()).limit(per_page + 1)))
+    rows = list(session.execute(query.order_by(keys[0].desc(), keys[1].desc()).limit(per_page + 1)))
     photos = rows[:per_page]
     newer = photos[0].id if photos and (cursor is not None or offset) else None
     older = photos[-1].id if len(rows) > per_page else None
@@ -310,16 +315,3 @@ def stored_verdicts(
         ).where(PhotoChannelState.photo_id.in_(list(photo_ids)))
     )
     return {pid: GateState(state) for pid, on, state in rows if on == channel}
-
-
-def verdicts_on(
-    session: so.Session, photo_ids: Sequence[int], overdue: Overdue
-) -> dict[int, GateState | None]:
-    """Each photo's verdict on the overdue snapshot's channel: cleared, blocked or neither."""
-    verdicts: dict[int, GateState | None] = dict.fromkeys(photo_ids)
-    if photo_ids:
-        verdicts.update(stored_verdicts(session, photo_ids, overdue.channel))
-    for pid, standing in overdue.standings.items():
-        if pid in verdicts:
-            verdicts[pid] = standing.on(overdue.channel)
-    return verdicts

@@ -46,7 +46,7 @@ from consentcam.models import (
     SupplierPermissionChannel,
     utcnow,
 )
-from consentcam.services import gate
+from consentcam.services import gate, photo_tally
 from consentcam.uow import unit_of_work
 
 if TYPE_CHECKING:
@@ -152,8 +152,11 @@ def refresh(session: so.Session, photo_ids: Iterable[int], at: datetime | None =
     for start in range(0, len(wanted), BATCH):
         photos = _locked(session, wanted[start : start + BATCH])
         rows: dict[int, dict[Channel, PhotoChannelState]] = defaultdict(dict)
+        # Loaded afresh, like the photos: the counters move from what the rows hold now.
         for row in session.scalars(
-            sa.select(PhotoChannelState).where(PhotoChannelState.photo_id.in_(list(photos)))
+            sa.select(PhotoChannelState)
+            .where(PhotoChannelState.photo_id.in_(list(photos)))
+            .execution_options(populate_existing=True)
         ):
             rows[row.photo_id][row.channel] = row
         for result in standings(session, photos.values(), at).values():
@@ -198,17 +201,24 @@ def _store(
     result: Standing,
     rows: dict[Channel, PhotoChannelState],
 ) -> None:
-    """Write a standing on its photo: the columns, and the verdict rows that changed."""
+    """Write a standing on its photo: the columns, and the verdict rows that changed; the
+    counters move with them (services.photo_tally)."""
+    tally = photo_tally.move
+    tally(
+        session, photo_tally.review_key(photo.review_state), photo_tally.review_key(result.review)
+    )
     photo.review_state = result.review
     photo.face_count = result.faces
     photo.undecided_faces = result.undecided
     photo.gate_due_at = result.due
     for channel, row in rows.items():
         if result.on(channel) is None:
+            tally(session, photo_tally.verdict_key(channel, row.state), None)
             session.delete(row)
     for channel, state in result.channels.items():
         had = rows.get(channel)
         if had is None:
+            tally(session, None, photo_tally.verdict_key(channel, state))
             session.add(
                 PhotoChannelState(
                     photo_id=photo.id, channel=channel, state=state, uploaded_at=photo.uploaded_at
@@ -216,6 +226,11 @@ def _store(
             )
         else:
             if had.state != state:
+                tally(
+                    session,
+                    photo_tally.verdict_key(channel, had.state),
+                    photo_tally.verdict_key(channel, state),
+                )
                 had.state = state
             if had.uploaded_at != photo.uploaded_at:
                 had.uploaded_at = photo.uploaded_at
@@ -327,6 +342,9 @@ def _collect(session: so.Session, _context: Any) -> None:
     if not any(type(o) in _WATCHED for o, _ in changed):
         return
     marks = _marks(session)
+    for obj in session.new:
+        if isinstance(obj, Photo):  # a photo added counts under its review state
+            photo_tally.note(session, photo_tally.review_key(obj.review_state), 1)
     for obj, whole in changed:
         watched = _WATCHED.get(type(obj), ())
         if watched == ():
@@ -337,9 +355,29 @@ def _collect(session: so.Session, _context: Any) -> None:
         ids.discard(None)
 
 
+@sa.event.listens_for(so.Session, "before_flush")
+def _photos_leaving(session: so.Session, _context: Any, _instances: Any) -> None:
+    gone = [o.id for o in session.deleted if isinstance(o, Photo)]
+    if not gone:
+        return
+    # A photo deleted leaves its counters, as it stands now (locked until the commit).
+    for (review,) in session.execute(
+        sa.select(Photo.review_state).where(Photo.id.in_(gone)).with_for_update()
+    ):
+        photo_tally.note(session, photo_tally.review_key(review), -1)
+    for channel, state in session.execute(
+        sa.select(PhotoChannelState.channel, PhotoChannelState.state).where(
+            PhotoChannelState.photo_id.in_(gone)
+        )
+    ):
+        photo_tally.note(session, photo_tally.verdict_key(channel, state), -1)
+
+
 @sa.event.listens_for(so.Session, "before_commit")
 def _before_commit(session: so.Session) -> None:
     settle(session)
+    # Last: the counters' row locks are the last a unit of work takes (services.photo_tally).
+    photo_tally.apply(session)
 
 
 @sa.event.listens_for(so.Session, "after_transaction_end")

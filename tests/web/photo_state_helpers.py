@@ -11,8 +11,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from consentcam.domain.types import Channel, GateState, ReviewState
-from consentcam.models import Face, Photo, PhotoChannelState, utcnow
-from consentcam.services import gate, photo_state
+from consentcam.models import Face, Photo, PhotoChannelState, PhotoTally, utcnow
+from consentcam.services import gate, photo_state, photo_tally
 
 
 def stored(session: Any, photo_id: int) -> dict[str, Any]:
@@ -33,8 +33,9 @@ def stored(session: Any, photo_id: int) -> dict[str, Any]:
 
 
 def assert_in_step(runtime: Any, at: datetime | None = None) -> dict[int, dict[str, Any]]:
-    """Every photo's stored standing equals the one worked out afresh, and its stored verdicts
-    are the gate's own; returns what each photo stores (in a session of its own)."""
+    """Every photo's stored standing equals the one worked out afresh, its stored verdicts
+    are the gate's own, and the photo counters equal a recount; returns what each photo
+    stores (in a session of its own)."""
     at = at or utcnow()
     out = {}
     with runtime.sessions() as s:
@@ -58,7 +59,17 @@ def assert_in_step(runtime: Any, at: datetime | None = None) -> dict[int, dict[s
             faces = s.scalar(sa.select(sa.func.count(Face.id)).where(Face.photo_id == photo.id))
             assert have["faces"] == faces
             out[photo.id] = have
+        assert_tally_in_step(s)
     return out
+
+
+def assert_tally_in_step(session: Any) -> dict[str, int]:
+    """The counters kept on write equal a fresh count of the rows, every key; returns them."""
+    kept = dict.fromkeys(photo_tally.KEYS, 0)
+    kept |= {k: n for k, n in session.execute(sa.select(PhotoTally.key, PhotoTally.n))}
+    assert kept == photo_tally.counted(session)
+    assert photo_tally.read(session) == kept  # nothing waits for a commit here
+    return kept
 
 
 def review_of(runtime: Any, photo_id: int) -> ReviewState:
