@@ -375,9 +375,10 @@ def _photos_leaving(session: so.Session, _context: Any, _instances: Any) -> None
 
 @sa.event.listens_for(so.Session, "before_commit")
 def _before_commit(session: so.Session) -> None:
-    settle(session)
-    # Last: the counters' row locks are the last a unit of work takes (services.photo_tally).
-    photo_tally.apply(session)
+    settle(session)  # also when a savepoint is released
+    if not session.in_nested_transaction():
+        # Last, and once: the counters' row locks are the last a unit of work takes.
+        photo_tally.apply(session)
 
 
 @sa.event.listens_for(so.Session, "after_transaction_end")

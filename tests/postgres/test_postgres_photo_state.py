@@ -14,7 +14,7 @@ from consentcam.models import ConsentChannel, ConsentRecord, Face, User, utcnow
 from consentcam.services import people, photo_list, photo_state, review
 from tests.waits import wait_until
 from tests.web.photo_helpers import photo_with_faces
-from tests.web.photo_state_helpers import assert_in_step
+from tests.web.photo_state_helpers import assert_in_step, assert_tally_in_step
 
 from .conftest import PgApp
 from .test_postgres_concurrency import _suggested_face
@@ -119,3 +119,70 @@ def test_two_transactions_on_one_photo_work_it_out_one_after_the_other(pg_app: P
     # Both changes count: every face decided, and Anna's consent for Instagram is gone.
     assert state["review"] == ReviewState.REVIEWED
     assert state["channels"] == dict.fromkeys(Channel, GateState.BLOCKED)
+
+
+def _photo_of_one_face(pg_app: PgApp, rel: str, blurred: bool) -> tuple[int, int]:
+    """A confirmed photo with one face: blurred (reviewed, cleared) or not (to review)."""
+    rt = pg_app.runtime
+    with rt.sessions() as s:
+        photo = photo_with_faces(rt, s, 1, rel=rel)
+        if blurred:
+            user = s.get(User, pg_app.users["owner"])
+            review.set_blur(s, rt, photo.faces[0], True, user=user)
+            s.commit()
+        return photo.id, photo.faces[0].id
+
+
+def test_two_transactions_on_different_photos_move_the_counters_without_deadlock(
+    pg_app: PgApp,
+) -> None:
+    """One photo leaves "to review" for "reviewed" while another goes the other way, at the same
+    moment: each takes the counters' row locks in one order (sorted keys), so the second waits
+    for the first and both count. Noted in the order of their moves, the first would lock
+    ``review:needs_review`` and the second ``review:reviewed``, and each then wait for the other.
+    """
+    rt = pg_app.runtime
+    _a_photo, a_face = _photo_of_one_face(pg_app, "unknown/obama1.jpg", blurred=False)
+    _b_photo, b_face = _photo_of_one_face(pg_app, "unknown/obama3.jpg", blurred=True)
+    with rt.sessions() as s:
+        before = assert_tally_in_step(s)
+    assert (before["review:needs_review"], before["review:reviewed"]) == (1, 1)
+    holding, go = threading.Event(), threading.Event()
+    errors: list[BaseException] = []
+
+    def change(face_id: int, blur: bool, pause: bool) -> None:
+        try:
+            with rt.sessions() as s:
+                # Straight on the row: a service would record an event, and the event log's
+                # lock would make the two wait for each other before any counter.
+                s.get(Face, face_id).blur = blur
+                photo_state.settle(s)
+                if pause:  # hold the first counter's lock until the other waits for one
+                    conn = s.connection()
+
+                    def after(_c: Any, _cur: Any, statement: str, *_a: Any) -> None:
+                        if "photo_tally" in statement and not holding.is_set():
+                            holding.set()
+                            go.wait(30)
+
+                    sa.event.listen(conn, "after_cursor_execute", after)
+                s.commit()
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    first = threading.Thread(target=change, args=(a_face, True, True))
+    first.start()
+    wait_until(holding.is_set, timeout=30, message="the first never wrote a counter")
+    second = threading.Thread(target=change, args=(b_face, False, False))
+    second.start()
+    wait_until(lambda: _waiting_for_a_lock(rt), timeout=30, message="the second never waited")
+    go.set()
+    for thread in (first, second):
+        thread.join(60)
+    assert not first.is_alive() and not second.is_alive(), "a writer hung"
+    assert errors == []
+    with rt.sessions() as s:
+        after = assert_tally_in_step(s)
+    assert (after["review:needs_review"], after["review:reviewed"]) == (1, 1)
+    assert after["verdict:instagram:cleared"] == before["verdict:instagram:cleared"] == 1
+    assert_in_step(rt)
