@@ -9,6 +9,7 @@ probe of an index says so) are worked out here and counted where they stand now.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -20,7 +21,7 @@ import sqlalchemy.orm as so
 
 from consentcam.domain.standing import Standing
 from consentcam.domain.types import Channel, GateState, ReviewState
-from consentcam.models import Face, Photo, PhotoChannelState, utcnow
+from consentcam.models import EnumText, Face, Photo, PhotoChannelState, UTCDateTime, utcnow
 from consentcam.services import photo_state, photo_tally
 from consentcam.wording import N_, WordedError
 
@@ -34,20 +35,26 @@ REVIEW_FILTERS = {
 GATE_FILTERS = {"cleared": GateState.CLEARED, "blocked": GateState.BLOCKED}
 
 
-#: What the list shows of each photo (its tile), and orders it by.
-LISTED = (
+#: What the list shows of each photo (its tile); the page reads these columns only.
+TILE = (
     Photo.id,
     Photo.original_name,
-    Photo.uploaded_at,
     Photo.scan_state,
     Photo.faces_confirmed_at,
     Photo.face_count,
     Photo.undecided_faces,
 )
 
-
 #: A photo's stored verdict on the list's channel, beside its tile (an outer join by key).
 _VERDICT = so.aliased(PhotoChannelState, name="verdict")
+
+#: The values a page's statement takes (its statement is built once per filter and direction).
+_CHANNEL = sa.bindparam("channel", type_=EnumText(Channel))
+_CURSOR = sa.tuple_(
+    sa.bindparam("cursor_at", type_=UTCDateTime()), sa.bindparam("cursor_id", type_=sa.Integer())
+)
+_LIMIT = sa.bindparam("limit", type_=sa.Integer())
+_OFFSET = sa.bindparam("offset", type_=sa.Integer())
 
 #: Is any photo's stored verdict overtaken by the clock? One probe of the index on gate_due_at.
 _ANY_DUE = sa.select(Photo.id).where(Photo.gate_due_at <= sa.bindparam("at")).limit(1)
@@ -120,11 +127,13 @@ def review_counts(session: so.Session) -> dict[ReviewState, int]:
     return photo_tally.review_counts(photo_tally.read(session))
 
 
-def _conditions(state: str | None, overdue: Overdue) -> list[sa.ColumnElement[bool]]:
-    """What puts a photo in a filter (nothing for all photos)."""
+def _conditions(state: str | None, overdue: Overdue | None) -> list[sa.ColumnElement[bool]]:
+    """What puts a photo in a filter (nothing for all photos; a verdict filter needs
+    ``overdue``, the photos whose stored verdicts ran out)."""
     if state in REVIEW_FILTERS:
         return [Photo.review_state == REVIEW_FILTERS[state]]
     if state in GATE_FILTERS:
+        assert overdue is not None
         verdict = GATE_FILTERS[state]
         stored = sa.select(PhotoChannelState.photo_id).where(
             PhotoChannelState.channel == overdue.channel, PhotoChannelState.state == verdict
@@ -141,24 +150,49 @@ def _filtered(state: str | None, overdue: Overdue) -> sa.Select[Photo]:
     return sa.select(Photo).where(*_conditions(state, overdue))
 
 
-def _tiles(state: str | None, overdue: Overdue) -> tuple[Any, tuple[Any, Any]]:
+def _tiles(state: str | None, overdue: Overdue | None) -> tuple[Any, tuple[Any, Any]]:
     """The tiles of a filter (the columns a tile shows, and the photo's stored verdict on the
-    channel as ``verdict``), still to be ordered and cut; and the two keys of their order."""
-    if state in GATE_FILTERS and not overdue.standings:
+    channel as ``verdict``), still to be ordered and cut; and the two keys of their order.
+    ``overdue`` None: no photo's stored verdict has run out."""
+    if state in GATE_FILTERS and (overdue is None or not overdue.standings):
         # No photo is overdue: along the verdicts' own index, each with the filter's verdict.
         along = (
-            sa.select(*LISTED, PhotoChannelState.state.label("verdict"))
+            sa.select(*TILE, PhotoChannelState.state.label("verdict"))
             .join(PhotoChannelState, PhotoChannelState.photo_id == Photo.id)
             .where(
-                PhotoChannelState.channel == overdue.channel,
+                PhotoChannelState.channel == _CHANNEL,
                 PhotoChannelState.state == GATE_FILTERS[state],
             )
         )
         return along, (PhotoChannelState.uploaded_at, PhotoChannelState.photo_id)
-    query = sa.select(*LISTED, _VERDICT.state.label("verdict")).outerjoin(
-        _VERDICT, sa.and_(_VERDICT.photo_id == Photo.id, _VERDICT.channel == overdue.channel)
+    query = sa.select(*TILE, _VERDICT.state.label("verdict")).outerjoin(
+        _VERDICT, sa.and_(_VERDICT.photo_id == Photo.id, _VERDICT.channel == _CHANNEL)
     )
     return query.where(*_conditions(state, overdue)), (Photo.uploaded_at, Photo.id)
+
+
+def _paged(query: Any, keys: tuple[Any, Any], direction: str) -> Any:
+    """A page of ``query``: from the start (``offset`` rows on), ``older`` than the cursor
+    (newest first), or ``newer`` than it (oldest first); ``limit`` rows at most."""
+    if direction == "newer":
+        return query.where(sa.tuple_(*keys) > _CURSOR).order_by(*keys).limit(_LIMIT)
+    if direction == "older":
+        query = query.where(sa.tuple_(*keys) < _CURSOR)
+    else:
+        query = query.offset(_OFFSET)
+    return query.order_by(keys[0].desc(), keys[1].desc()).limit(_LIMIT)
+
+
+@functools.cache
+def _page_statement(state: str | None, direction: str) -> Any:
+    """A page's statement when no stored verdict it filters by has run out, built once."""
+    return _paged(*_tiles(state, None), direction)
+
+
+def _page_of(state: str | None, overdue: Overdue, direction: str) -> Any:
+    if state in GATE_FILTERS and overdue.standings:
+        return _paged(*_tiles(state, overdue), direction)  # names the overdue photos
+    return _page_statement(state, direction)
 
 
 @dataclass(frozen=True)
@@ -264,17 +298,17 @@ def _keyset_page(
     per_page: int,
 ) -> tuple[list[Any], int | None, int | None]:
     """One page of tiles and the photos to page on from: (tiles, newer, older)."""
-    # Plain rows of the columns a tile shows: the rest of each photo stays in the database.
-    query, keys = _tiles(state, overdue)
     cursor = _cursor(session, before if before is not None else after)
-    if cursor is not None and before is not None:
-        rows = list(
-            session.execute(
-                query.where(sa.tuple_(*keys) > cursor)
-                .order_by(keys[0].asc(), keys[1].asc())
-                .limit(per_page + 1)
-            )
-        )
+    values: dict[str, Any] = {"channel": overdue.channel, "limit": per_page + 1}
+    if cursor is None:
+        direction = "first"
+        values["offset"] = offset
+    else:
+        direction = "newer" if before is not None else "older"
+        values["cursor_at"], values["cursor_id"] = cursor
+    # Plain rows of the columns a tile shows: the rest of each photo stays in the database.
+    rows = list(session.execute(_page_of(state, overdue, direction), values))
+    if direction == "newer":
         more_newer = len(rows) > per_page
         photos = list(reversed(rows[:per_page]))
         return (
@@ -282,11 +316,6 @@ def _keyset_page(
             (photos[0].id if photos and more_newer else None),
             (photos[-1].id if photos else None),
         )
-    if cursor is not None:
-        query = query.where(sa.tuple_(*keys) < cursor)
-    elif offset:
-        query = query.offset(offset)
-    rows = list(session.execute(query.order_by(keys[0].desc(), keys[1].desc()).limit(per_page + 1)))
     photos = rows[:per_page]
     newer = photos[0].id if photos and (cursor is not None or offset) else None
     older = photos[-1].id if len(rows) > per_page else None

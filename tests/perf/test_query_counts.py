@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -227,6 +228,24 @@ def test_pages_issue_the_same_number_of_queries_with_five_times_the_data(
             " ".join(statement.split())[:120] for statement in large[url]
         )
         assert before >= 2, (url, report)  # the counter saw the page's queries
+
+
+#: A statement that counts photos or their verdicts row by row.
+COUNTS_PHOTOS = re.compile(r"count\(\*\)(?: AS \w+)? FROM (photo|photo_channel_state)\b")
+
+
+def test_the_photo_counts_are_read_not_counted(measure: Any) -> None:
+    """The photo list's filter counts and the start page's photo counts come from the counters
+    kept on write: no page counts photos or their verdicts row by row, however many there are."""
+    pages = measure(SMALL)
+    for url in ("/photos/", "/photos/?state=blocked", "/"):
+        counted = [
+            " ".join(s.split())[:120]
+            for s in pages[url]
+            if COUNTS_PHOTOS.search(" ".join(s.split()))
+        ]
+        assert counted == [], (url, counted)
+        assert any("photo_tally" in s for s in pages[url]), url
 
 
 def test_the_counter_catches_a_query_per_row(app: Any, runtime: Any) -> None:

@@ -162,6 +162,49 @@ def test_photos_inserted_without_the_orm_are_counted_by_a_recount(
     assert assert_tally_in_step(session) == counts
 
 
+def _tile_ids(page: str) -> list[int]:
+    return [int(n) for n in re.findall(r'<a href="/photos/(\d+)" class="photo-tile">', page)]
+
+
+def _walk(session: Any, state: str) -> tuple[list[int], list[int]]:
+    """Every photo of a filter a page of one at a time, Older to the end; then Newer back."""
+    listed = photo_list.photo_list(session, state=state, per_page=1)
+    older = [p.id for p in listed.photos]
+    while listed.older is not None:
+        listed = photo_list.photo_list(
+            session, state=state, per_page=1, after=listed.older, number=listed.number + 1
+        )
+        older += [p.id for p in listed.photos]
+    newer = [p.id for p in listed.photos]
+    while listed.newer is not None:
+        listed = photo_list.photo_list(session, state=state, per_page=1, before=listed.newer)
+        newer += [p.id for p in listed.photos]
+    return older, newer
+
+
+def test_a_verdict_filter_pages_on_alike_with_and_without_a_photo_overdue(
+    runtime: Any, session: Any
+) -> None:
+    for rel in ("obama1.jpg", "obama3.jpg", "two_people.jpg", "kit_with_rose.jpg"):
+        photo_with_faces(runtime, session, 0, rel=f"unknown/{rel}")  # cleared everywhere
+    newest_first = list(
+        session.scalars(sa.select(Photo.id).order_by(Photo.uploaded_at.desc(), Photo.id.desc()))
+    )
+    session.commit()
+    assert _walk(session, "cleared") == (newest_first, newest_first[::-1])
+    assert _walk(session, "blocked") == ([], [])
+    # Its stored verdict ran out (still cleared now): the filter names the photos instead.
+    session.execute(
+        sa.update(Photo)
+        .where(Photo.id == newest_first[1])
+        .values(gate_due_at=utcnow() - timedelta(seconds=1))
+    )
+    session.commit()
+    assert photo_list.Overdue.load(session, Channel.INSTAGRAM, utcnow()).standings
+    assert _walk(session, "cleared") == (newest_first, newest_first[::-1])
+    session.rollback()
+
+
 def _count_on(html: str, pattern: str) -> int:
     found = re.search(r'<span class="num">(\d+)</span>\s*' + pattern, html)
     assert found, pattern
@@ -173,7 +216,7 @@ def _filter_counts(html: str) -> dict[str, int]:
     return {key: int(n) for key, n in re.findall(pattern, html)}
 
 
-def _photos_in_every_state(runtime: Any, session: Any, owner: User) -> None:
+def _photos_in_every_state(runtime: Any, session: Any, owner: User) -> dict[str, int]:
     """Waiting for a scan, failed, to review, cleared, blocked, and one whose stored verdict the
     clock has overtaken (stored cleared on Instagram, blocked now)."""
     photos.ingest(session, runtime, (FACES / "unknown/obama1.jpg").read_bytes(), "a.jpg")
@@ -200,12 +243,13 @@ def _photos_in_every_state(runtime: Any, session: Any, owner: User) -> None:
     )
     session.execute(sa.update(Photo).where(Photo.id == overtaken.id).values(gate_due_at=past))
     session.commit()
+    return {"cleared": cleared.id, "blocked": blocked.id, "overtaken": overtaken.id}
 
 
 def test_the_photo_list_and_start_page_show_the_counts_of_photos_in_every_state(
     runtime: Any, session: Any, owner_client: Any, users: dict[str, int]
 ) -> None:
-    _photos_in_every_state(runtime, session, session.get(User, users["owner"]))
+    ids = _photos_in_every_state(runtime, session, session.get(User, users["owner"]))
     counters = assert_tally_in_step(session)
     assert counters["verdict:instagram:cleared"] == 2  # as stored: one no longer holds
     instagram = _filter_counts(owner_client.get("/photos/").get_data(as_text=True))
@@ -221,6 +265,12 @@ def test_the_photo_list_and_start_page_show_the_counts_of_photos_in_every_state(
     )
     assert facebook == {"needs_review": 1, "cleared": 0, "blocked": 3, "scanning": 1, "failed": 1}
     assert photo_list.count_states(session, Channel.INSTAGRAM)["all"] == 6
+    # The tiles of the verdict filters, with the overtaken photo where it stands now.
+    blocked = owner_client.get("/photos/?state=blocked").get_data(as_text=True)
+    assert _tile_ids(blocked) == [ids["overtaken"], ids["blocked"]]
+    assert blocked.count('<span class="badge bad">Blocked</span>') == 2
+    cleared = owner_client.get("/photos/?state=cleared").get_data(as_text=True)
+    assert _tile_ids(cleared) == [ids["cleared"]]
     start = owner_client.get("/").get_data(as_text=True)
     assert _count_on(start, "photos? to review") == 1
     assert _count_on(start, "photos? waiting for a scan") == 1
