@@ -16,6 +16,10 @@ same unit of work as the change that moves them:
   photos whose time has come, and until it has, readers work those few out themselves
   (`due_standings`), so a page is never behind the clock.
 
+- The photo counters (services.photo_tally) move with what is stored: a photo added or deleted,
+  and each photo worked out again, from its old review state and verdict rows (read afresh
+  under the lock) to its new ones; the sums are written once, when the unit of work commits.
+
 On PostgreSQL the photos are locked while they are worked out, so two transactions that change
 what one photo depends on work it out one after the other, the second from the first's result.
 """
