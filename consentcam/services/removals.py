@@ -53,7 +53,11 @@ def task_query(
 
     ``status`` is open, overdue (open and past due), done, or None for all.
     """
-    now = now or utcnow()
+    return tasks_by(status, now or utcnow())
+
+
+def tasks_by(status: str | None, now: Any) -> sa.Select[RemovalTask, Publication, str]:
+    """``task_query`` with ``now`` a moment or a bound parameter (a statement built once)."""
     query = (
         sa.select(RemovalTask, Publication, Person.name)
         .join(Publication, RemovalTask.publication_id == Publication.id)
