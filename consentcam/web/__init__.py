@@ -17,7 +17,7 @@ from flask_wtf.csrf import CSRFProtect
 from consentcam import config as config_mod
 from consentcam.runtime import Runtime
 from consentcam.uow import unit_of_work
-from consentcam.web import translate
+from consentcam.web import translate, urls
 from consentcam.wording import N_
 
 if TYPE_CHECKING:
@@ -159,6 +159,7 @@ def _add_request_hooks(app: Flask) -> None:
             db_session.close()
 
     app.context_processor(_frame)
+    urls.init_app(app)
 
 
 @dataclass(frozen=True)

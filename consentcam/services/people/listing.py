@@ -160,7 +160,8 @@ def find_people(session: so.Session, query: str, *, limit: int = 20) -> list[tup
 # A person's page asks these on every view: each statement is built once (building one costs
 # more than running it on SQLite) and given the person's id as a parameter.
 _CONFIRMED_PHOTOS = (
-    sa.select(Photo)
+    # What a list of them shows: the photo's id and its file name.
+    sa.select(Photo.id, Photo.original_name)
     .where(
         Photo.id.in_(
             sa.select(Face.photo_id).where(
@@ -200,9 +201,10 @@ _CONSENTS_NEWEST_FIRST = (
 )
 
 
-def confirmed_photos(session: so.Session, person: Person) -> list[Photo]:
-    """Photos in which a face has been confirmed as this person, newest first."""
-    return list(session.scalars(_CONFIRMED_PHOTOS, {"person": person.id}))
+def confirmed_photos(session: so.Session, person: Person) -> list[sa.Row[int, str]]:
+    """Photos in which a face has been confirmed as this person, newest first (their id and
+    file name)."""
+    return list(session.execute(_CONFIRMED_PHOTOS, {"person": person.id}).all())
 
 
 def recent_photos(session: so.Session, limit: int) -> list[Photo]:

@@ -3,27 +3,12 @@ status and face count cost far less here than as calls from the template."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from flask import url_for
-
 from consentcam.domain.types import GateState, ScanState
 from consentcam.web.translate import gettext, ngettext
-
-#: An id no photo has: its URL is built once per page, and each tile's by putting its id in.
-_MARK = 2_147_000_001
-
-
-def id_url(endpoint: str, key: str) -> Callable[[int], str]:
-    """``url_for(endpoint, key=id)`` for many ids, with the URL map asked once."""
-    values: dict[str, Any] = {key: _MARK}
-    pattern = url_for(endpoint, **values)
-    head, sep, tail = pattern.partition(str(_MARK))
-    if not sep or str(_MARK) in tail:
-        return lambda value: url_for(endpoint, **{**values, key: value})
-    return lambda value: f"{head}{value}{tail}"
+from consentcam.web.urls import id_url
 
 
 @dataclass(frozen=True)
