@@ -8,6 +8,8 @@ import secrets
 import shutil
 import socket
 import sqlite3
+import sys
+import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import closing
 from pathlib import Path
@@ -41,6 +43,33 @@ REDIS_URL = os.environ.get("CONSENTCAM_TEST_REDIS_URL", "redis://127.0.0.1:6379/
 # a fresh process still hashes with the full-strength scrypt.
 TEST_PASSWORD_METHOD = "scrypt:256:8:1"
 users_service.use_password_method(TEST_PASSWORD_METHOD)
+
+
+def _share_bytecode() -> None:
+    """Let the Python processes of the run reuse compiled bytecode, kept outside the tree.
+
+    With PYTHONDONTWRITEBYTECODE set (as in the team's shell) every process compiled every
+    module it imported from source again: each xdist process, each `consentcam serve`, worker
+    and command the tests start (about 4 s of CPU for a server and its worker). The cache goes
+    to one folder (PYTHONPYCACHEPREFIX) in the virtual environment, not next to the sources;
+    Python checks each entry against its source file, so an edit is never missed.
+    """
+    if not sys.flags.dont_write_bytecode and not sys.dont_write_bytecode:
+        return  # Python writes __pycache__ as usual: nothing to do
+    prefix = os.environ.get("PYTHONPYCACHEPREFIX") or ""
+    if not prefix:
+        home = Path(sys.prefix)
+        if os.access(home, os.W_OK):
+            prefix = str(home / "pycache")
+        else:
+            prefix = str(Path(tempfile.gettempdir()) / f"consentcam-pycache-{os.getuid()}")
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+    os.environ["PYTHONPYCACHEPREFIX"] = prefix
+    sys.pycache_prefix = prefix
+    sys.dont_write_bytecode = False
+
+
+_share_bytecode()
 
 # A repeated scan of the same photo bytes is answered from the first scan's result (the real
 # engine, once per image and settings per process). The engine's own tests always scan.
