@@ -77,6 +77,31 @@ scancache.install()
 _ALWAYS_SCAN = ("tests/faces/", "tests/bench/")
 
 
+_SCANS = pytest.StashKey[str]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """One folder of remembered scans for the whole run, shared by its xdist processes."""
+    workerinput = getattr(config, "workerinput", None)
+    if workerinput is not None:
+        scancache.share(workerinput["consentcam_scans"])
+        return
+    folder = tempfile.mkdtemp(prefix="consentcam-scans-")
+    config.stash[_SCANS] = folder
+    scancache.share(folder)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """Hand the run's folder of remembered scans to each xdist process."""
+    node.workerinput["consentcam_scans"] = node.config.stash[_SCANS]
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _SCANS in config.stash:
+        shutil.rmtree(config.stash[_SCANS], ignore_errors=True)
+
+
 @pytest.fixture(autouse=True)
 def _scan_cache(request: pytest.FixtureRequest) -> Iterator[None]:
     """Remembered scans everywhere except in the tests of the engine and its timing."""
@@ -95,8 +120,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     """`--dist loadgroup` (as `./run tests` runs) with this suite's groups: every browser test
-    in one process (one Chromium, one live server at a time), and the tests of a module with a
-    module-scoped fixture in one process (the fixture is made once, not once per process).
+    in one process (one Chromium, one live server at a time), the face engine's tests in one
+    process (the labelled photos and the enrolled people of tests/faces/conftest.py are scanned
+    once, not once per process), and the tests of a module with a module-scoped fixture in one
+    process (the fixture is made once, not once per process).
 
     xdist's own `xdist_group` marks cannot be used: it renames the items through an attribute
     that pytest 9 no longer reads, so the scheduler never sees the groups.
@@ -116,6 +143,8 @@ def _group_of(nodeid: str) -> str | None:
     path = nodeid.split("::", 1)[0]
     if path.startswith("tests/browser/"):
         return "browser"
+    if path.startswith("tests/faces/"):
+        return "faces"
     return path if _has_module_fixture(path) else None
 
 
