@@ -8,6 +8,8 @@ import secrets
 import shutil
 import socket
 import sqlite3
+import sys
+import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import closing
 from pathlib import Path
@@ -42,10 +44,62 @@ REDIS_URL = os.environ.get("CONSENTCAM_TEST_REDIS_URL", "redis://127.0.0.1:6379/
 TEST_PASSWORD_METHOD = "scrypt:256:8:1"
 users_service.use_password_method(TEST_PASSWORD_METHOD)
 
+
+def _share_bytecode() -> None:
+    """Let the Python processes of the run reuse compiled bytecode, kept outside the tree.
+
+    With PYTHONDONTWRITEBYTECODE set (as in the team's shell) every process compiled every
+    module it imported from source again: each xdist process, each `consentcam serve`, worker
+    and command the tests start (about 4 s of CPU for a server and its worker). The cache goes
+    to one folder (PYTHONPYCACHEPREFIX) in the virtual environment, not next to the sources;
+    Python checks each entry against its source file, so an edit is never missed.
+    """
+    if not sys.flags.dont_write_bytecode and not sys.dont_write_bytecode:
+        return  # Python writes __pycache__ as usual: nothing to do
+    prefix = os.environ.get("PYTHONPYCACHEPREFIX") or ""
+    if not prefix:
+        home = Path(sys.prefix)
+        if os.access(home, os.W_OK):
+            prefix = str(home / "pycache")
+        else:
+            prefix = str(Path(tempfile.gettempdir()) / f"consentcam-pycache-{os.getuid()}")
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+    os.environ["PYTHONPYCACHEPREFIX"] = prefix
+    sys.pycache_prefix = prefix
+    sys.dont_write_bytecode = False
+
+
+_share_bytecode()
+
 # A repeated scan of the same photo bytes is answered from the first scan's result (the real
 # engine, once per image and settings per process). The engine's own tests always scan.
 scancache.install()
 _ALWAYS_SCAN = ("tests/faces/", "tests/bench/")
+
+
+_SCANS = pytest.StashKey[str]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """One folder of remembered scans for the whole run, shared by its xdist processes."""
+    workerinput = getattr(config, "workerinput", None)
+    if workerinput is not None:
+        scancache.share(workerinput["consentcam_scans"])
+        return
+    folder = tempfile.mkdtemp(prefix="consentcam-scans-")
+    config.stash[_SCANS] = folder
+    scancache.share(folder)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """Hand the run's folder of remembered scans to each xdist process."""
+    node.workerinput["consentcam_scans"] = node.config.stash[_SCANS]
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _SCANS in config.stash:
+        shutil.rmtree(config.stash[_SCANS], ignore_errors=True)
 
 
 @pytest.fixture(autouse=True)
@@ -66,8 +120,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     """`--dist loadgroup` (as `./run tests` runs) with this suite's groups: every browser test
-    in one process (one Chromium, one live server at a time), and the tests of a module with a
-    module-scoped fixture in one process (the fixture is made once, not once per process).
+    in one process (one Chromium, one live server at a time), the face engine's tests in one
+    process (the labelled photos and the enrolled people of tests/faces/conftest.py are scanned
+    once, not once per process), and the tests of a module with a module-scoped fixture in one
+    process (the fixture is made once, not once per process).
 
     xdist's own `xdist_group` marks cannot be used: it renames the items through an attribute
     that pytest 9 no longer reads, so the scheduler never sees the groups.
@@ -87,6 +143,8 @@ def _group_of(nodeid: str) -> str | None:
     path = nodeid.split("::", 1)[0]
     if path.startswith("tests/browser/"):
         return "browser"
+    if path.startswith("tests/faces/"):
+        return "faces"
     return path if _has_module_fixture(path) else None
 
 

@@ -7,8 +7,12 @@ written as model rows here, shaped like the publisher writes them.
 from __future__ import annotations
 
 import io
+import shutil
+import sqlite3
+from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import sqlalchemy as sa
 from PIL import Image
@@ -27,7 +31,7 @@ from consentcam.models import (
     utcnow,
 )
 from consentcam.services import events, people, photos, scanning
-from tests.conftest import FACES
+from tests.conftest import FACES, base_settings, migrated_runtime
 
 PNG_EVIDENCE = FACES / "known" / "obama" / "obama1.jpg"
 
@@ -273,4 +277,61 @@ def build(session, rt) -> Scenario:
     return sc
 
 
-__all__ = ["ConsentChannel", "Face", "Scenario", "build"]
+@dataclass(frozen=True)
+class Built:
+    """A scenario built once into an instance folder, to be copied for each test that reads it.
+
+    Building it scans seven photos and enrols five people (seconds each time); a copy of its
+    database file and media folder is the same scenario, opened with the same keys.
+    """
+
+    instance: Path
+    keys: dict[str, object]
+    quarter: Quarter
+    ids: dict[str, dict[str, int]]
+
+    def copy_to(self, instance: Path) -> dict[str, object]:
+        """Copy the scenario into ``instance`` (before a Runtime opens it); its settings."""
+        shutil.copyfile(self.instance / "consentcam.db", instance / "consentcam.db")
+        shutil.copytree(self.instance / "media", instance / "media")
+        return base_settings(instance, **self.keys)
+
+    def load(self, session) -> Scenario:
+        """The scenario's rows in ``session`` (a session on a copy made by copy_to)."""
+        sc = Scenario(self.quarter)
+        for kind, model, into in (
+            ("people", Person, sc.people),
+            ("photos", Photo, sc.photos),
+            ("pubs", Publication, sc.pubs),
+        ):
+            for name, row_id in self.ids[kind].items():
+                row = session.get(model, row_id)
+                assert row is not None, (kind, name)
+                into[name] = row
+        return sc
+
+
+def build_once(folder: Path, template: Path) -> Built:
+    """Build the scenario into a new instance under ``folder`` (from the migrated template)."""
+    instance = folder / "instance"
+    instance.mkdir(parents=True)
+    settings = base_settings(instance)
+    rt = migrated_runtime(instance, settings, template)
+    try:
+        with rt.sessions() as session:
+            sc = build(session, rt)
+            ids = {
+                "people": {k: v.id for k, v in sc.people.items()},
+                "photos": {k: v.id for k, v in sc.photos.items()},
+                "pubs": {k: v.id for k, v in sc.pubs.items()},
+            }
+    finally:
+        rt.close()
+    # Fold the write-ahead log into the file, so the file alone is the whole database.
+    with closing(sqlite3.connect(instance / "consentcam.db")) as conn:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    keys = {k: settings[k] for k in ("SECRET_KEY", "ENCRYPTION_KEY")}
+    return Built(instance, keys, sc.quarter, ids)
+
+
+__all__ = ["Built", "ConsentChannel", "Face", "Scenario", "build", "build_once"]

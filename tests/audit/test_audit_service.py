@@ -13,12 +13,24 @@ from consentcam.domain.audit import FindingKind, Quarter
 from consentcam.models import AuditRun, Event, User
 from consentcam.services import audit as audits
 from consentcam.services import users
-from tests.audit.scenario import build
+from tests.audit.scenario import Built, build_once
+
+
+@pytest.fixture(scope="session")
+def built_scenario(tmp_path_factory, migrated_sqlite) -> Built:
+    """The every-finding scenario, built once per test process; each test reads a copy."""
+    return build_once(tmp_path_factory.mktemp("scenario"), migrated_sqlite)
 
 
 @pytest.fixture
-def scenario(session, runtime):
-    return build(session, runtime)
+def settings(instance, built_scenario: Built) -> dict[str, object]:
+    """This test's instance holds a copy of the scenario (the runtime opens it, not a new one)."""
+    return built_scenario.copy_to(instance)
+
+
+@pytest.fixture
+def scenario(session, runtime, built_scenario: Built):
+    return built_scenario.load(session)
 
 
 @pytest.fixture
