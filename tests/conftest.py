@@ -24,6 +24,7 @@ from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
 from consentcam.crypto import new_key
+from consentcam.models import User
 from consentcam.runtime import Runtime
 from consentcam.services import users as users_service
 from tests import scancache
@@ -424,3 +425,13 @@ def cli_init(instance: Path, *extra: str) -> Path:
     result = CliRunner().invoke(main, [*args, "--owner-password", "a-long-owner-password", *extra])
     assert result.exit_code == 0, result.output
     return instance
+
+
+@pytest.fixture
+def owner(session: Any) -> User:
+    """The instance's owner, Ann (a real account: her password is hashed as any other)."""
+    user = users_service.create_user(
+        session, "ann@example.com", "Ann", "owner-password-123", role="owner"
+    )
+    session.commit()
+    return user

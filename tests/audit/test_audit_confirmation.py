@@ -9,26 +9,15 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-import pytest
 import sqlalchemy as sa
 
 from consentcam.domain.audit import Quarter
 from consentcam.models import Person, User, utcnow
 from consentcam.services import audit as audits
 from consentcam.services import confirmation, marking, review
-from consentcam.services import users as users_service
 from tests.audit.scenario import add_person, confirm_all, publish, scan
 
 BIDEN = (778, 57, 964, 242)  # LABELS.json, unknown/two_people.jpg
-
-
-@pytest.fixture
-def owner(session: Any) -> User:
-    user = users_service.create_user(
-        session, "ann@example.com", "Ann", "owner-password-123", role="owner"
-    )
-    session.commit()
-    return user
 
 
 def _findings(session: Any, runtime: Any, owner: User, rescan: bool) -> dict[int, list[Any]]:

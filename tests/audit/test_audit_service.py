@@ -10,9 +10,8 @@ import pytest
 import sqlalchemy as sa
 
 from consentcam.domain.audit import FindingKind, Quarter
-from consentcam.models import AuditRun, Event, User
+from consentcam.models import AuditRun, Event
 from consentcam.services import audit as audits
-from consentcam.services import users
 from tests.audit.scenario import Built, build_once
 
 
@@ -31,13 +30,6 @@ def settings(instance, built_scenario: Built) -> dict[str, object]:
 @pytest.fixture
 def scenario(session, runtime, built_scenario: Built):
     return built_scenario.load(session)
-
-
-@pytest.fixture
-def owner(session) -> User:
-    user = users.create_user(session, "ann@example.com", "Ann", "owner-password-123", role="owner")
-    session.commit()
-    return user
 
 
 def test_audit_finds_every_kind_with_a_rescan(session, runtime, scenario, owner) -> None:

@@ -8,7 +8,6 @@ from datetime import timedelta
 from typing import Any
 
 import numpy as np
-import pytest
 from PIL import Image, ImageDraw
 
 from consentcam.domain.types import BlockReason, Channel
@@ -16,22 +15,12 @@ from consentcam.faces.manual import encode_drawn_face
 from consentcam.models import Face, User, utcnow
 from consentcam.services import audit as audits
 from consentcam.services import confirmation, gate, marking, people, photos, publishing, review
-from consentcam.services import users as users_service
 from consentcam.services.cleared import make_cleared_copy, render
 from consentcam.services.scanning import scan_photo, template_array
 from tests.conftest import FACES
 from tests.publishing.conftest import SIGNATURE
 
 OBAMA_BOX = (546, 204, 932, 590)  # LABELS.json, unknown/obama1.jpg
-
-
-@pytest.fixture
-def owner(session: Any) -> User:
-    user = users_service.create_user(
-        session, "ann@example.com", "Ann", "owner-password-123", role="owner"
-    )
-    session.commit()
-    return user
 
 
 def _jpeg(im: Image.Image) -> bytes:

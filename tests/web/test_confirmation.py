@@ -24,15 +24,6 @@ def _events(session: Any, kind: str) -> list[dict[str, Any]]:
 
 
 @pytest.fixture
-def owner(session: Any) -> User:
-    user = users_service.create_user(
-        session, "ann@example.com", "Ann", "owner-password-123", role="owner"
-    )
-    session.commit()
-    return user
-
-
-@pytest.fixture
 def staff(session: Any) -> User:
     user = users_service.create_user(
         session, "sam@example.com", "Sam", "staff-password-123", role="staff"

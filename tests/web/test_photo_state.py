@@ -13,7 +13,6 @@ from datetime import timedelta
 from types import SimpleNamespace
 from typing import Any
 
-import pytest
 import sqlalchemy as sa
 
 from consentcam.domain.types import Channel, GateState, ReviewState
@@ -31,22 +30,12 @@ from consentcam.services import (
     suppliers,
     withdrawal,
 )
-from consentcam.services import users as users_service
 from tests.conftest import FACES
 from tests.web.photo_helpers import person_with_consent, photo_with_faces
 from tests.web.photo_state_helpers import assert_in_step, stored
 
 IG, FB, WEB, PRINT = Channel.INSTAGRAM, Channel.FACEBOOK, Channel.WEBSITE, Channel.PRINT
 CLEARED, BLOCKED = GateState.CLEARED, GateState.BLOCKED
-
-
-@pytest.fixture
-def owner(session: Any) -> User:
-    user = users_service.create_user(
-        session, "ann@example.com", "Ann", "owner-password-123", role="owner"
-    )
-    session.commit()
-    return user
 
 
 def _consent(rt: Any, session: Any, person: Any, channels: list[str], **kw: Any) -> Any:

@@ -32,19 +32,9 @@ from consentcam.services import (
     review,
     withdrawal,
 )
-from consentcam.services import users as users_service
 from tests.conftest import FACES
 from tests.web.photo_helpers import person_with_consent, photo_with_faces
 from tests.web.photo_state_helpers import assert_in_step, assert_tally_in_step
-
-
-@pytest.fixture
-def owner(session: Any) -> User:
-    user = users_service.create_user(
-        session, "ann@example.com", "Ann", "owner-password-123", role="owner"
-    )
-    session.commit()
-    return user
 
 
 def _table(session: Any) -> dict[str, int]:
