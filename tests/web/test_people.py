@@ -209,3 +209,20 @@ def test_person_page_links_the_owner_to_export_and_erasure(client, users, app) -
     assert export not in staff_html and erase not in staff_html
     assert "Erase this person" not in staff_html
     assert staff_client.get(f"/people/{pid}/erase").status_code == 403
+
+
+def test_person_page_counts_the_chosen_photos_of_each_consent(owner_client, app) -> None:  # type: ignore[no-untyped-def]
+    from tests.web.photo_helpers import photo_with_faces
+
+    rt = app.extensions["runtime"]
+    with rt.sessions() as s:
+        names = ("unknown/obama1.jpg", "unknown/obama3.jpg", "unknown/johnsnow_test1.jpg")
+        photo_ids = [photo_with_faces(rt, s, 1, rel).id for rel in names]
+        s.commit()
+    pid = add_person(app, "Lina Holm")
+    give_consent(app, pid, scope="listed", photo_ids=photo_ids[:2])
+    give_consent(app, pid, channels=["facebook"])
+    html = owner_client.get(f"/people/{pid}").get_data(as_text=True)
+    assert "2 chosen photos" in html
+    assert "All photos" in html
+    assert "3 chosen photos" not in html

@@ -54,6 +54,7 @@ from consentcam.services.people.forms import (
 )
 from consentcam.services.people.listing import (
     PersonRow,
+    chosen_photo_counts,
     confirmed_photos,
     consent_with_evidence,
     consents_newest_first,
@@ -110,6 +111,7 @@ __all__ = [
     "confirmed_photos",
     "consent_state",
     "consent_with_evidence",
+    "chosen_photo_counts",
     "consents_newest_first",
     "current_form",
     "enrol_reference",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -10,6 +11,7 @@ import sqlalchemy.orm as so
 
 from consentcam.models import (
     ConsentChannel,
+    ConsentPhoto,
     ConsentRecord,
     Face,
     Person,
@@ -193,11 +195,14 @@ _CONSENTS_NEWEST_FIRST = (
     sa.select(ConsentRecord)
     .where(ConsentRecord.person_id == sa.bindparam("person"))
     .order_by(ConsentRecord.given_at.desc(), ConsentRecord.id.desc())
-    .options(
-        so.selectinload(ConsentRecord.channels),
-        so.selectinload(ConsentRecord.photos),
-        so.joinedload(ConsentRecord.form_version),
-    )
+    # Channels and form version come in the same statement; chosen photos are counted apart,
+    # and only for consents limited to chosen photos (chosen_photo_counts).
+    .options(so.joinedload(ConsentRecord.channels), so.joinedload(ConsentRecord.form_version))
+)
+_CHOSEN_PHOTO_COUNTS = (
+    sa.select(ConsentPhoto.consent_id, sa.func.count())
+    .where(ConsentPhoto.consent_id.in_(sa.bindparam("consents", expanding=True)))
+    .group_by(ConsentPhoto.consent_id)
 )
 
 
@@ -225,9 +230,19 @@ def open_removal_tasks(session: so.Session, person: Person) -> list[RemovalTask]
 
 
 def consents_newest_first(session: so.Session, person: Person) -> list[ConsentRecord]:
-    """The person's consent records, newest first, with what the page shows of each loaded in
-    a fixed number of queries (channels, chosen photos, form version)."""
-    return list(session.scalars(_CONSENTS_NEWEST_FIRST, {"person": person.id}))
+    """The person's consent records, newest first, with their channels and form version
+    loaded in the same statement."""
+    return list(session.scalars(_CONSENTS_NEWEST_FIRST, {"person": person.id}).unique())
+
+
+def chosen_photo_counts(session: so.Session, consents: Iterable[ConsentRecord]) -> dict[int, int]:
+    """How many photos each consent limited to chosen photos lists, by consent id (no query
+    when every consent covers all photos)."""
+    listed = [c.id for c in consents if c.scope != "all"]
+    if not listed:
+        return {}
+    counts = session.execute(_CHOSEN_PHOTO_COUNTS, {"consents": listed}).all()
+    return {c: 0 for c in listed} | {row[0]: int(row[1]) for row in counts}
 
 
 def consent_with_evidence(

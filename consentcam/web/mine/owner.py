@@ -227,7 +227,6 @@ def person_links(person_id: int) -> dict[str, Any]:
     personal = links.active_personal_link(session, person_id)
     return {
         "personal": personal,
-        "form": ConfirmForm(),
         "mail_on": mail_on(),
     }
 
@@ -243,7 +242,6 @@ def customer_notices() -> dict[str, Any]:
         "failed_total": failed_total,
         "failed": failed,
         "mail_on": mail_on(),
-        "form": ConfirmForm(),
     }
 
 

@@ -148,6 +148,7 @@ def _detail_content(person: Person) -> dict[str, Any]:
     return {
         "person": person,
         "consents": consents,
+        "chosen_photos": people_service.chosen_photo_counts(session, consents),
         # "Withdraw consent" only while something is left to withdraw.
         "withdrawable": people_service.anything_to_withdraw(consents, now),
         "consent_state": people_service.consent_state,
@@ -158,7 +159,6 @@ def _detail_content(person: Person) -> dict[str, Any]:
         "references": people_service.reference_count(session, person),
         # From the consents already loaded: the same answer without asking again.
         "biometric": people_service.biometric_among(consents, now),
-        "reference_form": ReferenceForm(),
         "channel_labels": channel_labels(),
         "has_thumbnails": "photos.thumbnail" in views,
         "has_photo_pages": "photos.detail" in views,
