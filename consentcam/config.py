@@ -264,14 +264,20 @@ def write_instance_config(instance_path: Path, values: dict[str, Any]) -> Path:
         {key.lower(): value for key, value in values.items() if value is not None}
     )
     path = instance_path / CONFIG_FILE
+    replace_file(path, text.encode("utf-8"))
+    return path
+
+
+def replace_file(path: Path, content: bytes) -> None:
+    """Put ``content`` in ``path`` whole or not at all (readable by the owner only): written to a
+    file beside it, synced, then renamed over it."""
     tmp = path.with_suffix(".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(text)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(content)
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)
-    return path
 
 
 def has_control_characters(text: str) -> bool:

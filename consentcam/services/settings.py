@@ -8,6 +8,7 @@ import zoneinfo
 from collections.abc import Mapping
 from typing import Any
 
+import sqlalchemy as sa
 import sqlalchemy.orm as so
 
 from consentcam import config as config_mod
@@ -110,7 +111,9 @@ def save(
     """Check the settings, write the changed ones to config.toml and log it; the changed names.
 
     The caller commits (the settings event is part of its unit of work). Every other key of
-    config.toml (keys, addresses) is kept as it is.
+    config.toml (keys, addresses) is kept as it is. The file is written before the commit, so
+    that a file that cannot be written leaves no event behind; should the unit of work roll
+    back instead, the file and the settings are put back as they were.
     """
     new = check(raw)
     changed = sorted(k for k, v in new.items() if rt.settings.get(k) != v)
@@ -121,6 +124,8 @@ def save(
     if path.exists():
         with path.open("rb") as fh:
             current = tomllib.load(fh)
+    before = path.read_bytes() if path.exists() else None
+    _put_back_on_rollback(session, rt, before, {k: rt.settings.get(k) for k in changed})
     current.update({k.lower(): new[k] for k in changed})
     config_mod.write_instance_config(rt.instance_path, current)
     rt.settings.update({k: new[k] for k in changed})
@@ -132,6 +137,33 @@ def save(
         actor=actor.email if actor else None,
     )
     return changed
+
+
+def _put_back_on_rollback(
+    session: so.Session, rt: Runtime, before: bytes | None, settings: dict[str, Any]
+) -> None:
+    """Once the session's transaction ends: on a rollback, config.toml's earlier content and the
+    earlier settings come back; on a commit, nothing is done."""
+    ended = False
+
+    def put_back(_session: so.Session) -> None:
+        nonlocal ended
+        if ended:
+            return
+        ended = True
+        path = rt.instance_path / config_mod.CONFIG_FILE
+        if before is None:
+            path.unlink(missing_ok=True)
+        else:
+            config_mod.replace_file(path, before)
+        rt.settings.update(settings)
+
+    def keep(_session: so.Session) -> None:
+        nonlocal ended
+        ended = True
+
+    sa.event.listen(session, "after_rollback", put_back, once=True)
+    sa.event.listen(session, "after_commit", keep, once=True)
 
 
 def follow_config_file(rt: Runtime) -> dict[str, Any]:

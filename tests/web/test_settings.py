@@ -270,3 +270,36 @@ def test_settings_saved_in_one_process_reach_the_others(  # type: ignore[no-unty
     finally:
         other.extensions["runtime"].close()
         worker_rt.close()
+
+
+@pytest.mark.parametrize("outcome", ["rolled back", "committed"])
+def test_settings_come_back_when_their_unit_of_work_rolls_back(  # type: ignore[no-untyped-def]
+    app, instance, outcome
+) -> None:
+    """config.toml is written before the commit: a rollback puts the file and settings back."""
+    from consentcam.models import Event
+    from consentcam.services import settings as settings_service
+
+    rt = app.extensions["runtime"]
+    path = instance / "config.toml"
+    path.write_text('secret_key = "keep-me"\nbusiness_name = "Kraftkällan"\n')
+    rt.settings["BUSINESS_NAME"] = "Kraftkällan"
+    before = path.read_bytes()
+    with rt.sessions() as session:
+        changed = settings_service.save(session, rt, {"BUSINESS_NAME": "Nytt namn"})
+        assert changed == ["BUSINESS_NAME"]
+        assert tomllib.loads(path.read_text())["business_name"] == "Nytt namn"
+        if outcome == "committed":
+            session.commit()
+        else:
+            session.rollback()
+        # A later unit of work on the same session changes nothing more.
+        session.rollback()
+    with rt.sessions() as session:
+        logged = session.scalar(sa.select(sa.func.count()).where(Event.kind == "settings.changed"))
+    if outcome == "committed":
+        assert tomllib.loads(path.read_text())["business_name"] == "Nytt namn"
+        assert rt.settings["BUSINESS_NAME"] == "Nytt namn" and logged == 1
+    else:
+        assert path.read_bytes() == before
+        assert rt.settings["BUSINESS_NAME"] == "Kraftkällan" and logged == 0
