@@ -285,11 +285,24 @@ def refresh_due(rt: Runtime, batch: int = BATCH, seconds: float = JOB_SECONDS) -
     return total
 
 
+def check_counts(rt: Runtime) -> dict[str, int]:
+    """Compare the photo counters with the rows, and count again where they disagree (a writer
+    that went around the ORM without calling `recount`); the disagreements, logged."""
+    with unit_of_work(rt) as session:
+        found = photo_tally.check(session)
+    if found:
+        log.warning(
+            "the photo counters disagreed with the photos and were counted again: %s", found
+        )
+    return found
+
+
 def register(jobs: Any) -> None:
-    """Declare the periodic job on the worker's queue (consentcam.jobs.Jobs)."""
+    """Declare the periodic jobs on the worker's queue (consentcam.jobs.Jobs)."""
     from huey import crontab
 
     jobs.periodic("refresh_due_photos", crontab(minute="*"), refresh_due)
+    jobs.periodic("check_photo_counts", crontab(minute="17"), check_counts)
 
 
 # ---- Noting changes: every flush, whichever service made it.

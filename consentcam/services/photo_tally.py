@@ -17,7 +17,8 @@ sums with the rest of the transaction, and a savepoint rolled back drops what wa
 Readers in the unit of work that made the moves see them (`read` adds what waits for the commit).
 
 Rows written without the ORM (a bulk INSERT of photos) are not counted: whoever writes them calls
-`recount`, which rebuilds the counters from the rows.
+`recount`, which rebuilds the counters from the rows. Should one forget, the worker's hourly
+`check` finds the counters that disagree with the rows, logs them and counts again.
 """
 
 from __future__ import annotations
@@ -150,6 +151,32 @@ def recount(session: so.Session) -> dict[str, int]:
     counts = counted(session)
     session.execute(sa.insert(PhotoTally), [{"key": k, "n": n} for k, n in sorted(counts.items())])
     return counts
+
+
+def drift(session: so.Session) -> dict[str, int]:
+    """Counters that disagree with the rows: key -> counted minus stored (empty when all agree).
+
+    Both are read in one transaction; on PostgreSQL the caller opens it REPEATABLE READ so that
+    both reads see the same snapshot (SQLite's reads in one transaction always do).
+    """
+    stored = read(session)
+    counted_now = counted(session)
+    keys = set(stored) | set(counted_now)
+    return {
+        k: counted_now.get(k, 0) - stored.get(k, 0)
+        for k in sorted(keys)
+        if counted_now.get(k, 0) != stored.get(k, 0)
+    }
+
+
+def check(session: so.Session) -> dict[str, int]:
+    """Count again if any counter disagrees with the rows; return the disagreements found."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+    found = drift(session)
+    if found:
+        recount(session)
+    return found
 
 
 # ---- Savepoints: what was noted inside one that rolls back is dropped with its rows.

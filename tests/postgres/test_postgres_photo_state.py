@@ -186,3 +186,25 @@ def test_two_transactions_on_different_photos_move_the_counters_without_deadlock
     assert (after["review:needs_review"], after["review:reviewed"]) == (1, 1)
     assert after["verdict:instagram:cleared"] == before["verdict:instagram:cleared"] == 1
     assert_in_step(rt)
+
+
+def test_the_counts_check_counts_again_on_postgresql_after_a_write_around_the_orm(
+    pg_app: PgApp,
+) -> None:
+    from consentcam.models import Photo, PhotoTally
+
+    rt = pg_app.runtime
+    with rt.sessions() as s:
+        photo_with_faces(rt, s, 1)
+        s.commit()
+    assert photo_state.check_counts(rt) == {}
+    with rt.sessions() as s:
+        s.execute(sa.update(Photo).values(review_state=ReviewState.SCANNING.value))
+        s.commit()
+    found = photo_state.check_counts(rt)
+    assert found["review:scanning"] == 1 and sum(found.values()) == 0
+    with rt.sessions() as s:
+        stored = {k: n for k, n in s.execute(sa.select(PhotoTally.key, PhotoTally.n))}
+        assert stored["review:scanning"] == 1
+        assert assert_tally_in_step(s)["review:scanning"] == 1
+    assert photo_state.check_counts(rt) == {}

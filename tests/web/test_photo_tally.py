@@ -152,6 +152,33 @@ def test_photos_inserted_without_the_orm_are_counted_by_a_recount(
     assert assert_tally_in_step(session) == counts
 
 
+def test_the_hourly_check_counts_again_after_a_write_around_the_orm(
+    runtime: Any, session: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    photo_with_faces(runtime, session, 1)
+    photo_with_faces(runtime, session, 0, "unknown/obama1.jpg")
+    session.commit()
+    assert photo_state.check_counts(runtime) == {}  # in step: nothing is rewritten
+    session.execute(sa.update(Photo).values(review_state=ReviewState.SCANNING.value))
+    session.commit()
+    assert _table(session)["review:scanning"] == 0
+    session.rollback()  # every SQLite transaction here holds the write lock
+    found = photo_state.check_counts(runtime)
+    assert found["review:scanning"] == 2 and sum(found.values()) == 0
+    assert "counted again" in caplog.text
+    assert _table(session)["review:scanning"] == 2
+    assert assert_tally_in_step(session)["review:scanning"] == 2
+    session.rollback()
+    assert photo_state.check_counts(runtime) == {}
+
+
+def test_the_counts_check_is_a_periodic_job_of_the_worker(runtime: Any) -> None:
+    from consentcam.jobs import start
+
+    jobs = runtime.jobs or start(runtime)
+    assert "check_photo_counts" in jobs.tasks
+
+
 def _tile_ids(page: str) -> list[int]:
     return [int(n) for n in re.findall(r'<a href="/photos/(\d+)" class="photo-tile">', page)]
 
