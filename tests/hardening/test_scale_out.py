@@ -1,4 +1,4 @@
-"""Scale-out: PostgreSQL, huey on Redis and two worker processes scan 100 photos exactly once each."""
+"""Scale-out: PostgreSQL, huey on Redis and two worker processes scan 40 photos exactly once each."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from tests.hardening import servers
 from tests.waits import wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis]
-PHOTOS = 100
+PHOTOS = 40
 
 
 @pytest.fixture
