@@ -27,7 +27,7 @@ from consentcam.crypto import new_key
 from consentcam.models import User
 from consentcam.runtime import Runtime
 from consentcam.services import users as users_service
-from tests import routing_cache, scancache
+from tests import appcache, scancache
 
 # The fake Graph API's fixtures (graph, live_app) for every test that publishes.
 pytest_plugins = ["tests.fakegraph.fixtures"]
@@ -72,8 +72,8 @@ def _share_bytecode() -> None:
 
 _share_bytecode()
 
-# Every app a test makes compiles the same URL builders: compile each once per process.
-routing_cache.install()
+# Every app a test makes compiles the same URL builders and templates: once per process.
+appcache.install()
 
 # A repeated scan of the same photo bytes is answered from the first scan's result (the real
 # engine, once per image and settings per process). The engine's own tests always scan.

@@ -34,7 +34,9 @@ def graph() -> Iterator[FakeGraph]:
 def live_app(app: Any) -> Iterator[Any]:
     """The app served on 127.0.0.1 (so the fake Graph API can fetch /p/<token>), PUBLIC_URL set."""
     server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    )
     thread.start()
     base = f"http://127.0.0.1:{server.server_port}"
     app.extensions["runtime"].settings["PUBLIC_URL"] = base
