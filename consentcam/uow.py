@@ -5,7 +5,8 @@ call take its session, change rows and flush, and never commit. Background work 
 wants done after the change is handed to `later()`: it is queued only once the commit has
 succeeded, so a task never sees rows that were rolled back, and a failed change queues nothing.
 What must happen in this process after the commit (deleting files the rows pointed to) is
-handed to `after_commit()`.
+handed to `after_commit()`; what must be undone should the transaction not commit (a file
+written ahead of the commit) is handed to `after_rollback()`.
 
     with unit_of_work(rt) as session:
         people.give_consent(session, rt, ...)
@@ -30,6 +31,8 @@ log = logging.getLogger(__name__)
 AFTER_COMMIT = "consentcam.after_commit"
 #: Where a session keeps the calls to make once its transaction has committed (file deletions).
 AFTER_COMMIT_CALLS = "consentcam.after_commit_calls"
+#: Where a session keeps the calls to make if its transaction ends without a commit.
+AFTER_ROLLBACK_CALLS = "consentcam.after_rollback_calls"
 
 
 def later(session: so.Session, task: str, *args: Any) -> None:
@@ -48,21 +51,34 @@ def after_commit(session: so.Session, call: Callable[[], None]) -> None:
     session.info.setdefault(AFTER_COMMIT_CALLS, []).append(call)
 
 
+def after_rollback(session: so.Session, call: Callable[[], None]) -> None:
+    """Call `call()` in this process if the session's transaction ends without a commit (rolled
+    back or closed), never after a commit: what was done outside the database ahead of the
+    commit is undone with the rows."""
+    session.info.setdefault(AFTER_ROLLBACK_CALLS, []).append(call)
+
+
+def _call(calls: list[Callable[[], None]], what: str) -> None:
+    for call in calls:
+        try:
+            call()
+        except Exception:
+            log.exception("a step %s failed", what)
+
+
 @sa.event.listens_for(so.Session, "after_commit")
 def _call_after_commit(session: so.Session) -> None:
     if session.in_nested_transaction():
         return  # a savepoint: the transaction may still roll back
-    for call in session.info.pop(AFTER_COMMIT_CALLS, []):
-        try:
-            call()
-        except Exception:
-            log.exception("a step after the commit failed")
+    session.info.pop(AFTER_ROLLBACK_CALLS, None)
+    _call(session.info.pop(AFTER_COMMIT_CALLS, []), "after the commit")
 
 
 @sa.event.listens_for(so.Session, "after_transaction_end")
 def _forget_after_rollback(session: so.Session, transaction: so.SessionTransaction) -> None:
-    if transaction.parent is None:  # rolled back or closed (after a commit it is empty already)
+    if transaction.parent is None:  # rolled back or closed (after a commit both are empty)
         session.info.pop(AFTER_COMMIT_CALLS, None)
+        _call(session.info.pop(AFTER_ROLLBACK_CALLS, []), "after the rollback")
 
 
 @contextmanager

@@ -5,10 +5,9 @@ from __future__ import annotations
 import os
 import tomllib
 import zoneinfo
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
-import sqlalchemy as sa
 import sqlalchemy.orm as so
 
 from consentcam import config as config_mod
@@ -16,6 +15,7 @@ from consentcam.domain.retention import parse_period
 from consentcam.models import User
 from consentcam.runtime import Runtime
 from consentcam.services import events
+from consentcam.uow import after_rollback
 from consentcam.wording import N_, WordedError
 
 # Settings the owner may change in the app; the rest (keys, database, queue) stay in config.toml.
@@ -120,12 +120,9 @@ def save(
     if not changed:
         return []
     path = rt.instance_path / config_mod.CONFIG_FILE
-    current: dict[str, Any] = {}
-    if path.exists():
-        with path.open("rb") as fh:
-            current = tomllib.load(fh)
     before = path.read_bytes() if path.exists() else None
-    _put_back_on_rollback(session, rt, before, {k: rt.settings.get(k) for k in changed})
+    current: dict[str, Any] = tomllib.loads(before.decode("utf-8")) if before is not None else {}
+    after_rollback(session, _putting_back(rt, before, {k: rt.settings.get(k) for k in changed}))
     current.update({k.lower(): new[k] for k in changed})
     config_mod.write_instance_config(rt.instance_path, current)
     rt.settings.update({k: new[k] for k in changed})
@@ -139,18 +136,13 @@ def save(
     return changed
 
 
-def _put_back_on_rollback(
-    session: so.Session, rt: Runtime, before: bytes | None, settings: dict[str, Any]
-) -> None:
-    """Once the session's transaction ends: on a rollback, config.toml's earlier content and the
-    earlier settings come back; on a commit, nothing is done."""
-    ended = False
+def _putting_back(
+    rt: Runtime, before: bytes | None, settings: dict[str, Any]
+) -> Callable[[], None]:
+    """What puts config.toml's earlier content (``before``; None: no file) and the earlier
+    ``settings`` back."""
 
-    def put_back(_session: so.Session) -> None:
-        nonlocal ended
-        if ended:
-            return
-        ended = True
+    def put_back() -> None:
         path = rt.instance_path / config_mod.CONFIG_FILE
         if before is None:
             path.unlink(missing_ok=True)
@@ -158,12 +150,7 @@ def _put_back_on_rollback(
             config_mod.replace_file(path, before)
         rt.settings.update(settings)
 
-    def keep(_session: so.Session) -> None:
-        nonlocal ended
-        ended = True
-
-    sa.event.listen(session, "after_rollback", put_back, once=True)
-    sa.event.listen(session, "after_commit", keep, once=True)
+    return put_back
 
 
 def follow_config_file(rt: Runtime) -> dict[str, Any]:
