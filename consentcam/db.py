@@ -65,6 +65,18 @@ def rowcount(result: sa.Result[Any]) -> int:
     return int(cast("sa.CursorResult[Any]", result).rowcount or 0)
 
 
+def first_and_total(
+    session: so.Session, query: sa.Select[Any], limit: int
+) -> tuple[int, list[Any]]:
+    """How many rows ``query`` has, and its first ``limit``. They are counted only when they
+    fill the limit: a short list (the usual case) is its own count."""
+    rows = list(session.scalars(query.limit(limit)))
+    if len(rows) < limit:
+        return len(rows), rows
+    counted = sa.select(sa.func.count()).select_from(query.order_by(None).subquery())
+    return int(session.scalar(counted) or 0), rows
+
+
 def make_sessionmaker(engine: sa.Engine) -> so.sessionmaker[so.Session]:
     return so.sessionmaker(bind=engine, expire_on_commit=False)
 

@@ -23,6 +23,7 @@ from urllib.parse import unquote, urlsplit
 import sqlalchemy as sa
 import sqlalchemy.orm as so
 
+from consentcam.db import first_and_total
 from consentcam.domain.types import MailState
 from consentcam.models import OutgoingMail, User, utcnow
 from consentcam.runtime import Runtime, TaskQueue
@@ -224,17 +225,12 @@ def forget_old(session: so.Session, now: datetime) -> int:
 
 def failed_mails(session: so.Session, limit: int = 5) -> tuple[int, list[OutgoingMail]]:
     """How many e-mails failed for good, and the newest few (for the dashboard)."""
-    where = OutgoingMail.state == "failed"
-    rows = list(
-        session.scalars(
-            sa.select(OutgoingMail).where(where).order_by(OutgoingMail.id.desc()).limit(limit)
-        )
+    query = (
+        sa.select(OutgoingMail)
+        .where(OutgoingMail.state == "failed")
+        .order_by(OutgoingMail.id.desc())
     )
-    # Counted only when there are more than the dashboard shows (usually none failed).
-    if len(rows) < limit:
-        return len(rows), rows
-    total = session.scalar(sa.select(sa.func.count()).select_from(OutgoingMail).where(where))
-    return int(total or 0), rows
+    return first_and_total(session, query, limit)
 
 
 def retry_failed(session: so.Session, mail_id: int) -> OutgoingMail | None:

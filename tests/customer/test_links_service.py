@@ -283,6 +283,21 @@ def test_an_erased_person_loses_their_links(rt: Any) -> None:
         assert links.open_requests(s)[0] == 0
 
 
+@pytest.mark.parametrize(("limit", "shown"), [(2, 2), (3, 3), (5, 3)])
+def test_the_open_requests_are_counted_whether_or_not_they_fill_the_list(
+    rt: Any, limit: int, shown: int
+) -> None:
+    with rt.sessions() as s:
+        for name in ("Lena Berg", "Bo Ek", "Åsa Öberg"):
+            person = people.add_person(s, name)
+            token = links.issue_personal_link(s, person, actor_name=links.CUSTOMER)
+            links.request_erasure(s, links.open_personal_link(s, token))
+        s.commit()
+        total, requests = links.open_requests(s, limit=limit)
+        assert total == 3 and len(requests) == shown
+        assert [r.person.name for r in requests] == ["Åsa Öberg", "Bo Ek", "Lena Berg"][:shown]
+
+
 @pytest.mark.parametrize("missing", ["BUSINESS_NAME", "RESPONSIBLE_PERSON"])
 def test_no_consent_link_while_the_form_cannot_name_the_business(rt: Any, missing: str) -> None:
     rt.settings[missing] = ""

@@ -7,6 +7,7 @@ from datetime import datetime
 import sqlalchemy as sa
 import sqlalchemy.orm as so
 
+from consentcam.db import first_and_total
 from consentcam.domain.types import RequestStatus
 from consentcam.models import (
     ConsentChannel,
@@ -22,21 +23,13 @@ from consentcam.services.links.personal import revoke_links
 
 def open_requests(session: so.Session, limit: int = 20) -> tuple[int, list[CustomerRequest]]:
     """Customers' erasure requests and withdrawals the owner has not dealt with, newest first."""
-    where = [CustomerRequest.status == "open"]
-    rows = list(
-        session.scalars(
-            sa.select(CustomerRequest)
-            .where(*where)
-            .order_by(CustomerRequest.created_at.desc(), CustomerRequest.id.desc())
-            .limit(limit)
-            .options(so.joinedload(CustomerRequest.person))
-        )
+    query = (
+        sa.select(CustomerRequest)
+        .where(CustomerRequest.status == "open")
+        .order_by(CustomerRequest.created_at.desc(), CustomerRequest.id.desc())
+        .options(so.joinedload(CustomerRequest.person))
     )
-    # Counted only when there are more than a page shows (usually there are none at all).
-    if len(rows) < limit:
-        return len(rows), rows
-    total = session.scalar(sa.select(sa.func.count()).select_from(CustomerRequest).where(*where))
-    return int(total or 0), rows
+    return first_and_total(session, query, limit)
 
 
 def close_request(
