@@ -248,8 +248,9 @@ class PhotoList:
 
     state: str | None
     channel: Channel
-    #: The tiles: rows with a photo's ``id``, ``original_name``, ``uploaded_at``,
-    #: ``scan_state``, ``faces_confirmed_at``, ``face_count`` and ``undecided_faces``.
+    #: The tiles: rows of the TILE columns (a photo's ``id``, ``original_name``,
+    #: ``scan_state``, ``faces_confirmed_at``, ``face_count`` and ``undecided_faces``) and
+    #: ``verdict``, its stored verdict on the channel.
     photos: Sequence[Any]
     verdicts: dict[int, GateState | None]
     counts: dict[str, int]

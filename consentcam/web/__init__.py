@@ -62,6 +62,7 @@ NAV: tuple[tuple[str, str], ...] = (
 )
 # NAV entries only the owner may open: staff would only get a 403 there, so they are not shown.
 OWNER_ONLY_NAV: frozenset[str] = frozenset({"audits.index", "settings.index"})
+_NAV_LABELS = dict(NAV)
 
 
 def create_app(
@@ -203,13 +204,12 @@ def nav_links(user: Any) -> list[NavLink]:
     area = here.split(".")[0]
     first_of_area = next((ep for ep in shown if ep.split(".")[0] == area), None)
     current = here if here in shown else first_of_area
-    labels = dict(NAV)
     # The links take no arguments: under one script root their URLs never change.
     known = current_app.extensions.setdefault("consentcam.nav_urls", {})
     urls = known.get(request.script_root)
     if urls is None:
         urls = known[request.script_root] = {ep: url_for(ep) for ep, _label in NAV if ep in views}
-    return [NavLink(ep, urls[ep], gettext(labels[ep]), ep == current) for ep in shown]
+    return [NavLink(ep, urls[ep], gettext(_NAV_LABELS[ep]), ep == current) for ep in shown]
 
 
 def _localize(message: str) -> str:

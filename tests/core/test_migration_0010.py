@@ -11,9 +11,9 @@ import sqlalchemy as sa
 from alembic import command
 
 from consentcam.db import alembic_config, current_revision, make_engine, make_sessionmaker, upgrade
-from consentcam.models import Photo, PhotoTally
+from consentcam.models import Photo
 from consentcam.services import photo_list, photo_tally
-from tests.web.photo_state_helpers import assert_tally_in_step
+from tests.web.photo_state_helpers import assert_tally_in_step, stored_tally
 
 BEFORE = "0009_one_vocabulary_photo_state"
 AFTER = "0010_photo_tally"
@@ -74,10 +74,6 @@ def _downgrade(engine: sa.Engine, revision: str) -> None:
         command.downgrade(cfg, revision)
 
 
-def _tally(session: Any) -> dict[str, int]:
-    return {k: n for k, n in session.execute(sa.select(PhotoTally.key, PhotoTally.n))}
-
-
 def test_0010_fills_the_counters_from_the_rows_and_goes_back(database_url: str) -> None:
     engine = make_engine(database_url)
     upgrade(engine, BEFORE)
@@ -97,7 +93,7 @@ def test_0010_fills_the_counters_from_the_rows_and_goes_back(database_url: str) 
         "verdict:print:blocked": 1,
     }
     with sessions() as s:
-        assert _tally(s) == expected  # every counter has its row, 0 for none
+        assert stored_tally(s) == expected  # every counter has its row, 0 for none
         assert assert_tally_in_step(s) == expected
         assert photo_list.count_states(s, "facebook") == {
             "all": 7,
@@ -113,7 +109,7 @@ def test_0010_fills_the_counters_from_the_rows_and_goes_back(database_url: str) 
             del row[column]  # the model's defaults: waiting for its scan
         s.add(Photo(**row))
         s.commit()
-        assert _tally(s)["review:scanning"] == 2
+        assert stored_tally(s)["review:scanning"] == 2
         assert_tally_in_step(s)
 
     _downgrade(engine, BEFORE)

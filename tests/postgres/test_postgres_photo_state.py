@@ -14,7 +14,7 @@ from consentcam.models import ConsentChannel, ConsentRecord, Face, User, utcnow
 from consentcam.services import people, photo_list, photo_state, review
 from tests.waits import wait_until
 from tests.web.photo_helpers import photo_with_faces
-from tests.web.photo_state_helpers import assert_in_step, assert_tally_in_step
+from tests.web.photo_state_helpers import assert_in_step, assert_tally_in_step, stored_tally
 
 from .conftest import PgApp
 from .test_postgres_concurrency import _suggested_face
@@ -191,7 +191,7 @@ def test_two_transactions_on_different_photos_move_the_counters_without_deadlock
 def test_the_counts_check_counts_again_on_postgresql_after_a_write_around_the_orm(
     pg_app: PgApp,
 ) -> None:
-    from consentcam.models import Photo, PhotoTally
+    from consentcam.models import Photo
 
     rt = pg_app.runtime
     with rt.sessions() as s:
@@ -204,7 +204,6 @@ def test_the_counts_check_counts_again_on_postgresql_after_a_write_around_the_or
     found = photo_state.check_counts(rt)
     assert found["review:scanning"] == 1 and sum(found.values()) == 0
     with rt.sessions() as s:
-        stored = {k: n for k, n in s.execute(sa.select(PhotoTally.key, PhotoTally.n))}
-        assert stored["review:scanning"] == 1
+        assert stored_tally(s)["review:scanning"] == 1
         assert assert_tally_in_step(s)["review:scanning"] == 1
     assert photo_state.check_counts(rt) == {}

@@ -19,7 +19,6 @@ from consentcam.models import (
     Person,
     Photo,
     PhotoChannelState,
-    PhotoTally,
     User,
     utcnow,
 )
@@ -34,11 +33,7 @@ from consentcam.services import (
 )
 from tests.conftest import FACES
 from tests.web.photo_helpers import person_with_consent, photo_with_faces
-from tests.web.photo_state_helpers import assert_in_step, assert_tally_in_step
-
-
-def _table(session: Any) -> dict[str, int]:
-    return {k: n for k, n in session.execute(sa.select(PhotoTally.key, PhotoTally.n))}
+from tests.web.photo_state_helpers import assert_in_step, assert_tally_in_step, stored_tally
 
 
 def test_a_photo_deleted_leaves_its_review_state_and_verdicts(
@@ -60,7 +55,7 @@ def test_a_rolled_back_change_leaves_the_counters_as_they_were(
     runtime: Any, session: Any, owner: User
 ) -> None:
     photo = photo_with_faces(runtime, session, 1)
-    before = _table(session)
+    before = stored_tally(session)
     review.set_blur(session, runtime, session.get(Face, photo.faces[0].id), True, user=owner)
     photo_state.settle(session)
     # The unit of work that made the change reads it before its commit...
@@ -74,7 +69,7 @@ def test_a_rolled_back_change_leaves_the_counters_as_they_were(
     session.rollback()
     # ...and a rollback takes it back with the rows.
     assert photo_tally.pending(session) == {}
-    assert _table(session) == before
+    assert stored_tally(session) == before
     assert photo_list.count_states(session)["needs_review"] == 1
     session.rollback()
     assert_in_step(runtime)
@@ -85,7 +80,7 @@ def test_a_savepoint_rolled_back_takes_its_counts_with_it(runtime: Any, session:
     photos.ingest(session, runtime, data, "obama1.jpg")  # counted: waits for its scan
     # Its row was added in a savepoint of its own: written only at the commit, all at once.
     assert photo_tally.pending(session) == {"review:scanning": 1}
-    assert _table(session)["review:scanning"] == 0
+    assert stored_tally(session)["review:scanning"] == 0
     with pytest.raises(RuntimeError), session.begin_nested():
         photos.ingest(session, runtime, (FACES / "unknown/obama3.jpg").read_bytes(), "b.jpg")
         session.flush()
@@ -144,7 +139,7 @@ def test_photos_inserted_without_the_orm_are_counted_by_a_recount(
     ]
     session.execute(sa.insert(Photo), rows)
     session.commit()
-    assert _table(session)["review:scanning"] == 0  # no write of the app saw them
+    assert stored_tally(session)["review:scanning"] == 0  # no write of the app saw them
     assert photo_tally.counted(session)["review:scanning"] == 3
     counts = photo_tally.recount(session)
     session.commit()
@@ -161,12 +156,12 @@ def test_the_hourly_check_counts_again_after_a_write_around_the_orm(
     assert photo_state.check_counts(runtime) == {}  # in step: nothing is rewritten
     session.execute(sa.update(Photo).values(review_state=ReviewState.SCANNING.value))
     session.commit()
-    assert _table(session)["review:scanning"] == 0
+    assert stored_tally(session)["review:scanning"] == 0
     session.rollback()  # every SQLite transaction here holds the write lock
     found = photo_state.check_counts(runtime)
     assert found["review:scanning"] == 2 and sum(found.values()) == 0
     assert "counted again" in caplog.text
-    assert _table(session)["review:scanning"] == 2
+    assert stored_tally(session)["review:scanning"] == 2
     assert assert_tally_in_step(session)["review:scanning"] == 2
     session.rollback()
     assert photo_state.check_counts(runtime) == {}
