@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import sqlalchemy as sa
 import sqlalchemy.orm as so
-from alembic import command
-from alembic.config import Config as AlembicConfig
-from alembic.runtime.migration import MigrationContext
+
+if TYPE_CHECKING:
+    from alembic.config import Config as AlembicConfig
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -112,7 +112,11 @@ def _checkpoint_after_commit(session: so.Session) -> None:
             pass
 
 
+# Alembic loads only where the schema is migrated or read (init, serve, migrate), not with every
+# worker and command.
 def alembic_config(url: str) -> AlembicConfig:
+    from alembic.config import Config as AlembicConfig
+
     cfg = AlembicConfig()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
@@ -121,6 +125,8 @@ def alembic_config(url: str) -> AlembicConfig:
 
 def upgrade(engine: sa.Engine, revision: str = "head") -> None:
     """Migrate the database to the given revision (head by default)."""
+    from alembic import command
+
     cfg = alembic_config(engine.url.render_as_string(hide_password=False))
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
@@ -128,5 +134,7 @@ def upgrade(engine: sa.Engine, revision: str = "head") -> None:
 
 
 def current_revision(engine: sa.Engine) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
     with engine.connect() as conn:
         return MigrationContext.configure(conn).get_current_revision()

@@ -29,7 +29,6 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, Email, Length, Optional
 
-from consentcam.consent_pdf import consent_form_pdf
 from consentcam.domain.types import Channel
 from consentcam.domain.vocabulary import EVIDENCE_EXTENSIONS
 from consentcam.models import Person
@@ -341,6 +340,9 @@ def form_pdf(person_id: int) -> Any:
         version = people_service.form_to_show(db(), rt, language)
     except people_service.FormDetailsMissing as exc:
         return _form_not_ready(person, exc)
+    # fpdf (and its fonts) load on the first printed form, not with every web process.
+    from consentcam.consent_pdf import consent_form_pdf
+
     data = consent_form_pdf(
         title=version.title,
         body=version.body,
