@@ -45,8 +45,16 @@ def labels() -> dict[str, list[dict[str, object]]]:
     return {k: v for k, v in data.items() if not k.startswith("_")}
 
 
+def _label_box(face: dict[str, object]) -> Box:
+    """A labelled face's box, (left, top, right, bottom)."""
+    values = face["box"]
+    assert isinstance(values, list) and len(values) == 4, face
+    left, top, right, bottom = (float(v) for v in values)
+    return left, top, right, bottom
+
+
 def _label_boxes(rel: str) -> list[Box]:
-    return [tuple(float(v) for v in f["box"]) for f in labels()[rel]]  # type: ignore[misc]
+    return [_label_box(f) for f in labels()[rel]]
 
 
 def _save_jpeg(im: Image.Image, path: Path, orientation: int = 1) -> None:
@@ -97,11 +105,17 @@ def _face_crops() -> list[tuple[Image.Image, float, float]]:
         with Image.open(FACES / rel) as src:
             im = src.convert("RGB")
         for face in faces:
-            left, top, right, bottom = (float(v) for v in face["box"])  # type: ignore[attr-defined]
+            left, top, right, bottom = _label_box(face)
             width = right - left
             margin = width * 0.45
             box = (left - margin, top - margin, right + margin, bottom + margin)
-            crops.append((im.crop(tuple(round(v) for v in box)), margin, width))
+            crops.append(
+                (
+                    im.crop((round(box[0]), round(box[1]), round(box[2]), round(box[3]))),
+                    margin,
+                    width,
+                )
+            )
     return crops
 
 

@@ -22,6 +22,7 @@ from typing import Any
 
 import jinja2
 from flask import Flask
+from flask.templating import Environment
 from werkzeug.routing.rules import Rule
 
 _compile_builder = Rule._compile_builder
@@ -30,12 +31,12 @@ _create_jinja_environment = Flask.create_jinja_environment
 _template_code: dict[tuple[Any, ...], CodeType] = {}
 
 
-def _shared_builder(rule: Rule, append_unknown: bool = True) -> Callable[..., tuple[str, str]]:
-    defaults = rule.defaults or {}
-    key = (rule.rule, tuple(rule._trace), repr(sorted(defaults.items())), append_unknown)
+def _shared_builder(self: Rule, append_unknown: bool = True) -> Callable[..., tuple[str, str]]:
+    defaults = self.defaults or {}
+    key = (self.rule, tuple(self._trace), repr(sorted(defaults.items())), append_unknown)
     builder = _builders.get(key)
     if builder is None:
-        builder = _builders[key] = _compile_builder(rule, append_unknown)
+        builder = _builders[key] = _compile_builder(self, append_unknown)
     return builder
 
 
@@ -74,12 +75,13 @@ def _options(env: jinja2.Environment) -> tuple[Any, ...]:
     )
 
 
-def _environment_sharing_code(app: Flask) -> Any:
-    env = _create_jinja_environment(app)
+def _environment_sharing_code(self: Flask) -> Environment:
+    env = _create_jinja_environment(self)
     env.bytecode_cache = _SharedTemplateCode(_options(env))
     return env
 
 
+# Replacing a library's method is what this module is for: mypy's method-assign says just that.
 def install() -> None:
     Rule._compile_builder = _shared_builder  # type: ignore[method-assign]
     Flask.create_jinja_environment = _environment_sharing_code  # type: ignore[method-assign]

@@ -136,7 +136,7 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
         return None
     from xdist.scheduler import LoadGroupScheduling
 
-    class Grouped(LoadGroupScheduling):  # type: ignore[misc]
+    class Grouped(LoadGroupScheduling):
         def _split_scope(self, nodeid: str) -> str:
             return _group_of(nodeid) or str(super()._split_scope(nodeid))
 

@@ -151,4 +151,4 @@ def _scan_once(
 
 def install() -> None:
     """Route every later `from consentcam.faces.pipeline import scan_image` through the cache."""
-    pipeline.scan_image = scan_image  # type: ignore[assignment]
+    pipeline.scan_image = scan_image

@@ -9,16 +9,21 @@ from __future__ import annotations
 import io
 import shutil
 import sqlite3
+from collections.abc import Iterable, Sequence
 from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
+import sqlalchemy.orm as so
 from PIL import Image
 
+from consentcam.domain import FaceState
 from consentcam.domain.audit import Quarter
 from consentcam.models import (
+    Base,
     ConsentChannel,
     Face,
     Person,
@@ -30,6 +35,7 @@ from consentcam.models import (
     SupplierPermission,
     utcnow,
 )
+from consentcam.runtime import Runtime
 from consentcam.services import events, people, photos, scanning
 from tests.conftest import FACES, base_settings, migrated_runtime
 
@@ -45,13 +51,13 @@ def evidence_bytes() -> bytes:
 
 
 def add_person(
-    session,
-    rt,
+    session: so.Session,
+    rt: Runtime,
     name: str,
     *,
     refs: tuple[str, ...] = (),
     given: datetime,
-    channels=("instagram", "facebook"),
+    channels: Iterable[str] = ("instagram", "facebook"),
     expires: datetime | None = None,
 ) -> Person:
     person = people.add_person(session, name, email=f"{name.split()[0].lower()}@example.com")
@@ -73,7 +79,7 @@ def add_person(
     return person
 
 
-def scan(session, rt, rel: str, supplier_id: int | None = None) -> Photo:
+def scan(session: so.Session, rt: Runtime, rel: str, supplier_id: int | None = None) -> Photo:
     photo = photos.ingest(
         session, rt, (FACES / rel).read_bytes(), rel.split("/")[-1], supplier_id=supplier_id
     ).photo
@@ -88,13 +94,13 @@ def confirm_all(photo: Photo, *, everyone_marked: bool = True) -> None:
     for f in photo.faces:
         if f.suggested_person_id is not None:
             f.person_id = f.suggested_person_id
-            f.state = "confirmed"
+            f.state = FaceState.CONFIRMED
     if everyone_marked and photo.faces_confirmed_at is None:
         photo.faces_confirmed_at = utcnow()
         photo.faces_confirmed_by = "owner@example.com"
 
 
-def cleared_copy(rt, photo: Photo, blur: bool = True) -> str:
+def cleared_copy(rt: Runtime, photo: Photo, blur: bool = True) -> str:
     """Store the copy that went out (the same pad-and-scale recipe as the publisher's)."""
     from consentcam.services.cleared import render
 
@@ -109,13 +115,13 @@ def cleared_copy(rt, photo: Photo, blur: bool = True) -> str:
 
 
 def publish(
-    session,
-    rt,
+    session: so.Session,
+    rt: Runtime,
     photo: Photo,
     channel: str,
     at: datetime,
     *,
-    faces=None,
+    faces: Sequence[Face] | None = None,
     key: str | None = "make",
     permission_id: int | None = None,
     confirmed: bool = True,
@@ -146,9 +152,9 @@ def publish(
         elif permission_id is not None:
             how = "supplier"
         elif f.person_id is not None:
-            consent_id = (
-                session.scalar(sa.select(Person).where(Person.id == f.person_id)).consents[-1].id
-            )
+            person = session.scalar(sa.select(Person).where(Person.id == f.person_id))
+            assert person is not None
+            consent_id = person.consents[-1].id
         session.add(
             PublicationFace(
                 publication_id=pub.id,
@@ -171,7 +177,7 @@ class Scenario:
     pubs: dict[str, Publication] = field(default_factory=dict)
 
 
-def build(session, rt) -> Scenario:
+def build(session: so.Session, rt: Runtime) -> Scenario:
     """One live post for every kind of finding, plus a clean one and one taken down."""
     now = utcnow()
     q = Quarter.current(now)
@@ -225,7 +231,7 @@ def build(session, rt) -> Scenario:
     p = sc.photos["kit"] = scan(session, rt, "unknown/johnsnow_test1.jpg")
     # Recognition is off for Kit now that his consent expired: he was tagged by hand.
     assert len(p.faces) == 1
-    p.faces[0].person_id, p.faces[0].state = sc.people["kit"].id, "confirmed"
+    p.faces[0].person_id, p.faces[0].state = sc.people["kit"].id, FaceState.CONFIRMED
     sc.pubs["expired"] = publish(session, rt, p, "facebook", at)
     session.add(
         RemovalTask(
@@ -296,14 +302,16 @@ class Built:
         shutil.copytree(self.instance / "media", instance / "media")
         return base_settings(instance, **self.keys)
 
-    def load(self, session) -> Scenario:
+    def load(self, session: so.Session) -> Scenario:
         """The scenario's rows in ``session`` (a session on a copy made by copy_to)."""
         sc = Scenario(self.quarter)
-        for kind, model, into in (
+        # Each kind with its model and the scenario's own dict of them.
+        kinds: tuple[tuple[str, type[Base], dict[str, Any]], ...] = (
             ("people", Person, sc.people),
             ("photos", Photo, sc.photos),
             ("pubs", Publication, sc.pubs),
-        ):
+        )
+        for kind, model, into in kinds:
             for name, row_id in self.ids[kind].items():
                 row = session.get(model, row_id)
                 assert row is not None, (kind, name)

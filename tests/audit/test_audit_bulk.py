@@ -7,6 +7,7 @@ from datetime import timedelta
 from types import SimpleNamespace
 
 import sqlalchemy as sa
+import sqlalchemy.orm as so
 from PIL import Image
 
 from consentcam.domain.audit import Quarter
@@ -21,6 +22,7 @@ from consentcam.models import (
     PublicationFace,
     utcnow,
 )
+from consentcam.runtime import Runtime
 from consentcam.services import audit as audits
 
 
@@ -36,7 +38,7 @@ def test_safe_key_refuses_keys_that_leave_the_media_folder() -> None:
         assert not audits._safe_key(bad), bad
 
 
-def test_mini_thumbnails_are_made_on_threads_cached_and_reused(runtime) -> None:
+def test_mini_thumbnails_are_made_on_threads_cached_and_reused(runtime: Runtime) -> None:
     photos = []
     for i in range(24):  # more than the sequential cut-off, so the thread pool is used
         key, _ = runtime.storage.put("thumbs", _jpeg((10 * i, 80, 120)), "jpg")
@@ -60,7 +62,9 @@ def test_mini_thumbnails_are_made_on_threads_cached_and_reused(runtime) -> None:
     assert not list(runtime.storage.root.rglob(".tmp-*"))
 
 
-def test_listed_consent_is_judged_per_photo_not_once_per_person(session, runtime) -> None:
+def test_listed_consent_is_judged_per_photo_not_once_per_person(
+    session: so.Session, runtime: Runtime
+) -> None:
     """A consent that lists photos covers the listed post only, although the person is the same."""
     now = utcnow()
     quarter = Quarter.current(now)

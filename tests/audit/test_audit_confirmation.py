@@ -10,9 +10,11 @@ from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
+import sqlalchemy.orm as so
 
 from consentcam.domain.audit import Quarter
 from consentcam.models import Person, User, utcnow
+from consentcam.runtime import Runtime
 from consentcam.services import audit as audits
 from consentcam.services import confirmation, marking, review
 from tests.audit.scenario import add_person, confirm_all, publish, scan
@@ -20,7 +22,9 @@ from tests.audit.scenario import add_person, confirm_all, publish, scan
 BIDEN = (778, 57, 964, 242)  # LABELS.json, unknown/two_people.jpg
 
 
-def _findings(session: Any, runtime: Any, owner: User, rescan: bool) -> dict[int, list[Any]]:
+def _findings(
+    session: so.Session, runtime: Runtime, owner: User, rescan: bool
+) -> dict[int, list[Any]]:
     run = audits.run_audit(session, runtime, Quarter.current(utcnow()), rescan=rescan, user=owner)
     session.commit()
     out: dict[int, list[Any]] = {}
@@ -29,7 +33,7 @@ def _findings(session: Any, runtime: Any, owner: User, rescan: bool) -> dict[int
     return out
 
 
-def _people(session: Any, runtime: Any) -> None:
+def _people(session: so.Session, runtime: Runtime) -> None:
     given = utcnow() - timedelta(days=200)
     add_person(session, runtime, "Barack Obama", refs=("known/obama/obama1.jpg",), given=given)
     add_person(session, runtime, "Joe Biden", refs=("known/biden/biden1.jpg",), given=given)
@@ -37,7 +41,7 @@ def _people(session: Any, runtime: Any) -> None:
 
 
 def test_a_post_that_went_out_unconfirmed_is_listed_until_and_after_a_confirmation(
-    session: Any, runtime: Any, owner: User
+    session: so.Session, runtime: Runtime, owner: User
 ) -> None:
     _people(session, runtime)
     at = utcnow() - timedelta(hours=1)
@@ -57,10 +61,11 @@ def test_a_post_that_went_out_unconfirmed_is_listed_until_and_after_a_confirmati
 
 
 def test_the_rescan_flags_an_unmarked_face_and_accounts_for_one_marked_by_hand(
-    session: Any, runtime: Any, owner: User
+    session: so.Session, runtime: Runtime, owner: User
 ) -> None:
     _people(session, runtime)
     biden = session.scalar(sa.select(Person).where(Person.name == "Joe Biden"))
+    assert biden is not None
     at = utcnow() - timedelta(hours=1)
     # Two guests, and the first scan found only Obama (Biden's row is gone): confirmed wrongly.
     photo = scan(session, runtime, "unknown/two_people.jpg")

@@ -4,15 +4,21 @@ from __future__ import annotations
 
 import io
 import logging
+from collections.abc import Iterable
 from datetime import timedelta
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
+import sqlalchemy.orm as so
+from flask import Flask
 from PIL import Image
 
+from consentcam.domain import ScanState
 from consentcam.domain.audit import Quarter
 from consentcam.jobs import on_worker_start
 from consentcam.models import Photo, utcnow
+from consentcam.runtime import Runtime
 from consentcam.services import audit as audits
 from consentcam.services import photos
 from consentcam.services.audit import minis
@@ -28,7 +34,7 @@ PHOTOS = (
 )
 
 
-def _upload(session, rt, rels=PHOTOS) -> list[Photo]:
+def _upload(session: so.Session, rt: Runtime, rels: Iterable[str] = PHOTOS) -> list[Photo]:
     out = []
     for rel in rels:
         out.append(photos.ingest(session, rt, (FACES / rel).read_bytes(), Path(rel).name).photo)
@@ -36,7 +42,7 @@ def _upload(session, rt, rels=PHOTOS) -> list[Photo]:
     return out
 
 
-def _files(rt) -> dict[str, int]:
+def _files(rt: Runtime) -> dict[str, int]:
     """Every file in the media folder with its modification time (ns)."""
     root = rt.storage.root
     return {
@@ -44,15 +50,18 @@ def _files(rt) -> dict[str, int]:
     }
 
 
-def _minis(rt) -> set[str]:
+def _minis(rt: Runtime) -> set[str]:
     return {k for k in rt.storage.keys("thumbs") if k.startswith("thumbs/mini/")}
 
 
-def test_upload_stores_the_small_copy_made_from_its_thumbnail(session, runtime) -> None:
+def test_upload_stores_the_small_copy_made_from_its_thumbnail(
+    session: so.Session, runtime: Runtime
+) -> None:
     photo = _upload(session, runtime, ("unknown/two_people.jpg",))[0]
     key = photos.mini_key(photo.sha256)
     assert runtime.storage.exists(key)
     stored = runtime.storage.read(key)
+    assert photo.thumbnail_key is not None
     thumb = runtime.storage.read(photo.thumbnail_key)
     # The same function made it from the stored thumbnail's bytes.
     assert stored == photos.make_mini(thumb)
@@ -70,7 +79,7 @@ def test_upload_stores_the_small_copy_made_from_its_thumbnail(session, runtime) 
 
 
 def test_an_audit_after_upload_makes_no_file_and_embeds_the_stored_copies(
-    session, runtime, monkeypatch
+    session: so.Session, runtime: Runtime, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     uploaded = _upload(session, runtime)
     quarter = Quarter.current(utcnow())
@@ -80,7 +89,7 @@ def test_an_audit_after_upload_makes_no_file_and_embeds_the_stored_copies(
     session.commit()
     before = _files(runtime)
 
-    def refuse(source):  # the audit must not make a single copy
+    def refuse(source: bytes | str) -> NoReturn:  # the audit must not make a single copy
         raise AssertionError(f"the audit made a small copy of {source!r}")
 
     monkeypatch.setattr(minis, "make_mini", refuse)
@@ -97,7 +106,9 @@ def test_an_audit_after_upload_makes_no_file_and_embeds_the_stored_copies(
         assert audits._data_uri(stored) in html
 
 
-def test_the_audit_still_makes_a_copy_that_is_missing(session, runtime) -> None:
+def test_the_audit_still_makes_a_copy_that_is_missing(
+    session: so.Session, runtime: Runtime
+) -> None:
     """An upgraded instance whose backfill has not reached a photo yet still gets its report."""
     photo = _upload(session, runtime, ("unknown/obama1.jpg",))[0]
     key = photos.mini_key(photo.sha256)
@@ -108,7 +119,9 @@ def test_the_audit_still_makes_a_copy_that_is_missing(session, runtime) -> None:
     assert runtime.storage.read(key) == made_at_upload  # cached for the next audit
 
 
-def test_backfill_makes_the_missing_copies_in_batches_and_is_idempotent(session, runtime) -> None:
+def test_backfill_makes_the_missing_copies_in_batches_and_is_idempotent(
+    session: so.Session, runtime: Runtime
+) -> None:
     uploaded = _upload(session, runtime)
     made_at_upload = {p.sha256: runtime.storage.read(photos.mini_key(p.sha256)) for p in uploaded}
     # The state of an instance whose photos were stored before upload made the copies.
@@ -138,7 +151,9 @@ def test_backfill_makes_the_missing_copies_in_batches_and_is_idempotent(session,
     assert _files(runtime) == files
 
 
-def test_backfill_counts_a_thumbnail_that_does_not_decode(session, runtime) -> None:
+def test_backfill_counts_a_thumbnail_that_does_not_decode(
+    session: so.Session, runtime: Runtime
+) -> None:
     photo = _upload(session, runtime, ("unknown/obama1.jpg",))[0]
     runtime.storage.delete(photos.mini_key(photo.sha256))
     broken, _ = runtime.storage.put("thumbs", b"not a jpeg", "jpg")
@@ -150,14 +165,14 @@ def test_backfill_counts_a_thumbnail_that_does_not_decode(session, runtime) -> N
 
 
 def test_worker_start_queues_the_backfill_which_runs_batch_after_batch(
-    app, monkeypatch, caplog
+    app: Flask, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    rt = app.extensions["runtime"]
+    rt: Runtime = app.extensions["runtime"]
     assert app.config["QUEUE_URL"] == "immediate"  # queued jobs run right here
     with rt.sessions() as s:
         uploaded = _upload(s, rt)
         for photo in uploaded:
-            photo.scan_state = "done"  # nothing for the start-up to scan
+            photo.scan_state = ScanState.DONE  # nothing for the start-up to scan
         s.commit()
         shas = [p.sha256 for p in uploaded]
     for sha in shas:
@@ -173,12 +188,14 @@ def test_worker_start_queues_the_backfill_which_runs_batch_after_batch(
     assert messages[-1].startswith(f"audit thumbnails: backfill finished, {len(shas)} small copies")
 
 
-def test_a_finished_backfill_is_not_queued_again_at_the_next_start(app, caplog) -> None:
+def test_a_finished_backfill_is_not_queued_again_at_the_next_start(
+    app: Flask, caplog: pytest.LogCaptureFixture
+) -> None:
     """Once a pass has finished, upload makes every copy: a worker start walks no photos."""
-    rt = app.extensions["runtime"]
+    rt: Runtime = app.extensions["runtime"]
     with rt.sessions() as s:
         for photo in _upload(s, rt):
-            photo.scan_state = "done"
+            photo.scan_state = ScanState.DONE
         s.commit()
     on_worker_start(app.extensions["runtime"])
     assert audits.backfill_done_marker(rt).exists()
@@ -188,7 +205,9 @@ def test_a_finished_backfill_is_not_queued_again_at_the_next_start(app, caplog) 
 
 
 @pytest.mark.parametrize("batch", [1, 3])
-def test_backfill_batches_cover_every_photo_once(session, runtime, batch) -> None:
+def test_backfill_batches_cover_every_photo_once(
+    session: so.Session, runtime: Runtime, batch: int
+) -> None:
     uploaded = _upload(session, runtime, PHOTOS[:3])
     for photo in uploaded:
         runtime.storage.delete(photos.mini_key(photo.sha256))

@@ -5,34 +5,39 @@ from __future__ import annotations
 import csv
 import io
 import json
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+import sqlalchemy.orm as so
 
 from consentcam.domain.audit import FindingKind, Quarter
-from consentcam.models import AuditRun, Event
+from consentcam.models import AuditRun, Event, User
+from consentcam.runtime import Runtime
 from consentcam.services import audit as audits
-from tests.audit.scenario import Built, build_once
+from tests.audit.scenario import Built, Scenario, build_once
 
 
 @pytest.fixture(scope="session")
-def built_scenario(tmp_path_factory, migrated_sqlite) -> Built:
+def built_scenario(tmp_path_factory: pytest.TempPathFactory, migrated_sqlite: Path) -> Built:
     """The every-finding scenario, built once per test process; each test reads a copy."""
     return build_once(tmp_path_factory.mktemp("scenario"), migrated_sqlite)
 
 
 @pytest.fixture
-def settings(instance, built_scenario: Built) -> dict[str, object]:
+def settings(instance: Path, built_scenario: Built) -> dict[str, object]:
     """This test's instance holds a copy of the scenario (the runtime opens it, not a new one)."""
     return built_scenario.copy_to(instance)
 
 
 @pytest.fixture
-def scenario(session, runtime, built_scenario: Built):
+def scenario(session: so.Session, runtime: Runtime, built_scenario: Built) -> Scenario:
     return built_scenario.load(session)
 
 
-def test_audit_finds_every_kind_with_a_rescan(session, runtime, scenario, owner) -> None:
+def test_audit_finds_every_kind_with_a_rescan(
+    session: so.Session, runtime: Runtime, scenario: Scenario, owner: User
+) -> None:
     progress: list[tuple[int, int]] = []
     run = audits.run_audit(
         session,
@@ -56,7 +61,7 @@ def test_audit_finds_every_kind_with_a_rescan(session, runtime, scenario, owner)
         FindingKind.UNACCOUNTED_FACE,
     }
     assert {k.value for k in wanted} <= kinds, kinds
-    by_pub = {}
+    by_pub: dict[int, set[str]] = {}
     for f in snap["findings"]:
         by_pub.setdefault(f["publication_id"], set()).add(f["kind"])
     pubs = scenario.pubs
@@ -88,10 +93,13 @@ def test_audit_finds_every_kind_with_a_rescan(session, runtime, scenario, owner)
     assert rows[pubs["supplier"].id]["supplier_permission"]["now"] == "lapsed"
     assert run.publication_count == len(pubs) and run.finding_count == len(snap["findings"])
     event = session.scalar(sa.select(Event).where(Event.kind == "audit.run"))
+    assert event is not None
     assert json.loads(event.payload)["report_sha256"] == run.report_sha256
 
 
-def test_without_rescan_no_unaccounted_faces(session, runtime, scenario) -> None:
+def test_without_rescan_no_unaccounted_faces(
+    session: so.Session, runtime: Runtime, scenario: Scenario
+) -> None:
     run = audits.run_audit(session, runtime, scenario.quarter)
     session.commit()
     snap = audits.read_snapshot(runtime, run)
@@ -101,7 +109,7 @@ def test_without_rescan_no_unaccounted_faces(session, runtime, scenario) -> None
 
 
 def test_html_report_lists_findings_first_with_chart_and_thumbnails(
-    session, runtime, scenario
+    session: so.Session, runtime: Runtime, scenario: Scenario
 ) -> None:
     run = audits.run_audit(session, runtime, scenario.quarter)
     session.commit()
@@ -111,11 +119,15 @@ def test_html_report_lists_findings_first_with_chart_and_thumbnails(
     )
     assert "<svg" in html and "Taken down" in html
     assert html.count("data:image/jpeg;base64,") >= 6
-    assert scenario.pubs["withdrawn"].url in html
+    url = scenario.pubs["withdrawn"].url
+    assert url is not None
+    assert url in html
     assert "Joe Biden" in html
 
 
-def test_csv_has_one_row_per_publication_face(session, runtime, scenario) -> None:
+def test_csv_has_one_row_per_publication_face(
+    session: so.Session, runtime: Runtime, scenario: Scenario
+) -> None:
     from consentcam.reports.csv import render_csv
 
     run = audits.run_audit(session, runtime, scenario.quarter)
@@ -133,7 +145,9 @@ def test_csv_has_one_row_per_publication_face(session, runtime, scenario) -> Non
     assert "consent_withdrawn_online" not in obama["finding_kinds"]
 
 
-def test_signing_keeps_the_hash_and_refuses_changes(session, runtime, scenario, owner) -> None:
+def test_signing_keeps_the_hash_and_refuses_changes(
+    session: so.Session, runtime: Runtime, scenario: Scenario, owner: User
+) -> None:
     run = audits.run_audit(session, runtime, scenario.quarter)
     session.commit()
     assert not audits.quarter_signed(session, scenario.quarter)
@@ -156,12 +170,17 @@ def test_signing_keeps_the_hash_and_refuses_changes(session, runtime, scenario, 
     again = audits.run_audit(session, runtime, scenario.quarter)
     session.commit()
     assert again.id != run.id and again.signed_at is None
-    assert session.get(AuditRun, run.id).signer_name == "Ann-Christin Sundell"
+    signed = session.get(AuditRun, run.id)
+    assert signed is not None
+    assert signed.signer_name == "Ann-Christin Sundell"
 
 
-def test_a_changed_report_file_is_refused(session, runtime, scenario, owner) -> None:
+def test_a_changed_report_file_is_refused(
+    session: so.Session, runtime: Runtime, scenario: Scenario, owner: User
+) -> None:
     run = audits.run_audit(session, runtime, scenario.quarter)
     session.commit()
+    assert run.report_key is not None
     path = runtime.storage.path(run.report_key)
     path.write_bytes(path.read_bytes().replace(b"Joe Biden", b"Joe Bidet"))
     with pytest.raises(audits.ReportTampered):
@@ -174,7 +193,9 @@ def test_a_changed_report_file_is_refused(session, runtime, scenario, owner) -> 
         audits.read_snapshot(runtime, run)
 
 
-def test_a_quarter_before_the_posts_is_empty(session, runtime, scenario) -> None:
+def test_a_quarter_before_the_posts_is_empty(
+    session: so.Session, runtime: Runtime, scenario: Scenario
+) -> None:
     earlier = Quarter.parse("2001Q1")
     run = audits.run_audit(session, runtime, earlier)
     session.commit()

@@ -3,21 +3,26 @@
 from __future__ import annotations
 
 import sqlite3
+from types import ModuleType
+from typing import Any, NoReturn
 
 import pytest
+import sqlalchemy.orm as so
 
 from consentcam.domain.audit import Quarter
 from consentcam.models import utcnow
+from consentcam.runtime import Runtime
 from consentcam.services import audit as audits
-from consentcam.services.audit import rescan, tasks
+from consentcam.services.audit import rescan, running, tasks
 from tests.audit.scenario import build
 
 
-def _writable_at_once(rt) -> bool:
+def _writable_at_once(rt: Runtime) -> bool:
     """Whether another writer gets SQLite's write lock without waiting (nobody holds it)."""
     raw = rt.engine.raw_connection()
+    conn = raw.driver_connection
+    assert conn is not None
     try:
-        conn = raw.driver_connection
         conn.execute("PRAGMA busy_timeout=0")
         try:
             conn.execute("BEGIN IMMEDIATE")
@@ -30,12 +35,12 @@ def _writable_at_once(rt) -> bool:
         raw.close()
 
 
-def _watch_the_scan(monkeypatch, module, rt) -> list[bool]:
+def _watch_the_scan(monkeypatch: pytest.MonkeyPatch, module: ModuleType, rt: Runtime) -> list[bool]:
     """Record, each time `module` starts the re-scan, whether the database is free for writers."""
     seen: list[bool] = []
     scan = rescan.rescan_counts
 
-    def watched(*args, **kwargs):
+    def watched(*args: Any, **kwargs: Any) -> dict[int, int]:
         seen.append(_writable_at_once(rt))
         return scan(*args, **kwargs)
 
@@ -44,7 +49,7 @@ def _watch_the_scan(monkeypatch, module, rt) -> list[bool]:
 
 
 def test_the_job_and_the_command_line_rescan_with_no_transaction_open(
-    session, runtime, monkeypatch
+    session: so.Session, runtime: Runtime, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     if runtime.engine.dialect.name != "sqlite":
         pytest.skip("the write lock looked at is SQLite's")
@@ -53,9 +58,9 @@ def test_the_job_and_the_command_line_rescan_with_no_transaction_open(
     # The worker's job: the run row is committed first (as the page does), then finished in steps.
     job_scan = _watch_the_scan(monkeypatch, tasks, runtime)
     progress: list[tuple[int, int]] = []
-    real_progress = tasks.record_progress
+    real_progress = running.record_progress
 
-    def seen_progress(s, run_id, done, total):
+    def seen_progress(s: so.Session, run_id: int, done: int, total: int) -> None:
         progress.append((done, total))
         real_progress(s, run_id, done, total)
 
@@ -67,6 +72,7 @@ def test_the_job_and_the_command_line_rescan_with_no_transaction_open(
     assert progress[0] == (0, 6) and progress[-1] == (6, 6)
     session.expire_all()
     done = audits.get_run(session, run.id)
+    assert done is not None
     assert audits.progress_of(done)["state"] == "done"
     kinds = {f["kind"] for f in audits.read_snapshot(runtime, done)["findings"]}
     assert "unaccounted_face" in kinds
@@ -82,9 +88,9 @@ def test_the_job_and_the_command_line_rescan_with_no_transaction_open(
 
 
 def test_a_failed_job_marks_its_run_failed_and_keeps_the_error(
-    session, runtime, monkeypatch
+    session: so.Session, runtime: Runtime, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def broken(*args, **kwargs):
+    def broken(*args: Any, **kwargs: Any) -> NoReturn:
         raise RuntimeError("the disk is full")
 
     monkeypatch.setattr(tasks, "complete_run", broken)
@@ -93,11 +99,13 @@ def test_a_failed_job_marks_its_run_failed_and_keeps_the_error(
     with pytest.raises(RuntimeError, match="disk is full"):
         tasks.run_audit_task(runtime, run.id)
     session.expire_all()
-    state = audits.progress_of(audits.get_run(session, run.id))
+    failed = audits.get_run(session, run.id)
+    assert failed is not None
+    state = audits.progress_of(failed)
     assert state["state"] == "failed" and state["error"] == "the disk is full"
 
 
-def test_the_job_leaves_a_finished_run_as_it_is(session, runtime) -> None:
+def test_the_job_leaves_a_finished_run_as_it_is(session: so.Session, runtime: Runtime) -> None:
     run = audits.run_audit(session, runtime, Quarter.current(utcnow()))
     session.commit()
     kept = (run.report_sha256, run.summary)
@@ -105,4 +113,5 @@ def test_the_job_leaves_a_finished_run_as_it_is(session, runtime) -> None:
     tasks.run_audit_task(runtime, run.id + 1000)  # gone: nothing to do
     session.expire_all()
     again = audits.get_run(session, run.id)
+    assert again is not None
     assert (again.report_sha256, again.summary) == kept

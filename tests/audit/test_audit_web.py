@@ -7,15 +7,18 @@ from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
+from flask import Flask
+from flask.testing import FlaskClient
 
 from consentcam.domain.audit import Quarter
-from consentcam.models import AuditRun, Event, Photo, Publication, utcnow
+from consentcam.models import AuditRun, Event, Photo, Publication, User, utcnow
+from consentcam.runtime import Runtime
 from consentcam.services import users as users_service
 
 
-def _publication(app) -> int:
+def _publication(app: Flask) -> int:
     """A live post whose published copy is missing: one finding, no engine needed."""
-    rt = app.extensions["runtime"]
+    rt: Runtime = app.extensions["runtime"]
     with rt.sessions() as s:
         photo = Photo(
             sha256="a" * 64,
@@ -51,7 +54,7 @@ PAGES = ["/audits/", "/audits/records"]
 
 
 @pytest.mark.parametrize("path", PAGES)
-def test_pages_need_the_owner(client, users, path) -> None:
+def test_pages_need_the_owner(client: FlaskClient, users: dict[str, int], path: str) -> None:
     from tests.conftest import login
 
     assert client.get(path).status_code == 302  # to the login page
@@ -59,7 +62,7 @@ def test_pages_need_the_owner(client, users, path) -> None:
     assert client.get(path).status_code == 403
 
 
-def test_staff_cannot_run_or_sign(staff_client) -> None:
+def test_staff_cannot_run_or_sign(staff_client: FlaskClient) -> None:
     assert staff_client.post("/audits/run", data={"quarter": QUARTER}).status_code == 403
     assert (
         staff_client.post("/audits/1/sign", data={"signer_name": "x", "reviewed": "y"}).status_code
@@ -67,7 +70,7 @@ def test_staff_cannot_run_or_sign(staff_client) -> None:
     )
 
 
-def test_run_read_download_and_sign_in_the_app(app, owner_client) -> None:
+def test_run_read_download_and_sign_in_the_app(app: Flask, owner_client: FlaskClient) -> None:
     _publication(app)
     page = owner_client.get("/audits/")
     assert page.status_code == 200 and QUARTER in page.get_data(as_text=True)
@@ -92,14 +95,17 @@ def test_run_read_download_and_sign_in_the_app(app, owner_client) -> None:
     assert owner_client.get(f"/audits/{run_id}/download.exe").status_code == 404
     # The box must be ticked.
     owner_client.post(f"/audits/{run_id}/sign", data={"signer_name": "Ann-Christin"})
-    rt = app.extensions["runtime"]
+    rt: Runtime = app.extensions["runtime"]
     with rt.sessions() as s:
-        assert s.get(AuditRun, run_id).signed_at is None
+        unsigned = s.get(AuditRun, run_id)
+        assert unsigned is not None
+        assert unsigned.signed_at is None
     owner_client.post(
         f"/audits/{run_id}/sign", data={"signer_name": "Ann-Christin", "reviewed": "y"}
     )
     with rt.sessions() as s:
         run = s.get(AuditRun, run_id)
+        assert run is not None
         assert run.signer_name == "Ann-Christin" and run.signed_at is not None
         assert s.scalar(sa.select(sa.func.count()).where(Event.kind == "audit.signed")) == 1
     # Signing again changes nothing.
@@ -110,16 +116,19 @@ def test_run_read_download_and_sign_in_the_app(app, owner_client) -> None:
     )
     assert "signed already" in again.get_data(as_text=True)
     with rt.sessions() as s:
-        assert s.get(AuditRun, run_id).signer_name == "Ann-Christin"
+        kept = s.get(AuditRun, run_id)
+        assert kept is not None
+        assert kept.signer_name == "Ann-Christin"
     signed_page = owner_client.get(detail_url).get_data(as_text=True)
     assert "Signed by Ann-Christin" in signed_page and 'name="signer_name"' not in signed_page
 
 
-def test_a_changed_report_is_refused_when_shown(app, owner_client) -> None:
+def test_a_changed_report_is_refused_when_shown(app: Flask, owner_client: FlaskClient) -> None:
     owner_client.post("/audits/run", data={"quarter": QUARTER})
-    rt = app.extensions["runtime"]
+    rt: Runtime = app.extensions["runtime"]
     with rt.sessions() as s:
         run = s.scalar(sa.select(AuditRun))
+        assert run is not None and run.report_key is not None
         path = rt.storage.path(run.report_key)
     path.write_bytes(path.read_bytes() + b"<!-- edited -->")
     assert owner_client.get(f"/audits/{run.id}/report").status_code == 409
@@ -128,7 +137,7 @@ def test_a_changed_report_is_refused_when_shown(app, owner_client) -> None:
     assert "changed after it was made" in page and 'name="signer_name"' not in page
 
 
-def test_a_rescan_runs_as_a_job_with_progress(app, owner_client) -> None:
+def test_a_rescan_runs_as_a_job_with_progress(app: Flask, owner_client: FlaskClient) -> None:
     response = owner_client.post("/audits/run", data={"quarter": QUARTER, "rescan": "y"})
     run_id = int(response.headers["Location"].rstrip("/").split("/")[-1])
     state = owner_client.get(f"/audits/{run_id}/progress").get_json()
@@ -136,35 +145,36 @@ def test_a_rescan_runs_as_a_job_with_progress(app, owner_client) -> None:
     assert state["state"] == "done" and state["total"] == 0
 
 
-def test_bad_quarter_is_refused(owner_client) -> None:
+def test_bad_quarter_is_refused(owner_client: FlaskClient) -> None:
     response = owner_client.post(
         "/audits/run", data={"quarter": "last year"}, follow_redirects=True
     )
     assert "2026Q4" in response.get_data(as_text=True) or "like" in response.get_data(as_text=True)
 
 
-def test_records_page(owner_client) -> None:
+def test_records_page(owner_client: FlaskClient) -> None:
     text = owner_client.get("/audits/records").get_data(as_text=True)
     assert "Kraftkällan" in text and "Meta Platforms" in text and "biometric" in text.lower()
 
 
-def test_audit_nav_link_for_the_owner(owner_client) -> None:
+def test_audit_nav_link_for_the_owner(owner_client: FlaskClient) -> None:
     assert 'href="/audits/"' in owner_client.get("/audits/").get_data(as_text=True)
 
 
 # --- API -------------------------------------------------------------------------------------
 
 
-def _token(app, role: str) -> str:
-    rt = app.extensions["runtime"]
+def _token(app: Flask, role: str) -> str:
+    rt: Runtime = app.extensions["runtime"]
     with rt.sessions() as s:
-        user = s.scalar(sa.select(users_service.User).where(users_service.User.role == role))
+        user = s.scalar(sa.select(User).where(User.role == role))
+        assert user is not None
         _, token = users_service.create_token(s, user, "test")
         s.commit()
     return token
 
 
-def test_api_audits(app, client, users) -> None:
+def test_api_audits(app: Flask, client: FlaskClient, users: dict[str, int]) -> None:
     _publication(app)
     owner = {"Authorization": f"Bearer {_token(app, 'owner')}"}
     staff = {"Authorization": f"Bearer {_token(app, 'staff')}"}
@@ -223,21 +233,22 @@ def test_api_audits(app, client, users) -> None:
     assert "409" in spec["paths"]["/audits/{audit_id}/sign"]["post"]["responses"]
 
 
-def test_pdf_opens(app, owner_client) -> None:
+def test_pdf_opens(app: Flask, owner_client: FlaskClient) -> None:
     owner_client.post("/audits/run", data={"quarter": QUARTER})
-    rt = app.extensions["runtime"]
+    rt: Runtime = app.extensions["runtime"]
     with rt.sessions() as s:
         run = s.scalar(sa.select(AuditRun))
+        assert run is not None
     pdf = owner_client.get(f"/audits/{run.id}/download.pdf").data
     assert io.BytesIO(pdf).read(4) == b"%PDF"
 
 
-def test_swedish(owner_client) -> None:
+def test_swedish(owner_client: FlaskClient) -> None:
     text = owner_client.get("/audits/", headers={"Accept-Language": "sv"}).get_data(as_text=True)
     assert "Kvartalsgranskningar" in text and "Gör en granskning" in text
 
 
-def test_records_page_in_swedish(owner_client) -> None:  # type: ignore[no-untyped-def]
+def test_records_page_in_swedish(owner_client: FlaskClient) -> None:
     owner_client.post("/language/sv", data={"next": "/audits/records"})
     text = owner_client.get("/audits/records").get_data(as_text=True)
     assert "Registerförteckning: Kraftkällan" in text

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import pytest
 from playwright.sync_api import expect
@@ -15,7 +18,9 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
 @pytest.mark.parametrize("size", [(390, 844), (1280, 800)], ids=["phone", "laptop"])
-def test_run_and_sign_off_an_audit(live_server, browser_page, size) -> None:
+def test_run_and_sign_off_an_audit(
+    live_server: tuple[str, Path], browser_page: Callable[..., Any], size: tuple[int, int]
+) -> None:
     base_url, _instance = live_server
     page = browser_page(*size)
     sign_in(page, base_url)

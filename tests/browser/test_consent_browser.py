@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -31,8 +33,12 @@ def _sign(page: Any) -> None:
 
 @pytest.mark.parametrize(("width", "height", "label"), [(390, 844, "phone"), (1280, 800, "laptop")])
 def test_owner_records_consent_with_a_drawn_signature(
-    live_server, browser_page, width, height, label
-) -> None:  # type: ignore[no-untyped-def]
+    live_server: tuple[str, Path],
+    browser_page: Callable[..., Any],
+    width: int,
+    height: int,
+    label: str,
+) -> None:
     base_url, _instance = live_server
     page = browser_page(width, height)
     errors: list[str] = []

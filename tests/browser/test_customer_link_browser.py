@@ -15,6 +15,7 @@ import pytest
 import sqlalchemy as sa
 from playwright.sync_api import expect
 
+from consentcam.domain.types import ScanState
 from consentcam.models import Face, Publication, PublicationFace, QueueItem, RemovalTask
 from consentcam.runtime import Runtime
 from consentcam.services import people, photos
@@ -59,7 +60,7 @@ def seed(instance: Path) -> dict[str, int]:
             photo = photos.ingest(
                 s, rt, (FACES / "unknown" / "obama1.jpg").read_bytes(), "obama1.jpg"
             ).photo
-            photo.scan_state = "done"
+            photo.scan_state = ScanState.DONE
             face = Face(
                 photo=photo,
                 number=1,
@@ -159,7 +160,9 @@ def test_the_customer_signs_on_their_phone_and_withdraws_instagram(
     assert message["Subject"] == "Ditt samtycke till Kraftkällan: kvitto"
     text = text_of(message)
     assert "Instagram, Facebook" in text
-    my_url = re.search(re.escape(base_url) + r"/m/[A-Za-z0-9_-]{40,}", text).group(0)
+    found = re.search(re.escape(base_url) + r"/m/[A-Za-z0-9_-]{40,}", text)
+    assert found is not None
+    my_url = found.group(0)
     assert my_url in html_of(message)
 
     # 5. Its link opens her own page.
@@ -193,7 +196,9 @@ def test_the_customer_signs_on_their_phone_and_withdraws_instagram(
         with rt.sessions() as s:
             task = s.scalar(sa.select(RemovalTask).where(RemovalTask.publication_id == ids["post"]))
             assert task is not None and task.status == "open" and task.method == "manual"
-            assert s.get(QueueItem, ids["item"]).status == "blocked"
+            item = s.get(QueueItem, ids["item"])
+            assert item is not None
+            assert item.status == "blocked"
     finally:
         rt.close()
     # The owner hears of it by e-mail as well.

@@ -235,6 +235,7 @@ def test_draw_the_missed_face_with_a_finger_confirm_and_publish_by_hand(
             pub = s.scalar(sa.select(Publication).where(Publication.url == POST_URL))
             assert pub is not None and pub.faces_confirmed_at is not None
             photo = s.get(Photo, pub.photo_id)
+            assert photo is not None
             faces = {f.id: f for f in s.scalars(sa.select(Face).where(Face.photo_id == photo.id))}
             how = {faces[pf.face_id].source: pf.how for pf in pub.faces}
             assert how == {"manual": "consent", "detected": "blur"}

@@ -10,6 +10,8 @@ the waiting item at once. The queue list is checked on a phone and a laptop and 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -81,7 +83,9 @@ def _menu_in_view(page: Any) -> None:
     assert menu["top"] >= 0, menu
 
 
-def test_queue_publish_by_hand_and_block_on_withdrawal(live_server, browser_page) -> None:  # type: ignore[no-untyped-def]
+def test_queue_publish_by_hand_and_block_on_withdrawal(
+    live_server: tuple[str, Path], browser_page: Callable[..., Any]
+) -> None:
     base, _instance = live_server
     page = browser_page(1280, 800)
     errors: list[str] = []

@@ -89,6 +89,7 @@ def _english_catalogue() -> list[str]:
             if not message.id:
                 continue
             ids = [message.id] if isinstance(message.id, str) else list(message.id)
+            assert message.string is not None
             strings = [message.string] if isinstance(message.string, str) else list(message.string)
             for msgid in ids:
                 if msgid in strings:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -37,7 +39,9 @@ def _boxes_align_with_faces(page: Any) -> None:
         assert abs(drawn["width"] - w * scale) < 6
 
 
-def test_upload_scan_review_and_clear_for_instagram(live_server, browser_page) -> None:  # type: ignore[no-untyped-def]
+def test_upload_scan_review_and_clear_for_instagram(
+    live_server: tuple[str, Path], browser_page: Callable[..., Any]
+) -> None:
     base, _instance = live_server
     page = browser_page(1280, 800)
     sign_in(page, base)

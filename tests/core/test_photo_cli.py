@@ -44,7 +44,9 @@ def test_confirm_records_the_owner_and_refuses_others(tmp_path: Path) -> None:
     rt = Runtime.build(instance)
     try:
         with rt.sessions() as s:
-            assert s.get(Photo, photo_id).faces_confirmed_at is not None
+            photo = s.get(Photo, photo_id)
+            assert photo is not None
+            assert photo.faces_confirmed_at is not None
     finally:
         rt.close()
 
@@ -56,6 +58,7 @@ def test_rescan_adds_a_face_nobody_marked_and_undoes_the_confirmation(tmp_path: 
     try:
         with rt.sessions() as s:
             photo = s.get(Photo, photo_id)
+            assert photo is not None
             assert len(photo.faces) == 2
             # As if an older engine had found only one of the two guests.
             s.delete(photo.faces[1])
@@ -72,6 +75,7 @@ def test_rescan_adds_a_face_nobody_marked_and_undoes_the_confirmation(tmp_path: 
     try:
         with rt.sessions() as s:
             photo = s.get(Photo, photo_id)
+            assert photo is not None
             assert photo.faces_confirmed_at is None
             assert [(f.number, f.source) for f in photo.faces] == [(1, "detected"), (2, "detected")]
     finally:

@@ -10,6 +10,7 @@ from datetime import timedelta
 import sqlalchemy as sa
 import sqlalchemy.orm as so
 
+from consentcam.domain.types import ScanState
 from consentcam.models import Face, Photo, utcnow
 from consentcam.runtime import Runtime
 from consentcam.services import photos, scanning
@@ -25,7 +26,7 @@ def _photo(runtime: Runtime, session: so.Session) -> Photo:
 
 
 def _claim(session: so.Session, photo: Photo, by: str, age: timedelta) -> None:
-    photo.scan_state = "scanning"
+    photo.scan_state = ScanState.SCANNING
     photo.scan_attempts = 1
     photo.scan_claimed_by = by
     photo.scan_claimed_at = utcnow() - age

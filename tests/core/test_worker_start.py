@@ -14,6 +14,7 @@ from click.testing import CliRunner
 from flask import Flask
 
 from consentcam.cli import main
+from consentcam.domain.types import ScanState
 from consentcam.jobs import on_worker_start
 from consentcam.models import Event, Face, Photo, Publication, RemovalTask, utcnow
 from consentcam.runtime import Runtime
@@ -58,7 +59,7 @@ def test_on_worker_start_sweeps_and_runs_lost_scans_and_removals(app: Flask) -> 
         done = photos.ingest(
             s, rt, (FACES / "unknown/two_people.jpg").read_bytes(), "two.jpg"
         ).photo
-        done.scan_state = "done"
+        done.scan_state = ScanState.DONE
         s.commit()
         task_id = _open_api_removal(s, done).id
         closed_pub = Publication(photo_id=done.id, channel="facebook", publisher="meta")

@@ -30,7 +30,7 @@ class Inbox:
                 self.refused += 1
                 return "451 4.3.0 Try again later"
             message = email.message_from_bytes(envelope.content, policy=email.policy.default)
-            self.messages.append(message)  # type: ignore[arg-type]
+            self.messages.append(message)
             self._lock.notify_all()
         return "250 OK"
 

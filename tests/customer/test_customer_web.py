@@ -126,7 +126,9 @@ def test_the_whole_round_on_the_phone(app: Any, owner_client: Any, smtp: Any) ->
     assert message["From"] == "studio@example.com"
     text = text_of(message)
     assert "Instagram, Facebook" in text or "Facebook, Instagram" in text
-    my_url = re.search(r"http://localhost/m/[A-Za-z0-9_-]+", text).group(0)
+    found = re.search(r"http://localhost/m/[A-Za-z0-9_-]+", text)
+    assert found is not None
+    my_url = found.group(0)
     html_part = message.get_body(preferencelist=("html",)).get_content()
     assert my_url in html_part and "<img" not in html_part  # no tracking pixel
     assert message["Subject"].startswith("Ditt samtycke")
@@ -194,9 +196,8 @@ def test_every_unusable_link_gets_the_same_answer(app: Any, owner_client: Any) -
         response = phone.get(url)
         assert response.status_code == 404
         answers.add(answer(response))
-    assert len(answers) == 1, "\n".join(
-        difflib.unified_diff(*[a.splitlines() for a in list(answers)[:2]], lineterm="")
-    )
+    shown = [a.splitlines() for a in list(answers)[:2]]
+    assert len(answers) == 1, "\n".join(difflib.unified_diff(shown[0], shown[1], lineterm=""))
     assert "Nothing was changed" in answers.pop()
     with rt.sessions() as s:
         assert s.scalar(sa.select(sa.func.count()).select_from(ConsentRecord)) == before
@@ -276,7 +277,9 @@ def test_the_data_copy_needs_the_code_and_five_wrong_codes_end_it(
     inbox.wait_for(1)
     assert phone.post(my_url + "/code").status_code == 302
     code_mail = inbox.wait_for(2)[1]
-    code = re.search(r"\b(\d{6})\b", text_of(code_mail)).group(1)
+    found = re.search(r"\b(\d{6})\b", text_of(code_mail))
+    assert found is not None
+    code = found.group(1)
     wrong = f"{(int(code) + 1) % 10**6:06d}"
     for _attempt in range(5):
         response = phone.post(my_url + "/copy", data={"code": wrong})
@@ -290,7 +293,9 @@ def test_the_data_copy_needs_the_code_and_five_wrong_codes_end_it(
         assert s.scalar(sa.select(EmailCode.attempts)) == 5
     # A fresh code gives the ZIP.
     assert phone.post(my_url + "/code").status_code == 302
-    code = re.search(r"\b(\d{6})\b", text_of(inbox.wait_for(3)[2])).group(1)
+    found = re.search(r"\b(\d{6})\b", text_of(inbox.wait_for(3)[2]))
+    assert found is not None
+    code = found.group(1)
     download = phone.post(my_url + "/copy", data={"code": code})
     assert download.status_code == 200 and download.mimetype == "application/zip"
 
@@ -349,6 +354,7 @@ def test_a_failed_send_is_retried_then_shown_on_the_dashboard(app: Any, owner_cl
                 html="<p>Hej</p>",
             )
             s.commit()
+            assert queued is not None
             mail_id = queued.id
         with unit_of_work(rt) as s:
             delay = mail.send_queued(s, rt, mail_id)
@@ -379,12 +385,15 @@ def test_a_failed_send_is_retried_then_shown_on_the_dashboard(app: Any, owner_cl
                 s, rt, kind="test", to="omar@example.com", subject="Hej", text="Hej", html="Hej"
             )
             s.commit()
+            assert queued is not None
             mail_id = queued.id
         with unit_of_work(rt) as s:
             assert mail.send_queued(s, rt, mail_id) == 60
         with unit_of_work(rt) as s:
             assert mail.send_queued(s, rt, mail_id) is None
-            assert s.get(OutgoingMail, mail_id).state == "failed"
+            failed = s.get(OutgoingMail, mail_id)
+            assert failed is not None
+            assert failed.state == "failed"
     page = owner_client.get("/").get_data(as_text=True)
     assert 'id="mail-failures"' in page and "omar@example.com" in page
 
@@ -400,6 +409,7 @@ def test_the_worker_job_schedules_the_retry(app: Any) -> None:
                 s, rt, kind="test", to="lena@example.com", subject="Hej", text="Hej", html="Hej"
             )
             s.commit()
+        assert queued is not None
         jobs.enqueue("send_mail", queued.id)
         scheduled = jobs.huey.scheduled()
         assert [task.args for task in scheduled] == [(queued.id,)]
@@ -542,7 +552,9 @@ def test_the_owner_stops_and_replaces_the_personal_link(
     assert 'id="revoke-personal"' in page and 'id="new-consent-link"' in page
     assert owner_client.post(f"/people/{pid}/personal-link/new").status_code == 302
     new_mail = inbox.wait_for(2)[1]
-    new_url = re.search(r"http://localhost/m/[A-Za-z0-9_-]+", text_of(new_mail)).group(0)
+    found = re.search(r"http://localhost/m/[A-Za-z0-9_-]+", text_of(new_mail))
+    assert found is not None
+    new_url = found.group(0)
     assert phone.get(my_url).status_code == 404
     assert phone.get(new_url).status_code == 200
     assert owner_client.post(f"/people/{pid}/personal-link/revoke").status_code == 302
@@ -729,7 +741,9 @@ def test_links_never_take_their_address_from_a_host_header(
     made = client.post(
         f"/people/{pid}/consent-link", data={"language": "sv", "email": "lena@example.com"}
     ).get_data(as_text=True)
-    url = re.search(r'value="(https://photos\.example\.se/c/[A-Za-z0-9_-]+)"', made).group(1)
+    found = re.search(r'value="(https://photos\.example\.se/c/[A-Za-z0-9_-]+)"', made)
+    assert found is not None
+    url = found.group(1)
     assert "photos.example.se/c/" in text_of(inbox.wait_for(1)[0])
     phone = public.test_client()
     sent = phone.post(

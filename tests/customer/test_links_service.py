@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -31,7 +32,7 @@ from tests.withdrawal.helpers import consenting_person, photo_with, publish, que
 
 
 @pytest.fixture
-def rt(instance: Any, migrated_database_url: str) -> Any:
+def rt(instance: Any, migrated_database_url: str) -> Iterator[Runtime]:
     runtime = Runtime.build(instance, base_settings(instance, DATABASE_URL=migrated_database_url))
     upgrade(runtime.engine)
     yield runtime

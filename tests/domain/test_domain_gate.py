@@ -226,7 +226,7 @@ def test_unconfirmed_photo_with_covered_faces_is_still_blocked() -> None:
 
 
 def test_a_supplier_permission_does_not_stand_in_for_the_confirmation() -> None:
-    permission = SupplierPermission(id=1, supplier_id=10, channels={IG}, valid_from=T0)
+    permission = SupplierPermission(id=1, supplier_id=10, channels=frozenset({IG}), valid_from=T0)
     d = decide(
         photo(face(1, FaceState.PENDING), supplier=10, confirmed=False), permissions=[permission]
     )

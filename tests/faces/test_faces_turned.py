@@ -12,7 +12,7 @@ from PIL import Image, ImageDraw, ImageFilter
 
 from consentcam.faces import FaceEngine, Matcher, ScanSettings, scan_image
 
-from .helpers import DATA, best_iou
+from .helpers import DATA, Box, best_iou
 
 TURNS = {
     90: Image.Transpose.ROTATE_90,
@@ -27,7 +27,7 @@ def _jpeg(im: Image.Image) -> bytes:
     return buf.getvalue()
 
 
-def _turned_box(box: list[float], degrees: int, width: int, height: int) -> tuple[float, ...]:
+def _turned_box(box: list[float], degrees: int, width: int, height: int) -> Box:
     """A box of the upright photo, in the photo turned counter-clockwise by ``degrees``."""
     left, top, right, bottom = box
     if degrees == 90:

@@ -50,6 +50,7 @@ class Fetch:
     status: int
     content_type: str
     body: bytes
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -102,6 +103,7 @@ class FakeGraph:
     @property
     def url(self) -> str:
         host, port = self.httpd.server_address[:2]
+        assert isinstance(host, str)
         return f"http://{host}:{port}/v21.0"
 
     def __enter__(self) -> FakeGraph:
@@ -135,7 +137,7 @@ class FakeGraph:
         try:
             with urllib.request.urlopen(url, timeout=10) as resp:  # noqa: S310 (test server)
                 fetched = Fetch(url, resp.status, resp.headers.get("Content-Type", ""), resp.read())
-                fetched.headers = dict(resp.headers)  # type: ignore[attr-defined]
+                fetched.headers = dict(resp.headers)
         except urllib.error.HTTPError as exc:
             fetched = Fetch(url, exc.code, exc.headers.get("Content-Type", ""), exc.read())
             exc.close()
@@ -190,8 +192,8 @@ class FakeGraph:
             return 200, {"id": container}
         if method == "POST" and len(parts) == 2 and parts[1] == "media_publish":
             container = params.get("creation_id", "")
-            script = state.container_statuses.get(container)
-            if script is None or script[0] != "FINISHED":
+            published = state.container_statuses.get(container)
+            if published is None or published[0] != "FINISHED":
                 return 400, {
                     "error": {
                         "message": "(#9007) Media ID is not available",
@@ -218,9 +220,9 @@ class FakeGraph:
             object_id = parts[0]
             fields = params.get("fields", "")
             if object_id in state.container_statuses and "status_code" in fields:
-                script = state.container_statuses[object_id]
-                status = script.pop(0) if len(script) > 1 else script[0]
-                return 200, {"status_code": status, "id": object_id}
+                steps = state.container_statuses[object_id]
+                step = steps.pop(0) if len(steps) > 1 else steps[0]
+                return 200, {"status_code": step, "id": object_id}
             if object_id in state.objects and "permalink" in fields:
                 return 200, {
                     "permalink": f"https://www.instagram.com/p/Fake{object_id[-6:]}/",

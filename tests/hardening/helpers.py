@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from flask import Flask
 
 
-def owner_token(app: Any, users: dict[str, int], role: str = "owner") -> str:
+def owner_token(app: Flask, users: dict[str, int], role: str = "owner") -> str:
     """Create a bearer token for the owner (or staff) and return its clear text."""
     from consentcam.models import User
     from consentcam.services import users as users_service

@@ -141,8 +141,8 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
 
 def variant(base: str, n: int, side: int = 700) -> bytes:
     """A distinct small JPEG of a base photo: same faces, one corner pixel differs."""
-    with Image.open(FACES / base) as im:
-        im = im.convert("RGB")
+    with Image.open(FACES / base) as source:
+        im = source.convert("RGB")
         im.thumbnail((side, side))
         # A whole 8x8 block (one JPEG block), so quantisation cannot hide the difference.
         im.paste((n * 37 % 256, (n // 7) * 53 % 256, 200), (0, 0, 8, 8))

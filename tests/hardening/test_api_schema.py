@@ -6,20 +6,23 @@ from typing import Any
 
 import pytest
 import schemathesis
+from flask import Flask
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
+from schemathesis.core.result import Ok
 from schemathesis.specs.openapi.checks import response_schema_conformance
+from schemathesis.specs.openapi.schemas import OpenApiSchema
 
 from tests.hardening.helpers import owner_token
 
 
 @pytest.fixture
-def api_app(app: Any, users: dict[str, int]) -> Any:
+def api_app(app: Flask, users: dict[str, int]) -> Flask:
     app.config["HARDENING_TOKEN"] = owner_token(app, users)
     return app
 
 
-def _schema(api_app: Any) -> Any:
+def _schema(api_app: Flask) -> OpenApiSchema:
     token = api_app.config["HARDENING_TOKEN"]
     return schemathesis.openapi.from_wsgi(
         "/api/v1/openapi.json", api_app, headers={"Authorization": f"Bearer {token}"}
@@ -27,12 +30,13 @@ def _schema(api_app: Any) -> Any:
 
 
 @pytest.mark.slow
-def test_every_api_operation_survives_generated_requests(api_app: Any) -> None:
+def test_every_api_operation_survives_generated_requests(api_app: Flask) -> None:
     """Every operation of the document, with generated data; collect all failures, then report."""
     token = api_app.config["HARDENING_TOKEN"]
     failures: list[str] = []
     operations = 0
     for result in _schema(api_app).get_all_operations():
+        assert isinstance(result, Ok), result  # Err: an operation that could not be loaded
         operation = result.ok()
         operations += 1
 
@@ -55,7 +59,7 @@ def test_every_api_operation_survives_generated_requests(api_app: Any) -> None:
     assert not failures, "\n\n".join(failures)
 
 
-def test_the_document_lists_operations(api_app: Any) -> None:
+def test_the_document_lists_operations(api_app: Flask) -> None:
     token = api_app.config["HARDENING_TOKEN"]
     response = api_app.test_client().get(
         "/api/v1/openapi.json", headers={"Authorization": f"Bearer {token}"}

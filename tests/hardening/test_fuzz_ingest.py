@@ -12,9 +12,11 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
+from sqlalchemy.orm import Session
 
 from consentcam.faces.decode import ImageRejected
 from consentcam.models import Photo
+from consentcam.runtime import Runtime
 from consentcam.services import photos
 from tests.hardening import hostile
 
@@ -59,7 +61,7 @@ def mutated(draw: st.DrawFn) -> bytes:
     return bytes(data)
 
 
-def _ingest_or_reject(runtime, session, data: bytes, name: str) -> None:  # type: ignore[no-untyped-def]
+def _ingest_or_reject(runtime: Runtime, session: Session, data: bytes, name: str) -> None:
     with time_limit(SECONDS_PER_EXAMPLE):
         try:
             result = photos.ingest(session, runtime, data, name, source="upload", user=None)
@@ -85,13 +87,13 @@ FUZZ = settings(
 
 @FUZZ
 @given(data=st.binary(max_size=4096), name=NAMES)
-def test_random_bytes(runtime, session, data: bytes, name: str) -> None:  # type: ignore[no-untyped-def]
+def test_random_bytes(runtime: Runtime, session: Session, data: bytes, name: str) -> None:
     _ingest_or_reject(runtime, session, data, name)
 
 
 @FUZZ
 @given(data=mutated(), name=NAMES)
-def test_mutated_real_images(runtime, session, data: bytes, name: str) -> None:  # type: ignore[no-untyped-def]
+def test_mutated_real_images(runtime: Runtime, session: Session, data: bytes, name: str) -> None:
     _ingest_or_reject(runtime, session, data, name)
 
 
@@ -105,13 +107,13 @@ def test_mutated_real_images(runtime, session, data: bytes, name: str) -> None: 
     name=NAMES,
 )
 def test_real_headers_with_random_bodies(
-    runtime, session, head: bytes, tail: bytes, name: str
-) -> None:  # type: ignore[no-untyped-def]
+    runtime: Runtime, session: Session, head: bytes, tail: bytes, name: str
+) -> None:
     _ingest_or_reject(runtime, session, head + tail, name)
 
 
 @pytest.mark.parametrize("cut", [0.1, 0.5, 0.9, 0.99])
-def test_a_real_photo_cut_short(runtime, session, cut: float) -> None:  # type: ignore[no-untyped-def]
+def test_a_real_photo_cut_short(runtime: Runtime, session: Session, cut: float) -> None:
     data = hostile.real_jpeg()
     with pytest.raises(ImageRejected):
         with time_limit(SECONDS_PER_EXAMPLE):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 from collections import defaultdict
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -21,7 +22,7 @@ PHOTOS = 40
 
 
 @pytest.fixture
-def redis_queue() -> tuple[str, str]:
+def redis_queue() -> Iterator[tuple[str, str]]:
     """The shared test Redis and a queue name of this test's own (only its keys are removed)."""
     if not redis_available():
         pytest.skip("Redis is not running at " + REDIS_URL)

@@ -7,16 +7,20 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from flask import Flask
+from flask.testing import FlaskClient
 from PIL import Image
+from sqlalchemy.orm import Session
 
 from consentcam.faces.decode import ImageRejected
 from consentcam.models import Event, Photo
+from consentcam.runtime import Runtime
 from consentcam.services import photos
 from tests.hardening import hostile
 from tests.hardening.helpers import multipart
 
 
-def _counts(rt) -> tuple[int, int, int]:  # type: ignore[no-untyped-def]
+def _counts(rt: Runtime) -> tuple[int, int, int]:
     with rt.sessions() as s:
         rows = s.scalar(sa.select(sa.func.count(Photo.id))) or 0
         uploads = s.scalar(
@@ -26,7 +30,7 @@ def _counts(rt) -> tuple[int, int, int]:  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def token(app, users):  # type: ignore[no-untyped-def]
+def token(app: Flask, users: dict[str, int]) -> str:
     """A bearer token of the owner."""
     from tests.hardening.helpers import owner_token
 
@@ -37,7 +41,9 @@ def token(app, users):  # type: ignore[no-untyped-def]
     ("name", "data", "words"),
     [pytest.param(n, d, w, id=i) for i, n, d, w in hostile.REFUSED],
 )
-def test_hostile_file_is_refused_by_the_service(runtime, session, name, data, words) -> None:  # type: ignore[no-untyped-def]
+def test_hostile_file_is_refused_by_the_service(
+    runtime: Runtime, session: Session, name: str, data: bytes, words: str
+) -> None:
     with pytest.raises(ImageRejected) as caught:
         photos.ingest(session, runtime, data, name, source="upload", user=None)
     session.rollback()
@@ -49,7 +55,9 @@ def test_hostile_file_is_refused_by_the_service(runtime, session, name, data, wo
     ("name", "data", "words"),
     [pytest.param(n, d, w, id=i) for i, n, d, w in hostile.REFUSED],
 )
-def test_hostile_file_is_refused_by_the_api(app, client, token, name, data, words) -> None:  # type: ignore[no-untyped-def]
+def test_hostile_file_is_refused_by_the_api(
+    app: Flask, client: FlaskClient, token: str, name: str, data: bytes, words: str
+) -> None:
     response = client.post(
         "/api/v1/photos",
         data={"photos": (io.BytesIO(data), name)},
@@ -65,7 +73,9 @@ def test_hostile_file_is_refused_by_the_api(app, client, token, name, data, word
     ("name", "data", "words"),
     [pytest.param(n, d, w, id=i) for i, n, d, w in hostile.REFUSED],
 )
-def test_hostile_file_is_refused_by_the_upload_page(app, owner_client, name, data, words) -> None:  # type: ignore[no-untyped-def]
+def test_hostile_file_is_refused_by_the_upload_page(
+    app: Flask, owner_client: FlaskClient, name: str, data: bytes, words: str
+) -> None:
     response = owner_client.post(
         "/photos/upload",
         data={"photos": (io.BytesIO(data), name)},
@@ -91,7 +101,9 @@ def test_refused_extensions(name: str) -> None:
         photos.check_extension(name)
 
 
-def test_png_polyglot_is_accepted_but_stored_without_its_payload(app, client, token) -> None:  # type: ignore[no-untyped-def]
+def test_png_polyglot_is_accepted_but_stored_without_its_payload(
+    app: Flask, client: FlaskClient, token: str
+) -> None:
     data = hostile.png_polyglot()
     assert hostile.PAYLOAD in data
     with Image.open(io.BytesIO(data)) as im:  # it really is a valid PNG
@@ -119,7 +131,7 @@ def test_png_polyglot_is_accepted_but_stored_without_its_payload(app, client, to
         assert im.size == (64, 48) and "Comment" not in im.info
 
 
-def test_reencode_keeps_alpha_as_png_and_drops_metadata(runtime, session) -> None:  # type: ignore[no-untyped-def]
+def test_reencode_keeps_alpha_as_png_and_drops_metadata(runtime: Runtime, session: Session) -> None:
     out = io.BytesIO()
     im = Image.new("RGBA", (40, 30), (10, 200, 30, 128))
     exif = Image.Exif()
@@ -135,7 +147,9 @@ def test_reencode_keeps_alpha_as_png_and_drops_metadata(runtime, session) -> Non
         assert "exif" not in clean.info and not clean.getexif()
 
 
-def test_reencode_applies_orientation_and_drops_gps_and_icc(runtime, session) -> None:  # type: ignore[no-untyped-def]
+def test_reencode_applies_orientation_and_drops_gps_and_icc(
+    runtime: Runtime, session: Session
+) -> None:
     from PIL import ImageCms
 
     src = Image.new("RGB", (60, 20), (250, 0, 0))
@@ -157,7 +171,9 @@ def test_reencode_applies_orientation_and_drops_gps_and_icc(runtime, session) ->
     assert b"Exif" not in stored[:200]
 
 
-def test_body_over_the_size_limit_is_413(instance, runtime, settings, users) -> None:  # type: ignore[no-untyped-def]
+def test_body_over_the_size_limit_is_413(
+    instance: Path, runtime: Runtime, settings: dict[str, object], users: dict[str, int]
+) -> None:
     from consentcam.web import create_app
     from tests.conftest import login
 
@@ -176,11 +192,11 @@ def test_body_over_the_size_limit_is_413(instance, runtime, settings, users) -> 
     app.extensions["runtime"].close()
 
 
-def test_max_upload_mb_sets_the_request_limit(app) -> None:  # type: ignore[no-untyped-def]
+def test_max_upload_mb_sets_the_request_limit(app: Flask) -> None:
     assert app.config["MAX_CONTENT_LENGTH"] == app.config["MAX_UPLOAD_MB"] * 1024 * 1024
 
 
-def test_two_thousand_form_parts_are_413(app, owner_client, token) -> None:  # type: ignore[no-untyped-def]
+def test_two_thousand_form_parts_are_413(app: Flask, owner_client: FlaskClient, token: str) -> None:
     body, ctype = multipart(fields={f"f{i}": "x" for i in range(2000)})
     page = owner_client.post("/photos/upload", data=body, content_type=ctype)
     assert page.status_code == 413
@@ -194,7 +210,7 @@ def test_two_thousand_form_parts_are_413(app, owner_client, token) -> None:  # t
     assert _counts(app.extensions["runtime"]) == (0, 0, 0)
 
 
-def test_form_memory_limit_is_413(app, owner_client) -> None:  # type: ignore[no-untyped-def]
+def test_form_memory_limit_is_413(app: Flask, owner_client: FlaskClient) -> None:
     # A non-file field larger than MAX_FORM_MEMORY_SIZE (2 MB) must not be buffered.
     body, ctype = multipart(fields={"note": "x" * (3 * 1024 * 1024)})
     response = owner_client.post("/photos/upload", data=body, content_type=ctype)

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import inspect
 import re
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from flask import Flask
+from flask.testing import FlaskClient
 from werkzeug.routing import Rule
 
 from consentcam.models import User
+from consentcam.runtime import Runtime
 from consentcam.security import CSP, parse_limits
 from tests.conftest import OWNER_PASSWORD, base_settings, login
 
@@ -31,7 +36,9 @@ def _url(rule: Rule) -> str:
         converter = rule._converters.get(arg)
         name = type(converter).__name__ if converter else ""
         values[arg] = 1 if "Integer" in name else "x"
-    return rule.build(values, append_unknown=False)[1]  # type: ignore[index]
+    built = rule.build(values, append_unknown=False)
+    assert built is not None
+    return built[1]
 
 
 def _is_public(endpoint: str) -> bool:
@@ -42,7 +49,7 @@ def _is_public(endpoint: str) -> bool:
     )
 
 
-def _routes(app: Any) -> list[tuple[str, str, str]]:
+def _routes(app: Flask) -> list[tuple[str, str, str]]:
     out = []
     for rule in app.url_map.iter_rules():
         if _is_public(rule.endpoint):
@@ -53,7 +60,7 @@ def _routes(app: Any) -> list[tuple[str, str, str]]:
     return out
 
 
-def _owner_only(app: Any, endpoint: str) -> bool:
+def _owner_only(app: Flask, endpoint: str) -> bool:
     """Read the view's own source: @owner_required or require_owner() makes it owner-only.
 
     An API operation is owner-only by the role table alone (the API checks every request
@@ -71,7 +78,7 @@ def _owner_only(app: Any, endpoint: str) -> bool:
     return "owner_required" in source or "require_owner()" in source
 
 
-def test_every_route_needs_a_signed_in_user(app, client) -> None:  # type: ignore[no-untyped-def]
+def test_every_route_needs_a_signed_in_user(app: Flask, client: FlaskClient) -> None:
     routes = _routes(app)
     assert len(routes) > 20, "the URL map should list the app's pages"
     wrong = []
@@ -86,7 +93,9 @@ def test_every_route_needs_a_signed_in_user(app, client) -> None:  # type: ignor
     assert not wrong, "reachable without signing in:\n" + "\n".join(wrong)
 
 
-def test_staff_get_403_on_owner_only_routes(app, client, users) -> None:  # type: ignore[no-untyped-def]
+def test_staff_get_403_on_owner_only_routes(
+    app: Flask, client: FlaskClient, users: dict[str, int]
+) -> None:
     from tests.hardening.helpers import owner_token
 
     login(client, "staff")
@@ -111,7 +120,7 @@ def test_staff_get_403_on_owner_only_routes(app, client, users) -> None:  # type
 
 
 @pytest.fixture
-def csrf_app(instance, runtime):  # type: ignore[no-untyped-def]
+def csrf_app(instance: Path, runtime: Runtime) -> Iterator[Flask]:
     from consentcam.web import create_app
 
     settings = base_settings(instance, WTF_CSRF_ENABLED=True)
@@ -121,7 +130,7 @@ def csrf_app(instance, runtime):  # type: ignore[no-untyped-def]
     application.extensions["runtime"].close()
 
 
-def test_every_form_post_needs_a_csrf_token(csrf_app, users) -> None:  # type: ignore[no-untyped-def]
+def test_every_form_post_needs_a_csrf_token(csrf_app: Flask, users: dict[str, int]) -> None:
     client = csrf_app.test_client()
     # Without a token even the sign-in is refused.
     response = client.post(
@@ -151,7 +160,7 @@ def test_every_form_post_needs_a_csrf_token(csrf_app, users) -> None:  # type: i
     assert not wrong, "accepted without a CSRF token:\n" + "\n".join(wrong)
 
 
-def test_security_headers_on_pages_and_api(owner_client) -> None:  # type: ignore[no-untyped-def]
+def test_security_headers_on_pages_and_api(owner_client: FlaskClient) -> None:
     for url in ("/login", "/", "/api/v1/openapi.json"):
         response = owner_client.get(url, follow_redirects=True)
         csp = response.headers["Content-Security-Policy"]
@@ -164,7 +173,9 @@ def test_security_headers_on_pages_and_api(owner_client) -> None:  # type: ignor
         assert "Strict-Transport-Security" not in response.headers  # plain HTTP here
 
 
-def test_hsts_and_secure_cookies_over_https(instance, runtime, users) -> None:  # type: ignore[no-untyped-def]
+def test_hsts_and_secure_cookies_over_https(
+    instance: Path, runtime: Runtime, users: dict[str, int]
+) -> None:
     from consentcam.web import create_app
 
     settings = base_settings(instance, PUBLIC_URL="https://studio.example", TRUSTED_PROXIES=1)
@@ -187,13 +198,17 @@ def test_hsts_and_secure_cookies_over_https(instance, runtime, users) -> None:  
     app.extensions["runtime"].close()
 
 
-def test_plain_http_cookies_are_httponly_and_samesite(client, users) -> None:  # type: ignore[no-untyped-def]
+def test_plain_http_cookies_are_httponly_and_samesite(
+    client: FlaskClient, users: dict[str, int]
+) -> None:
     response = login(client, "owner")
     cookie = next(c for c in response.headers.getlist("Set-Cookie") if c.startswith("session="))
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Secure" not in cookie
 
 
-def test_sign_in_attempts_are_rate_limited(app, client, users) -> None:  # type: ignore[no-untyped-def]
+def test_sign_in_attempts_are_rate_limited(
+    app: Flask, client: FlaskClient, users: dict[str, int]
+) -> None:
     limits = parse_limits("5/minute;20/hour")
     assert limits == [(5, 60), (20, 3600)]
     for _ in range(5):
@@ -207,7 +222,9 @@ def test_sign_in_attempts_are_rate_limited(app, client, users) -> None:  # type:
     assert login(client, "staff").status_code == 302
 
 
-def test_new_session_at_sign_in_and_sign_out_everywhere(app, client, users) -> None:  # type: ignore[no-untyped-def]
+def test_new_session_at_sign_in_and_sign_out_everywhere(
+    app: Flask, client: FlaskClient, users: dict[str, int]
+) -> None:
     with client.session_transaction() as sess:
         sess["planted"] = "by someone else"
     login(client, "owner")
@@ -226,7 +243,7 @@ def test_new_session_at_sign_in_and_sign_out_everywhere(app, client, users) -> N
     assert other.get("/").status_code == 302
 
 
-def test_every_password_path_requires_twelve_characters(app, runtime) -> None:  # type: ignore[no-untyped-def]
+def test_every_password_path_requires_twelve_characters(app: Flask, runtime: Runtime) -> None:
     from click.testing import CliRunner
 
     from consentcam.services import users as users_service
@@ -262,7 +279,7 @@ def test_every_password_path_requires_twelve_characters(app, runtime) -> None:  
         assert s.scalar(sa.select(sa.func.count(User.id))) == 0
 
 
-def _page_routes(app: Any) -> list[str]:
+def _page_routes(app: Flask) -> list[str]:
     urls = []
     for rule in app.url_map.iter_rules():
         if "GET" not in (rule.methods or ()) or rule.arguments or rule.endpoint == "static":
@@ -280,7 +297,7 @@ INLINE_HANDLER = re.compile(r"<[^>]+\son[a-z]+\s*=", re.I)
 INLINE_STYLE = re.compile(r"<[^>]+\sstyle\s*=", re.I)
 
 
-def test_no_page_has_inline_script_or_style(owner_client, app) -> None:  # type: ignore[no-untyped-def]
+def test_no_page_has_inline_script_or_style(owner_client: FlaskClient, app: Flask) -> None:
     urls = _page_routes(app)
     assert len(urls) > 5
     found = []
@@ -313,7 +330,7 @@ def test_templates_have_no_inline_script_or_style() -> None:
     assert not found, "the content security policy blocks these:\n" + "\n".join(found)
 
 
-def test_sign_out_everywhere_ends_remember_me_cookies(app, users) -> None:  # type: ignore[no-untyped-def]
+def test_sign_out_everywhere_ends_remember_me_cookies(app: Flask, users: dict[str, int]) -> None:
     phone = app.test_client()
     laptop = app.test_client()
     for device in (phone, laptop):
@@ -333,7 +350,7 @@ def test_sign_out_everywhere_ends_remember_me_cookies(app, users) -> None:  # ty
         assert s.get(User, users["owner"]).session_version == 1
 
 
-def test_the_sign_in_limit_speaks_swedish(client, users) -> None:  # type: ignore[no-untyped-def]
+def test_the_sign_in_limit_speaks_swedish(client: FlaskClient, users: dict[str, int]) -> None:
     client.post("/language/sv")
     for _ in range(5):
         client.post("/login", data={"email": "owner@example.com", "password": "x" * 14})
@@ -342,7 +359,9 @@ def test_the_sign_in_limit_speaks_swedish(client, users) -> None:  # type: ignor
     assert "För många inloggningsförsök" in blocked.get_data(as_text=True)
 
 
-def test_ids_past_64_bits_are_404_not_a_server_error(app, owner_client, users) -> None:  # type: ignore[no-untyped-def]
+def test_ids_past_64_bits_are_404_not_a_server_error(
+    app: Flask, owner_client: FlaskClient, users: dict[str, int]
+) -> None:
     from tests.hardening.helpers import owner_token
 
     token = owner_token(app, users)
@@ -352,7 +371,9 @@ def test_ids_past_64_bits_are_404_not_a_server_error(app, owner_client, users) -
         if "GET" not in (rule.methods or ()) or not rule.arguments:
             continue
         try:
-            url = rule.build({a: huge for a in rule.arguments}, append_unknown=False)[1]  # type: ignore[index]
+            built = rule.build({a: huge for a in rule.arguments}, append_unknown=False)
+            assert built is not None
+            url = built[1]
         except Exception:
             continue
         headers = {"Authorization": f"Bearer {token}"} if url.startswith("/api/") else {}

@@ -7,23 +7,28 @@ import time
 from datetime import timedelta
 
 import sqlalchemy as sa
+import sqlalchemy.orm as so
 
 from consentcam.models import Face, Photo, utcnow
+from consentcam.runtime import Runtime
 from consentcam.services import photos, privacy, sweeper
 from tests.audit.scenario import add_person, confirm_all, scan
 from tests.conftest import FACES
 
 
-def _age(rt, key: str, seconds: float = 3600) -> None:
+def _age(rt: Runtime, key: str, seconds: float = 3600) -> None:
     old = time.time() - seconds
     os.utime(rt.storage.path(key), (old, old))
 
 
 def _files_of(photo: Photo) -> list[str]:
+    assert photo.thumbnail_key is not None
     return [photo.original_key, photo.thumbnail_key, photos.mini_key(photo.sha256)]
 
 
-def test_erasure_treats_the_small_copy_like_the_thumbnail(session, runtime) -> None:
+def test_erasure_treats_the_small_copy_like_the_thumbnail(
+    session: so.Session, runtime: Runtime
+) -> None:
     """Erasure deletes a person's own files (references, evidence); the photos that showed
     them stay, unlinked and back to review, so their original, thumbnail and small copy stay."""
     given = utcnow() - timedelta(days=3)
@@ -50,7 +55,9 @@ def test_erasure_treats_the_small_copy_like_the_thumbnail(session, runtime) -> N
     assert sweeper.sweep(session, runtime).orphans == []  # still the photo's
 
 
-def test_a_removed_photo_loses_its_small_copy_with_its_other_files(session, runtime) -> None:
+def test_a_removed_photo_loses_its_small_copy_with_its_other_files(
+    session: so.Session, runtime: Runtime
+) -> None:
     gone = photos.ingest(
         session, runtime, (FACES / "unknown/obama1.jpg").read_bytes(), "obama1.jpg"
     ).photo
@@ -76,7 +83,9 @@ def test_a_removed_photo_loses_its_small_copy_with_its_other_files(session, runt
     assert result.missing == []
 
 
-def test_sweeper_keeps_the_copies_of_photos_and_young_ones(session, runtime) -> None:
+def test_sweeper_keeps_the_copies_of_photos_and_young_ones(
+    session: so.Session, runtime: Runtime
+) -> None:
     photo = photos.ingest(
         session, runtime, (FACES / "unknown/kit_with_rose.jpg").read_bytes(), "kit.jpg"
     ).photo

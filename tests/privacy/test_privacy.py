@@ -10,15 +10,20 @@ from datetime import timedelta
 import numpy as np
 import pytest
 import sqlalchemy as sa
+import sqlalchemy.orm as so
+from flask import Flask
+from flask.testing import FlaskClient
 
+from consentcam.domain.types import Channel
 from consentcam.faces.pipeline import scan_image
-from consentcam.models import Event, Face, Person, ReferenceFace, utcnow
+from consentcam.models import Event, Face, Person, Photo, ReferenceFace, utcnow
+from consentcam.runtime import Runtime
 from consentcam.services import gate, privacy, scanning
 from tests.audit.scenario import add_person, confirm_all, publish, scan
 
 
 @pytest.fixture
-def pair(session, runtime):
+def pair(session: so.Session, runtime: Runtime) -> tuple[Person, Person, Photo]:
     """Obama and Biden enrolled; two_people.jpg scanned and confirmed; nothing published."""
     given = utcnow() - timedelta(days=3)
     obama = add_person(
@@ -33,7 +38,9 @@ def pair(session, runtime):
     return obama, biden, photo
 
 
-def test_export_blurs_everyone_else(session, runtime, pair) -> None:
+def test_export_blurs_everyone_else(
+    session: so.Session, runtime: Runtime, pair: tuple[Person, Person, Photo]
+) -> None:
     obama, biden, photo = pair
     result = privacy.export_person(session, runtime, obama)
     session.commit()
@@ -62,19 +69,23 @@ def test_export_blurs_everyone_else(session, runtime, pair) -> None:
     ids = {m.person_id for m in matcher.match_many(np.stack([f.encoding for f in found.faces]))}
     assert biden.id in ids and obama.id not in ids
     event = session.scalar(sa.select(Event).where(Event.kind == "person.exported"))
+    assert event is not None
     assert event.subject == f"person:{obama.id}" and "Obama" not in event.payload
 
 
-def test_erasure_removes_templates_files_and_details(session, runtime, pair) -> None:
+def test_erasure_removes_templates_files_and_details(
+    session: so.Session, runtime: Runtime, pair: tuple[Person, Person, Photo]
+) -> None:
     obama, biden, photo = pair
     evidence_keys = [c.evidence_key for c in obama.consents]
     ref_keys = [r.source_key for r in obama.reference_faces]
     assert all(runtime.storage.exists(k) for k in evidence_keys + ref_keys)
-    assert gate.decide(session, photo, ["instagram"])["instagram"].cleared
+    assert gate.decide(session, photo, ["instagram"])[Channel.INSTAGRAM].cleared
     result = privacy.erase_person(session, runtime, obama)
     session.commit()
     session.expire_all()
     person = session.get(Person, obama.id)
+    assert person is not None
     assert person.name == f"Erased person #{obama.id}" and person.email is None
     assert person.erased_at is not None
     assert (
@@ -93,18 +104,25 @@ def test_erasure_removes_templates_files_and_details(session, runtime, pair) -> 
     )
     assert face is not None and face.template is None and face.state == "pending"
     # The photo is not cleared by accident: the face needs review again.
-    photo = session.get(type(photo), photo.id)
-    assert not gate.decide(session, photo, ["instagram"])["instagram"].cleared
+    reloaded = session.get(type(photo), photo.id)
+    assert reloaded is not None
+    photo = reloaded
+    assert not gate.decide(session, photo, ["instagram"])[Channel.INSTAGRAM].cleared
     # Biden is untouched.
-    assert session.get(Person, biden.id).name == "Joe Biden"
+    biden_now = session.get(Person, biden.id)
+    assert biden_now is not None
+    assert biden_now.name == "Joe Biden"
     assert result.references == 1 and result.faces_unlinked == 1
     event = session.scalar(sa.select(Event).where(Event.kind == "person.erased"))
+    assert event is not None
     assert "Obama" not in event.payload and "obama" not in event.payload
     with pytest.raises(privacy.PrivacyError, match="erased"):
         privacy.erase_person(session, runtime, person)
 
 
-def test_erasure_is_refused_while_a_live_post_shows_them(session, runtime, pair) -> None:
+def test_erasure_is_refused_while_a_live_post_shows_them(
+    session: so.Session, runtime: Runtime, pair: tuple[Person, Person, Photo]
+) -> None:
     obama, biden, photo = pair
     pub = publish(session, runtime, photo, "instagram", utcnow() - timedelta(hours=1))
     session.commit()
@@ -112,16 +130,22 @@ def test_erasure_is_refused_while_a_live_post_shows_them(session, runtime, pair)
         privacy.erase_person(session, runtime, biden)
     assert info.value.publication_ids == [pub.id]
     session.rollback()
-    assert session.get(Person, biden.id).erased_at is None
+    biden_now = session.get(Person, biden.id)
+    assert biden_now is not None
+    assert biden_now.erased_at is None
     pub.live = False
     pub.removed_at = utcnow()
     session.commit()
     privacy.erase_person(session, runtime, biden)
     session.commit()
-    assert session.get(Person, biden.id).erased_at is not None
+    biden_now = session.get(Person, biden.id)
+    assert biden_now is not None
+    assert biden_now.erased_at is not None
 
 
-def test_purge_dry_run_and_for_real(session, runtime, pair) -> None:
+def test_purge_dry_run_and_for_real(
+    session: so.Session, runtime: Runtime, pair: tuple[Person, Person, Photo]
+) -> None:
     obama, biden, photo = pair
     old = utcnow() - timedelta(days=800)
     obama.last_activity_at = old
@@ -146,18 +170,24 @@ def test_purge_dry_run_and_for_real(session, runtime, pair) -> None:
     session.commit()
     dry = privacy.purge(session, runtime, None, dry_run=True)  # RETENTION default 2y
     assert sorted(e.person_id for e in dry.erase) == sorted([obama.id, biden.id])
-    assert session.get(Person, obama.id).erased_at is None  # dry run changed nothing
+    obama_now = session.get(Person, obama.id)
+    assert obama_now is not None
+    assert obama_now.erased_at is None  # dry run changed nothing
     done = privacy.purge(session, runtime, "2y", dry_run=False)
     session.commit()
     assert sorted(done.erased) == sorted([obama.id, biden.id])
-    assert session.get(Person, recent.id).erased_at is None
-    assert session.get(Person, obama.id).name.startswith("Erased person")
+    recent_now = session.get(Person, recent.id)
+    assert recent_now is not None
+    assert recent_now.erased_at is None
+    obama_now = session.get(Person, obama.id)
+    assert obama_now is not None
+    assert obama_now.name.startswith("Erased person")
     assert session.scalar(sa.select(sa.func.count()).where(Event.kind == "retention.purged")) == 1
     with pytest.raises(ValueError):
         privacy.purge(session, runtime, "two years")
 
 
-def test_export_summary_in_the_customers_language(app, owner_client) -> None:  # type: ignore[no-untyped-def]
+def test_export_summary_in_the_customers_language(app: Flask, owner_client: FlaskClient) -> None:
     import io
     import zipfile
 

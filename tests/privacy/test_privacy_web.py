@@ -7,6 +7,8 @@ import zipfile
 from datetime import timedelta
 
 import pytest
+from flask import Flask
+from flask.testing import FlaskClient
 
 from consentcam.models import Face, Person, Photo, Publication, PublicationFace, utcnow
 from consentcam.services import people
@@ -15,7 +17,7 @@ from tests.conftest import login
 
 
 @pytest.fixture
-def person_id(app) -> int:
+def person_id(app: Flask) -> int:
     rt = app.extensions["runtime"]
     with rt.sessions() as s:
         p = people.add_person(s, "Åsa Öberg", email="asa@example.com")
@@ -33,7 +35,7 @@ def person_id(app) -> int:
 
 
 @pytest.mark.parametrize("path", ["/people/{id}/export", "/people/{id}/erase"])
-def test_owner_only(client, users, person_id, path) -> None:
+def test_owner_only(client: FlaskClient, users: dict[str, int], person_id: int, path: str) -> None:
     url = path.format(id=person_id)
     assert client.get(url).status_code == 302
     assert client.post(url).status_code in (302, 400)
@@ -42,7 +44,7 @@ def test_owner_only(client, users, person_id, path) -> None:
     assert client.post(url).status_code == 403
 
 
-def test_export_download(owner_client, person_id) -> None:
+def test_export_download(owner_client: FlaskClient, person_id: int) -> None:
     page = owner_client.get(f"/people/{person_id}/export")
     assert "Åsa Öberg" in page.get_data(as_text=True)
     response = owner_client.post(f"/people/{person_id}/export")
@@ -56,7 +58,9 @@ def test_export_download(owner_client, person_id) -> None:
     assert owner_client.get("/people/9999/export").status_code == 404
 
 
-def test_erase_needs_confirmation_then_erases(app, owner_client, person_id) -> None:
+def test_erase_needs_confirmation_then_erases(
+    app: Flask, owner_client: FlaskClient, person_id: int
+) -> None:
     owner_client.post(f"/people/{person_id}/erase", data={"confirm_id": "1234", "understood": "y"})
     rt = app.extensions["runtime"]
     with rt.sessions() as s:
@@ -71,7 +75,7 @@ def test_erase_needs_confirmation_then_erases(app, owner_client, person_id) -> N
         assert s.get(Person, person_id).name == f"Erased person #{person_id}"
 
 
-def test_erase_refused_while_live(app, owner_client, person_id) -> None:
+def test_erase_refused_while_live(app: Flask, owner_client: FlaskClient, person_id: int) -> None:
     rt = app.extensions["runtime"]
     with rt.sessions() as s:
         photo = Photo(

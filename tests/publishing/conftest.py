@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from PIL import Image
 
+from consentcam.domain.types import FaceState, ScanState
 from consentcam.models import ChannelConnection, Face, Photo, utcnow
 from consentcam.services import people, photos
 from tests.fakegraph.fixtures import fast_publish_settings
@@ -38,13 +39,20 @@ def add_photo(
     A person has confirmed that everyone in it is marked, so the faces decide the gate.
     """
     photo = photos.ingest(session, rt, data or jpeg_bytes(), "studio.jpg").photo
-    photo.scan_state = "done"
+    photo.scan_state = ScanState.DONE
     photo.scanned_at = utcnow()
     photo.faces_confirmed_at = utcnow()
     photo.faces_confirmed_by = "owner@example.com"
     for n, box in enumerate(faces, start=1):
         photo.faces.append(
-            Face(number=n, left=box[0], top=box[1], right=box[2], bottom=box[3], state="pending")
+            Face(
+                number=n,
+                left=box[0],
+                top=box[1],
+                right=box[2],
+                bottom=box[3],
+                state=FaceState.PENDING,
+            )
         )
     session.flush()
     return photo
@@ -66,7 +74,7 @@ def add_consenting_person(session: Any, rt: Any, name: str, channels: list[str])
 
 
 def confirm(face: Face, person_id: int) -> None:
-    face.state = "confirmed"
+    face.state = FaceState.CONFIRMED
     face.person_id = person_id
     face.reviewed_at = utcnow()
 

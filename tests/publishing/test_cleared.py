@@ -150,6 +150,7 @@ def test_icc_profile_is_converted_not_copied() -> None:
     ).getpixel((0, 0)) == (10, 200, 30)
     srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
     same = cleared.to_srgb(Image.new("RGB", (4, 4), (10, 200, 30)), srgb).getpixel((0, 0))
+    assert isinstance(same, tuple)
     assert all(abs(a - b) <= 2 for a, b in zip(same, (10, 200, 30), strict=True))
 
 

@@ -11,6 +11,7 @@ import pytest
 import sqlalchemy as sa
 from PIL import Image
 
+from consentcam.domain.types import FaceState
 from consentcam.models import Event, Publication, utcnow
 from consentcam.services import confirmation, people, photos, publishing, scanning
 from consentcam.services import users as users_service
@@ -53,7 +54,7 @@ def test_real_photo_from_enrolment_to_instagram_and_facebook(
     by_person = {}
     for face in photo.faces:
         assert face.suggested_person_id is not None
-        face.state = "confirmed"
+        face.state = FaceState.CONFIRMED
         face.person_id = face.suggested_person_id
         by_person[face.person_id] = face
     assert set(by_person) == {enrolled["obama"][0].id, enrolled["biden"][0].id}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 import pytest
 
@@ -41,7 +42,7 @@ def image_url() -> Iterator[str]:
     server.server_close()
 
 
-def meta(graph: FakeGraph, channel: str, **kw: object) -> MetaPublisher:
+def meta(graph: FakeGraph, channel: str, **kw: Any) -> MetaPublisher:
     return MetaPublisher(
         channel,
         "1784140",
@@ -50,7 +51,7 @@ def meta(graph: FakeGraph, channel: str, **kw: object) -> MetaPublisher:
         poll_interval=0.0,
         poll_attempts=4,
         **kw,
-    )  # type: ignore[arg-type]
+    )
 
 
 def test_facebook_post_and_delete(graph: FakeGraph, image_url: str) -> None:

@@ -110,6 +110,7 @@ def test_scheduled_item_waits_for_its_time(app_session: Any, app_rt: Any) -> Non
 
 def test_queue_refuses_bad_input(app_session: Any, app_rt: Any) -> None:
     photo = add_photo(app_session, app_rt, [])
+    kwargs: dict[str, Any]
     for kwargs in (
         {"channels": []},
         {"channels": ["myspace"]},
@@ -118,7 +119,7 @@ def test_queue_refuses_bad_input(app_session: Any, app_rt: Any) -> None:
     ):
         channels = kwargs.pop("channels")
         with pytest.raises(publishing.QueueError):
-            publishing.queue_photo(app_session, app_rt, photo.id, channels, **kwargs)  # type: ignore[arg-type]
+            publishing.queue_photo(app_session, app_rt, photo.id, channels, **kwargs)
     with pytest.raises(publishing.QueueError):
         publishing.queue_photo(app_session, app_rt, 999, ["instagram"])
 
@@ -159,8 +160,8 @@ def test_publish_to_facebook_and_instagram_through_the_job(
     assert len(graph.fetches) == 2
     for fetched in graph.fetches:
         assert fetched.status == 200 and fetched.content_type == "image/jpeg"
-        assert fetched.headers["Cache-Control"] == "no-store"  # type: ignore[attr-defined]
-        assert "noindex" in fetched.headers["X-Robots-Tag"]  # type: ignore[attr-defined]
+        assert fetched.headers["Cache-Control"] == "no-store"
+        assert "noindex" in fetched.headers["X-Robots-Tag"]
         assert b"Exif" not in fetched.body
         assert Image.open(io.BytesIO(fetched.body)).getexif() == {}
     assert kinds(app_session).count("publication.created") == 2

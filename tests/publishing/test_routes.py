@@ -7,8 +7,11 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+import sqlalchemy.orm as so
+from flask.testing import FlaskClient
 
 from consentcam.models import ChannelConnection, Publication, QueueItem
+from consentcam.runtime import Runtime
 from consentcam.services import publishing
 from consentcam.services import users as users_service
 from tests.conftest import login
@@ -369,8 +372,8 @@ def test_a_status_in_a_refusal_is_said_in_the_readers_words(
     assert "this item is already cancelled" in english
 
 
-def test_queue_form_ticks_only_cleared_channels_and_says_why_the_others_are_blocked(  # type: ignore[no-untyped-def]
-    owner_client, app_session, app_rt
+def test_queue_form_ticks_only_cleared_channels_and_says_why_the_others_are_blocked(
+    owner_client: FlaskClient, app_session: so.Session, app_rt: Runtime
 ) -> None:
     from tests.publishing.conftest import add_consenting_person, add_photo, confirm
 
@@ -387,8 +390,8 @@ def test_queue_form_ticks_only_cleared_channels_and_says_why_the_others_are_bloc
     assert "Maja Lind" in html and "does not cover Facebook" in html
 
 
-def test_queue_item_says_checking_while_its_reasons_are_out_of_date(  # type: ignore[no-untyped-def]
-    owner_client, app_session, app_rt
+def test_queue_item_says_checking_while_its_reasons_are_out_of_date(
+    owner_client: FlaskClient, app_session: so.Session, app_rt: Runtime
 ) -> None:
     from tests.publishing.conftest import add_consenting_person, add_photo, confirm
 

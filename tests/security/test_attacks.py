@@ -11,10 +11,13 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from flask import Flask
+from flask.testing import FlaskClient
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
+from consentcam.domain.types import FaceState
 from consentcam.models import (
     ApiToken,
     ConsentRecord,
@@ -27,6 +30,7 @@ from consentcam.models import (
     utcnow,
 )
 from consentcam.reports.csv import render_csv, safe_cell
+from consentcam.runtime import Runtime
 from consentcam.security import parse_id, safe_next
 from tests.conftest import OWNER_PASSWORD, STAFF_PASSWORD, login
 from tests.hardening.helpers import owner_token
@@ -50,7 +54,7 @@ from tests.web.photo_helpers import person_with_consent, photo_with_faces
         "java\tscript:alert(1)",
     ],
 )
-def test_no_redirect_off_the_site(client, users, target: str) -> None:  # type: ignore[no-untyped-def]
+def test_no_redirect_off_the_site(client: FlaskClient, users: dict[str, int], target: str) -> None:
     response = client.post(
         "/login",
         query_string={"next": target},
@@ -63,7 +67,7 @@ def test_no_redirect_off_the_site(client, users, target: str) -> None:  # type: 
     assert response.headers["Location"] in ("/", "http://localhost/")
 
 
-def test_the_reported_tab_redirect(client, users) -> None:  # type: ignore[no-untyped-def]
+def test_the_reported_tab_redirect(client: FlaskClient, users: dict[str, int]) -> None:
     response = client.post(
         "/login?next=/%09/evil.example/phish",
         data={"email": "owner@example.com", "password": OWNER_PASSWORD},
@@ -71,7 +75,7 @@ def test_the_reported_tab_redirect(client, users) -> None:  # type: ignore[no-un
     assert response.headers["Location"] in ("/", "http://localhost/")
 
 
-def test_a_local_next_is_kept(client, users) -> None:  # type: ignore[no-untyped-def]
+def test_a_local_next_is_kept(client: FlaskClient, users: dict[str, int]) -> None:
     response = client.post(
         "/login",
         query_string={"next": "/photos/?state=needs_review"},
@@ -149,7 +153,9 @@ def test_no_cell_of_the_audit_csv_starts_a_formula() -> None:
     assert safe_cell("Anna Berg") == "Anna Berg" and safe_cell(-3) == -3
 
 
-def test_staff_cannot_create_a_person_with_a_formula_name(app, client, users) -> None:  # type: ignore[no-untyped-def]
+def test_staff_cannot_create_a_person_with_a_formula_name(
+    app: Flask, client: FlaskClient, users: dict[str, int]
+) -> None:
     rt = app.extensions["runtime"]
     with rt.sessions() as s:
         photo = photo_with_faces(rt, s, 1)
@@ -164,12 +170,14 @@ def test_staff_cannot_create_a_person_with_a_formula_name(app, client, users) ->
 # --- 4. Signing out ends the session and its remember-me cookie ------------------------------
 
 
-def _cookie(client: Any, name: str) -> str | None:
+def _cookie(client: FlaskClient, name: str) -> str | None:
     found = client.get_cookie(name)
     return found.value if found else None
 
 
-def test_sign_out_ends_a_saved_session_cookie(app, client, users) -> None:  # type: ignore[no-untyped-def]
+def test_sign_out_ends_a_saved_session_cookie(
+    app: Flask, client: FlaskClient, users: dict[str, int]
+) -> None:
     login(client, "owner")
     saved = _cookie(client, "session")
     assert saved and client.get("/").status_code == 200
@@ -179,8 +187,8 @@ def test_sign_out_ends_a_saved_session_cookie(app, client, users) -> None:  # ty
     assert thief.get("/").status_code == 302, "a copy of the session cookie still signs in"
 
 
-def test_remember_me_tokens_rotate_and_end_at_sign_out(app, users) -> None:  # type: ignore[no-untyped-def]
-    def sign_in() -> Any:
+def test_remember_me_tokens_rotate_and_end_at_sign_out(app: Flask, users: dict[str, int]) -> None:
+    def sign_in() -> FlaskClient:
         c = app.test_client()
         c.post(
             "/login",
@@ -210,7 +218,7 @@ def test_remember_me_tokens_rotate_and_end_at_sign_out(app, users) -> None:  # t
     assert first.get("/").status_code == 200, "the other device stays signed in"
 
 
-def test_one_device_is_signed_out_from_the_account_page(app, users) -> None:  # type: ignore[no-untyped-def]
+def test_one_device_is_signed_out_from_the_account_page(app: Flask, users: dict[str, int]) -> None:
     phone, laptop = app.test_client(), app.test_client()
     login(phone, "owner")
     login(laptop, "owner")
@@ -226,7 +234,9 @@ def test_one_device_is_signed_out_from_the_account_page(app, users) -> None:  # 
     assert laptop.get("/").status_code == 200
 
 
-def test_password_change_needs_the_current_one_and_signs_out_other_devices(app, users) -> None:  # type: ignore[no-untyped-def]
+def test_password_change_needs_the_current_one_and_signs_out_other_devices(
+    app: Flask, users: dict[str, int]
+) -> None:
     here, there = app.test_client(), app.test_client()
     login(here, "staff")
     login(there, "staff")
@@ -240,7 +250,7 @@ def test_password_change_needs_the_current_one_and_signs_out_other_devices(app, 
     assert ok.status_code == 302
 
 
-def test_csrf_tokens_expire(instance, runtime, users) -> None:  # type: ignore[no-untyped-def]
+def test_csrf_tokens_expire(instance: Path, runtime: Runtime, users: dict[str, int]) -> None:
     import re
     import time
 
@@ -254,7 +264,9 @@ def test_csrf_tokens_expire(instance, runtime, users) -> None:  # type: ignore[n
     app.config["WTF_CSRF_TIME_LIMIT"] = 1
     client = app.test_client()
     page = client.get("/login").get_data(as_text=True)
-    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
+    found = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page)
+    assert found is not None
+    token = found.group(1)
     time.sleep(2.2)
     late = client.post(
         "/login",
@@ -269,7 +281,9 @@ def test_csrf_tokens_expire(instance, runtime, users) -> None:  # type: ignore[n
 NAME, EMAIL, PHONE, NOTE = "Erik Eraseme", "erik.eraseme@example.com", "+46701234567", "Gillar yoga"
 
 
-def test_erasure_leaves_no_name_email_or_phone_on_disk(app, owner_client, instance) -> None:  # type: ignore[no-untyped-def]
+def test_erasure_leaves_no_name_email_or_phone_on_disk(
+    app: Flask, owner_client: FlaskClient, instance: Path
+) -> None:
     rt = app.extensions["runtime"]
     pid = add_person(app, NAME, email=EMAIL, phone=PHONE, note=NOTE)
     consent_id = give_consent(app, pid)
@@ -306,7 +320,7 @@ def test_erasure_leaves_no_name_email_or_phone_on_disk(app, owner_client, instan
     assert owner_client.get(f"/people/{pid}/consents/{consent_id}/evidence").status_code == 404
 
 
-def test_sealed_data_reads_back_until_erasure(app) -> None:  # type: ignore[no-untyped-def]
+def test_sealed_data_reads_back_until_erasure(app: Flask) -> None:
     from consentcam.services import events
 
     rt = app.extensions["runtime"]
@@ -319,7 +333,7 @@ def test_sealed_data_reads_back_until_erasure(app) -> None:  # type: ignore[no-u
         assert events.unseal(s, pid, json.loads(event.payload)) == {"personal_data": "erased"}
 
 
-def test_sqlite_secure_delete_is_on(app) -> None:  # type: ignore[no-untyped-def]
+def test_sqlite_secure_delete_is_on(app: Flask) -> None:
     with app.extensions["runtime"].engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA secure_delete").scalar() == 1
 
@@ -327,7 +341,9 @@ def test_sqlite_secure_delete_is_on(app) -> None:  # type: ignore[no-untyped-def
 # --- 6. Roles: staff upload and review; clearing and publishing need the owner's grant ---------
 
 
-def test_staff_cannot_clear_queue_or_publish_without_the_grant(app, client, users) -> None:  # type: ignore[no-untyped-def]
+def test_staff_cannot_clear_queue_or_publish_without_the_grant(
+    app: Flask, client: FlaskClient, users: dict[str, int]
+) -> None:
     rt = app.extensions["runtime"]
     with rt.sessions() as s:
         photo = photo_with_faces(rt, s, 1)
@@ -367,7 +383,7 @@ def test_staff_cannot_clear_queue_or_publish_without_the_grant(app, client, user
     assert response.status_code != 403, response.get_data(as_text=True)
 
 
-def test_every_route_has_a_role_and_the_readme_lists_them(app) -> None:  # type: ignore[no-untyped-def]
+def test_every_route_has_a_role_and_the_readme_lists_them(app: Flask) -> None:
     from consentcam.web import roles
 
     endpoints = {rule.endpoint for rule in app.url_map.iter_rules()}
@@ -389,7 +405,9 @@ def test_every_route_has_a_role_and_the_readme_lists_them(app) -> None:  # type:
     assert wrong == [], "README role table differs from the code:\n" + "\n".join(wrong)
 
 
-def test_staff_get_403_on_every_publish_and_owner_route(app, client, users) -> None:  # type: ignore[no-untyped-def]
+def test_staff_get_403_on_every_publish_and_owner_route(
+    app: Flask, client: FlaskClient, users: dict[str, int]
+) -> None:
     from consentcam.web import roles
     from tests.hardening.test_web_security import _url
 
@@ -403,11 +421,12 @@ def test_staff_get_403_on_every_publish_and_owner_route(app, client, users) -> N
         url = _url(rule)
         for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
             api = url.startswith("/api/")
+            body: dict[str, Any] = {"json": {}} if api and method != "GET" else {}
             response = client.open(
                 url,
                 method=method,
                 headers={"Authorization": f"Bearer {token}"} if api else {},
-                **({"json": {}} if api and method != "GET" else {}),
+                **body,
             )
             checked += 1
             if response.status_code != 403:
@@ -416,7 +435,9 @@ def test_staff_get_403_on_every_publish_and_owner_route(app, client, users) -> N
     assert wrong == [], "staff not refused:\n" + "\n".join(wrong)
 
 
-def test_staff_dashboard_has_no_link_to_the_audits(client, users) -> None:  # type: ignore[no-untyped-def]
+def test_staff_dashboard_has_no_link_to_the_audits(
+    client: FlaskClient, users: dict[str, int]
+) -> None:
     login(client, "staff")
     page = client.get("/")
     assert page.status_code == 200 and 'href="/audits/' not in page.text
@@ -425,7 +446,9 @@ def test_staff_dashboard_has_no_link_to_the_audits(client, users) -> None:  # ty
 # --- 9. Sign-in limits: per address and per account, failures only ---------------------------
 
 
-def test_password_spraying_from_one_address_is_limited(client, users) -> None:  # type: ignore[no-untyped-def]
+def test_password_spraying_from_one_address_is_limited(
+    client: FlaskClient, users: dict[str, int]
+) -> None:
     statuses = [
         client.post(
             "/login", data={"email": f"person{i}@example.com", "password": "x" * 14}
@@ -436,7 +459,7 @@ def test_password_spraying_from_one_address_is_limited(client, users) -> None:  
     assert set(statuses[20:]) == {429}
 
 
-def test_one_account_is_limited_from_many_addresses(app, users) -> None:  # type: ignore[no-untyped-def]
+def test_one_account_is_limited_from_many_addresses(app: Flask, users: dict[str, int]) -> None:
     client = app.test_client()
     for i in range(5):
         wrong = client.post(
@@ -453,14 +476,16 @@ def test_one_account_is_limited_from_many_addresses(app, users) -> None:  # type
     assert blocked.status_code == 429
 
 
-def test_correct_sign_ins_do_not_count(app, users) -> None:  # type: ignore[no-untyped-def]
+def test_correct_sign_ins_do_not_count(app: Flask, users: dict[str, int]) -> None:
     for _ in range(8):
         c = app.test_client()
         assert login(c, "owner").status_code == 302
 
 
 @pytest.mark.redis
-def test_failed_sign_ins_are_shared_through_redis(instance, runtime, users) -> None:  # type: ignore[no-untyped-def]
+def test_failed_sign_ins_are_shared_through_redis(
+    instance: Path, runtime: Runtime, users: dict[str, int]
+) -> None:
     import secrets
 
     from tests.conftest import base_settings, redis_available
@@ -518,7 +543,9 @@ def test_graph_api_address(url: str, ok: bool) -> None:
             MetaPublisher("instagram", "1", "token", graph_url=url)
 
 
-def test_the_connection_form_refuses_a_graph_address_with_a_user_name(owner_client, app) -> None:  # type: ignore[no-untyped-def]
+def test_the_connection_form_refuses_a_graph_address_with_a_user_name(
+    owner_client: FlaskClient, app: Flask
+) -> None:
     from consentcam.models import ChannelConnection
 
     owner_client.post(
@@ -554,7 +581,7 @@ def test_the_connection_form_refuses_a_graph_address_with_a_user_name(owner_clie
         "/queue/new?photo_id=²",
     ],
 )
-def test_unicode_digits_are_not_a_server_error(owner_client, url: str) -> None:
+def test_unicode_digits_are_not_a_server_error(owner_client: FlaskClient, url: str) -> None:
     assert owner_client.get(url).status_code < 500
 
 
@@ -563,7 +590,7 @@ def test_unicode_digit_forms_and_parse_id() -> None:
     assert parse_id(" 7 ") == 7 and parse_id("0") is None and parse_id(str(2**31)) is None
 
 
-def test_form_photo_ids_with_unicode_digits(owner_client, app) -> None:  # type: ignore[no-untyped-def]
+def test_form_photo_ids_with_unicode_digits(owner_client: FlaskClient, app: Flask) -> None:
     pid = add_person(app)
     response = owner_client.post(
         f"/people/{pid}/consents/new",
@@ -572,7 +599,9 @@ def test_form_photo_ids_with_unicode_digits(owner_client, app) -> None:  # type:
     assert response.status_code < 500
 
 
-def test_json_nested_a_thousand_deep_is_400(owner_client, app, users) -> None:  # type: ignore[no-untyped-def]
+def test_json_nested_a_thousand_deep_is_400(
+    owner_client: FlaskClient, app: Flask, users: dict[str, int]
+) -> None:
     token = owner_token(app, users)
     body = "[" * 1000 + "]" * 1000
     deep = '{"a":' * 1000 + "1" + "}" * 1000
@@ -586,7 +615,7 @@ def test_json_nested_a_thousand_deep_is_400(owner_client, app, users) -> None:  
         assert response.status_code == 400, response.status_code
 
 
-def test_line_breaks_in_next_are_dropped(client, users) -> None:  # type: ignore[no-untyped-def]
+def test_line_breaks_in_next_are_dropped(client: FlaskClient, users: dict[str, int]) -> None:
     response = client.post(
         "/login?next=/%0D%0ASet-Cookie:%20x=1",
         data={"email": "owner@example.com", "password": OWNER_PASSWORD},
@@ -598,7 +627,9 @@ def test_line_breaks_in_next_are_dropped(client, users) -> None:  # type: ignore
 # --- 13. Nothing behind sign-in is cached ------------------------------------------------------
 
 
-def test_json_photos_and_files_behind_sign_in_are_no_store(app, owner_client) -> None:  # type: ignore[no-untyped-def]
+def test_json_photos_and_files_behind_sign_in_are_no_store(
+    app: Flask, owner_client: FlaskClient
+) -> None:
     rt = app.extensions["runtime"]
     with rt.sessions() as s:
         photo = photo_with_faces(rt, s, 1)
@@ -620,7 +651,7 @@ def test_json_photos_and_files_behind_sign_in_are_no_store(app, owner_client) ->
 # --- 14. External URLs only from PUBLIC_URL; trusted hosts -------------------------------------
 
 
-def test_no_qr_code_from_the_host_header(app, owner_client) -> None:  # type: ignore[no-untyped-def]
+def test_no_qr_code_from_the_host_header(app: Flask, owner_client: FlaskClient) -> None:
     from flask import Flask
 
     from consentcam.web.people import record_url
@@ -649,7 +680,9 @@ def test_no_qr_code_from_the_host_header(app, owner_client) -> None:  # type: ig
     assert "PUBLIC_URL" in page.text, "the dashboard warns until PUBLIC_URL is set"
 
 
-def test_unknown_host_headers_are_refused(instance, runtime, users) -> None:  # type: ignore[no-untyped-def]
+def test_unknown_host_headers_are_refused(
+    instance: Path, runtime: Runtime, users: dict[str, int]
+) -> None:
     from consentcam.web import create_app
     from tests.conftest import base_settings
 
@@ -666,7 +699,9 @@ def test_unknown_host_headers_are_refused(instance, runtime, users) -> None:  # 
 # --- 15. Public links: revoked at withdrawal, never anything but a cleared copy ----------------
 
 
-def test_public_links_end_at_withdrawal_and_never_serve_an_original(app, owner_client) -> None:  # type: ignore[no-untyped-def]
+def test_public_links_end_at_withdrawal_and_never_serve_an_original(
+    app: Flask, owner_client: FlaskClient
+) -> None:
     from consentcam.services import publishing, withdrawal
     from consentcam.services.cleared import make_cleared_copy
 
@@ -676,7 +711,7 @@ def test_public_links_end_at_withdrawal_and_never_serve_an_original(app, owner_c
         person = person_with_consent(rt, s, "Anna Berg")
         photo = photo_with_faces(rt, s, 1)
         photo.faces[0].person_id = person.id
-        photo.faces[0].state = "confirmed"
+        photo.faces[0].state = FaceState.CONFIRMED
         s.flush()
         cleared = make_cleared_copy(rt, photo)
         url = publishing.create_public_link(s, rt, cleared.key, photo_id=photo.id)
@@ -705,7 +740,7 @@ def test_public_links_end_at_withdrawal_and_never_serve_an_original(app, owner_c
 # --- 16. Reference photos are re-encoded ---------------------------------------------------------
 
 
-def test_reference_photos_keep_no_metadata_or_trailing_bytes(app) -> None:  # type: ignore[no-untyped-def]
+def test_reference_photos_keep_no_metadata_or_trailing_bytes(app: Flask) -> None:
     from consentcam.models import ReferenceUpload
     from consentcam.services import people
     from tests.conftest import FACES
@@ -749,11 +784,13 @@ def test_a_manual_post_link_must_be_on_the_channels_site() -> None:
         assert post_url_problem(channel, url) is not None, url
 
 
-def test_downloading_a_cleared_copy_is_not_a_get(owner_client) -> None:  # type: ignore[no-untyped-def]
+def test_downloading_a_cleared_copy_is_not_a_get(owner_client: FlaskClient) -> None:
     assert owner_client.get("/queue/1/download/instagram").status_code == 405
 
 
-def test_lower_case_bearer_works_and_tokens_expire_and_have_a_scope(app, client, users) -> None:  # type: ignore[no-untyped-def]
+def test_lower_case_bearer_works_and_tokens_expire_and_have_a_scope(
+    app: Flask, client: FlaskClient, users: dict[str, int]
+) -> None:
     from consentcam.services import users as users_service
 
     token = owner_token(app, users)
@@ -788,7 +825,9 @@ def test_lower_case_bearer_works_and_tokens_expire_and_have_a_scope(app, client,
     )
 
 
-def test_search_takes_percent_and_underscore_literally(app, owner_client) -> None:  # type: ignore[no-untyped-def]
+def test_search_takes_percent_and_underscore_literally(
+    app: Flask, owner_client: FlaskClient
+) -> None:
     add_person(app, "Anna Berg")
     add_person(app, "Bo_Ek 100%")
     assert "Anna Berg" not in owner_client.get("/people/?q=%25").text
@@ -801,8 +840,8 @@ def test_search_takes_percent_and_underscore_literally(app, owner_client) -> Non
 
 @pytest.mark.parametrize("name", ["Anna\x00Berg", "Anna\u202egreB", "Anna\nBerg", "Anna\u200bBerg"])
 def test_names_with_control_or_direction_characters_are_refused(
-    app, owner_client, name: str
-) -> None:  # type: ignore[no-untyped-def]
+    app: Flask, owner_client: FlaskClient, name: str
+) -> None:
     from consentcam.services import people
     from consentcam.services.people import ConsentError
 
@@ -815,7 +854,7 @@ def test_names_with_control_or_direction_characters_are_refused(
         assert s.scalar(sa.select(sa.func.count(Person.id))) == 0
 
 
-def test_consent_records_survive_sealing(app) -> None:  # type: ignore[no-untyped-def]
+def test_consent_records_survive_sealing(app: Flask) -> None:
     """Giving consent still works for a sealed person (their key is made once)."""
     pid = add_person(app, "Cecilia Ström")
     give_consent(app, pid)
@@ -825,13 +864,17 @@ def test_consent_records_survive_sealing(app) -> None:  # type: ignore[no-untype
         assert s.scalar(sa.select(sa.func.count(PersonKey.person_id))) == 1
 
 
-def test_the_owner_makes_a_read_only_token_that_expires(app, owner_client) -> None:  # type: ignore[no-untyped-def]
+def test_the_owner_makes_a_read_only_token_that_expires(
+    app: Flask, owner_client: FlaskClient
+) -> None:
     import re
 
     page = owner_client.post(
         "/settings/tokens", data={"name": "dashboard", "scope": "read", "days": "30"}
     ).get_data(as_text=True)
-    clear = re.search(r'id="new-token">([^<]+)<', page).group(1)  # type: ignore[union-attr]
+    found = re.search(r'id="new-token">([^<]+)<', page)
+    assert found is not None
+    clear = found.group(1)
     with app.extensions["runtime"].sessions() as s:
         row = s.scalar(sa.select(ApiToken).where(ApiToken.name == "dashboard"))
         assert row.scope == "read" and row.expires_at is not None

@@ -6,6 +6,7 @@ import base64
 import io
 from typing import Any
 
+from flask import Flask
 from PIL import Image, ImageDraw
 
 
@@ -48,7 +49,7 @@ def jpeg_scan() -> bytes:
 PDF_SCAN = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 
 
-def add_person(app: Any, name: str = "Åsa Öberg", **kwargs: Any) -> int:
+def add_person(app: Flask, name: str = "Åsa Öberg", **kwargs: Any) -> int:
     from consentcam.services import people
 
     rt = app.extensions["runtime"]
@@ -58,7 +59,7 @@ def add_person(app: Any, name: str = "Åsa Öberg", **kwargs: Any) -> int:
         return person.id
 
 
-def give_consent(app: Any, person_id: int, **kwargs: Any) -> int:
+def give_consent(app: Flask, person_id: int, **kwargs: Any) -> int:
     from consentcam.models import Person
     from consentcam.services import people
 

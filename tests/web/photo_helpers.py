@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from consentcam.domain.types import ScanState
 from consentcam.models import Face, Photo, utcnow
 from consentcam.services import people, photos
 from tests.conftest import FACES
@@ -23,7 +24,7 @@ def photo_with_faces(
     so the faces' decisions alone decide the gate.
     """
     photo = photos.ingest(session, rt, (FACES / rel).read_bytes(), rel.rsplit("/", 1)[-1]).photo
-    photo.scan_state = "done"
+    photo.scan_state = ScanState.DONE
     if confirmed:
         mark_confirmed(photo)
     for i in range(n):

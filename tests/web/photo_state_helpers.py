@@ -9,15 +9,18 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.orm import Session
 
 from consentcam.domain.types import Channel, GateState, ReviewState
 from consentcam.models import Face, Photo, PhotoChannelState, PhotoTally, utcnow
+from consentcam.runtime import Runtime
 from consentcam.services import gate, photo_state, photo_tally
 
 
-def stored(session: Any, photo_id: int) -> dict[str, Any]:
+def stored(session: Session, photo_id: int) -> dict[str, Any]:
     """What photo ``photo_id`` stores about where it stands."""
     photo = session.get(Photo, photo_id, populate_existing=True)
+    assert photo is not None
     rows = session.execute(
         sa.select(PhotoChannelState.channel, PhotoChannelState.state).where(
             PhotoChannelState.photo_id == photo_id
@@ -32,7 +35,7 @@ def stored(session: Any, photo_id: int) -> dict[str, Any]:
     }
 
 
-def assert_in_step(runtime: Any, at: datetime | None = None) -> dict[int, dict[str, Any]]:
+def assert_in_step(runtime: Runtime, at: datetime | None = None) -> dict[int, dict[str, Any]]:
     """Every photo's stored standing equals the one worked out afresh, its stored verdicts
     are the gate's own, and the photo counters equal a recount; returns what each photo
     stores (in a session of its own)."""
@@ -63,12 +66,12 @@ def assert_in_step(runtime: Any, at: datetime | None = None) -> dict[int, dict[s
     return out
 
 
-def stored_tally(session: Any) -> dict[str, int]:
+def stored_tally(session: Session) -> dict[str, int]:
     """The photo_tally table as it is stored (keys without a row left out)."""
     return {k: n for k, n in session.execute(sa.select(PhotoTally.key, PhotoTally.n))}
 
 
-def assert_tally_in_step(session: Any) -> dict[str, int]:
+def assert_tally_in_step(session: Session) -> dict[str, int]:
     """The counters kept on write equal a fresh count of the rows, every key; returns them."""
     kept = dict.fromkeys(photo_tally.KEYS, 0) | stored_tally(session)
     assert kept == photo_tally.counted(session)
@@ -76,6 +79,6 @@ def assert_tally_in_step(session: Any) -> dict[str, int]:
     return kept
 
 
-def review_of(runtime: Any, photo_id: int) -> ReviewState:
+def review_of(runtime: Runtime, photo_id: int) -> ReviewState:
     with runtime.sessions() as s:
         return ReviewState(stored(s, photo_id)["review"])

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from flask import Flask
 
 from tests.hardening.helpers import owner_token
 
@@ -20,7 +21,7 @@ BEFORE = Path(__file__).parents[1] / "data" / "openapi-v1.json"
 
 
 @pytest.fixture
-def documents(app: Any, users: dict[str, int]) -> tuple[dict[str, Any], dict[str, Any]]:
+def documents(app: Flask, users: dict[str, int]) -> tuple[dict[str, Any], dict[str, Any]]:
     token = owner_token(app, users, "staff")
     response = app.test_client().get(
         "/api/v1/openapi.json", headers={"Authorization": f"Bearer {token}"}
@@ -124,7 +125,9 @@ class Comparison:
                 self.schema(content["schema"], after["content"][kind]["schema"], f"{where} body")
 
 
-def test_every_operation_and_field_of_the_old_document_is_still_there(documents: Any) -> None:
+def test_every_operation_and_field_of_the_old_document_is_still_there(
+    documents: tuple[dict[str, Any], dict[str, Any]],
+) -> None:
     old, new = documents
     comparison = Comparison(old, new)
     for path, operations in old["paths"].items():
@@ -133,7 +136,7 @@ def test_every_operation_and_field_of_the_old_document_is_still_there(documents:
     assert not comparison.problems, "\n".join(comparison.problems)
 
 
-def test_the_document_frame_is_unchanged(documents: Any) -> None:
+def test_the_document_frame_is_unchanged(documents: tuple[dict[str, Any], dict[str, Any]]) -> None:
     old, new = documents
     for key in ("openapi", "servers", "security"):
         assert new[key] == old[key], key
@@ -142,7 +145,9 @@ def test_the_document_frame_is_unchanged(documents: Any) -> None:
     assert set(old["components"]["schemas"]) <= set(new["components"]["schemas"])
 
 
-def test_the_comparison_sees_a_lost_field_and_a_changed_type(documents: Any) -> None:
+def test_the_comparison_sees_a_lost_field_and_a_changed_type(
+    documents: tuple[dict[str, Any], dict[str, Any]],
+) -> None:
     old, new = documents
     changed = json.loads(json.dumps(new))
     person = changed["components"]["schemas"]["Person"]
@@ -158,7 +163,9 @@ def test_the_comparison_sees_a_lost_field_and_a_changed_type(documents: Any) -> 
     assert "unknown fields are no longer refused" in found
 
 
-def test_every_operation_is_documented_once(documents: Any, app: Any) -> None:
+def test_every_operation_is_documented_once(
+    documents: tuple[dict[str, Any], dict[str, Any]], app: Flask
+) -> None:
     _old, new = documents
     documented = {
         (method.upper(), "/api/v1" + path)

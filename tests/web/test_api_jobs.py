@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from flask import Flask
+from flask.testing import FlaskClient
 
 from consentcam.domain.audit import Quarter
 from consentcam.models import User, utcnow
@@ -15,7 +17,7 @@ QUARTER = str(Quarter.current(utcnow()))
 
 
 @pytest.fixture
-def owner(app: Any, users: dict[str, int]) -> dict[str, str]:
+def owner(app: Flask, users: dict[str, int]) -> dict[str, str]:
     rt = app.extensions["runtime"]
     with rt.sessions() as s:
         _, token = users_service.create_token(s, s.get(User, users["owner"]), "tests")
@@ -24,7 +26,7 @@ def owner(app: Any, users: dict[str, int]) -> dict[str, str]:
 
 
 @pytest.fixture
-def queued(app: Any, monkeypatch: pytest.MonkeyPatch) -> list[tuple[Any, ...]]:
+def queued(app: Flask, monkeypatch: pytest.MonkeyPatch) -> list[tuple[Any, ...]]:
     """The jobs queued from now on (none runs: the worker is away)."""
     jobs: list[tuple[Any, ...]] = []
     monkeypatch.setattr(
@@ -34,7 +36,7 @@ def queued(app: Any, monkeypatch: pytest.MonkeyPatch) -> list[tuple[Any, ...]]:
 
 
 def test_a_drawn_face_queues_its_encoding_once(
-    app: Any, client: Any, owner: dict[str, str], queued: list[tuple[Any, ...]]
+    app: Flask, client: FlaskClient, owner: dict[str, str], queued: list[tuple[Any, ...]]
 ) -> None:
     rt = app.extensions["runtime"]
     with rt.sessions() as s:
@@ -48,7 +50,7 @@ def test_a_drawn_face_queues_its_encoding_once(
 
 
 def test_a_refused_face_queues_nothing(
-    app: Any, client: Any, owner: dict[str, str], queued: list[tuple[Any, ...]]
+    app: Flask, client: FlaskClient, owner: dict[str, str], queued: list[tuple[Any, ...]]
 ) -> None:
     rt = app.extensions["runtime"]
     with rt.sessions() as s:
@@ -62,7 +64,7 @@ def test_a_refused_face_queues_nothing(
 
 
 def test_an_audit_with_a_rescan_is_queued_once(
-    client: Any, owner: dict[str, str], queued: list[tuple[Any, ...]]
+    client: FlaskClient, owner: dict[str, str], queued: list[tuple[Any, ...]]
 ) -> None:
     made = client.post("/api/v1/audits", json={"quarter": QUARTER, "rescan": True}, headers=owner)
     assert made.status_code == 201, made.get_json()
@@ -72,7 +74,7 @@ def test_an_audit_with_a_rescan_is_queued_once(
 
 
 def test_an_audit_without_a_rescan_is_finished_at_once_and_queues_nothing(
-    client: Any, owner: dict[str, str], queued: list[tuple[Any, ...]]
+    client: FlaskClient, owner: dict[str, str], queued: list[tuple[Any, ...]]
 ) -> None:
     made = client.post("/api/v1/audits", json={"quarter": QUARTER}, headers=owner)
     assert made.status_code == 201, made.get_json()

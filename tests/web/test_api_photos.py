@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import io
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from flask import Flask
+from flask.testing import FlaskClient
 
 from consentcam.models import Photo, User
 from consentcam.services import users as users_service
@@ -14,7 +17,7 @@ from tests.web.photo_helpers import person_with_consent, photo_with_faces
 
 
 @pytest.fixture
-def tokens(app, users) -> dict[str, str]:  # type: ignore[no-untyped-def]
+def tokens(app: Flask, users: dict[str, int]) -> dict[str, str]:
     rt = app.extensions["runtime"]
     out = {}
     with rt.sessions() as s:
@@ -43,14 +46,16 @@ def _h(token: str) -> dict[str, str]:
         ("post", "/api/v1/faces/1/blur"),
     ],
 )
-def test_anonymous_gets_401(client, method, url) -> None:  # type: ignore[no-untyped-def]
+def test_anonymous_gets_401(client: FlaskClient, method: str, url: str) -> None:
     response = getattr(client, method)(url)
     assert response.status_code == 401
     assert "error" in response.get_json()
 
 
 @pytest.mark.parametrize("role", ["owner", "publisher"])
-def test_upload_then_review_until_cleared(app, client, tokens, role) -> None:  # type: ignore[no-untyped-def]
+def test_upload_then_review_until_cleared(
+    app: Flask, client: FlaskClient, tokens: dict[str, str], role: str
+) -> None:
     """The owner, or staff the owner allows to publish: plain staff may not clear faces or
     confirm photos (tests/security/test_attacks.py)."""
     if role == "publisher":
@@ -127,7 +132,9 @@ def test_upload_then_review_until_cleared(app, client, tokens, role) -> None:  #
     assert [p["id"] for p in listed["photos"]] == [pid] and listed["total"] == 1
 
 
-def test_bad_input_gives_clear_errors(app, client, tokens) -> None:  # type: ignore[no-untyped-def]
+def test_bad_input_gives_clear_errors(
+    app: Flask, client: FlaskClient, tokens: dict[str, str]
+) -> None:
     # The owner: staff may not blur or mark faces (tests/security/test_attacks.py).
     h = _h(tokens["owner"])
     rt = app.extensions["runtime"]
@@ -152,7 +159,7 @@ def test_bad_input_gives_clear_errors(app, client, tokens) -> None:  # type: ign
         ("post", "/api/v1/photos", None, 400),
     ]
     for method, url, body, status in cases:
-        kwargs = {"headers": h}
+        kwargs: dict[str, Any] = {"headers": h}
         if body is not None:
             kwargs["json"] = body
         response = getattr(client, method)(url, **kwargs)
@@ -173,7 +180,9 @@ def test_bad_input_gives_clear_errors(app, client, tokens) -> None:  # type: ign
         assert s.scalar(sa.select(sa.func.count(Photo.id))) == 1
 
 
-def test_openapi_describes_every_photo_endpoint(client, tokens) -> None:  # type: ignore[no-untyped-def]
+def test_openapi_describes_every_photo_endpoint(
+    client: FlaskClient, tokens: dict[str, str]
+) -> None:
     spec = client.get("/api/v1/openapi.json", headers=_h(tokens["owner"])).get_json()
     expected = {
         ("/photos", "post"),
@@ -205,7 +214,9 @@ def test_openapi_describes_every_photo_endpoint(client, tokens) -> None:  # type
     )
 
 
-def test_a_signed_in_browser_may_read_but_not_write(client, users) -> None:  # type: ignore[no-untyped-def]
+def test_a_signed_in_browser_may_read_but_not_write(
+    client: FlaskClient, users: dict[str, int]
+) -> None:
     from tests.conftest import login
 
     login(client, "staff")

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+from flask import Flask
+from flask.testing import FlaskClient
+
 from consentcam.services import users as users_service
 from tests.conftest import login
 
 
-def test_anonymous_is_sent_to_sign_in(client) -> None:  # type: ignore[no-untyped-def]
+def test_anonymous_is_sent_to_sign_in(client: FlaskClient) -> None:
     response = client.get("/")
     assert response.status_code == 302
     assert "/login" in response.headers["Location"]
 
 
-def test_sign_in_and_out(client, users) -> None:  # type: ignore[no-untyped-def]
+def test_sign_in_and_out(client: FlaskClient, users: dict[str, int]) -> None:
     bad = client.post("/login", data={"email": "owner@example.com", "password": "wrong-password-x"})
     assert bad.status_code == 200
     assert "do not match" in bad.get_data(as_text=True)
@@ -22,7 +25,7 @@ def test_sign_in_and_out(client, users) -> None:  # type: ignore[no-untyped-def]
     assert client.get("/").status_code == 302
 
 
-def test_swedish_when_the_browser_prefers_it(client, users) -> None:  # type: ignore[no-untyped-def]
+def test_swedish_when_the_browser_prefers_it(client: FlaskClient, users: dict[str, int]) -> None:
     page = client.get("/login", headers={"Accept-Language": "sv-SE,sv;q=0.9,en;q=0.5"})
     assert '<html lang="sv">' in page.get_data(as_text=True)
     client.post("/language/en", data={"next": "/login"})
@@ -30,7 +33,7 @@ def test_swedish_when_the_browser_prefers_it(client, users) -> None:  # type: ig
     assert '<html lang="en">' in page.get_data(as_text=True)
 
 
-def test_api_needs_a_live_token(app, client, users) -> None:  # type: ignore[no-untyped-def]
+def test_api_needs_a_live_token(app: Flask, client: FlaskClient, users: dict[str, int]) -> None:
     assert client.get("/api/v1/openapi.json").status_code == 401
     rt = app.extensions["runtime"]
     with rt.sessions() as s:

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
+from flask.testing import FlaskClient
 
 
 @pytest.mark.parametrize(
@@ -18,6 +17,6 @@ import pytest
         ("sv;q=0,en;q=0.5", "en"),  # q=0 means "not this one"
     ],
 )
-def test_page_language_follows_the_browser(client: Any, header: str, expected: str) -> None:
+def test_page_language_follows_the_browser(client: FlaskClient, header: str, expected: str) -> None:
     page = client.get("/login", headers={"Accept-Language": header}).get_data(as_text=True)
     assert f'<html lang="{expected}">' in page

@@ -7,10 +7,14 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy.orm import Session
 
-from consentcam.domain.types import BlockReason, Channel
+from consentcam.domain.types import BlockReason, Channel, QueueStatus, ScanState
 from consentcam.faces.pipeline import DetectedFace, ScanResult
 from consentcam.models import Event, Face, Photo, Publication, QueueItem, User, utcnow
+from consentcam.runtime import Runtime
 from consentcam.services import confirmation, gate, marking, publishing, review
 from consentcam.services import users as users_service
 from tests.web.photo_helpers import person_with_consent, photo_with_faces
@@ -18,13 +22,13 @@ from tests.web.photo_helpers import person_with_consent, photo_with_faces
 SV = {"Accept-Language": "sv"}
 
 
-def _events(session: Any, kind: str) -> list[dict[str, Any]]:
+def _events(session: Session, kind: str) -> list[dict[str, Any]]:
     rows = session.scalars(sa.select(Event).where(Event.kind == kind).order_by(Event.seq))
     return [json.loads(e.payload) for e in rows]
 
 
 @pytest.fixture
-def staff(session: Any) -> User:
+def staff(session: Session) -> User:
     user = users_service.create_user(
         session, "sam@example.com", "Sam", "staff-password-123", role="staff"
     )
@@ -36,7 +40,7 @@ def staff(session: Any) -> User:
 
 
 def test_a_scanned_photo_with_no_face_is_blocked_until_the_owner_confirms_it(
-    runtime: Any, session: Any, owner: User
+    runtime: Runtime, session: Session, owner: User
 ) -> None:
     photo = photo_with_faces(runtime, session, n=0, confirmed=False)
     decisions = gate.decide(session, photo, list(Channel))
@@ -54,7 +58,7 @@ def test_a_scanned_photo_with_no_face_is_blocked_until_the_owner_confirms_it(
 
 
 def test_only_the_owner_or_staff_allowed_to_publish_may_confirm(
-    runtime: Any, session: Any, staff: User
+    runtime: Runtime, session: Session, staff: User
 ) -> None:
     photo = photo_with_faces(runtime, session, n=1, confirmed=False)
     assert not confirmation.may_confirm(staff) and not confirmation.may_confirm(None)
@@ -71,10 +75,10 @@ def test_only_the_owner_or_staff_allowed_to_publish_may_confirm(
 
 @pytest.mark.parametrize("state", ["pending", "scanning", "failed"])
 def test_confirmation_is_refused_while_the_scan_is_unfinished(
-    runtime: Any, session: Any, owner: User, state: str
+    runtime: Runtime, session: Session, owner: User, state: str
 ) -> None:
     photo = photo_with_faces(runtime, session, n=0, confirmed=False)
-    photo.scan_state = state
+    photo.scan_state = ScanState(state)
     session.commit()
     with pytest.raises(confirmation.ScanUnfinished, match="scan is not finished"):
         confirmation.confirm_photo(session, runtime, photo, user=owner)
@@ -83,7 +87,7 @@ def test_confirmation_is_refused_while_the_scan_is_unfinished(
 
 
 def test_a_confirmation_of_faces_that_changed_meanwhile_is_refused(
-    runtime: Any, session: Any, owner: User
+    runtime: Runtime, session: Session, owner: User
 ) -> None:
     photo = photo_with_faces(runtime, session, n=1, confirmed=False)
     seen = confirmation.faces_stamp(photo)
@@ -98,7 +102,7 @@ def test_a_confirmation_of_faces_that_changed_meanwhile_is_refused(
 
 
 def test_a_face_drawn_by_hand_undoes_the_confirmation_and_blocks_the_queue_at_once(
-    runtime: Any, session: Any, owner: User
+    runtime: Runtime, session: Session, owner: User
 ) -> None:
     person = person_with_consent(runtime, session, "Anna Berg")
     photo = photo_with_faces(runtime, session, n=1, confirmed=False)
@@ -129,7 +133,7 @@ def test_a_face_drawn_by_hand_undoes_the_confirmation_and_blocks_the_queue_at_on
 
 
 def test_a_face_drawn_by_hand_gets_the_same_decisions_as_a_detected_one(
-    runtime: Any, session: Any, owner: User
+    runtime: Runtime, session: Session, owner: User
 ) -> None:
     anna = person_with_consent(runtime, session, "Anna Berg")
     photo = photo_with_faces(runtime, session, n=0, confirmed=False)
@@ -176,14 +180,16 @@ def test_a_face_drawn_by_hand_gets_the_same_decisions_as_a_detected_one(
     ],
 )
 def test_a_bad_box_is_refused_and_nothing_is_stored(
-    runtime: Any, session: Any, owner: User, box: Any, why: str
+    runtime: Runtime, session: Session, owner: User, box: Any, why: str
 ) -> None:
     photo = photo_with_faces(runtime, session, n=1)
     with pytest.raises(marking.BadBox, match=why):
         marking.add_drawn_face(session, runtime, photo, box, user=owner)
     session.rollback()
     assert session.scalar(sa.select(sa.func.count(Face.id))) == 1
-    assert session.get(Photo, photo.id).faces_confirmed_at is not None
+    stored = session.get(Photo, photo.id)
+    assert stored is not None
+    assert stored.faces_confirmed_at is not None
 
 
 def _found(box: tuple[int, int, int, int]) -> DetectedFace:
@@ -193,7 +199,7 @@ def _found(box: tuple[int, int, int, int]) -> DetectedFace:
 
 
 def test_a_rescan_that_finds_a_new_face_adds_it_and_undoes_the_confirmation(
-    runtime: Any, session: Any, owner: User
+    runtime: Runtime, session: Session, owner: User
 ) -> None:
     photo = photo_with_faces(runtime, session, n=1)  # face 1 at (10, 10, 90, 90)
     marking.add_drawn_face(session, runtime, photo, [200, 200, 260, 260], user=owner)
@@ -215,7 +221,7 @@ def test_a_rescan_that_finds_a_new_face_adds_it_and_undoes_the_confirmation(
 
 
 def test_a_publication_keeps_the_confirmation_it_went_out_under(
-    runtime: Any, session: Any, owner: User
+    runtime: Runtime, session: Session, owner: User
 ) -> None:
     photo = photo_with_faces(runtime, session, n=0, confirmed=False)
     confirmation.confirm_photo(session, runtime, photo, user=owner)
@@ -228,22 +234,27 @@ def test_a_publication_keeps_the_confirmation_it_went_out_under(
     session.commit()
     assert pub.faces_confirmed_at == photo.faces_confirmed_at
     [event] = _events(session, "publication.created")
+    assert photo.faces_confirmed_at is not None
     assert event["faces_confirmed_at"] == photo.faces_confirmed_at.isoformat()
 
 
 def test_waiting_photos_are_the_unconfirmed_scanned_ones_oldest_first(
-    runtime: Any, session: Any, owner: User
+    runtime: Runtime, session: Session, owner: User
 ) -> None:
     first = photo_with_faces(runtime, session, n=0, confirmed=False)
     second = photo_with_faces(runtime, session, n=1, rel="unknown/obama1.jpg", confirmed=False)
     photo_with_faces(runtime, session, n=1, rel="unknown/obama3.jpg")  # confirmed
     pending = photo_with_faces(runtime, session, n=0, rel="known/biden/biden1.jpg", confirmed=False)
-    pending.scan_state = "pending"
+    pending.scan_state = ScanState.PENDING
     session.commit()
     photos, total = confirmation.waiting_photos(session)
     assert [p.id for p in photos] == [first.id, second.id] and total == 2
-    assert confirmation.next_to_review(session).id == first.id
-    assert confirmation.next_to_review(session, after=first).id == second.id
+    next_photo = confirmation.next_to_review(session)
+    assert next_photo is not None
+    assert next_photo.id == first.id
+    next_photo = confirmation.next_to_review(session, after=first)
+    assert next_photo is not None
+    assert next_photo.id == second.id
     # The list's filter counts the same photos, and also a confirmed one with a face undecided.
     counts = review.count_states(session)
     assert counts["needs_review"] == 3 and counts["cleared"] == 0
@@ -252,14 +263,14 @@ def test_waiting_photos_are_the_unconfirmed_scanned_ones_oldest_first(
 # ---------------------------------------------------------------- the pages
 
 
-def _photo(app: Any, n: int = 1, confirmed: bool = False, **kw: Any) -> int:
+def _photo(app: Flask, n: int = 1, confirmed: bool = False, **kw: Any) -> int:
     rt = app.extensions["runtime"]
     with rt.sessions() as s:
         return int(photo_with_faces(rt, s, n=n, confirmed=confirmed, **kw).id)
 
 
 def test_review_page_offers_the_one_clear_action_and_then_the_next_photo(
-    app: Any, owner_client: Any
+    app: Flask, owner_client: FlaskClient
 ) -> None:
     first, second = _photo(app), _photo(app, rel="unknown/obama1.jpg")
     page = owner_client.get(f"/photos/{first}").get_data(as_text=True)
@@ -281,7 +292,7 @@ def test_review_page_offers_the_one_clear_action_and_then_the_next_photo(
     assert 'id="no-next-photo"' in page
 
 
-def test_review_page_in_swedish(app: Any, owner_client: Any) -> None:
+def test_review_page_in_swedish(app: Flask, owner_client: FlaskClient) -> None:
     photo = _photo(app)
     page = owner_client.get(f"/photos/{photo}", headers=SV).get_data(as_text=True)
     assert "Alla personer på fotot är markerade" in page
@@ -289,7 +300,7 @@ def test_review_page_in_swedish(app: Any, owner_client: Any) -> None:
     assert "Markera ett ansikte som skanningen missade" in page
 
 
-def test_staff_cannot_confirm_but_can_mark_a_face(app: Any, staff_client: Any) -> None:
+def test_staff_cannot_confirm_but_can_mark_a_face(app: Flask, staff_client: FlaskClient) -> None:
     photo = _photo(app)
     page = staff_client.get(f"/photos/{photo}").get_data(as_text=True)
     assert 'id="confirm-photo"' not in page
@@ -304,7 +315,9 @@ def test_staff_cannot_confirm_but_can_mark_a_face(app: Any, staff_client: Any) -
         assert [f.source for f in s.get(Photo, photo).faces] == ["detected", "manual"]
 
 
-def test_confirming_an_unscanned_photo_is_refused_in_swedish(app: Any, owner_client: Any) -> None:
+def test_confirming_an_unscanned_photo_is_refused_in_swedish(
+    app: Flask, owner_client: FlaskClient
+) -> None:
     photo = _photo(app, n=0)
     with app.extensions["runtime"].sessions() as s:
         s.get(Photo, photo).scan_state = "pending"
@@ -315,7 +328,7 @@ def test_confirming_an_unscanned_photo_is_refused_in_swedish(app: Any, owner_cli
     assert "ansiktssökningen i det här fotot är inte klar än, så det går inte att bekräfta" in page
 
 
-def test_drawing_a_face_on_the_page(app: Any, owner_client: Any) -> None:
+def test_drawing_a_face_on_the_page(app: Flask, owner_client: FlaskClient) -> None:
     photo = _photo(app, confirmed=True)
     response = owner_client.post(
         f"/photos/{photo}/faces", data={"left": "300", "top": "20", "right": "380", "bottom": "100"}
@@ -333,7 +346,7 @@ def test_drawing_a_face_on_the_page(app: Any, owner_client: Any) -> None:
 
 
 def test_a_bad_drawn_box_on_the_page_is_refused_in_swedish_and_kept(
-    app: Any, owner_client: Any
+    app: Flask, owner_client: FlaskClient
 ) -> None:
     photo = _photo(app, confirmed=True)
     response = owner_client.post(
@@ -350,14 +363,14 @@ def test_a_bad_drawn_box_on_the_page_is_refused_in_swedish_and_kept(
         assert len(p.faces) == 1 and p.faces_confirmed_at is not None
 
 
-def _to_review(app: Any) -> int:
+def _to_review(app: Flask) -> int:
     from consentcam.web.dashboard import attention_counts
 
     with app.extensions["runtime"].sessions() as s:
         return int(attention_counts(s, utcnow())["to_review"])
 
 
-def test_photos_waiting_for_review_list(app: Any, owner_client: Any) -> None:
+def test_photos_waiting_for_review_list(app: Flask, owner_client: FlaskClient) -> None:
     waiting = _photo(app, n=0)
     done = _photo(app, rel="unknown/obama1.jpg", confirmed=True)
     page = owner_client.get("/photos/review").get_data(as_text=True)
@@ -376,7 +389,7 @@ def test_photos_waiting_for_review_list(app: Any, owner_client: Any) -> None:
 
 
 @pytest.fixture
-def tokens(app: Any, users: dict[str, int]) -> dict[str, str]:
+def tokens(app: Flask, users: dict[str, int]) -> dict[str, str]:
     rt = app.extensions["runtime"]
     out = {}
     with rt.sessions() as s:
@@ -391,7 +404,9 @@ def _h(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-def test_api_draws_a_face_and_confirms_the_photo(app: Any, client: Any, tokens: Any) -> None:
+def test_api_draws_a_face_and_confirms_the_photo(
+    app: Flask, client: FlaskClient, tokens: dict[str, str]
+) -> None:
     photo = _photo(app)
     h = _h(tokens["owner"])
     before = client.get(f"/api/v1/photos/{photo}", headers=h).get_json()
@@ -440,7 +455,7 @@ def test_api_draws_a_face_and_confirms_the_photo(app: Any, client: Any, tokens: 
     ],
 )
 def test_api_refuses_a_bad_box_with_422_and_stores_nothing(
-    app: Any, client: Any, tokens: Any, body: Any, why: str
+    app: Flask, client: FlaskClient, tokens: dict[str, str], body: dict[str, Any], why: str
 ) -> None:
     photo = _photo(app, confirmed=True)
     response = client.post(f"/api/v1/photos/{photo}/faces", json=body, headers=_h(tokens["owner"]))
@@ -451,7 +466,9 @@ def test_api_refuses_a_bad_box_with_422_and_stores_nothing(
         assert len(p.faces) == 1 and p.faces_confirmed_at is not None
 
 
-def test_api_refusals_by_state_and_role(app: Any, client: Any, tokens: Any) -> None:
+def test_api_refusals_by_state_and_role(
+    app: Flask, client: FlaskClient, tokens: dict[str, str]
+) -> None:
     photo = _photo(app)
     staff, owner = _h(tokens["staff"]), _h(tokens["owner"])
     response = client.post(f"/api/v1/photos/{photo}/confirmation", json={}, headers=staff)
@@ -484,7 +501,7 @@ def test_api_refusals_by_state_and_role(app: Any, client: Any, tokens: Any) -> N
         assert client.post(path, json={}).status_code == 401
 
 
-def test_openapi_describes_both_operations(client: Any, tokens: Any) -> None:
+def test_openapi_describes_both_operations(client: FlaskClient, tokens: dict[str, str]) -> None:
     spec = client.get("/api/v1/openapi.json", headers=_h(tokens["owner"])).get_json()
     draw = spec["paths"]["/photos/{photo_id}/faces"]["post"]
     assert "201" in draw["responses"] and "422" in draw["responses"]
@@ -499,7 +516,7 @@ def test_openapi_describes_both_operations(client: Any, tokens: Any) -> None:
 
 
 def test_queue_item_blocked_by_the_confirmation_is_worded_in_swedish(
-    app: Any, owner_client: Any
+    app: Flask, owner_client: FlaskClient
 ) -> None:
     photo = _photo(app, n=0)
     with app.extensions["runtime"].sessions() as s:
@@ -512,7 +529,7 @@ def test_queue_item_blocked_by_the_confirmation_is_worded_in_swedish(
 
 
 def test_an_item_queued_before_the_upgrade_is_blocked_periodically_and_at_publish_time(
-    runtime: Any, session: Any, owner: User
+    runtime: Runtime, session: Session, owner: User
 ) -> None:
     # Queued and ready before confirmations existed: its photo is unconfirmed after the upgrade.
     photo = photo_with_faces(runtime, session, n=0, confirmed=False)
@@ -526,7 +543,7 @@ def test_an_item_queued_before_the_upgrade_is_blocked_periodically_and_at_publis
     assert {i.id for i in changed} == {first.id, second.id}
     assert [b["code"] for b in publishing.blockers_of(first)] == ["faces_unconfirmed"]
     # ... and so does publishing itself, should an item get there first.
-    second.status = "ready"
+    second.status = QueueStatus.READY
     session.commit()
     outcome = publishing.publish_item(session, runtime, second.id)
     assert outcome.status == "blocked"

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import pytest
+from flask import Flask
+from flask.testing import FlaskClient
 
 
-def _swedish(client) -> None:  # type: ignore[no-untyped-def]
+def _swedish(client: FlaskClient) -> None:
     client.post("/language/sv", data={"next": "/"})
 
 
-def test_404_page_in_swedish_and_styled(owner_client) -> None:  # type: ignore[no-untyped-def]
+def test_404_page_in_swedish_and_styled(owner_client: FlaskClient) -> None:
     _swedish(owner_client)
     response = owner_client.get("/no-such-page")
     html = response.get_data(as_text=True)
@@ -19,7 +21,7 @@ def test_404_page_in_swedish_and_styled(owner_client) -> None:  # type: ignore[n
     assert "Not Found" not in html
 
 
-def test_403_page_in_swedish(staff_client) -> None:  # type: ignore[no-untyped-def]
+def test_403_page_in_swedish(staff_client: FlaskClient) -> None:
     _swedish(staff_client)
     response = staff_client.get("/settings/")
     html = response.get_data(as_text=True)
@@ -27,12 +29,12 @@ def test_403_page_in_swedish(staff_client) -> None:  # type: ignore[no-untyped-d
     assert "Bara ägaren kan öppna den här sidan." in html and "Forbidden" not in html
 
 
-def test_api_errors_stay_json(owner_client) -> None:  # type: ignore[no-untyped-def]
+def test_api_errors_stay_json(owner_client: FlaskClient) -> None:
     response = owner_client.get("/api/v1/no-such-thing")
     assert response.status_code in (401, 404) and response.is_json
 
 
-def test_500_page_rolls_back_and_says_nothing_was_saved(app) -> None:  # type: ignore[no-untyped-def]
+def test_500_page_rolls_back_and_says_nothing_was_saved(app: Flask) -> None:
     from consentcam.web.errors import _server_error
 
     with app.test_request_context("/", headers={"Accept-Language": "sv"}):
@@ -41,7 +43,7 @@ def test_500_page_rolls_back_and_says_nothing_was_saved(app) -> None:  # type: i
 
 
 @pytest.mark.parametrize("path", ["/", "/people/", "/settings/"])
-def test_every_page_has_a_skip_link_and_a_favicon(owner_client, path) -> None:  # type: ignore[no-untyped-def]
+def test_every_page_has_a_skip_link_and_a_favicon(owner_client: FlaskClient, path: str) -> None:
     html = owner_client.get(path).get_data(as_text=True)
     assert 'class="skip-link" href="#content"' in html and 'id="content"' in html
     assert 'rel="icon"' in html

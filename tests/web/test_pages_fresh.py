@@ -5,18 +5,21 @@ tokens."""
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
+from flask import Flask
+from flask.testing import FlaskClient
 
 from consentcam.models import Person
+from consentcam.runtime import Runtime
 from tests.conftest import FACES, base_settings, login
 from tests.web.people_helpers import add_person, give_consent
 
 
 def test_a_write_in_another_process_shows_on_the_next_request(
-    app: Any, owner_client: Any, runtime: Any
+    app: Flask, owner_client: FlaskClient, runtime: Runtime
 ) -> None:
     """``runtime`` is a second Runtime on the same database, as another process would be."""
     person_id = add_person(app, "Åsa Öberg")
@@ -26,6 +29,7 @@ def test_a_write_in_another_process_shows_on_the_next_request(
         from consentcam.services import people
 
         person = s.get(Person, person_id)
+        assert person is not None
         people.update_person(s, person, name="Åsa Lind")  # records an event
         s.commit()
     after = owner_client.get(f"/people/{person_id}").get_data(as_text=True)
@@ -35,7 +39,7 @@ def test_a_write_in_another_process_shows_on_the_next_request(
     assert "Instagram" in owner_client.get(f"/people/{person_id}").get_data(as_text=True)
 
 
-def test_the_photo_list_shows_a_new_upload_at_once(app: Any, owner_client: Any) -> None:
+def test_the_photo_list_shows_a_new_upload_at_once(app: Flask, owner_client: FlaskClient) -> None:
     empty = owner_client.get("/photos/").get_data(as_text=True)
     assert "photo-grid" not in empty
     data = (FACES / "known/obama/obama1.jpg").read_bytes()
@@ -48,7 +52,7 @@ def test_the_photo_list_shows_a_new_upload_at_once(app: Any, owner_client: Any) 
     assert "photo-grid" in owner_client.get("/photos/").get_data(as_text=True)
 
 
-def test_roles_and_languages_get_their_own_pages(app: Any, users: dict[str, int]) -> None:
+def test_roles_and_languages_get_their_own_pages(app: Flask, users: dict[str, int]) -> None:
     person_id = add_person(app, "Åsa Öberg")
     owner = app.test_client()
     login(owner, "owner")
@@ -69,7 +73,7 @@ def test_roles_and_languages_get_their_own_pages(app: Any, users: dict[str, int]
 
 
 @pytest.fixture
-def csrf_app(instance: Path, runtime: Any) -> Any:
+def csrf_app(instance: Path, runtime: Runtime) -> Iterator[Flask]:
     from consentcam.web import create_app
 
     application = create_app(base_settings(instance, WTF_CSRF_ENABLED=True), instance_path=instance)
@@ -77,7 +81,7 @@ def csrf_app(instance: Path, runtime: Any) -> Any:
     application.extensions["runtime"].close()
 
 
-def _csrf_login(client: Any, role: str) -> None:
+def _csrf_login(client: FlaskClient, role: str) -> None:
     page = client.get("/login").get_data(as_text=True)
     token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page)
     assert token
@@ -94,7 +98,7 @@ def _tokens(page: str) -> set[str]:
     return set(re.findall(r'name="csrf_token"[^>]*value="([^"]+)"', page))
 
 
-def test_each_visitor_gets_their_own_csrf_token(csrf_app: Any) -> None:
+def test_each_visitor_gets_their_own_csrf_token(csrf_app: Flask) -> None:
     from consentcam.services import users as users_service
 
     rt = csrf_app.extensions["runtime"]

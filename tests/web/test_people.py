@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 import sqlalchemy as sa
+from flask import Flask
+from flask.testing import FlaskClient
 from sqlalchemy import event
+from sqlalchemy.engine.interfaces import DBAPICursor
 
 from consentcam.models import Event, Person
 from tests.conftest import login
@@ -14,7 +19,9 @@ from tests.web.people_helpers import add_person, give_consent
 @pytest.mark.parametrize(
     "path", ["/people/", "/people/new", "/people/1", "/people/1/edit", "/people/1/consents/new"]
 )
-def test_anonymous_is_sent_to_sign_in(client, users, app, path) -> None:  # type: ignore[no-untyped-def]
+def test_anonymous_is_sent_to_sign_in(
+    client: FlaskClient, users: dict[str, int], app: Flask, path: str
+) -> None:
     add_person(app)
     response = client.get(path)
     assert response.status_code == 302
@@ -31,13 +38,15 @@ def test_anonymous_is_sent_to_sign_in(client, users, app, path) -> None:  # type
         "/people/{id}/consents/{cid}/evidence",
     ],
 )
-def test_staff_cannot_change_people_or_consent(staff_client, app, path) -> None:  # type: ignore[no-untyped-def]
+def test_staff_cannot_change_people_or_consent(
+    staff_client: FlaskClient, app: Flask, path: str
+) -> None:
     pid = add_person(app)
     cid = give_consent(app, pid)
     assert staff_client.get(path.format(id=pid, cid=cid)).status_code == 403
 
 
-def test_staff_may_view_people(staff_client, app) -> None:  # type: ignore[no-untyped-def]
+def test_staff_may_view_people(staff_client: FlaskClient, app: Flask) -> None:
     pid = add_person(app, "Bo Ek")
     give_consent(app, pid)
     listing = staff_client.get("/people/").get_data(as_text=True)
@@ -52,7 +61,7 @@ def test_staff_may_view_people(staff_client, app) -> None:  # type: ignore[no-un
     assert staff_client.post(f"/people/{pid}/edit", data={"name": "X"}).status_code == 403
 
 
-def test_owner_adds_and_edits_a_person(owner_client, app) -> None:  # type: ignore[no-untyped-def]
+def test_owner_adds_and_edits_a_person(owner_client: FlaskClient, app: Flask) -> None:
     assert owner_client.get("/people/new").status_code == 200
     bad = owner_client.post("/people/new", data={"name": ""})
     assert bad.status_code == 200
@@ -79,11 +88,11 @@ def test_owner_adds_and_edits_a_person(owner_client, app) -> None:  # type: igno
     assert kinds == ["person.added", "person.updated"]
 
 
-def test_unknown_person_is_404(owner_client) -> None:  # type: ignore[no-untyped-def]
+def test_unknown_person_is_404(owner_client: FlaskClient) -> None:
     assert owner_client.get("/people/9999").status_code == 404
 
 
-def test_search_and_pages(owner_client, app) -> None:  # type: ignore[no-untyped-def]
+def test_search_and_pages(owner_client: FlaskClient, app: Flask) -> None:
     rt = app.extensions["runtime"]
     with rt.sessions() as s:
         for i in range(60):
@@ -101,14 +110,14 @@ def test_search_and_pages(owner_client, app) -> None:  # type: ignore[no-untyped
     assert "Nobody matches" in none
 
 
-def test_people_list_uses_a_fixed_number_of_queries(owner_client, app) -> None:  # type: ignore[no-untyped-def]
+def test_people_list_uses_a_fixed_number_of_queries(owner_client: FlaskClient, app: Flask) -> None:
     """With 2,000 people the list costs the same few queries as with 10 (no query per person)."""
     rt = app.extensions["runtime"]
 
     def count_queries() -> int:
         statements: list[str] = []
 
-        def before(conn, cursor, statement, *args):  # type: ignore[no-untyped-def]
+        def before(conn: sa.Connection, cursor: DBAPICursor, statement: str, *args: Any) -> None:
             statements.append(statement)
 
         event.listen(rt.engine, "before_cursor_execute", before)
@@ -131,7 +140,9 @@ def test_people_list_uses_a_fixed_number_of_queries(owner_client, app) -> None: 
     assert many == few
 
 
-def test_person_page_shows_consent_states_and_withdraw_slot(owner_client, app) -> None:  # type: ignore[no-untyped-def]
+def test_person_page_shows_consent_states_and_withdraw_slot(
+    owner_client: FlaskClient, app: Flask
+) -> None:
     pid = add_person(app, "Eva Berg")
     give_consent(app, pid, channels=["instagram", "print"], biometric=True)
     html = owner_client.get(f"/people/{pid}").get_data(as_text=True)
@@ -142,7 +153,9 @@ def test_person_page_shows_consent_states_and_withdraw_slot(owner_client, app) -
         assert "Withdraw consent" in html
 
 
-def test_person_page_explains_missing_biometric_consent(owner_client, app) -> None:  # type: ignore[no-untyped-def]
+def test_person_page_explains_missing_biometric_consent(
+    owner_client: FlaskClient, app: Flask
+) -> None:
     pid = add_person(app, "Olle Ström")
     give_consent(app, pid, biometric=False)
     html = owner_client.get(f"/people/{pid}").get_data(as_text=True)
@@ -150,7 +163,7 @@ def test_person_page_explains_missing_biometric_consent(owner_client, app) -> No
     assert "has not given (or has withdrawn)" in html
 
 
-def test_swedish_people_pages(owner_client, app) -> None:  # type: ignore[no-untyped-def]
+def test_swedish_people_pages(owner_client: FlaskClient, app: Flask) -> None:
     pid = add_person(app, "Eva Berg")
     give_consent(app, pid)
     owner_client.post("/language/sv", data={"next": "/people/"})
@@ -162,7 +175,9 @@ def test_swedish_people_pages(owner_client, app) -> None:  # type: ignore[no-unt
     assert "Automatisk ansiktsigenkänning" in form
 
 
-def test_person_page_counts_reference_faces_without_loading_templates(owner_client, app) -> None:  # type: ignore[no-untyped-def]
+def test_person_page_counts_reference_faces_without_loading_templates(
+    owner_client: FlaskClient, app: Flask
+) -> None:
     from consentcam.models import ReferenceFace
 
     pid = add_person(app, "Eva Berg")
@@ -175,7 +190,7 @@ def test_person_page_counts_reference_faces_without_loading_templates(owner_clie
         s.commit()
     statements: list[str] = []
 
-    def before(conn, cursor, statement, *args):  # type: ignore[no-untyped-def]
+    def before(conn: sa.Connection, cursor: DBAPICursor, statement: str, *args: Any) -> None:
         statements.append(statement)
 
     event.listen(rt.engine, "before_cursor_execute", before)
@@ -190,7 +205,9 @@ def test_person_page_counts_reference_faces_without_loading_templates(owner_clie
     assert not any("reference_face.template" in s for s in statements)
 
 
-def test_person_page_links_the_owner_to_export_and_erasure(client, users, app) -> None:  # type: ignore[no-untyped-def]
+def test_person_page_links_the_owner_to_export_and_erasure(
+    client: FlaskClient, users: dict[str, int], app: Flask
+) -> None:
     pid = add_person(app, "Eva Berg")
     give_consent(app, pid)
     login(client, "owner")
@@ -211,7 +228,9 @@ def test_person_page_links_the_owner_to_export_and_erasure(client, users, app) -
     assert staff_client.get(f"/people/{pid}/erase").status_code == 403
 
 
-def test_person_page_counts_the_chosen_photos_of_each_consent(owner_client, app) -> None:  # type: ignore[no-untyped-def]
+def test_person_page_counts_the_chosen_photos_of_each_consent(
+    owner_client: FlaskClient, app: Flask
+) -> None:
     from tests.web.photo_helpers import photo_with_faces
 
     rt = app.extensions["runtime"]

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import base64
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from flask import Flask
+from flask.testing import FlaskClient
 
 from consentcam.models import ConsentRecord, Event, User
 from consentcam.services import users as users_service
@@ -13,9 +16,9 @@ from tests.web.people_helpers import PDF_SCAN, signature_png
 
 
 @pytest.fixture
-def tokens(app, users):  # type: ignore[no-untyped-def]
+def tokens(app: Flask, users: dict[str, int]) -> dict[str, dict[str, str]]:
     rt = app.extensions["runtime"]
-    out = {}
+    out: dict[str, dict[str, str]] = {}
     with rt.sessions() as s:
         for role in ("owner", "staff"):
             _t, clear = users_service.create_token(s, s.get(User, users[role]), role)
@@ -45,18 +48,28 @@ ENDPOINTS = [
 
 
 @pytest.mark.parametrize(("method", "path", "body"), ENDPOINTS)
-def test_anonymous_gets_401(client, users, method, path, body) -> None:  # type: ignore[no-untyped-def]
+def test_anonymous_gets_401(
+    client: FlaskClient, users: dict[str, int], method: str, path: str, body: dict[str, Any] | None
+) -> None:
     response = client.open(path, method=method, json=body)
     assert response.status_code == 401 and "error" in response.get_json()
 
 
 @pytest.mark.parametrize(("method", "path", "body"), [e for e in ENDPOINTS if e[0] != "GET"])
-def test_staff_cannot_write(client, tokens, method, path, body) -> None:  # type: ignore[no-untyped-def]
+def test_staff_cannot_write(
+    client: FlaskClient,
+    tokens: dict[str, dict[str, str]],
+    method: str,
+    path: str,
+    body: dict[str, Any] | None,
+) -> None:
     response = client.open(path, method=method, json=body, headers=tokens["staff"])
     assert response.status_code == 403
 
 
-def test_people_and_consent_round_trip(client, tokens, app) -> None:  # type: ignore[no-untyped-def]
+def test_people_and_consent_round_trip(
+    client: FlaskClient, tokens: dict[str, dict[str, str]], app: Flask
+) -> None:
     owner, staff = tokens["owner"], tokens["staff"]
     created = client.post(
         "/api/v1/people", json={"name": "Åsa Öberg", "email": "asa@example.com"}, headers=owner
@@ -240,7 +253,14 @@ def test_people_and_consent_round_trip(client, tokens, app) -> None:  # type: ig
         ),
     ],
 )
-def test_bad_consent_requests_are_clear_422s(client, tokens, app, body, status, message) -> None:  # type: ignore[no-untyped-def]
+def test_bad_consent_requests_are_clear_422s(
+    client: FlaskClient,
+    tokens: dict[str, dict[str, str]],
+    app: Flask,
+    body: dict[str, Any],
+    status: int,
+    message: str,
+) -> None:
     pid = client.post("/api/v1/people", json={"name": "Bo"}, headers=tokens["owner"]).get_json()[
         "id"
     ]
@@ -253,7 +273,7 @@ def test_bad_consent_requests_are_clear_422s(client, tokens, app, body, status, 
     assert list(rt.storage.keys("evidence")) == []
 
 
-def test_bad_person_requests(client, tokens) -> None:  # type: ignore[no-untyped-def]
+def test_bad_person_requests(client: FlaskClient, tokens: dict[str, dict[str, str]]) -> None:
     owner = tokens["owner"]
     assert client.post("/api/v1/people", data="not json", headers=owner).status_code == 400
     assert client.post("/api/v1/people", json=[1], headers=owner).status_code == 400
@@ -273,7 +293,9 @@ def test_bad_person_requests(client, tokens) -> None:  # type: ignore[no-untyped
     assert client.get("/api/v1/consents/4", headers=owner).status_code == 404
 
 
-def test_minor_needs_guardian_via_api(client, tokens) -> None:  # type: ignore[no-untyped-def]
+def test_minor_needs_guardian_via_api(
+    client: FlaskClient, tokens: dict[str, dict[str, str]]
+) -> None:
     owner = tokens["owner"]
     pid = client.post(
         "/api/v1/people", json={"name": "Kid", "is_minor": True}, headers=owner
@@ -292,7 +314,7 @@ def test_minor_needs_guardian_via_api(client, tokens) -> None:  # type: ignore[n
     assert ok.status_code == 201 and ok.get_json()["signed_by_guardian"] is True
 
 
-def test_suppliers_api(client, tokens) -> None:  # type: ignore[no-untyped-def]
+def test_suppliers_api(client: FlaskClient, tokens: dict[str, dict[str, str]]) -> None:
     owner, staff = tokens["owner"], tokens["staff"]
     created = client.post("/api/v1/suppliers", json={"name": "Foto AB"}, headers=owner)
     assert created.status_code == 201
@@ -340,7 +362,9 @@ def test_suppliers_api(client, tokens) -> None:  # type: ignore[no-untyped-def]
     assert client.post("/api/v1/supplier-permissions/99/revoke", headers=owner).status_code == 404
 
 
-def test_openapi_describes_these_endpoints(client, tokens) -> None:  # type: ignore[no-untyped-def]
+def test_openapi_describes_these_endpoints(
+    client: FlaskClient, tokens: dict[str, dict[str, str]]
+) -> None:
     spec = client.get("/api/v1/openapi.json", headers=tokens["staff"]).get_json()
     for method, path, _body in ENDPOINTS:
         templated = path.replace("/api/v1", "").replace("/1", "/{x}")

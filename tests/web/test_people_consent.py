@@ -9,6 +9,8 @@ import subprocess
 
 import pytest
 import sqlalchemy as sa
+from flask import Flask
+from flask.testing import FlaskClient
 
 from consentcam.models import ConsentRecord, Event, Person, ReferenceFace, ReferenceUpload
 from tests.conftest import FACES
@@ -23,17 +25,17 @@ from tests.web.people_helpers import (
 )
 
 
-def _records(app, pid):  # type: ignore[no-untyped-def]
+def _records(app: Flask, pid: int) -> list[ConsentRecord]:
     rt = app.extensions["runtime"]
     with rt.sessions() as s:
         return list(s.scalars(sa.select(ConsentRecord).where(ConsentRecord.person_id == pid)))
 
 
-def _evidence_files(app) -> list[str]:  # type: ignore[no-untyped-def]
+def _evidence_files(app: Flask) -> list[str]:
     return list(app.extensions["runtime"].storage.keys("evidence"))
 
 
-def test_consent_form_shows_the_exact_form_text(owner_client, app) -> None:  # type: ignore[no-untyped-def]
+def test_consent_form_shows_the_exact_form_text(owner_client: FlaskClient, app: Flask) -> None:
     from consentcam.services.people import form_text
 
     pid = add_person(app)
@@ -49,7 +51,7 @@ def test_consent_form_shows_the_exact_form_text(owner_client, app) -> None:  # t
     assert form_text(rt, "en").splitlines()[0] in english and "en-v1" in english
 
 
-def test_owner_records_a_signed_consent(owner_client, app) -> None:  # type: ignore[no-untyped-def]
+def test_owner_records_a_signed_consent(owner_client: FlaskClient, app: Flask) -> None:
     pid = add_person(app, "Eva Berg")
     png = signature_png()
     response = owner_client.post(
@@ -100,8 +102,8 @@ def test_owner_records_a_signed_consent(owner_client, app) -> None:  # type: ign
     ],
 )
 def test_bad_signatures_are_refused_and_nothing_stored(
-    owner_client, app, signature, message
-) -> None:  # type: ignore[no-untyped-def]
+    owner_client: FlaskClient, app: Flask, signature: str, message: str
+) -> None:
     pid = add_person(app)
     response = owner_client.post(
         f"/people/{pid}/consents/new",
@@ -127,7 +129,9 @@ def test_bad_signatures_are_refused_and_nothing_stored(
         (b"%PDX-1.4", False),
     ],
 )
-def test_scan_evidence_checked_by_content(owner_client, app, content, ok) -> None:  # type: ignore[no-untyped-def]
+def test_scan_evidence_checked_by_content(
+    owner_client: FlaskClient, app: Flask, content: bytes, ok: bool
+) -> None:
     pid = add_person(app)
     response = owner_client.post(
         f"/people/{pid}/consents/new",
@@ -150,7 +154,7 @@ def test_scan_evidence_checked_by_content(owner_client, app, content, ok) -> Non
         assert records == [] and _evidence_files(app) == []
 
 
-def test_minor_needs_a_guardian(owner_client, app) -> None:  # type: ignore[no-untyped-def]
+def test_minor_needs_a_guardian(owner_client: FlaskClient, app: Flask) -> None:
     pid = add_person(app, "Liten Lisa")
     base = signed_form(minor="y")
     refused = owner_client.post(f"/people/{pid}/consents/new", data=base)
@@ -166,7 +170,7 @@ def test_minor_needs_a_guardian(owner_client, app) -> None:  # type: ignore[no-u
         assert s.get(Person, pid).is_minor
 
 
-def test_listed_scope_needs_existing_photos(owner_client, app) -> None:  # type: ignore[no-untyped-def]
+def test_listed_scope_needs_existing_photos(owner_client: FlaskClient, app: Flask) -> None:
     pid = add_person(app)
     base = signed_form("listed")
     none = owner_client.post(f"/people/{pid}/consents/new", data=base)
@@ -176,7 +180,7 @@ def test_listed_scope_needs_existing_photos(owner_client, app) -> None:  # type:
     assert _records(app, pid) == []
 
 
-def test_changed_form_text_must_be_read_again(owner_client, app) -> None:  # type: ignore[no-untyped-def]
+def test_changed_form_text_must_be_read_again(owner_client: FlaskClient, app: Flask) -> None:
     pid = add_person(app)
     response = owner_client.post(
         f"/people/{pid}/consents/new",
@@ -185,7 +189,9 @@ def test_changed_form_text_must_be_read_again(owner_client, app) -> None:  # typ
     assert response.status_code == 422 and "form text changed" in response.get_data(as_text=True)
 
 
-def test_tampered_evidence_is_refused(owner_client, app, caplog) -> None:  # type: ignore[no-untyped-def]
+def test_tampered_evidence_is_refused(
+    owner_client: FlaskClient, app: Flask, caplog: pytest.LogCaptureFixture
+) -> None:
     pid = add_person(app)
     cid = give_consent(app, pid)
     rt = app.extensions["runtime"]
@@ -197,7 +203,7 @@ def test_tampered_evidence_is_refused(owner_client, app, caplog) -> None:  # typ
     assert any("does not match its recorded SHA-256" in r.getMessage() for r in caplog.records)
 
 
-def test_evidence_of_another_person_is_404(owner_client, app) -> None:  # type: ignore[no-untyped-def]
+def test_evidence_of_another_person_is_404(owner_client: FlaskClient, app: Flask) -> None:
     a = add_person(app, "A")
     b = add_person(app, "B")
     cid = give_consent(app, a)
@@ -205,7 +211,7 @@ def test_evidence_of_another_person_is_404(owner_client, app) -> None:  # type: 
 
 
 @pytest.mark.parametrize("lang", ["sv", "en"])
-def test_printable_form_pdf(owner_client, app, lang) -> None:  # type: ignore[no-untyped-def]
+def test_printable_form_pdf(owner_client: FlaskClient, app: Flask, lang: str) -> None:
     from pypdf import PdfReader
 
     pid = add_person(app, "Åsa Öberg-Ängström")
@@ -235,7 +241,7 @@ def test_printable_form_pdf(owner_client, app, lang) -> None:  # type: ignore[no
         assert decoded.decode().strip() == f"https://studio.example/people/{pid}"
 
 
-def test_reference_upload_enrols_in_the_background(owner_client, app) -> None:  # type: ignore[no-untyped-def]
+def test_reference_upload_enrols_in_the_background(owner_client: FlaskClient, app: Flask) -> None:
     pid = add_person(app, "Barack")
     give_consent(app, pid, biometric=True)
     image = (FACES / "known/obama/obama1.jpg").read_bytes()
@@ -258,7 +264,9 @@ def test_reference_upload_enrols_in_the_background(owner_client, app) -> None:  
     assert "enrolled" in owner_client.get(f"/people/{pid}").get_data(as_text=True)
 
 
-def test_reference_with_two_faces_fails_and_is_deleted(owner_client, app) -> None:  # type: ignore[no-untyped-def]
+def test_reference_with_two_faces_fails_and_is_deleted(
+    owner_client: FlaskClient, app: Flask
+) -> None:
     pid = add_person(app, "Two")
     give_consent(app, pid, biometric=True)
     # Under 500 KB: werkzeug's test client leaves its temporary file open for larger bodies.
@@ -277,7 +285,7 @@ def test_reference_with_two_faces_fails_and_is_deleted(owner_client, app) -> Non
     assert "exactly one face" in owner_client.get(f"/people/{pid}").get_data(as_text=True)
 
 
-def test_reference_refused_without_biometric_consent(owner_client, app) -> None:  # type: ignore[no-untyped-def]
+def test_reference_refused_without_biometric_consent(owner_client: FlaskClient, app: Flask) -> None:
     pid = add_person(app, "No Bio")
     give_consent(app, pid, biometric=False)
     image = (FACES / "known/obama/obama1.jpg").read_bytes()
@@ -292,7 +300,7 @@ def test_reference_refused_without_biometric_consent(owner_client, app) -> None:
     assert list(rt.storage.keys("references")) == []
 
 
-def test_enrolment_job_refuses_when_consent_is_gone(app) -> None:  # type: ignore[no-untyped-def]
+def test_enrolment_job_refuses_when_consent_is_gone(app: Flask) -> None:
     """Biometric consent withdrawn between upload and job: the job deletes the photo."""
     from consentcam.models import utcnow
     from consentcam.services import people
@@ -317,7 +325,9 @@ def test_enrolment_job_refuses_when_consent_is_gone(app) -> None:  # type: ignor
     assert list(rt.storage.keys("references")) == []
 
 
-def test_consent_form_names_the_business_and_says_retention_in_words(owner_client, app) -> None:  # type: ignore[no-untyped-def]
+def test_consent_form_names_the_business_and_says_retention_in_words(
+    owner_client: FlaskClient, app: Flask
+) -> None:
     from consentcam.services import people as people_service
 
     rt = app.extensions["runtime"]
@@ -330,7 +340,9 @@ def test_consent_form_names_the_business_and_says_retention_in_words(owner_clien
 
 
 @pytest.mark.parametrize("missing", ["BUSINESS_NAME", "RESPONSIBLE_PERSON"])
-def test_no_consent_while_the_business_details_are_missing(owner_client, app, missing) -> None:  # type: ignore[no-untyped-def]
+def test_no_consent_while_the_business_details_are_missing(
+    owner_client: FlaskClient, app: Flask, missing: str
+) -> None:
     from consentcam.services import people as people_service
 
     rt = app.extensions["runtime"]
@@ -348,8 +360,8 @@ def test_no_consent_while_the_business_details_are_missing(owner_client, app, mi
 
 
 def test_showing_the_form_writes_nothing_and_recording_stores_its_version(
-    owner_client, app
-) -> None:  # type: ignore[no-untyped-def]
+    owner_client: FlaskClient, app: Flask
+) -> None:
     from consentcam.models import ConsentFormVersion
 
     rt = app.extensions["runtime"]
@@ -390,8 +402,8 @@ def test_one_guardian_rule() -> None:
 
 
 def test_a_minor_marked_on_the_form_stays_unmarked_when_the_consent_is_refused(
-    owner_client, app
-) -> None:  # type: ignore[no-untyped-def]
+    owner_client: FlaskClient, app: Flask
+) -> None:
     pid = add_person(app, "Liten Lisa")
     refused = owner_client.post(
         f"/people/{pid}/consents/new",

@@ -14,9 +14,12 @@ from types import SimpleNamespace
 from typing import Any
 
 import sqlalchemy as sa
+from flask import Flask
+from sqlalchemy.orm import Session
 
-from consentcam.domain.types import Channel, GateState, ReviewState
-from consentcam.models import Face, Photo, User, utcnow
+from consentcam.domain.types import Channel, FaceState, GateState, ReviewState
+from consentcam.models import ConsentRecord, Face, Person, Photo, User, utcnow
+from consentcam.runtime import Runtime
 from consentcam.services import (
     confirmation,
     marking,
@@ -38,7 +41,9 @@ IG, FB, WEB, PRINT = Channel.INSTAGRAM, Channel.FACEBOOK, Channel.WEBSITE, Chann
 CLEARED, BLOCKED = GateState.CLEARED, GateState.BLOCKED
 
 
-def _consent(rt: Any, session: Any, person: Any, channels: list[str], **kw: Any) -> Any:
+def _consent(
+    rt: Runtime, session: Session, person: Person, channels: list[str], **kw: Any
+) -> ConsentRecord:
     record = people.give_consent(
         session,
         rt,
@@ -54,7 +59,7 @@ def _consent(rt: Any, session: Any, person: Any, channels: list[str], **kw: Any)
 
 
 def test_an_upload_waits_for_its_scan_and_a_scan_opens_its_review(
-    runtime: Any, session: Any
+    runtime: Runtime, session: Session
 ) -> None:
     data = (FACES / "unknown/obama1.jpg").read_bytes()
     photo = photos.ingest(session, runtime, data, "obama1.jpg").photo
@@ -67,7 +72,7 @@ def test_an_upload_waits_for_its_scan_and_a_scan_opens_its_review(
     assert state["faces"] == state["undecided"] == 1
 
 
-def test_a_scan_that_fails_files_the_photo_under_failed(runtime: Any, session: Any) -> None:
+def test_a_scan_that_fails_files_the_photo_under_failed(runtime: Runtime, session: Session) -> None:
     data = (FACES / "unknown/obama1.jpg").read_bytes()
     photo = photos.ingest(session, runtime, data, "obama1.jpg").photo
     session.commit()
@@ -77,7 +82,9 @@ def test_a_scan_that_fails_files_the_photo_under_failed(runtime: Any, session: A
     assert photo_list.count_states(session)["failed"] == 1
 
 
-def test_each_face_decision_moves_the_photo(runtime: Any, session: Any, owner: User) -> None:
+def test_each_face_decision_moves_the_photo(
+    runtime: Runtime, session: Session, owner: User
+) -> None:
     photo = photo_with_faces(runtime, session, 3)
     anna = person_with_consent(runtime, session, "Anna", "instagram")
     first, second, third = photo.faces
@@ -101,12 +108,12 @@ def test_each_face_decision_moves_the_photo(runtime: Any, session: Any, owner: U
 
 
 def test_confirming_a_suggestion_and_naming_a_new_person(
-    runtime: Any, session: Any, owner: User
+    runtime: Runtime, session: Session, owner: User
 ) -> None:
     photo = photo_with_faces(runtime, session, 2)
     anna = person_with_consent(runtime, session, "Anna", "facebook")
     first, second = photo.faces
-    first.suggested_person_id, first.state = anna.id, "suggested"
+    first.suggested_person_id, first.state = anna.id, FaceState.SUGGESTED
     session.commit()
     assert assert_in_step(runtime)[photo.id]["undecided"] == 2  # a suggestion decides nothing
     review.confirm_face(session, runtime, first, user=owner)
@@ -118,7 +125,7 @@ def test_confirming_a_suggestion_and_naming_a_new_person(
 
 
 def test_confirmation_given_and_undone_by_a_drawn_face(
-    runtime: Any, session: Any, owner: User
+    runtime: Runtime, session: Session, owner: User
 ) -> None:
     photo = photo_with_faces(runtime, session, 1, confirmed=False)
     review.mark_not_identifiable(session, runtime, photo.faces[0], "far away", user=owner)
@@ -138,7 +145,7 @@ def test_confirmation_given_and_undone_by_a_drawn_face(
 
 
 def test_a_rescan_that_finds_a_new_face_opens_the_review(
-    runtime: Any, session: Any, owner: User
+    runtime: Runtime, session: Session, owner: User
 ) -> None:
     photo = photo_with_faces(runtime, session, 0)
     session.commit()
@@ -154,7 +161,7 @@ def test_a_rescan_that_finds_a_new_face_opens_the_review(
 
 
 def test_consent_given_withdrawn_and_erased_moves_every_photo_of_the_person(
-    runtime: Any, session: Any, owner: User
+    runtime: Runtime, session: Session, owner: User
 ) -> None:
     anna = people.add_person(session, "Anna")
     session.commit()
@@ -185,7 +192,7 @@ def test_consent_given_withdrawn_and_erased_moves_every_photo_of_the_person(
 
 
 def test_a_listed_consent_clears_only_the_photos_it_lists(
-    runtime: Any, session: Any, owner: User
+    runtime: Runtime, session: Session, owner: User
 ) -> None:
     anna = people.add_person(session, "Anna")
     session.commit()
@@ -201,7 +208,7 @@ def test_a_listed_consent_clears_only_the_photos_it_lists(
 
 
 def test_a_consent_that_expires_is_due_then_and_is_read_right_before_the_job_runs(
-    runtime: Any, session: Any, owner: User
+    runtime: Runtime, session: Session, owner: User
 ) -> None:
     anna = people.add_person(session, "Anna")
     session.commit()
@@ -228,7 +235,7 @@ def test_a_consent_that_expires_is_due_then_and_is_read_right_before_the_job_run
 
 
 def test_the_periodic_job_works_out_the_photos_whose_time_has_come(
-    runtime: Any, session: Any, owner: User
+    runtime: Runtime, session: Session, owner: User
 ) -> None:
     anna = people.add_person(session, "Anna")
     session.commit()
@@ -244,7 +251,7 @@ def test_the_periodic_job_works_out_the_photos_whose_time_has_come(
 
 
 def test_supplier_permissions_and_a_photo_s_supplier(
-    runtime: Any, session: Any, owner: User
+    runtime: Runtime, session: Session, owner: User
 ) -> None:
     supplier = suppliers.add_supplier(session, "Studio Foto", actor=owner)
     session.commit()
@@ -273,9 +280,10 @@ def test_supplier_permissions_and_a_photo_s_supplier(
     assert_in_step(runtime)
 
 
-def test_a_change_rolled_back_leaves_no_mark_behind(runtime: Any, session: Any) -> None:
+def test_a_change_rolled_back_leaves_no_mark_behind(runtime: Runtime, session: Session) -> None:
     photo = photo_with_faces(runtime, session, 1)
     face = session.get(Face, photo.faces[0].id)
+    assert face is not None
     face.blur = True
     session.flush()
     assert session.info.get(photo_state.MARKS)
@@ -286,5 +294,5 @@ def test_a_change_rolled_back_leaves_no_mark_behind(runtime: Any, session: Any) 
     assert_in_step(runtime)
 
 
-def test_the_worker_works_out_overdue_photos_every_minute(app: Any) -> None:
+def test_the_worker_works_out_overdue_photos_every_minute(app: Flask) -> None:
     assert "refresh_due_photos" in app.extensions["jobs"].tasks

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
-from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from flask.testing import FlaskClient
+from sqlalchemy.orm import Session
 
-from consentcam.domain.types import Channel, GateState, ReviewState
+from consentcam.domain.types import Channel, GateState, ReviewState, ScanState
 from consentcam.models import (
     ConsentRecord,
     Face,
@@ -22,6 +23,7 @@ from consentcam.models import (
     User,
     utcnow,
 )
+from consentcam.runtime import Runtime
 from consentcam.services import (
     people,
     photo_list,
@@ -37,7 +39,7 @@ from tests.web.photo_state_helpers import assert_in_step, assert_tally_in_step, 
 
 
 def test_a_photo_deleted_leaves_its_review_state_and_verdicts(
-    runtime: Any, session: Any, owner: User
+    runtime: Runtime, session: Session, owner: User
 ) -> None:
     kept = photo_with_faces(runtime, session, 0)  # cleared on every channel
     gone = photo_with_faces(runtime, session, 0, rel="unknown/obama1.jpg")
@@ -52,11 +54,13 @@ def test_a_photo_deleted_leaves_its_review_state_and_verdicts(
 
 
 def test_a_rolled_back_change_leaves_the_counters_as_they_were(
-    runtime: Any, session: Any, owner: User
+    runtime: Runtime, session: Session, owner: User
 ) -> None:
     photo = photo_with_faces(runtime, session, 1)
     before = stored_tally(session)
-    review.set_blur(session, runtime, session.get(Face, photo.faces[0].id), True, user=owner)
+    face = session.get(Face, photo.faces[0].id)
+    assert face is not None
+    review.set_blur(session, runtime, face, True, user=owner)
     photo_state.settle(session)
     # The unit of work that made the change reads it before its commit...
     assert photo_tally.pending(session) == {
@@ -75,7 +79,9 @@ def test_a_rolled_back_change_leaves_the_counters_as_they_were(
     assert_in_step(runtime)
 
 
-def test_a_savepoint_rolled_back_takes_its_counts_with_it(runtime: Any, session: Any) -> None:
+def test_a_savepoint_rolled_back_takes_its_counts_with_it(
+    runtime: Runtime, session: Session
+) -> None:
     data = (FACES / "unknown/obama1.jpg").read_bytes()
     photos.ingest(session, runtime, data, "obama1.jpg")  # counted: waits for its scan
     # Its row was added in a savepoint of its own: written only at the commit, all at once.
@@ -93,7 +99,7 @@ def test_a_savepoint_rolled_back_takes_its_counts_with_it(runtime: Any, session:
 
 
 def test_verdict_rows_a_session_still_holds_are_read_afresh_before_they_move(
-    runtime: Any, session: Any, owner: User
+    runtime: Runtime, session: Session, owner: User
 ) -> None:
     photo = photo_with_faces(runtime, session, 1)
     anna = person_with_consent(runtime, session, "Anna", "instagram")
@@ -103,10 +109,12 @@ def test_verdict_rows_a_session_still_holds_are_read_afresh_before_they_move(
     assert {r.channel: r.state for r in held}[Channel.INSTAGRAM] is GateState.CLEARED
     session.commit()
     with runtime.sessions() as other:
+        person = other.get(Person, anna.id)
+        assert person is not None
         withdrawal.withdraw_consent(
             other,
             runtime,
-            other.get(Person, anna.id),
+            person,
             ["instagram"],
             False,
             other.get(User, owner.id),
@@ -121,7 +129,7 @@ def test_verdict_rows_a_session_still_holds_are_read_afresh_before_they_move(
 
 
 def test_photos_inserted_without_the_orm_are_counted_by_a_recount(
-    runtime: Any, session: Any
+    runtime: Runtime, session: Session
 ) -> None:
     template = photo_with_faces(runtime, session, 0)
     rows = [
@@ -148,7 +156,7 @@ def test_photos_inserted_without_the_orm_are_counted_by_a_recount(
 
 
 def test_the_hourly_check_counts_again_after_a_write_around_the_orm(
-    runtime: Any, session: Any, caplog: pytest.LogCaptureFixture
+    runtime: Runtime, session: Session, caplog: pytest.LogCaptureFixture
 ) -> None:
     photo_with_faces(runtime, session, 1)
     photo_with_faces(runtime, session, 0, "unknown/obama1.jpg")
@@ -167,7 +175,7 @@ def test_the_hourly_check_counts_again_after_a_write_around_the_orm(
     assert photo_state.check_counts(runtime) == {}
 
 
-def test_the_counts_check_is_a_periodic_job_of_the_worker(runtime: Any) -> None:
+def test_the_counts_check_is_a_periodic_job_of_the_worker(runtime: Runtime) -> None:
     from consentcam.jobs import start
 
     jobs = runtime.jobs or start(runtime)
@@ -178,7 +186,7 @@ def _tile_ids(page: str) -> list[int]:
     return [int(n) for n in re.findall(r'<a href="/photos/(\d+)" class="photo-tile">', page)]
 
 
-def _walk(session: Any, state: str) -> tuple[list[int], list[int]]:
+def _walk(session: Session, state: str) -> tuple[list[int], list[int]]:
     """Every photo of a filter a page of one at a time, Older to the end; then Newer back."""
     listed = photo_list.photo_list(session, state=state, per_page=1)
     older = [p.id for p in listed.photos]
@@ -195,7 +203,7 @@ def _walk(session: Any, state: str) -> tuple[list[int], list[int]]:
 
 
 def test_a_verdict_filter_pages_on_alike_with_and_without_a_photo_overdue(
-    runtime: Any, session: Any
+    runtime: Runtime, session: Session
 ) -> None:
     for rel in ("obama1.jpg", "obama3.jpg", "two_people.jpg", "kit_with_rose.jpg"):
         photo_with_faces(runtime, session, 0, rel=f"unknown/{rel}")  # cleared everywhere
@@ -228,12 +236,12 @@ def _filter_counts(html: str) -> dict[str, int]:
     return {key: int(n) for key, n in re.findall(pattern, html)}
 
 
-def _photos_in_every_state(runtime: Any, session: Any, owner: User) -> dict[str, int]:
+def _photos_in_every_state(runtime: Runtime, session: Session, owner: User) -> dict[str, int]:
     """Waiting for a scan, failed, to review, cleared, blocked, and one whose stored verdict the
     clock has overtaken (stored cleared on Instagram, blocked now)."""
     photos.ingest(session, runtime, (FACES / "unknown/obama1.jpg").read_bytes(), "a.jpg")
     failed = photos.ingest(session, runtime, (FACES / "unknown/obama3.jpg").read_bytes(), "b.jpg")
-    failed.photo.scan_state = "failed"
+    failed.photo.scan_state = ScanState.FAILED
     session.commit()
     photo_with_faces(runtime, session, 1, rel="unknown/two_people.jpg")  # a face to decide
     cleared = photo_with_faces(runtime, session, 1, rel="unknown/kit_with_rose.jpg")
@@ -259,9 +267,11 @@ def _photos_in_every_state(runtime: Any, session: Any, owner: User) -> dict[str,
 
 
 def test_the_photo_list_and_start_page_show_the_counts_of_photos_in_every_state(
-    runtime: Any, session: Any, owner_client: Any, users: dict[str, int]
+    runtime: Runtime, session: Session, owner_client: FlaskClient, users: dict[str, int]
 ) -> None:
-    ids = _photos_in_every_state(runtime, session, session.get(User, users["owner"]))
+    owner = session.get(User, users["owner"])
+    assert owner is not None
+    ids = _photos_in_every_state(runtime, session, owner)
     counters = assert_tally_in_step(session)
     assert counters["verdict:instagram:cleared"] == 2  # as stored: one no longer holds
     instagram = _filter_counts(owner_client.get("/photos/").get_data(as_text=True))

@@ -5,18 +5,24 @@ from __future__ import annotations
 import io
 import re
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from flask import Flask
+from flask.testing import FlaskClient
 from PIL import Image
+from werkzeug.test import TestResponse
 
+from consentcam.domain.types import FaceState
 from consentcam.models import Event, Face, Person, Photo, User
+from consentcam.runtime import Runtime
 from consentcam.services import people
 from tests.conftest import FACES, login
 from tests.web.photo_helpers import person_with_consent, photo_with_faces
 
 
-def _upload(client, *names: str, as_json: bool = True):  # type: ignore[no-untyped-def]
+def _upload(client: FlaskClient, *names: str, as_json: bool = True) -> TestResponse:
     files = [(io.BytesIO((FACES / n).read_bytes()), n.rsplit("/", 1)[-1]) for n in names]
     headers = {"Accept": "application/json"} if as_json else {}
     return client.post(
@@ -27,7 +33,7 @@ def _upload(client, *names: str, as_json: bool = True):  # type: ignore[no-untyp
     )
 
 
-def _rt(app):  # type: ignore[no-untyped-def]
+def _rt(app: Flask) -> Runtime:
     return app.extensions["runtime"]
 
 
@@ -43,25 +49,27 @@ def _rt(app):  # type: ignore[no-untyped-def]
         "/photos/people-search?q=a",
     ],
 )
-def test_anonymous_is_sent_to_sign_in(client, url) -> None:  # type: ignore[no-untyped-def]
+def test_anonymous_is_sent_to_sign_in(client: FlaskClient, url: str) -> None:
     response = client.get(url)
     assert response.status_code == 302
     assert "/login" in response.headers["Location"]
 
 
 @pytest.mark.parametrize("action", ["confirm", "assign", "new-person", "not-identifiable", "blur"])
-def test_anonymous_cannot_review(client, action) -> None:  # type: ignore[no-untyped-def]
+def test_anonymous_cannot_review(client: FlaskClient, action: str) -> None:
     response = client.post(f"/photos/faces/1/{action}", data={})
     assert response.status_code == 302
     assert "/login" in response.headers["Location"]
 
 
-def test_anonymous_cannot_upload(client) -> None:  # type: ignore[no-untyped-def]
+def test_anonymous_cannot_upload(client: FlaskClient) -> None:
     assert _upload(client, "unknown/obama1.jpg").status_code in (302, 401)
 
 
 @pytest.mark.parametrize("role", ["owner", "staff"])
-def test_upload_scans_with_the_real_engine_and_shows_faces(app, client, users, role) -> None:  # type: ignore[no-untyped-def]
+def test_upload_scans_with_the_real_engine_and_shows_faces(
+    app: Flask, client: FlaskClient, users: dict[str, int], role: str
+) -> None:
     login(client, role)
     response = _upload(client, "unknown/two_people.jpg")
     assert response.status_code == 201, response.get_data(as_text=True)
@@ -82,7 +90,7 @@ def test_upload_scans_with_the_real_engine_and_shows_faces(app, client, users, r
         assert s.scalar(sa.select(Photo.uploaded_by_id).where(Photo.id == photo_id)) == users[role]
 
 
-def test_several_files_one_bad_one_duplicate(app, owner_client) -> None:  # type: ignore[no-untyped-def]
+def test_several_files_one_bad_one_duplicate(app: Flask, owner_client: FlaskClient) -> None:
     first = _upload(owner_client, "unknown/obama1.jpg").get_json()["results"][0]
     files = [
         (io.BytesIO(b"these are my notes, not a photo\n" * 20), "notes.jpg"),
@@ -102,7 +110,9 @@ def test_several_files_one_bad_one_duplicate(app, owner_client) -> None:  # type
         assert s.scalar(sa.select(sa.func.count(Photo.id))) == 1
 
 
-def test_a_text_file_named_jpg_is_refused_and_nothing_is_stored(app, owner_client) -> None:  # type: ignore[no-untyped-def]
+def test_a_text_file_named_jpg_is_refused_and_nothing_is_stored(
+    app: Flask, owner_client: FlaskClient
+) -> None:
     response = owner_client.post(
         "/photos/upload",
         data={"photos": [(io.BytesIO(b"hello, I am text\n" * 30), "holiday.jpg")]},
@@ -120,7 +130,7 @@ def test_a_text_file_named_jpg_is_refused_and_nothing_is_stored(app, owner_clien
     assert [p for p in rt.storage.root.rglob("*") if p.is_file()] == []
 
 
-def test_upload_without_script_renders_results(owner_client) -> None:  # type: ignore[no-untyped-def]
+def test_upload_without_script_renders_results(owner_client: FlaskClient) -> None:
     response = _upload(owner_client, "unknown/obama1.jpg", as_json=False)
     assert response.status_code == 200
     assert "New photo" in response.get_data(as_text=True)
@@ -129,14 +139,16 @@ def test_upload_without_script_renders_results(owner_client) -> None:  # type: i
     assert owner_client.post("/photos/upload", data={}).status_code == 302
 
 
-def test_upload_page_has_camera_and_multiple(owner_client) -> None:  # type: ignore[no-untyped-def]
+def test_upload_page_has_camera_and_multiple(owner_client: FlaskClient) -> None:
     page = owner_client.get("/photos/upload").get_data(as_text=True)
     assert 'accept="image/*" multiple' in page
     assert 'capture="environment"' in page
     assert "upload.js" in page
 
 
-def test_thumbnail_and_review_image_are_private_and_stripped(app, owner_client) -> None:  # type: ignore[no-untyped-def]
+def test_thumbnail_and_review_image_are_private_and_stripped(
+    app: Flask, owner_client: FlaskClient
+) -> None:
     with _rt(app).sessions() as s:
         photo = photo_with_faces(_rt(app), s, 1, "unknown/obama-1080p.jpg")
         pid, width, height = photo.id, photo.width, photo.height
@@ -154,7 +166,7 @@ def test_thumbnail_and_review_image_are_private_and_stripped(app, owner_client) 
     assert owner_client.get("/photos/999").status_code == 404
 
 
-def test_list_filters_and_counts(app, owner_client) -> None:  # type: ignore[no-untyped-def]
+def test_list_filters_and_counts(app: Flask, owner_client: FlaskClient) -> None:
     rt = _rt(app)
     with rt.sessions() as s:
         open_photo = photo_with_faces(rt, s, 1, "unknown/obama1.jpg")
@@ -172,7 +184,7 @@ def test_list_filters_and_counts(app, owner_client) -> None:  # type: ignore[no-
     assert "Cleared" in everything
 
 
-def test_list_paginates_without_a_query_per_photo(app, owner_client) -> None:  # type: ignore[no-untyped-def]
+def test_list_paginates_without_a_query_per_photo(app: Flask, owner_client: FlaskClient) -> None:
     rt = _rt(app)
     with rt.sessions() as s:
         base = photo_with_faces(rt, s, 2)
@@ -215,7 +227,7 @@ def _link(page: str, rel: str) -> str | None:
     return found.group(1).replace("&amp;", "&") if found else None
 
 
-def test_the_list_pages_on_from_the_last_photo_shown(app, owner_client) -> None:  # type: ignore[no-untyped-def]
+def test_the_list_pages_on_from_the_last_photo_shown(app: Flask, owner_client: FlaskClient) -> None:
     """Older and Newer page from a photo (keyset), newest first, each photo once, in a filter."""
     rt = _rt(app)
     with rt.sessions() as s:
@@ -264,7 +276,9 @@ def test_the_list_pages_on_from_the_last_photo_shown(app, owner_client) -> None:
     assert owner_client.get("/photos/?after=abc&before=-1").status_code == 200
 
 
-def test_the_review_list_pages_on_oldest_first(app, owner_client, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_the_review_list_pages_on_oldest_first(
+    app: Flask, owner_client: FlaskClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from consentcam.web import photos as photo_pages
 
     monkeypatch.setattr(photo_pages, "REVIEW_PAGE", 2)
@@ -282,7 +296,9 @@ def test_the_review_list_pages_on_oldest_first(app, owner_client, monkeypatch) -
     assert _link(rest, "next") is None
 
 
-def test_review_actions_through_the_page_change_the_verdict(app, staff_client) -> None:  # type: ignore[no-untyped-def]
+def test_review_actions_through_the_page_change_the_verdict(
+    app: Flask, staff_client: FlaskClient
+) -> None:
     rt = _rt(app)
     with rt.sessions() as s:
         # Marking faces not identifiable or blurred: staff the owner allows to publish.
@@ -292,7 +308,7 @@ def test_review_actions_through_the_page_change_the_verdict(app, staff_client) -
         anna = person_with_consent(rt, s, "Anna", "instagram")
         f1, f2, f3 = (f.id for f in photo.faces)
         photo.faces[0].suggested_person_id = anna.id
-        photo.faces[0].state = "suggested"
+        photo.faces[0].state = FaceState.SUGGESTED
         photo.faces[0].distance = 0.35
         s.commit()
         pid = photo.id
@@ -311,7 +327,7 @@ def test_review_actions_through_the_page_change_the_verdict(app, staff_client) -
     assert "Blocked" in facebook and "does not cover Facebook" in facebook
 
 
-def test_assign_and_new_person_from_the_page(app, owner_client) -> None:  # type: ignore[no-untyped-def]
+def test_assign_and_new_person_from_the_page(app: Flask, owner_client: FlaskClient) -> None:
     rt = _rt(app)
     with rt.sessions() as s:
         photo = photo_with_faces(rt, s, 2)
@@ -331,10 +347,14 @@ def test_assign_and_new_person_from_the_page(app, owner_client) -> None:  # type
     assert "choose a person from the list" in bad.get_data(as_text=True)
     assert owner_client.post("/photos/faces/99999/blur", data={"blur": "1"}).status_code == 404
     with rt.sessions() as s:
-        assert s.get(Face, f1).person_id == bo_id
+        face = s.get(Face, f1)
+        assert face is not None
+        assert face.person_id == bo_id
 
 
-def test_a_stale_page_cannot_overwrite_a_newer_review(app, owner_client) -> None:  # type: ignore[no-untyped-def]
+def test_a_stale_page_cannot_overwrite_a_newer_review(
+    app: Flask, owner_client: FlaskClient
+) -> None:
     rt = _rt(app)
     with rt.sessions() as s:
         photo = photo_with_faces(rt, s, 1)
@@ -348,10 +368,11 @@ def test_a_stale_page_cannot_overwrite_a_newer_review(app, owner_client) -> None
     assert "Someone else changed this face" in response.get_data(as_text=True)
     with rt.sessions() as s:
         face = s.get(Face, fid)
+        assert face is not None
         assert (face.state, face.blur) == ("not_identifiable", False)
 
 
-def test_review_page_in_swedish(app, owner_client) -> None:  # type: ignore[no-untyped-def]
+def test_review_page_in_swedish(app: Flask, owner_client: FlaskClient) -> None:
     rt = _rt(app)
     with rt.sessions() as s:
         pid = photo_with_faces(rt, s, 1).id
@@ -362,7 +383,7 @@ def test_review_page_in_swedish(app, owner_client) -> None:  # type: ignore[no-u
     assert "Foton" in owner_client.get("/photos/").get_data(as_text=True)
 
 
-def test_dashboard_links_to_photos_to_review(app, owner_client) -> None:  # type: ignore[no-untyped-def]
+def test_dashboard_links_to_photos_to_review(app: Flask, owner_client: FlaskClient) -> None:
     rt = _rt(app)
     with rt.sessions() as s:
         photo_with_faces(rt, s, 1)
@@ -371,13 +392,15 @@ def test_dashboard_links_to_photos_to_review(app, owner_client) -> None:  # type
     assert 'href="/photos/"' in page  # the navigation
 
 
-def _names(response) -> list[str]:  # type: ignore[no-untyped-def]
+def _names(response: TestResponse) -> list[str]:
     assert response.status_code == 200
     return [p["name"] for p in response.get_json()["people"]]
 
 
 @pytest.mark.parametrize("role", ["owner", "staff"])
-def test_people_search_finds_names_in_any_case_and_at_most_twenty(app, client, users, role) -> None:  # type: ignore[no-untyped-def]
+def test_people_search_finds_names_in_any_case_and_at_most_twenty(
+    app: Flask, client: FlaskClient, users: dict[str, int], role: str
+) -> None:
     rt = _rt(app)
     with rt.sessions() as s:
         for name in ("Anna Berg", "Lisa Annasdotter", "Bo", "100%_sure", "Erased Anna"):
@@ -385,6 +408,7 @@ def test_people_search_finds_names_in_any_case_and_at_most_twenty(app, client, u
         for i in range(25):
             people.add_person(s, f"Kund {i:02d}")
         erased = s.scalar(sa.select(Person).where(Person.name == "Erased Anna"))
+        assert erased is not None
         erased.erased_at = datetime.now(UTC)
         s.commit()
     login(client, role)
@@ -398,7 +422,9 @@ def test_people_search_finds_names_in_any_case_and_at_most_twenty(app, client, u
     assert _names(client.get("/photos/people-search")) == []
 
 
-def test_find_people_escapes_wildcards_on_both_databases(instance, migrated_database_url) -> None:  # type: ignore[no-untyped-def]
+def test_find_people_escapes_wildcards_on_both_databases(
+    instance: Path, migrated_database_url: str
+) -> None:
     from consentcam.db import upgrade
     from consentcam.runtime import Runtime
     from tests.conftest import base_settings
@@ -420,7 +446,9 @@ def test_find_people_escapes_wildcards_on_both_databases(instance, migrated_data
         rt.close()
 
 
-def test_review_page_offers_a_search_not_a_list_of_everyone(app, owner_client) -> None:  # type: ignore[no-untyped-def]
+def test_review_page_offers_a_search_not_a_list_of_everyone(
+    app: Flask, owner_client: FlaskClient
+) -> None:
     rt = _rt(app)
     with rt.sessions() as s:
         photo = photo_with_faces(rt, s, 2)
@@ -428,7 +456,7 @@ def test_review_page_offers_a_search_not_a_list_of_everyone(app, owner_client) -
             people.add_person(s, f"Kund {i:02d}")
         bo = people.add_person(s, "Bo Kund")
         photo.faces[0].suggested_person_id = bo.id
-        photo.faces[0].state = "suggested"
+        photo.faces[0].state = FaceState.SUGGESTED
         photo.faces[0].distance = 0.4
         s.commit()
         pid, f1, f2, bo_id = photo.id, photo.faces[0].id, photo.faces[1].id, bo.id
@@ -450,4 +478,6 @@ def test_review_page_offers_a_search_not_a_list_of_everyone(app, owner_client) -
     # Tapping a match posts the existing assign form with that person's id.
     owner_client.post(f"/photos/faces/{f2}/assign", data={"person_id": str(values[5])})
     with rt.sessions() as s:
-        assert s.get(Face, f2).person_id == values[5]
+        face = s.get(Face, f2)
+        assert face is not None
+        assert face.person_id == values[5]

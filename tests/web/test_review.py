@@ -4,37 +4,46 @@ from __future__ import annotations
 
 import pytest
 import sqlalchemy as sa
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy.orm import Session
 
-from consentcam.models import Event, Face, ReferenceFace
+from consentcam.domain.types import Channel, FaceState
+from consentcam.models import Event, Face, Person, ReferenceFace
+from consentcam.runtime import Runtime
 from consentcam.services import gate, review
 from tests.web.photo_helpers import person_with_consent, photo_with_faces
 
 
-def _events(session, kind: str) -> int:  # type: ignore[no-untyped-def]
-    return session.scalar(sa.select(sa.func.count(Event.seq)).where(Event.kind == kind))
+def _events(session: Session, kind: str) -> int:
+    count = session.scalar(sa.select(sa.func.count(Event.seq)).where(Event.kind == kind))
+    assert count is not None
+    return count
 
 
-def test_confirming_every_face_clears_the_consented_channel_only(runtime, session) -> None:  # type: ignore[no-untyped-def]
+def test_confirming_every_face_clears_the_consented_channel_only(
+    runtime: Runtime, session: Session
+) -> None:
     photo = photo_with_faces(runtime, session, 2)
     anna = person_with_consent(runtime, session, "Anna", "instagram", biometric=True)
     bo = person_with_consent(runtime, session, "Bo", "instagram,facebook")
     first, second = photo.faces
-    assert not gate.decide(session, photo, ["instagram"])["instagram"].cleared
+    assert not gate.decide(session, photo, ["instagram"])[Channel.INSTAGRAM].cleared
     review.assign_face(session, runtime, first, anna)
     session.commit()
-    verdict = gate.decide(session, photo, ["instagram"])["instagram"]
+    verdict = gate.decide(session, photo, ["instagram"])[Channel.INSTAGRAM]
     assert not verdict.cleared
     assert [b.face_number for b in verdict.blockers] == [2]
     assert photo.reviewed_at is None
     second.suggested_person_id = bo.id
-    second.state = "suggested"
+    second.state = FaceState.SUGGESTED
     session.commit()
     review.confirm_face(session, runtime, second)
     session.commit()
     verdicts = gate.decide(session, photo, ["instagram", "facebook"])
-    assert verdicts["instagram"].cleared
-    assert not verdicts["facebook"].cleared
-    assert verdicts["facebook"].blockers[0].code.value == "channel_not_covered"
+    assert verdicts[Channel.INSTAGRAM].cleared
+    assert not verdicts[Channel.FACEBOOK].cleared
+    assert verdicts[Channel.FACEBOOK].blockers[0].code.value == "channel_not_covered"
     assert photo.reviewed_at is not None
     assert _events(session, "face.assigned") == 1
     assert _events(session, "face.confirmed") == 1
@@ -45,7 +54,9 @@ def test_confirming_every_face_clears_the_consented_channel_only(runtime, sessio
     assert [(r.person_id, r.face_id) for r in refs] == [(anna.id, first.id)]
 
 
-def test_not_identifiable_needs_a_reason_and_then_clears(runtime, session) -> None:  # type: ignore[no-untyped-def]
+def test_not_identifiable_needs_a_reason_and_then_clears(
+    runtime: Runtime, session: Session
+) -> None:
     photo = photo_with_faces(runtime, session, 1)
     face = photo.faces[0]
     with pytest.raises(review.ReviewError, match="say why"):
@@ -54,25 +65,25 @@ def test_not_identifiable_needs_a_reason_and_then_clears(runtime, session) -> No
     review.mark_not_identifiable(session, runtime, face, "seen from behind")
     session.commit()
     assert face.state == "not_identifiable"
-    assert gate.decide(session, photo, ["print"])["print"].cleared
+    assert gate.decide(session, photo, ["print"])[Channel.PRINT].cleared
     assert _events(session, "face.not_identifiable") == 1
 
 
-def test_blur_clears_and_unblur_reopens(runtime, session) -> None:  # type: ignore[no-untyped-def]
+def test_blur_clears_and_unblur_reopens(runtime: Runtime, session: Session) -> None:
     photo = photo_with_faces(runtime, session, 1)
     face = photo.faces[0]
     review.set_blur(session, runtime, face, True)
     session.commit()
-    assert gate.decide(session, photo, ["website"])["website"].cleared
+    assert gate.decide(session, photo, ["website"])[Channel.WEBSITE].cleared
     assert photo.reviewed_at is not None
     review.set_blur(session, runtime, face, False)
     session.commit()
-    assert not gate.decide(session, photo, ["website"])["website"].cleared
+    assert not gate.decide(session, photo, ["website"])[Channel.WEBSITE].cleared
     assert photo.reviewed_at is None
     assert _events(session, "face.blur_set") == 2
 
 
-def test_a_stale_version_is_refused(runtime, session) -> None:  # type: ignore[no-untyped-def]
+def test_a_stale_version_is_refused(runtime: Runtime, session: Session) -> None:
     photo = photo_with_faces(runtime, session, 1)
     face = photo.faces[0]
     seen = review.face_version(face)
@@ -83,10 +94,12 @@ def test_a_stale_version_is_refused(runtime, session) -> None:  # type: ignore[n
     with pytest.raises(review.StaleFace):
         review.assign_face(session, runtime, face, bo, version=seen)
     session.rollback()
-    assert session.get(Face, face.id).person_id == anna.id
+    stored = session.get(Face, face.id)
+    assert stored is not None
+    assert stored.person_id == anna.id
 
 
-def test_two_sessions_racing_on_one_face_leave_one_consistent_row(runtime) -> None:  # type: ignore[no-untyped-def]
+def test_two_sessions_racing_on_one_face_leave_one_consistent_row(runtime: Runtime) -> None:
     with runtime.sessions() as s:
         photo = photo_with_faces(runtime, s, 1)
         face_id = photo.faces[0].id
@@ -94,14 +107,17 @@ def test_two_sessions_racing_on_one_face_leave_one_consistent_row(runtime) -> No
     a, b = runtime.sessions(), runtime.sessions()
     try:
         fb = b.get(Face, face_id)
+        assert fb is not None
         fb.photo  # noqa: B018  (loaded now, as a page would have shown it)
         b.commit()  # SQLite serialises writers: b only holds what it read, like a web page
         fa = a.get(Face, face_id)
+        assert fa is not None
         assert fa.reviewed_at is None and fb.reviewed_at is None
         review.mark_not_identifiable(a, runtime, fa, "far away")
         a.commit()
         # b read the face before a's change and passes no version: the update itself refuses.
         person = b.get(_person(), anna)
+        assert person is not None
         with pytest.raises(review.StaleFace):
             review.assign_face(b, runtime, fb, person)
     finally:
@@ -109,6 +125,7 @@ def test_two_sessions_racing_on_one_face_leave_one_consistent_row(runtime) -> No
         b.close()
     with runtime.sessions() as s:
         face = s.get(Face, face_id)
+        assert face is not None
         assert (face.state, face.person_id, face.not_identifiable_reason) == (
             "not_identifiable",
             None,
@@ -116,13 +133,13 @@ def test_two_sessions_racing_on_one_face_leave_one_consistent_row(runtime) -> No
         )
 
 
-def _person():  # type: ignore[no-untyped-def]
+def _person() -> type[Person]:
     from consentcam.models import Person
 
     return Person
 
 
-def test_create_person_for_face(runtime, session) -> None:  # type: ignore[no-untyped-def]
+def test_create_person_for_face(runtime: Runtime, session: Session) -> None:
     photo = photo_with_faces(runtime, session, 1)
     person = review.create_person_for_face(session, runtime, photo.faces[0], "  Cecilia ")
     session.commit()
@@ -132,7 +149,7 @@ def test_create_person_for_face(runtime, session) -> None:  # type: ignore[no-un
         review.create_person_for_face(session, runtime, photo.faces[0], "   ")
 
 
-def test_state_filters_agree_with_the_gate(runtime, session) -> None:  # type: ignore[no-untyped-def]
+def test_state_filters_agree_with_the_gate(runtime: Runtime, session: Session) -> None:
     open_photo = photo_with_faces(runtime, session, 1, "unknown/obama1.jpg")
     cleared = photo_with_faces(runtime, session, 1, "unknown/obama3.jpg")
     blocked = photo_with_faces(runtime, session, 1, "unknown/two_people.jpg")
@@ -149,14 +166,16 @@ def test_state_filters_agree_with_the_gate(runtime, session) -> None:  # type: i
     assert ids["cleared"] == {cleared.id}
     assert ids["blocked"] == {blocked.id}
     verdicts = gate.decide_many(session, [open_photo, cleared, blocked], ["instagram"])
-    assert {pid for pid, v in verdicts.items() if v["instagram"].cleared} == ids["cleared"]
+    assert {pid for pid, v in verdicts.items() if v[Channel.INSTAGRAM].cleared} == ids["cleared"]
     # For print, Bo's consent clears his photo and Anna's does not.
     printed = {p.id for p in review.photo_page(session, state="cleared", channel="print").photos}
     assert printed == {blocked.id}
     assert review.count_states(session)["needs_review"] == 1
 
 
-def test_review_words_a_confirmed_face_and_the_distance_in_swedish(owner_client, app) -> None:  # type: ignore[no-untyped-def]
+def test_review_words_a_confirmed_face_and_the_distance_in_swedish(
+    owner_client: FlaskClient, app: Flask
+) -> None:
     """A confirmed face no longer says "possible, check carefully"; the distance is in Swedish
     number form behind a detail; a blocking reason names the suggested person."""
     import sqlalchemy as sa
@@ -171,8 +190,8 @@ def test_review_words_a_confirmed_face_and_the_distance_in_swedish(owner_client,
     with rt.sessions() as s:
         photo = add_photo(s, rt, [(100, 100, 220, 220), (400, 100, 520, 220)])
         first, second = photo.faces
-        first.state, first.suggested_person_id, first.distance = "suggested", pid, 0.41
-        second.state, second.person_id = "confirmed", pid
+        first.state, first.suggested_person_id, first.distance = FaceState.SUGGESTED, pid, 0.41
+        second.state, second.person_id = FaceState.CONFIRMED, pid
         second.suggested_person_id, second.distance = pid, 0.55
         s.commit()
         photo_id = photo.id
@@ -188,7 +207,7 @@ def test_review_words_a_confirmed_face_and_the_distance_in_swedish(owner_client,
     assert "(bekräftad)" in html
 
 
-def test_face_boxes_are_named_links(owner_client, app) -> None:  # type: ignore[no-untyped-def]
+def test_face_boxes_are_named_links(owner_client: FlaskClient, app: Flask) -> None:
     import re
 
     from tests.publishing.conftest import add_photo

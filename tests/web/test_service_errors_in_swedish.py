@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 
 import pytest
+from flask import Flask
+from flask.testing import FlaskClient
 
 from consentcam.faces.decode import ImageRejected
 from consentcam.services import photos, review
@@ -43,7 +46,7 @@ def test_the_service_still_refuses_in_english() -> None:
         photos.check_extension("photo")
 
 
-def test_upload_page_refuses_in_swedish(owner_client) -> None:  # type: ignore[no-untyped-def]
+def test_upload_page_refuses_in_swedish(owner_client: FlaskClient) -> None:
     data = _photo_bytes()
     page = owner_client.post(
         "/photos/upload",
@@ -65,7 +68,7 @@ def test_upload_page_refuses_in_swedish(owner_client) -> None:  # type: ignore[n
     assert error.startswith("notes.jpg: ingen bild i ett format som stöds")
 
 
-def test_upload_page_in_english_is_unchanged(owner_client) -> None:  # type: ignore[no-untyped-def]
+def test_upload_page_in_english_is_unchanged(owner_client: FlaskClient) -> None:
     response = owner_client.post(
         "/photos/upload",
         data={"photos": (io.BytesIO(b"not a picture at all"), "notes.jpg")},
@@ -75,7 +78,7 @@ def test_upload_page_in_english_is_unchanged(owner_client) -> None:  # type: ign
     assert response.get_json()["results"][0]["error"].startswith("notes.jpg: not a supported image")
 
 
-def test_consent_form_refuses_in_swedish(app, owner_client) -> None:  # type: ignore[no-untyped-def]
+def test_consent_form_refuses_in_swedish(app: Flask, owner_client: FlaskClient) -> None:
     pid = add_person(app, "Liten Lisa")
     refused = owner_client.post(
         f"/people/{pid}/consents/new",
@@ -88,7 +91,7 @@ def test_consent_form_refuses_in_swedish(app, owner_client) -> None:  # type: ig
     assert "must list at least one photo" not in page
 
 
-def test_blank_signature_is_refused_in_swedish(app, owner_client) -> None:  # type: ignore[no-untyped-def]
+def test_blank_signature_is_refused_in_swedish(app: Flask, owner_client: FlaskClient) -> None:
     pid = add_person(app, "Åsa Öberg")
     page = owner_client.post(
         f"/people/{pid}/consents/new",
@@ -99,7 +102,7 @@ def test_blank_signature_is_refused_in_swedish(app, owner_client) -> None:  # ty
     assert "please sign in the box" not in page
 
 
-def test_review_refuses_in_swedish(app, owner_client) -> None:  # type: ignore[no-untyped-def]
+def test_review_refuses_in_swedish(app: Flask, owner_client: FlaskClient) -> None:
     rt = app.extensions["runtime"]
     with rt.sessions() as s:
         face_id = photo_with_faces(rt, s, 1).faces[0].id
@@ -124,7 +127,7 @@ def test_review_refuses_in_swedish(app, owner_client) -> None:  # type: ignore[n
     assert "this face has no suggestion to confirm; choose a person instead" in en
 
 
-def test_supplier_refuses_in_swedish(owner_client) -> None:  # type: ignore[no-untyped-def]
+def test_supplier_refuses_in_swedish(owner_client: FlaskClient) -> None:
     owner_client.post("/suppliers/new", data={"name": "Foto AB"})
     page = owner_client.post(
         "/suppliers/new", data={"name": "Foto AB"}, headers=SV, follow_redirects=True
@@ -171,8 +174,8 @@ def test_supplier_refuses_in_swedish(owner_client) -> None:  # type: ignore[no-u
     ],
 )
 def test_refusals_of_removals_privacy_audit_users_and_settings_in_swedish(
-    app, make, swedish
-) -> None:  # type: ignore[no-untyped-def]
+    app: Flask, make: Callable[[], Exception], swedish: str
+) -> None:
     from consentcam.web.words import error_text
 
     exc = make()
@@ -181,7 +184,7 @@ def test_refusals_of_removals_privacy_audit_users_and_settings_in_swedish(
         assert swedish in error_text(exc)
 
 
-def test_image_library_details_stay_out_of_swedish_refusals(app) -> None:  # type: ignore[no-untyped-def]
+def test_image_library_details_stay_out_of_swedish_refusals(app: Flask) -> None:
     from consentcam.web.words import error_text
 
     exc = ImageRejected(

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import re
 import tomllib
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from flask import Flask
+from flask.testing import FlaskClient
 
 from consentcam.models import ApiToken, Event, User
 from tests.conftest import OWNER_PASSWORD, STAFF_PASSWORD
 
 
 @pytest.mark.parametrize("path", ["/settings/", "/settings/users", "/settings/tokens"])
-def test_access(client, users, path) -> None:  # type: ignore[no-untyped-def]
+def test_access(client: FlaskClient, users: dict[str, int], path: str) -> None:
     from tests.conftest import login
 
     anonymous = client.get(path)
@@ -26,7 +29,9 @@ def test_access(client, users, path) -> None:  # type: ignore[no-untyped-def]
     assert client.get(path).status_code == 200
 
 
-def test_add_and_deactivate_a_user(owner_client, app, users) -> None:  # type: ignore[no-untyped-def]
+def test_add_and_deactivate_a_user(
+    owner_client: FlaskClient, app: Flask, users: dict[str, int]
+) -> None:
     short = owner_client.post(
         "/settings/users",
         data={"email": "new@example.com", "name": "New", "password": "short", "role": "staff"},
@@ -68,7 +73,7 @@ def test_add_and_deactivate_a_user(owner_client, app, users) -> None:  # type: i
     assert "your own account" in own.get_data(as_text=True)
 
 
-def test_tokens_shown_once_and_revoked(owner_client, app) -> None:  # type: ignore[no-untyped-def]
+def test_tokens_shown_once_and_revoked(owner_client: FlaskClient, app: Flask) -> None:
     created = owner_client.post("/settings/tokens", data={"name": "phone"})
     html = created.get_data(as_text=True)
     assert created.status_code == 200 and "shown only this once" in html
@@ -94,7 +99,9 @@ def test_tokens_shown_once_and_revoked(owner_client, app) -> None:  # type: igno
     )
 
 
-def test_business_settings_written_to_config(owner_client, app, instance) -> None:  # type: ignore[no-untyped-def]
+def test_business_settings_written_to_config(
+    owner_client: FlaskClient, app: Flask, instance: Path
+) -> None:
     (instance / "config.toml").write_text('secret_key = "keep-me"\nremoval_due_days = 5\n')
     page = owner_client.get("/settings/").get_data(as_text=True)
     assert "Kraftkällan" in page and "ENCRYPTION_KEY" not in page
@@ -109,7 +116,7 @@ def test_business_settings_written_to_config(owner_client, app, instance) -> Non
     assert app.extensions["runtime"].settings["BUSINESS_NAME"] == "Kraftkällan Yoga"
 
 
-def test_swedish_settings(owner_client) -> None:  # type: ignore[no-untyped-def]
+def test_swedish_settings(owner_client: FlaskClient) -> None:
     owner_client.post("/language/sv", data={"next": "/settings/"})
     html = owner_client.get("/settings/users").get_data(as_text=True)
     assert "Inställningar" in html and "Användare" in html
@@ -119,7 +126,9 @@ def _nav(html: str) -> str:
     return html.split('class="main-nav"')[1].split("</nav>")[0]
 
 
-def test_main_menu_shows_owner_only_entries_to_the_owner_alone(app, client, users) -> None:  # type: ignore[no-untyped-def]
+def test_main_menu_shows_owner_only_entries_to_the_owner_alone(
+    app: Flask, client: FlaskClient, users: dict[str, int]
+) -> None:
     from consentcam.web import NAV, OWNER_ONLY_NAV
     from tests.conftest import login
 
@@ -140,12 +149,14 @@ def test_main_menu_shows_owner_only_entries_to_the_owner_alone(app, client, user
     assert 'href="/audits/"' in owner_menu
 
 
-def test_sign_out_on_every_device_from_settings(app, users) -> None:  # type: ignore[no-untyped-def]
+def test_sign_out_on_every_device_from_settings(app: Flask, users: dict[str, int]) -> None:
     app.config["WTF_CSRF_ENABLED"] = True
     phone, laptop = app.test_client(), app.test_client()
     for device in (phone, laptop):
         page = device.get("/login").get_data(as_text=True)
-        token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page).group(1)
+        found = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page)
+        assert found is not None
+        token = found.group(1)
         response = device.post(
             "/login",
             data={"email": "owner@example.com", "password": OWNER_PASSWORD, "csrf_token": token},
@@ -154,7 +165,9 @@ def test_sign_out_on_every_device_from_settings(app, users) -> None:  # type: ig
     html = laptop.get("/settings/").get_data(as_text=True)
     form = html.split('action="/logout/everywhere"')[1].split("</form>")[0]
     assert "Sign out on every device" in form
-    token = re.search(r'name="csrf_token" value="([^"]+)"', form).group(1)
+    found = re.search(r'name="csrf_token" value="([^"]+)"', form)
+    assert found is not None
+    token = found.group(1)
     # Without the CSRF token the button does nothing.
     assert laptop.post("/logout/everywhere").status_code == 400
     assert phone.get("/settings/").status_code == 200
@@ -169,7 +182,9 @@ def test_sign_out_on_every_device_from_settings(app, users) -> None:  # type: ig
         assert "user.signed_out_everywhere" in list(kinds)
 
 
-def test_every_business_setting_changes_in_the_app(owner_client, app, instance) -> None:  # type: ignore[no-untyped-def]
+def test_every_business_setting_changes_in_the_app(
+    owner_client: FlaskClient, app: Flask, instance: Path
+) -> None:
     response = owner_client.post(
         "/settings/",
         data={
@@ -206,8 +221,8 @@ def test_every_business_setting_changes_in_the_app(owner_client, app, instance) 
         ("language", "de", "Swedish or English"),
     ],
 )
-def test_a_wrong_setting_is_refused_and_nothing_is_written(  # type: ignore[no-untyped-def]
-    owner_client, app, instance, field, value, words
+def test_a_wrong_setting_is_refused_and_nothing_is_written(
+    owner_client: FlaskClient, app: Flask, instance: Path, field: str, value: str, words: str
 ) -> None:
     path = instance / "config.toml"
     path.write_text('secret_key = "keep-me"\nbusiness_name = "Kraftkällan"\n')
@@ -219,7 +234,7 @@ def test_a_wrong_setting_is_refused_and_nothing_is_written(  # type: ignore[no-u
     assert tomllib.loads(path.read_text())["business_name"] == "Kraftkällan"
 
 
-def test_config_file_refuses_control_characters_and_stays_valid_toml(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_config_file_refuses_control_characters_and_stays_valid_toml(tmp_path: Path) -> None:
     from consentcam import config as config_mod
 
     with pytest.raises(ValueError, match="control characters"):
@@ -229,8 +244,12 @@ def test_config_file_refuses_control_characters_and_stays_valid_toml(tmp_path) -
     assert config_mod.load(tmp_path)["BUSINESS_NAME"] == 'a "quoted" \\ name'
 
 
-def test_settings_saved_in_one_process_reach_the_others(  # type: ignore[no-untyped-def]
-    owner_client, app, instance, settings, monkeypatch
+def test_settings_saved_in_one_process_reach_the_others(
+    owner_client: FlaskClient,
+    app: Flask,
+    instance: Path,
+    settings: dict[str, object],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The worker and other web processes take in what the owner saved, at their next request or job."""
     from consentcam.runtime import Runtime
@@ -273,8 +292,8 @@ def test_settings_saved_in_one_process_reach_the_others(  # type: ignore[no-unty
 
 
 @pytest.mark.parametrize("outcome", ["rolled back", "committed"])
-def test_settings_come_back_when_their_unit_of_work_rolls_back(  # type: ignore[no-untyped-def]
-    app, instance, outcome
+def test_settings_come_back_when_their_unit_of_work_rolls_back(
+    app: Flask, instance: Path, outcome: str
 ) -> None:
     """config.toml is written before the commit: a rollback puts the file and settings back."""
     from consentcam.models import Event

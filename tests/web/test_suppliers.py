@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import io
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from flask import Flask
+from flask.testing import FlaskClient
 
 from consentcam.models import Event, Photo, Supplier, SupplierPermission
 from tests.web.people_helpers import PDF_SCAN, jpeg_scan
 
 
-def _supplier(app, name: str = "Fotograf Nord AB") -> int:  # type: ignore[no-untyped-def]
+def _supplier(app: Flask, name: str = "Fotograf Nord AB") -> int:
     from consentcam.services import suppliers
 
     rt = app.extensions["runtime"]
@@ -22,7 +25,7 @@ def _supplier(app, name: str = "Fotograf Nord AB") -> int:  # type: ignore[no-un
         return supplier.id
 
 
-def _permission(app, sid: int, document: bytes | None = PDF_SCAN) -> int:  # type: ignore[no-untyped-def]
+def _permission(app: Flask, sid: int, document: bytes | None = PDF_SCAN) -> int:
     from consentcam.services import suppliers
 
     rt = app.extensions["runtime"]
@@ -40,7 +43,7 @@ def _permission(app, sid: int, document: bytes | None = PDF_SCAN) -> int:  # typ
         return p.id
 
 
-def _photo(app) -> int:  # type: ignore[no-untyped-def]
+def _photo(app: Flask) -> int:
     rt = app.extensions["runtime"]
     with rt.sessions() as s:
         photo = Photo(
@@ -57,13 +60,13 @@ def _photo(app) -> int:  # type: ignore[no-untyped-def]
         return photo.id
 
 
-def test_anonymous_is_sent_to_sign_in(client, users) -> None:  # type: ignore[no-untyped-def]
+def test_anonymous_is_sent_to_sign_in(client: FlaskClient, users: dict[str, int]) -> None:
     for path in ("/suppliers/", "/suppliers/new", "/suppliers/1"):
         response = client.get(path)
         assert response.status_code == 302 and "/login" in response.headers["Location"]
 
 
-def test_staff_views_but_cannot_change(staff_client, app) -> None:  # type: ignore[no-untyped-def]
+def test_staff_views_but_cannot_change(staff_client: FlaskClient, app: Flask) -> None:
     sid = _supplier(app)
     pid = _permission(app, sid)
     photo = _photo(app)
@@ -82,7 +85,7 @@ def test_staff_views_but_cannot_change(staff_client, app) -> None:  # type: igno
     )
 
 
-def test_owner_adds_supplier_and_permission(owner_client, app) -> None:  # type: ignore[no-untyped-def]
+def test_owner_adds_supplier_and_permission(owner_client: FlaskClient, app: Flask) -> None:
     assert owner_client.get("/suppliers/new").status_code == 200
     response = owner_client.post(
         "/suppliers/new", data={"name": "Studio Syd", "contact": "syd@example.com"}
@@ -142,7 +145,9 @@ def test_owner_adds_supplier_and_permission(owner_client, app) -> None:  # type:
         ({"channels": ["instagram"]}, "correct the marked fields"),
     ],
 )
-def test_bad_permission_is_refused(owner_client, app, data, message) -> None:  # type: ignore[no-untyped-def]
+def test_bad_permission_is_refused(
+    owner_client: FlaskClient, app: Flask, data: dict[str, Any], message: str
+) -> None:
     sid = _supplier(app)
     response = owner_client.post(
         f"/suppliers/{sid}/permissions/new", data=data, content_type="multipart/form-data"
@@ -170,8 +175,8 @@ def test_bad_permission_is_refused(owner_client, app, data, message) -> None:  #
         ),
     ],
 )
-def test_a_bad_document_is_refused_in_the_readers_language(  # type: ignore[no-untyped-def]
-    owner_client, app, document, english, swedish
+def test_a_bad_document_is_refused_in_the_readers_language(
+    owner_client: FlaskClient, app: Flask, document: bytes, english: str, swedish: str
 ) -> None:
     """The checks of a consent's scan name the supplier's document as a document, in Swedish too."""
     sid = _supplier(app)
@@ -201,7 +206,7 @@ def test_the_service_words_a_document_as_a_document() -> None:
     assert caught.value.template == "The document must be a PDF, JPEG or PNG file."
 
 
-def test_revoke_permission(owner_client, app) -> None:  # type: ignore[no-untyped-def]
+def test_revoke_permission(owner_client: FlaskClient, app: Flask) -> None:
     sid = _supplier(app)
     pid = _permission(app, sid)
     assert owner_client.post(f"/suppliers/permissions/{pid}/revoke").status_code == 302
@@ -216,7 +221,7 @@ def test_revoke_permission(owner_client, app) -> None:  # type: ignore[no-untype
     assert "Revoked" in owner_client.get(f"/suppliers/{sid}").get_data(as_text=True)
 
 
-def test_tampered_document_is_refused(owner_client, app) -> None:  # type: ignore[no-untyped-def]
+def test_tampered_document_is_refused(owner_client: FlaskClient, app: Flask) -> None:
     sid = _supplier(app)
     pid = _permission(app, sid)
     rt = app.extensions["runtime"]
@@ -227,7 +232,7 @@ def test_tampered_document_is_refused(owner_client, app) -> None:  # type: ignor
     assert response.status_code == 500 and "cannot be trusted" in response.get_data(as_text=True)
 
 
-def test_assign_photo_to_supplier(owner_client, app) -> None:  # type: ignore[no-untyped-def]
+def test_assign_photo_to_supplier(owner_client: FlaskClient, app: Flask) -> None:
     sid = _supplier(app)
     photo = _photo(app)
     response = owner_client.post(
@@ -263,13 +268,15 @@ def test_assign_photo_to_supplier(owner_client, app) -> None:  # type: ignore[no
     assert "no supplier 555" in missing.get_data(as_text=True)
 
 
-def test_swedish_supplier_page(owner_client, app) -> None:  # type: ignore[no-untyped-def]
+def test_swedish_supplier_page(owner_client: FlaskClient, app: Flask) -> None:
     owner_client.post("/language/sv", data={"next": "/suppliers/"})
     html = owner_client.get("/suppliers/").get_data(as_text=True)
     assert "Leverantörer" in html
 
 
-def test_the_photo_pages_supplier_box_posts_what_the_handler_reads(owner_client, app) -> None:  # type: ignore[no-untyped-def]
+def test_the_photo_pages_supplier_box_posts_what_the_handler_reads(
+    owner_client: FlaskClient, app: Flask
+) -> None:
     """The box on the photo page sent photo_id in the address while the handler read the form
     body: a bare 404. Submit exactly what the page's form holds."""
     import re

@@ -7,6 +7,7 @@ catalogues gets whichever the merge order favours; words meant differently need 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -27,7 +28,7 @@ def _read(path: Path) -> Catalog:
         return read_po(f, locale="sv") if path.suffix == ".po" else read_mo(f)
 
 
-def _msgid(message_id: str | tuple[str, ...]) -> str:
+def _msgid(message_id: str | Sequence[str]) -> str:
     return message_id if isinstance(message_id, str) else message_id[0]
 
 
@@ -37,6 +38,7 @@ def _translations(catalog: Catalog, *, skip_fuzzy: bool) -> dict[Key, tuple[str,
     for message in catalog:
         if not message.id or (skip_fuzzy and message.fuzzy):
             continue
+        assert message.string is not None
         strings = (message.string,) if isinstance(message.string, str) else tuple(message.string)
         if any(strings):
             context = message.context

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from consentcam.domain.types import FaceState
 from consentcam.models import (
     ChannelConnection,
     ConsentChannel,
@@ -262,7 +263,7 @@ def test_biometric_withdrawal_deletes_references_their_files_and_face_templates(
     other = photo_with(session, omar, template=b"omar-template")
     # A face only suggested as Lena carries a template made from her references.
     suggested = photo_with(session, None, template=b"suggested")
-    suggested.faces[0].state = "suggested"
+    suggested.faces[0].state = FaceState.SUGGESTED
     suggested.faces[0].suggested_person_id = lena.id
     session.commit()
     keys = [r.source_key for r in refs]
