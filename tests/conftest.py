@@ -431,7 +431,7 @@ def cli_init(instance: Path, *extra: str) -> Path:
 
 
 @pytest.fixture
-def owner(session: Any) -> User:
+def owner(session: so.Session) -> User:
     """The instance's owner, Ann (a real account: her password is hashed as any other)."""
     user = users_service.create_user(
         session, "ann@example.com", "Ann", "owner-password-123", role="owner"

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
+import sqlalchemy.orm as so
 
 from consentcam.domain.types import ScanState
-from consentcam.models import Face, Photo, utcnow
+from consentcam.models import Face, Person, Photo, utcnow
+from consentcam.runtime import Runtime
 from consentcam.services import people, photos
 from tests.conftest import FACES
 
 
 def photo_with_faces(
-    rt: Any,
-    session: Any,
+    rt: Runtime,
+    session: so.Session,
     n: int = 2,
     rel: str = "unknown/two_people.jpg",
     *,
@@ -54,8 +55,12 @@ def mark_confirmed(photo: Photo, by: str = "owner@example.com") -> Photo:
 
 
 def person_with_consent(
-    rt: Any, session: Any, name: str, channels: str = "instagram", biometric: bool = False
-) -> Any:
+    rt: Runtime,
+    session: so.Session,
+    name: str,
+    channels: str = "instagram",
+    biometric: bool = False,
+) -> Person:
     person = people.add_person(session, name)
     people.give_consent(
         session,
