@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import expect
+from playwright.sync_api import Browser, BrowserContext, Locator, Page, expect
 
 from tests.hardening.servers import answers, init_instance
 from tests.waits import wait_until
@@ -115,7 +115,7 @@ def serving(
 
 
 @pytest.fixture(scope="session")
-def chromium() -> Iterator[Any]:
+def chromium() -> Iterator[Browser]:
     """One headless Chromium for the whole test session."""
     from playwright.sync_api import sync_playwright
 
@@ -128,11 +128,11 @@ def chromium() -> Iterator[Any]:
 
 
 @pytest.fixture
-def browser_page(chromium: Any) -> Iterator[Callable[..., Any]]:
+def browser_page(chromium: Browser) -> Iterator[Callable[..., Page]]:
     """Factory: `browser_page(width, height, **context_options)` returns a fresh page (own cookies)."""
-    contexts: list[Any] = []
+    contexts: list[BrowserContext] = []
 
-    def make(width: int = 1280, height: int = 800, **options: Any) -> Any:
+    def make(width: int = 1280, height: int = 800, **options: Any) -> Page:
         options.setdefault("locale", "en-GB")
         context = chromium.new_context(viewport={"width": width, "height": height}, **options)
         context.set_default_timeout(15_000)
@@ -145,7 +145,7 @@ def browser_page(chromium: Any) -> Iterator[Callable[..., Any]]:
 
 
 def sign_in(
-    page: Any, base_url: str, email: str = OWNER_EMAIL, password: str = OWNER_PASSWORD
+    page: Page, base_url: str, email: str = OWNER_EMAIL, password: str = OWNER_PASSWORD
 ) -> None:
     """Sign in through the real login form."""
     page.goto(base_url + "/login")
@@ -155,7 +155,7 @@ def sign_in(
     page.wait_for_url(lambda url: "/login" not in url)
 
 
-def upload_and_wait(page: Any, base_url: str, files: list[Path]) -> dict[str, Any]:
+def upload_and_wait(page: Page, base_url: str, files: list[Path]) -> dict[str, Locator]:
     """Upload ``files`` on the upload page and wait until the worker has scanned them all (the
     page follows the scans without a reload); the upload rows by file name."""
     page.goto(base_url + "/photos/upload")
@@ -165,7 +165,7 @@ def upload_and_wait(page: Any, base_url: str, files: list[Path]) -> dict[str, An
     return {rows.nth(i).locator(".name").inner_text(): rows.nth(i) for i in range(len(files))}
 
 
-def confirm_everyone_marked(page: Any) -> None:
+def confirm_everyone_marked(page: Page) -> None:
     """On a photo's review page: confirm that everyone in it is marked (the owner's one tap).
 
     Nothing is cleared before this, so every flow that publishes a photo goes through it.
@@ -177,12 +177,13 @@ def confirm_everyone_marked(page: Any) -> None:
     page.locator("#confirmation.confirmed").wait_for()
 
 
-def draw_signature(page: Any) -> None:
+def draw_signature(page: Page) -> None:
     """Draw a signature on the consent pad."""
     canvas = page.locator("#signature-canvas")
     # Centre it: at the bottom edge the sticky save bar would take the pointer instead.
     canvas.evaluate("element => element.scrollIntoView({block: 'center'})")
     box = canvas.bounding_box()
+    assert box is not None
     x, y, w, h = box["x"], box["y"], box["width"], box["height"]
     page.mouse.move(x + w * 0.1, y + h * 0.6)
     page.mouse.down()
@@ -191,7 +192,9 @@ def draw_signature(page: Any) -> None:
     page.mouse.up()
 
 
-def person_with_signed_form(page: Any, base_url: str, name: str, *, biometric: bool = False) -> str:
+def person_with_signed_form(
+    page: Page, base_url: str, name: str, *, biometric: bool = False
+) -> str:
     """Add a person on the people pages and fill in their consent form for Instagram (and
     biometric use when asked), signed on the pad but not yet submitted; the person's page URL."""
     page.goto(base_url + "/people/new")
@@ -207,7 +210,14 @@ def person_with_signed_form(page: Any, base_url: str, name: str, *, biometric: b
     return person_url
 
 
-def screenshot(page: Any, name: str) -> Path:
+def attribute(element: Locator, name: str) -> str:
+    """The element's attribute ``name``, which must be there."""
+    value = element.get_attribute(name)
+    assert value is not None, f"no {name} attribute"
+    return value
+
+
+def screenshot(page: Page, name: str) -> Path:
     """Save a full-page screenshot under test-artifacts/ and return its path."""
     ARTIFACTS.mkdir(exist_ok=True)
     path = ARTIFACTS / f"{name}.png"

@@ -5,10 +5,9 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
-from playwright.sync_api import expect
+from playwright.sync_api import Page, expect
 
 from consentcam.domain.audit import Quarter
 from consentcam.models import utcnow
@@ -19,7 +18,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 @pytest.mark.parametrize("size", [(390, 844), (1280, 800)], ids=["phone", "laptop"])
 def test_run_and_sign_off_an_audit(
-    live_server: tuple[str, Path], browser_page: Callable[..., Any], size: tuple[int, int]
+    live_server: tuple[str, Path], browser_page: Callable[..., Page], size: tuple[int, int]
 ) -> None:
     base_url, _instance = live_server
     page = browser_page(*size)
@@ -38,6 +37,7 @@ def test_run_and_sign_off_an_audit(
     expect(page.locator("form.sign-form")).to_be_visible(timeout=60_000)
     expect(page.locator("main")).to_contain_text("Nothing to act on")
     report_url = page.get_attribute("a.button.primary", "href")
+    assert report_url is not None
     screenshot(page, f"audits-detail-{size[0]}")
     page.fill("input[name=signer_name]", "Ann-Christin Sundell")
     page.click("form.sign-form button[type=submit]")

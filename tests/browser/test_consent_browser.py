@@ -5,17 +5,16 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
-from playwright.sync_api import expect
+from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import screenshot, sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
-def _sign(page: Any) -> None:
+def _sign(page: Page) -> None:
     """Draw a signature on the pad with mouse down, moves and up."""
     canvas = page.locator("#signature-canvas")
     # Centre it: at the bottom edge the sticky save bar would take the pointer instead.
@@ -34,7 +33,7 @@ def _sign(page: Any) -> None:
 @pytest.mark.parametrize(("width", "height", "label"), [(390, 844, "phone"), (1280, 800, "laptop")])
 def test_owner_records_consent_with_a_drawn_signature(
     live_server: tuple[str, Path],
-    browser_page: Callable[..., Any],
+    browser_page: Callable[..., Page],
     width: int,
     height: int,
     label: str,

@@ -7,13 +7,12 @@ import base64
 import re
 import shutil
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from playwright.sync_api import expect
+from playwright.sync_api import Page, expect
 
 from consentcam.domain.types import ScanState
 from consentcam.models import Face, Publication, PublicationFace, QueueItem, RemovalTask
@@ -91,11 +90,12 @@ def seed(instance: Path) -> dict[str, int]:
         rt.close()
 
 
-def qr_text(page: Any) -> str | None:
+def qr_text(page: Page) -> str | None:
     """The text of the QR code on the page, read back from its pixels with zbarimg."""
     if not shutil.which("zbarimg"):
         return None
     src = page.locator("#qr-image").get_attribute("src")
+    assert src is not None
     png = base64.b64decode(src.split(",", 1)[1])
     done = subprocess.run(
         ["zbarimg", "-q", "--raw", "-"], input=png, capture_output=True, check=True, timeout=60
@@ -104,7 +104,9 @@ def qr_text(page: Any) -> str | None:
 
 
 def test_the_customer_signs_on_their_phone_and_withdraws_instagram(
-    live_server: Any, browser_page: Any, smtp: tuple[str, Inbox]
+    live_server: tuple[str, Path],
+    browser_page: Callable[..., Page],
+    smtp: tuple[str, Inbox],
 ) -> None:
     base_url, instance = live_server
     _, inbox = smtp
@@ -211,7 +213,7 @@ def test_the_customer_signs_on_their_phone_and_withdraws_instagram(
 
 
 def test_the_qr_code_fills_the_owners_phone_for_a_new_customer(
-    live_server: Any, browser_page: Any
+    live_server: tuple[str, Path], browser_page: Callable[..., Page]
 ) -> None:
     """On the studio's phone, in Swedish: the QR code of a link for a customer not added yet."""
     base_url, _ = live_server

@@ -9,17 +9,18 @@ marked. Then it is published by hand, and the post records the faces as she mark
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 import sqlalchemy as sa
 from PIL import Image
-from playwright.sync_api import expect
+from playwright.sync_api import Page, expect
 
 from consentcam.models import Face, Photo, Publication
 from consentcam.runtime import Runtime
 from tests.browser.conftest import (
+    attribute,
     person_with_signed_form,
     screenshot,
     sign_in,
@@ -44,23 +45,24 @@ def _photo(tmp_path: Path) -> Path:
     return path
 
 
-def _found_boxes(page: Any) -> list[tuple[float, float, float, float]]:
+def _found_boxes(page: Page) -> list[tuple[float, float, float, float]]:
     out = []
     for rect in page.locator(".face-boxes rect").all():
-        x, y = float(rect.get_attribute("x")), float(rect.get_attribute("y"))
-        w, h = float(rect.get_attribute("width")), float(rect.get_attribute("height"))
+        x, y = float(attribute(rect, "x")), float(attribute(rect, "y"))
+        w, h = float(attribute(rect, "width")), float(attribute(rect, "height"))
         out.append((x, y, x + w, y + h))
     return out
 
 
-def _on_screen(page: Any, x: float, y: float, width: int) -> tuple[float, float]:
+def _on_screen(page: Page, x: float, y: float, width: int) -> tuple[float, float]:
     """Where a point of the full-resolution photo is on the screen."""
     r = page.locator("#review-image").bounding_box()
+    assert r is not None
     k = r["width"] / width
     return r["x"] + x * k, r["y"] + y * k
 
 
-def _touch_drag(page: Any, start: tuple[float, float], end: tuple[float, float]) -> None:
+def _touch_drag(page: Page, start: tuple[float, float], end: tuple[float, float]) -> None:
     """Drag with one finger (touch events, as a phone sends them)."""
     cdp = page.context.new_cdp_session(page)
     cdp.send(
@@ -78,7 +80,7 @@ def _touch_drag(page: Any, start: tuple[float, float], end: tuple[float, float])
 
 
 def test_draw_the_missed_face_with_a_finger_confirm_and_publish_by_hand(
-    live_server: Any, browser_page: Any, tmp_path: Path
+    live_server: tuple[str, Path], browser_page: Callable[..., Page], tmp_path: Path
 ) -> None:
     base, instance = live_server
     phone = browser_page(390, 844, has_touch=True, is_mobile=True, locale="sv-SE")
@@ -90,7 +92,7 @@ def test_draw_the_missed_face_with_a_finger_confirm_and_publish_by_hand(
     with Image.open(source) as im:
         width = im.width
     rows = upload_and_wait(phone, base, [source])
-    review_url = rows[source.name].locator(".review-link").get_attribute("href")
+    review_url = attribute(rows[source.name].locator(".review-link"), "href")
 
     # A person with signed consent for Instagram.
     person_with_signed_form(phone, base, "Barack")
@@ -134,6 +136,7 @@ def test_draw_the_missed_face_with_a_finger_confirm_and_publish_by_hand(
     assert abs(moved[1] - MISSED[1]) <= 12 and moved[3] - moved[1] == placed[3] - placed[1], moved
     # ... and its corner dragged to the bottom right of the face.
     grip = phone.locator(".draw-grip").bounding_box()
+    assert grip is not None
     _touch_drag(
         phone,
         (grip["x"] + grip["width"] / 2, grip["y"] + grip["height"] / 2),
@@ -216,6 +219,7 @@ def test_draw_the_missed_face_with_a_finger_confirm_and_publish_by_hand(
     # With a mouse: drag out a box over a fifth of the photo each way, then think better of it.
     laptop.locator("#draw-start").click()
     r = laptop.locator("#review-image").bounding_box()
+    assert r is not None
     laptop.mouse.move(r["x"] + r["width"] * 0.5, r["y"] + r["height"] * 0.5)
     laptop.mouse.down()
     laptop.mouse.move(r["x"] + r["width"] * 0.7, r["y"] + r["height"] * 0.7, steps=8)

@@ -12,10 +12,9 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
-from playwright.sync_api import expect
+from playwright.sync_api import Locator, Page, expect
 
 from tests.browser.conftest import (
     confirm_everyone_marked,
@@ -31,7 +30,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 POST_URL = "https://www.instagram.com/p/queue-test-1/"
 
 
-def _queue_for_instagram(page: Any, base: str, review_url: str, caption: str) -> str:
+def _queue_for_instagram(page: Page, base: str, review_url: str, caption: str) -> str:
     """From the photo's review page: open the queue form, Instagram only, add; return the item URL."""
     page.goto(base + review_url)
     page.click("#queue-photo")
@@ -46,7 +45,7 @@ def _queue_for_instagram(page: Any, base: str, review_url: str, caption: str) ->
     return str(page.url)
 
 
-def _items(page: Any) -> dict[str, Any]:
+def _items(page: Page) -> dict[str, Locator]:
     """The queue list's cards, by caption."""
     cards = page.locator(".q-item")
     return {
@@ -54,7 +53,7 @@ def _items(page: Any) -> dict[str, Any]:
     }
 
 
-def _fits_width(page: Any) -> None:
+def _fits_width(page: Page) -> None:
     """Nothing on the page is wider than the window (no sideways scrolling)."""
     widths = page.evaluate(
         "() => [document.documentElement.scrollWidth, document.documentElement.clientWidth]"
@@ -67,7 +66,7 @@ def _fits_width(page: Any) -> None:
     _menu_in_view(page)
 
 
-def _menu_in_view(page: Any) -> None:
+def _menu_in_view(page: Page) -> None:
     """The main menu neither scrolls sideways nor cuts off the current page's link."""
     menu = page.evaluate(
         """() => {
@@ -84,7 +83,7 @@ def _menu_in_view(page: Any) -> None:
 
 
 def test_queue_publish_by_hand_and_block_on_withdrawal(
-    live_server: tuple[str, Path], browser_page: Callable[..., Any]
+    live_server: tuple[str, Path], browser_page: Callable[..., Page]
 ) -> None:
     base, _instance = live_server
     page = browser_page(1280, 800)
@@ -99,6 +98,7 @@ def test_queue_publish_by_hand_and_block_on_withdrawal(
         name: row.locator(".review-link").get_attribute("href") for name, row in uploads.items()
     }
     single, pair = links["obama1.jpg"], links["two_people.jpg"]
+    assert single is not None and pair is not None
 
     # A person with Instagram consent (signed on screen), and the single face confirmed as them.
     person_url = person_with_signed_form(page, base, "Barack")

@@ -16,11 +16,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from babel.messages.pofile import read_po
-from playwright.sync_api import expect
+from playwright.sync_api import Browser, Page, expect
 
 from tests.browser.conftest import (
     BUSINESS,
@@ -119,7 +118,7 @@ def english_in(texts: list[str], catalogue: list[str]) -> list[str]:
 class Walk:
     """Visits pages and keeps what each showed."""
 
-    def __init__(self, page: Any) -> None:
+    def __init__(self, page: Page) -> None:
         self.page = page
         self.catalogue = _english_catalogue()
         self.english: dict[str, list[str]] = {}
@@ -145,13 +144,15 @@ class Walk:
 
 
 @pytest.fixture(scope="module")
-def walk(request: Any, tmp_path_factory: Any, chromium: Any) -> Iterator[Walk]:
+def walk(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, chromium: Browser
+) -> Iterator[Walk]:
     """Run the whole Swedish day once; the tests read what it saw."""
     with serving(tmp_path_factory.mktemp("sv")) as (base, _instance):
         yield from _walk(base, chromium)
 
 
-def _walk(base: str, chromium: Any) -> Iterator[Walk]:
+def _walk(base: str, chromium: Browser) -> Iterator[Walk]:
     context = chromium.new_context(viewport={"width": 390, "height": 844}, locale="sv-SE")
     context.set_default_timeout(15_000)
     page = context.new_page()
@@ -166,7 +167,7 @@ def _walk(base: str, chromium: Any) -> Iterator[Walk]:
         context.close()
 
 
-def _the_day(page: Any, base: str, walk: Walk, chromium: Any) -> None:
+def _the_day(page: Page, base: str, walk: Walk, chromium: Browser) -> None:
     page.goto(base + "/login")
     walk.check("sign-in")
     page.fill("input[name=email]", OWNER_EMAIL)
@@ -214,6 +215,7 @@ def _the_day(page: Any, base: str, walk: Walk, chromium: Any) -> None:
     rows = upload_and_wait(page, base, [FACES / "unknown/obama1.jpg"])
     walk.check("upload-done")
     review = rows["obama1.jpg"].locator(".review-link").get_attribute("href")
+    assert review is not None
     page.goto(base + "/photos/")
     walk.check("photos")
     page.goto(base + review)
@@ -307,7 +309,9 @@ def _the_day(page: Any, base: str, walk: Walk, chromium: Any) -> None:
     walk.check("audit")
     report = page.locator("a[href$='/report']").first
     if report.count():
-        page.goto(base + report.get_attribute("href"))
+        report_url = report.get_attribute("href")
+        assert report_url is not None
+        page.goto(base + report_url)
         walk.check("audit-report")
     page.goto(base + "/audits/records")
     walk.check("records")

@@ -5,12 +5,12 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
-from playwright.sync_api import expect
+from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import (
+    attribute,
     confirm_everyone_marked,
     person_with_signed_form,
     screenshot,
@@ -22,25 +22,27 @@ from tests.conftest import FACES
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
-def _boxes_align_with_faces(page: Any) -> None:
+def _boxes_align_with_faces(page: Page) -> None:
     """Each drawn box sits on the displayed image where the face is (scaled from full size)."""
     img = page.locator("#review-image").bounding_box()
     natural_w = page.locator("#review-image").get_attribute("width")
+    assert img is not None and natural_w is not None
     scale = img["width"] / int(natural_w)
     rects = page.locator(".face-boxes rect")
     assert rects.count() >= 1
     for i in range(rects.count()):
         rect = rects.nth(i)
         drawn = rect.bounding_box()
-        x = float(rect.get_attribute("x"))
-        w = float(rect.get_attribute("width"))
+        assert drawn is not None
+        x = float(attribute(rect, "x"))
+        w = float(attribute(rect, "width"))
         # Within a few pixels of where the box's coordinates land on the displayed image.
         assert abs(drawn["x"] - (img["x"] + x * scale)) < 4, (drawn, img, x, scale)
         assert abs(drawn["width"] - w * scale) < 6
 
 
 def test_upload_scan_review_and_clear_for_instagram(
-    live_server: tuple[str, Path], browser_page: Callable[..., Any]
+    live_server: tuple[str, Path], browser_page: Callable[..., Page]
 ) -> None:
     base, _instance = live_server
     page = browser_page(1280, 800)
@@ -59,6 +61,7 @@ def test_upload_scan_review_and_clear_for_instagram(
     screenshot(page, "upload-done-1280")
     obama_url = texts["obama1.jpg"].locator(".review-link").get_attribute("href")
     pair_url = texts["two_people.jpg"].locator(".review-link").get_attribute("href")
+    assert obama_url is not None and pair_url is not None
 
     # Uploading the same file again says so and does not make a second photo.
     page.set_input_files("#file-input", str(FACES / "unknown/obama1.jpg"))

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
-from playwright.sync_api import expect
+from playwright.sync_api import Page, expect
 
 from consentcam.domain.types import ScanState
 from consentcam.models import Face, Publication, PublicationFace, QueueItem, RemovalTask, utcnow
@@ -96,7 +96,9 @@ def seed(instance: Path) -> dict[str, int]:
         rt.close()
 
 
-def test_withdraw_instagram_and_close_the_removal(live_server: Any, browser_page: Any) -> None:
+def test_withdraw_instagram_and_close_the_removal(
+    live_server: tuple[str, Path], browser_page: Callable[..., Page]
+) -> None:
     base_url, instance = live_server
     ids = seed(instance)
     for width, height in ((390, 844), (1280, 800)):

@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
+from flask import Flask
 from werkzeug.routing import Map, Rule
 
 from tests import appcache
 
 
-def _urls(app: Any) -> dict[str, str]:
+def _urls(app: Flask) -> dict[str, str]:
     """Every rule of the app built with sample values, as its URL map builds them."""
     adapter = app.url_map.bind("localhost")
     out = {}
@@ -28,13 +28,13 @@ def _urls(app: Any) -> dict[str, str]:
     return out
 
 
-def _page(app: Any, path: str) -> str:
+def _page(app: Flask, path: str) -> str:
     html = app.test_client().get(path).get_data(as_text=True)
     return re.sub(r'name="csrf_token"[^>]*value="[^"]*"', "", html)
 
 
 @pytest.fixture
-def own_app(app: Any) -> Iterator[Any]:
+def own_app(app: Flask) -> Iterator[Flask]:
     """An app made with werkzeug's and Flask's own compiling, beside the shared one."""
     from consentcam.web import create_app
 
@@ -48,7 +48,7 @@ def own_app(app: Any) -> Iterator[Any]:
 
 
 def test_every_route_of_the_app_builds_as_with_werkzeugs_own_builders(
-    app: Any, own_app: Any
+    app: Flask, own_app: Flask
 ) -> None:
     cached = _urls(app)
     assert len(cached) > 100
@@ -56,7 +56,7 @@ def test_every_route_of_the_app_builds_as_with_werkzeugs_own_builders(
 
 
 @pytest.mark.parametrize("path", ["/login", "/no-such-page", "/login?lang=sv"])
-def test_pages_render_as_with_jinjas_own_compiling(app: Any, own_app: Any, path: str) -> None:
+def test_pages_render_as_with_jinjas_own_compiling(app: Flask, own_app: Flask, path: str) -> None:
     from consentcam.web import create_app
 
     shared = _page(app, path)

@@ -4,14 +4,14 @@ and a savepoint's end is neither."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
+import sqlalchemy.orm as so
 
+from consentcam.runtime import Runtime
 from consentcam.uow import after_commit, after_rollback
 
 
-def _record(session: Any) -> list[str]:
+def _record(session: so.Session) -> list[str]:
     calls: list[str] = []
     after_commit(session, lambda: calls.append("committed"))
     after_rollback(session, lambda: calls.append("rolled back"))
@@ -23,7 +23,7 @@ def _record(session: Any) -> list[str]:
     [("commit", ["committed"]), ("rollback", ["rolled back"]), ("close", ["rolled back"])],
 )
 def test_one_of_the_two_is_called_as_the_transaction_ends(
-    runtime: Any, end: str, expected: list[str]
+    runtime: Runtime, end: str, expected: list[str]
 ) -> None:
     session = runtime.sessions()
     session.connection()
@@ -35,7 +35,7 @@ def test_one_of_the_two_is_called_as_the_transaction_ends(
     assert calls == expected
 
 
-def test_a_savepoint_ending_calls_neither(runtime: Any) -> None:
+def test_a_savepoint_ending_calls_neither(runtime: Runtime) -> None:
     with runtime.sessions() as session:
         session.connection()
         calls = _record(session)

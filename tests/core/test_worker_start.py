@@ -6,15 +6,16 @@ import os
 import time
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 import sqlalchemy as sa
+import sqlalchemy.orm as so
 from click.testing import CliRunner
 from flask import Flask
 
 from consentcam.cli import main
-from consentcam.domain.types import ScanState
+from consentcam.domain.types import RemovalStatus, ScanState
 from consentcam.jobs import on_worker_start
 from consentcam.models import Event, Face, Photo, Publication, RemovalTask, utcnow
 from consentcam.runtime import Runtime
@@ -30,7 +31,9 @@ def _old_orphan(rt: Runtime) -> str:
     return key
 
 
-def _open_api_removal(session: Any, photo: Photo, *, status: str = "open") -> RemovalTask:
+def _open_api_removal(
+    session: so.Session, photo: Photo, *, status: RemovalStatus = RemovalStatus.OPEN
+) -> RemovalTask:
     # A post without an id at the channel: the deletion job hands it to the owner, which shows
     # that the job ran without calling a real channel.
     pub = Publication(photo_id=photo.id, channel="instagram", publisher="meta", external_id=None)
@@ -48,7 +51,7 @@ def _open_api_removal(session: Any, photo: Photo, *, status: str = "open") -> Re
 
 
 def test_on_worker_start_sweeps_and_runs_lost_scans_and_removals(app: Flask) -> None:
-    rt = app.extensions["runtime"]
+    rt: Runtime = app.extensions["runtime"]
     assert app.config["QUEUE_URL"] == "immediate"  # queued jobs run right here
     orphan = _old_orphan(rt)
     with rt.sessions() as s:
@@ -82,9 +85,11 @@ def test_on_worker_start_sweeps_and_runs_lost_scans_and_removals(app: Flask) -> 
     assert not rt.storage.exists(orphan)
     with rt.sessions() as s:
         photo = s.get(Photo, pending_id)
+        assert photo is not None
         assert photo.scan_state == "done", photo.scan_error
         assert s.scalar(sa.select(sa.func.count(Face.id)).where(Face.photo_id == pending_id)) == 1
         task = s.get(RemovalTask, task_id)
+        assert task is not None
         assert (task.method, task.attempts) == ("manual", 0)
         assert "no id at the channel" in (task.last_error or "")
         assert s.scalar(
@@ -101,11 +106,11 @@ def test_a_failing_sweep_does_not_keep_the_worker_from_starting(
 ) -> None:
     from consentcam.services import sweeper
 
-    def broken(*_a: Any, **_k: Any) -> Any:
+    def broken(*_a: Any, **_k: Any) -> NoReturn:
         raise OSError("media folder not mounted")
 
     monkeypatch.setattr(sweeper, "sweep", broken)
-    rt = app.extensions["runtime"]
+    rt: Runtime = app.extensions["runtime"]
     with rt.sessions() as s:
         photo = photos.ingest(s, rt, (FACES / "unknown/obama1.jpg").read_bytes(), "o.jpg").photo
         s.commit()

@@ -10,9 +10,9 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from email.message import EmailMessage
-from typing import Any
 
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, Envelope, Session
 
 
 class Inbox:
@@ -24,11 +24,12 @@ class Inbox:
         self.messages: list[EmailMessage] = []
         self._lock = threading.Condition()
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802
         with self._lock:
             if self.refused < self.refuse:
                 self.refused += 1
                 return "451 4.3.0 Try again later"
+            assert isinstance(envelope.content, bytes)  # the Controller keeps the raw bytes
             message = email.message_from_bytes(envelope.content, policy=email.policy.default)
             self.messages.append(message)
             self._lock.notify_all()

@@ -6,11 +6,16 @@ import difflib
 import re
 from collections.abc import Iterator
 from datetime import timedelta
-from typing import Any
+from email.message import EmailMessage
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from flask import Flask
+from flask.testing import FlaskClient
+from werkzeug.test import TestResponse
 
+from consentcam.domain.types import MailState, QueueStatus, RemovalStatus
 from consentcam.models import (
     ConsentLink,
     ConsentRecord,
@@ -23,10 +28,11 @@ from consentcam.models import (
     RemovalTask,
     utcnow,
 )
+from consentcam.runtime import Runtime
 from consentcam.services import links, mail, people, privacy
 from consentcam.uow import unit_of_work
 from tests.conftest import base_settings, login
-from tests.customer.smtp import Inbox, smtp_server, text_of
+from tests.customer.smtp import Inbox, html_of, smtp_server, text_of
 from tests.web.people_helpers import data_url, signature_png
 from tests.withdrawal.helpers import consenting_person, photo_with, publish, queue
 
@@ -40,7 +46,7 @@ def smtp() -> Iterator[tuple[str, Inbox]]:
 
 
 @pytest.fixture
-def settings(instance: Any, smtp: tuple[str, Inbox]) -> dict[str, object]:
+def settings(instance: Path, smtp: tuple[str, Inbox]) -> dict[str, object]:
     # The limits have a test of their own; here they must not cut a round short.
     # Links take their address from the request only because the app answers "localhost" alone.
     return base_settings(
@@ -52,11 +58,11 @@ def settings(instance: Any, smtp: tuple[str, Inbox]) -> dict[str, object]:
     )
 
 
-def _rt(app: Any) -> Any:
+def _rt(app: Flask) -> Runtime:
     return app.extensions["runtime"]
 
 
-def _make_link(client: Any, person_id: int | None = None, **form: str) -> tuple[str, str]:
+def _make_link(client: FlaskClient, person_id: int | None = None, **form: str) -> tuple[str, str]:
     path = f"/people/{person_id}/consent-link" if person_id else "/consent-links/new"
     response = client.post(path, data={"language": "sv", **form})
     html = response.get_data(as_text=True)
@@ -67,7 +73,7 @@ def _make_link(client: Any, person_id: int | None = None, **form: str) -> tuple[
     return match.group(1), match.group(2)
 
 
-def _sign_form(**extra: Any) -> dict[str, Any]:
+def _sign_form(**extra: object) -> dict[str, object]:
     return {
         "channels": ["instagram", "facebook"],
         "signature": data_url(signature_png()),
@@ -75,7 +81,7 @@ def _sign_form(**extra: Any) -> dict[str, Any]:
     }
 
 
-def _person(app: Any, name: str = "Lena Berg", email: str | None = None) -> int:
+def _person(app: Flask, name: str = "Lena Berg", email: str | None = None) -> int:
     rt = _rt(app)
     with rt.sessions() as s:
         person = people.add_person(s, name, email=email)
@@ -83,7 +89,9 @@ def _person(app: Any, name: str = "Lena Berg", email: str | None = None) -> int:
         return person.id
 
 
-def test_the_whole_round_on_the_phone(app: Any, owner_client: Any, smtp: Any) -> None:
+def test_the_whole_round_on_the_phone(
+    app: Flask, owner_client: FlaskClient, smtp: tuple[str, Inbox]
+) -> None:
     """Link, sign, receipt by e-mail with the right link, own page, withdraw Instagram."""
     _, inbox = smtp
     rt = _rt(app)
@@ -129,7 +137,7 @@ def test_the_whole_round_on_the_phone(app: Any, owner_client: Any, smtp: Any) ->
     found = re.search(r"http://localhost/m/[A-Za-z0-9_-]+", text)
     assert found is not None
     my_url = found.group(0)
-    html_part = message.get_body(preferencelist=("html",)).get_content()
+    html_part = html_of(message)
     assert my_url in html_part and "<img" not in html_part  # no tracking pixel
     assert message["Subject"].startswith("Ditt samtycke")
 
@@ -141,9 +149,10 @@ def test_the_whole_round_on_the_phone(app: Any, owner_client: Any, smtp: Any) ->
     done = phone.post(my_url + "/withdraw", data={"what": "instagram"})
     assert done.status_code == 302
     with rt.sessions() as s:
-        assert s.get(QueueItem, item_id).status == "blocked"
+        queued = s.get(QueueItem, item_id)
+        assert queued is not None and queued.status == QueueStatus.BLOCKED
         task = s.scalar(sa.select(RemovalTask).where(RemovalTask.publication_id == post_id))
-        assert task is not None and task.status == "open"
+        assert task is not None and task.status == RemovalStatus.OPEN
         assert s.scalar(sa.select(CustomerRequest.kind)) == "withdrawal"
     # The owner hears of it by e-mail and on the dashboard.
     notice = inbox.wait_for(2)[1]
@@ -153,14 +162,16 @@ def test_the_whole_round_on_the_phone(app: Any, owner_client: Any, smtp: Any) ->
     assert 'id="customer-requests"' in dashboard
 
 
-def _link_id(app: Any, token: str) -> int:
+def _link_id(app: Flask, token: str) -> int:
     with _rt(app).sessions() as s:
-        return s.scalar(
+        link_id = s.scalar(
             sa.select(ConsentLink.id).where(ConsentLink.token_hash == links.hash_token(token))
         )
+        assert link_id is not None
+        return link_id
 
 
-def test_every_unusable_link_gets_the_same_answer(app: Any, owner_client: Any) -> None:
+def test_every_unusable_link_gets_the_same_answer(app: Flask, owner_client: FlaskClient) -> None:
     rt = _rt(app)
     pid = _person(app)
     phone = app.test_client()
@@ -169,6 +180,7 @@ def test_every_unusable_link_gets_the_same_answer(app: Any, owner_client: Any) -
     expired_url, expired_token = _make_link(owner_client, pid)
     with rt.sessions() as s:
         link = s.get(ConsentLink, _link_id(app, expired_token))
+        assert link is not None
         link.expires_at = utcnow() - timedelta(seconds=1)
         s.commit()
     good_url, good_token = _make_link(owner_client, pid)
@@ -176,14 +188,16 @@ def test_every_unusable_link_gets_the_same_answer(app: Any, owner_client: Any) -
     erased = _person(app, "Omar Said")
     erased_url, _ = _make_link(owner_client, erased)
     with rt.sessions() as s:
-        privacy.erase_person(s, rt, s.get(Person, erased))
+        erased_person = s.get(Person, erased)
+        assert erased_person is not None
+        privacy.erase_person(s, rt, erased_person)
         s.commit()
     with rt.sessions() as s:
         before = s.scalar(sa.select(sa.func.count()).select_from(ConsentRecord))
         events = s.scalar(sa.select(sa.func.count()).select_from(Event))
     answers = set()
 
-    def answer(response: Any) -> str:
+    def answer(response: TestResponse) -> str:
         # Only the path (for the language switch) and the time-stamped CSRF token may differ.
         html = re.sub(r'name="next" value="[^"]*"', "", response.get_data(as_text=True))
         return re.sub(r'name="csrf_token" value="[^"]*"', "", html)
@@ -206,7 +220,7 @@ def test_every_unusable_link_gets_the_same_answer(app: Any, owner_client: Any) -
     assert phone.get(good_url).status_code == 200
 
 
-def test_the_customer_pages_are_public_and_hardened(app: Any, owner_client: Any) -> None:
+def test_the_customer_pages_are_public_and_hardened(app: Flask, owner_client: FlaskClient) -> None:
     pid = _person(app)
     url, _ = _make_link(owner_client, pid)
     phone = app.test_client()
@@ -219,7 +233,9 @@ def test_the_customer_pages_are_public_and_hardened(app: Any, owner_client: Any)
     assert phone.get(f"/people/{pid}/consent-link").status_code in (302, 401)
 
 
-def test_customer_forms_need_the_csrf_token(instance: Any, smtp: Any, runtime: Any) -> None:
+def test_customer_forms_need_the_csrf_token(
+    instance: Path, smtp: tuple[str, Inbox], runtime: Runtime
+) -> None:
     from consentcam.web import create_app
 
     app = create_app(
@@ -238,7 +254,7 @@ def test_customer_forms_need_the_csrf_token(instance: Any, smtp: Any, runtime: A
     app.extensions["runtime"].close()
 
 
-def test_a_minors_link_asks_for_the_guardian(app: Any, owner_client: Any) -> None:
+def test_a_minors_link_asks_for_the_guardian(app: Flask, owner_client: FlaskClient) -> None:
     rt = _rt(app)
     with rt.sessions() as s:
         child = people.add_person(s, "Alva Berg", is_minor=True)
@@ -256,7 +272,7 @@ def test_a_minors_link_asks_for_the_guardian(app: Any, owner_client: Any) -> Non
         assert record.signed_by_guardian and record.signer_name == "Lena Berg"
 
 
-def test_a_new_customer_writes_their_name(app: Any, owner_client: Any) -> None:
+def test_a_new_customer_writes_their_name(app: Flask, owner_client: FlaskClient) -> None:
     url, _ = _make_link(owner_client)
     phone = app.test_client()
     assert phone.post(url, data=_sign_form()).status_code == 422
@@ -266,7 +282,7 @@ def test_a_new_customer_writes_their_name(app: Any, owner_client: Any) -> None:
 
 
 def test_the_data_copy_needs_the_code_and_five_wrong_codes_end_it(
-    app: Any, owner_client: Any, smtp: Any
+    app: Flask, owner_client: FlaskClient, smtp: tuple[str, Inbox]
 ) -> None:
     _, inbox = smtp
     pid = _person(app)
@@ -300,7 +316,7 @@ def test_the_data_copy_needs_the_code_and_five_wrong_codes_end_it(
     assert download.status_code == 200 and download.mimetype == "application/zip"
 
 
-def test_the_link_pages_are_rate_limited(instance: Any, runtime: Any) -> None:
+def test_the_link_pages_are_rate_limited(instance: Path, runtime: Runtime) -> None:
     from consentcam.web import create_app
 
     app = create_app(
@@ -317,7 +333,7 @@ def test_the_link_pages_are_rate_limited(instance: Any, runtime: Any) -> None:
 
 
 def test_with_email_off_the_link_is_shown_and_the_owner_told(
-    instance: Any, runtime: Any, users: Any
+    instance: Path, runtime: Runtime, users: dict[str, int]
 ) -> None:
     from consentcam.web import create_app
 
@@ -339,7 +355,9 @@ def test_with_email_off_the_link_is_shown_and_the_owner_told(
     app.extensions["runtime"].close()
 
 
-def test_a_failed_send_is_retried_then_shown_on_the_dashboard(app: Any, owner_client: Any) -> None:
+def test_a_failed_send_is_retried_then_shown_on_the_dashboard(
+    app: Flask, owner_client: FlaskClient
+) -> None:
     rt = _rt(app)
     with smtp_server(refuse=1) as (url, inbox):
         rt.settings["SMTP_URL"] = url
@@ -361,14 +379,16 @@ def test_a_failed_send_is_retried_then_shown_on_the_dashboard(app: Any, owner_cl
         assert delay == 60
         with rt.sessions() as s:
             row = s.get(OutgoingMail, mail_id)
-            assert row.state == "queued" and row.attempts == 1 and "451" in row.last_error
+            assert row is not None and row.last_error is not None
+            assert row.state == MailState.QUEUED and row.attempts == 1 and "451" in row.last_error
         with unit_of_work(rt) as s:
             assert mail.send_queued(s, rt, mail_id) is None
         (message,) = inbox.wait_for(1)
         assert message["Subject"] == "Hej"
         with rt.sessions() as s:
             row = s.get(OutgoingMail, mail_id)
-            assert row.state == "sent" and row.body_enc is None and inbox.refused == 1
+            assert row is not None
+            assert row.state == MailState.SENT and row.body_enc is None and inbox.refused == 1
             # A month on, the next send forgets the row of this one.
             row.created_at = utcnow() - timedelta(days=31)
             s.commit()
@@ -393,12 +413,12 @@ def test_a_failed_send_is_retried_then_shown_on_the_dashboard(app: Any, owner_cl
             assert mail.send_queued(s, rt, mail_id) is None
             failed = s.get(OutgoingMail, mail_id)
             assert failed is not None
-            assert failed.state == "failed"
+            assert failed.state == MailState.FAILED
     page = owner_client.get("/").get_data(as_text=True)
     assert 'id="mail-failures"' in page and "omar@example.com" in page
 
 
-def test_the_worker_job_schedules_the_retry(app: Any) -> None:
+def test_the_worker_job_schedules_the_retry(app: Flask) -> None:
     """The job itself puts a refused message back on the queue with the growing delay."""
     rt = _rt(app)
     jobs = app.extensions["jobs"]
@@ -416,7 +436,9 @@ def test_the_worker_job_schedules_the_retry(app: Any) -> None:
         assert inbox.messages == []
 
 
-def test_the_api_makes_a_link_with_its_qr_code_and_reports_its_state(app: Any, users: Any) -> None:
+def test_the_api_makes_a_link_with_its_qr_code_and_reports_its_state(
+    app: Flask, users: dict[str, int]
+) -> None:
     from tests.hardening.helpers import owner_token
 
     token = owner_token(app, users)
@@ -444,7 +466,7 @@ def test_the_api_makes_a_link_with_its_qr_code_and_reports_its_state(app: Any, u
 
 
 def test_the_api_mails_a_link_as_the_owners_page_does(
-    app: Any, owner_client: Any, users: Any, smtp: Any
+    app: Flask, owner_client: FlaskClient, users: dict[str, int], smtp: tuple[str, Inbox]
 ) -> None:
     from tests.hardening.helpers import owner_token
 
@@ -463,14 +485,16 @@ def test_the_api_mails_a_link_as_the_owners_page_does(
     by_page = inbox.wait_for(2)[1]
     assert made.get_json()["url"] in text_of(by_api)
 
-    def without_link(message: Any) -> str:
+    def without_link(message: EmailMessage) -> str:
         return re.sub(r"http://localhost/c/[A-Za-z0-9_-]+", "LINK", text_of(message))
 
     assert by_api["Subject"] == by_page["Subject"] and by_api["To"] == by_page["To"]
     assert without_link(by_api) == without_link(by_page)
 
 
-def test_the_api_refuses_a_link_while_the_form_names_no_business(app: Any, users: Any) -> None:
+def test_the_api_refuses_a_link_while_the_form_names_no_business(
+    app: Flask, users: dict[str, int]
+) -> None:
     from tests.hardening.helpers import owner_token
 
     headers = {"Authorization": f"Bearer {owner_token(app, users)}"}
@@ -486,7 +510,7 @@ def test_the_api_refuses_a_link_while_the_form_names_no_business(app: Any, users
 
 
 def test_the_receipt_pdf_holds_what_was_agreed_and_the_own_link(
-    app: Any, owner_client: Any
+    app: Flask, owner_client: FlaskClient
 ) -> None:
     import io
 
@@ -505,6 +529,7 @@ def test_the_receipt_pdf_holds_what_was_agreed_and_the_own_link(
     assert "/m/" in text.replace("\n", "")
     with _rt(app).sessions() as s:
         digest = s.scalar(sa.select(ConsentRecord.evidence_sha256))
+    assert digest is not None
     assert digest in text.replace("\n", "")
     # Another person's receipt is not reachable through this link.
     other = _person(app, "Omar Said")
@@ -516,7 +541,9 @@ def test_the_receipt_pdf_holds_what_was_agreed_and_the_own_link(
     assert phone.get(f"{mine_prefix}/{other_id}.pdf").status_code == 404
 
 
-def test_erasure_asked_on_the_own_page_is_a_task_for_the_owner(app: Any, owner_client: Any) -> None:
+def test_erasure_asked_on_the_own_page_is_a_task_for_the_owner(
+    app: Flask, owner_client: FlaskClient
+) -> None:
     pid = _person(app)
     url, _ = _make_link(owner_client, pid)
     phone = app.test_client()
@@ -532,14 +559,16 @@ def test_erasure_asked_on_the_own_page_is_a_task_for_the_owner(app: Any, owner_c
         assert s.scalar(sa.select(Event.kind).where(Event.kind == "erasure.requested"))
     # The owner erases: the request is done and the link stops working.
     with _rt(app).sessions() as s:
-        privacy.erase_person(s, _rt(app), s.get(Person, pid))
+        person = s.get(Person, pid)
+        assert person is not None
+        privacy.erase_person(s, _rt(app), person)
         s.commit()
     assert "asks to be erased" not in owner_client.get("/").get_data(as_text=True)
     assert phone.get(my_url).status_code == 404
 
 
 def test_the_owner_stops_and_replaces_the_personal_link(
-    app: Any, owner_client: Any, smtp: Any
+    app: Flask, owner_client: FlaskClient, smtp: tuple[str, Inbox]
 ) -> None:
     _, inbox = smtp
     pid = _person(app)
@@ -561,7 +590,9 @@ def test_the_owner_stops_and_replaces_the_personal_link(
     assert phone.get(new_url).status_code == 404
     # The customer can replace their own link too.
     with _rt(app).sessions() as s:
-        token = links.issue_personal_link(s, s.get(Person, pid), actor_name=links.CUSTOMER)
+        person = s.get(Person, pid)
+        assert person is not None
+        token = links.issue_personal_link(s, person, actor_name=links.CUSTOMER)
         s.commit()
     replaced = phone.post(f"/m/{token}/new-link")
     assert replaced.status_code == 302 and token not in replaced.headers["Location"]
@@ -570,7 +601,7 @@ def test_the_owner_stops_and_replaces_the_personal_link(
 
 
 def test_the_command_line_makes_a_link_and_reads_its_state(
-    instance: Any, runtime: Any, tmp_path: Any
+    instance: Path, runtime: Runtime, tmp_path: Path
 ) -> None:
     import json
 
@@ -614,7 +645,7 @@ def test_the_command_line_makes_a_link_and_reads_its_state(
 
 
 def test_a_link_sent_by_email_works_and_biometric_consent_is_withdrawn_alone(
-    app: Any, owner_client: Any, smtp: Any
+    app: Flask, owner_client: FlaskClient, smtp: tuple[str, Inbox]
 ) -> None:
     _, inbox = smtp
     pid = _person(app)
@@ -636,7 +667,7 @@ def test_a_link_sent_by_email_works_and_biometric_consent_is_withdrawn_alone(
     assert 'id="withdraw-biometric"' not in page and 'id="withdraw-instagram"' in page
 
 
-def test_the_limits_hold_when_another_limiter_is_off(instance: Any, runtime: Any) -> None:
+def test_the_limits_hold_when_another_limiter_is_off(instance: Path, runtime: Runtime) -> None:
     """Flask-Limiter's shared RATELIMIT_ENABLED (off when no sign-in limit is set) is not ours."""
     from consentcam.web import create_app
 
@@ -674,7 +705,9 @@ def test_smtp_url_forms_and_a_required_starttls_that_is_missing() -> None:
 
 
 @pytest.mark.redis
-def test_every_web_process_shares_the_limits_through_redis(instance: Any, runtime: Any) -> None:
+def test_every_web_process_shares_the_limits_through_redis(
+    instance: Path, runtime: Runtime
+) -> None:
     """Two apps (two web processes) count together in Redis; in memory each counts alone."""
     import secrets
 
@@ -712,7 +745,7 @@ def test_every_web_process_shares_the_limits_through_redis(instance: Any, runtim
 
 
 def test_links_never_take_their_address_from_a_host_header(
-    instance: Any, runtime: Any, users: Any, smtp: Any
+    instance: Path, runtime: Runtime, users: dict[str, int], smtp: tuple[str, Inbox]
 ) -> None:
     """Without PUBLIC_URL or TRUSTED_HOSTS no link is made; with PUBLIC_URL, every link uses it."""
     from consentcam.web import create_app

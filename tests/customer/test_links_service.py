@@ -6,12 +6,15 @@ import hashlib
 import json
 from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
+import sqlalchemy.orm as so
 
 from consentcam.db import upgrade
+from consentcam.domain.types import QueueStatus, RemovalMethod, RemovalStatus
 from consentcam.models import (
     ConsentLink,
     ConsentRecord,
@@ -32,14 +35,14 @@ from tests.withdrawal.helpers import consenting_person, photo_with, publish, que
 
 
 @pytest.fixture
-def rt(instance: Any, migrated_database_url: str) -> Iterator[Runtime]:
+def rt(instance: Path, migrated_database_url: str) -> Iterator[Runtime]:
     runtime = Runtime.build(instance, base_settings(instance, DATABASE_URL=migrated_database_url))
     upgrade(runtime.engine)
     yield runtime
     runtime.close()
 
 
-def _counts(session: Any) -> dict[str, int]:
+def _counts(session: so.Session) -> dict[str, int]:
     """Rows that signing, withdrawing or exporting would add: a refusal must change none."""
     return {
         model.__tablename__: session.scalar(sa.select(sa.func.count()).select_from(model)) or 0
@@ -54,7 +57,7 @@ def _counts(session: Any) -> dict[str, int]:
     }
 
 
-def _sign(session: Any, rt: Any, token: str, **extra: Any) -> links.Signed:
+def _sign(session: so.Session, rt: Runtime, token: str, **extra: Any) -> links.Signed:
     values: dict[str, Any] = {
         "channels": ["instagram", "facebook"],
         "biometric": False,
@@ -67,7 +70,7 @@ def _sign(session: Any, rt: Any, token: str, **extra: Any) -> links.Signed:
     return links.sign_by_link(session, rt, token, **values)
 
 
-def test_a_link_signed_on_the_phone_is_recorded_like_the_owners(rt: Any) -> None:
+def test_a_link_signed_on_the_phone_is_recorded_like_the_owners(rt: Runtime) -> None:
     with rt.sessions() as s:
         person = people.add_person(s, "Lena Berg")
         issued = links.create_consent_link(s, rt, person, language="sv")
@@ -75,22 +78,28 @@ def test_a_link_signed_on_the_phone_is_recorded_like_the_owners(rt: Any) -> None
         token, link_id = issued.token, issued.link.id
         # Only the hash is kept: the token itself is in no column of the link's row.
         row = s.get(ConsentLink, link_id)
+        assert row is not None
         assert row.token_hash == hashlib.sha256(token.encode()).hexdigest()
         assert token not in json.dumps({c.name: str(getattr(row, c.name)) for c in row.__table__.c})
         assert row.expires_at - row.created_at == timedelta(minutes=30)
         signed = _sign(s, rt, token, email="lena@example.com")
         s.commit()
         record = s.get(ConsentRecord, signed.record.id)
+        assert record is not None
         assert record.signed_via == "link"
+        assert record.user_agent is not None
         assert record.user_agent.startswith("Mozilla/5.0 (iPhone")
         assert record.evidence_kind == "signature"
         assert record.evidence_sha256 == hashlib.sha256(signature_png()).hexdigest()
         assert people.read_evidence(rt, record) == signature_png()
+        assert record.form_version is not None
         assert record.form_version.language == "sv"
         assert "Kraftkällan" in record.form_version.body
         assert sorted(c.channel for c in record.channels) == ["facebook", "instagram"]
-        assert s.get(ConsentLink, link_id).used_at is not None
-        assert s.get(ConsentLink, link_id).consent_id == record.id
+        used = s.get(ConsentLink, link_id)
+        assert used is not None
+        assert used.used_at is not None
+        assert used.consent_id == record.id
         assert record.person.email == "lena@example.com"
         opened = links.open_personal_link(s, signed.personal_token)
         assert opened.person_id == person.id
@@ -98,18 +107,19 @@ def test_a_link_signed_on_the_phone_is_recorded_like_the_owners(rt: Any) -> None
         assert kinds[-3:] == ["consent.given", "consent_link.used", "personal_link.issued"]
 
 
-def test_a_new_customer_is_added_when_they_sign(rt: Any) -> None:
+def test_a_new_customer_is_added_when_they_sign(rt: Runtime) -> None:
     with rt.sessions() as s:
         issued = links.create_consent_link(s, rt, None, language="en")
         s.commit()
         signed = _sign(s, rt, issued.token, name="  Omar Said ", language="en")
         s.commit()
         assert signed.person.name == "Omar Said"
-        assert s.get(ConsentLink, issued.link.id).person_id == signed.person.id
+        link = s.get(ConsentLink, issued.link.id)
+        assert link is not None and link.person_id == signed.person.id
 
 
 @pytest.mark.parametrize("how", ["reused", "expired", "tampered", "unknown", "erased"])
-def test_an_unusable_link_is_refused_and_nothing_changes(rt: Any, how: str) -> None:
+def test_an_unusable_link_is_refused_and_nothing_changes(rt: Runtime, how: str) -> None:
     with rt.sessions() as s:
         person = people.add_person(s, "Lena Berg")
         issued = links.create_consent_link(s, rt, person)
@@ -137,7 +147,7 @@ def test_an_unusable_link_is_refused_and_nothing_changes(rt: Any, how: str) -> N
         assert str(refused.value) == str(links.LinkRefused())
 
 
-def test_a_bad_signature_leaves_the_link_unused(rt: Any) -> None:
+def test_a_bad_signature_leaves_the_link_unused(rt: Runtime) -> None:
     with rt.sessions() as s:
         person = people.add_person(s, "Lena Berg")
         issued = links.create_consent_link(s, rt, person)
@@ -145,12 +155,13 @@ def test_a_bad_signature_leaves_the_link_unused(rt: Any) -> None:
         with pytest.raises(ConsentError):
             _sign(s, rt, issued.token, signature=signature_png(ink=False))
         s.rollback()
-        assert s.get(ConsentLink, issued.link.id).used_at is None
+        link = s.get(ConsentLink, issued.link.id)
+        assert link is not None and link.used_at is None
         _sign(s, rt, issued.token)  # still works afterwards
         s.commit()
 
 
-def test_a_minors_link_is_signed_by_a_guardian(rt: Any) -> None:
+def test_a_minors_link_is_signed_by_a_guardian(rt: Runtime) -> None:
     with rt.sessions() as s:
         child = people.add_person(s, "Alva Berg", is_minor=True)
         issued = links.create_consent_link(s, rt, child)
@@ -164,7 +175,7 @@ def test_a_minors_link_is_signed_by_a_guardian(rt: Any) -> None:
         assert signed.record.signer_name == "Lena Berg"
 
 
-def test_two_sends_of_one_link_record_one_consent(rt: Any) -> None:
+def test_two_sends_of_one_link_record_one_consent(rt: Runtime) -> None:
     with rt.sessions() as first, rt.sessions() as second:
         person = people.add_person(first, "Lena Berg")
         issued = links.create_consent_link(first, rt, person)
@@ -182,7 +193,7 @@ def test_two_sends_of_one_link_record_one_consent(rt: Any) -> None:
         assert count == 1
 
 
-def test_the_personal_link_is_replaced_and_revoked(rt: Any) -> None:
+def test_the_personal_link_is_replaced_and_revoked(rt: Runtime) -> None:
     with rt.sessions() as s:
         person = people.add_person(s, "Lena Berg")
         old = links.issue_personal_link(s, person, actor_name=links.CUSTOMER)
@@ -197,7 +208,7 @@ def test_the_personal_link_is_replaced_and_revoked(rt: Any) -> None:
             links.open_personal_link(s, new)
 
 
-def test_a_wrong_code_five_times_kills_the_code(rt: Any) -> None:
+def test_a_wrong_code_five_times_kills_the_code(rt: Runtime) -> None:
     with rt.sessions() as s:
         person = people.add_person(s, "Lena Berg", email="lena@example.com")
         token = links.issue_personal_link(s, person, actor_name=links.CUSTOMER)
@@ -228,7 +239,7 @@ def test_a_wrong_code_five_times_kills_the_code(rt: Any) -> None:
             links.check_code(s, link, fresh)
 
 
-def test_an_expired_code_is_refused(rt: Any) -> None:
+def test_an_expired_code_is_refused(rt: Runtime) -> None:
     with rt.sessions() as s:
         person = people.add_person(s, "Lena Berg", email="lena@example.com")
         token = links.issue_personal_link(s, person, actor_name=links.CUSTOMER)
@@ -238,7 +249,7 @@ def test_an_expired_code_is_refused(rt: Any) -> None:
             links.check_code(s, link, code, now=utcnow() + timedelta(minutes=16))
 
 
-def test_the_customers_withdrawal_runs_the_owners_service(rt: Any) -> None:
+def test_the_customers_withdrawal_runs_the_owners_service(rt: Runtime) -> None:
     with rt.sessions() as s:
         person = consenting_person(s, rt)
         photo = photo_with(s, person)
@@ -250,9 +261,11 @@ def test_the_customers_withdrawal_runs_the_owners_service(rt: Any) -> None:
         result = links.withdraw_by_customer(s, rt, link, ["instagram"], False)
         s.commit()
         assert result.channels == ("instagram",)
-        assert s.get(QueueItem, item.id).status == "blocked"
+        queued = s.get(QueueItem, item.id)
+        assert queued is not None and queued.status == QueueStatus.BLOCKED
         task = s.scalar(sa.select(RemovalTask).where(RemovalTask.publication_id == post.id))
-        assert task is not None and task.status == "open" and task.method == "manual"
+        assert task is not None and task.status == RemovalStatus.OPEN
+        assert task.method == RemovalMethod.MANUAL
         assert task.due_at - result.at == timedelta(days=7)
         withdrawn = s.scalar(
             sa.select(Event).where(Event.kind == "consent.withdrawn").order_by(Event.seq.desc())
@@ -270,7 +283,7 @@ def test_the_customers_withdrawal_runs_the_owners_service(rt: Any) -> None:
         assert links.open_requests(s)[0] == 1
 
 
-def test_an_erased_person_loses_their_links(rt: Any) -> None:
+def test_an_erased_person_loses_their_links(rt: Runtime) -> None:
     with rt.sessions() as s:
         person = people.add_person(s, "Lena Berg", email="lena@example.com")
         token = links.issue_personal_link(s, person, actor_name=links.CUSTOMER)
@@ -286,7 +299,7 @@ def test_an_erased_person_loses_their_links(rt: Any) -> None:
 
 @pytest.mark.parametrize(("limit", "shown"), [(2, 2), (3, 3), (5, 3)])
 def test_the_open_requests_are_counted_whether_or_not_they_fill_the_list(
-    rt: Any, limit: int, shown: int
+    rt: Runtime, limit: int, shown: int
 ) -> None:
     with rt.sessions() as s:
         for name in ("Lena Berg", "Bo Ek", "Åsa Öberg"):
@@ -300,7 +313,7 @@ def test_the_open_requests_are_counted_whether_or_not_they_fill_the_list(
 
 
 @pytest.mark.parametrize("missing", ["BUSINESS_NAME", "RESPONSIBLE_PERSON"])
-def test_no_consent_link_while_the_form_cannot_name_the_business(rt: Any, missing: str) -> None:
+def test_no_consent_link_while_the_form_cannot_name_the_business(rt: Runtime, missing: str) -> None:
     rt.settings[missing] = ""
     with rt.sessions() as s:
         person = people.add_person(s, "Lena Berg")
@@ -309,7 +322,7 @@ def test_no_consent_link_while_the_form_cannot_name_the_business(rt: Any, missin
         s.rollback()
 
 
-def test_the_form_shown_is_numbered_as_signing_stores_it(rt: Any) -> None:
+def test_the_form_shown_is_numbered_as_signing_stores_it(rt: Runtime) -> None:
     """Showing today's form writes nothing, and names the version that signing then stores."""
     from consentcam.models import ConsentFormVersion
 
@@ -330,7 +343,7 @@ def test_the_form_shown_is_numbered_as_signing_stores_it(rt: Any) -> None:
         assert people.current_form(s, rt, "sv").version == 2
 
 
-def test_one_person_look_up_erased_people_only_when_asked(rt: Any) -> None:
+def test_one_person_look_up_erased_people_only_when_asked(rt: Runtime) -> None:
     from consentcam.services import listings
 
     with rt.sessions() as s:

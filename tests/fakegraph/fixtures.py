@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from typing import Any
+from pathlib import Path
 
 import pytest
+from flask import Flask
 from werkzeug.serving import make_server
 
 from tests.conftest import base_settings
 from tests.fakegraph.server import FakeGraph
 
 
-def fast_publish_settings(instance: Any) -> dict[str, object]:
+def fast_publish_settings(instance: Path) -> dict[str, object]:
     """Retries without waiting and a fast container poll keep the tests quick."""
     return base_settings(
         instance,
@@ -31,7 +32,7 @@ def graph() -> Iterator[FakeGraph]:
 
 
 @pytest.fixture
-def live_app(app: Any) -> Iterator[Any]:
+def live_app(app: Flask) -> Iterator[Flask]:
     """The app served on 127.0.0.1 (so the fake Graph API can fetch /p/<token>), PUBLIC_URL set."""
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(

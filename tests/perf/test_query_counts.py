@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import random
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
+import sqlalchemy.orm as so
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy.engine.interfaces import DBAPICursor
 
 from consentcam.models import (
     AuditRun,
@@ -26,6 +30,7 @@ from consentcam.models import (
     Supplier,
     SupplierPermission,
 )
+from consentcam.runtime import Runtime
 
 SMALL = 1
 LARGE = 5  # five times the rows of every kind
@@ -33,8 +38,11 @@ LARGE = 5  # five times the rows of every kind
 #: Pages whose statement count must not grow with the data (the person page is added per run).
 PAGES = ("/photos/", "/photos/?state=blocked", "/", "/queue/", "/removals/", "/audits/")
 
+#: Seeds ``scale`` times the data and returns the SQL statements of every page, by page.
+Measure = Callable[[int], dict[str, list[str]]]
 
-def seed(session: Any, scale: int) -> int:
+
+def seed(session: so.Session, scale: int) -> int:
     """Photos with faces in every state, people with consents of both scopes, a supplier,
     queue items, publications, removal tasks and audit runs: ``scale`` times a small base.
 
@@ -177,7 +185,7 @@ def counting(engine: sa.Engine) -> Iterator[list[str]]:
     """Collect every SQL statement the engine sends while the block runs."""
     statements: list[str] = []
 
-    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+    def count(_conn: sa.Connection, _cursor: DBAPICursor, statement: str, *_args: Any) -> None:
         statements.append(statement)
 
     sa.event.listen(engine, "before_cursor_execute", count)
@@ -187,8 +195,8 @@ def counting(engine: sa.Engine) -> Iterator[list[str]]:
         sa.event.remove(engine, "before_cursor_execute", count)
 
 
-def statements_per_page(app: Any, client: Any, urls: list[str]) -> dict[str, list[str]]:
-    rt = app.extensions["runtime"]
+def statements_per_page(app: Flask, client: FlaskClient, urls: list[str]) -> dict[str, list[str]]:
+    rt: Runtime = app.extensions["runtime"]
     out = {}
     for url in urls:
         client.get(url)  # the first request of a page may load things once per process
@@ -201,7 +209,7 @@ def statements_per_page(app: Any, client: Any, urls: list[str]) -> dict[str, lis
 
 
 @pytest.fixture
-def measure(app: Any, owner_client: Any, runtime: Any) -> Any:
+def measure(app: Flask, owner_client: FlaskClient, runtime: Runtime) -> Measure:
     def run(scale: int) -> dict[str, list[str]]:
         with runtime.sessions() as session:
             star = seed(session, scale)
@@ -212,7 +220,7 @@ def measure(app: Any, owner_client: Any, runtime: Any) -> Any:
 
 
 def test_pages_issue_the_same_number_of_queries_with_five_times_the_data(
-    measure: Any, runtime: Any
+    measure: Measure, runtime: Runtime
 ) -> None:
     small = measure(SMALL)
     with runtime.sessions() as session:
@@ -220,6 +228,7 @@ def test_pages_issue_the_same_number_of_queries_with_five_times_the_data(
     large = measure(LARGE)  # added to the small set: six times the rows in all
     with runtime.sessions() as session:
         rows_after = session.scalar(sa.select(sa.func.count(Face.id)))
+    assert rows_before is not None and rows_after is not None
     assert rows_after >= 6 * rows_before - 1  # the data really grew
     report = {url: (len(small[url]), len(large[url])) for url in small}
     for url, (before, after) in report.items():
@@ -234,7 +243,7 @@ def test_pages_issue_the_same_number_of_queries_with_five_times_the_data(
 COUNTS_PHOTOS = re.compile(r"count\(\*\)(?: AS \w+)? FROM (photo|photo_channel_state)\b")
 
 
-def test_the_photo_counts_are_read_not_counted(measure: Any) -> None:
+def test_the_photo_counts_are_read_not_counted(measure: Measure) -> None:
     """The photo list's filter counts and the start page's photo counts come from the counters
     kept on write: no page counts photos or their verdicts row by row, however many there are."""
     pages = measure(SMALL)
@@ -248,7 +257,7 @@ def test_the_photo_counts_are_read_not_counted(measure: Any) -> None:
         assert any("photo_tally" in s for s in pages[url]), url
 
 
-def test_the_counter_catches_a_query_per_row(app: Any, runtime: Any) -> None:
+def test_the_counter_catches_a_query_per_row(app: Flask, runtime: Runtime) -> None:
     """The measurement itself fails on an N+1 pattern: lazy-loading faces photo by photo."""
     with runtime.sessions() as session:
         seed(session, SMALL)

@@ -7,11 +7,13 @@ import io
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
+from flask import Flask
+from flask.testing import FlaskClient
 from PIL import Image, ImageDraw
 
+from consentcam.runtime import Runtime
 from tests.conftest import base_settings, login
 
 
@@ -19,13 +21,13 @@ from tests.conftest import base_settings, login
 class PgApp:
     """The app on PostgreSQL with an owner, a staff member, the owner's API token and client."""
 
-    app: Any
-    client: Any
+    app: Flask
+    client: FlaskClient
     users: dict[str, int]
     token: str
 
     @property
-    def runtime(self) -> Any:
+    def runtime(self) -> Runtime:
         return self.app.extensions["runtime"]
 
     @property
@@ -59,7 +61,7 @@ def pg_app(instance: Path, migrated_postgres_url: str) -> Iterator[PgApp]:
 
     settings = base_settings(instance, DATABASE_URL=migrated_postgres_url, QUEUE_URL="immediate")
     app = create_app(settings, instance_path=instance)
-    rt = app.extensions["runtime"]
+    rt: Runtime = app.extensions["runtime"]
     try:
         upgrade(rt.engine)
         assert rt.engine.dialect.name == "postgresql"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from typing import Any
+from collections.abc import Callable
 
 import pytest
 import sqlalchemy as sa
@@ -20,12 +20,12 @@ pytestmark = [pytest.mark.postgres]
 PER_THREAD = 50
 
 
-def _run_together(workers: list[Any]) -> list[BaseException]:
+def _run_together(workers: list[Callable[[], None]]) -> list[BaseException]:
     """Start the workers at the same moment; return what they raised."""
     barrier = threading.Barrier(len(workers))
     errors: list[BaseException] = []
 
-    def wrapped(work: Any) -> None:
+    def wrapped(work: Callable[[], None]) -> None:
         try:
             barrier.wait(10)
             work()
@@ -45,8 +45,9 @@ def test_two_writers_append_one_verifiable_chain(pg_app: PgApp) -> None:
     rt = pg_app.runtime
     with rt.sessions() as s:
         before = s.scalar(sa.select(sa.func.count()).select_from(Event))
+        assert before is not None
 
-    def writer(name: str) -> Any:
+    def writer(name: str) -> Callable[[], None]:
         def work() -> None:
             # One session per thread and one transaction per event, as two web workers would.
             with rt.sessions() as s:
@@ -79,6 +80,7 @@ def _suggested_face(pg_app: PgApp) -> int:
     rt = pg_app.runtime
     with rt.sessions() as s:
         owner = s.get(User, pg_app.users["owner"])
+        assert owner is not None
         lena = enrolled_person(s, rt, owner, ("instagram",), evidence=signature_png())
         data = (FACES / "unknown" / "obama1.jpg").read_bytes()
         photo = photos.ingest(s, rt, data, "obama1.jpg", user=owner).photo
@@ -94,10 +96,15 @@ def test_two_reviewers_confirm_the_same_face_one_wins(pg_app: PgApp) -> None:
     face_id = _suggested_face(pg_app)
     with rt.sessions() as s:
         events_before = s.scalar(sa.select(sa.func.count()).select_from(Event))
+        assert events_before is not None
 
     # Both reviewers load the face before either acts, as two open review pages would.
     sessions = [rt.sessions(), rt.sessions()]
-    faces = [s.get(Face, face_id) for s in sessions]
+    faces: list[Face] = []
+    for opened in sessions:
+        loaded = opened.get(Face, face_id)
+        assert loaded is not None
+        faces.append(loaded)
     versions = [review.face_version(f) for f in faces]
     assert versions[0] == versions[1]
     for f in faces:
@@ -105,7 +112,7 @@ def test_two_reviewers_confirm_the_same_face_one_wins(pg_app: PgApp) -> None:
     outcomes: list[str] = []
     lock = threading.Lock()
 
-    def reviewer(i: int) -> Any:
+    def reviewer(i: int) -> Callable[[], None]:
         def work() -> None:
             s = sessions[i]
             user = s.get(User, pg_app.users["owner" if i == 0 else "staff"])
@@ -132,6 +139,7 @@ def test_two_reviewers_confirm_the_same_face_one_wins(pg_app: PgApp) -> None:
     assert "someone else changed face" in stale
     with rt.sessions() as s:
         face = s.get(Face, face_id)
+        assert face is not None
         assert face.state == "confirmed"
         confirmed_events = s.scalars(
             sa.select(Event).where(
@@ -139,5 +147,7 @@ def test_two_reviewers_confirm_the_same_face_one_wins(pg_app: PgApp) -> None:
             )
         ).all()
         assert len(confirmed_events) == 1
-        assert s.scalar(sa.select(sa.func.count()).select_from(Event)) > events_before
+        events_after = s.scalar(sa.select(sa.func.count()).select_from(Event))
+        assert events_after is not None
+        assert events_after > events_before
         assert events.verify(s)[1] is None

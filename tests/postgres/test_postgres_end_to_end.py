@@ -143,6 +143,7 @@ def test_consent_to_erasure_through_the_web_and_the_api(pg_app: PgApp) -> None:
     with rt.sessions() as s:
         assert s.scalar(sa.select(sa.func.count()).select_from(ReferenceFace)) == 0
         events_before = s.scalar(sa.select(sa.func.count()).select_from(Event))
+        assert events_before is not None
 
     # Withdrawing again changes nothing.
     again = client.post(
@@ -174,7 +175,9 @@ def test_consent_to_erasure_through_the_web_and_the_api(pg_app: PgApp) -> None:
     erase_form = {"confirm_id": str(person_id), "understood": "y"}
     client.post(f"/people/{person_id}/erase", data=erase_form)
     with rt.sessions() as s:
-        assert s.get(Person, person_id).erased_at is None
+        person = s.get(Person, person_id)
+        assert person is not None
+        assert person.erased_at is None
 
     response = client.post(
         f"/api/v1/removal-tasks/{task['id']}/close",
@@ -184,10 +187,14 @@ def test_consent_to_erasure_through_the_web_and_the_api(pg_app: PgApp) -> None:
     assert response.status_code == 200, response.get_json()
     assert response.get_json()["status"] == "done"
     with rt.sessions() as s:
-        assert s.get(Publication, publication_id).live is False
+        publication = s.get(Publication, publication_id)
+        assert publication is not None
+        assert publication.live is False
         checked, problem = events.verify(s)
         assert problem is None, problem
-        assert checked == s.scalar(sa.select(sa.func.count()).select_from(Event)) > events_before
+        events_now = s.scalar(sa.select(sa.func.count()).select_from(Event))
+        assert events_now is not None
+        assert checked == events_now > events_before
 
     # Her access export downloads as a ZIP.
     response = client.post(f"/people/{person_id}/export")
@@ -202,5 +209,6 @@ def test_consent_to_erasure_through_the_web_and_the_api(pg_app: PgApp) -> None:
     assert response.status_code == 302
     with rt.sessions() as s:
         person = s.get(Person, person_id)
+        assert person is not None
         assert person.erased_at is not None and person.email is None
         assert events.verify(s)[1] is None

@@ -8,9 +8,11 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.engine.interfaces import DBAPICursor
 
 from consentcam.domain.types import Channel, GateState, ReviewState
 from consentcam.models import ConsentChannel, ConsentRecord, Face, User, utcnow
+from consentcam.runtime import Runtime
 from consentcam.services import people, photo_list, photo_state, review
 from tests.waits import wait_until
 from tests.web.photo_helpers import photo_with_faces
@@ -26,10 +28,14 @@ def test_each_write_through_the_app_keeps_the_photo_in_step(pg_app: PgApp) -> No
     rt, client, headers = pg_app.runtime, pg_app.client, pg_app.headers
     face_id = _suggested_face(pg_app)  # uploaded and scanned: waits for review
     with rt.sessions() as s:
-        photo_id = s.get(Face, face_id).photo_id
+        face = s.get(Face, face_id)
+        assert face is not None
+        photo_id = face.photo_id
     assert assert_in_step(rt)[photo_id]["review"] == ReviewState.NEEDS_REVIEW
     with rt.sessions() as s:
-        review.confirm_face(s, rt, s.get(Face, face_id), user=s.get(User, pg_app.users["owner"]))
+        face = s.get(Face, face_id)
+        assert face is not None
+        review.confirm_face(s, rt, face, user=s.get(User, pg_app.users["owner"]))
         s.commit()
     assert assert_in_step(rt)[photo_id]["undecided"] == 0
     confirmed = client.post(f"/api/v1/photos/{photo_id}/confirmation", json={}, headers=headers)
@@ -39,7 +45,9 @@ def test_each_write_through_the_app_keeps_the_photo_in_step(pg_app: PgApp) -> No
     page = client.get("/photos/?state=cleared").get_data(as_text=True)
     assert f'href="/photos/{photo_id}"' in page
     with rt.sessions() as s:
-        person_id = s.get(Face, face_id).person_id
+        face = s.get(Face, face_id)
+        assert face is not None
+        person_id = face.person_id
     withdrawn = client.post(
         f"/api/v1/people/{person_id}/withdrawals", json={"channels": ["instagram"]}, headers=headers
     )
@@ -52,7 +60,7 @@ def test_each_write_through_the_app_keeps_the_photo_in_step(pg_app: PgApp) -> No
     assert (counts["cleared"], counts["blocked"], counts["all"]) == (0, 1, 1)
 
 
-def _waiting_for_a_lock(rt: Any) -> bool:
+def _waiting_for_a_lock(rt: Runtime) -> bool:
     with rt.engine.connect() as conn:
         return bool(
             conn.execute(
@@ -90,7 +98,9 @@ def test_two_transactions_on_one_photo_work_it_out_one_after_the_other(pg_app: P
     reviewer = rt.sessions()
     try:
         user = reviewer.get(User, pg_app.users["owner"])
-        review.set_blur(reviewer, rt, reviewer.get(Face, open_face), True, user=user)
+        face = reviewer.get(Face, open_face)
+        assert face is not None
+        review.set_blur(reviewer, rt, face, True, user=user)
         photo_state.settle(reviewer)  # worked out now: the photo is locked until the commit
         errors: list[BaseException] = []
 
@@ -155,12 +165,16 @@ def test_two_transactions_on_different_photos_move_the_counters_without_deadlock
             with rt.sessions() as s:
                 # Straight on the row: a service would record an event, and the event log's
                 # lock would make the two wait for each other before any counter.
-                s.get(Face, face_id).blur = blur
+                face = s.get(Face, face_id)
+                assert face is not None
+                face.blur = blur
                 photo_state.settle(s)
                 if pause:  # hold the first counter's lock until the other waits for one
                     conn = s.connection()
 
-                    def after(_c: Any, _cur: Any, statement: str, *_a: Any) -> None:
+                    def after(
+                        _c: sa.Connection, _cur: DBAPICursor, statement: str, *_a: Any
+                    ) -> None:
                         if "photo_tally" in statement and not holding.is_set():
                             holding.set()
                             go.wait(30)

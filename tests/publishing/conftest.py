@@ -5,13 +5,16 @@ from __future__ import annotations
 import io
 from collections.abc import Iterator
 from datetime import timedelta
-from typing import Any
+from pathlib import Path
 
 import pytest
+import sqlalchemy.orm as so
+from flask import Flask
 from PIL import Image
 
 from consentcam.domain.types import FaceState, ScanState
-from consentcam.models import ChannelConnection, Face, Photo, utcnow
+from consentcam.models import ChannelConnection, ConsentRecord, Face, Person, Photo, utcnow
+from consentcam.runtime import Runtime
 from consentcam.services import people, photos
 from tests.fakegraph.fixtures import fast_publish_settings
 from tests.fakegraph.server import FakeGraph
@@ -32,7 +35,10 @@ def jpeg_bytes(
 
 
 def add_photo(
-    session: Any, rt: Any, faces: list[tuple[int, int, int, int]], data: bytes | None = None
+    session: so.Session,
+    rt: Runtime,
+    faces: list[tuple[int, int, int, int]],
+    data: bytes | None = None,
 ) -> Photo:
     """A photo stored through ingest, marked as scanned, with faces at the given boxes (pending).
 
@@ -58,7 +64,9 @@ def add_photo(
     return photo
 
 
-def add_consenting_person(session: Any, rt: Any, name: str, channels: list[str]) -> Any:
+def add_consenting_person(
+    session: so.Session, rt: Runtime, name: str, channels: list[str]
+) -> tuple[Person, ConsentRecord]:
     person = people.add_person(session, name)
     consent = people.give_consent(
         session,
@@ -80,8 +88,8 @@ def confirm(face: Face, person_id: int) -> None:
 
 
 def connect_meta(
-    session: Any,
-    rt: Any,
+    session: so.Session,
+    rt: Runtime,
     channel: str,
     graph: FakeGraph,
     *,
@@ -102,17 +110,17 @@ def connect_meta(
 
 
 @pytest.fixture
-def settings(instance: Any) -> dict[str, object]:
+def settings(instance: Path) -> dict[str, object]:
     return fast_publish_settings(instance)
 
 
 @pytest.fixture
-def app_rt(app: Any) -> Any:
+def app_rt(app: Flask) -> Runtime:
     return app.extensions["runtime"]
 
 
 @pytest.fixture
-def app_session(app_rt: Any) -> Iterator[Any]:
+def app_session(app_rt: Runtime) -> Iterator[so.Session]:
     # Every SQLite transaction here holds the write lock, so tests end their reads with
     # commit(); keeping loaded values after a commit lets them read ids without a new one.
     s = app_rt.sessions(expire_on_commit=False)

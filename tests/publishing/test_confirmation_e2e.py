@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import io
 from datetime import timedelta
-from typing import Any
 
 import numpy as np
+import sqlalchemy.orm as so
 from PIL import Image, ImageDraw
 
 from consentcam.domain.types import BlockReason, Channel
 from consentcam.faces.manual import encode_drawn_face
-from consentcam.models import Face, User, utcnow
+from consentcam.models import Face, Photo, User, utcnow
+from consentcam.runtime import Runtime
 from consentcam.services import audit as audits
 from consentcam.services import confirmation, gate, marking, people, photos, publishing, review
 from consentcam.services.cleared import make_cleared_copy, render
@@ -29,7 +30,7 @@ def _jpeg(im: Image.Image) -> bytes:
     return out.getvalue()
 
 
-def _upload(session: Any, rt: Any, data: bytes, name: str) -> Any:
+def _upload(session: so.Session, rt: Runtime, data: bytes, name: str) -> Photo:
     photo = photos.ingest(session, rt, data, name).photo
     session.commit()
     scan_photo(session, rt, photo.id)
@@ -39,7 +40,7 @@ def _upload(session: Any, rt: Any, data: bytes, name: str) -> Any:
 
 
 def test_a_real_photo_with_nobody_in_it_is_blocked_until_confirmed(
-    session: Any, runtime: Any, owner: User
+    session: so.Session, runtime: Runtime, owner: User
 ) -> None:
     # A studio corner: a mat, a plant, a window; nobody in it.
     im = Image.new("RGB", (1200, 800), (214, 200, 180))
@@ -66,7 +67,7 @@ def test_a_real_photo_with_nobody_in_it_is_blocked_until_confirmed(
 
 
 def test_a_face_marked_by_hand_is_suggested_blurred_and_unrecognisable_once_published(
-    session: Any, runtime: Any, owner: User
+    session: so.Session, runtime: Runtime, owner: User
 ) -> None:
     obama = people.add_person(session, "Barack")
     people.give_consent(
@@ -104,7 +105,9 @@ def test_a_face_marked_by_hand_is_suggested_blurred_and_unrecognisable_once_publ
     session.commit()
     assert photo.faces_confirmed_at is None
     assert marking.encode_drawn_face(session, runtime, drawn.id)
-    drawn = session.get(Face, drawn.id)
+    reloaded = session.get(Face, drawn.id)
+    assert reloaded is not None
+    drawn = reloaded
     # Aligned by the 5-point model although it is upside down: the person is suggested.
     assert drawn.template is not None
     assert (drawn.state, drawn.suggested_person_id) == ("suggested", obama.id)
@@ -113,7 +116,9 @@ def test_a_face_marked_by_hand_is_suggested_blurred_and_unrecognisable_once_publ
 
     review.set_blur(session, runtime, drawn, True, user=owner)
     session.commit()
-    assert session.get(Face, drawn.id).template is None  # forgotten once the review is done
+    forgotten = session.get(Face, drawn.id)
+    assert forgotten is not None
+    assert forgotten.template is None  # forgotten once the review is done
     assert not gate.decide(session, photo, ["instagram"])[Channel.INSTAGRAM].cleared
     confirmation.confirm_photo(session, runtime, photo, user=owner)
     item = publishing.queue_photo(session, runtime, photo.id, ["instagram"], actor=owner)
@@ -134,7 +139,7 @@ def test_a_face_marked_by_hand_is_suggested_blurred_and_unrecognisable_once_publ
 
 
 def test_a_face_that_cannot_be_aligned_gets_no_template_and_is_chosen_by_hand(
-    session: Any, runtime: Any, owner: User
+    session: so.Session, runtime: Runtime, owner: User
 ) -> None:
     # Only the top of a head shows at the bottom edge of the frame.
     source = Image.open(FACES / "unknown/obama1.jpg").convert("RGB")
@@ -144,6 +149,8 @@ def test_a_face_that_cannot_be_aligned_gets_no_template_and_is_chosen_by_hand(
     drawn = marking.add_drawn_face(session, runtime, photo, box, user=owner)
     session.commit()
     assert not marking.encode_drawn_face(session, runtime, drawn.id)
-    drawn = session.get(Face, drawn.id)
+    reloaded = session.get(Face, drawn.id)
+    assert reloaded is not None
+    drawn = reloaded
     assert drawn.template is None and drawn.state == "pending"
     assert drawn.suggested_person_id is None

@@ -5,14 +5,16 @@ from __future__ import annotations
 import hashlib
 import io
 from datetime import timedelta
-from typing import Any
 
 import pytest
 import sqlalchemy as sa
+import sqlalchemy.orm as so
+from flask import Flask
 from PIL import Image
 
 from consentcam.domain.types import FaceState
 from consentcam.models import Event, Publication, utcnow
+from consentcam.runtime import Runtime
 from consentcam.services import confirmation, people, photos, publishing, scanning
 from consentcam.services import users as users_service
 from tests.conftest import FACES
@@ -22,7 +24,7 @@ from tests.publishing.conftest import SIGNATURE, connect_meta
 
 @pytest.mark.slow
 def test_real_photo_from_enrolment_to_instagram_and_facebook(
-    live_app: Any, app_session: Any, app_rt: Any, graph: FakeGraph
+    live_app: Flask, app_session: so.Session, app_rt: Runtime, graph: FakeGraph
 ) -> None:
     s, rt = app_session, app_rt
     given = utcnow() - timedelta(days=1)

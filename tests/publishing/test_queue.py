@@ -11,12 +11,25 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+import sqlalchemy.orm as so
+from flask import Flask
 from PIL import Image
 
-from consentcam.models import ConsentChannel, Event, Publication, PublicLink, QueueItem, utcnow
+from consentcam.models import (
+    ConsentChannel,
+    ConsentRecord,
+    Event,
+    Person,
+    Photo,
+    Publication,
+    PublicLink,
+    QueueItem,
+    utcnow,
+)
 from consentcam.publishers.manual import ManualPublisher
 from consentcam.publishers.meta import MetaPublisher
 from consentcam.publishers.registry import get_publisher
+from consentcam.runtime import Runtime
 from consentcam.services import publishing
 from tests.fakegraph.server import FakeGraph
 from tests.publishing.conftest import add_consenting_person, add_photo, confirm, connect_meta
@@ -24,13 +37,13 @@ from tests.publishing.conftest import add_consenting_person, add_photo, confirm,
 BOXES = [(100, 100, 220, 220), (500, 150, 620, 270)]
 
 
-def kinds(session: Any) -> list[str]:
+def kinds(session: so.Session) -> list[str]:
     return list(session.scalars(sa.select(Event.kind).order_by(Event.seq)))
 
 
 def cleared_photo(
-    session: Any, rt: Any, channels: tuple[str, ...] = ("instagram", "facebook")
-) -> tuple[Any, Any, Any]:
+    session: so.Session, rt: Runtime, channels: tuple[str, ...] = ("instagram", "facebook")
+) -> tuple[Photo, Person, ConsentRecord]:
     photo = add_photo(session, rt, BOXES)
     person, consent = add_consenting_person(session, rt, "Maja", list(channels))
     confirm(photo.faces[0], person.id)
@@ -40,7 +53,7 @@ def cleared_photo(
 
 
 def test_registry_manual_by_default_and_meta_when_connected(
-    app_session: Any, app_rt: Any, graph: FakeGraph
+    app_session: so.Session, app_rt: Runtime, graph: FakeGraph
 ) -> None:
     assert isinstance(get_publisher(app_session, app_rt, "instagram"), ManualPublisher)
     connect_meta(app_session, app_rt, "instagram", graph, can_delete=False)
@@ -61,7 +74,9 @@ def test_registry_manual_by_default_and_meta_when_connected(
     assert all(b"good-token" not in bytes(r) for r in raw)
 
 
-def test_blocked_item_unblocks_when_consent_arrives(app_session: Any, app_rt: Any) -> None:
+def test_blocked_item_unblocks_when_consent_arrives(
+    app_session: so.Session, app_rt: Runtime
+) -> None:
     photo = add_photo(app_session, app_rt, BOXES[:1])
     item = publishing.queue_photo(app_session, app_rt, photo.id, ["instagram"], caption="Hej")
     assert item.status == "blocked"
@@ -98,7 +113,7 @@ def test_blocked_item_unblocks_when_consent_arrives(app_session: Any, app_rt: An
     assert "queue.blocked" in kinds(app_session) and "queue.unblocked" in kinds(app_session)
 
 
-def test_scheduled_item_waits_for_its_time(app_session: Any, app_rt: Any) -> None:
+def test_scheduled_item_waits_for_its_time(app_session: so.Session, app_rt: Runtime) -> None:
     photo, _, _ = cleared_photo(app_session, app_rt)
     later = utcnow() + timedelta(hours=2)
     item = publishing.queue_photo(app_session, app_rt, photo.id, ["instagram"], scheduled_for=later)
@@ -108,7 +123,7 @@ def test_scheduled_item_waits_for_its_time(app_session: Any, app_rt: Any) -> Non
     assert item.status == "ready"
 
 
-def test_queue_refuses_bad_input(app_session: Any, app_rt: Any) -> None:
+def test_queue_refuses_bad_input(app_session: so.Session, app_rt: Runtime) -> None:
     photo = add_photo(app_session, app_rt, [])
     kwargs: dict[str, Any]
     for kwargs in (
@@ -124,12 +139,12 @@ def test_queue_refuses_bad_input(app_session: Any, app_rt: Any) -> None:
         publishing.queue_photo(app_session, app_rt, 999, ["instagram"])
 
 
-def _publish(app: Any, item_id: int) -> None:
+def _publish(app: Flask, item_id: int) -> None:
     app.extensions["jobs"].enqueue("publish_queue_item", item_id)
 
 
 def test_publish_to_facebook_and_instagram_through_the_job(
-    live_app: Any, app_session: Any, app_rt: Any, graph: FakeGraph
+    live_app: Flask, app_session: so.Session, app_rt: Runtime, graph: FakeGraph
 ) -> None:
     photo, person, consent = cleared_photo(app_session, app_rt)
     connect_meta(app_session, app_rt, "instagram", graph)
@@ -172,7 +187,7 @@ def test_publish_to_facebook_and_instagram_through_the_job(
 
 
 def test_public_link_expires_and_unknown_is_404(
-    live_app: Any, app_session: Any, app_rt: Any
+    live_app: Flask, app_session: so.Session, app_rt: Runtime
 ) -> None:
     photo, _, _ = cleared_photo(app_session, app_rt)
     from consentcam.services.cleared import make_cleared_copy
@@ -193,7 +208,7 @@ def test_public_link_expires_and_unknown_is_404(
 
 
 def test_rate_limit_is_retried_then_published(
-    live_app: Any, app_session: Any, app_rt: Any, graph: FakeGraph
+    live_app: Flask, app_session: so.Session, app_rt: Runtime, graph: FakeGraph
 ) -> None:
     photo, _, _ = cleared_photo(app_session, app_rt)
     connect_meta(app_session, app_rt, "facebook", graph)
@@ -208,7 +223,7 @@ def test_rate_limit_is_retried_then_published(
 
 
 def test_rate_limit_every_time_fails_after_the_retries(
-    live_app: Any, app_session: Any, app_rt: Any, graph: FakeGraph
+    live_app: Flask, app_session: so.Session, app_rt: Runtime, graph: FakeGraph
 ) -> None:
     photo, _, _ = cleared_photo(app_session, app_rt)
     connect_meta(app_session, app_rt, "facebook", graph)
@@ -223,7 +238,7 @@ def test_rate_limit_every_time_fails_after_the_retries(
 
 
 def test_expired_token_fails_at_once_with_reconnect(
-    live_app: Any, app_session: Any, app_rt: Any, graph: FakeGraph
+    live_app: Flask, app_session: so.Session, app_rt: Runtime, graph: FakeGraph
 ) -> None:
     photo, _, _ = cleared_photo(app_session, app_rt)
     connect_meta(app_session, app_rt, "instagram", graph, token="stale")
@@ -239,7 +254,7 @@ def test_expired_token_fails_at_once_with_reconnect(
 
 
 def test_gate_runs_again_at_publish_time(
-    live_app: Any, app_session: Any, app_rt: Any, graph: FakeGraph
+    live_app: Flask, app_session: so.Session, app_rt: Runtime, graph: FakeGraph
 ) -> None:
     photo, person, consent = cleared_photo(app_session, app_rt)
     connect_meta(app_session, app_rt, "instagram", graph)
@@ -263,11 +278,12 @@ def test_gate_runs_again_at_publish_time(
     last = app_session.scalars(
         sa.select(Event).where(Event.kind == "queue.blocked").order_by(Event.seq.desc())
     ).first()
+    assert last is not None
     assert json.loads(last.payload)["at_publish"] is True
 
 
 def test_container_error_fails_the_item(
-    live_app: Any, app_session: Any, app_rt: Any, graph: FakeGraph
+    live_app: Flask, app_session: so.Session, app_rt: Runtime, graph: FakeGraph
 ) -> None:
     photo, _, _ = cleared_photo(app_session, app_rt)
     connect_meta(app_session, app_rt, "instagram", graph)
@@ -280,7 +296,9 @@ def test_container_error_fails_the_item(
     assert "could not prepare" in publishing.blockers_of(item)[0]["message"]
 
 
-def test_manual_channel_waits_for_the_link(live_app: Any, app_session: Any, app_rt: Any) -> None:
+def test_manual_channel_waits_for_the_link(
+    live_app: Flask, app_session: so.Session, app_rt: Runtime
+) -> None:
     photo, person, consent = cleared_photo(app_session, app_rt, ("instagram",))
     item = publishing.queue_photo(app_session, app_rt, photo.id, ["instagram"])
     app_session.commit()
@@ -301,7 +319,7 @@ def test_manual_channel_waits_for_the_link(live_app: Any, app_session: Any, app_
 
 
 def test_periodic_jobs_publish_due_items_and_recheck(
-    live_app: Any, app_session: Any, app_rt: Any, graph: FakeGraph
+    live_app: Flask, app_session: so.Session, app_rt: Runtime, graph: FakeGraph
 ) -> None:
     photo, _, _ = cleared_photo(app_session, app_rt)
     connect_meta(app_session, app_rt, "facebook", graph)
@@ -323,7 +341,7 @@ def test_periodic_jobs_publish_due_items_and_recheck(
 
 
 def test_each_channel_goes_out_when_it_is_cleared(
-    live_app: Any, app_session: Any, app_rt: Any, graph: FakeGraph
+    live_app: Flask, app_session: so.Session, app_rt: Runtime, graph: FakeGraph
 ) -> None:
     # Consent for Instagram only: the item is ready for Instagram, Facebook waits with its reason.
     photo, person, consent = cleared_photo(app_session, app_rt, ("instagram",))
@@ -365,7 +383,9 @@ def test_each_channel_goes_out_when_it_is_cleared(
     assert len(graph.fetches) == 2  # Instagram was not posted twice
 
 
-def test_an_item_refused_on_every_channel_stays_blocked(app_session: Any, app_rt: Any) -> None:
+def test_an_item_refused_on_every_channel_stays_blocked(
+    app_session: so.Session, app_rt: Runtime
+) -> None:
     photo = add_photo(app_session, app_rt, BOXES[:1])
     item = publishing.queue_photo(app_session, app_rt, photo.id, ["instagram", "facebook"])
     assert item.status == "blocked"
@@ -373,7 +393,7 @@ def test_an_item_refused_on_every_channel_stays_blocked(app_session: Any, app_rt
 
 
 def test_a_hand_posted_channel_waits_while_the_other_is_refused(
-    live_app: Any, app_session: Any, app_rt: Any
+    live_app: Flask, app_session: so.Session, app_rt: Runtime
 ) -> None:
     photo, person, consent = cleared_photo(app_session, app_rt, ("instagram",))
     item = publishing.queue_photo(app_session, app_rt, photo.id, ["instagram", "facebook"])

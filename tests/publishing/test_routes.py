@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 import sqlalchemy.orm as so
+from flask import Flask
 from flask.testing import FlaskClient
 
 from consentcam.models import ChannelConnection, Publication, QueueItem
@@ -19,7 +20,7 @@ from tests.publishing.conftest import add_consenting_person, add_photo, confirm
 
 
 @pytest.fixture
-def item(app: Any, app_session: Any, app_rt: Any, users: Any) -> QueueItem:
+def item(app: Flask, app_session: so.Session, app_rt: Runtime, users: dict[str, int]) -> QueueItem:
     photo = add_photo(app_session, app_rt, [(100, 100, 220, 220)])
     person, _ = add_consenting_person(app_session, app_rt, "Maja", ["instagram"])
     confirm(photo.faces[0], person.id)
@@ -32,7 +33,7 @@ PAGES = ["/queue/", "/published/", "/queue/{id}", "/queue/new?photo_id={photo}"]
 
 
 @pytest.mark.parametrize("path", PAGES + ["/settings/connections"])
-def test_anonymous_is_sent_to_login(client: Any, item: QueueItem, path: str) -> None:
+def test_anonymous_is_sent_to_login(client: FlaskClient, item: QueueItem, path: str) -> None:
     response = client.get(path.format(id=item.id, photo=item.photo_id))
     assert response.status_code == 302 and "/login" in response.headers["Location"]
 
@@ -40,7 +41,7 @@ def test_anonymous_is_sent_to_login(client: Any, item: QueueItem, path: str) -> 
 @pytest.mark.parametrize("role", ["owner", "staff"])
 @pytest.mark.parametrize("path", PAGES)
 def test_pages_render_for_owner_and_staff(
-    client: Any, item: QueueItem, role: str, path: str
+    client: FlaskClient, item: QueueItem, role: str, path: str
 ) -> None:
     login(client, role)
     response = client.get(path.format(id=item.id, photo=item.photo_id))
@@ -56,7 +57,7 @@ def test_pages_render_for_owner_and_staff(
     assert expected in response.get_data(as_text=True)
 
 
-def test_connections_are_owner_only(client: Any, item: QueueItem) -> None:
+def test_connections_are_owner_only(client: FlaskClient, item: QueueItem) -> None:
     login(client, "staff")
     assert client.get("/settings/connections").status_code == 403
     assert (
@@ -67,7 +68,9 @@ def test_connections_are_owner_only(client: Any, item: QueueItem) -> None:
     )
 
 
-def test_queue_form_blocked_reasons_shown(owner_client: Any, app_session: Any, app_rt: Any) -> None:
+def test_queue_form_blocked_reasons_shown(
+    owner_client: FlaskClient, app_session: so.Session, app_rt: Runtime
+) -> None:
     photo = add_photo(app_session, app_rt, [(10, 10, 90, 90)])
     app_session.commit()
     response = owner_client.post(
@@ -93,7 +96,9 @@ def test_queue_form_blocked_reasons_shown(owner_client: Any, app_session: Any, a
     assert "Ansikte 1" in sv
 
 
-def test_publish_now_and_manual_flow(owner_client: Any, item: QueueItem, app_session: Any) -> None:
+def test_publish_now_and_manual_flow(
+    owner_client: FlaskClient, item: QueueItem, app_session: so.Session
+) -> None:
     response = owner_client.post(f"/queue/{item.id}/publish")
     assert response.status_code == 302
     app_session.expire_all()
@@ -123,7 +128,11 @@ def test_publish_now_and_manual_flow(owner_client: Any, item: QueueItem, app_ses
 
 
 def test_the_item_page_follows_the_worker_after_publish_now(
-    owner_client: Any, item: QueueItem, app_session: Any, app_rt: Any, monkeypatch: Any
+    owner_client: FlaskClient,
+    item: QueueItem,
+    app_session: so.Session,
+    app_rt: Runtime,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """After "Publish now" the page polls until the worker has taken the post up, then shows
     the next step (here: download the cleared copy) without the owner reloading."""
@@ -152,7 +161,7 @@ def test_the_item_page_follows_the_worker_after_publish_now(
     assert 'id="publishing"' not in owner_client.get("/queue/").get_data(as_text=True)
 
 
-def test_cancel(staff_client: Any, item: QueueItem, app_session: Any) -> None:
+def test_cancel(staff_client: FlaskClient, item: QueueItem, app_session: so.Session) -> None:
     _allow_staff_to_publish(app_session)
     assert staff_client.post(f"/queue/{item.id}/cancel").status_code == 302
     app_session.expire_all()
@@ -164,7 +173,7 @@ def test_cancel(staff_client: Any, item: QueueItem, app_session: Any) -> None:
 
 
 def test_connections_store_token_encrypted(
-    owner_client: Any, app_session: Any, app_rt: Any
+    owner_client: FlaskClient, app_session: so.Session, app_rt: Runtime
 ) -> None:
     response = owner_client.post(
         "/settings/connections",
@@ -180,6 +189,7 @@ def test_connections_store_token_encrypted(
     assert response.status_code == 302
     conn = app_session.scalars(sa.select(ChannelConnection)).one()
     assert conn.kind == "meta" and conn.can_delete and conn.account_id == "1784"
+    assert conn.access_token_enc is not None
     assert (
         b"EAAsecret" not in conn.access_token_enc
         and app_rt.vault.decrypt(conn.access_token_enc) == b"EAAsecret"
@@ -198,6 +208,7 @@ def test_connections_store_token_encrypted(
         },
     )
     app_session.expire_all()
+    assert conn.access_token_enc is not None
     assert app_rt.vault.decrypt(conn.access_token_enc) == b"EAAsecret" and not conn.can_delete
 
 
@@ -205,19 +216,20 @@ def test_connections_store_token_encrypted(
 
 
 @pytest.fixture
-def token(app: Any, users: dict[str, int]) -> str:
+def token(app: Flask, users: dict[str, int]) -> str:
     from consentcam.models import User
 
-    rt = app.extensions["runtime"]
+    rt: Runtime = app.extensions["runtime"]
     with rt.sessions() as s:
         staff = s.get(User, users["staff"])
+        assert staff is not None
         staff.may_publish = True  # queuing and publishing: staff the owner allows to publish
         _, raw = users_service.create_token(s, staff, "tests")
         s.commit()
     return raw
 
 
-def _allow_staff_to_publish(session: Any) -> None:
+def _allow_staff_to_publish(session: so.Session) -> None:
     import sqlalchemy as sa
 
     from consentcam.models import User
@@ -227,7 +239,9 @@ def _allow_staff_to_publish(session: Any) -> None:
     session.commit()
 
 
-def test_api_queue_roundtrip(client: Any, token: str, item: QueueItem, app_session: Any) -> None:
+def test_api_queue_roundtrip(
+    client: FlaskClient, token: str, item: QueueItem, app_session: so.Session
+) -> None:
     h = {"Authorization": f"Bearer {token}"}
     listed = client.get("/api/v1/queue", headers=h).get_json()
     assert [i["id"] for i in listed["items"]] == [item.id]
@@ -290,7 +304,9 @@ def test_api_queue_roundtrip(client: Any, token: str, item: QueueItem, app_sessi
         {"photo_id": True, "channels": ["instagram"]},
     ],
 )
-def test_api_bad_queue_input_is_4xx(client: Any, token: str, item: QueueItem, payload: Any) -> None:
+def test_api_bad_queue_input_is_4xx(
+    client: FlaskClient, token: str, item: QueueItem, payload: Any
+) -> None:
     h = {"Authorization": f"Bearer {token}"}
     response = (
         client.post("/api/v1/queue", headers=h, json=payload)
@@ -300,7 +316,7 @@ def test_api_bad_queue_input_is_4xx(client: Any, token: str, item: QueueItem, pa
     assert 400 <= response.status_code < 500 and "error" in response.get_json()
 
 
-def test_api_errors_and_auth(client: Any, token: str, item: QueueItem) -> None:
+def test_api_errors_and_auth(client: FlaskClient, token: str, item: QueueItem) -> None:
     h = {"Authorization": f"Bearer {token}"}
     assert client.get("/api/v1/queue").status_code == 401
     assert client.get("/api/v1/queue/99999", headers=h).status_code == 404
@@ -329,7 +345,7 @@ def test_api_errors_and_auth(client: Any, token: str, item: QueueItem) -> None:
         assert path in spec["paths"], path
 
 
-def test_swedish_queue_pages(owner_client: Any, item: QueueItem) -> None:
+def test_swedish_queue_pages(owner_client: FlaskClient, item: QueueItem) -> None:
     sv = {"Accept-Language": "sv"}
     assert "Publiceringskö" in owner_client.get("/queue/", headers=sv).get_data(as_text=True)
     detail = owner_client.get(f"/queue/{item.id}", headers=sv).get_data(as_text=True)
@@ -339,7 +355,7 @@ def test_swedish_queue_pages(owner_client: Any, item: QueueItem) -> None:
     )
 
 
-def test_queue_refusals_in_swedish(owner_client: Any, item: QueueItem) -> None:
+def test_queue_refusals_in_swedish(owner_client: FlaskClient, item: QueueItem) -> None:
     sv = {"Accept-Language": "sv"}
     assert owner_client.post(f"/queue/{item.id}/publish").status_code == 302
     link = {"url": "https://www.facebook.com/studio/posts/1"}
@@ -358,7 +374,7 @@ def test_queue_refusals_in_swedish(owner_client: Any, item: QueueItem) -> None:
 
 
 def test_a_status_in_a_refusal_is_said_in_the_readers_words(
-    owner_client: Any, item: QueueItem
+    owner_client: FlaskClient, item: QueueItem
 ) -> None:
     assert owner_client.post(f"/queue/{item.id}/cancel").status_code == 302
     swedish = owner_client.post(

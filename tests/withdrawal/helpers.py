@@ -5,8 +5,11 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TypeVar
 
+import sqlalchemy.orm as so
+
+from consentcam.domain.types import FaceState, QueueStatus, ScanState
 from consentcam.models import (
     Face,
     Person,
@@ -15,24 +18,40 @@ from consentcam.models import (
     PublicationFace,
     QueueItem,
     ReferenceFace,
+    User,
     utcnow,
 )
-from consentcam.publishers.base import DeleteResult, PublisherError
+from consentcam.publishers.base import (
+    DeleteResult,
+    PublisherError,
+    PublishRequest,
+    PublishResult,
+)
+from consentcam.runtime import Runtime
 from consentcam.services import people
 from tests.conftest import FACES
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"signature"
 
+M = TypeVar("M")
+
+
+def stored(session: so.Session, model: type[M], ident: int) -> M:
+    """``session.get`` for a row the test expects to exist (a missing one fails the test)."""
+    row = session.get(model, ident)
+    assert row is not None, f"no {model.__name__} {ident}"
+    return row
+
 
 def consenting_person(
-    session: Any,
-    rt: Any,
+    session: so.Session,
+    rt: Runtime,
     name: str = "Lena Berg",
     channels: tuple[str, ...] = ("instagram", "facebook"),
     biometric: bool = False,
     *,
     evidence: bytes = PNG,
-    actor: Any = None,
+    actor: User | None = None,
 ) -> Person:
     person = people.add_person(session, name, actor=actor)
     people.give_consent(
@@ -51,9 +70,9 @@ def consenting_person(
 
 
 def enrolled_person(
-    session: Any,
-    rt: Any,
-    owner: Any,
+    session: so.Session,
+    rt: Runtime,
+    owner: User,
     channels: tuple[str, ...] = ("instagram", "facebook"),
     *,
     evidence: bytes = PNG,
@@ -70,7 +89,9 @@ def enrolled_person(
     return person
 
 
-def photo_with(session: Any, person: Person | None, *, template: bytes | None = b"t" * 16) -> Photo:
+def photo_with(
+    session: so.Session, person: Person | None, *, template: bytes | None = b"t" * 16
+) -> Photo:
     """A scanned photo with one face, confirmed as ``person`` (or pending when None)."""
     digest = secrets.token_hex(32)
     photo = Photo(
@@ -81,7 +102,7 @@ def photo_with(session: Any, person: Person | None, *, template: bytes | None = 
         size_bytes=1000,
         width=100,
         height=100,
-        scan_state="done",
+        scan_state=ScanState.DONE,
         faces_confirmed_at=utcnow(),
         faces_confirmed_by="owner@example.com",
     )
@@ -92,7 +113,7 @@ def photo_with(session: Any, person: Person | None, *, template: bytes | None = 
         top=1,
         right=50,
         bottom=50,
-        state="confirmed" if person else "pending",
+        state=FaceState.CONFIRMED if person else FaceState.PENDING,
         person_id=person.id if person else None,
         template=template,
     )
@@ -102,7 +123,10 @@ def photo_with(session: Any, person: Person | None, *, template: bytes | None = 
 
 
 def queue(
-    session: Any, photo: Photo, channels: str = "instagram facebook", status: str = "ready"
+    session: so.Session,
+    photo: Photo,
+    channels: str = "instagram facebook",
+    status: QueueStatus = QueueStatus.READY,
 ) -> QueueItem:
     item = QueueItem(photo_id=photo.id, channels=channels, status=status, blockers="[]")
     session.add(item)
@@ -111,7 +135,7 @@ def queue(
 
 
 def publish(
-    session: Any,
+    session: so.Session,
     photo: Photo,
     channel: str,
     *,
@@ -144,7 +168,7 @@ def publish(
 
 
 def reference(
-    session: Any, rt: Any, person: Person, data: bytes = b"reference image"
+    session: so.Session, rt: Runtime, person: Person, data: bytes = b"reference image"
 ) -> ReferenceFace:
     key, digest = rt.storage.put("references", rt.vault.encrypt(data), "bin")
     ref = ReferenceFace(
@@ -168,7 +192,9 @@ class FakePublisher:
     def can_delete(self, channel: str) -> bool:
         return channel in self.deletable
 
-    def publish(self, request: Any) -> Any:  # pragma: no cover - not used by removals
+    def publish(  # pragma: no cover - not used by removals
+        self, request: PublishRequest
+    ) -> PublishResult:
         raise NotImplementedError
 
     def delete(self, channel: str, external_id: str) -> DeleteResult:
@@ -179,7 +205,7 @@ class FakePublisher:
         self.deleted.append((channel, external_id))
         return DeleteResult(deleted=True)
 
-    def lookup(self, session: Any, rt: Any, channel: str) -> FakePublisher:
+    def lookup(self, session: so.Session, rt: Runtime, channel: str) -> FakePublisher:
         return self
 
 

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+import sqlalchemy.orm as so
+from flask import Flask
 
+from consentcam.domain.types import Channel
 from consentcam.models import (
     ChannelConnection,
     Event,
     Face,
     Person,
+    Photo,
     Publication,
     QueueItem,
     ReferenceFace,
@@ -19,23 +23,24 @@ from consentcam.models import (
     User,
     utcnow,
 )
+from consentcam.runtime import Runtime
 from consentcam.services import confirmation, photos, publishing, review, scanning
 from consentcam.services import users as users_service
 from tests.conftest import FACES
 from tests.fakegraph.fixtures import fast_publish_settings
 from tests.fakegraph.server import FakeGraph
 
-from .helpers import enrolled_person
+from .helpers import enrolled_person, stored
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-def settings(instance: Any) -> dict[str, object]:
+def settings(instance: Path) -> dict[str, object]:
     return fast_publish_settings(instance)
 
 
-def scanned_and_confirmed(s: Any, rt: Any, owner: User, name: str) -> Any:
+def scanned_and_confirmed(s: so.Session, rt: Runtime, owner: User, name: str) -> Photo:
     data = (FACES / "unknown" / name).read_bytes()
     photo = photos.ingest(s, rt, data, name, user=owner).photo
     s.commit()
@@ -51,10 +56,10 @@ def scanned_and_confirmed(s: Any, rt: Any, owner: User, name: str) -> Any:
 
 @pytest.mark.parametrize("instagram_can_delete", [True, False], ids=["ig-api", "ig-manual"])
 def test_withdrawal_takes_both_posts_down_and_stops_the_queue(
-    live_app: Any, graph: FakeGraph, instagram_can_delete: bool
+    live_app: Flask, graph: FakeGraph, instagram_can_delete: bool
 ) -> None:
     app = live_app
-    rt = app.extensions["runtime"]
+    rt: Runtime = app.extensions["runtime"]
     client = app.test_client()
     with rt.sessions() as s:
         owner = users_service.create_user(
@@ -95,14 +100,14 @@ def test_withdrawal_takes_both_posts_down_and_stops_the_queue(
     # Published through the real path: the job, the cleared copy, the fake Graph API.
     app.extensions["jobs"].enqueue("publish_queue_item", ids["item"])
     with rt.sessions() as s:
-        assert s.get(QueueItem, ids["item"]).status == "published"
+        assert stored(s, QueueItem, ids["item"]).status == "published"
         pubs = {p.channel: p for p in s.scalars(sa.select(Publication))}
         assert set(pubs) == {"facebook", "instagram"} and all(
             p.live and p.external_id for p in pubs.values()
         )
         # Her reference photo, and perhaps confirmed faces enrolled under her biometric consent.
         references = s.scalar(sa.select(sa.func.count()).select_from(ReferenceFace))
-        assert references >= 1
+        assert references is not None and references >= 1
 
     headers = {"Authorization": f"Bearer {secret}"}
     response = client.post(
@@ -118,21 +123,21 @@ def test_withdrawal_takes_both_posts_down_and_stops_the_queue(
     assert body["references_deleted"] == references
 
     with rt.sessions() as s:
-        waiting_item = s.get(QueueItem, ids["waiting"])
+        waiting_item = stored(s, QueueItem, ids["waiting"])
         assert waiting_item.status == "blocked" and "consent_withdrawn" in (
             waiting_item.blockers or ""
         )
         tasks = {t.publication.channel: t for t in s.scalars(sa.select(RemovalTask))}
         assert set(tasks) == {"facebook", "instagram"}
         # The deletion job ran (the test queue runs jobs inline): Meta saw the DELETE.
-        fb = tasks["facebook"]
+        fb = tasks[Channel.FACEBOOK]
         assert graph.calls_to("DELETE", f"/{fb.publication.external_id}")
         assert (fb.status, fb.closed_by_name, fb.publication.live) == (
             "done",
             "automatic deletion",
             False,
         )
-        ig = tasks["instagram"]
+        ig = tasks[Channel.INSTAGRAM]
         ig_deletes = graph.calls_to("DELETE", f"/{ig.publication.external_id}")
         if instagram_can_delete:
             assert ig_deletes and ig.status == "done" and ig.publication.live is False
@@ -141,8 +146,8 @@ def test_withdrawal_takes_both_posts_down_and_stops_the_queue(
             assert (ig.status, ig.method, ig.publication.live) == ("open", "manual", True)
             assert ig.publication.url and ig.due_at > utcnow()
         assert s.scalar(sa.select(sa.func.count()).select_from(ReferenceFace)) == 0
-        assert s.get(Face, ids["posted_face"]).template is None
-        person = s.get(Person, ids["lena"])
+        assert stored(s, Face, ids["posted_face"]).template is None
+        person = stored(s, Person, ids["lena"])
         assert all(c.biometric_withdrawn_at is not None for c in person.consents)
         events_before = s.scalar(sa.select(sa.func.count()).select_from(Event))
         deletes_before = len(graph.calls_to("DELETE", ""))

@@ -7,19 +7,23 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from flask import Flask
+from flask.testing import FlaskClient
 
+from consentcam.domain.types import QueueStatus
 from consentcam.models import ConsentChannel, Publication, QueueItem, RemovalTask, User, utcnow
+from consentcam.runtime import Runtime
 from consentcam.services import users as users_service
 
-from .helpers import consenting_person, photo_with, publish, queue
+from .helpers import consenting_person, photo_with, publish, queue, stored
 
 pytestmark = pytest.mark.filterwarnings("error")
 
 
 @pytest.fixture
-def seeded(app: Any, users: dict[str, int]) -> dict[str, int]:
+def seeded(app: Flask, users: dict[str, int]) -> dict[str, int]:
     """Lena, posted by hand on Instagram and queued for Facebook; Omar with an overdue removal."""
-    rt = app.extensions["runtime"]
+    rt: Runtime = app.extensions["runtime"]
     with rt.sessions() as s:
         lena = consenting_person(s, rt, "Lena Berg")
         omar = consenting_person(s, rt, "Omar Said")
@@ -40,9 +44,10 @@ def seeded(app: Any, users: dict[str, int]) -> dict[str, int]:
         return {"lena": lena.id, "omar": omar.id, "item": item.id, "pub": pub.id, "late": late.id}
 
 
-def token(app: Any, role: str, users: dict[str, int]) -> str:
-    with app.extensions["runtime"].sessions() as s:
-        user = s.get(User, users[role])
+def token(app: Flask, role: str, users: dict[str, int]) -> str:
+    rt: Runtime = app.extensions["runtime"]
+    with rt.sessions() as s:
+        user = stored(s, User, users[role])
         _row, secret = users_service.create_token(s, user, "test")
         s.commit()
         return secret
@@ -57,7 +62,7 @@ def token(app: Any, role: str, users: dict[str, int]) -> str:
     ],
 )
 def test_access_control(
-    client: Any, users: dict[str, int], path: str, anon: int, staff: int
+    client: FlaskClient, users: dict[str, int], path: str, anon: int, staff: int
 ) -> None:
     from tests.conftest import login
 
@@ -66,7 +71,9 @@ def test_access_control(
     assert client.get(path).status_code == staff
 
 
-def test_staff_may_neither_withdraw_nor_close(staff_client: Any, seeded: dict[str, int]) -> None:
+def test_staff_may_neither_withdraw_nor_close(
+    staff_client: FlaskClient, seeded: dict[str, int]
+) -> None:
     assert staff_client.get(f"/people/{seeded['lena']}/withdraw").status_code == 403
     assert (
         staff_client.post(
@@ -79,7 +86,7 @@ def test_staff_may_neither_withdraw_nor_close(staff_client: Any, seeded: dict[st
 
 
 def test_the_form_withdraws_in_one_step_and_says_what_happened(
-    app: Any, owner_client: Any, seeded: dict[str, int]
+    app: Flask, owner_client: FlaskClient, seeded: dict[str, int]
 ) -> None:
     from flask import url_for
 
@@ -98,8 +105,9 @@ def test_the_form_withdraws_in_one_step_and_says_what_happened(
     assert "Withdrawn for every channel." in html
     assert "1 queued post blocked." in html
     assert "1 post must come down by" in html and "1 needs you (links below)" in html
-    with app.extensions["runtime"].sessions() as s:
-        assert s.get(QueueItem, seeded["item"]).status == "blocked"
+    rt: Runtime = app.extensions["runtime"]
+    with rt.sessions() as s:
+        assert stored(s, QueueItem, seeded["item"]).status == "blocked"
         assert all(
             c.withdrawn_at is not None
             for c in s.scalars(sa.select(ConsentChannel))
@@ -114,7 +122,7 @@ def test_the_form_withdraws_in_one_step_and_says_what_happened(
 
 
 def test_the_form_refuses_an_empty_choice_and_unknown_people(
-    owner_client: Any, seeded: dict[str, int]
+    owner_client: FlaskClient, seeded: dict[str, int]
 ) -> None:
     response = owner_client.post(f"/people/{seeded['lena']}/withdraw", data={})
     assert response.status_code == 200
@@ -131,7 +139,7 @@ def test_the_form_refuses_an_empty_choice_and_unknown_people(
 
 
 def test_overdue_removals_stand_out_in_the_list_the_nav_and_the_start_page(
-    owner_client: Any, seeded: dict[str, int]
+    owner_client: FlaskClient, seeded: dict[str, int]
 ) -> None:
     listing = owner_client.get("/removals/").get_data(as_text=True)
     assert "removal-overdue" in listing and "Omar Said" in listing
@@ -145,7 +153,7 @@ def test_overdue_removals_stand_out_in_the_list_the_nav_and_the_start_page(
 
 
 def test_closing_a_manual_task_shows_who_and_when(
-    app: Any, owner_client: Any, seeded: dict[str, int]
+    app: Flask, owner_client: FlaskClient, seeded: dict[str, int]
 ) -> None:
     response = owner_client.post(
         f"/removals/{seeded['late']}/close",
@@ -154,19 +162,21 @@ def test_closing_a_manual_task_shows_who_and_when(
     )
     html = response.get_data(as_text=True)
     assert "Taken down by Ann-Christin on" in html and "Deleted on the phone" in html
-    with app.extensions["runtime"].sessions() as s:
-        task = s.get(RemovalTask, seeded["late"])
+    rt: Runtime = app.extensions["runtime"]
+    with rt.sessions() as s:
+        task = stored(s, RemovalTask, seeded["late"])
         assert task.status == "done" and task.closed_at is not None
-        assert s.get(Publication, task.publication_id).live is False
+        assert stored(s, Publication, task.publication_id).live is False
     assert "badge-bad" not in owner_client.get("/").get_data(as_text=True).split("</header>")[0]
     twice = owner_client.post(f"/removals/{seeded['late']}/close", data={}, follow_redirects=True)
     assert "already closed" in twice.get_data(as_text=True)
 
 
 def test_the_start_page_counts_with_a_fixed_number_of_queries(
-    app: Any, owner_client: Any, seeded: dict[str, int]
+    app: Flask, owner_client: FlaskClient, seeded: dict[str, int]
 ) -> None:
-    engine = app.extensions["runtime"].engine
+    rt: Runtime = app.extensions["runtime"]
+    engine = rt.engine
     statements: list[str] = []
 
     def count(*args: Any) -> None:
@@ -174,18 +184,17 @@ def test_the_start_page_counts_with_a_fixed_number_of_queries(
 
     owner_client.get("/")
     # The start page remembers its counts for a few seconds: count both requests cold.
-    cache = app.extensions["runtime"].cache
+    cache = rt.cache
     cache.clear()
     sa.event.listen(engine, "before_cursor_execute", count)
     try:
         html = owner_client.get("/").get_data(as_text=True)
         small = len(statements)
-        rt = app.extensions["runtime"]
         with rt.sessions() as s:
             for i in range(15):
                 person = consenting_person(s, rt, f"Person {i}")
                 photo = photo_with(s, person)
-                queue(s, photo, status="blocked")
+                queue(s, photo, status=QueueStatus.BLOCKED)
                 pub = publish(
                     s, photo, "instagram", person=person, publisher="manual", external_id=None
                 )
@@ -210,7 +219,7 @@ def test_the_start_page_counts_with_a_fixed_number_of_queries(
 
 
 def test_api_withdraws_and_lists_and_closes(
-    app: Any, client: Any, users: dict[str, int], seeded: dict[str, int]
+    app: Flask, client: FlaskClient, users: dict[str, int], seeded: dict[str, int]
 ) -> None:
     headers = {"Authorization": f"Bearer {token(app, 'owner', users)}"}
     r = client.post(
@@ -274,8 +283,8 @@ def test_api_withdraws_and_lists_and_closes(
     ],
 )
 def test_api_bad_input_gets_a_clear_json_error(
-    app: Any,
-    client: Any,
+    app: Flask,
+    client: FlaskClient,
     users: dict[str, int],
     seeded: dict[str, int],
     method: str,
@@ -294,7 +303,9 @@ def test_api_bad_input_gets_a_clear_json_error(
     assert isinstance(response.get_json()["error"], str)
 
 
-def test_api_access(app: Any, client: Any, users: dict[str, int], seeded: dict[str, int]) -> None:
+def test_api_access(
+    app: Flask, client: FlaskClient, users: dict[str, int], seeded: dict[str, int]
+) -> None:
     assert client.get("/api/v1/removal-tasks").status_code == 401
     staff = {"Authorization": f"Bearer {token(app, 'staff', users)}"}
     assert client.get("/api/v1/removal-tasks", headers=staff).status_code == 200
@@ -313,7 +324,7 @@ def test_api_access(app: Any, client: Any, users: dict[str, int], seeded: dict[s
 
 
 def test_the_openapi_document_describes_every_endpoint(
-    app: Any, client: Any, users: dict[str, int]
+    app: Flask, client: FlaskClient, users: dict[str, int]
 ) -> None:
     headers = {"Authorization": f"Bearer {token(app, 'owner', users)}"}
     spec = client.get("/api/v1/openapi.json", headers=headers).get_json()
@@ -328,7 +339,7 @@ def test_the_openapi_document_describes_every_endpoint(
     assert "RemovalTask" in spec["components"]["schemas"]
 
 
-def test_the_pages_speak_swedish(owner_client: Any, seeded: dict[str, int]) -> None:
+def test_the_pages_speak_swedish(owner_client: FlaskClient, seeded: dict[str, int]) -> None:
     sv = {"Accept-Language": "sv"}
     start = owner_client.get("/", headers=sv).get_data(as_text=True)
     assert "1 inlägg är försenat för borttagning." in start and "Borttagningar" in start
@@ -346,7 +357,7 @@ def test_the_pages_speak_swedish(owner_client: Any, seeded: dict[str, int]) -> N
 
 
 def test_removal_filter_counts_match_the_list_of_one_person(
-    owner_client: Any, seeded: dict[str, int]
+    owner_client: FlaskClient, seeded: dict[str, int]
 ) -> None:
     import re
 

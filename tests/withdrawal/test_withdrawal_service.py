@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, TypedDict
 
 import pytest
 import sqlalchemy as sa
+import sqlalchemy.orm as so
 
 from consentcam.domain.types import FaceState
 from consentcam.models import (
@@ -24,27 +25,50 @@ from consentcam.models import (
     User,
 )
 from consentcam.publishers.base import DeleteResult, PublisherError
+from consentcam.runtime import Runtime
 from consentcam.services import events, removals
 from consentcam.services.withdrawal import WithdrawalError, withdraw_consent
 
-from .helpers import FakePublisher, at, consenting_person, photo_with, publish, queue, reference
+from .helpers import (
+    FakePublisher,
+    at,
+    consenting_person,
+    photo_with,
+    publish,
+    queue,
+    reference,
+    stored,
+)
 
 T = at("2026-11-25T10:00:00+00:00")
 
 
+class Scene(TypedDict):
+    """The rows the ``scene`` fixture makes."""
+
+    lena: Person
+    omar: Person
+    both: QueueItem
+    fb_only: QueueItem
+    omar_item: QueueItem
+    ig: Publication
+    fb: Publication
+    omar_pub: Publication
+
+
 @pytest.fixture
-def owner(session: Any) -> User:
+def owner(session: so.Session) -> User:
     user = User(email="owner@example.com", name="Ann-Christin", password_hash="x", role="owner")
     session.add(user)
     session.commit()
     return user
 
 
-def event_kinds(session: Any) -> list[str]:
+def event_kinds(session: so.Session) -> list[str]:
     return list(session.scalars(sa.select(Event.kind).order_by(Event.seq)))
 
 
-def channel_state(session: Any, person_id: int) -> dict[str, Any]:
+def channel_state(session: so.Session, person_id: int) -> dict[str, datetime | None]:
     rows = session.execute(
         sa.select(ConsentChannel.channel, ConsentChannel.withdrawn_at)
         .join(ConsentRecord)
@@ -54,7 +78,7 @@ def channel_state(session: Any, person_id: int) -> dict[str, Any]:
 
 
 @pytest.fixture
-def scene(session: Any, runtime: Any) -> dict[str, Any]:
+def scene(session: so.Session, runtime: Runtime) -> Scene:
     """Lena on two photos: one queued for both channels, one queued for Facebook only, and
     posted on Instagram and Facebook; Omar on a post of his own."""
     lena = consenting_person(session, runtime, "Lena Berg")
@@ -82,7 +106,7 @@ def scene(session: Any, runtime: Any) -> dict[str, Any]:
 
 
 def test_withdrawing_one_channel_ends_it_blocks_the_queue_and_opens_one_task(
-    session: Any, runtime: Any, owner: User, scene: dict[str, Any]
+    session: so.Session, runtime: Runtime, owner: User, scene: Scene
 ) -> None:
     fake = FakePublisher(deletable=frozenset({"facebook"}))
     result = withdraw_consent(
@@ -101,8 +125,8 @@ def test_withdrawing_one_channel_ends_it_blocks_the_queue_and_opens_one_task(
     assert state["instagram"] == T and state["facebook"] is None
     assert channel_state(session, scene["omar"].id)["instagram"] is None
 
-    both = session.get(QueueItem, scene["both"].id)
-    assert both.status == "blocked"
+    both = stored(session, QueueItem, scene["both"].id)
+    assert both.status == "blocked" and both.blockers is not None
     blockers = json.loads(both.blockers)
     assert blockers[-1]["code"] == "consent_withdrawn"
     assert blockers[-1]["person_id"] == scene["lena"].id
@@ -120,8 +144,8 @@ def test_withdrawing_one_channel_ends_it_blocks_the_queue_and_opens_one_task(
         "Face 1 (Lena Berg): consent for Instagram was withdrawn on 2026-11-25."
     )
     # A Facebook-only item does not need the Instagram consent.
-    assert session.get(QueueItem, scene["fb_only"].id).status == "ready"
-    assert session.get(QueueItem, scene["omar_item"].id).status == "ready"
+    assert stored(session, QueueItem, scene["fb_only"].id).status == "ready"
+    assert stored(session, QueueItem, scene["omar_item"].id).status == "ready"
 
     tasks = session.scalars(sa.select(RemovalTask)).all()
     assert [(t.publication_id, t.method, t.status) for t in tasks] == [
@@ -137,7 +161,7 @@ def test_withdrawing_one_channel_ends_it_blocks_the_queue_and_opens_one_task(
 
 
 def test_withdrawing_every_channel_takes_down_every_post_by_the_method_each_allows(
-    session: Any, runtime: Any, owner: User, scene: dict[str, Any]
+    session: so.Session, runtime: Runtime, owner: User, scene: Scene
 ) -> None:
     fake = FakePublisher(deletable=frozenset({"facebook"}))
     result = withdraw_consent(
@@ -155,7 +179,7 @@ def test_withdrawing_every_channel_takes_down_every_post_by_the_method_each_allo
     assert set(state.values()) == {T}
     methods = {t.channel: t.method for t in result.tasks}
     assert methods == {"instagram": "manual", "facebook": "api"}
-    assert session.get(QueueItem, scene["fb_only"].id).status == "blocked"
+    assert stored(session, QueueItem, scene["fb_only"].id).status == "blocked"
     # Omar's post is not Lena's business.
     assert (
         session.scalar(
@@ -166,7 +190,7 @@ def test_withdrawing_every_channel_takes_down_every_post_by_the_method_each_allo
 
 
 def test_withdrawing_twice_changes_nothing_and_opens_nothing_new(
-    session: Any, runtime: Any, owner: User, scene: dict[str, Any]
+    session: so.Session, runtime: Runtime, owner: User, scene: Scene
 ) -> None:
     fake = FakePublisher()
     first = withdraw_consent(
@@ -203,13 +227,17 @@ def test_withdrawing_twice_changes_nothing_and_opens_nothing_new(
 
 
 def test_a_failure_midway_leaves_nothing_half_applied(
-    session: Any, runtime: Any, owner: User, scene: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+    session: so.Session,
+    runtime: Runtime,
+    owner: User,
+    scene: Scene,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     real = events.record
     before = event_kinds(session)
     lena_id, item_id, owner_id = scene["lena"].id, scene["both"].id, owner.id
 
-    def flaky(s: Any, kind: str, *args: Any, **kwargs: Any) -> Any:
+    def flaky(s: so.Session, kind: str, *args: Any, **kwargs: Any) -> Event:
         if kind == "removal.opened":
             raise RuntimeError("disk full")
         return real(s, kind, *args, **kwargs)
@@ -233,15 +261,15 @@ def test_a_failure_midway_leaves_nothing_half_applied(
     session.close()
     with runtime.sessions() as fresh:
         assert set(channel_state(fresh, lena_id).values()) == {None}
-        assert fresh.get(QueueItem, item_id).status == "ready"
+        assert stored(fresh, QueueItem, item_id).status == "ready"
         assert fresh.scalar(sa.select(sa.func.count()).select_from(RemovalTask)) == 0
         assert event_kinds(fresh) == before
     # And it can be done properly afterwards.
-    owner = session.get(User, owner_id)
+    owner = stored(session, User, owner_id)
     result = withdraw_consent(
         session,
         runtime,
-        session.get(Person, lena_id),
+        stored(session, Person, lena_id),
         "all",
         False,
         owner,
@@ -253,7 +281,7 @@ def test_a_failure_midway_leaves_nothing_half_applied(
 
 
 def test_biometric_withdrawal_deletes_references_their_files_and_face_templates(
-    session: Any, runtime: Any, owner: User
+    session: so.Session, runtime: Runtime, owner: User
 ) -> None:
     lena = consenting_person(session, runtime, "Lena Berg", biometric=True)
     omar = consenting_person(session, runtime, "Omar Said", biometric=True)
@@ -277,11 +305,11 @@ def test_biometric_withdrawal_deletes_references_their_files_and_face_templates(
     session.commit()
     assert not any(runtime.storage.exists(k) for k in keys)
     assert runtime.storage.exists(omars.source_key)
-    assert session.get(Face, photo.faces[0].id).template is None
-    assert session.get(Face, suggested.faces[0].id).template is None
-    assert session.get(Face, other.faces[0].id).template == b"omar-template"
+    assert stored(session, Face, photo.faces[0].id).template is None
+    assert stored(session, Face, suggested.faces[0].id).template is None
+    assert stored(session, Face, other.faces[0].id).template == b"omar-template"
     record = session.scalar(sa.select(ConsentRecord).where(ConsentRecord.person_id == lena.id))
-    assert record.biometric_withdrawn_at == T
+    assert record is not None and record.biometric_withdrawn_at == T
     # Biometrics alone: channel consent still stands.
     assert set(channel_state(session, lena.id).values()) == {None}
     assert "templates.deleted" in event_kinds(session)
@@ -290,7 +318,7 @@ def test_biometric_withdrawal_deletes_references_their_files_and_face_templates(
 
 
 def test_files_and_api_deletions_wait_for_the_commit(
-    session: Any, runtime: Any, owner: User, scene: dict[str, Any]
+    session: so.Session, runtime: Runtime, owner: User, scene: Scene
 ) -> None:
     """A withdrawal rolled back deletes no file and queues no deletion; committed, it does both."""
     from consentcam.uow import pending
@@ -308,13 +336,13 @@ def test_files_and_api_deletions_wait_for_the_commit(
     session.commit()
     assert runtime.storage.exists(key)
     assert session.scalar(sa.select(sa.func.count()).select_from(RemovalTask)) == 0
-    withdraw_consent(session, runtime, session.get(Person, lena.id), [], True, owner, at=T)
+    withdraw_consent(session, runtime, stored(session, Person, lena.id), [], True, owner, at=T)
     assert runtime.storage.exists(key)
     session.commit()
     assert not runtime.storage.exists(key)
 
 
-def test_nothing_to_withdraw_is_refused(session: Any, runtime: Any, owner: User) -> None:
+def test_nothing_to_withdraw_is_refused(session: so.Session, runtime: Runtime, owner: User) -> None:
     lena = consenting_person(session, runtime)
     with pytest.raises(WithdrawalError):
         withdraw_consent(session, runtime, lena, [], False, owner)
@@ -323,7 +351,7 @@ def test_nothing_to_withdraw_is_refused(session: Any, runtime: Any, owner: User)
 
 
 def test_who_a_post_shows_comes_from_the_record_and_from_the_photo(
-    session: Any, runtime: Any, owner: User
+    session: so.Session, runtime: Runtime, owner: User
 ) -> None:
     lena = consenting_person(session, runtime, "Lena Berg")
     omar = consenting_person(session, runtime, "Omar Said")
@@ -352,7 +380,7 @@ def test_who_a_post_shows_comes_from_the_record_and_from_the_photo(
 
 
 def test_the_due_date_follows_the_setting(
-    session: Any, runtime: Any, owner: User, scene: dict[str, Any]
+    session: so.Session, runtime: Runtime, owner: User, scene: Scene
 ) -> None:
     runtime.settings["REMOVAL_DUE_DAYS"] = 21
     result = withdraw_consent(
@@ -377,7 +405,7 @@ def test_the_due_date_follows_the_setting(
 
 
 def test_the_method_follows_the_saved_connections(
-    session: Any, runtime: Any, owner: User, scene: dict[str, Any]
+    session: so.Session, runtime: Runtime, owner: User, scene: Scene
 ) -> None:
     """The real publisher lookup: Facebook through Meta may delete, Instagram without the
     permission may not, and a channel posted by hand never can."""
@@ -404,7 +432,7 @@ def test_the_method_follows_the_saved_connections(
 
 
 def test_a_manually_posted_photo_always_needs_a_manual_removal(
-    session: Any, runtime: Any, owner: User
+    session: so.Session, runtime: Runtime, owner: User
 ) -> None:
     lena = consenting_person(session, runtime)
     pub = publish(
@@ -433,7 +461,7 @@ def test_a_manually_posted_photo_always_needs_a_manual_removal(
 # -- removal tasks ---------------------------------------------------------------------------
 
 
-def api_task(session: Any, runtime: Any, owner: User, scene: dict[str, Any]) -> RemovalTask:
+def api_task(session: so.Session, runtime: Runtime, owner: User, scene: Scene) -> RemovalTask:
     result = withdraw_consent(
         session,
         runtime,
@@ -447,11 +475,11 @@ def api_task(session: Any, runtime: Any, owner: User, scene: dict[str, Any]) -> 
     )
     (opened,) = result.tasks
     assert opened.method == "api"
-    return session.get(RemovalTask, opened.id)
+    return stored(session, RemovalTask, opened.id)
 
 
 def test_an_api_deletion_takes_the_post_down_and_closes_the_task(
-    session: Any, runtime: Any, owner: User, scene: dict[str, Any]
+    session: so.Session, runtime: Runtime, owner: User, scene: Scene
 ) -> None:
     task = api_task(session, runtime, owner, scene)
     fake = FakePublisher()
@@ -460,10 +488,10 @@ def test_an_api_deletion_takes_the_post_down_and_closes_the_task(
     )
     assert fake.deleted == [("facebook", scene["fb"].external_id)]
     session.expire_all()
-    task = session.get(RemovalTask, task.id)
+    task = stored(session, RemovalTask, task.id)
     assert task.status == "done" and task.closed_by_name == removals.AUTOMATIC
     assert task.closed_at is not None and task.attempts == 1
-    pub = session.get(Publication, scene["fb"].id)
+    pub = stored(session, Publication, scene["fb"].id)
     assert pub.live is False and pub.removed_at == task.closed_at
     assert event_kinds(session)[-2:] == ["publication.removed", "removal.closed"]
     # Running the job again does nothing more.
@@ -474,7 +502,7 @@ def test_an_api_deletion_takes_the_post_down_and_closes_the_task(
 
 
 def test_temporary_failures_are_retried_with_growing_delays_then_handed_over(
-    session: Any, runtime: Any, owner: User, scene: dict[str, Any]
+    session: so.Session, runtime: Runtime, owner: User, scene: Scene
 ) -> None:
     task = api_task(session, runtime, owner, scene)
     fake = FakePublisher(
@@ -488,20 +516,20 @@ def test_temporary_failures_are_retried_with_growing_delays_then_handed_over(
         delays.append(
             removals.delete_publication(session, runtime, task.id, publisher_lookup=fake.lookup)
         )
-        assert session.get(RemovalTask, task.id).method == "api"
+        assert stored(session, RemovalTask, task.id).method == "api"
     assert delays == [60, 120, 240, 480, 960]
-    assert session.get(RemovalTask, task.id).last_error == "Meta is busy (4)"
+    assert stored(session, RemovalTask, task.id).last_error == "Meta is busy (4)"
     assert (
         removals.delete_publication(session, runtime, task.id, publisher_lookup=fake.lookup) is None
     )
-    task = session.get(RemovalTask, task.id)
+    task = stored(session, RemovalTask, task.id)
     assert (task.method, task.status, task.attempts) == ("manual", "open", removals.MAX_ATTEMPTS)
     assert task.last_error == "Meta is busy (5)"
-    assert session.get(Publication, scene["fb"].id).live is True
+    assert stored(session, Publication, scene["fb"].id).live is True
 
 
 def test_a_refusal_becomes_a_manual_task_with_the_error_shown(
-    session: Any, runtime: Any, owner: User, scene: dict[str, Any]
+    session: so.Session, runtime: Runtime, owner: User, scene: Scene
 ) -> None:
     task = api_task(session, runtime, owner, scene)
     fake = FakePublisher(
@@ -510,20 +538,20 @@ def test_a_refusal_becomes_a_manual_task_with_the_error_shown(
     assert (
         removals.delete_publication(session, runtime, task.id, publisher_lookup=fake.lookup) is None
     )
-    task = session.get(RemovalTask, task.id)
+    task = stored(session, RemovalTask, task.id)
     assert task.method == "manual" and task.status == "open"
-    assert "no permission" in task.last_error
+    assert task.last_error is not None and "no permission" in task.last_error
     assert "removal.manual" in event_kinds(session)
 
     task2 = api_task_for(session, runtime, owner, scene, "instagram")
     unconfirmed = FakePublisher(answer=DeleteResult(deleted=False, message="not confirmed"))
     removals.delete_publication(session, runtime, task2.id, publisher_lookup=unconfirmed.lookup)
-    assert session.get(RemovalTask, task2.id).method == "manual"
-    assert session.get(RemovalTask, task2.id).last_error == "not confirmed"
+    assert stored(session, RemovalTask, task2.id).method == "manual"
+    assert stored(session, RemovalTask, task2.id).last_error == "not confirmed"
 
 
 def api_task_for(
-    session: Any, runtime: Any, owner: User, scene: dict[str, Any], channel: str
+    session: so.Session, runtime: Runtime, owner: User, scene: Scene, channel: str
 ) -> RemovalTask:
     result = withdraw_consent(
         session,
@@ -536,11 +564,11 @@ def api_task_for(
         enqueue=False,
         publisher_lookup=FakePublisher().lookup,
     )
-    return session.get(RemovalTask, result.tasks[0].id)
+    return stored(session, RemovalTask, result.tasks[0].id)
 
 
 def test_closing_a_manual_task_records_who_and_when_and_ends_the_post(
-    session: Any, runtime: Any, owner: User, scene: dict[str, Any]
+    session: so.Session, runtime: Runtime, owner: User, scene: Scene
 ) -> None:
     result = withdraw_consent(
         session,
@@ -553,25 +581,25 @@ def test_closing_a_manual_task_records_who_and_when_and_ends_the_post(
         enqueue=False,
         publisher_lookup=FakePublisher(deletable=frozenset()).lookup,
     )
-    task = session.get(RemovalTask, result.tasks[0].id)
+    task = stored(session, RemovalTask, result.tasks[0].id)
     removals.close_task(
         session, task, owner, "  archived it on the phone ", at=T + timedelta(days=1)
     )
     session.expire_all()
-    task = session.get(RemovalTask, task.id)
+    task = stored(session, RemovalTask, task.id)
     assert (task.status, task.closed_by_id, task.closed_by_name) == (
         "done",
         owner.id,
         "Ann-Christin",
     )
     assert task.closed_at == T + timedelta(days=1) and task.note == "archived it on the phone"
-    assert session.get(Publication, scene["ig"].id).live is False
+    assert stored(session, Publication, scene["ig"].id).live is False
     with pytest.raises(removals.RemovalError, match="already closed"):
         removals.close_task(session, task, owner)
 
 
 def test_overdue_tasks_are_counted_and_listed_first(
-    session: Any, runtime: Any, owner: User, scene: dict[str, Any]
+    session: so.Session, runtime: Runtime, owner: User, scene: Scene
 ) -> None:
     withdraw_consent(
         session,
