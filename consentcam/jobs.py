@@ -145,6 +145,6 @@ def _queue_backfill(rt: Runtime) -> None:
     if backfill_done_marker(rt).exists():
         return
     try:
-        rt.jobs.enqueue("backfill_audit_minis", 0)
+        rt.queue().enqueue("backfill_audit_minis", 0)
     except Exception:
         log.exception("could not queue the backfill of audit thumbnails; starting anyway")

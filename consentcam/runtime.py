@@ -45,7 +45,7 @@ class Runtime:
     vault: Vault
     cache: dict[str, Any] = field(default_factory=dict)
     #: The background job queue (consentcam.jobs.Jobs) once one is started in this process.
-    jobs: Any = None
+    jobs: TaskQueue | None = None
 
     @classmethod
     def build(cls, instance_path: Path, overrides: dict[str, Any] | None = None) -> Runtime:
@@ -64,6 +64,12 @@ class Runtime:
         )
         rt.cache[config_mod.STAMP_KEY] = stamp
         return rt
+
+    def queue(self) -> TaskQueue:
+        """The job queue, for code that runs only where one was started (the worker's tasks)."""
+        if self.jobs is None:
+            raise RuntimeError("no job queue was started in this process")
+        return self.jobs
 
     def close(self) -> None:
         self.engine.dispose()

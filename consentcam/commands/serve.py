@@ -146,9 +146,11 @@ def worker(ctx: Context, workers: int | None) -> None:
 
     require_engine()
     rt = ctx.runtime()
+    queue = rt.queue()
+    assert isinstance(queue, jobs.Jobs)  # the context starts the app's own queue
     count = workers or int(rt.settings.get("WORKERS") or 1)
     consumer = Consumer(
-        rt.jobs.huey,
+        queue.huey,
         workers=count,
         worker_type="process" if count > 1 else "thread",
         periodic=True,

@@ -339,5 +339,5 @@ def requeue_open_api_tasks(rt: Runtime) -> int:
     with rt.sessions() as session:
         ids = open_api_task_ids(session)
     for task_id in ids:
-        rt.jobs.enqueue("delete_publication", task_id)
+        rt.queue().enqueue("delete_publication", task_id)
     return len(ids)

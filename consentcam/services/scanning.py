@@ -308,7 +308,7 @@ def requeue_stale_scans(rt: Runtime) -> int:
             )
         ).all()
     for photo_id in ids:
-        rt.jobs.enqueue("scan_photo", photo_id)
+        rt.queue().enqueue("scan_photo", photo_id)
     return len(ids)
 
 
@@ -317,7 +317,7 @@ def requeue_unfinished(rt: Runtime) -> int:
 
     Photos a live worker is scanning are left to it; their claim expires if it dies elsewhere.
     """
-    jobs = rt.jobs
+    jobs = rt.queue()
     with unit_of_work(rt) as session:
         release_dead_claims(session)
         ids = session.scalars(

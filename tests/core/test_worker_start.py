@@ -157,3 +157,13 @@ def test_worker_command_readies_the_queue_before_taking_jobs(
         "pending": ["backfill_audit_minis", "delete_publication", "scan_photo"],
         "orphan_left": False,
     }
+
+
+def test_worker_tasks_find_the_queue_or_say_there_is_none(runtime: Runtime) -> None:
+    from consentcam.jobs import start
+
+    assert runtime.jobs is None
+    with pytest.raises(RuntimeError, match="no job queue was started in this process"):
+        runtime.queue()
+    jobs = start(runtime)
+    assert runtime.queue() is jobs

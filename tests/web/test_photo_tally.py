@@ -178,7 +178,7 @@ def test_the_hourly_check_counts_again_after_a_write_around_the_orm(
 def test_the_counts_check_is_a_periodic_job_of_the_worker(runtime: Runtime) -> None:
     from consentcam.jobs import start
 
-    jobs = runtime.jobs or start(runtime)
+    jobs = start(runtime)
     assert "check_photo_counts" in jobs.tasks
 
 

@@ -36,7 +36,7 @@ def backfill_minis_task(rt: Runtime, after_id: int = 0, made: int = 0, unreadabl
                 made,
                 done.next_after,
             )
-        rt.jobs.enqueue("backfill_audit_minis", done.next_after, made, unreadable)
+        rt.queue().enqueue("backfill_audit_minis", done.next_after, made, unreadable)
         return
     log.info(
         "audit thumbnails: backfill finished, %d small copies made, %d unreadable thumbnails",
