@@ -199,23 +199,24 @@ def user_for_session(
     return user, row
 
 
-def touch_session(row: UserSession, at: datetime | None = None) -> bool:
-    """Push a used session's expiry on; True when the row changed (the caller commits)."""
+def session_use_due(row: UserSession, at: datetime | None = None) -> dict[str, datetime] | None:
+    """A used session's new last use and expiry when they are due (every SEEN_EVERY), else None.
+
+    The row is left as it is: a page view reads only, and `save_seen` writes the values in a
+    short unit of work of its own.
+    """
     now = at or utcnow()
     if now - row.last_seen_at < SEEN_EVERY:
-        return False
-    row.last_seen_at = now
-    row.expires_at = now + (REMEMBER_IDLE if row.remember else SESSION_IDLE)
-    return True
+        return None
+    return {
+        "last_seen_at": now,
+        "expires_at": now + (REMEMBER_IDLE if row.remember else SESSION_IDLE),
+    }
 
 
-def save_seen(session: so.Session, row: UserSession) -> None:
-    """Write a session's last use and new expiry (the caller's short unit of work of its own)."""
-    session.execute(
-        sa.update(UserSession)
-        .where(UserSession.id == row.id)
-        .values(last_seen_at=row.last_seen_at, expires_at=row.expires_at)
-    )
+def save_seen(session: so.Session, row_id: int, values: dict[str, datetime]) -> None:
+    """Write a session's last use and new expiry (from `session_use_due`)."""
+    session.execute(sa.update(UserSession).where(UserSession.id == row_id).values(values))
 
 
 def session_row(session: so.Session, row_id: int) -> UserSession | None:
@@ -346,13 +347,20 @@ def token_for(session: so.Session, clear: str) -> ApiToken | None:
         return None
     if token.expires_at is not None and token.expires_at <= now:
         return None
-    token.last_used_at = now
     return token
 
 
-def user_for_token(session: so.Session, clear: str) -> User | None:
-    token = token_for(session, clear)
-    return token.user if token is not None else None
+def token_use_due(token: ApiToken, at: datetime | None = None) -> datetime | None:
+    """The time to note as a token's last use when it is due (first use, then every
+    SEEN_EVERY), else None; the token is left as it is (`save_token_use` writes it)."""
+    now = at or utcnow()
+    if token.last_used_at is not None and now - token.last_used_at < SEEN_EVERY:
+        return None
+    return now
+
+
+def save_token_use(session: so.Session, token_id: int, at: datetime) -> None:
+    session.execute(sa.update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=at))
 
 
 def deactivate_user(session: so.Session, user: User, actor: User) -> bool:

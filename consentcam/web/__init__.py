@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
@@ -224,8 +224,8 @@ def db() -> Session:
         from flask import current_app
 
         rt = current_app.extensions["runtime"]
-        # A page view only reads: on SQLite it then need not wait for the write lock.
-        reading = request.method in ("GET", "HEAD") and not request.path.startswith("/api/")
+        # A page view or an API read only reads: on SQLite it then need not wait for the write lock.
+        reading = request.method in ("GET", "HEAD")
         g.db = rt.read_sessions() if reading else rt.sessions()
     return g.db  # type: ignore[no-any-return]
 
@@ -238,6 +238,20 @@ def transaction() -> Iterator[Session]:
     """
     with unit_of_work(runtime(), session=db()) as session:
         yield session
+
+
+def note_use(write: Callable[[Session], None]) -> None:
+    """Write a sign-in's own bookkeeping (a session's or an API token's last use).
+
+    A read does it in a short transaction of its own, so the page reads only. A request that
+    writes holds SQLite's write lock in its own session from its first statement on, so there the
+    note joins that session, and is kept with the request's commit (lost, harmlessly, without one).
+    """
+    if request.method in ("GET", "HEAD"):
+        with unit_of_work(runtime()) as own:
+            write(own)
+    else:
+        write(db())
 
 
 def runtime() -> Runtime:

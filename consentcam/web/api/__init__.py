@@ -15,7 +15,7 @@ from werkzeug.exceptions import HTTPException
 
 from consentcam.models import User
 from consentcam.services import users
-from consentcam.web import csrf, roles, transaction
+from consentcam.web import csrf, db, note_use, roles
 from consentcam.web.api.declare import ApiBlueprint, document
 
 T = TypeVar("T")
@@ -59,12 +59,14 @@ def _authenticate() -> None:
     header = request.headers.get("Authorization", "")
     scheme, _, credentials = header.strip().partition(" ")
     if scheme.lower() == "bearer":  # the scheme is case-insensitive (RFC 9110, 11.1)
-        with transaction() as session:  # the token's last use is kept
-            token = users.token_for(session, credentials.strip())
+        token = users.token_for(db(), credentials.strip())
         if token is None:
             abort(401, description="the bearer token is unknown, expired or revoked")
         if token.scope == "read" and request.method not in ("GET", "HEAD", "OPTIONS"):
             abort(403, description="this token may only read")
+        used = users.token_use_due(token)
+        if used is not None:
+            note_use(lambda s: users.save_token_use(s, token.id, used))
         g.api_user = token.user
         roles.require(request.endpoint, token.user)
         return

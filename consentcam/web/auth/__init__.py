@@ -22,7 +22,7 @@ from consentcam.models import User
 from consentcam.security import safe_next
 from consentcam.services import users
 from consentcam.uow import unit_of_work
-from consentcam.web import LANGUAGES, db, login_manager, runtime, transaction
+from consentcam.web import LANGUAGES, db, login_manager, note_use, runtime, transaction
 from consentcam.web.translate import gettext as _
 
 bp = Blueprint("auth", __name__)
@@ -37,10 +37,9 @@ def load_user(user_id: str) -> User | None:
         return None
     user, row = found
     g.user_session_id = row.id
-    if users.touch_session(row):
-        # A page view reads only; the session's last use is written in its own short transaction.
-        with unit_of_work(runtime()) as s:
-            users.save_seen(s, row)
+    due = users.session_use_due(row)
+    if due is not None:
+        note_use(lambda s: users.save_seen(s, row.id, due))
     return user
 
 
