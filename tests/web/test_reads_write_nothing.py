@@ -1,39 +1,27 @@
 """A page view or an API read writes no row of the business's data. The one write a read may
 make is the sign-in's own bookkeeping (a session's or a token's last use), at most every
-5 minutes, once, in a short transaction of its own."""
+5 minutes, once, in a short transaction of its own. A request that writes carries that note in
+its own transaction, and never waits on the lock it holds itself."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import timedelta
-from typing import Any
 
 import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 
-from consentcam.models import ApiToken, User, UserSession, utcnow
+from consentcam.models import ApiToken, UserSession, utcnow
 from consentcam.runtime import Runtime
-from consentcam.services import users as users_service
+from tests.hardening.helpers import owner_token
+from tests.perf.test_query_counts import counting
 
-_WRITES = ("INSERT", "UPDATE", "DELETE")
+PAGES = ("/", "/photos/", "/people/", "/queue/", "/settings/")
+API_READS = ("/api/v1/photos", "/api/v1/people", "/api/v1/queue", "/api/v1/openapi.json")
 
 
-@contextmanager
-def writes_to(engine: sa.Engine) -> Iterator[list[str]]:
-    """Every statement that changes rows, sent through ``engine`` within the block."""
-    seen: list[str] = []
-
-    def note(_conn: sa.Connection, _cursor: Any, statement: str, *_args: Any) -> None:
-        if statement.lstrip().upper().startswith(_WRITES):
-            seen.append(statement)
-
-    sa.event.listen(engine, "before_cursor_execute", note)
-    try:
-        yield seen
-    finally:
-        sa.event.remove(engine, "before_cursor_execute", note)
+def _writes(statements: list[str]) -> list[str]:
+    return [s for s in statements if s.lstrip().upper().startswith(("INSERT", "UPDATE", "DELETE"))]
 
 
 def _age(rt: Runtime, model: type[UserSession] | type[ApiToken], column: str) -> None:
@@ -43,30 +31,29 @@ def _age(rt: Runtime, model: type[UserSession] | type[ApiToken], column: str) ->
         s.commit()
 
 
-PAGES = ("/", "/photos/", "/people/", "/queue/", "/settings/")
-
-
 def test_page_views_write_only_the_sessions_last_use_when_it_is_due(
     app: Flask, owner_client: FlaskClient
 ) -> None:
     rt: Runtime = app.extensions["runtime"]
-    with writes_to(rt.engine) as writes:
+    with counting(rt.engine) as sent:
         for page in PAGES:
             assert owner_client.get(page).status_code == 200, page
-    assert writes == []
+    assert _writes(sent) == []
 
     _age(rt, UserSession, "last_seen_at")
-    with writes_to(rt.engine) as writes:
+    with counting(rt.engine) as sent:
         for page in PAGES:
             assert owner_client.get(page).status_code == 200, page
     # The first view after the pause pushes the session's expiry on; nothing else is written.
+    writes = _writes(sent)
     assert len(writes) == 1 and "user_session" in writes[0], writes
 
-    # A form sent after a pause notes the session's use beside its own write, and waits on nothing.
+    # A form sent after a pause notes the session's use beside its own write.
     _age(rt, UserSession, "last_seen_at")
-    with writes_to(rt.engine) as writes:
-        sent = owner_client.post("/people/new", data={"name": "Lena Berg"})
-    assert sent.status_code == 302, sent.get_data(as_text=True)[:300]
+    with counting(rt.engine) as sent:
+        added = owner_client.post("/people/new", data={"name": "Lena Berg"})
+    assert added.status_code == 302, added.get_data(as_text=True)[:300]
+    writes = _writes(sent)
     assert any("user_session" in w for w in writes) and any("person" in w for w in writes)
 
 
@@ -74,33 +61,30 @@ def test_api_reads_write_only_the_tokens_last_use_when_it_is_due(
     app: Flask, users: dict[str, int]
 ) -> None:
     rt: Runtime = app.extensions["runtime"]
-    with rt.sessions() as s:
-        owner = s.get(User, users["owner"])
-        assert owner is not None
-        token, clear = users_service.create_token(s, owner, "phone")
-        s.commit()
     client = app.test_client()
-    headers = {"Authorization": f"Bearer {clear}"}
-    reads = ("/api/v1/photos", "/api/v1/people", "/api/v1/queue", "/api/v1/openapi.json")
-    with writes_to(rt.engine) as writes:
-        for path in reads:
+    headers = {"Authorization": f"Bearer {owner_token(app, users)}"}
+    with counting(rt.engine) as sent:
+        for path in API_READS:
             assert client.get(path, headers=headers).status_code == 200, path
     # A new token's first use is noted; the reads after it write nothing.
+    writes = _writes(sent)
     assert len(writes) == 1 and "api_token" in writes[0], writes
 
     _age(rt, ApiToken, "last_used_at")
-    with writes_to(rt.engine) as writes:
-        for path in reads:
+    with counting(rt.engine) as sent:
+        for path in API_READS:
             assert client.get(path, headers=headers).status_code == 200, path
+    writes = _writes(sent)
     assert len(writes) == 1 and "api_token" in writes[0], writes
 
-    # A write through the API after a pause notes the token's use too, and waits on nothing.
+    # A write through the API after a pause notes the token's use too.
     _age(rt, ApiToken, "last_used_at")
-    with writes_to(rt.engine) as writes:
+    with counting(rt.engine) as sent:
         added = client.post("/api/v1/people", json={"name": "Lena Berg"}, headers=headers)
     assert added.status_code == 201, added.get_data(as_text=True)[:300]
+    writes = _writes(sent)
     assert any("api_token" in w for w in writes) and any("person" in w for w in writes)
     with rt.sessions() as s:
-        used = s.get(ApiToken, token.id)
-        assert used is not None and used.last_used_at is not None
+        used = s.scalars(sa.select(ApiToken)).one()
+        assert used.last_used_at is not None
         assert utcnow() - used.last_used_at < timedelta(minutes=1)
