@@ -11,6 +11,7 @@ from werkzeug.routing import Rule
 from consentcam.domain.audit import Quarter
 from consentcam.models import ConsentRecord, Face, User, utcnow
 from consentcam.services import review
+from tests.perf.test_query_counts import counting
 
 from .conftest import PgApp
 from .test_postgres_concurrency import _suggested_face
@@ -187,20 +188,30 @@ def test_every_record_page_renders_for_the_owner(pg_app: PgApp, filled: dict[str
         "fmt": "csv",
     }
     checked, failures = [], []
-    for rule in pg_app.app.url_map.iter_rules():
-        args = set(rule.arguments)
-        if not _serves_get(rule) or not args or not args <= set(values):
-            continue
-        if "token_id" in args or "permission_id" in args:
-            continue
-        url = rule.rule
-        for name in args:
-            url = re.sub(rf"<(?:\w+:)?{name}>", str(values[name]), url)
-        response = client.get(url, headers=headers if url.startswith("/api/") else {})
-        checked.append(url)
-        # Her consent for Instagram is withdrawn: the cleared copy is refused, back to the item.
-        expected = 302 if rule.endpoint == "queue.download" else 200
-        if response.status_code != expected:
-            failures.append((url, response.status_code))
+    with counting(pg_app.runtime.engine) as sent:
+        for rule in pg_app.app.url_map.iter_rules():
+            args = set(rule.arguments)
+            if not _serves_get(rule) or not args or not args <= set(values):
+                continue
+            if "token_id" in args or "permission_id" in args:
+                continue
+            url = rule.rule
+            for name in args:
+                url = re.sub(rf"<(?:\w+:)?{name}>", str(values[name]), url)
+            response = client.get(url, headers=headers if url.startswith("/api/") else {})
+            checked.append(url)
+            # Her consent for Instagram is withdrawn: the cleared copy is refused, back to the item.
+            expected = 302 if rule.endpoint == "queue.download" else 200
+            if response.status_code != expected:
+                failures.append((url, response.status_code))
     assert len(checked) >= 20
     assert failures == [], failures
+    # Reading every record wrote nothing but, at most, the sign-in's own last use.
+    assert sum(statement.lstrip().upper().startswith("SELECT") for statement in sent) >= 20
+    written = [
+        statement
+        for statement in sent
+        if statement.lstrip().upper().startswith(("INSERT", "UPDATE", "DELETE"))
+        and not re.match(r"\s*UPDATE (user_session|api_token) SET last_", statement)
+    ]
+    assert written == [], written
