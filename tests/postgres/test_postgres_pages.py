@@ -9,9 +9,10 @@ import sqlalchemy as sa
 from werkzeug.routing import Rule
 
 from consentcam.domain.audit import Quarter
-from consentcam.models import ConsentRecord, Face, User, utcnow
+from consentcam.models import ApiToken, ConsentRecord, Face, User, UserSession, utcnow
 from consentcam.services import review
 from tests.perf.test_query_counts import counting
+from tests.web.test_reads_write_nothing import PAGES, age_last_use, writes_in
 
 from .conftest import PgApp
 from .test_postgres_concurrency import _suggested_face
@@ -215,3 +216,32 @@ def test_every_record_page_renders_for_the_owner(pg_app: PgApp, filled: dict[str
         and not re.match(r"\s*UPDATE (user_session|api_token) SET last_", statement)
     ]
     assert written == [], written
+
+
+def test_after_a_pause_reads_note_the_sign_ins_use_once_and_writes_go_through(
+    pg_app: PgApp,
+) -> None:
+    """On PostgreSQL too: the first page and API read after a pause write the last use once in
+    their own short transaction, and a form and an API write after a pause go through at once."""
+    rt, client, headers = pg_app.runtime, pg_app.client, pg_app.headers
+    age_last_use(rt, UserSession, "last_seen_at")
+    age_last_use(rt, ApiToken, "last_used_at")
+    with counting(rt.engine) as sent:
+        for page in PAGES:
+            assert client.get(page).status_code == 200, page
+        for _ in range(3):
+            assert client.get("/api/v1/people", headers=headers).status_code == 200
+    writes = writes_in(sent)
+    assert len(writes) == 2, writes
+    assert "user_session" in writes[0] and "api_token" in writes[1], writes
+
+    age_last_use(rt, UserSession, "last_seen_at")
+    age_last_use(rt, ApiToken, "last_used_at")
+    with counting(rt.engine) as sent:
+        added = client.post("/people/new", data={"name": "Lena Berg"})
+        assert added.status_code == 302, added.get_data(as_text=True)[:300]
+        api = client.post("/api/v1/people", json={"name": "Åsa Öberg"}, headers=headers)
+        assert api.status_code == 201, api.get_json()
+    writes = writes_in(sent)
+    assert any("user_session" in w for w in writes) and any("api_token" in w for w in writes)
+    assert sum("INSERT INTO person " in w for w in writes) == 2, writes

@@ -20,11 +20,11 @@ PAGES = ("/", "/photos/", "/people/", "/queue/", "/settings/")
 API_READS = ("/api/v1/photos", "/api/v1/people", "/api/v1/queue", "/api/v1/openapi.json")
 
 
-def _writes(statements: list[str]) -> list[str]:
+def writes_in(statements: list[str]) -> list[str]:
     return [s for s in statements if s.lstrip().upper().startswith(("INSERT", "UPDATE", "DELETE"))]
 
 
-def _age(rt: Runtime, model: type[UserSession] | type[ApiToken], column: str) -> None:
+def age_last_use(rt: Runtime, model: type[UserSession] | type[ApiToken], column: str) -> None:
     """Make every row's last use ten minutes old, as after a pause."""
     with rt.sessions() as s:
         s.execute(sa.update(model).values({column: utcnow() - timedelta(minutes=10)}))
@@ -38,22 +38,22 @@ def test_page_views_write_only_the_sessions_last_use_when_it_is_due(
     with counting(rt.engine) as sent:
         for page in PAGES:
             assert owner_client.get(page).status_code == 200, page
-    assert _writes(sent) == []
+    assert writes_in(sent) == []
 
-    _age(rt, UserSession, "last_seen_at")
+    age_last_use(rt, UserSession, "last_seen_at")
     with counting(rt.engine) as sent:
         for page in PAGES:
             assert owner_client.get(page).status_code == 200, page
     # The first view after the pause pushes the session's expiry on; nothing else is written.
-    writes = _writes(sent)
+    writes = writes_in(sent)
     assert len(writes) == 1 and "user_session" in writes[0], writes
 
     # A form sent after a pause notes the session's use beside its own write.
-    _age(rt, UserSession, "last_seen_at")
+    age_last_use(rt, UserSession, "last_seen_at")
     with counting(rt.engine) as sent:
         added = owner_client.post("/people/new", data={"name": "Lena Berg"})
     assert added.status_code == 302, added.get_data(as_text=True)[:300]
-    writes = _writes(sent)
+    writes = writes_in(sent)
     assert any("user_session" in w for w in writes) and any("person" in w for w in writes)
 
 
@@ -67,22 +67,22 @@ def test_api_reads_write_only_the_tokens_last_use_when_it_is_due(
         for path in API_READS:
             assert client.get(path, headers=headers).status_code == 200, path
     # A new token's first use is noted; the reads after it write nothing.
-    writes = _writes(sent)
+    writes = writes_in(sent)
     assert len(writes) == 1 and "api_token" in writes[0], writes
 
-    _age(rt, ApiToken, "last_used_at")
+    age_last_use(rt, ApiToken, "last_used_at")
     with counting(rt.engine) as sent:
         for path in API_READS:
             assert client.get(path, headers=headers).status_code == 200, path
-    writes = _writes(sent)
+    writes = writes_in(sent)
     assert len(writes) == 1 and "api_token" in writes[0], writes
 
     # A write through the API after a pause notes the token's use too.
-    _age(rt, ApiToken, "last_used_at")
+    age_last_use(rt, ApiToken, "last_used_at")
     with counting(rt.engine) as sent:
         added = client.post("/api/v1/people", json={"name": "Lena Berg"}, headers=headers)
     assert added.status_code == 201, added.get_data(as_text=True)[:300]
-    writes = _writes(sent)
+    writes = writes_in(sent)
     assert any("api_token" in w for w in writes) and any("person" in w for w in writes)
     with rt.sessions() as s:
         used = s.scalars(sa.select(ApiToken)).one()
