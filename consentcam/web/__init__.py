@@ -240,16 +240,20 @@ def transaction() -> Iterator[Session]:
         yield session
 
 
-def note_use(write: Callable[[Session], None]) -> None:
-    """Write a sign-in's own bookkeeping (a session's or an API token's last use).
+def note_use(write: Callable[[Session], None], *, keep: bool = False) -> None:
+    """Write a sign-in's own bookkeeping (a session's or an API token's last use, a new token).
 
     A read does it in a short transaction of its own, so the page reads only. A request that
     writes holds SQLite's write lock in its own session from its first statement on, so there the
-    note joins that session, and is kept with the request's commit (lost, harmlessly, without one).
+    write joins that session: kept with the request's commit (lost, harmlessly, without one), or
+    committed at once with ``keep`` (a replaced sign-in token must be kept whatever the form does).
     """
     if request.method in ("GET", "HEAD"):
         with unit_of_work(runtime()) as own:
             write(own)
+    elif keep:
+        with transaction() as joined:
+            write(joined)
     else:
         write(db())
 

@@ -13,6 +13,7 @@ from flask.testing import FlaskClient
 
 from consentcam.models import ApiToken, UserSession, utcnow
 from consentcam.runtime import Runtime
+from tests.conftest import OWNER_PASSWORD
 from tests.hardening.helpers import owner_token
 from tests.perf.test_query_counts import counting
 
@@ -88,3 +89,26 @@ def test_api_reads_write_only_the_tokens_last_use_when_it_is_due(
         used = s.scalars(sa.select(ApiToken)).one()
         assert used.last_used_at is not None
         assert utcnow() - used.last_used_at < timedelta(minutes=1)
+
+
+def test_a_form_sent_on_a_new_visit_through_stay_signed_in_goes_through(
+    app: Flask, users: dict[str, int]
+) -> None:
+    """The browser kept only its "stay signed in" cookie (it was closed with a form open): the
+    form is sent, the token is replaced in the same request, and the next visit uses the new one."""
+    phone = app.test_client()
+    signed_in = phone.post(
+        "/login", data={"email": "owner@example.com", "password": OWNER_PASSWORD, "remember": "y"}
+    )
+    assert signed_in.status_code == 302
+    before = phone.get_cookie("remember_token")
+    assert before is not None
+    phone.delete_cookie("session")
+
+    added = phone.post("/people/new", data={"name": "Lena Berg"})
+    assert added.status_code == 302, added.get_data(as_text=True)[:300]
+    after = phone.get_cookie("remember_token")
+    assert after is not None and after.value != before.value
+    phone.delete_cookie("session")
+    page = phone.get("/people/")
+    assert page.status_code == 200 and "Lena Berg" in page.get_data(as_text=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import wraps
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, session, url_for
 from flask_login import (
@@ -21,9 +21,11 @@ from wtforms.validators import DataRequired, Email
 from consentcam.models import User
 from consentcam.security import safe_next
 from consentcam.services import users
-from consentcam.uow import unit_of_work
-from consentcam.web import LANGUAGES, db, login_manager, note_use, runtime, transaction
+from consentcam.web import LANGUAGES, db, login_manager, note_use, transaction
 from consentcam.web.translate import gettext as _
+
+if TYPE_CHECKING:
+    from consentcam.db import Session
 
 bp = Blueprint("auth", __name__)
 F = TypeVar("F", bound=Callable[..., Any])
@@ -49,11 +51,13 @@ def _rotate_remember_token(_app: Any, user: User) -> None:
     row_id = g.pop("user_session_id", None)
     if row_id is None:
         return
-    with unit_of_work(runtime()) as s:
+
+    def rotate(s: Session) -> None:
         row = users.session_row(s, row_id)
-        if row is None:
-            return
-        users.rotate_session(s, user, row)
+        if row is not None:
+            users.rotate_session(s, user, row)
+
+    note_use(rotate, keep=True)
     session["_user_id"] = user.get_id()
     session["_remember"] = "set"
 
