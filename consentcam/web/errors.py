@@ -3,17 +3,27 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
-from flask import Flask, g, jsonify, render_template
-from werkzeug.exceptions import HTTPException, InternalServerError
+from flask import Flask, g, jsonify, render_template, request
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import BadRequest, HTTPException, InternalServerError, SecurityError
 
 from consentcam.web.translate import gettext as _
 
 
-def page(status: int, title: str, message: str, exc: HTTPException | None = None) -> Any:
+def page(
+    status: int,
+    title: str,
+    message: str,
+    exc: HTTPException | None = None,
+    *,
+    back: str | None = None,
+) -> Any:
     """The error page (or JSON, for the API and scripts) for ``status``.
 
     JSON keeps the refusal's own words when it has some (``abort(403, description=...)``).
+    ``back``, a path of this site, is offered as the way on (the form to open again).
     """
     from consentcam.security import wants_json
 
@@ -29,7 +39,11 @@ def page(status: int, title: str, message: str, exc: HTTPException | None = None
         language = "en"
     return (
         render_template(
-            "errors/page.html", title=title, message=message, current_language=language
+            "errors/page.html",
+            title=title,
+            message=message,
+            back=back,
+            current_language=language,
         ),
         status,
     )
@@ -48,6 +62,46 @@ def _not_found(exc: HTTPException) -> Any:
     )
 
 
+def _bad_request(exc: HTTPException) -> Any:
+    if isinstance(exc, SecurityError):
+        return exc  # an unknown Host: no page of this site can be addressed for it
+    return page(
+        400,
+        _("The request could not be read"),
+        _("Nothing was saved. Go back, check what you entered and send it again."),
+        exc,
+    )
+
+
+def _form_expired(exc: HTTPException) -> Any:
+    """A form whose security token no longer holds: sent after a long pause, after the browser
+    was closed, or from a page opened before the last sign-in."""
+    return page(
+        400,
+        _("The form has expired"),
+        _(
+            "Nothing was saved: the page was open for a long time, or the browser was closed "
+            "in between. Open the form again and send it once more."
+        ),
+        exc,
+        back=_page_it_came_from(),
+    )
+
+
+def _page_it_came_from() -> str | None:
+    """The path of the page the request came from, when it is a page of this site."""
+    from consentcam.security import safe_next
+
+    try:
+        parts = urlsplit(request.referrer or "")
+    except ValueError:
+        return None
+    if parts.netloc != request.host or not parts.path:
+        return None
+    path = parts.path + (f"?{parts.query}" if parts.query else "")
+    return safe_next(path, "") or None
+
+
 def _server_error(_exc: HTTPException | Exception) -> Any:
     db_session = g.pop("db", None)
     if db_session is not None:
@@ -61,7 +115,9 @@ def _server_error(_exc: HTTPException | Exception) -> Any:
 
 
 def init_app(app: Flask) -> None:
-    """Register the 403, 404 and 500 pages (413 and 429 come from consentcam.security)."""
+    """Register the 400, 403, 404 and 500 pages (413 and 429 come from consentcam.security)."""
+    app.register_error_handler(CSRFError, _form_expired)
+    app.register_error_handler(BadRequest, _bad_request)
     app.register_error_handler(403, _forbidden)
     app.register_error_handler(404, _not_found)
     app.register_error_handler(InternalServerError, _server_error)

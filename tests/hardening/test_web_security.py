@@ -155,9 +155,43 @@ def test_every_form_post_needs_a_csrf_token(csrf_app: Flask, users: dict[str, in
     wrong = []
     for endpoint, url in posts:
         response = client.post(url, data={"x": "1"})
-        if response.status_code != 400 or "CSRF" not in response.get_data(as_text=True):
+        if response.status_code != 400 or "The form has expired" not in response.get_data(
+            as_text=True
+        ):
             wrong.append(f"POST {url} ({endpoint}) -> {response.status_code}")
     assert not wrong, "accepted without a CSRF token:\n" + "\n".join(wrong)
+
+
+def test_a_form_whose_token_expired_says_so_in_swedish_and_leads_back_to_it(
+    csrf_app: Flask, users: dict[str, int]
+) -> None:
+    """The form was open overnight, or the phone's browser was closed: its token no longer
+    holds. The owner reads, in her language, that nothing was saved, with a way back to the form."""
+    from consentcam.models import Person
+
+    client = csrf_app.test_client()
+    swedish = {"Accept-Language": "sv-SE,sv;q=0.9"}
+    sent = client.post(
+        "/people/new",
+        data={"name": "Lena Berg", "csrf_token": "from-yesterday"},
+        headers={**swedish, "Referer": "http://localhost/people/new?from=start"},
+    )
+    html = sent.get_data(as_text=True)
+    assert sent.status_code == 400
+    assert '<html lang="sv">' in html and "Formuläret har gått ut" in html
+    assert "Inget sparades" in html and "CSRF" not in html and "Bad Request" not in html
+    assert 'href="/people/new?from=start">Öppna formuläret igen</a>' in html
+    rt: Runtime = csrf_app.extensions["runtime"]
+    with rt.sessions() as s:
+        assert s.scalars(sa.select(Person)).all() == []
+    # A page of another site is never offered as the way back.
+    elsewhere = client.post(
+        "/people/new",
+        data={"name": "Lena Berg"},
+        headers={**swedish, "Referer": "https://evil.example/people/new"},
+    ).get_data(as_text=True)
+    assert "Formuläret har gått ut" in elsewhere and "evil.example" not in elsewhere
+    assert "Öppna formuläret igen</a>" not in elsewhere
 
 
 def test_security_headers_on_pages_and_api(owner_client: FlaskClient) -> None:

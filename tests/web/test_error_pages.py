@@ -50,3 +50,15 @@ def test_every_page_has_a_skip_link_and_a_favicon(owner_client: FlaskClient, pat
     icon = owner_client.get("/static/favicon.svg")
     assert icon.status_code == 200 and icon.get_data().startswith(b"<svg")
     icon.close()
+
+
+def test_400_page_in_swedish_says_nothing_was_saved(app: Flask) -> None:
+    from werkzeug.exceptions import BadRequest
+
+    from consentcam.web.errors import _bad_request
+
+    with app.test_request_context("/queue/1/publish", headers={"Accept-Language": "sv"}):
+        body, status = _bad_request(BadRequest())
+    assert status == 400 and '<html lang="sv">' in body
+    assert "Förfrågan gick inte att läsa" in body and "Inget sparades" in body
+    assert "Bad Request" not in body
