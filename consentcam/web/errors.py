@@ -102,6 +102,18 @@ def _page_it_came_from() -> str | None:
     return safe_next(path, "") or None
 
 
+def _wrong_method(exc: HTTPException) -> Any:
+    """A form's address opened as a page (typed, or from a bookmark), or the like."""
+    body, status = page(
+        405,
+        _("This address belongs to a form"),
+        _("Nothing was changed. Open the page the form is on and use its button."),
+        exc,
+    )
+    allowed = getattr(exc, "valid_methods", None) or []
+    return body, status, {"Allow": ", ".join(allowed)} if allowed else {}
+
+
 def _server_error(_exc: HTTPException | Exception) -> Any:
     db_session = g.pop("db", None)
     if db_session is not None:
@@ -115,9 +127,10 @@ def _server_error(_exc: HTTPException | Exception) -> Any:
 
 
 def init_app(app: Flask) -> None:
-    """Register the 400, 403, 404 and 500 pages (413 and 429 come from consentcam.security)."""
+    """Register the 400, 403, 404, 405 and 500 pages (413 and 429 come from consentcam.security)."""
     app.register_error_handler(CSRFError, _form_expired)
     app.register_error_handler(BadRequest, _bad_request)
     app.register_error_handler(403, _forbidden)
     app.register_error_handler(404, _not_found)
+    app.register_error_handler(405, _wrong_method)
     app.register_error_handler(InternalServerError, _server_error)

@@ -62,3 +62,14 @@ def test_400_page_in_swedish_says_nothing_was_saved(app: Flask) -> None:
     assert status == 400 and '<html lang="sv">' in body
     assert "Förfrågan gick inte att läsa" in body and "Inget sparades" in body
     assert "Bad Request" not in body
+
+
+def test_a_forms_address_opened_as_a_page_gets_a_swedish_405(owner_client: FlaskClient) -> None:
+    _swedish(owner_client)
+    response = owner_client.get("/logout")
+    html = response.get_data(as_text=True)
+    assert response.status_code == 405 and "POST" in response.headers["Allow"]
+    assert "Den här adressen hör till ett formulär" in html and "Inget ändrades" in html
+    assert "Method Not Allowed" not in html
+    # Still signed in: opening the address changed nothing.
+    assert owner_client.get("/").status_code == 200
