@@ -11,6 +11,9 @@ from werkzeug.exceptions import BadRequest, HTTPException, InternalServerError, 
 
 from consentcam.web.translate import gettext as _
 
+#: The pages of customers' own links and public copies, whose readers cannot sign in.
+CUSTOMER_PATHS = ("/c/", "/m/", "/p/")
+
 
 def page(
     status: int,
@@ -43,6 +46,8 @@ def page(
             title=title,
             message=message,
             back=back,
+            # A customer on their own link's pages has no start page here: it is the staff's.
+            home=None if request.path.startswith(CUSTOMER_PATHS) else "/",
             current_language=language,
         ),
         status,

@@ -192,6 +192,16 @@ def test_a_form_whose_token_expired_says_so_in_swedish_and_leads_back_to_it(
     ).get_data(as_text=True)
     assert "Formuläret har gått ut" in elsewhere and "evil.example" not in elsewhere
     assert "Öppna formuläret igen</a>" not in elsewhere
+    # A customer signing on their phone is not sent to the staff's start page.
+    customer = csrf_app.test_client().post(
+        "/c/a-link-token",
+        data={"signature": "x"},
+        headers={**swedish, "Referer": "http://localhost/c/a-link-token"},
+    )
+    page = customer.get_data(as_text=True)
+    assert customer.status_code == 400 and "Formuläret har gått ut" in page
+    assert 'href="/c/a-link-token">Öppna formuläret igen</a>' in page
+    assert 'href="/"' not in page and "Tillbaka till startsidan" not in page
 
 
 def test_security_headers_on_pages_and_api(owner_client: FlaskClient) -> None:
