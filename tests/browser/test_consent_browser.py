@@ -67,10 +67,27 @@ def test_owner_records_consent_with_a_drawn_signature(
     assert page.locator("input[name=signature]").input_value().startswith("data:image/png;base64,")
     screenshot(page, f"consent-form-{label}")
 
+    # A second tap while the form is on its way (a slow phone) sends nothing more: the page's
+    # own script refuses a second send of the same form within seconds.
+    refused = page.evaluate(
+        """() => {
+          const form = document.querySelector('#consent-form');
+          const send = () => {
+            const event = new Event('submit', {cancelable: true, bubbles: true});
+            form.dispatchEvent(event);
+            return event.defaultPrevented;
+          };
+          const answers = [send(), send()];
+          delete form.dataset.sentAt;  // as the browser's history does, for the real send below
+          return answers;
+        }"""
+    )
+    assert refused == [False, True]
     with page.expect_navigation():
         page.click("#consent-submit")
     expect(page.locator("#form-error")).to_have_count(0)
     assert "#consent-" in page.url
+    expect(page.locator("article.consent")).to_have_count(1)
     consent = page.locator("article.consent").first
     for words in ("Active", "Instagram", "Website", "Agreed", "Signature on screen"):
         expect(consent).to_contain_text(words)
