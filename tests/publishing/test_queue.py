@@ -102,7 +102,7 @@ def test_blocked_item_unblocks_when_consent_arrives(
         app_rt,
         person,
         channels=["instagram"],
-        evidence=SIGNATURE,
+        evidence=SIGNATURE + b" signed again",  # a new signature, not the first sent twice
         evidence_mime="image/png",
         evidence_kind="signature",
         given_at=utcnow() - timedelta(minutes=1),
@@ -368,7 +368,7 @@ def test_each_channel_goes_out_when_it_is_cleared(
         app_rt,
         person,
         channels=["facebook"],
-        evidence=SIGNATURE,
+        evidence=SIGNATURE + b" signed again",  # a new signature, not the first sent twice
         evidence_mime="image/png",
         evidence_kind="signature",
         given_at=utcnow() - timedelta(minutes=1),

@@ -430,7 +430,7 @@ def test_queue_item_says_checking_while_its_reasons_are_out_of_date(
         app_rt,
         person,
         channels=["instagram"],
-        evidence=SIGNATURE,
+        evidence=SIGNATURE + b" signed again",  # a new signature, not the first sent twice
         evidence_mime="image/png",
         evidence_kind="signature",
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import io
+import itertools
 from typing import Any
 
 from flask import Flask
@@ -59,14 +60,19 @@ def add_person(app: Flask, name: str = "Åsa Öberg", **kwargs: Any) -> int:
         return person.id
 
 
+_SIGNINGS = itertools.count(1)
+
+
 def give_consent(app: Flask, person_id: int, **kwargs: Any) -> int:
+    """Record a consent signed on the pad; each call is a new signature (the same one sent
+    again would be the same consent)."""
     from consentcam.models import Person
     from consentcam.services import people
 
     rt = app.extensions["runtime"]
     options: dict[str, Any] = {
         "channels": ["instagram"],
-        "evidence": signature_png(),
+        "evidence": signature_png(400 + next(_SIGNINGS)),
         "evidence_mime": "image/png",
         "evidence_kind": "signature",
     }

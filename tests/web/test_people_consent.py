@@ -414,3 +414,35 @@ def test_a_minor_marked_on_the_form_stays_unmarked_when_the_consent_is_refused(
     with rt.sessions() as s:
         assert not s.get(Person, pid).is_minor
     assert _records(app, pid) == []
+
+
+def test_the_same_signed_form_sent_twice_is_one_consent(
+    owner_client: FlaskClient, app: Flask
+) -> None:
+    """A form sent twice (a double tap, a network retry) carries the same signature: the second
+    send leads to the consent the first recorded, in the reader's language, and stores nothing."""
+    pid = add_person(app, "Eva Berg")
+    form = {
+        "language": "sv",
+        "channels": ["instagram"],
+        "scope": "all",
+        "signer_name": "Eva Berg",
+        "evidence_kind": "signature",
+        "signature": data_url(signature_png()),
+    }
+    first = owner_client.post(f"/people/{pid}/consents/new", data=form)
+    assert first.status_code == 302
+    [record] = _records(app, pid)
+    files = _evidence_files(app)
+    owner_client.post("/language/sv", data={"next": "/"})
+    again = owner_client.post(f"/people/{pid}/consents/new", data=form)
+    assert again.status_code == 302
+    assert again.headers["Location"].endswith(f"/people/{pid}#consent-{record.id}")
+    assert [r.id for r in _records(app, pid)] == [record.id]
+    assert _evidence_files(app) == files
+    page = owner_client.get(f"/people/{pid}").get_data(as_text=True)
+    assert "Det här undertecknade samtycket är redan registrerat." in page
+    # Another person may sign the same paper (one sheet for two people): that is a consent each.
+    other = add_person(app, "Nils Berg")
+    assert owner_client.post(f"/people/{other}/consents/new", data=form).status_code == 302
+    assert len(_records(app, other)) == 1

@@ -19,7 +19,12 @@ from consentcam.services.people.consent import (
     parse_channels,
     record_consent_form,
 )
-from consentcam.services.people.errors import ConsentError, EvidenceTampered, FormDetailsMissing
+from consentcam.services.people.errors import (
+    ConsentAlreadyRecorded,
+    ConsentError,
+    EvidenceTampered,
+    FormDetailsMissing,
+)
 from consentcam.services.people.evidence import (
     EVIDENCE_MAX_BYTES,
     EVIDENCE_TYPES,
@@ -96,6 +101,7 @@ __all__ = [
     "SIGNATURE_MIN_INK",
     "SIGNATURE_MIN_SIDE",
     "ConsentAnswers",
+    "ConsentAlreadyRecorded",
     "ConsentError",
     "Enrolment",
     "Evidence",

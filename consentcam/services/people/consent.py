@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -24,7 +25,7 @@ from consentcam.models import (
 from consentcam.runtime import Runtime
 from consentcam.services import events
 from consentcam.services.events import actor_of as _actor
-from consentcam.services.people.errors import ConsentError
+from consentcam.services.people.errors import ConsentAlreadyRecorded, ConsentError
 from consentcam.services.people.evidence import EVIDENCE_TYPES, evidence_from_form, store_evidence
 from consentcam.services.people.forms import (
     check_form_unchanged,
@@ -158,6 +159,7 @@ def give_consent(
     given = given_at or utcnow()
     if expires_at is not None and expires_at <= given:
         raise ConsentError(N_("the expiry date must be after the date the consent is given"))
+    _refuse_evidence_recorded_before(session, person, evidence)
     key, digest = store_evidence(rt, evidence)
     form = _signed_form(session, rt, language, form_sha256)
     record = ConsentRecord(
@@ -219,6 +221,22 @@ def listed_photos(session: so.Session, scope: str, photo_ids: Iterable[int]) -> 
     if set(wanted) - known:
         raise ConsentError(N_("Some of the chosen photos do not exist."))
     return wanted
+
+
+def _refuse_evidence_recorded_before(session: so.Session, person: Person, evidence: bytes) -> None:
+    """The same signature or scan sent again for the same person is not a second consent."""
+    if person.id is None:
+        return
+    earlier = session.scalar(
+        sa.select(ConsentRecord.id)
+        .where(
+            ConsentRecord.person_id == person.id,
+            ConsentRecord.evidence_sha256 == hashlib.sha256(evidence).hexdigest(),
+        )
+        .limit(1)
+    )
+    if earlier is not None:
+        raise ConsentAlreadyRecorded(earlier)
 
 
 def record_consent_form(

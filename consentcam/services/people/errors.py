@@ -9,6 +9,15 @@ class ConsentError(WordedError, ValueError):
     """A consent request that cannot be recorded as asked; the message says why."""
 
 
+class ConsentAlreadyRecorded(ConsentError):
+    """The same signature or scan sent again for the same person (a form sent twice): the
+    consent is recorded once, as ``record_id``."""
+
+    def __init__(self, record_id: int) -> None:
+        self.record_id = record_id
+        super().__init__(N_("This signed consent is already recorded."))
+
+
 class FormDetailsMissing(ConsentError):
     """The consent form cannot be shown or signed until the business's details are set."""
 

@@ -36,7 +36,7 @@ from consentcam.public_url import public_base
 from consentcam.security import parse_id
 from consentcam.services import listings
 from consentcam.services import people as people_service
-from consentcam.services.people import ConsentError, EvidenceTampered
+from consentcam.services.people import ConsentAlreadyRecorded, ConsentError, EvidenceTampered
 from consentcam.web import db, runtime, transaction
 from consentcam.web.auth import owner_required
 from consentcam.web.lookups import or_404
@@ -293,6 +293,10 @@ def consent_new(person_id: int) -> Any:
                 record = people_service.record_consent_form(
                     session, runtime(), person, _answers(form, chosen, language), actor=_user()
                 )
+        except ConsentAlreadyRecorded as exc:
+            flash(error_text(exc), "info")  # the form was sent twice: the first one counts
+            anchor = f"#consent-{exc.record_id}"
+            return redirect(url_for("people.detail", person_id=person.id) + anchor)
         except ConsentError as exc:
             error = error_text(exc)
         else:
