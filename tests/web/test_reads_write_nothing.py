@@ -32,21 +32,25 @@ def age_last_use(rt: Runtime, model: type[UserSession] | type[ApiToken], column:
         s.commit()
 
 
+def _writes_of_reads(
+    rt: Runtime, client: FlaskClient, paths: tuple[str, ...], headers: dict[str, str] | None = None
+) -> list[str]:
+    """Read every path (each must answer 200); the statements that changed rows meanwhile."""
+    with counting(rt.engine) as sent:
+        for path in paths:
+            assert client.get(path, headers=headers or {}).status_code == 200, path
+    return writes_in(sent)
+
+
 def test_page_views_write_only_the_sessions_last_use_when_it_is_due(
     app: Flask, owner_client: FlaskClient
 ) -> None:
     rt: Runtime = app.extensions["runtime"]
-    with counting(rt.engine) as sent:
-        for page in PAGES:
-            assert owner_client.get(page).status_code == 200, page
-    assert writes_in(sent) == []
+    assert _writes_of_reads(rt, owner_client, PAGES) == []
 
     age_last_use(rt, UserSession, "last_seen_at")
-    with counting(rt.engine) as sent:
-        for page in PAGES:
-            assert owner_client.get(page).status_code == 200, page
     # The first view after the pause pushes the session's expiry on; nothing else is written.
-    writes = writes_in(sent)
+    writes = _writes_of_reads(rt, owner_client, PAGES)
     assert len(writes) == 1 and "user_session" in writes[0], writes
 
     # A form sent after a pause notes the session's use beside its own write.
@@ -64,18 +68,12 @@ def test_api_reads_write_only_the_tokens_last_use_when_it_is_due(
     rt: Runtime = app.extensions["runtime"]
     client = app.test_client()
     headers = {"Authorization": f"Bearer {owner_token(app, users)}"}
-    with counting(rt.engine) as sent:
-        for path in API_READS:
-            assert client.get(path, headers=headers).status_code == 200, path
     # A new token's first use is noted; the reads after it write nothing.
-    writes = writes_in(sent)
+    writes = _writes_of_reads(rt, client, API_READS, headers)
     assert len(writes) == 1 and "api_token" in writes[0], writes
 
     age_last_use(rt, ApiToken, "last_used_at")
-    with counting(rt.engine) as sent:
-        for path in API_READS:
-            assert client.get(path, headers=headers).status_code == 200, path
-    writes = writes_in(sent)
+    writes = _writes_of_reads(rt, client, API_READS, headers)
     assert len(writes) == 1 and "api_token" in writes[0], writes
 
     # A write through the API after a pause notes the token's use too.
