@@ -240,22 +240,16 @@ def transaction() -> Iterator[Session]:
         yield session
 
 
-def note_use(write: Callable[[Session], None], *, keep: bool = False) -> None:
-    """Write a sign-in's own bookkeeping (a session's or an API token's last use, a new token).
+def note_use(write: Callable[[Session], None]) -> None:
+    """Write a sign-in's own bookkeeping (a session's or an API token's last use, a new token)
+    and commit it at once.
 
     A read does it in a short transaction of its own, so the page reads only. A request that
-    writes holds SQLite's write lock in its own session from its first statement on, so there the
-    write joins that session: kept with the request's commit (lost, harmlessly, without one), or
-    committed at once with ``keep`` (a replaced sign-in token must be kept whatever the form does).
+    writes holds SQLite's write lock in its own session from its first statement on, so there
+    the bookkeeping is committed by the request's own session before the view's work begins.
     """
-    if request.method in ("GET", "HEAD"):
-        with unit_of_work(runtime()) as own:
-            write(own)
-    elif keep:
-        with transaction() as joined:
-            write(joined)
-    else:
-        write(db())
+    with unit_of_work(runtime()) if request.method in ("GET", "HEAD") else transaction() as session:
+        write(session)
 
 
 def runtime() -> Runtime:

@@ -57,7 +57,7 @@ def _rotate_remember_token(_app: Any, user: User) -> None:
         if row is not None:
             users.rotate_session(s, user, row)
 
-    note_use(rotate, keep=True)
+    note_use(rotate)
     session["_user_id"] = user.get_id()
     session["_remember"] = "set"
 
